@@ -1,0 +1,5 @@
+"""Language detection and German/English sentiment behind one Classifier protocol (never imports socialcrm)."""
+
+from classifiers.base import LABELS, Analysis, Classifier, ClassifierError, Label, Sentiment
+
+__all__ = ["LABELS", "Analysis", "Classifier", "ClassifierError", "Label", "Sentiment"]

@@ -1,0 +1,62 @@
+"""The classifier contract: batched sentiment with a language, behind one protocol.
+
+Classifiers are plain synchronous, CPU-bound objects; the daemon calls them in batches from a
+worker thread so the event loop never waits on inference. They never import ``socialcrm``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+
+Label = Literal["negative", "neutral", "positive"]
+LABELS: tuple[Label, ...] = ("negative", "neutral", "positive")
+Language = str  # "de", "en" or "other" (ISO 639-1 where detection knows more)
+
+
+@dataclass(frozen=True, slots=True)
+class Sentiment:
+    """One text's sentiment: a label, the classifier's confidence in it (0..1) and who said so."""
+
+    label: Label
+    score: float
+    model: str
+
+    def __post_init__(self) -> None:
+        if self.label not in LABELS:
+            raise ValueError(f"unknown sentiment label {self.label!r}")
+        if not 0.0 <= self.score <= 1.0:
+            raise ValueError(f"sentiment score {self.score} is outside 0..1")
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """Sentiment and detected language of one text."""
+
+    sentiment: Sentiment
+    language: Language
+
+
+class ClassifierError(Exception):
+    """A classifier could not be built or could not run."""
+
+
+@runtime_checkable
+class Classifier(Protocol):
+    """Anything that scores texts in batches."""
+
+    kind: ClassVar[str]
+    model_id: str
+
+    def analyse(self, texts: Sequence[str], languages: Sequence[Language | None] | None = None) -> list[Analysis]:
+        """Return one Analysis per text, in order; ``languages`` skips detection where given."""
+        ...
+
+
+class ClassifierFactory(Protocol):
+    """What an entry point in ``socialcrm.classifiers`` loads: ``cls(options)`` builds one."""
+
+    kind: ClassVar[str]
+
+    def __call__(self, options: Mapping[str, Any]) -> Classifier: ...

@@ -1,0 +1,261 @@
+"""The connector contract: what every platform module returns, raises and promises.
+
+A connector turns one platform into ``RawPost`` batches and, where the platform allows it,
+posts a reply. It knows nothing about databases, customers or rules, and it never imports
+``socialcrm``. Its state between polls is an opaque ``cursor`` string that the core stores
+in the same transaction as the posts it came with.
+
+Exceptions (translate library errors at the boundary with ``raise ... from err``)::
+
+    ConnectorError                 .source, str() says what and where
+    ├── TransientFetchError        network, 5xx, timeout; .retry_after (seconds) or None
+    │   └── RateLimited            429 or an exhausted rate-limit budget
+    ├── AuthError                  401/403 or revoked credentials: pause, do not retry
+    ├── MalformedResponseError     the body cannot be used (bad JSON, too deep, not a feed)
+    ├── ParseError                 one item is unusable; the batch goes on without it
+    └── ReplyError                 a reply could not be posted; .permanent says whether to retry
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
+
+import aiohttp
+from pydantic import BaseModel, ConfigDict
+
+PostKind = Literal["post", "comment", "mention", "reply"]
+
+
+@dataclass(frozen=True, slots=True)
+class RawPost:
+    """One post as a connector saw it: no database ids, no sentiment, no customer."""
+
+    source: str
+    external_id: str
+    url: str
+    author_handle: str | None
+    title: str | None
+    body: str
+    published_at: datetime
+    raw: Mapping[str, Any] = field(default_factory=dict)
+    author_name: str | None = None
+    author_url: str | None = None
+    thread_id: str | None = None
+    parent_id: str | None = None
+    kind: PostKind = "post"
+    language_hint: str | None = None
+    author_metrics: Mapping[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.published_at.tzinfo is None:
+            raise ValueError(f"{self.source}/{self.external_id}: published_at must be tz-aware UTC")
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """A page of posts and the cursor that resumes right after it.
+
+    ``has_more`` asks the poller to fetch again at once with the new cursor (pagination);
+    ``not_modified`` reports an HTTP 304 or an unchanged listing; ``skipped`` counts items the
+    connector dropped as unusable (each logged with a ParseError message in ``problems``).
+    """
+
+    posts: Sequence[RawPost]
+    cursor: str | None
+    has_more: bool = False
+    not_modified: bool = False
+    skipped: int = 0
+    problems: Sequence[str] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyPolicy:
+    """What a platform allows a bot to do when answering."""
+
+    can_reply: bool
+    max_length: int | None = None
+    bot_label: str | None = None
+    note: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyTarget:
+    """The post a reply answers, rebuilt by the core from a stored mention."""
+
+    external_id: str
+    url: str
+    thread_id: str | None
+    parent_id: str | None
+    author_handle: str | None
+    raw: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyResult:
+    """Where the platform put the reply."""
+
+    external_id: str
+    url: str | None = None
+
+
+class ConnectorError(Exception):
+    """Base of every error a connector raises."""
+
+    def __init__(self, source: str, message: str) -> None:
+        super().__init__(f"{source}: {message}")
+        self.source = source
+        self.message = message
+
+
+class TransientFetchError(ConnectorError):
+    """A failure that may go away by itself: try again later."""
+
+    def __init__(self, source: str, message: str, retry_after: float | None = None) -> None:
+        super().__init__(source, message)
+        self.retry_after = retry_after
+
+
+class RateLimited(TransientFetchError):
+    """The platform asked us to slow down (HTTP 429 or an empty rate-limit budget)."""
+
+
+class AuthError(ConnectorError):
+    """Credentials are missing, wrong or revoked: the source pauses until someone fixes it."""
+
+
+class MalformedResponseError(ConnectorError):
+    """The response body cannot be used at all (invalid or hostile JSON/XML, wrong content)."""
+
+
+class ParseError(ConnectorError):
+    """One item of a response is unusable; the rest of the batch goes on."""
+
+
+class ReplyError(ConnectorError):
+    """A reply could not be posted. ``permanent`` errors are not retried."""
+
+    def __init__(self, source: str, message: str, permanent: bool = False) -> None:
+        super().__init__(source, message)
+        self.permanent = permanent
+
+
+class ConnectorOptions(BaseModel):
+    """Base for every connector's options: unknown keys are errors, values are frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Secret:
+    """A secret read from the environment; its repr and str never show the value."""
+
+    __slots__ = ("_value", "env_name")
+
+    def __init__(self, env_name: str, value: str) -> None:
+        self.env_name = env_name
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return f"Secret({self.env_name!r}, '**********')"
+
+    __str__ = __repr__
+
+
+def secret_from_env(source: str, env_name: str | None, *, required: bool = True) -> Secret | None:
+    """Read the secret named by an ``*_env`` option, or raise AuthError if it is missing."""
+    if not env_name:
+        if required:
+            raise AuthError(source, "no environment variable configured for a required secret")
+        return None
+    value = os.environ.get(env_name)
+    if value is None or value == "":
+        if required:
+            raise AuthError(source, f"environment variable {env_name} is not set")
+        return None
+    return Secret(env_name, value)
+
+
+@runtime_checkable
+class Connector(Protocol):
+    """One configured source on one platform."""
+
+    kind: ClassVar[str]
+    Options: ClassVar[type[ConnectorOptions]]
+    min_interval: ClassVar[timedelta]
+    reply_policy: ClassVar[ReplyPolicy]
+
+    name: str
+
+    async def fetch(self, cursor: str | None) -> Batch:
+        """Return the posts after ``cursor``; raise ConnectorError subclasses only."""
+        ...
+
+    async def reply(self, target: ReplyTarget, text: str, idempotency_key: str) -> ReplyResult:
+        """Post ``text`` as an answer to ``target``; raise ReplyError when it cannot."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release what the connector holds (threads, sessions)."""
+        ...
+
+
+class ConnectorFactory(Protocol):
+    """What an entry point in ``socialcrm.connectors`` must load: a class like this."""
+
+    kind: ClassVar[str]
+    Options: ClassVar[type[ConnectorOptions]]
+    min_interval: ClassVar[timedelta]
+    reply_policy: ClassVar[ReplyPolicy]
+
+    def __call__(self, name: str, options: Any, http: aiohttp.ClientSession) -> Connector: ...
+
+
+class ReadOnlyMixin:
+    """For platforms without a write API: replies end as "copy, open the post, mark as posted"."""
+
+    reply_policy: ClassVar[ReplyPolicy] = ReplyPolicy(
+        can_reply=False, note="read-only platform: copy the reply, open the post, mark as posted"
+    )
+    name: str
+
+    async def reply(self, target: ReplyTarget, text: str, idempotency_key: str) -> ReplyResult:
+        raise ReplyError(self.name, "this platform has no reply API; post it by hand", permanent=True)
+
+
+def utc(dt: datetime) -> datetime:
+    """Return ``dt`` as tz-aware UTC (naive values are taken to be UTC already)."""
+    from datetime import UTC
+
+    if dt.tzinfo is None:
+        return dt.replace(tzinfo=UTC)
+    return dt.astimezone(UTC)
+
+
+__all__ = [
+    "AuthError",
+    "Batch",
+    "Connector",
+    "ConnectorError",
+    "ConnectorFactory",
+    "ConnectorOptions",
+    "MalformedResponseError",
+    "ParseError",
+    "PostKind",
+    "RateLimited",
+    "RawPost",
+    "ReadOnlyMixin",
+    "ReplyError",
+    "ReplyPolicy",
+    "ReplyResult",
+    "ReplyTarget",
+    "Secret",
+    "TransientFetchError",
+    "secret_from_env",
+    "utc",
+]
