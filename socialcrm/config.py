@@ -1,0 +1,477 @@
+"""Load the TOML configuration into frozen models, reporting every problem at once with its path.
+
+The file shape is a contract (see config.example.toml): ``[database]``, ``[web]``,
+``[classifier]``, ``[[sources]]``, ``[[rules]]``, ``[templates.NAME]`` and the optional
+``[daemon]``, ``[sla.PRIORITY]``, ``[linking]``, ``[[webhooks]]``, ``[retention]`` tables. Secrets never
+appear in the file: an option ending in ``_env`` names the environment variable holding it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from socialcrm.durations import parse_duration
+from socialcrm.errors import ConfigError
+
+CONFIG_ENV = "SOCIALCRM_CONFIG"
+DEFAULT_CONFIG_NAME = "socialcrm.toml"
+PRIORITIES = ("low", "normal", "high", "urgent")
+ROLES = ("admin", "community", "service", "marketing")
+_SECRET_KEY = re.compile(r"(password|secret|token|api_key|apikey|private_key)", re.IGNORECASE)
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseConfig(_Frozen):
+    """Where the data lives. ``sqlite:///relative.db`` is relative to the config file."""
+
+    url: str = "sqlite:///socialcrm.db"
+    echo: bool = False
+
+
+class WebConfig(_Frozen):
+    """The web app. It binds loopback unless told otherwise."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    public_url: str | None = None
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    default_language: Literal["de", "en"] = "en"
+    login_attempts_per_15min: int = Field(default=10, ge=1)
+
+
+class ClassifierConfig(BaseModel):
+    """Which classifier scores posts; other keys are that classifier's own options."""
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    kind: str = "default"
+    batch_size: int = Field(default=32, ge=1, le=1024)
+
+    def options(self) -> dict[str, Any]:
+        data = self.model_dump()
+        data.pop("kind")
+        return data
+
+
+class DaemonConfig(_Frozen):
+    """How the daemon schedules and batches its work."""
+
+    max_pages_per_poll: int = Field(default=10, ge=1, le=1000)
+    outbox_interval: str = "30s"
+    max_text_chars: int = Field(default=20000, ge=100)
+    shutdown_grace: str = "30s"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("outbox_interval", "shutdown_grace")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+
+class SlaTarget(_Frozen):
+    """Due times for one ticket priority."""
+
+    first_response: str
+    resolution: str
+
+    @field_validator("first_response", "resolution")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    def first_response_delta(self) -> timedelta:
+        return parse_duration(self.first_response)
+
+    def resolution_delta(self) -> timedelta:
+        return parse_duration(self.resolution)
+
+
+DEFAULT_SLA = {
+    "urgent": SlaTarget(first_response="30m", resolution="4h"),
+    "high": SlaTarget(first_response="1h", resolution="8h"),
+    "normal": SlaTarget(first_response="4h", resolution="2d"),
+    "low": SlaTarget(first_response="1d", resolution="5d"),
+}
+
+
+class LinkingConfig(_Frozen):
+    """How mentions are tied to customers: order/customer number patterns and fuzzy matching."""
+
+    order_patterns: list[str] = [
+        r"(?i)\b(?:bestellung|bestellnummer|auftrag|order)\s*(?:nr\.?|no\.?|number|nummer)?\s*[:#]?\s*([A-Z]{0,3}-?\d{4,})",
+    ]
+    customer_patterns: list[str] = [
+        r"(?i)\b(?:kundennummer|kunden-nr\.?|kd\.?-?nr\.?|customer\s*(?:no\.?|number|id))\s*[:#]?\s*([A-Z]{0,3}-?\d{3,})",
+    ]
+    fuzzy_min_score: float = Field(default=0.85, gt=0, le=1)
+
+    @field_validator("order_patterns", "customer_patterns")
+    @classmethod
+    def _regexes(cls, values: list[str]) -> list[str]:
+        for pattern in values:
+            compiled = re.compile(pattern)
+            if compiled.groups < 1:
+                raise ValueError(f"pattern {pattern!r} needs one capturing group for the number")
+        return values
+
+
+class WebhookConfig(_Frozen):
+    """An outbound webhook target for ``notify`` actions, signed with HMAC-SHA256."""
+
+    name: str
+    url: str
+    secret_env: str | None = None
+    events: list[str] = ["notify"]
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("not a URL")
+        return value
+
+
+class RetentionConfig(_Frozen):
+    """How long personal data is kept (GDPR): mentions' raw payloads and texts."""
+
+    raw_payload_days: int = Field(default=90, ge=1)
+    mention_days: int | None = Field(default=None, ge=1)
+
+
+class SourceConfig(BaseModel):
+    """One ``[[sources]]`` entry: the keys every source has, plus its connector's options."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    name: str
+    type: str
+    interval: str = "15m"
+    enabled: bool = True
+    tags: tuple[str, ...] = ()
+    group: str | None = None
+    options: Any = None  # the connector's validated Options instance
+
+    @property
+    def interval_delta(self) -> timedelta:
+        return parse_duration(self.interval)
+
+
+SOURCE_KEYS = frozenset({"name", "type", "interval", "enabled", "tags", "group"})
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole validated configuration."""
+
+    path: Path | None
+    database: DatabaseConfig
+    web: WebConfig
+    classifier: ClassifierConfig
+    daemon: DaemonConfig
+    sources: tuple[SourceConfig, ...]
+    rules: tuple[Mapping[str, Any], ...]
+    templates: Mapping[str, Mapping[str, str]]
+    sla: Mapping[str, SlaTarget]
+    linking: LinkingConfig
+    webhooks: tuple[WebhookConfig, ...]
+    retention: RetentionConfig
+    warnings: tuple[str, ...] = ()
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent if self.path else Path.cwd()
+
+    def database_url(self) -> str:
+        """The SQLAlchemy URL with a relative SQLite path resolved against the config file."""
+        return resolve_database_url(self.database.url, self.base_dir)
+
+    def source(self, name: str) -> SourceConfig:
+        for source in self.sources:
+            if source.name == name:
+                return source
+        known = ", ".join(s.name for s in self.sources) or "none"
+        raise ConfigError(f"no source named {name!r} (configured: {known})")
+
+
+def resolve_database_url(url: str, base_dir: Path) -> str:
+    """Make ``sqlite:///relative.db`` absolute against ``base_dir``; leave other URLs alone."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith("sqlite:////") and url != "sqlite:///:memory:":
+        rest = url[len(prefix):]
+        if not rest.startswith(":memory:"):
+            return prefix + str((base_dir / rest).resolve())
+    return url
+
+
+def find_config_path(explicit: str | os.PathLike[str] | None) -> Path:
+    """``--config`` wins, then ``$SOCIALCRM_CONFIG``, then ``./socialcrm.toml``."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get(CONFIG_ENV)
+    if env:
+        return Path(env)
+    return Path.cwd() / DEFAULT_CONFIG_NAME
+
+
+def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
+    """Find, read and validate the configuration; raise ConfigError listing every problem."""
+    path = find_config_path(explicit)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: no configuration file (use --config PATH, set {CONFIG_ENV}, or run `socialcrm init`)"
+        ) from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"{path}: cannot read: {err}") from err
+    return parse_config(text, path)
+
+
+def parse_config(text: str, path: Path | None = None) -> Config:
+    """Validate TOML text; every problem is collected before raising."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"{path or '<config>'}: TOML syntax error: {err}") from err
+    return ConfigBuilder(data, path).build()
+
+
+class ConfigBuilder:
+    """Validates one parsed TOML document section by section, collecting problems."""
+
+    SECTIONS = {
+        "database", "web", "classifier", "daemon", "sources", "rules", "templates",
+        "sla", "linking", "webhooks", "retention", "demo",
+    }
+
+    def __init__(self, data: Mapping[str, Any], path: Path | None) -> None:
+        self.data = data
+        self.path = path
+        self.problems: list[str] = []
+        self.warnings: list[str] = []
+
+    def build(self) -> Config:
+        for key in self.data:
+            if key not in self.SECTIONS:
+                self.problems.append(f"{key}: unknown section (allowed: {', '.join(sorted(self.SECTIONS))})")
+        self._scan_secrets(self.data, "")
+        database = self._section("database", DatabaseConfig) or DatabaseConfig()
+        web = self._section("web", WebConfig) or WebConfig()
+        classifier = self._section("classifier", ClassifierConfig) or ClassifierConfig()
+        daemon = self._section("daemon", DaemonConfig) or DaemonConfig()
+        linking = self._section("linking", LinkingConfig) or LinkingConfig()
+        retention = self._section("retention", RetentionConfig) or RetentionConfig()
+        sla = self._sla()
+        webhooks = self._webhooks()
+        sources = self._sources()
+        templates = self._templates()
+        rules = self._rules(templates, {w.name for w in webhooks})
+        if self.problems:
+            raise ConfigError(self.problems)
+        return Config(
+            path=self.path.resolve() if self.path else None,
+            database=database,
+            web=web,
+            classifier=classifier,
+            daemon=daemon,
+            sources=tuple(sources),
+            rules=tuple(rules),
+            templates=templates,
+            sla=sla,
+            linking=linking,
+            webhooks=tuple(webhooks),
+            retention=retention,
+            warnings=tuple(self.warnings),
+            raw=self.data,
+        )
+
+    def _scan_secrets(self, node: Any, path: str) -> None:
+        if isinstance(node, Mapping):
+            for key, value in node.items():
+                sub = f"{path}.{key}" if path else str(key)
+                if (
+                    isinstance(value, str)
+                    and _SECRET_KEY.search(str(key))
+                    and not str(key).endswith("_env")
+                    and not path.startswith("templates")
+                ):
+                    self.problems.append(
+                        f"{sub}: secrets never go in the file; name an environment variable with {key}_env"
+                    )
+                elif str(key).endswith("_env") and isinstance(value, str) and value and value not in os.environ:
+                    self.warnings.append(f"{sub}: environment variable {value} is not set")
+                self._scan_secrets(value, sub)
+        elif isinstance(node, list):
+            for index, item in enumerate(node):
+                self._scan_secrets(item, f"{path}[{index}]")
+
+    def _section(self, name: str, model: type[BaseModel]) -> Any:
+        raw = self.data.get(name)
+        if raw is None:
+            return None
+        if not isinstance(raw, Mapping):
+            self.problems.append(f"{name}: must be a table")
+            return None
+        return self._validate(model, raw, name)
+
+    def _validate(
+        self, model: type[BaseModel], raw: Mapping[str, Any], where: str, also_allowed: Sequence[str] = ()
+    ) -> Any:
+        try:
+            return model.model_validate(dict(raw))
+        except ValidationError as err:
+            self.problems.extend(format_validation_error(err, where, model, also_allowed))
+            return None
+
+    def _sla(self) -> dict[str, SlaTarget]:
+        result = dict(DEFAULT_SLA)
+        raw = self.data.get("sla", {})
+        if not isinstance(raw, Mapping):
+            self.problems.append("sla: must be a table of priorities")
+            return result
+        for priority, table in raw.items():
+            if priority not in PRIORITIES:
+                self.problems.append(f"sla.{priority}: unknown priority (allowed: {', '.join(PRIORITIES)})")
+                continue
+            target = self._validate(SlaTarget, table if isinstance(table, Mapping) else {}, f"sla.{priority}")
+            if target is not None:
+                result[priority] = target
+        return result
+
+    def _webhooks(self) -> list[WebhookConfig]:
+        hooks: list[WebhookConfig] = []
+        for index, raw in enumerate(self._array("webhooks")):
+            hook = self._validate(WebhookConfig, raw, f"webhooks[{index}]")
+            if hook is not None:
+                hooks.append(hook)
+        return hooks
+
+    def _array(self, name: str) -> list[Mapping[str, Any]]:
+        raw = self.data.get(name, [])
+        if not isinstance(raw, list) or not all(isinstance(item, Mapping) for item in raw):
+            self.problems.append(f"{name}: must be an array of tables ([[{name}]])")
+            return []
+        return raw
+
+    def _sources(self) -> list[SourceConfig]:
+        from socialcrm.registry import connector_kinds, load_connector_class
+
+        sources: list[SourceConfig] = []
+        seen: set[str] = set()
+        kinds = connector_kinds()
+        for index, raw in enumerate(self._array("sources")):
+            where = f"sources[{index}]"
+            before = len(self.problems)
+            name = raw.get("name")
+            if not isinstance(name, str) or not _NAME.match(name):
+                self.problems.append(f"{where}.name: required; letters, digits, '-', '_', '.' (max 64)")
+            elif name in seen:
+                self.problems.append(f"{where}.name: duplicate source name {name!r}")
+            else:
+                seen.add(name)
+            kind = raw.get("type")
+            if not isinstance(kind, str):
+                self.problems.append(f"{where}.type: required (one of: {', '.join(kinds)})")
+                continue
+            if kind not in kinds:
+                self.problems.append(f"{where}.type: unknown type {kind!r} (known: {', '.join(kinds)})")
+                continue
+            try:
+                connector_cls = load_connector_class(kind)
+            except Exception as err:  # a broken third-party plugin must not hide the other problems
+                self.problems.append(f"{where}.type: connector {kind!r} cannot be loaded: {err}")
+                continue
+            interval = raw.get("interval", "15m")
+            try:
+                delta = parse_duration(interval)
+                floor = getattr(connector_cls, "min_interval", timedelta(0))
+                if delta < floor:
+                    self.problems.append(
+                        f"{where}.interval: {interval} is below the {kind} minimum of {int(floor.total_seconds())}s"
+                    )
+            except (ValueError, TypeError) as err:
+                self.problems.append(f"{where}.interval: {err}")
+            tags = raw.get("tags", [])
+            if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+                self.problems.append(f"{where}.tags: must be a list of strings")
+                tags = []
+            group = raw.get("group")
+            if group is not None and not isinstance(group, str):
+                self.problems.append(f"{where}.group: must be a string")
+            enabled = raw.get("enabled", True)
+            if not isinstance(enabled, bool):
+                self.problems.append(f"{where}.enabled: must be true or false")
+            option_values = {k: v for k, v in raw.items() if k not in SOURCE_KEYS}
+            options = self._validate(connector_cls.Options, option_values, where, sorted(SOURCE_KEYS))
+            if len(self.problems) == before and isinstance(name, str):
+                sources.append(
+                    SourceConfig(
+                        name=name, type=kind, interval=str(interval), enabled=bool(enabled),
+                        tags=tuple(tags), group=group, options=options,
+                    )
+                )
+        return sources
+
+    def _templates(self) -> dict[str, dict[str, str]]:
+        raw = self.data.get("templates", {})
+        templates: dict[str, dict[str, str]] = {}
+        if not isinstance(raw, Mapping):
+            self.problems.append("templates: must be a table of [templates.NAME] tables")
+            return templates
+        for name, table in raw.items():
+            if not isinstance(table, Mapping) or not table:
+                self.problems.append(f"templates.{name}: must map languages to text (de = \"...\", en = \"...\")")
+                continue
+            for lang, text in table.items():
+                if not isinstance(text, str):
+                    self.problems.append(f"templates.{name}.{lang}: must be a string")
+            templates[name] = {str(k): v for k, v in table.items() if isinstance(v, str)}
+        return templates
+
+    def _rules(self, templates: Mapping[str, Mapping[str, str]], webhooks: set[str]) -> list[Mapping[str, Any]]:
+        from socialcrm.rules.loader import compile_rules
+
+        rules = self._array("rules")
+        try:
+            compile_rules(rules, templates, webhooks=webhooks)
+        except ConfigError as err:
+            self.problems.extend(err.problems)
+        return rules
+
+
+def format_validation_error(
+    err: ValidationError, where: str, model: type[BaseModel] | None = None, also_allowed: Sequence[str] = ()
+) -> list[str]:
+    """Turn pydantic's errors into ``where.field: message`` lines, listing allowed keys for typos."""
+    lines = []
+    for item in err.errors():
+        loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in item["loc"])
+        message = item["msg"]
+        if item["type"] == "extra_forbidden" and model is not None:
+            allowed = sorted({*model.model_fields, *also_allowed})
+            message = f"unknown key (allowed: {', '.join(allowed)})"
+        elif message.startswith("Value error, "):
+            message = message[len("Value error, "):]
+        lines.append(f"{where}{loc}: {message}")
+    return lines
+
+
+def source_names(config: Config) -> Sequence[str]:
+    return [s.name for s in config.sources]

@@ -1,0 +1,35 @@
+"""Alembic environment: migrates the connection handed over by socialcrm.db, or the configured URL."""
+
+from __future__ import annotations
+
+from alembic import context
+from sqlalchemy import create_engine
+from sqlmodel import SQLModel
+
+import socialcrm.models  # noqa: F401  (registers every table)
+
+target_metadata = SQLModel.metadata
+
+
+def run() -> None:
+    connection = context.config.attributes.get("connection")
+    if connection is not None:
+        _migrate(connection)
+        return
+    engine = create_engine(context.config.get_main_option("sqlalchemy.url"))
+    with engine.begin() as conn:
+        _migrate(conn)
+
+
+def _migrate(connection: object) -> None:
+    context.configure(
+        connection=connection,
+        target_metadata=target_metadata,
+        render_as_batch=True,
+        compare_type=True,
+    )
+    with context.begin_transaction():
+        context.run_migrations()
+
+
+run()

@@ -1,0 +1,103 @@
+"""CRM core tables: customers, their contact points and platform identities, orders and notes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Column, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from socialcrm.models.columns import JSONType, UTCDateTime, utcnow
+
+
+class Customer(SQLModel, table=True):
+    """A customer or a prospect (an unknown author we have seen)."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_ref: str = Field(unique=True, index=True, max_length=128)
+    name: str | None = Field(default=None, max_length=256)
+    company: str | None = Field(default=None, max_length=256)
+    segment: str | None = Field(default=None, max_length=64)
+    tags: list[str] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
+    consent_marketing: bool = False
+    consent_contact: bool = True
+    is_prospect: bool = Field(default=False, index=True)
+    merged_into_id: int | None = Field(default=None, foreign_key="customer.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class ContactPoint(SQLModel, table=True):
+    """An e-mail address or phone number of a customer, stored normalised for lookup."""
+
+    __table_args__ = (UniqueConstraint("kind", "value", "customer_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    kind: str = Field(max_length=8)  # email | phone
+    value: str = Field(index=True, max_length=256)
+
+
+class Identity(SQLModel, table=True):
+    """A handle on a platform that belongs to a customer (platform + handle is unique)."""
+
+    __table_args__ = (UniqueConstraint("platform", "handle"),)
+    id: int | None = Field(default=None, primary_key=True)
+    platform: str = Field(max_length=32)
+    handle: str = Field(max_length=256)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    display_name: str | None = Field(default=None, max_length=256)
+    profile_url: str | None = Field(default=None, max_length=1024)
+    confirmed: bool = True
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class Order(SQLModel, table=True):
+    """An order from the company's own systems, imported by CSV."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    order_number: str = Field(unique=True, index=True, max_length=64)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    ordered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    products: list[str] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
+    status: str | None = Field(default=None, max_length=32)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class CustomerNote(SQLModel, table=True):
+    """A free-text note on a customer's timeline."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    author: str = Field(max_length=64)
+    text: str = Field(sa_type=Text)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class LinkSuggestion(SQLModel, table=True):
+    """An uncertain match of a mention to a customer, waiting for a person to confirm or reject."""
+
+    __table_args__ = (UniqueConstraint("mention_id", "customer_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    mention_id: int = Field(foreign_key="mention.id", index=True)
+    customer_id: int = Field(foreign_key="customer.id", index=True)
+    method: str = Field(max_length=32)
+    confidence: float
+    evidence: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
+    status: str = Field(default="pending", index=True, max_length=16)  # pending | confirmed | rejected
+    decided_by: str | None = Field(default=None, max_length=64)
+    decided_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class MergeCandidate(SQLModel, table=True):
+    """Two customer records that look like one person; merged only by a person."""
+
+    __table_args__ = (UniqueConstraint("customer_a_id", "customer_b_id"),)
+    id: int | None = Field(default=None, primary_key=True)
+    customer_a_id: int = Field(foreign_key="customer.id", index=True)
+    customer_b_id: int = Field(foreign_key="customer.id", index=True)
+    reason: str = Field(max_length=256)
+    status: str = Field(default="open", index=True, max_length=16)  # open | merged | dismissed
+    decided_by: str | None = Field(default=None, max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -1,0 +1,59 @@
+"""Mentions (stored posts) and the sentiment corrections people make to them."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from socialcrm.models.columns import JSONType, UTCDateTime, utcnow
+
+
+class Mention(SQLModel, table=True):
+    """One post from one source; (source, external_id) is unique, so re-polling stores nothing twice."""
+
+    __table_args__ = (
+        UniqueConstraint("source", "external_id", name="uq_mention_source_external_id"),
+        Index("ix_mention_published_at", "published_at"),
+        Index("ix_mention_source_published", "source", "published_at"),
+    )
+    id: int | None = Field(default=None, primary_key=True)
+    source: str = Field(max_length=64)
+    source_type: str = Field(max_length=32)
+    external_id: str = Field(max_length=512)
+    url: str = Field(default="", max_length=2048)
+    kind: str = Field(default="post", max_length=16)
+    thread_id: str | None = Field(default=None, index=True, max_length=512)
+    parent_id: str | None = Field(default=None, max_length=512)
+    author: str | None = Field(default=None, index=True, max_length=256)
+    author_name: str | None = Field(default=None, max_length=256)
+    author_url: str | None = Field(default=None, max_length=1024)
+    title: str | None = Field(default=None, sa_type=Text)
+    text: str = Field(default="", sa_type=Text)
+    truncated: bool = False
+    language: str | None = Field(default=None, index=True, max_length=8)
+    sentiment: str | None = Field(default=None, index=True, max_length=16)
+    sentiment_score: float | None = None
+    classifier: str | None = Field(default=None, max_length=128)
+    customer_id: int | None = Field(default=None, foreign_key="customer.id", index=True)
+    link_method: str | None = Field(default=None, max_length=32)
+    link_confidence: float | None = None
+    group: str | None = Field(default=None, index=True, max_length=64)
+    tags: list[str] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
+    author_metrics: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
+    raw: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType, nullable=True))
+    published_at: datetime = Field(sa_type=UTCDateTime)
+    fetched_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class SentimentCorrection(SQLModel, table=True):
+    """A person's correction of a mention's sentiment; feeds classifier retraining."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    mention_id: int = Field(foreign_key="mention.id", index=True)
+    old_label: str | None = Field(default=None, max_length=16)
+    new_label: str = Field(max_length=16)
+    corrected_by: str = Field(max_length=64)
+    corrected_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
