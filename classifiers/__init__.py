@@ -1,4 +1,4 @@
-"""Language detection and German/English sentiment behind one Classifier protocol (never imports socialcrm)."""
+"""Language detection and German/English sentiment behind one Classifier protocol (no socialcrm imports)."""
 
 from classifiers.base import LABELS, Analysis, Classifier, ClassifierError, Label, Sentiment
 
