@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+import secrets
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -10,7 +12,7 @@ from sqlmodel import Session, select
 
 from socialcrm.config import ROLES
 from socialcrm.errors import ConflictError, NotFoundError, SocialCRMError
-from socialcrm.models import User, utcnow
+from socialcrm.models import ApiToken, User, utcnow
 from socialcrm.services import audit
 
 _hasher = PasswordHasher()
@@ -106,4 +108,32 @@ def set_disabled(session: Session, username: str, disabled: bool, *, actor: str)
     user.disabled = disabled
     session.add(user)
     audit.record(session, actor, "user.disable" if disabled else "user.enable", "user", user.id)
+    return user
+
+
+def hash_api_token(token: str) -> str:
+    """API tokens are random and long, so a plain SHA-256 is the right stored form (not a password hash)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def create_api_token(session: Session, username: str, label: str, *, actor: str) -> str:
+    """Create a bearer token for ``username``; return it (only its hash is stored)."""
+    user = get_user(session, username)
+    token = "scrm_" + secrets.token_urlsafe(32)
+    assert user.id is not None
+    session.add(ApiToken(user_id=user.id, name=label[:64], token_hash=hash_api_token(token)))
+    audit.record(session, actor, "token.create", "user", user.id, {"label": label})
+    return token
+
+
+def user_for_api_token(session: Session, token: str) -> User | None:
+    """The enabled user a bearer token belongs to, or None; records its last use."""
+    row = session.exec(select(ApiToken).where(ApiToken.token_hash == hash_api_token(token))).first()
+    if row is None or row.revoked:
+        return None
+    user = session.get(User, row.user_id)
+    if user is None or user.disabled:
+        return None
+    row.last_used_at = utcnow()
+    session.add(row)
     return user

@@ -1,0 +1,65 @@
+"""The ``socialcrm`` command line: argparse with one module per command group.
+
+Each module in COMMAND_MODULES has ``register(subparsers)``; every subcommand sets ``func(args)``
+returning the exit code: 0 success, 2 usage or configuration error, 1 runtime failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from socialcrm.errors import ConfigError, DatabaseError, SocialCRMError
+
+COMMAND_MODULES = ["core_cmds", "demo_cmds"]
+logger = logging.getLogger("socialcrm.cli")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="socialcrm",
+        description="Self-hosted social CRM: listen to feeds and networks, classify, link, open tickets and reply drafts.",
+    )
+    parser.add_argument(
+        "--config", metavar="PATH",
+        help="config file (default: $SOCIALCRM_CONFIG, else ./socialcrm.toml)",
+    )
+    parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="override [daemon].log_level")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    for name in COMMAND_MODULES:
+        module = importlib.import_module(f"socialcrm.cli.{name}")
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``socialcrm`` script and ``python -m socialcrm``."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exit_:
+        return int(exit_.code or 0)
+    try:
+        return int(args.func(args))
+    except ConfigError as err:
+        print(f"socialcrm: {err}", file=sys.stderr)
+        return 2
+    except DatabaseError as err:
+        print(f"socialcrm: database error: {err}", file=sys.stderr)
+        return 1
+    except SocialCRMError as err:
+        print(f"socialcrm: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("socialcrm: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,305 @@
+"""Core commands: init, check-config, run, poll, export, user, db, sources."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from socialcrm.config import ROLES, Config, find_config_path, load_config
+from socialcrm.db import open_database, redact_url
+from socialcrm.errors import ConfigError, SocialCRMError
+from socialcrm.logs import secret_values, setup_logging
+
+STARTER_CONFIG = Path(__file__).resolve().parent.parent / "starter_config.toml"
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("init", help="write a starter config and create the database")
+    p.add_argument("--force", action="store_true", help="overwrite an existing config file")
+    p.set_defaults(func=cmd_init)
+
+    p = sub.add_parser("check-config", help="validate the config and report every problem at once")
+    p.set_defaults(func=cmd_check_config)
+
+    p = sub.add_parser("run", help="run the daemon (scheduler, outbox and web app) until SIGTERM/SIGINT")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("poll", help="poll sources once and print a summary per source")
+    p.add_argument("--once", action="store_true", help="one cycle (the default; kept for scripts)")
+    p.add_argument("--source", action="append", metavar="NAME", help="only this source (repeatable)")
+    p.add_argument("--force", action="store_true", help="poll even if the source is paused or backing off")
+    p.set_defaults(func=cmd_poll)
+
+    p = sub.add_parser("export", help="write stored records to stdout")
+    p.add_argument("kind", choices=["mentions", "tickets", "drafts", "customers"])
+    p.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    p.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
+    p.set_defaults(func=cmd_export)
+
+    user = sub.add_parser("user", help="manage web app users").add_subparsers(dest="user_command", metavar="ACTION")
+    user.required = True
+    p = user.add_parser("add", help="add a user (password from stdin or a prompt)")
+    p.add_argument("name")
+    p.add_argument("--role", required=True, choices=ROLES)
+    p.add_argument("--language", choices=["de", "en"])
+    p.add_argument("--replace", action="store_true", help="reset role and password of an existing user")
+    p.set_defaults(func=cmd_user_add)
+    p = user.add_parser("list", help="list users and roles")
+    p.set_defaults(func=cmd_user_list)
+    p = user.add_parser("set-role", help="change a user's role")
+    p.add_argument("name")
+    p.add_argument("role", choices=ROLES)
+    p.set_defaults(func=cmd_user_set_role)
+    p = user.add_parser("disable", help="disable a user's login")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_user_disable, disabled=True)
+    p = user.add_parser("enable", help="enable a user's login")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_user_disable, disabled=False)
+    p = user.add_parser("token", help="create an API token for /api/v1 (printed once)")
+    p.add_argument("name")
+    p.add_argument("--label", default="cli")
+    p.set_defaults(func=cmd_user_token)
+
+    db = sub.add_parser("db", help="database maintenance").add_subparsers(dest="db_command", metavar="ACTION")
+    db.required = True
+    p = db.add_parser("upgrade", help="migrate the database to the newest schema (Alembic)")
+    p.set_defaults(func=cmd_db_upgrade)
+    p = db.add_parser("current", help="print the schema revision")
+    p.set_defaults(func=cmd_db_current)
+
+    p = sub.add_parser("sources", help="list sources with their state; pause or resume one")
+    p.add_argument("action", nargs="?", choices=["list", "pause", "resume"], default="list")
+    p.add_argument("name", nargs="?")
+    p.set_defaults(func=cmd_sources)
+
+
+def configure(args: argparse.Namespace) -> Config:
+    """Load the config, print its warnings, set up logging with secrets masked."""
+    config = load_config(args.config)
+    setup_logging(args.log_level or config.daemon.log_level, secret_values(config.raw))
+    for warning in config.warnings:
+        print(f"socialcrm: warning: {warning}", file=sys.stderr)
+    return config
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    path = find_config_path(args.config)
+    if path.exists() and not args.force:
+        print(f"socialcrm: {path} exists; keeping it (use --force to overwrite)", file=sys.stderr)
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(STARTER_CONFIG.read_text(encoding="utf-8"), encoding="utf-8")
+        print(f"Wrote {path}")
+    config = configure(args)
+    db = open_database(config, upgrade=True)
+    print(f"Database ready: {redact_url(config.database_url())}")
+    db.dispose()
+    print("Next: `socialcrm user add NAME --role admin`, then `socialcrm run`.")
+    return 0
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    path = find_config_path(args.config)
+    try:
+        config = load_config(args.config)
+    except ConfigError as err:
+        print(f"{path}: {len(err.problems)} problem(s):", file=sys.stderr)
+        for problem in err.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    for warning in config.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    enabled = sum(1 for s in config.sources if s.enabled)
+    print(f"{path}: OK ({len(config.sources)} sources, {enabled} enabled; {len(config.rules)} rules)")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from socialcrm.daemon import run_daemon
+
+    config = configure(args)
+    return asyncio.run(run_daemon(config))
+
+
+def cmd_poll(args: argparse.Namespace) -> int:
+    from socialcrm.runtime import Runtime
+
+    config = configure(args)
+    names = args.source
+    if names:
+        for name in names:
+            config.source(name)
+
+    async def go() -> list[Any]:
+        runtime = await Runtime.open(config)
+        try:
+            results = await runtime.poll_once(names, force=args.force)
+            await runtime.outbox.run_once()
+            return results
+        finally:
+            await runtime.close()
+
+    results = asyncio.run(go())
+    print(f"{'source':<24} {'fetched':>7} {'new':>5} {'dupes':>5} {'errors':>6}  note")
+    failed = False
+    for r in results:
+        note = r.error or r.skipped_reason or ("not modified" if r.not_modified else "")
+        if r.tickets or r.drafts:
+            note = (note + "; " if note else "") + f"{r.tickets} ticket(s), {r.drafts} draft(s)"
+        print(f"{r.source:<24} {r.fetched:>7} {r.new:>5} {r.duplicates:>5} {r.errors:>6}  {note}")
+        failed = failed or r.error is not None
+    if not results:
+        print("(no enabled sources)")
+    return 1 if failed else 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from socialcrm.services.exports import EXPORTS, write_csv, write_jsonl
+
+    config = configure(args)
+    db = open_database(config, upgrade=False)
+    rows_fn, fields = EXPORTS[args.kind]
+    out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout
+    try:
+        with db.read() as session:
+            rows = rows_fn(session)
+            count = write_csv(rows, out, fields) if args.format == "csv" else write_jsonl(rows, out)
+    finally:
+        if args.output:
+            out.close()
+        db.dispose()
+    print(f"exported {count} {args.kind}", file=sys.stderr)
+    return 0
+
+
+def _read_password() -> str:
+    if not sys.stdin.isatty():
+        line = sys.stdin.readline()
+        if not line:
+            raise SocialCRMError("no password on stdin")
+        return line.rstrip("\r\n")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Repeat: ") != first:
+        raise SocialCRMError("passwords do not match")
+    return first
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    from socialcrm.services.users import InvalidUserInput, create_user, validate_new_user
+
+    config = configure(args)
+    password = _read_password()
+    try:
+        validate_new_user(args.name, args.role, password)
+    except InvalidUserInput as err:
+        print(f"socialcrm: {err}", file=sys.stderr)
+        return 2
+    db = open_database(config, upgrade=True)
+    try:
+        with db.write() as session:
+            create_user(session, args.name, args.role, password, language=args.language, replace=args.replace)
+    finally:
+        db.dispose()
+    print(f"User {args.name} ({args.role}) saved")
+    return 0
+
+
+def cmd_user_list(args: argparse.Namespace) -> int:
+    from socialcrm.services.users import list_users
+
+    config = configure(args)
+    db = open_database(config, upgrade=False)
+    with db.read() as session:
+        for user in list_users(session):
+            state = "disabled" if user.disabled else "active"
+            last = user.last_login_at.isoformat(timespec="minutes") if user.last_login_at else "never"
+            print(f"{user.username:<24} {user.role:<10} {state:<8} last login {last}")
+    db.dispose()
+    return 0
+
+
+def cmd_user_set_role(args: argparse.Namespace) -> int:
+    from socialcrm.services.users import set_role
+
+    config = configure(args)
+    db = open_database(config, upgrade=False)
+    with db.write() as session:
+        set_role(session, args.name, args.role, actor="cli")
+    db.dispose()
+    print(f"{args.name} is now {args.role}")
+    return 0
+
+
+def cmd_user_disable(args: argparse.Namespace) -> int:
+    from socialcrm.services.users import set_disabled
+
+    config = configure(args)
+    db = open_database(config, upgrade=False)
+    with db.write() as session:
+        set_disabled(session, args.name, args.disabled, actor="cli")
+    db.dispose()
+    print(f"{args.name} {'disabled' if args.disabled else 'enabled'}")
+    return 0
+
+
+def cmd_user_token(args: argparse.Namespace) -> int:
+    from socialcrm.services.users import create_api_token
+
+    config = configure(args)
+    db = open_database(config, upgrade=False)
+    with db.write() as session:
+        token = create_api_token(session, args.name, args.label, actor="cli")
+    db.dispose()
+    print(token)
+    print("Store it now: it is shown only once. Send it as 'Authorization: Bearer <token>'.", file=sys.stderr)
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    config = configure(args)
+    db = open_database(config, upgrade=True)
+    print(f"Database at revision {db.current_revision()}: {redact_url(config.database_url())}")
+    db.dispose()
+    return 0
+
+
+def cmd_db_current(args: argparse.Namespace) -> int:
+    config = configure(args)
+    db = open_database(config, upgrade=False)
+    print(db.current_revision() or "(empty database: run `socialcrm db upgrade`)")
+    db.dispose()
+    return 0
+
+
+def cmd_sources(args: argparse.Namespace) -> int:
+    from socialcrm.services.sources import describe_sources, set_paused
+
+    config = configure(args)
+    db = open_database(config, upgrade=True)
+    try:
+        if args.action in ("pause", "resume"):
+            if not args.name:
+                print(f"socialcrm: sources {args.action} needs a source name", file=sys.stderr)
+                return 2
+            config.source(args.name)
+            with db.write() as session:
+                set_paused(session, config.source(args.name), args.action == "pause", actor="cli")
+            print(f"{args.name} {'paused' if args.action == 'pause' else 'resumed'}")
+            return 0
+        with db.read() as session:
+            rows = describe_sources(session, config, datetime.now(UTC))
+    finally:
+        db.dispose()
+    print(f"{'source':<24} {'type':<10} {'state':<32} {'last success':<17} {'fetched':>7} {'new':>6} {'errors':>6}  last error")
+    for row in rows:
+        print(
+            f"{row.name:<24} {row.type:<10} {row.state_text:<32} {row.last_success or 'never':<17} "
+            f"{row.fetched:>7} {row.new:>6} {row.errors:>6}  {row.last_error or ''}"
+        )
+    return 0

@@ -1,0 +1,243 @@
+"""Batch -> normalise -> dedup -> classify -> link -> rules -> persist, in one transaction per batch.
+
+The cursor only advances in the transaction that stored the batch, so a crash at any point
+either stores the whole page (with its cursor) or nothing: re-polling then fetches the same page
+again and the (source, external_id) check drops what is already stored.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from classifiers.base import Analysis, Classifier, ClassifierError
+from connectors.base import Batch, RawPost
+from socialcrm.config import Config, SourceConfig
+from socialcrm.db import Database
+from socialcrm.models import Mention, SourceState, utcnow
+
+logger = logging.getLogger(__name__)
+MAX_RAW_BYTES = 64 * 1024
+
+
+@dataclass
+class BatchResult:
+    """What one stored batch amounted to."""
+
+    fetched: int = 0
+    new: int = 0
+    duplicates: int = 0
+    errors: int = 0
+    tickets: int = 0
+    drafts: int = 0
+    mention_ids: list[int] = field(default_factory=list)
+
+    def add(self, other: BatchResult) -> None:
+        self.fetched += other.fetched
+        self.new += other.new
+        self.duplicates += other.duplicates
+        self.errors += other.errors
+        self.tickets += other.tickets
+        self.drafts += other.drafts
+        self.mention_ids.extend(other.mention_ids)
+
+
+class Pipeline:
+    """Turns connector batches into stored mentions and the work the rules derive from them."""
+
+    def __init__(self, config: Config, db: Database, classifier: Classifier, ruleset: Any) -> None:
+        self.config = config
+        self.db = db
+        self.classifier = classifier
+        self.ruleset = ruleset
+
+    async def process(self, source: SourceConfig, batch: Batch) -> BatchResult:
+        """Store one batch and advance the source's cursor, atomically."""
+        posts = _unique(batch.posts)
+        known = await self.db.run_read(lambda s: _known_ids(s, source.name, [p.external_id for p in posts]))
+        fresh = [p for p in posts if p.external_id not in known]
+        analyses = await self._classify(fresh) if fresh else []
+        now = utcnow()
+
+        def store(session: Session) -> BatchResult:
+            return self._store(session, source, batch, fresh, analyses, now)
+
+        result = await self.db.run_write(store)
+        result.fetched = len(batch.posts)
+        result.duplicates = result.fetched - result.new
+        result.errors += batch.skipped
+        return result
+
+    async def _classify(self, posts: Sequence[RawPost]) -> list[Analysis | None]:
+        texts = [self._classify_text(p) for p in posts]
+        hints = [p.language_hint for p in posts]
+        size = self.config.classifier.batch_size
+        results: list[Analysis | None] = []
+        for start in range(0, len(texts), size):
+            chunk, chunk_hints = texts[start:start + size], hints[start:start + size]
+            try:
+                results.extend(await asyncio.to_thread(self.classifier.analyse, chunk, chunk_hints))
+            except (ClassifierError, RuntimeError, ValueError) as err:
+                logger.error("Classifier failed on a batch of %d texts (%s); retrying one by one", len(chunk), err)
+                results.extend(await asyncio.to_thread(self._classify_each, chunk, chunk_hints))
+        return results
+
+    def _classify_each(self, texts: Sequence[str], hints: Sequence[str | None]) -> list[Analysis | None]:
+        out: list[Analysis | None] = []
+        for text, hint in zip(texts, hints, strict=True):
+            try:
+                out.append(self.classifier.analyse([text], [hint])[0])
+            except (ClassifierError, RuntimeError, ValueError) as err:
+                logger.error("Classifier failed on one text (%s); stored without sentiment", err)
+                out.append(None)
+        return out
+
+    def _classify_text(self, post: RawPost) -> str:
+        text = post.body if not post.title else f"{post.title}\n{post.body}"
+        return text[: self.config.daemon.max_text_chars]
+
+    def _store(
+        self,
+        session: Session,
+        source: SourceConfig,
+        batch: Batch,
+        fresh: Sequence[RawPost],
+        analyses: Sequence[Analysis | None],
+        now: datetime,
+    ) -> BatchResult:
+        from socialcrm.linking import link_mention
+        from socialcrm.rules.actions import ActionContext, apply_evaluation
+        from socialcrm.rules.facts import build_facts
+
+        result = BatchResult()
+        # Re-check inside the write transaction: another writer (a CLI poll, a restarted daemon)
+        # may have stored some of these since the read above.
+        known = _known_ids(session, source.name, [p.external_id for p in fresh])
+        context = ActionContext(config=self.config, now=now, actor="daemon")
+        for post, analysis in zip(fresh, analyses, strict=True):
+            if post.external_id in known:
+                continue
+            mention = self._mention(source, post, analysis, now)
+            session.add(mention)
+            session.flush()
+            try:
+                with session.begin_nested():
+                    link_mention(session, mention, self.config.linking, now)
+                    facts = build_facts(session, mention, self.ruleset, now)
+                    evaluation = self.ruleset.evaluate(facts)
+                    applied = apply_evaluation(session, mention, evaluation, context)
+                result.tickets += getattr(applied, "tickets_opened", 0)
+                result.drafts += getattr(applied, "drafts_created", 0)
+            except Exception:  # noqa: BLE001 - one mention's linking/rules bug must not block the source
+                # The mention itself stays stored (it was flushed before the savepoint); only its
+                # link and actions are rolled back. `socialcrm rules test` shows the failure again.
+                logger.exception("Linking or rules failed for %s/%s; mention stored without actions",
+                                 source.name, post.external_id)
+                result.errors += 1
+            result.new += 1
+            assert mention.id is not None
+            result.mention_ids.append(mention.id)
+            known.add(post.external_id)
+        _advance_state(session, source, batch, result, now)
+        return result
+
+    def _mention(self, source: SourceConfig, post: RawPost, analysis: Analysis | None, now: datetime) -> Mention:
+        limit = self.config.daemon.max_text_chars
+        text = post.body or ""
+        return Mention(
+            source=source.name,
+            source_type=source.type,
+            external_id=post.external_id[:512],
+            url=(post.url or "")[:2048],
+            kind=post.kind,
+            thread_id=(post.thread_id or post.external_id)[:512],
+            parent_id=post.parent_id[:512] if post.parent_id else None,
+            author=post.author_handle[:256] if post.author_handle else None,
+            author_name=post.author_name[:256] if post.author_name else None,
+            author_url=post.author_url[:1024] if post.author_url else None,
+            title=post.title[:1000] if post.title else None,
+            text=text[:limit],
+            truncated=len(text) > limit,
+            language=analysis.language if analysis else post.language_hint,
+            sentiment=analysis.sentiment.label if analysis else None,
+            sentiment_score=round(analysis.sentiment.score, 4) if analysis else None,
+            classifier=analysis.sentiment.model[:128] if analysis else None,
+            group=source.group,
+            tags=list(source.tags),
+            author_metrics={k: float(v) for k, v in post.author_metrics.items()},
+            raw=_json_safe(post.raw),
+            published_at=post.published_at,
+            fetched_at=now,
+        )
+
+
+def _unique(posts: Sequence[RawPost]) -> list[RawPost]:
+    seen: set[str] = set()
+    out = []
+    for post in posts:
+        if post.external_id not in seen:
+            seen.add(post.external_id)
+            out.append(post)
+    return out
+
+
+def _known_ids(session: Session, source: str, external_ids: Sequence[str]) -> set[str]:
+    known: set[str] = set()
+    ids = [e[:512] for e in external_ids]
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        rows = session.exec(
+            select(Mention.external_id).where(Mention.source == source, col(Mention.external_id).in_(chunk))
+        )
+        known.update(rows)
+    return known
+
+
+def _json_safe(raw: Any) -> dict[str, Any] | None:
+    """The raw payload as plain JSON, capped in size (kept for audit, not for display)."""
+    if not raw:
+        return None
+    try:
+        text = json.dumps(raw, default=str, ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):
+        return {"unserialisable": True}
+    if len(text.encode()) > MAX_RAW_BYTES:
+        return {"truncated": True, "excerpt": text[: MAX_RAW_BYTES // 4]}
+    value = json.loads(text)
+    return value if isinstance(value, dict) else {"value": value}
+
+
+def get_state(session: Session, source: SourceConfig) -> SourceState:
+    """The stored state of ``source``, created on first use."""
+    state = session.get(SourceState, source.name)
+    if state is None:
+        state = SourceState(name=source.name, type=source.type)
+        session.add(state)
+        session.flush()
+    return state
+
+
+def _advance_state(session: Session, source: SourceConfig, batch: Batch, result: BatchResult, now: datetime) -> None:
+    state = get_state(session, source)
+    state.cursor = batch.cursor
+    state.state = "ok"
+    state.backoff_until = None
+    state.consecutive_failures = 0
+    state.last_poll_at = now
+    state.last_success_at = now
+    state.fetched_total += len(batch.posts)
+    state.new_total += result.new
+    state.duplicate_total += len(batch.posts) - result.new
+    state.error_total += batch.skipped
+    if batch.problems:
+        state.last_error = "; ".join(batch.problems)[:2000]
+        state.last_error_at = now
+    state.updated_at = now
+    session.add(state)

@@ -1,0 +1,108 @@
+"""Builds the working parts from a Config: database, classifier, rules, HTTP, connectors, pipeline.
+
+Both the daemon and one-shot commands (``socialcrm poll --once``) use the same Runtime, so a poll
+from the command line goes through exactly the code the daemon runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import aiohttp
+
+from classifiers.base import Classifier
+from classifiers.loader import build_classifier
+from connectors._http import make_session
+from connectors.base import Connector
+from socialcrm.config import Config, SourceConfig
+from socialcrm.db import Database, open_database
+from socialcrm.outbox import OutboxWorker
+from socialcrm.pipeline import Pipeline
+from socialcrm.poller import PollResult, Poller
+from socialcrm.registry import load_connector_class
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """Everything a poll or the daemon needs, opened once."""
+
+    config: Config
+    db: Database
+    classifier: Classifier
+    ruleset: Any
+    http: aiohttp.ClientSession
+    connectors: dict[str, Connector] = field(default_factory=dict)
+    broken: dict[str, str] = field(default_factory=dict)
+    pipeline: Pipeline = field(init=False)
+    outbox: OutboxWorker = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.pipeline = Pipeline(self.config, self.db, self.classifier, self.ruleset)
+        self.outbox = OutboxWorker(self.config, self.db, self.connectors, self.http)
+
+    @classmethod
+    async def open(cls, config: Config, *, db: Database | None = None, classifier: Classifier | None = None) -> Runtime:
+        """Open the database (migrating it), load the classifier off the loop, build connectors."""
+        from socialcrm.rules.loader import compile_rules
+
+        database = db or await asyncio.to_thread(open_database, config, upgrade=True)
+        if classifier is None:
+            logger.info("Loading the %r sentiment classifier", config.classifier.kind)
+            classifier = await asyncio.to_thread(build_classifier, config.classifier.kind, config.classifier.options())
+        ruleset = compile_rules(list(config.rules), config.templates, webhooks={w.name for w in config.webhooks})
+        http = make_session()
+        runtime = cls(config=config, db=database, classifier=classifier, ruleset=ruleset, http=http)
+        for source in config.sources:
+            runtime._build_connector(source)
+        return runtime
+
+    def _build_connector(self, source: SourceConfig) -> None:
+        try:
+            connector_cls = load_connector_class(source.type)
+            self.connectors[source.name] = connector_cls(source.name, source.options, self.http)
+        except Exception as err:  # noqa: BLE001 - one broken source must not stop the others
+            logger.error("Source %s cannot start: %s", source.name, err)
+            self.broken[source.name] = str(err)
+
+    def poller(self, source: SourceConfig) -> Poller | None:
+        connector = self.connectors.get(source.name)
+        if connector is None:
+            return None
+        return Poller(source, connector, self.pipeline, max_pages=self.config.daemon.max_pages_per_poll)
+
+    async def poll_once(self, names: list[str] | None = None, *, force: bool = False) -> list[PollResult]:
+        """Poll the named (default: all enabled) sources once, concurrently."""
+        sources = [s for s in self.config.sources if (names is None and s.enabled) or (names and s.name in names)]
+
+        async def one(source: SourceConfig) -> PollResult:
+            poller = self.poller(source)
+            if poller is None:
+                return PollResult(source=source.name, errors=1, error=self.broken.get(source.name, "not built"))
+            return await poller.run_once(force=force)
+
+        return list(await asyncio.gather(*(one(s) for s in sources)))
+
+    async def close(self) -> None:
+        for name, connector in self.connectors.items():
+            try:
+                await connector.aclose()
+            except Exception:  # noqa: BLE001 - closing must reach every connector
+                logger.exception("Closing source %s failed", name)
+        await self.http.close()
+        _shutdown_feed_pool()
+        await asyncio.to_thread(self.db.dispose)
+
+
+def _shutdown_feed_pool() -> None:
+    try:
+        from connectors import feed
+    except ImportError:
+        return
+    shutdown = getattr(feed, "shutdown_parser_pool", None)
+    if shutdown is not None:
+        shutdown()
