@@ -14,6 +14,15 @@ from socialcrm.db import Database
 from tests.replay_server import ReplayServer
 
 PG_ENV = "SOCIALCRM_TEST_DATABASE_URL"
+CHROMIUM = "/usr/bin/chromium"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """In CI a missing PostgreSQL or Chromium is an error, not a quietly skipped test."""
+    if os.environ.get("SOCIALCRM_REQUIRE_POSTGRES") and not os.environ.get(PG_ENV):
+        raise pytest.UsageError(f"SOCIALCRM_REQUIRE_POSTGRES is set but {PG_ENV} is not")
+    if os.environ.get("SOCIALCRM_REQUIRE_BROWSER") and not os.path.exists(CHROMIUM):
+        raise pytest.UsageError(f"SOCIALCRM_REQUIRE_BROWSER is set but {CHROMIUM} is missing")
 
 
 @pytest.fixture

@@ -1,0 +1,32 @@
+# socialcrm: `make run` sets everything up and starts the demo; `make test` runs the whole suite.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install run test bench lint clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# torch first and pinned: 2.13.0 is the CPU wheel kept on the build machines' disk (DEVELOPERS.md).
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e '.[test,train]'
+	touch $(STAMP)
+
+run: install
+	$(VENV)/bin/socialcrm demo
+
+test: install
+	tools/run_tests.sh
+
+bench: install
+	$(PY) bench/run_all.py
+
+lint: install
+	$(VENV)/bin/ruff check socialcrm connectors classifiers tests bench
+
+clean:
+	rm -rf $(VENV) .demo .pytest_cache
