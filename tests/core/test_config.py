@@ -1,0 +1,163 @@
+"""Configuration: the contract shape loads, and every problem is reported at once with its TOML path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from socialcrm.config import find_config_path, load_config, parse_config, resolve_database_url
+from socialcrm.durations import parse_duration
+from socialcrm.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+CONTRACT = """
+[database]
+url = "sqlite:///socialcrm.db"
+[web]
+host = "127.0.0.1"
+port = 8080
+[[sources]]
+name = "acme-blog"
+type = "feed"
+url = "https://example.com/feed.xml"
+interval = "15m"
+"""
+
+
+def problems_of(text: str) -> list[str]:
+    with pytest.raises(ConfigError) as err:
+        parse_config(text)
+    return err.value.problems
+
+
+def test_contract_shape_from_the_issue_loads(tmp_path: Path) -> None:
+    path = tmp_path / "socialcrm.toml"
+    path.write_text(CONTRACT)
+    config = load_config(path)
+    assert config.web.host == "127.0.0.1" and config.web.port == 8080
+    source = config.source("acme-blog")
+    assert source.type == "feed" and source.interval_delta.total_seconds() == 900
+    assert str(source.options.url) .startswith("https://example.com/feed.xml")
+    # a relative SQLite path is relative to the config file, not the working directory
+    assert config.database_url() == f"sqlite:///{tmp_path / 'socialcrm.db'}"
+
+
+def test_example_and_starter_configs_are_valid() -> None:
+    load_config(ROOT / "config.example.toml")
+    load_config(ROOT / "socialcrm" / "starter_config.toml")
+
+
+def test_every_problem_is_reported_at_once_with_its_path() -> None:
+    problems = problems_of(
+        """
+[database]
+url = "sqlite:///x.db"
+colour = "blue"
+[web]
+port = "eighty"
+[[sources]]
+name = "ok-one"
+type = "feed"
+url = "https://example.com/a.xml"
+[[sources]]
+name = "ok-one"
+type = "feed"
+url = "https://example.com/b.xml"
+[[sources]]
+name = "broken"
+type = "feed"
+url = "not a url"
+interval = "soon"
+[[sources]]
+name = "typo"
+type = "rss-feed"
+"""
+    )
+    joined = "\n".join(problems)
+    assert "database.colour: unknown key" in joined
+    assert "web.port" in joined
+    assert "sources[1].name: duplicate source name 'ok-one'" in joined
+    assert any(p.startswith("sources[2].url") for p in problems)
+    assert any(p.startswith("sources[2].interval") for p in problems)
+    assert "sources[3].type: unknown type 'rss-feed' (known: " in joined and "feed" in joined
+
+
+def test_unknown_source_key_lists_allowed_keys() -> None:
+    problems = problems_of(
+        """
+[[sources]]
+name = "a"
+type = "feed"
+url = "https://example.com/a.xml"
+intervall = "5m"
+"""
+    )
+    assert len(problems) == 1
+    assert problems[0].startswith("sources[0].intervall: unknown key (allowed: ")
+    assert "interval" in problems[0] and "url" in problems[0]
+
+
+def test_secret_in_file_is_an_error_naming_the_env_alternative() -> None:
+    problems = problems_of(
+        """
+[[sources]]
+name = "a"
+type = "feed"
+url = "https://example.com/a.xml"
+api_key = "hunter2hunter2"
+"""
+    )
+    assert any("sources[0].api_key: secrets never go in the file" in p and "api_key_env" in p for p in problems)
+    assert not any("hunter2" in p for p in problems)
+
+
+def test_unknown_section_and_toml_syntax_errors() -> None:
+    assert problems_of("[datenbank]\nurl = 'x'\n")[0].startswith("datenbank: unknown section")
+    with pytest.raises(ConfigError) as err:
+        parse_config("[database\nurl=")
+    assert "TOML syntax error" in str(err.value)
+
+
+def test_interval_below_connector_floor_is_rejected() -> None:
+    problems = problems_of(
+        """
+[[sources]]
+name = "a"
+type = "feed"
+url = "https://example.com/a.xml"
+interval = "1s"
+"""
+    )
+    assert problems[0].startswith("sources[0].interval: 1s is below the feed minimum")
+
+
+def test_config_path_precedence(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SOCIALCRM_CONFIG", raising=False)
+    assert find_config_path(None) == tmp_path / "socialcrm.toml"
+    monkeypatch.setenv("SOCIALCRM_CONFIG", "/etc/socialcrm/env.toml")
+    assert find_config_path(None) == Path("/etc/socialcrm/env.toml")
+    assert find_config_path("explicit.toml") == Path("explicit.toml")
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90s", 90), ("15m", 900), ("2h", 7200), ("1d", 86400), ("1h30m", 5400), ("45", 45)],
+)
+def test_durations(text: str, seconds: int) -> None:
+    assert parse_duration(text).total_seconds() == seconds
+
+
+@pytest.mark.parametrize("text", ["", "soon", "5 parsecs", "-5m", "0s"])
+def test_bad_durations(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+def test_database_url_resolution(tmp_path: Path) -> None:
+    assert resolve_database_url("sqlite:///db/x.db", tmp_path) == f"sqlite:///{tmp_path / 'db/x.db'}"
+    assert resolve_database_url("sqlite:////abs/x.db", tmp_path) == "sqlite:////abs/x.db"
+    pg = "postgresql+psycopg://u@h/db"
+    assert resolve_database_url(pg, tmp_path) == pg
