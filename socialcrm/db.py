@@ -2,7 +2,8 @@
 
 SQLite runs in WAL mode; every write transaction starts with ``BEGIN IMMEDIATE`` (DESIGN.md:
 deferred transactions lost 63 of 80 read-then-write races, immediate ones none) and, inside one
-process, a lock keeps to one writer. PostgreSQL uses the same code with ordinary transactions.
+process, a lock keeps to one writer (on PostgreSQL too, where READ COMMITTED would otherwise lose
+read-then-write updates). PostgreSQL uses the same code with ordinary transactions.
 The event loop never touches the database directly: async callers go through ``run_write`` /
 ``run_read``, which run the work in a thread.
 """
@@ -53,7 +54,9 @@ class Database:
         if self.is_sqlite:
             _configure_sqlite(self.engine)
         self._write_engine = self.engine.execution_options(immediate=True)
-        self._write_lock = threading.Lock() if self.is_sqlite else None
+        # One writer per process on both backends: read-then-write code stays race-free without
+        # every service having to take row locks (cross-process writers rely on constraints and CAS).
+        self._write_lock: threading.Lock | None = threading.Lock()
 
     def session(self) -> Session:
         """A session for reading (and small writes outside the daemon's hot path)."""
