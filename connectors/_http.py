@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -189,20 +189,30 @@ async def request_json(
     headers: Mapping[str, str] | None = None,
     json_body: Any = None,
     data: Any = None,
+    accept_statuses: Collection[int] = (),
 ) -> JsonResponse:
     """Request ``url`` and return its decoded JSON, with every failure mapped to the error tree.
 
     ``rate_limit_wait`` is set when the headers say the budget is spent: the data is good, but
     the caller should not make another request before that many seconds have passed.
+    Statuses in ``accept_statuses`` (e.g. 400 or 422 whose JSON body says why) are returned
+    instead of raised; a body that is not JSON then comes back as ``data=None``.
     """
     try:
         async with http.request(
             method, url, params=params, headers=headers, json=json_body, data=data
         ) as resp:
             body = await read_capped(resp, source)
-            if resp.status >= 400:
+            accepted = resp.status in accept_statuses
+            if resp.status >= 400 and not accepted:
                 raise_for_status(resp, source, body[:400].decode("utf-8", "replace"))
-            payload = loads_json(body, source) if body.strip() else None
+            if accepted and resp.status >= 400:
+                try:
+                    payload = loads_json(body, source) if body.strip() else None
+                except MalformedResponseError:
+                    payload = None
+            else:
+                payload = loads_json(body, source) if body.strip() else None
             links = {str(rel): str(link["url"]) for rel, link in resp.links.items()}
             return JsonResponse(
                 data=payload,
