@@ -1,0 +1,327 @@
+"""Apply an Evaluation: store Decision rows and perform the actions exactly once.
+
+Each action has an idempotency key ``rule|action|thread|customer`` (ActionKey). Processing the same
+mention again, or a later mention of the same thread and customer, finds the key and does not act
+twice; ``open_ticket`` instead joins the thread's open ticket so a further complaint lands there.
+A failing action (a template meeting unexpected data) is recorded in the decision, never raised.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from jinja2.exceptions import TemplateError
+from sqlmodel import Session, col, select
+
+from socialcrm.config import Config
+from socialcrm.models import ActionKey, Customer, Decision, Mention, Order, OutboxItem, Ticket
+from socialcrm.rules.actionspec import ActionSpec
+from socialcrm.rules.facts import thread_key
+from socialcrm.rules.ruleset import Evaluation, Rule
+from socialcrm.services import audit, drafts, tickets
+
+logger = logging.getLogger(__name__)
+EXCERPT_CHARS = 500
+
+
+@dataclass(frozen=True)
+class ActionContext:
+    """What actions need besides the mention: the config (SLA, webhooks), the time and who acts."""
+
+    config: Config
+    now: datetime
+    actor: str = "daemon"
+
+
+def action_key(rule: str, action: str, mention: Mention) -> str:
+    """The idempotency key of one action: (rule, action, thread, customer)."""
+    customer = mention.customer_id if mention.customer_id is not None else f"author:{mention.author or '-'}"
+    return f"{rule}|{action}|{thread_key(mention)}|{customer}"[:900]
+
+
+def apply_evaluation(
+    session: Session, mention: Mention, evaluation: Evaluation, context: ActionContext
+) -> list[Decision]:
+    """Store one Decision per rule and perform the fired rules' actions; idempotent per mention."""
+    assert mention.id is not None, "apply_evaluation needs a flushed mention"
+    if session.exec(select(Decision.id).where(Decision.mention_id == mention.id)).first() is not None:
+        logger.debug("mention %s already has decisions; nothing to do", mention.id)
+        return []
+    decisions = []
+    for position, result in enumerate(evaluation.results):
+        outcomes = [_perform(session, mention, result.rule, spec, context) for spec in result.actions]
+        decision = Decision(
+            mention_id=mention.id,
+            rule=result.rule.name,
+            position=position,
+            fired=result.fired,
+            explanation=result.explanation(),
+            actions=outcomes,
+            created_at=context.now,
+        )
+        session.add(decision)
+        decisions.append(decision)
+    session.flush()
+    return decisions
+
+
+def _perform(
+    session: Session, mention: Mention, rule: Rule, spec: ActionSpec, context: ActionContext
+) -> dict[str, Any]:
+    outcome = spec.describe()
+    if spec.kind == "suppress":
+        outcome["outcome"] = "suppressed later rules or actions"
+        return outcome
+    key = action_key(rule.name, spec.kind, mention)
+    handler = _HANDLERS[spec.kind]
+    try:
+        with session.begin_nested():
+            outcome.update(handler(session, mention, rule, spec, context, key))
+    except TemplateError as err:
+        logger.warning("rule %s: action %s on mention %s failed: %s", rule.name, spec.kind, mention.id, err)
+        outcome.update(outcome="error", error=f"template: {err}")
+    return outcome
+
+
+def _claim(
+    session: Session, key: str, rule: Rule, spec: ActionSpec, mention: Mention, now: datetime
+) -> ActionKey | None:
+    """Take the key; return the existing ActionKey when the action was already done (then do nothing)."""
+    existing = session.get(ActionKey, key)
+    if existing is not None:
+        return existing
+    session.add(ActionKey(key=key, rule=rule.name, action=spec.kind, mention_id=mention.id, created_at=now))
+    session.flush()
+    return None
+
+
+def _open_ticket(
+    session: Session, mention: Mention, rule: Rule, spec: ActionSpec, ctx: ActionContext, key: str
+) -> dict[str, Any]:
+    assert mention.id is not None
+    thread = thread_key(mention)
+    ticket = tickets.find_open_ticket(session, thread, mention.customer_id)
+    existing = session.get(ActionKey, key)
+    if ticket is None and existing is not None and existing.target:
+        ticket = session.get(Ticket, int(existing.target))
+        if ticket is not None and ticket.status == "resolved":
+            tickets.transition(session, ticket.id, "open", actor=ctx.actor, now=ctx.now)  # type: ignore[arg-type]
+    if ticket is not None:
+        if existing is None:
+            session.add(
+                ActionKey(
+                    key=key,
+                    rule=rule.name,
+                    action=spec.kind,
+                    mention_id=mention.id,
+                    target=str(ticket.id),
+                    created_at=ctx.now,
+                )
+            )
+        added = tickets.attach_mention(session, ticket, mention.id, actor=ctx.actor, now=ctx.now)
+        return {"outcome": "joined" if added else "already on ticket", "ticket_id": ticket.id}
+    if existing is not None:
+        return {"outcome": "already done", "key": key}
+    ticket = tickets.open_ticket(
+        session,
+        subject=_subject(mention),
+        priority=spec.options.get("priority", "normal"),
+        team=spec.options.get("team"),
+        assignee=spec.options.get("assignee"),
+        customer_id=mention.customer_id,
+        thread_key=thread,
+        rule=rule.name,
+        idempotency_key=key,
+        mention_id=mention.id,
+        sla=ctx.config.sla,
+        actor=ctx.actor,
+        now=ctx.now,
+    )
+    session.add(
+        ActionKey(
+            key=key,
+            rule=rule.name,
+            action=spec.kind,
+            mention_id=mention.id,
+            target=str(ticket.id),
+            created_at=ctx.now,
+        )
+    )
+    return {"outcome": "opened", "ticket_id": ticket.id}
+
+
+def _draft_reply(
+    session: Session, mention: Mention, rule: Rule, spec: ActionSpec, ctx: ActionContext, key: str
+) -> dict[str, Any]:
+    if spec.template is None:
+        return {"outcome": "error", "error": f"template {spec.options.get('template')!r} is not usable"}
+    existing = session.get(ActionKey, key)
+    if existing is not None:
+        return {"outcome": "already done", "draft_id": int(existing.target) if existing.target else None}
+    language, text = spec.template.render(mention.language, template_context(session, mention, rule.name))
+    draft = drafts.create_draft(
+        session,
+        mention=mention,
+        text=text,
+        language=language,
+        rule=rule.name,
+        template=spec.template.name,
+        idempotency_key=key,
+        assignee=spec.options.get("assignee"),
+        actor=ctx.actor,
+        now=ctx.now,
+    )
+    session.add(
+        ActionKey(
+            key=key,
+            rule=rule.name,
+            action=spec.kind,
+            mention_id=mention.id,
+            target=str(draft.id),
+            created_at=ctx.now,
+        )
+    )
+    return {"outcome": "drafted", "draft_id": draft.id, "language": language}
+
+
+def _tag(
+    session: Session, mention: Mention, rule: Rule, spec: ActionSpec, ctx: ActionContext, key: str
+) -> dict[str, Any]:
+    wanted = list(spec.options["tags"])
+    if spec.options.get("target") == "customer":
+        customer = session.get(Customer, mention.customer_id) if mention.customer_id else None
+        if customer is None:
+            return {"outcome": "no customer to tag"}
+        added = [t for t in wanted if t not in customer.tags]
+        if added:
+            customer.tags = [*customer.tags, *added]
+            customer.updated_at = ctx.now
+            session.add(customer)
+            audit.record(
+                session,
+                ctx.actor,
+                "customer.tag",
+                "customer",
+                customer.id,
+                {"added": added, "rule": rule.name},
+            )
+        return {"outcome": "tagged" if added else "already tagged", "added": added}
+    added = [t for t in wanted if t not in mention.tags]
+    if added:
+        mention.tags = [*mention.tags, *added]
+        session.add(mention)
+    return {"outcome": "tagged" if added else "already tagged", "added": added}
+
+
+def _set_priority(
+    session: Session, mention: Mention, rule: Rule, spec: ActionSpec, ctx: ActionContext, key: str
+) -> dict[str, Any]:
+    ticket = tickets.find_open_ticket(session, thread_key(mention), mention.customer_id)
+    if ticket is None:
+        return {"outcome": "no open ticket in this thread"}
+    if _claim(session, key, rule, spec, mention, ctx.now) is not None:
+        return {"outcome": "already done", "ticket_id": ticket.id}
+    old = ticket.priority
+    assert ticket.id is not None
+    tickets.set_priority(session, ticket.id, spec.options["priority"], actor=ctx.actor, sla=ctx.config.sla)
+    return {"outcome": "set" if old != ticket.priority else "unchanged", "ticket_id": ticket.id, "from": old}
+
+
+def _notify(
+    session: Session, mention: Mention, rule: Rule, spec: ActionSpec, ctx: ActionContext, key: str
+) -> dict[str, Any]:
+    if _claim(session, key, rule, spec, mention, ctx.now) is not None:
+        return {"outcome": "already done"}
+    customer = session.get(Customer, mention.customer_id) if mention.customer_id else None
+    ticket = tickets.find_open_ticket(session, thread_key(mention), mention.customer_id)
+    body = {
+        "event": "notify",
+        "rule": rule.name,
+        "message": spec.options.get("message"),
+        "at": ctx.now.isoformat(),
+        "mention": {
+            "id": mention.id,
+            "source": mention.source,
+            "source_type": mention.source_type,
+            "url": mention.url,
+            "author": mention.author,
+            "title": mention.title,
+            "text": (mention.text or "")[:EXCERPT_CHARS],
+            "language": mention.language,
+            "sentiment": mention.sentiment,
+            "published_at": mention.published_at.isoformat() if mention.published_at else None,
+        },
+        "customer_ref": customer.customer_ref if customer else None,
+        "ticket_id": ticket.id if ticket else None,
+    }
+    item = OutboxItem(
+        kind="webhook",
+        idempotency_key=f"webhook:{key}",
+        payload={"webhook": spec.options["webhook"], "body": body},
+        next_attempt_at=ctx.now,
+        created_at=ctx.now,
+        updated_at=ctx.now,
+    )
+    session.add(item)
+    session.flush()
+    return {"outcome": "queued", "outbox_id": item.id}
+
+
+_HANDLERS = {
+    "open_ticket": _open_ticket,
+    "draft_reply": _draft_reply,
+    "tag": _tag,
+    "set_priority": _set_priority,
+    "notify": _notify,
+}
+
+
+def _subject(mention: Mention) -> str:
+    text = (mention.title or mention.text or "").strip().splitlines()
+    first = text[0] if text else ""
+    return first[:200] or f"{mention.source_type} post by {mention.author or 'unknown'}"
+
+
+def template_context(session: Session, mention: Mention, rule: str) -> dict[str, Any]:
+    """The variables a reply template sees (see templates.TEMPLATE_VARIABLES)."""
+    customer = session.get(Customer, mention.customer_id) if mention.customer_id else None
+    known = customer is not None and not customer.is_prospect
+    ticket = tickets.find_open_ticket(session, thread_key(mention), mention.customer_id)
+    orders = (
+        list(
+            session.exec(
+                select(Order.order_number)
+                .where(Order.customer_id == customer.id)
+                .order_by(col(Order.ordered_at).desc(), col(Order.id).desc())
+                .limit(10)
+            )
+        )
+        if known and customer is not None
+        else []
+    )
+    author_name = mention.author_name or mention.author or ""
+    return {
+        "author": mention.author or "",
+        "author_name": author_name,
+        "customer_name": (customer.name if known and customer and customer.name else author_name),
+        "customer": {
+            "name": (customer.name or "") if known and customer else "",
+            "company": (customer.company or "") if known and customer else "",
+            "customer_ref": customer.customer_ref if known and customer else "",
+            "segment": (customer.segment or "") if known and customer else "",
+            "tags": list(customer.tags) if known and customer else [],
+        },
+        "title": mention.title or "",
+        "text": mention.text or "",
+        "url": mention.url or "",
+        "source": mention.source,
+        "source_type": mention.source_type,
+        "language": mention.language or "",
+        "sentiment": mention.sentiment or "",
+        "rule": rule,
+        "ticket_id": ticket.id if ticket else None,
+        "order_numbers": orders,
+    }

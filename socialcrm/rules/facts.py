@@ -1,0 +1,115 @@
+"""Facts: everything the rules may look at for one mention, gathered from the database up front.
+
+``build_facts`` does the reading (customer, open tickets, orders, volume counts); ``RuleSet.evaluate``
+then decides from the facts alone, so evaluation is pure and a backtest can replay it safely.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlmodel import Session, col, select
+
+from socialcrm.models import Customer, Mention, Order, Ticket
+from socialcrm.rules.text import fold, words
+
+if TYPE_CHECKING:
+    from socialcrm.rules.ruleset import RuleSet
+
+OPEN_TICKET_STATUSES = ("new", "open", "pending")
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What one mention and its customer look like to the rules."""
+
+    source: str
+    source_type: str
+    text: str
+    mention_id: int | None = None
+    language: str | None = None
+    sentiment: str | None = None
+    sentiment_score: float | None = None
+    author: str | None = None
+    author_metrics: Mapping[str, Any] = field(default_factory=dict)
+    thread_key: str = ""
+    published_at: datetime | None = None
+    customer_id: int | None = None
+    customer_ref: str | None = None
+    customer_name: str | None = None
+    customer_is_prospect: bool = False
+    segment: str | None = None
+    customer_tags: frozenset[str] = frozenset()
+    open_ticket_ids: tuple[int, ...] = ()
+    ordered_products: frozenset[str] = frozenset()
+    volume: Mapping[str, int] = field(default_factory=dict)
+    words: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if not self.words:
+            object.__setattr__(self, "words", words(self.text))
+
+    @property
+    def customer_linked(self) -> bool:
+        """True when the mention belongs to a known customer (not a prospect, not nobody)."""
+        return self.customer_id is not None and not self.customer_is_prospect
+
+
+def thread_key(mention: Mention) -> str:
+    """The key that groups a mention with its thread: ``source:thread_id`` (or its own id)."""
+    return f"{mention.source}:{mention.thread_id or mention.external_id}"
+
+
+def mention_text(mention: Mention) -> str:
+    """Title and body as the rules see them."""
+    return f"{mention.title}\n{mention.text}" if mention.title else mention.text
+
+
+def build_facts(session: Session, mention: Mention, ruleset: RuleSet, now: datetime) -> Facts:
+    """Read what the rules need about ``mention`` (already flushed and linked) from the database."""
+    customer = session.get(Customer, mention.customer_id) if mention.customer_id is not None else None
+    open_ids: tuple[int, ...] = ()
+    products: frozenset[str] = frozenset()
+    if customer is not None and customer.id is not None:
+        open_ids = tuple(
+            session.exec(
+                select(Ticket.id)
+                .where(Ticket.customer_id == customer.id, col(Ticket.status).in_(OPEN_TICKET_STATUSES))
+                .order_by(col(Ticket.id))
+            ).all()
+        )  # type: ignore[arg-type]
+        if ruleset.needs_orders:
+            products = frozenset(
+                fold(product)
+                for products_list in session.exec(
+                    select(Order.products).where(Order.customer_id == customer.id)
+                )
+                for product in products_list or ()
+            )
+    text = mention_text(mention)
+    volume = {cond.key: cond.count(session, mention, now) for cond in ruleset.volume_conditions}
+    return Facts(
+        mention_id=mention.id,
+        source=mention.source,
+        source_type=mention.source_type,
+        text=text,
+        language=mention.language,
+        sentiment=mention.sentiment,
+        sentiment_score=mention.sentiment_score,
+        author=mention.author,
+        author_metrics=dict(mention.author_metrics or {}),
+        thread_key=thread_key(mention),
+        published_at=mention.published_at,
+        customer_id=customer.id if customer else None,
+        customer_ref=customer.customer_ref if customer else None,
+        customer_name=customer.name if customer else None,
+        customer_is_prospect=bool(customer and customer.is_prospect),
+        segment=customer.segment if customer else None,
+        customer_tags=frozenset(fold(t) for t in (customer.tags if customer else ()) or ()),
+        open_ticket_ids=open_ids,
+        ordered_products=products,
+        volume=volume,
+    )

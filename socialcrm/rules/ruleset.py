@@ -1,0 +1,149 @@
+"""Compiled rules and their pure evaluation: facts in, an explained list of verdicts out.
+
+Rules run by ``order`` (lower first), ties by their position in the file. A rule fires when all of
+its conditions hold. ``stop = true`` ends the evaluation once the rule fires; a ``suppress`` action
+silences later rules (by name, ``*`` globs allowed) or later actions (by kind). Every rule gets a
+result, fired or not, so an explanation can say why and why not.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fnmatch import fnmatchcase
+from typing import Any
+
+from socialcrm.rules.actionspec import ActionSpec
+from socialcrm.rules.conditions import Condition, ConditionResult, OrderedProductCondition, VolumeCondition
+from socialcrm.rules.facts import Facts
+from socialcrm.rules.templates import CompiledTemplate
+
+DEFAULT_ORDER = 100
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One ``[[rules]]`` entry, compiled."""
+
+    name: str
+    position: int
+    order: int = DEFAULT_ORDER
+    stop: bool = False
+    enabled: bool = True
+    description: str = ""
+    conditions: tuple[Condition, ...] = ()
+    actions: tuple[ActionSpec, ...] = ()
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    """The verdict of one rule on one mention."""
+
+    rule: Rule
+    fired: bool
+    conditions: tuple[ConditionResult, ...]
+    actions: tuple[ActionSpec, ...] = ()
+    suppressed_actions: tuple[tuple[ActionSpec, str], ...] = ()
+    skipped: str | None = None
+
+    @property
+    def matched(self) -> bool:
+        return all(c.matched for c in self.conditions)
+
+    def explanation(self) -> dict[str, Any]:
+        """The JSON stored in Decision.explanation."""
+        data: dict[str, Any] = {
+            "order": self.rule.order,
+            "matched": self.matched,
+            "conditions": [c.as_dict() for c in self.conditions],
+        }
+        if self.skipped:
+            data["skipped"] = self.skipped
+        if self.suppressed_actions:
+            data["suppressed_actions"] = [
+                {**spec.describe(), "by": why} for spec, why in self.suppressed_actions
+            ]
+        return data
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """All rules' verdicts on one mention, in evaluation order."""
+
+    results: tuple[RuleResult, ...]
+
+    @property
+    def fired(self) -> list[RuleResult]:
+        return [r for r in self.results if r.fired]
+
+    def planned(self) -> list[tuple[Rule, ActionSpec]]:
+        """The actions to perform, in order (suppress actions included; they do nothing when applied)."""
+        return [(r.rule, spec) for r in self.results if r.fired for spec in r.actions]
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """Every enabled and disabled rule, in evaluation order, with the templates they use."""
+
+    rules: tuple[Rule, ...]
+    templates: dict[str, CompiledTemplate] = field(default_factory=dict)
+
+    @property
+    def volume_conditions(self) -> list[VolumeCondition]:
+        return [c for r in self.rules if r.enabled for c in r.conditions if isinstance(c, VolumeCondition)]
+
+    @property
+    def needs_orders(self) -> bool:
+        return any(
+            isinstance(c, OrderedProductCondition) for r in self.rules if r.enabled for c in r.conditions
+        )
+
+    def rule(self, name: str) -> Rule | None:
+        return next((r for r in self.rules if r.name == name), None)
+
+    def evaluate(self, facts: Facts) -> Evaluation:
+        """Decide, from ``facts`` alone, which rules fire and which actions follow."""
+        results: list[RuleResult] = []
+        stopped_by: str | None = None
+        rule_blocks: list[tuple[list[str], str]] = []
+        action_blocks: dict[str, str] = {}
+        for rule in self.rules:
+            checks = tuple(condition.check(facts) for condition in rule.conditions)
+            matched = all(c.matched for c in checks)
+            if not rule.enabled:
+                results.append(RuleResult(rule, False, checks, skipped="rule is disabled"))
+                continue
+            if stopped_by is not None:
+                results.append(
+                    RuleResult(rule, False, checks, skipped=f"rule {stopped_by!r} fired with stop = true")
+                )
+                continue
+            blocker = next(
+                (by for patterns, by in rule_blocks if any(fnmatchcase(rule.name, p) for p in patterns)), None
+            )
+            if matched and blocker is not None:
+                results.append(RuleResult(rule, False, checks, skipped=f"suppressed by rule {blocker!r}"))
+                continue
+            if not matched:
+                results.append(RuleResult(rule, False, checks))
+                continue
+            kept: list[ActionSpec] = []
+            dropped: list[tuple[ActionSpec, str]] = []
+            for spec in rule.actions:
+                if spec.kind in action_blocks:
+                    dropped.append((spec, f"suppressed by rule {action_blocks[spec.kind]!r}"))
+                else:
+                    kept.append(spec)
+            results.append(RuleResult(rule, True, checks, tuple(kept), tuple(dropped)))
+            for spec in kept:
+                if spec.kind == "suppress":
+                    names = spec.options.get("rules")
+                    kinds = spec.options.get("actions")
+                    if names:
+                        rule_blocks.append((list(names), rule.name))
+                    for kind in kinds or ():
+                        action_blocks.setdefault(kind, rule.name)
+                    if not names and not kinds:
+                        rule_blocks.append((["*"], rule.name))
+            if rule.stop:
+                stopped_by = rule.name
+        return Evaluation(tuple(results))
