@@ -132,9 +132,10 @@ class Pipeline:
                     link_mention(session, mention, self.config.linking, now)
                     facts = build_facts(session, mention, self.ruleset, now)
                     evaluation = self.ruleset.evaluate(facts)
-                    applied = apply_evaluation(session, mention, evaluation, context)
-                result.tickets += getattr(applied, "tickets_opened", 0)
-                result.drafts += getattr(applied, "drafts_created", 0)
+                    decisions = apply_evaluation(session, mention, evaluation, context)
+                outcomes = [a.get("outcome") for d in decisions for a in d.actions]
+                result.tickets += outcomes.count("opened")
+                result.drafts += outcomes.count("drafted")
             except Exception:  # noqa: BLE001 - one mention's linking/rules bug must not block the source
                 # The mention itself stays stored (it was flushed before the savepoint); only its
                 # link and actions are rolled back. `socialcrm rules test` shows the failure again.
