@@ -1,0 +1,77 @@
+"""The web layer's state changes, each one call into a service (the web never writes CRM tables itself).
+
+Every function takes the write session first and the acting username last, and runs inside the
+caller's ``db.run_write`` transaction, so the change and its audit entry commit together.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+from sqlmodel import Session, col, select
+
+from socialcrm.config import SlaTarget
+from socialcrm.models import User
+from socialcrm.services import drafts, tickets
+
+
+def usernames_for_roles(roles: Sequence[str]) -> Callable[[Session], list[str]]:
+    def query(session: Session) -> list[str]:
+        statement = (
+            select(User.username).where(col(User.role).in_(roles), col(User.disabled).is_(False)).order_by(User.username)
+        )
+        return list(session.exec(statement))
+
+    return query
+
+
+def set_ticket_status(session: Session, ticket_id: int, status: str, actor: str) -> None:
+    tickets.transition(session, ticket_id, status, actor=actor)
+
+
+def assign_ticket(
+    session: Session,
+    ticket_id: int,
+    assignee: str | None,
+    priority: str | None,
+    actor: str,
+    sla: Mapping[str, SlaTarget] | None = None,
+) -> None:
+    ticket = tickets.get_ticket(session, ticket_id)
+    if ticket.assignee != assignee:
+        tickets.assign(session, ticket_id, assignee, actor=actor)
+    if priority is not None and priority != ticket.priority:
+        tickets.set_priority(session, ticket_id, priority, actor=actor, sla=sla)
+
+
+def add_ticket_note(session: Session, ticket_id: int, text: str, actor: str) -> None:
+    tickets.add_note(session, ticket_id, text, actor=actor)
+
+
+def merge_tickets(session: Session, duplicate_id: int, into_id: int, actor: str) -> None:
+    tickets.merge_tickets(session, duplicate_id, into_id, actor=actor)
+
+
+def approve_draft(session: Session, draft_id: int, version: int | None, text: str | None, actor: str) -> str:
+    """Approve (with an optional last edit); returns the draft's new status."""
+    return drafts.approve(session, draft_id, user=actor, expected_version=version, text=text).status
+
+
+def edit_draft(session: Session, draft_id: int, version: int | None, text: str, actor: str) -> int:
+    return drafts.edit(session, draft_id, text, user=actor, expected_version=version).version
+
+
+def reject_draft(session: Session, draft_id: int, version: int | None, reason: str, actor: str) -> None:
+    drafts.reject(session, draft_id, reason, user=actor, expected_version=version)
+
+
+def reassign_draft(session: Session, draft_id: int, assignee: str | None, actor: str) -> None:
+    drafts.reassign(session, draft_id, assignee, user=actor)
+
+
+def mark_draft_posted(session: Session, draft_id: int, url: str, actor: str) -> None:
+    drafts.mark_posted(session, draft_id, url, user=actor)
+
+
+def retry_draft(session: Session, draft_id: int, actor: str) -> None:
+    drafts.retry(session, draft_id, user=actor)

@@ -1,0 +1,3 @@
+"""temp."""
+def setup(app):
+    pass

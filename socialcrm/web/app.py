@@ -1,0 +1,42 @@
+"""The application factory: ``create_app(config, db)`` returns the aiohttp Application the daemon serves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from aiohttp import web
+
+from socialcrm.config import Config
+from socialcrm.db import Database
+from socialcrm.web.middleware import DB_KEY, authenticate, csrf_protect, error_pages
+from socialcrm.web.render import DEFAULT_LANGUAGE_KEY, JINJA_KEY, build_environment
+from socialcrm.web.security import PUBLIC_URL_KEY, LoginThrottle, add_security_headers
+from socialcrm.web.views import admin, auth, customers, dashboard, mentions, queue, tickets
+from socialcrm.web.views.auth import SESSION_HOURS_KEY, THROTTLE_KEY
+from socialcrm.web.views.common import CONFIG_KEY
+
+STATIC_DIR = Path(__file__).parent / "static"
+
+
+
+def create_app(config: Config, db: Database) -> web.Application:
+    """Build the web app for ``config`` on ``db``; it needs no startup or cleanup hooks of its own."""
+    from socialcrm.web.api import v1
+
+    app = web.Application(
+        middlewares=[error_pages, authenticate, csrf_protect],
+        client_max_size=1024 * 1024,
+    )
+    app[CONFIG_KEY] = config
+    app[DB_KEY] = db
+    app[JINJA_KEY] = build_environment()
+    app[DEFAULT_LANGUAGE_KEY] = config.web.default_language
+    app[PUBLIC_URL_KEY] = config.web.public_url or ""
+    app[THROTTLE_KEY] = LoginThrottle(config.web.login_attempts_per_15min)
+    app[SESSION_HOURS_KEY] = float(config.web.session_hours)
+    app.on_response_prepare.append(add_security_headers)
+    for module in (auth, mentions, queue, tickets, dashboard, customers, admin):
+        app.router.add_routes(module.routes)
+    v1.setup(app)
+    app.router.add_static("/static/", STATIC_DIR, name="static", append_version=False)
+    return app

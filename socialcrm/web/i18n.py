@@ -1,0 +1,121 @@
+"""German and English for the web app: language negotiation, message lookup, dates and numbers.
+
+Messages are keyed by their English text; ``locale_de.CATALOGUE`` holds the German. Dates are
+shown in UTC (stated on the page) and numbers use each language's separators, so no locale data
+package is needed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+from socialcrm.web.locale_de import CATALOGUE as GERMAN
+
+LANGUAGES = ("en", "de")
+_MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def negotiate(user_language: str | None, accept_language: str | None, default: str) -> str:
+    """The user's stored choice wins, then the browser's Accept-Language, then the configured default."""
+    if user_language in LANGUAGES:
+        return str(user_language)
+    for tag, _quality in _parse_accept_language(accept_language or ""):
+        primary = tag.split("-", 1)[0].lower()
+        if primary in LANGUAGES:
+            return primary
+    return default if default in LANGUAGES else "en"
+
+
+def _parse_accept_language(header: str) -> list[tuple[str, float]]:
+    entries: list[tuple[str, float]] = []
+    for part in header.split(","):
+        piece = part.strip()
+        if not piece:
+            continue
+        tag, _, params = piece.partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        if quality > 0:
+            entries.append((tag.strip(), quality))
+    return sorted(entries, key=lambda item: -item[1])
+
+
+def translate(language: str, message: str, **values: object) -> str:
+    """The message in ``language`` with ``{name}`` placeholders filled in."""
+    text = GERMAN.get(message, message) if language == "de" else message
+    return text.format(**values) if values else text
+
+
+def translator(language: str) -> Callable[..., str]:
+    def t(message: str, **values: object) -> str:
+        return translate(language, message, **values)
+
+    return t
+
+
+def format_datetime(value: datetime | None, language: str) -> str:
+    """``27.11.2026 14:05`` in German, ``27 Nov 2026 14:05`` in English (UTC)."""
+    if value is None:
+        return "–"
+    value = value.astimezone(UTC)
+    if language == "de":
+        return value.strftime("%d.%m.%Y %H:%M")
+    return f"{value.day} {_MONTHS_EN[value.month - 1]} {value.year} {value:%H:%M}"
+
+
+def format_date(value: datetime | None, language: str) -> str:
+    if value is None:
+        return "–"
+    if language == "de":
+        return value.strftime("%d.%m.%Y")
+    return f"{value.day} {_MONTHS_EN[value.month - 1]} {value.year}"
+
+
+def format_number(value: float | int | None, language: str, decimals: int = 0) -> str:
+    """Thousands and decimal separators: ``1.234,5`` in German, ``1,234.5`` in English."""
+    if value is None:
+        return "–"
+    text = f"{value:,.{decimals}f}"
+    if language == "de":
+        text = text.replace(",", "\x00").replace(".", ",").replace("\x00", ".")
+    return text
+
+
+def format_percent(value: float | None, language: str) -> str:
+    if value is None:
+        return "–"
+    number = format_number(value * 100, language, 1)
+    return f"{number} %" if language == "de" else f"{number}%"
+
+
+def format_duration(value: timedelta | float | None, language: str) -> str:
+    """A duration as hours and minutes (``2 h 05 min``) or days (``3,5 d`` / ``3.5 d``)."""
+    if value is None:
+        return "–"
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    if seconds < 0:
+        seconds = 0
+    if seconds >= 2 * 86400:
+        return f"{format_number(seconds / 86400, language, 1)} d"
+    hours, rest = divmod(int(seconds), 3600)
+    minutes = rest // 60
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
+
+
+def format_age(value: datetime | None, now: datetime, language: str) -> str:
+    """How long ago, e.g. ``3 h`` / ``vor 3 h``."""
+    if value is None:
+        return "–"
+    seconds = max(0, int((now - value).total_seconds()))
+    if seconds < 3600:
+        amount = f"{seconds // 60} min"
+    elif seconds < 2 * 86400:
+        amount = f"{seconds // 3600} h"
+    else:
+        amount = f"{seconds // 86400} d"
+    return f"vor {amount}" if language == "de" else f"{amount} ago"

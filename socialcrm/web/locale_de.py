@@ -1,0 +1,3 @@
+"""German UI texts, keyed by the English text."""
+
+CATALOGUE: dict[str, str] = {}

@@ -1,0 +1,116 @@
+"""Request middlewares: error pages, authentication (session cookie or bearer token) and CSRF."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import quote
+
+from aiohttp import web
+
+from socialcrm.db import Database
+from socialcrm.errors import ConflictError, NotFoundError, PermissionDenied, SocialCRMError
+from socialcrm.web import sessions
+from socialcrm.web.render import render
+from socialcrm.web.security import (
+    AUTH_KEY,
+    PRELOGIN_COOKIE,
+    SAFE_METHODS,
+    SESSION_COOKIE,
+    USER_KEY,
+    CurrentUser,
+    submitted_csrf_token,
+    tokens_equal,
+    wants_json,
+)
+
+logger = logging.getLogger(__name__)
+DB_KEY = web.AppKey("db", Database)
+PUBLIC_PATHS = frozenset({"/healthz", "/login", "/favicon.ico"})
+_MESSAGES = {
+    400: "The request is not valid.",
+    403: "You may not do this.",
+    404: "Not found.",
+    405: "Method not allowed.",
+    409: "Someone else changed this first.",
+    429: "Too many attempts. Please wait a few minutes.",
+}
+
+
+def is_api(request: web.Request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def is_public(request: web.Request) -> bool:
+    return request.path in PUBLIC_PATHS or request.path.startswith("/static/")
+
+
+def _error_response(request: web.Request, status: int, detail: str | None) -> web.StreamResponse:
+    message = _MESSAGES.get(status, "Error")
+    if is_api(request) or wants_json(request):
+        headers = {"WWW-Authenticate": 'Bearer realm="socialcrm"'} if status == 401 else None
+        return web.json_response({"error": detail or message, "status": status}, status=status, headers=headers)
+    if status == 401:
+        target = request.path_qs if request.method == "GET" else "/"
+        raise web.HTTPFound("/login?next=" + quote(target, safe=""))
+    return render(request, "error.html", status=status, status_code=status, message=message, detail=detail)
+
+
+@web.middleware
+async def error_pages(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+    """HTML error pages for people, JSON errors for the API; service errors mapped to 404/409/403."""
+    try:
+        return await handler(request)
+    except web.HTTPRedirection:
+        raise
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        detail = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else None
+        return _error_response(request, exc.status, detail)
+    except NotFoundError as err:
+        return _error_response(request, 404, str(err))
+    except ConflictError as err:
+        return _error_response(request, 409, str(err))
+    except PermissionDenied as err:
+        return _error_response(request, 403, str(err))
+    except (SocialCRMError, ValueError) as err:  # services raise ValueError for bad input, with the reason
+        return _error_response(request, 400, str(err))
+
+
+@web.middleware
+async def authenticate(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+    """Find the user from the bearer token (API) or the session cookie; everything but public paths needs one."""
+    db = request.app[DB_KEY]
+    user: CurrentUser | None = None
+    authorization = request.headers.get("Authorization", "")
+    if is_api(request) and authorization.lower().startswith("bearer "):
+        token = authorization[7:].strip()
+        found = await db.run_read(lambda s: sessions.load_api_token(s, token)) if token else None
+        if found is None:
+            raise web.HTTPUnauthorized(text="invalid or revoked API token")
+        user, stale_id = found
+        if stale_id is not None:
+            await db.run_write(lambda s: sessions.touch_api_token(s, stale_id))
+        request[AUTH_KEY] = "bearer"
+    else:
+        cookie = request.cookies.get(SESSION_COOKIE)
+        if cookie:
+            user = await db.run_read(lambda s: sessions.load_session(s, cookie))
+        request[AUTH_KEY] = "session" if user else None
+    request[USER_KEY] = user
+    if user is None and not is_public(request):
+        raise web.HTTPUnauthorized(text="login required")
+    return await handler(request)
+
+
+@web.middleware
+async def csrf_protect(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+    """Every state-changing request made with a cookie must carry the session's CSRF token (else 403)."""
+    if request.method not in SAFE_METHODS and request.get(AUTH_KEY) != "bearer":
+        user: CurrentUser | None = request.get(USER_KEY)
+        expected = user.csrf_token if user else request.cookies.get(PRELOGIN_COOKIE)
+        submitted = await submitted_csrf_token(request)
+        if not tokens_equal(expected, submitted):
+            logger.warning("CSRF token missing or wrong: %s %s", request.method, request.path)
+            raise web.HTTPForbidden(text="CSRF token missing or wrong")
+    return await handler(request)

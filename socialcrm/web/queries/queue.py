@@ -1,0 +1,130 @@
+"""The reply queue: pending drafts with the post, its thread, the customer and the rule's explanation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from socialcrm.models import Customer, Decision, Mention, ReplyDraft
+from socialcrm.web.queries.mentions import mention_thread
+
+PAGE_SIZE = 25
+AGES = {"1h": timedelta(hours=1), "24h": timedelta(hours=24), "7d": timedelta(days=7)}
+AGE_CHOICES = ("1h", "24h", "7d", "older")
+
+
+@dataclass(frozen=True, slots=True)
+class QueueFilter:
+    source: str | None = None
+    language: str | None = None
+    sentiment: str | None = None
+    age: str | None = None
+    assignee: str | None = None
+    status: str = "pending"
+    page: int = 1
+    limit: int = PAGE_SIZE
+
+
+@dataclass(slots=True)
+class QueueItem:
+    draft: ReplyDraft
+    mention: Mention
+    customer: Customer | None
+    decision: Decision | None
+    thread: list[Mention]
+
+
+def _conditions(where: QueueFilter, now: datetime) -> list[object]:
+    conditions: list[object] = [ReplyDraft.status == where.status]
+    if where.source:
+        conditions.append(Mention.source == where.source)
+    if where.language:
+        conditions.append(Mention.language == where.language)
+    if where.sentiment:
+        conditions.append(Mention.sentiment == where.sentiment)
+    if where.assignee:
+        conditions.append(ReplyDraft.assignee == where.assignee)
+    if where.age in AGES:
+        conditions.append(col(ReplyDraft.created_at) >= now - AGES[where.age])
+    elif where.age == "older":
+        conditions.append(col(ReplyDraft.created_at) < now - AGES["7d"])
+    return conditions
+
+
+def queue_page(session: Session, where: QueueFilter, now: datetime) -> tuple[list[QueueItem], int]:
+    """Oldest pending drafts first (first come, first served), with the total matching."""
+    conditions = _conditions(where, now)
+    query = (
+        select(ReplyDraft, Mention, Customer)
+        .join(Mention, col(Mention.id) == ReplyDraft.mention_id)
+        .join(Customer, col(Customer.id) == ReplyDraft.customer_id, isouter=True)
+        .where(*conditions)
+        .order_by(col(ReplyDraft.created_at), col(ReplyDraft.id))
+        .offset((where.page - 1) * where.limit)
+        .limit(where.limit)
+    )
+    rows = list(session.exec(query))
+    total = session.exec(
+        select(func.count()).select_from(ReplyDraft).join(Mention, col(Mention.id) == ReplyDraft.mention_id)
+        .where(*conditions)
+    ).one()
+    decisions = _decisions(session, [(d.mention_id, d.rule) for d, _m, _c in rows])
+    items = [
+        QueueItem(draft, mention, customer, decisions.get((draft.mention_id, draft.rule)), mention_thread(session, mention, 5))
+        for draft, mention, customer in rows
+    ]
+    return items, int(total)
+
+
+def _decisions(session: Session, keys: list[tuple[int, str | None]]) -> dict[tuple[int, str | None], Decision]:
+    mention_ids = sorted({mention_id for mention_id, _rule in keys})
+    if not mention_ids:
+        return {}
+    found: dict[tuple[int, str | None], Decision] = {}
+    for decision in session.exec(
+        select(Decision).where(col(Decision.mention_id).in_(mention_ids), col(Decision.fired).is_(True))
+    ):
+        found[(decision.mention_id, decision.rule)] = decision
+    return found
+
+
+def draft_item(session: Session, draft_id: int) -> QueueItem | None:
+    draft = session.get(ReplyDraft, draft_id)
+    if draft is None:
+        return None
+    mention = session.get(Mention, draft.mention_id)
+    if mention is None:
+        return None
+    customer = session.get(Customer, draft.customer_id) if draft.customer_id else None
+    decision = _decisions(session, [(draft.mention_id, draft.rule)]).get((draft.mention_id, draft.rule))
+    return QueueItem(draft, mention, customer, decision, mention_thread(session, mention, 20))
+
+
+def to_post_by_hand(session: Session, limit: int = 25) -> list[QueueItem]:
+    """Approved drafts the outbox could not post (read-only platform or a permanent failure)."""
+    from socialcrm.models import OutboxItem
+
+    query = (
+        select(ReplyDraft, Mention, Customer)
+        .join(Mention, col(Mention.id) == ReplyDraft.mention_id)
+        .join(Customer, col(Customer.id) == ReplyDraft.customer_id, isouter=True)
+        .join(OutboxItem, col(OutboxItem.draft_id) == ReplyDraft.id)
+        .where(col(ReplyDraft.status).in_(("approved", "failed")), col(OutboxItem.status).in_(("manual", "failed")))
+        .order_by(col(ReplyDraft.approved_at), col(ReplyDraft.id))
+        .limit(limit)
+    )
+    return [QueueItem(d, m, c, None, []) for d, m, c in session.exec(query)]
+
+
+def can_reply_by_api(source_type: str) -> bool:
+    """Whether the platform's connector posts replies itself (False: copy, open the post, mark as posted)."""
+    from socialcrm.registry import load_connector_class
+
+    try:
+        policy = getattr(load_connector_class(source_type), "reply_policy", None)
+    except Exception:  # an unknown or broken connector cannot post either
+        return False
+    return bool(getattr(policy, "can_reply", True))

@@ -1,0 +1,175 @@
+"""Tickets for the service team: the list/board with SLA breaches, and one ticket with its context."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from sqlalchemy import and_, func, or_
+from sqlmodel import Session, col, select
+
+from socialcrm.models import Customer, Mention, Order, Ticket, TicketMention, TicketNote
+
+OPEN_STATUSES = ("new", "open", "pending")
+BOARD_STATUSES = ("new", "open", "pending", "resolved")
+PRIORITY_ORDER = ("urgent", "high", "normal", "low")
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True, slots=True)
+class TicketFilter:
+    statuses: tuple[str, ...] = OPEN_STATUSES
+    priority: str | None = None
+    assignee: str | None = None
+    team: str | None = None
+    breached: bool = False
+    customer_id: int | None = None
+    page: int = 1
+    limit: int = PAGE_SIZE
+
+
+@dataclass(slots=True)
+class TicketRow:
+    ticket: Ticket
+    customer: Customer | None
+    first_response_breached: bool
+    resolution_breached: bool
+
+    @property
+    def breached(self) -> bool:
+        return self.first_response_breached or self.resolution_breached
+
+
+@dataclass(slots=True)
+class TicketPage:
+    rows: list[TicketRow]
+    total: int
+    breaches: int
+    by_status: dict[str, int] = field(default_factory=dict)
+
+
+def breach_clause(now: datetime):  # type: ignore[no-untyped-def]
+    """SQL: an open ticket past its first-response or resolution due time."""
+    return and_(
+        col(Ticket.status).in_(OPEN_STATUSES),
+        or_(
+            and_(col(Ticket.first_response_at).is_(None), col(Ticket.first_response_due) < now),
+            col(Ticket.resolution_due) < now,
+        ),
+    )
+
+
+def _row(ticket: Ticket, customer: Customer | None, now: datetime) -> TicketRow:
+    is_open = ticket.status in OPEN_STATUSES
+    first = bool(
+        is_open and ticket.first_response_at is None and ticket.first_response_due and ticket.first_response_due < now
+    )
+    resolution = bool(is_open and ticket.resolution_due and ticket.resolution_due < now)
+    return TicketRow(ticket, customer, first, resolution)
+
+
+def ticket_page(session: Session, where: TicketFilter, now: datetime) -> TicketPage:
+    """One page of tickets ordered by resolution due time (breaches first), with counts."""
+    conditions = [col(Ticket.status).in_(where.statuses), col(Ticket.merged_into_id).is_(None)]
+    if where.priority:
+        conditions.append(Ticket.priority == where.priority)
+    if where.assignee:
+        conditions.append(Ticket.assignee == where.assignee)
+    if where.team:
+        conditions.append(Ticket.team == where.team)
+    if where.customer_id is not None:
+        conditions.append(Ticket.customer_id == where.customer_id)
+    if where.breached:
+        conditions.append(breach_clause(now))
+    query = (
+        select(Ticket, Customer)
+        .join(Customer, col(Customer.id) == Ticket.customer_id, isouter=True)
+        .where(*conditions)
+        .order_by(col(Ticket.resolution_due).is_(None), col(Ticket.resolution_due), col(Ticket.id))
+        .offset((where.page - 1) * where.limit)
+        .limit(where.limit)
+    )
+    rows = [_row(ticket, customer, now) for ticket, customer in session.exec(query)]
+    total = session.exec(select(func.count()).select_from(Ticket).where(*conditions)).one()
+    breaches = session.exec(
+        select(func.count()).select_from(Ticket).where(*conditions, breach_clause(now))
+    ).one()
+    by_status = {
+        status: count
+        for status, count in session.exec(
+            select(Ticket.status, func.count()).where(col(Ticket.merged_into_id).is_(None)).group_by(Ticket.status)
+        )
+    }
+    return TicketPage(rows, int(total), int(breaches), by_status)
+
+
+def ticket_board(session: Session, now: datetime, per_column: int = 30) -> dict[str, list[TicketRow]]:
+    """Columns by status, each ordered by resolution due time."""
+    board: dict[str, list[TicketRow]] = {}
+    for status in BOARD_STATUSES:
+        query = (
+            select(Ticket, Customer)
+            .join(Customer, col(Customer.id) == Ticket.customer_id, isouter=True)
+            .where(Ticket.status == status, col(Ticket.merged_into_id).is_(None))
+            .order_by(col(Ticket.resolution_due).is_(None), col(Ticket.resolution_due), col(Ticket.id))
+            .limit(per_column)
+        )
+        board[status] = [_row(ticket, customer, now) for ticket, customer in session.exec(query)]
+    return board
+
+
+@dataclass(slots=True)
+class TicketDetail:
+    row: TicketRow
+    mentions: list[Mention]
+    notes: list[TicketNote]
+    orders: list[Order]
+    other_mentions: list[Mention]
+    duplicates: list[Ticket]
+
+
+def ticket_detail(session: Session, ticket_id: int, now: datetime) -> TicketDetail | None:
+    ticket = session.get(Ticket, ticket_id)
+    if ticket is None:
+        return None
+    customer = session.get(Customer, ticket.customer_id) if ticket.customer_id else None
+    mentions = list(
+        session.exec(
+            select(Mention)
+            .join(TicketMention, col(TicketMention.mention_id) == Mention.id)
+            .where(TicketMention.ticket_id == ticket_id)
+            .order_by(col(Mention.published_at))
+        )
+    )
+    notes = list(
+        session.exec(select(TicketNote).where(TicketNote.ticket_id == ticket_id).order_by(col(TicketNote.id)))
+    )
+    orders: list[Order] = []
+    other_mentions: list[Mention] = []
+    duplicates: list[Ticket] = []
+    if ticket.customer_id is not None:
+        orders = list(
+            session.exec(
+                select(Order).where(Order.customer_id == ticket.customer_id)
+                .order_by(col(Order.ordered_at).desc()).limit(20)
+            )
+        )
+        own = {m.id for m in mentions}
+        other_mentions = [
+            m for m in session.exec(
+                select(Mention).where(Mention.customer_id == ticket.customer_id)
+                .order_by(col(Mention.published_at).desc()).limit(20 + len(own))
+            )
+            if m.id not in own
+        ][:20]
+        duplicates = list(
+            session.exec(
+                select(Ticket).where(
+                    Ticket.customer_id == ticket.customer_id,
+                    col(Ticket.id) != ticket_id,
+                    col(Ticket.status).in_(OPEN_STATUSES),
+                    col(Ticket.merged_into_id).is_(None),
+                ).order_by(col(Ticket.id)).limit(20)
+            )
+        )
+    return TicketDetail(_row(ticket, customer, now), mentions, notes, orders, other_mentions, duplicates)

@@ -1,0 +1,106 @@
+"""Jinja2 with autoescaping, the app's filters, and ``render(request, template, **context)``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import jinja2
+from aiohttp import web
+
+from socialcrm.models import utcnow
+from socialcrm.web import i18n
+from socialcrm.web.sanitize import post_html, rich_html, safe_url
+from socialcrm.web.security import LANGUAGE_KEY, PRELOGIN_KEY, USER_KEY, CurrentUser
+from socialcrm.web.views.common import notice_of
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+JINJA_KEY = web.AppKey("jinja", jinja2.Environment)
+DEFAULT_LANGUAGE_KEY = web.AppKey("default_language", str)
+
+NAVIGATION = (
+    ("/queue", "Reply queue", ("community",)),
+    ("/tickets", "Tickets", ("service",)),
+    ("/dashboard", "Dashboard", ("marketing",)),
+    ("/customers", "Customers", ("community", "service")),
+    ("/mentions", "Mentions", ("community", "service", "marketing")),
+    ("/admin", "Admin", ()),
+)
+
+
+def build_environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+        autoescape=True,
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.filters["post_html"] = post_html
+    env.filters["rich_html"] = rich_html
+    env.filters["safe_url"] = safe_url
+    return env
+
+
+def language_of(request: web.Request) -> str:
+    cached = request.get(LANGUAGE_KEY)
+    if isinstance(cached, str):
+        return cached
+    user: CurrentUser | None = request.get(USER_KEY)
+    language = i18n.negotiate(
+        user.language if user else None,
+        request.headers.get("Accept-Language"),
+        request.app[DEFAULT_LANGUAGE_KEY],
+    )
+    request[LANGUAGE_KEY] = language
+    return language
+
+
+def page_context(request: web.Request) -> dict[str, Any]:
+    """What every page template can use: the user, language helpers, formatting, navigation."""
+    language = language_of(request)
+    user: CurrentUser | None = request.get(USER_KEY)
+    now = utcnow()
+    nav = [
+        (href, label)
+        for href, label, roles in NAVIGATION
+        if user is not None and (user.role == "admin" or user.role in roles)
+    ]
+
+    def query(**changes: Any) -> str:
+        params = {k: v for k, v in request.query.items()}
+        for key, value in changes.items():
+            if value is None or value == "":
+                params.pop(key, None)
+            else:
+                params[key] = str(value)
+        return "?" + urlencode(params) if params else "?"
+
+    return {
+        "user": user,
+        "lang": language,
+        "t": i18n.translator(language),
+        "dt": lambda v: i18n.format_datetime(v, language),
+        "date": lambda v: i18n.format_date(v, language),
+        "num": lambda v, d=0: i18n.format_number(v, language, d),
+        "pct": lambda v: i18n.format_percent(v, language),
+        "dur": lambda v: i18n.format_duration(v, language),
+        "age": lambda v: i18n.format_age(v, now, language),
+        "now": now,
+        "nav": nav,
+        "path": request.path,
+        "query": query,
+        "csrf_token": user.csrf_token if user else request.get(PRELOGIN_KEY, ""),
+        "notice": None,
+        "notice_kind": "",
+        **notice_of(request),
+    }
+
+
+def render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
+    env = request.app[JINJA_KEY]
+    merged = page_context(request)
+    merged.update(context)
+    html = env.get_template(template).render(**merged)
+    return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")

@@ -1,0 +1,4 @@
+"""temp."""
+from aiohttp import web
+
+routes = web.RouteTableDef()

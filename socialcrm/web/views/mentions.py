@@ -1,0 +1,32 @@
+"""The page of recent mentions, filterable by source, sentiment, language and group."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from socialcrm.web.middleware import DB_KEY
+from socialcrm.web.queries.mentions import MentionFilter, recent_mentions
+from socialcrm.web.render import render
+from socialcrm.web.security import requires
+from socialcrm.web.views import params
+from socialcrm.web.views.common import SENTIMENTS, source_names
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/mentions")
+@requires("community", "service", "marketing")
+async def mention_list(request: web.Request) -> web.Response:
+    q = request.query
+    where = MentionFilter(
+        source=params.text(q, "source", 64),
+        sentiment=params.choice(q, "sentiment", SENTIMENTS),
+        language=params.text(q, "language", 8),
+        group=params.text(q, "group", 64),
+        before_id=params.integer(q, "before", 1),
+    )
+    rows, next_before = await request.app[DB_KEY].run_read(lambda s: recent_mentions(s, where))
+    return render(
+        request, "mentions.html", rows=rows, next_before=next_before, where=where,
+        sources=source_names(request), sentiments=SENTIMENTS,
+    )

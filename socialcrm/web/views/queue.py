@@ -1,0 +1,183 @@
+"""The reply queue for community managers: review, edit, approve, reject, reassign, mark as posted."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+
+from socialcrm.errors import ConflictError
+from socialcrm.models import utcnow
+from socialcrm.web import actions
+from socialcrm.web.i18n import translate
+from socialcrm.web.middleware import DB_KEY
+from socialcrm.web.queries.queue import (
+    AGE_CHOICES,
+    QueueFilter,
+    can_reply_by_api,
+    draft_item,
+    queue_page,
+    to_post_by_hand,
+)
+from socialcrm.web.render import language_of, render
+from socialcrm.web.security import requires, user_of
+from socialcrm.web.views import params
+from socialcrm.web.views.common import SENTIMENTS, finish, source_names
+
+logger = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+MAX_REPLY = 20000
+
+
+@routes.get("/queue")
+@requires("community")
+async def queue(request: web.Request) -> web.Response:
+    q = request.query
+    where = QueueFilter(
+        source=params.text(q, "source", 64),
+        language=params.text(q, "language", 8),
+        sentiment=params.choice(q, "sentiment", SENTIMENTS),
+        age=params.choice(q, "age", AGE_CHOICES),
+        assignee=params.text(q, "assignee", 64),
+        page=params.integer(q, "page", 1) or 1,
+    )
+    now = utcnow()
+    db = request.app[DB_KEY]
+
+    def load(s):  # type: ignore[no-untyped-def]
+        items, total = queue_page(s, where, now)
+        return items, total, to_post_by_hand(s), actions.usernames_for_roles(("community", "admin"))(s)
+
+    items, total, manual, reviewers = await db.run_read(load)
+    api_sources = {item.mention.source_type: can_reply_by_api(item.mention.source_type) for item in items}
+    return render(
+        request, "queue.html", items=items, total=total, where=where, manual=manual, reviewers=reviewers,
+        api_sources=api_sources, sources=source_names(request), sentiments=SENTIMENTS, ages=AGE_CHOICES,
+    )
+
+
+@routes.get("/queue/{id}")
+@requires("community")
+async def draft_page(request: web.Request) -> web.Response:
+    draft_id = params.path_id(request)
+    db = request.app[DB_KEY]
+
+    def load(s):  # type: ignore[no-untyped-def]
+        from socialcrm.services import drafts
+
+        item = draft_item(s, draft_id)
+        return item, (drafts.edits(s, draft_id) if item else []), actions.usernames_for_roles(("community", "admin"))(s)
+
+    item, history, reviewers = await db.run_read(load)
+    if item is None:
+        raise web.HTTPNotFound(text=f"no reply draft {draft_id}")
+    return render(
+        request, "draft.html", item=item, history=history, reviewers=reviewers,
+        can_api=can_reply_by_api(item.mention.source_type),
+    )
+
+
+def _version(form: web.MultiDictProxy) -> int | None:  # type: ignore[type-arg]
+    return params.integer(form, "version", 1)
+
+
+def _state(request: web.Request, status: str) -> dict[str, object]:
+    return {"state": status, "state_label": translate(language_of(request), "draft:" + status), "done": status != "pending"}
+
+
+def _back(request: web.Request, draft_id: int) -> str:
+    return f"/queue/{draft_id}" if request.query.get("from") == "draft" else "/queue"
+
+
+@routes.post("/queue/{id}/approve")
+@requires("community")
+async def approve(request: web.Request) -> web.StreamResponse:
+    draft_id = params.path_id(request)
+    form = await request.post()
+    text = params.text(form, "text", MAX_REPLY)
+    version = _version(form)
+    actor = user_of(request).username
+    db = request.app[DB_KEY]
+    try:
+        status = await db.run_write(lambda s: actions.approve_draft(s, draft_id, version, text, actor))
+    except ConflictError as err:
+        logger.info("Approval of draft %s lost a race: %s", draft_id, err)
+        return finish(request, _back(request, draft_id), "already_handled", status=409, detail=str(err))
+    item = await db.run_read(lambda s: draft_item(s, draft_id))
+    manual = item is not None and not can_reply_by_api(item.mention.source_type)
+    code = "approved_manual" if manual else "approved"
+    return finish(request, f"/queue/{draft_id}" if manual else _back(request, draft_id), code, **_state(request, status))
+
+
+@routes.post("/queue/{id}/edit")
+@requires("community")
+async def edit(request: web.Request) -> web.StreamResponse:
+    draft_id = params.path_id(request)
+    form = await request.post()
+    text = params.text(form, "text", MAX_REPLY)
+    if text is None:
+        raise web.HTTPBadRequest(text="text: a reply cannot be empty")
+    version = _version(form)
+    actor = user_of(request).username
+    try:
+        new_version = await request.app[DB_KEY].run_write(lambda s: actions.edit_draft(s, draft_id, version, text, actor))
+    except ConflictError as err:
+        return finish(request, f"/queue/{draft_id}", "stale", status=409, detail=str(err))
+    return finish(request, _back(request, draft_id), "edited", version=new_version, state="pending", done=False)
+
+
+@routes.post("/queue/{id}/reject")
+@requires("community")
+async def reject(request: web.Request) -> web.StreamResponse:
+    draft_id = params.path_id(request)
+    form = await request.post()
+    reason = params.text(form, "reason", 2000)
+    if reason is None:
+        raise web.HTTPBadRequest(text="reason: say why the draft is rejected")
+    version = _version(form)
+    actor = user_of(request).username
+    try:
+        await request.app[DB_KEY].run_write(lambda s: actions.reject_draft(s, draft_id, version, reason, actor))
+    except ConflictError as err:
+        return finish(request, _back(request, draft_id), "already_handled", status=409, detail=str(err))
+    return finish(request, _back(request, draft_id), "rejected", **_state(request, "rejected"))
+
+
+@routes.post("/queue/{id}/reassign")
+@requires("community")
+async def reassign(request: web.Request) -> web.StreamResponse:
+    draft_id = params.path_id(request)
+    form = await request.post()
+    assignee = params.text(form, "assignee", 64)
+    actor = user_of(request).username
+    await request.app[DB_KEY].run_write(lambda s: actions.reassign_draft(s, draft_id, assignee, actor))
+    return finish(request, _back(request, draft_id), "reassigned", assignee=assignee)
+
+
+@routes.post("/queue/{id}/posted")
+@requires("community")
+async def posted(request: web.Request) -> web.StreamResponse:
+    """A person posted the approved reply by hand; the URL of the posted reply is optional."""
+    draft_id = params.path_id(request)
+    form = await request.post()
+    url = params.text(form, "url", 2048) or ""
+    if url and not url.lower().startswith(("http://", "https://")):
+        raise web.HTTPBadRequest(text="url: must start with http:// or https://")
+    actor = user_of(request).username
+    try:
+        await request.app[DB_KEY].run_write(lambda s: actions.mark_draft_posted(s, draft_id, url, actor))
+    except ConflictError as err:
+        return finish(request, "/queue", "already_handled", status=409, detail=str(err))
+    return finish(request, "/queue", "posted", **_state(request, "sent"))
+
+
+@routes.post("/queue/{id}/retry")
+@requires("community")
+async def retry(request: web.Request) -> web.StreamResponse:
+    draft_id = params.path_id(request)
+    actor = user_of(request).username
+    try:
+        await request.app[DB_KEY].run_write(lambda s: actions.retry_draft(s, draft_id, actor))
+    except ConflictError as err:
+        return finish(request, "/queue", "already_handled", status=409, detail=str(err))
+    return finish(request, "/queue", "approved", **_state(request, "approved"))
