@@ -46,13 +46,17 @@ PageFetcher = Callable[[PollContext, Any, float | None], Awaitable[Page]]
 def walking(
     fetch_page: PageFetcher, overlap: float = 0.0, initial_mark: Callable[[], float | None] | None = None
 ) -> Step:
-    """Make a step that walks a newest-first listing page by page (see ``walk_step``)."""
+    """Make a step that walks a newest-first listing page by page (see ``walk_step``).
+
+    A page item whose payload is None still moves the mark (an old, filtered or unreadable item)
+    but is never delivered.
+    """
 
     async def step(ctx: PollContext, stream: StreamState) -> list[RawPost]:
         async def page(anchor: Any, floor: float | None) -> Page:
             return await fetch_page(ctx, anchor, floor)
 
-        return list(await walk_step(stream, page, overlap, initial_mark))
+        return [p for p in await walk_step(stream, page, overlap, initial_mark) if p is not None]
 
     return step
 
