@@ -12,16 +12,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from socialcrm.durations import parse_duration
 from socialcrm.models import Mention
-from socialcrm.rules.facts import Facts, mention_text
+from socialcrm.rules.facts import Facts
 from socialcrm.rules.query import Query, QuerySyntaxError, parse_query
 from socialcrm.rules.text import fold, words
 
 SENTIMENT_LABELS = ("negative", "neutral", "positive")
 CUSTOMER_STATES = ("linked", "unknown", "prospect", "any")
+VOLUME_PAGE = 1000
 
 
 class ConditionError(ValueError):
@@ -229,25 +230,34 @@ class VolumeCondition:
     def count(self, session: Session, mention: Mention, now: datetime) -> int:
         """Count matching mentions in the window ending at the mention's time, stopping at the threshold."""
         end = mention.published_at or now
-        statement = select(Mention.id, Mention.title, Mention.text).where(
-            col(Mention.published_at) > end - self.window, col(Mention.published_at) <= end
-        )
+        window = (col(Mention.published_at) > end - self.window, col(Mention.published_at) <= end)
+        filters = []
         if self.sentiments:
-            statement = statement.where(col(Mention.sentiment).in_(self.sentiments))
+            filters.append(col(Mention.sentiment).in_(self.sentiments))
         if self.sources:
-            statement = statement.where(col(Mention.source).in_(self.sources))
+            filters.append(col(Mention.source).in_(self.sources))
         if self.source_types:
-            statement = statement.where(col(Mention.source_type).in_(self.source_types))
+            filters.append(col(Mention.source_type).in_(self.source_types))
+        if self.query is None:
+            counted = select(func.count()).select_from(Mention).where(*window, *filters)
+            return int(session.exec(counted).one())
         total = 0
-        for _id, title, text in session.exec(statement.execution_options(yield_per=500)):
-            probe = Mention(
-                source="", source_type="", external_id="", title=title, text=text, published_at=end
-            )
-            if self.query is None or self.query.matches(words(mention_text(probe))):
-                total += 1
-                if total >= self.threshold:
-                    break
-        return total
+        last_id = 0
+        while True:
+            page = session.exec(
+                select(Mention.id, Mention.title, Mention.text)
+                .where(*window, *filters, col(Mention.id) > last_id)
+                .order_by(col(Mention.id))
+                .limit(VOLUME_PAGE)
+            ).all()
+            for _id, title, text in page:
+                if self.query.matches(words(f"{title}\n{text}" if title else text)):
+                    total += 1
+                    if total >= self.threshold:
+                        return total
+            if len(page) < VOLUME_PAGE:
+                return total
+            last_id = page[-1][0]
 
 
 def _show_delta(delta: timedelta) -> str:

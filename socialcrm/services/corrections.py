@@ -1,0 +1,59 @@
+"""Sentiment corrections by people, and the corrected examples the classifier can be retrained on."""
+
+from __future__ import annotations
+
+from sqlmodel import Session, col, select
+
+from socialcrm.errors import NotFoundError
+from socialcrm.models import Mention, SentimentCorrection, utcnow
+from socialcrm.services import audit
+
+LABELS = ("negative", "neutral", "positive")
+
+
+def correct_sentiment(session: Session, mention_id: int, label: str, user: str) -> SentimentCorrection:
+    """Record that ``user`` says the mention's sentiment is ``label`` and update the mention."""
+    if label not in LABELS:
+        raise ValueError(f"unknown sentiment {label!r} (allowed: {', '.join(LABELS)})")
+    mention = session.get(Mention, mention_id)
+    if mention is None:
+        raise NotFoundError(f"no mention with id {mention_id}")
+    correction = SentimentCorrection(
+        mention_id=mention_id,
+        old_label=mention.sentiment,
+        new_label=label,
+        corrected_by=user,
+        corrected_at=utcnow(),
+    )
+    session.add(correction)
+    old = mention.sentiment
+    mention.sentiment = label
+    mention.sentiment_score = 1.0
+    session.add(mention)
+    session.flush()
+    audit.record(session, user, "mention.sentiment", "mention", mention_id, {"from": old, "to": label})
+    return correction
+
+
+def corrected_examples(session: Session) -> list[tuple[str, str, str | None]]:
+    """(text, label, language) for every corrected mention, using its latest correction."""
+    latest: dict[int, str] = {}
+    for mention_id, label in session.exec(
+        select(SentimentCorrection.mention_id, SentimentCorrection.new_label).order_by(
+            col(SentimentCorrection.id)
+        )
+    ):
+        latest[mention_id] = label
+    examples: list[tuple[str, str, str | None]] = []
+    ids = sorted(latest)
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        for mention_id, title, text, language in session.exec(
+            select(Mention.id, Mention.title, Mention.text, Mention.language).where(
+                col(Mention.id).in_(chunk)
+            )
+        ):
+            body = f"{title}\n{text}" if title else text
+            if body and body.strip():
+                examples.append((body, latest[mention_id], language))  # type: ignore[index]
+    return examples

@@ -1,0 +1,285 @@
+"""Customers: lookup, the 360 view, edits, notes, listing and the ``export customers`` rows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, or_
+from sqlmodel import Session, col, select
+
+from socialcrm.errors import NotFoundError
+from socialcrm.linking.normalize import normalize_email, normalize_phone
+from socialcrm.models import (
+    ContactPoint,
+    Customer,
+    CustomerNote,
+    Identity,
+    Mention,
+    Order,
+    ReplyDraft,
+    Ticket,
+    utcnow,
+)
+from socialcrm.services import audit
+from socialcrm.services.timeline import TimelineEvent, timeline
+
+EDITABLE_FIELDS = ("name", "company", "segment", "tags", "consent_marketing", "consent_contact")
+PAGE = 1000
+
+
+def get_customer(session: Session, customer_id: int) -> Customer:
+    customer = session.get(Customer, customer_id)
+    if customer is None:
+        raise NotFoundError(f"no customer with id {customer_id}")
+    return customer
+
+
+def find_by_ref(session: Session, customer_ref: str) -> Customer:
+    """The customer with this customer_ref (exact match first, then ignoring case)."""
+    customer = session.exec(select(Customer).where(Customer.customer_ref == customer_ref)).first()
+    if customer is None:
+        customer = session.exec(
+            select(Customer).where(func.lower(Customer.customer_ref) == customer_ref.lower())
+        ).first()
+    if customer is None:
+        raise NotFoundError(f"no customer with customer_ref {customer_ref!r}")
+    return customer
+
+
+def contact_points(session: Session, customer_id: int) -> list[ContactPoint]:
+    return list(
+        session.exec(
+            select(ContactPoint)
+            .where(ContactPoint.customer_id == customer_id)
+            .order_by(col(ContactPoint.kind), col(ContactPoint.id))
+        )
+    )
+
+
+def add_contact(
+    session: Session, customer_id: int, kind: str, value: str, *, actor: str
+) -> ContactPoint | None:
+    """Add an e-mail or phone (normalised); None when the customer already has it. ValueError when invalid."""
+    normal = (
+        normalize_email(value) if kind == "email" else normalize_phone(value) if kind == "phone" else None
+    )
+    if normal is None:
+        raise ValueError(
+            f"{kind}: {value!r} is not a valid {'e-mail address' if kind == 'email' else 'phone number'}"
+        )
+    exists = session.exec(
+        select(ContactPoint).where(
+            ContactPoint.customer_id == customer_id, ContactPoint.kind == kind, ContactPoint.value == normal
+        )
+    ).first()
+    if exists is not None:
+        return None
+    point = ContactPoint(customer_id=customer_id, kind=kind, value=normal)
+    session.add(point)
+    session.flush()
+    audit.record(session, actor, "customer.contact_add", "customer", customer_id, {"kind": kind})
+    return point
+
+
+def update_customer(session: Session, customer_id: int, *, actor: str, **changes: Any) -> Customer:
+    """Change editable fields (name, company, segment, tags, consent_marketing, consent_contact)."""
+    customer = get_customer(session, customer_id)
+    unknown = set(changes) - set(EDITABLE_FIELDS)
+    if unknown:
+        raise ValueError(f"cannot edit {', '.join(sorted(unknown))} (editable: {', '.join(EDITABLE_FIELDS)})")
+    diff = {}
+    for key, value in changes.items():
+        if key == "tags":
+            value = [str(t).strip() for t in value if str(t).strip()]
+        if getattr(customer, key) != value:
+            diff[key] = {"from": getattr(customer, key), "to": value}
+            setattr(customer, key, value)
+    if diff:
+        customer.updated_at = utcnow()
+        session.add(customer)
+        audit.record(session, actor, "customer.update", "customer", customer_id, diff)
+    return customer
+
+
+def add_note(session: Session, customer_id: int, text: str, *, actor: str) -> CustomerNote:
+    """A note on the customer's timeline."""
+    if not text.strip():
+        raise ValueError("a note needs text")
+    get_customer(session, customer_id)
+    note = CustomerNote(customer_id=customer_id, author=actor, text=text.strip(), created_at=utcnow())
+    session.add(note)
+    session.flush()
+    audit.record(session, actor, "customer.note", "customer", customer_id, {"note_id": note.id})
+    return note
+
+
+def list_customers(
+    session: Session,
+    *,
+    search: str | None = None,
+    include_prospects: bool = False,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[Customer]:
+    """Active customers by name; ``search`` matches name, company, customer_ref, e-mail or a handle."""
+    statement = select(Customer).where(col(Customer.merged_into_id).is_(None))
+    if not include_prospects:
+        statement = statement.where(col(Customer.is_prospect).is_(False))
+    if search and search.strip():
+        needle = f"%{search.strip().lower()}%"
+        by_contact = select(ContactPoint.customer_id).where(func.lower(ContactPoint.value).like(needle))
+        by_handle = select(Identity.customer_id).where(func.lower(Identity.handle).like(needle))
+        statement = statement.where(
+            or_(
+                func.lower(Customer.name).like(needle),
+                func.lower(Customer.company).like(needle),
+                func.lower(Customer.customer_ref).like(needle),
+                col(Customer.id).in_(by_contact),
+                col(Customer.id).in_(by_handle),
+            )
+        )
+    statement = statement.order_by(func.lower(Customer.name), col(Customer.id)).offset(offset).limit(limit)
+    return list(session.exec(statement))
+
+
+@dataclass
+class CustomerView:
+    """Everything the 360 page shows about one customer."""
+
+    customer: Customer
+    emails: list[str]
+    phones: list[str]
+    identities: list[Identity]
+    orders: list[Order]
+    tickets: list[Ticket]
+    drafts: list[ReplyDraft]
+    mentions: list[Mention]
+    notes: list[CustomerNote]
+    timeline: list[TimelineEvent]
+    merged_from: list[Customer] = field(default_factory=list)
+    sentiment_counts: dict[str, int] = field(default_factory=dict)
+
+
+def customer_view(session: Session, customer_id: int, *, limit: int = 50) -> CustomerView:
+    """The 360 view: contacts, identities, orders, tickets, drafts, recent mentions, notes and timeline.
+
+    A merged record redirects to the record it was merged into.
+    """
+    customer = get_customer(session, customer_id)
+    seen = {customer_id}
+    while customer.merged_into_id is not None and customer.merged_into_id not in seen:
+        seen.add(customer.merged_into_id)
+        customer = get_customer(session, customer.merged_into_id)
+    cid = customer.id
+    points = contact_points(session, cid)  # type: ignore[arg-type]
+    sentiments = dict(
+        session.exec(  # type: ignore[arg-type]
+            select(Mention.sentiment, func.count())
+            .where(Mention.customer_id == cid)
+            .group_by(col(Mention.sentiment))
+        ).all()
+    )
+    return CustomerView(
+        customer=customer,
+        emails=[p.value for p in points if p.kind == "email"],
+        phones=[p.value for p in points if p.kind == "phone"],
+        identities=list(
+            session.exec(select(Identity).where(Identity.customer_id == cid).order_by(col(Identity.platform)))
+        ),
+        orders=list(
+            session.exec(
+                select(Order)
+                .where(Order.customer_id == cid)
+                .order_by(col(Order.ordered_at).desc(), col(Order.id).desc())
+            )
+        ),
+        tickets=list(
+            session.exec(
+                select(Ticket).where(Ticket.customer_id == cid).order_by(col(Ticket.id).desc()).limit(limit)
+            )
+        ),
+        drafts=list(
+            session.exec(
+                select(ReplyDraft)
+                .where(ReplyDraft.customer_id == cid)
+                .order_by(col(ReplyDraft.id).desc())
+                .limit(limit)
+            )
+        ),
+        mentions=list(
+            session.exec(
+                select(Mention)
+                .where(Mention.customer_id == cid)
+                .order_by(col(Mention.published_at).desc())
+                .limit(limit)
+            )
+        ),
+        notes=list(
+            session.exec(
+                select(CustomerNote)
+                .where(CustomerNote.customer_id == cid)
+                .order_by(col(CustomerNote.id).desc())
+            )
+        ),
+        timeline=timeline(session, cid, limit=limit * 2),  # type: ignore[arg-type]
+        merged_from=list(session.exec(select(Customer).where(Customer.merged_into_id == cid))),
+        sentiment_counts={str(k): int(v) for k, v in sentiments.items() if k is not None},
+    )
+
+
+def export_customers_rows(session: Session) -> Iterator[dict[str, Any]]:
+    """One row per active customer (prospects included, merged records left out), for ``export customers``."""
+    last = 0
+    while True:
+        page = list(
+            session.exec(
+                select(Customer)
+                .where(col(Customer.id) > last, col(Customer.merged_into_id).is_(None))
+                .order_by(col(Customer.id))
+                .limit(PAGE)
+            )
+        )
+        if not page:
+            return
+        ids = [c.id for c in page]
+        points: dict[int, dict[str, list[str]]] = {}
+        for cid, kind, value in session.exec(
+            select(ContactPoint.customer_id, ContactPoint.kind, ContactPoint.value)
+            .where(col(ContactPoint.customer_id).in_(ids))
+            .order_by(col(ContactPoint.id))
+        ):
+            points.setdefault(cid, {}).setdefault(kind, []).append(value)
+        handles: dict[int, list[str]] = {}
+        for cid, platform, handle in session.exec(
+            select(Identity.customer_id, Identity.platform, Identity.handle)
+            .where(col(Identity.customer_id).in_(ids))
+            .order_by(col(Identity.id))
+        ):
+            handles.setdefault(cid, []).append(f"{platform}:{handle}")
+        orders = dict(
+            session.exec(  # type: ignore[arg-type]
+                select(Order.customer_id, func.count())
+                .where(col(Order.customer_id).in_(ids))
+                .group_by(col(Order.customer_id))
+            ).all()
+        )
+        for c in page:
+            yield {
+                "customer_ref": c.customer_ref,
+                "name": c.name,
+                "company": c.company,
+                "segment": c.segment,
+                "tags": list(c.tags or []),
+                "emails": points.get(c.id, {}).get("email", []),  # type: ignore[arg-type]
+                "phones": points.get(c.id, {}).get("phone", []),  # type: ignore[arg-type]
+                "identities": handles.get(c.id, []),  # type: ignore[arg-type]
+                "orders": int(orders.get(c.id, 0)),
+                "is_prospect": c.is_prospect,
+                "consent_marketing": c.consent_marketing,
+                "consent_contact": c.consent_contact,
+                "created_at": c.created_at.isoformat().replace("+00:00", "Z"),
+                "updated_at": c.updated_at.isoformat().replace("+00:00", "Z"),
+            }
+        last = page[-1].id  # type: ignore[assignment]

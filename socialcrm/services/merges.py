@@ -1,0 +1,243 @@
+"""Duplicate customers: detection (same e-mail, phone, or name and company) and merging on a person's command.
+
+Detection only writes MergeCandidate rows for review; nothing merges unless a person (or an import
+stating that a handle belongs to a customer) asks, and every merge is audited with what moved.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import func, update
+from sqlmodel import Session, col, select
+
+from socialcrm.errors import ConflictError, NotFoundError
+from socialcrm.linking.normalize import normalize_name, phone_suffix
+from socialcrm.models import (
+    ContactPoint,
+    Customer,
+    CustomerNote,
+    Identity,
+    LinkSuggestion,
+    Mention,
+    MergeCandidate,
+    Order,
+    ReplyDraft,
+    Ticket,
+    utcnow,
+)
+from socialcrm.services import audit
+
+
+@dataclass
+class CandidateView:
+    """A merge candidate with both customer records."""
+
+    candidate: MergeCandidate
+    a: Customer
+    b: Customer
+
+
+def _active(session: Session, ids: Iterable[int] | None = None) -> dict[int, Customer]:
+    statement = select(Customer).where(
+        col(Customer.is_prospect).is_(False), col(Customer.merged_into_id).is_(None)
+    )
+    if ids is not None:
+        statement = statement.where(col(Customer.id).in_(sorted(set(ids))))
+    return {c.id: c for c in session.exec(statement) if c.id is not None}
+
+
+def detect_candidates(
+    session: Session, customer_ids: Iterable[int] | None = None, *, actor: str = "system"
+) -> list[MergeCandidate]:
+    """Find pairs of active customers sharing an e-mail, a phone, or name and company; store new pairs.
+
+    With ``customer_ids`` only pairs involving those customers are looked for (after an import).
+    Returns the candidates created now; pairs already listed (open, merged or dismissed) are not repeated.
+    """
+    focus = set(customer_ids) if customer_ids is not None else None
+    reasons: dict[tuple[int, int], str] = {}
+
+    def pair(a: int, b: int, reason: str) -> None:
+        if a == b or (focus is not None and a not in focus and b not in focus):
+            return
+        reasons.setdefault((min(a, b), max(a, b)), reason)
+
+    active = _active(session)
+    points = session.exec(select(ContactPoint.kind, ContactPoint.value, ContactPoint.customer_id)).all()
+    groups: dict[tuple[str, str], set[int]] = defaultdict(set)
+    for kind, value, customer_id in points:
+        if customer_id in active:
+            groups[(kind, value if kind == "email" else phone_suffix(value))].add(customer_id)
+    for (kind, value), owners in groups.items():
+        label = "e-mail" if kind == "email" else "phone"
+        ordered = sorted(owners)
+        for i, a in enumerate(ordered):
+            for b in ordered[i + 1 :]:
+                pair(a, b, f"same {label} {value}")
+    by_name: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for customer in active.values():
+        name, company = normalize_name(customer.name or ""), normalize_name(customer.company or "")
+        if name and company:
+            by_name[(name, company)].append(customer.id)  # type: ignore[arg-type]
+    for (name, company), owners in by_name.items():
+        for i, a in enumerate(owners):
+            for b in owners[i + 1 :]:
+                pair(a, b, f"same name and company ({name} / {company})")
+    created = []
+    for (a, b), reason in sorted(reasons.items()):
+        known = session.exec(
+            select(MergeCandidate.id).where(
+                MergeCandidate.customer_a_id == a, MergeCandidate.customer_b_id == b
+            )
+        ).first()
+        if known is None:
+            candidate = MergeCandidate(
+                customer_a_id=a, customer_b_id=b, reason=reason[:256], created_at=utcnow()
+            )
+            session.add(candidate)
+            created.append(candidate)
+    session.flush()
+    for candidate in created:
+        audit.record(
+            session,
+            actor,
+            "merge_candidate.create",
+            "customer",
+            candidate.customer_a_id,
+            {"other": candidate.customer_b_id, "reason": candidate.reason},
+        )
+    return created
+
+
+def list_candidates(session: Session, status: str | None = "open", limit: int = 200) -> list[CandidateView]:
+    """Merge candidates for review, oldest first."""
+    statement = select(MergeCandidate).order_by(col(MergeCandidate.id)).limit(limit)
+    if status is not None:
+        statement = statement.where(MergeCandidate.status == status)
+    views = []
+    for candidate in session.exec(statement):
+        a = session.get(Customer, candidate.customer_a_id)
+        b = session.get(Customer, candidate.customer_b_id)
+        if a is not None and b is not None:
+            views.append(CandidateView(candidate, a, b))
+    return views
+
+
+def dismiss_candidate(session: Session, candidate_id: int, *, actor: str) -> MergeCandidate:
+    """Mark a candidate as not the same person; it is not suggested again."""
+    candidate = session.get(MergeCandidate, candidate_id)
+    if candidate is None:
+        raise NotFoundError(f"no merge candidate with id {candidate_id}")
+    if candidate.status != "open":
+        raise ConflictError(f"merge candidate {candidate_id} is already {candidate.status}")
+    candidate.status = "dismissed"
+    candidate.decided_by = actor
+    session.add(candidate)
+    audit.record(
+        session,
+        actor,
+        "merge_candidate.dismiss",
+        "customer",
+        candidate.customer_a_id,
+        {"other": candidate.customer_b_id},
+    )
+    return candidate
+
+
+def merge_customers(session: Session, keep_id: int, merge_id: int, *, actor: str) -> Customer:
+    """Merge customer ``merge_id`` into ``keep_id``: identities, contacts, orders, mentions, tickets, drafts,
+    notes and suggestions move; empty fields of the kept record are filled; the other is marked merged.
+    """
+    if keep_id == merge_id:
+        raise ConflictError("a customer cannot be merged into itself")
+    keep = session.get(Customer, keep_id)
+    other = session.get(Customer, merge_id)
+    if keep is None or other is None:
+        raise NotFoundError(f"no customer with id {keep_id if keep is None else merge_id}")
+    if keep.merged_into_id is not None:
+        raise ConflictError(
+            f"customer {keep.customer_ref} was merged into another record; merge into that one"
+        )
+    if other.merged_into_id is not None:
+        raise ConflictError(f"customer {other.customer_ref} was already merged")
+    moved: dict[str, int] = {}
+    for model in (Identity, Order, CustomerNote):
+        result = session.exec(  # type: ignore[call-overload]
+            update(model).where(col(model.customer_id) == merge_id).values(customer_id=keep_id)
+        )
+        moved[model.__name__] = result.rowcount
+    for model in (Mention, Ticket, ReplyDraft):
+        result = session.exec(  # type: ignore[call-overload]
+            update(model).where(col(model.customer_id) == merge_id).values(customer_id=keep_id)
+        )
+        moved[model.__name__] = result.rowcount
+    kept_points = {
+        (p.kind, p.value)
+        for p in session.exec(select(ContactPoint).where(ContactPoint.customer_id == keep_id))
+    }
+    for point in session.exec(select(ContactPoint).where(ContactPoint.customer_id == merge_id)).all():
+        if (point.kind, point.value) in kept_points:
+            session.delete(point)
+        else:
+            point.customer_id = keep_id
+            session.add(point)
+    for suggestion in session.exec(
+        select(LinkSuggestion).where(LinkSuggestion.customer_id == merge_id)
+    ).all():
+        clash = session.exec(
+            select(LinkSuggestion.id).where(
+                LinkSuggestion.mention_id == suggestion.mention_id, LinkSuggestion.customer_id == keep_id
+            )
+        ).first()
+        if clash is not None:
+            session.delete(suggestion)
+        else:
+            suggestion.customer_id = keep_id
+            session.add(suggestion)
+    for field in ("name", "company", "segment"):
+        if not getattr(keep, field) and getattr(other, field):
+            setattr(keep, field, getattr(other, field))
+    keep.tags = [*keep.tags, *[t for t in other.tags if t not in keep.tags]]
+    if keep.is_prospect and not other.is_prospect:
+        keep.is_prospect = False
+    keep.updated_at = utcnow()
+    other.merged_into_id = keep_id
+    other.updated_at = utcnow()
+    session.add(keep)
+    session.add(other)
+    session.flush()
+    for candidate in session.exec(
+        select(MergeCandidate).where(
+            MergeCandidate.status == "open",
+            (col(MergeCandidate.customer_a_id).in_((keep_id, merge_id)))
+            & (col(MergeCandidate.customer_b_id).in_((keep_id, merge_id))),
+        )
+    ).all():
+        candidate.status = "merged"
+        candidate.decided_by = actor
+        session.add(candidate)
+    audit.record(
+        session,
+        actor,
+        "customer.merge",
+        "customer",
+        keep_id,
+        {"merged": merge_id, "merged_ref": other.customer_ref, "moved": moved},
+    )
+    return keep
+
+
+def merge_by_ref(session: Session, keep_ref: str, merge_ref: str, *, actor: str) -> Customer:
+    """``customers merge A B``: merge the customer with ref B into the one with ref A."""
+    ids = []
+    for ref in (keep_ref, merge_ref):
+        found = session.exec(
+            select(Customer.id).where(func.lower(Customer.customer_ref) == ref.lower())
+        ).first()
+        if found is None:
+            raise NotFoundError(f"no customer with customer_ref {ref!r}")
+        ids.append(found)
+    return merge_customers(session, ids[0], ids[1], actor=actor)
