@@ -36,6 +36,7 @@ from connectors.base import (
 from connectors.feed_entries import entries_to_posts
 from connectors.feed_pool import ParserPoolError, configure_parser_pool, get_parser_pool, shutdown_parser_pool
 from connectors.feed_prolog import sniff
+from connectors.feed_text import html_to_text
 
 logger = logging.getLogger(__name__)
 
@@ -189,7 +190,7 @@ class FeedConnector(ReadOnlyMixin):
                 if resp.status == 304:
                     return None
                 if resp.status >= 300:
-                    excerpt = (await resp.content.read(400)).decode("utf-8", "replace")
+                    excerpt = html_to_text((await resp.content.read(2000)).decode("utf-8", "replace"))
                     self._raise_for_status(resp, excerpt)
                 body = await read_capped(resp, self.name, self.options.max_bytes)
                 moved = next((str(r.url) for r in resp.history if r.status in (301, 308)), None)

@@ -46,8 +46,9 @@ class _Worker:
         self.jobs = 0
 
     def _close_pipes(self) -> None:
-        self.to_worker.close()
-        self.from_worker.close()
+        for conn in (self.to_worker, self.from_worker):
+            if not conn.closed:
+                conn.close()
 
     def kill(self) -> None:
         if self.process.poll() is None:
@@ -108,7 +109,8 @@ class ParserPool:
         self.size = max(1, size or min(4, os.cpu_count() or 1))
         self.memory_limit_bytes = memory_limit_mb * 1024 * 1024 if memory_limit_mb else None
         self._idle: list[_Worker] = []
-        self._count = 0
+        self._live: set[_Worker] = set()
+        self._count = 0  # workers running or starting
         self._waiters: deque[asyncio.Future[None]] = deque()
         self._closed = False
 
@@ -135,7 +137,12 @@ class ParserPool:
                 f"a feed parser process did not start ({type(err).__name__}, exit code {process.returncode})"
             ) from err
         logger.debug("feed parser process %s started: %s", process.pid, hello)
+        self._live.add(worker)
         return worker
+
+    def pids(self) -> list[int]:
+        """Process ids of the running workers, idle or busy."""
+        return sorted(worker.process.pid for worker in self._live)
 
     async def _acquire(self) -> _Worker:
         while True:
@@ -174,14 +181,18 @@ class ParserPool:
         worker.jobs += 1
         if self._closed or worker.jobs >= MAX_JOBS_PER_WORKER:
             worker.stop()
-            self._count -= 1
+            if worker in self._live:
+                self._live.discard(worker)
+                self._count -= 1
         else:
             self._idle.append(worker)
         self._wake_one()
 
     def _discard(self, worker: _Worker) -> None:
         worker.kill()
-        self._count -= 1
+        if worker in self._live:
+            self._live.discard(worker)
+            self._count -= 1
         self._wake_one()
 
     async def run(self, job: dict[str, Any], timeout: float) -> dict[str, Any]:
@@ -198,6 +209,8 @@ class ParserPool:
             ) from err
         except (EOFError, OSError) as err:
             self._discard(worker)
+            if self._closed:
+                raise ParserPoolError("the feed parser pool was shut down during the parse") from err
             code = worker.process.returncode
             raise ParserPoolError(
                 f"the parser process died (exit code {code}); was its memory cap reached?"
@@ -212,12 +225,15 @@ class ParserPool:
         return result
 
     def close(self) -> None:
-        """Stop every idle worker; busy ones are killed when their job returns."""
+        """Stop idle workers and kill busy ones: call it once in-flight polls have finished."""
         self._closed = True
         idle, self._idle = self._idle, []
         for worker in idle:
             worker.stop()
-            self._count -= 1
+        for worker in self._live.difference(idle):
+            worker.process.kill()  # its run() sees the pipe close, reaps it and raises
+        self._live.clear()
+        self._count = 0
         while self._waiters:
             waiter = self._waiters.popleft()
             if not waiter.done() and not waiter.get_loop().is_closed():

@@ -17,7 +17,7 @@ BLOCK_TAGS = frozenset(
     "tbody thead tfoot tr ul".split()
 )
 CELL_TAGS = frozenset({"td", "th"})
-SKIP_TAGS = frozenset({"script", "style", "template", "noscript", "iframe", "object", "svg", "head", "math"})
+SKIP_TAGS = frozenset({"script", "style", "template", "noscript", "iframe", "svg", "head", "math"})
 VOID_TAGS = frozenset("area base br col embed hr img input link meta param source track wbr".split())
 
 _SPACES = re.compile(r"[ \t\r\n\f\v\u00a0\u200b]+")

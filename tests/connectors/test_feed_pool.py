@@ -1,0 +1,108 @@
+"""The parser process pool: time caps kill a worker and replace it, memory caps hold, shutdown stops all."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import pytest
+
+from connectors.base import MalformedResponseError
+from connectors.feed import shutdown_parser_pool
+from connectors.feed_pool import ParserPool, ParserPoolError, get_parser_pool
+from tests.connectors.test_feed_helpers import feed_bytes, http, make_feed, serve
+from tests.replay_server import ReplayServer
+
+__all__ = ["http"]
+
+
+def job(relative: str = "real-world/guardian.rss") -> dict[str, Any]:
+    return {
+        "body": feed_bytes(relative),
+        "content_type": None,
+        "base_url": "http://127.0.0.1/f",
+        "max_entries": 200,
+    }
+
+
+def is_running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture
+async def pool() -> AsyncIterator[ParserPool]:
+    own = ParserPool(size=1)
+    try:
+        yield own
+    finally:
+        own.close()
+
+
+async def test_a_parse_over_its_time_cap_is_killed_and_the_worker_replaced(pool: ParserPool) -> None:
+    first = await pool.run(job("real-world/heise.atom"), timeout=10)
+    assert first["ok"] and len(first["entries"]) == 15
+    (pid,) = pool.pids()
+    with pytest.raises(
+        ParserPoolError, match=r"parsing took longer than 0.001 s; the parser process was stopped"
+    ):
+        await pool.run(job(), timeout=0.001)
+    assert pool.pids() == [] and not is_running(pid)
+    again = await pool.run(job(), timeout=10)
+    assert again["ok"] and len(again["entries"]) == 55
+    assert pool.pids() != [pid]
+
+
+async def test_a_worker_over_its_memory_cap_fails_cleanly() -> None:
+    tiny = ParserPool(size=1, memory_limit_mb=1)  # 1 MiB above what the idle worker uses
+    try:
+        result = await tiny.run(job(), timeout=10)
+        assert not result["ok"] and result["error"] == "the parser ran out of memory (memory cap reached)"
+        assert tiny.pids() == []  # a worker that hit its cap is replaced, never reused
+    finally:
+        tiny.close()
+
+
+async def test_waiting_jobs_share_the_workers_and_a_cancelled_waiter_loses_nothing(pool: ParserPool) -> None:
+    running = [asyncio.create_task(pool.run(job("real-world/heise.atom"), timeout=10)) for _ in range(6)]
+    await asyncio.sleep(0)
+    running[2].cancel()
+    done = await asyncio.gather(*running, return_exceptions=True)
+    assert isinstance(done[2], asyncio.CancelledError)
+    assert all(r["ok"] and len(r["entries"]) == 15 for i, r in enumerate(done) if i != 2)
+    assert len(pool.pids()) == 1
+
+
+async def test_close_stops_every_worker(pool: ParserPool) -> None:
+    await pool.run(job("real-world/heise.atom"), timeout=10)
+    pids = pool.pids()
+    pool.close()
+    assert pids and not any(is_running(pid) for pid in pids)
+    with pytest.raises(ParserPoolError, match="shut down"):
+        await pool.run(job(), timeout=10)
+
+
+async def test_connector_reports_a_parse_timeout_and_recovers(
+    replay: ReplayServer, http: aiohttp.ClientSession
+) -> None:
+    url = serve(replay, "/feed", "real-world/guardian.rss")
+    with pytest.raises(MalformedResponseError, match="parsing took longer than 0.001 s"):
+        await make_feed(http, url, parse_timeout=0.001).fetch(None)
+    assert len((await make_feed(http, url).fetch(None)).posts) == 55
+
+
+async def test_shutdown_parser_pool_stops_the_shared_workers(
+    replay: ReplayServer, http: aiohttp.ClientSession
+) -> None:
+    url = serve(replay, "/feed", "real-world/heise.atom")
+    await make_feed(http, url).fetch(None)
+    pids = get_parser_pool().pids()
+    shutdown_parser_pool()
+    assert pids and not any(is_running(pid) for pid in pids)
+    assert len((await make_feed(http, url).fetch(None)).posts) == 15  # a new pool starts on demand
