@@ -68,5 +68,5 @@ def setup_logging(level: str = "INFO", secrets: Iterable[str] = ()) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
-    for noisy in ("apscheduler", "aiohttp.access", "urllib3", "prawcore", "filelock", "httpx"):
+    for noisy in ("apscheduler", "aiohttp.access", "urllib3", "prawcore", "filelock", "httpx", "alembic"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, logging.getLevelName(level)))

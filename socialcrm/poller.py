@@ -111,6 +111,11 @@ class Poller:
         else:
             if state.state not in ("ok", "new"):
                 logger.info("%s recovered", self.source.name)
+        if totals.new:
+            logger.info(
+                "%s: %d fetched, %d new, %d ticket(s) opened, %d reply draft(s)",
+                self.source.name, totals.fetched, totals.new, totals.tickets, totals.drafts,
+            )
         result.fetched = totals.fetched
         result.new = totals.new
         result.duplicates = totals.duplicates

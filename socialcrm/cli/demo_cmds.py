@@ -16,6 +16,7 @@ import secrets
 from pathlib import Path
 
 from aiohttp import web
+from sqlmodel import Session
 
 from socialcrm.config import ROLES, load_config
 from socialcrm.db import open_database
@@ -83,12 +84,14 @@ def ensure_demo_users(folder: Path, config_path: Path) -> Path:
     return creds
 
 
-def seed_customers(session: object) -> None:
+def seed_customers(session: Session) -> None:
     """Import the sample customers and orders (re-import updates; nothing doubles)."""
     from socialcrm.services.imports import import_customers, import_orders
 
-    import_customers(session, DEMO_DATA / "customers.csv", actor="demo")  # type: ignore[arg-type]
-    import_orders(session, DEMO_DATA / "orders.csv", actor="demo")  # type: ignore[arg-type]
+    customers = DEMO_DATA / "customers.csv"
+    orders = DEMO_DATA / "orders.csv"
+    import_customers(session, customers.read_bytes(), name=customers.name, actor="demo")
+    import_orders(session, orders.read_bytes(), name=orders.name, actor="demo")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
