@@ -17,7 +17,7 @@ from jinja2.exceptions import TemplateError
 from sqlmodel import Session, col, select
 
 from socialcrm.config import Config
-from socialcrm.models import ActionKey, Customer, Decision, Mention, Order, OutboxItem, Ticket
+from socialcrm.models import ActionKey, Customer, Decision, Mention, Order, OutboxItem, Ticket, TicketMention
 from socialcrm.rules.actionspec import ActionSpec
 from socialcrm.rules.facts import thread_key
 from socialcrm.rules.ruleset import Evaluation, Rule
@@ -101,56 +101,69 @@ def _claim(
 def _open_ticket(
     session: Session, mention: Mention, rule: Rule, spec: ActionSpec, ctx: ActionContext, key: str
 ) -> dict[str, Any]:
+    """Join the thread's open ticket; reopen a resolved one; after a closed one open a follow-up; else open."""
     assert mention.id is not None
     thread = thread_key(mention)
     ticket = tickets.find_open_ticket(session, thread, mention.customer_id)
-    existing = session.get(ActionKey, key)
-    if ticket is None and existing is not None and existing.target:
-        ticket = session.get(Ticket, int(existing.target))
-        if ticket is not None and ticket.status == "resolved":
-            tickets.transition(session, ticket.id, "open", actor=ctx.actor, now=ctx.now)  # type: ignore[arg-type]
+    earlier, next_key = _ticket_of_key(session, key)
+    if ticket is None and earlier is not None and earlier.status == "resolved":
+        assert earlier.id is not None
+        ticket = tickets.transition(session, earlier.id, "open", actor=ctx.actor, now=ctx.now)
     if ticket is not None:
-        if existing is None:
-            session.add(
-                ActionKey(
-                    key=key,
-                    rule=rule.name,
-                    action=spec.kind,
-                    mention_id=mention.id,
-                    target=str(ticket.id),
-                    created_at=ctx.now,
-                )
-            )
+        if session.get(ActionKey, key) is None:
+            _remember(session, key, rule, spec, mention, ticket.id, ctx.now)
         added = tickets.attach_mention(session, ticket, mention.id, actor=ctx.actor, now=ctx.now)
         return {"outcome": "joined" if added else "already on ticket", "ticket_id": ticket.id}
-    if existing is not None:
-        return {"outcome": "already done", "key": key}
+    if earlier is not None and any(
+        ticket_id == earlier.id for ticket_id in session.exec(
+            select(TicketMention.ticket_id).where(TicketMention.mention_id == mention.id))
+    ):
+        return {"outcome": "already on ticket", "ticket_id": earlier.id}
+    subject = _subject(mention)
+    if earlier is not None:  # the thread's ticket was closed: a follow-up keeps the history apart
+        subject = f"Follow-up to #{earlier.id}: {subject}"
     ticket = tickets.open_ticket(
         session,
-        subject=_subject(mention),
+        subject=subject,
         priority=spec.options.get("priority", "normal"),
         team=spec.options.get("team"),
         assignee=spec.options.get("assignee"),
         customer_id=mention.customer_id,
         thread_key=thread,
         rule=rule.name,
-        idempotency_key=key,
+        idempotency_key=next_key,
         mention_id=mention.id,
         sla=ctx.config.sla,
         actor=ctx.actor,
         now=ctx.now,
     )
-    session.add(
-        ActionKey(
-            key=key,
-            rule=rule.name,
-            action=spec.kind,
-            mention_id=mention.id,
-            target=str(ticket.id),
-            created_at=ctx.now,
-        )
-    )
-    return {"outcome": "opened", "ticket_id": ticket.id}
+    _remember(session, next_key, rule, spec, mention, ticket.id, ctx.now)
+    result: dict[str, Any] = {"outcome": "opened", "ticket_id": ticket.id}
+    if earlier is not None:
+        result["follows"] = earlier.id
+    return result
+
+
+def _ticket_of_key(session: Session, key: str) -> tuple[Ticket | None, str]:
+    """The newest ticket opened under ``key`` (following merges and follow-ups) and the key for the next one."""
+    ticket: Ticket | None = None
+    current = key
+    while (taken := session.get(ActionKey, current)) is not None and taken.target:
+        ticket = session.get(Ticket, int(taken.target))
+        while ticket is not None and ticket.merged_into_id is not None:
+            ticket = session.get(Ticket, ticket.merged_into_id)
+        if ticket is None or ticket.status != "closed":
+            return ticket, current
+        current = f"{key}|after:{ticket.id}"[:900]
+    return ticket, current
+
+
+def _remember(
+    session: Session, key: str, rule: Rule, spec: ActionSpec, mention: Mention, target: int | None, now: datetime
+) -> None:
+    session.add(ActionKey(key=key, rule=rule.name, action=spec.kind, mention_id=mention.id,
+                          target=None if target is None else str(target), created_at=now))
+    session.flush()
 
 
 def _draft_reply(

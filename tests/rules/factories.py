@@ -9,7 +9,7 @@ from typing import Any
 from sqlmodel import Session
 
 from socialcrm.config import Config, parse_config
-from socialcrm.linking import link_mention
+from socialcrm.linking import link_mention, normalize_phone
 from socialcrm.models import ContactPoint, Customer, Identity, Mention, Order
 from socialcrm.rules.actions import ActionContext, apply_evaluation
 from socialcrm.rules.facts import build_facts
@@ -76,7 +76,7 @@ def customer(
     if email:
         session.add(ContactPoint(customer_id=record.id, kind="email", value=email.lower()))
     if phone:
-        session.add(ContactPoint(customer_id=record.id, kind="phone", value=phone))
+        session.add(ContactPoint(customer_id=record.id, kind="phone", value=normalize_phone(phone) or phone))
     for platform, handle in (handles or {}).items():
         session.add(Identity(platform=platform, handle=handle.lower(), customer_id=record.id))
     session.flush()

@@ -1,0 +1,104 @@
+"""Every condition of [rules.when], table-driven over Facts (pure; no database)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from socialcrm.rules.facts import Facts
+from tests.rules import factories as f
+
+BASE: dict[str, Any] = {
+    "source": "acme-forum", "source_type": "feed", "language": "de", "sentiment": "negative",
+    "sentiment_score": 0.91, "text": "Meine Lieferung ist überfällig, wann kommt sie?", "customer_id": 7,
+    "customer_ref": "K-7", "segment": "premium", "customer_tags": frozenset({"vip"}),
+    "author_metrics": {"followers": 1500, "karma": 3}, "ordered_products": frozenset({"widget pro"}),
+}
+
+
+def _rules(when: str) -> Any:
+    toml = f"""
+[[rules]]
+name = "r"
+[rules.when]
+{when}
+[[rules.then]]
+action = "tag"
+tags = ["hit"]
+"""
+    return f.ruleset(f.config(toml))
+
+
+def _facts(**changes: Any) -> Facts:
+    return Facts(**{**BASE, **changes})
+
+
+CASES = [
+    # when (TOML lines), fact changes, fires
+    ('sentiment = ["negative"]', {}, True),
+    ('sentiment = ["negative"]', {"sentiment": "positive"}, False),
+    ('sentiment = "positive"', {"sentiment": "positive"}, True),
+    ('sentiment = ["negative"]', {"sentiment": None}, False),
+    ('sentiment = ["negative"]\nmin_score = 0.9', {}, True),
+    ('sentiment = ["negative"]\nmin_score = 0.95', {}, False),
+    ("max_score = 0.5", {"sentiment_score": 0.4}, True),
+    ('sentiment = { labels = ["negative"], min_score = 0.8, max_score = 0.95 }', {}, True),
+    ('sentiment = { labels = ["negative"], min_score = 0.95 }', {}, False),
+    ('language = ["de", "en"]', {}, True),
+    ('language = ["en"]', {}, False),
+    ('language = "en"', {"language": "en", "text": "Where is my delivery?"}, True),
+    ('source_type = ["feed", "reddit"]', {}, True),
+    ('source_type = ["reddit"]', {}, False),
+    ('source = ["acme-forum"]', {}, True),
+    ('source = "other"', {}, False),
+    ("query = 'lieferung AND ueberfaellig'", {}, True),
+    ("query = 'delivery OR \"never arrived\"'", {"text": "The parcel never arrived", "language": "en"}, True),
+    ("query = 'delivery AND NOT giveaway'", {"text": "Delivery giveaway!", "language": "en"}, False),
+    ("regex = 'bestell(ung|nr)\\s*\\d+'", {"text": "Bestellung 12345 fehlt"}, True),
+    ("regex = ['order #?[A-Z]-\\d+', 'refund']", {"text": "please REFUND me"}, True),
+    ("regex = 'bestell(ung|nr)\\s*\\d+'", {}, False),
+    ('customer = "linked"', {}, True),
+    ('customer = "linked"', {"customer_is_prospect": True}, False),
+    ('customer = "unknown"', {"customer_is_prospect": True}, True),
+    ('customer = "unknown"', {"customer_id": None}, True),
+    ('customer = "unknown"', {}, False),
+    ('customer = "prospect"', {"customer_is_prospect": True}, True),
+    ('customer = "any"', {"customer_id": None}, True),
+    ('segment = ["premium", "b2b"]', {}, True),
+    ('segment = "b2b"', {}, False),
+    ('customer_tag = ["VIP"]', {}, True),
+    ('customer_tag = "churn-risk"', {}, False),
+    ("has_open_ticket = true", {"open_ticket_ids": (3,)}, True),
+    ("has_open_ticket = true", {}, False),
+    ("has_open_ticket = false", {}, True),
+    ('ordered_product = ["Widget Pro"]', {}, True),
+    ('ordered_product = "Gadget"', {}, False),
+    ("author_metrics = { followers = 1000 }", {}, True),
+    ("author_metrics = { followers = { min = 2000 } }", {}, False),
+    ("author_metrics = { karma = { max = 5 } }", {}, True),
+    ("author_metrics = { karma = 1 }", {"author_metrics": {}}, False),
+    ('volume = { count = 3, window = "1h" }', {"volume": {"r#volume": 3}}, True),
+    ('volume = { count = 3, window = "1h" }', {"volume": {"r#volume": 2}}, False),
+]
+
+
+@pytest.mark.parametrize(("when", "changes", "fires"), CASES, ids=[c[0][:48] for c in CASES])
+def test_condition(when: str, changes: dict[str, Any], fires: bool) -> None:
+    result = _rules(when).evaluate(_facts(**changes)).results[0]
+    assert result.fired is fires
+    assert result.explanation()["matched"] is fires
+
+
+def test_explanation_names_each_condition_with_expected_and_found_values() -> None:
+    rules = _rules('sentiment = ["negative"]\nlanguage = ["en"]\nquery = "lieferung OR versand"')
+    explanation = rules.evaluate(_facts()).results[0].explanation()
+    by_name = {c["condition"]: c for c in explanation["conditions"]}
+    assert by_name["sentiment"] == {"condition": "sentiment", "matched": True, "expected": ["negative"],
+                                    "actual": "negative"}
+    assert by_name["language"]["matched"] is False and by_name["language"]["actual"] == "de"
+    assert by_name["query"]["actual"] == {"found": ["lieferung"]}
+
+
+def test_rule_without_conditions_matches_every_mention() -> None:
+    assert _rules("").evaluate(_facts(text="anything")).results[0].fired

@@ -1,0 +1,186 @@
+"""Linking mentions to customers: handle, e-mail, phone, order and customer numbers, fuzzy names, the review list."""
+
+from __future__ import annotations
+
+import pytest
+from sqlmodel import func, select
+
+from socialcrm.config import LinkingConfig
+from socialcrm.errors import ConflictError
+from socialcrm.linking import link_mention, normalize_handle, normalize_phone
+from socialcrm.models import Customer, Identity, LinkSuggestion, Mention, MergeCandidate
+from socialcrm.services import links
+from tests.rules import factories as f
+
+LINKING = LinkingConfig()
+
+
+def _seed(session):  # type: ignore[no-untyped-def]
+    anna = f.customer(session, "K-1001", "Anna Schmidt", email="anna@example.de", phone="+49 170 1234567",
+                      company="Schmidt GmbH", handles={"reddit": "anna_s", "mastodon": "anna@social.example"})
+    ben = f.customer(session, "K-1002", "Ben Becker", email="ben@example.com", handles={"feed": "ben becker"})
+    f.order(session, "A-12345", anna.id, ["Kettle"])
+    f.order(session, "700123", ben.id, ["Toaster"])
+    return anna, ben
+
+
+LINKS = [
+    # text, author, source_type, method, who, confidence
+    ("Hallo", "anna_s", "reddit", "identity", "anna", 1.0),
+    ("Hallo", "/u/Anna_S", "reddit", "identity", "anna", 1.0),
+    ("Hi", "@Anna@social.example", "mastodon", "identity", "anna", 1.0),
+    ("Hi", "Ben  Becker", "feed", "identity", "ben", 1.0),
+    ("Schreibt mir an Anna@Example.de bitte", "neu1", "reddit", "email", "anna", 0.9),
+    ("Ruft mich an: 0170 / 123 45 67", "neu2", "feed", "phone", "anna", 0.85),
+    ("Meine Bestellung 12345 fehlt", "neu3", "feed", None, None, None),  # 12345 is no order number here
+    ("Meine Bestellung A-12345 fehlt", "neu4", "feed", "order", "anna", 0.9),
+    ("order #A12345 is late", "new5", "reddit", "order", "anna", 0.9),
+    ("Bestellnummer: 700123, wo bleibt sie?", "neu6", "feed", "order", "ben", 0.9),
+    ("Kundennummer K-1002, bitte melden", "neu7", "feed", "customer_ref", "ben", 0.9),
+    ("Order A-12345, mail anna@example.de", "neu8", "feed", "email", "anna", 0.95),  # two clues agree
+    ("Write to @anna@example.de on mastodon", "neu9", "mastodon", None, None, None),  # a handle, not an e-mail
+]
+
+
+@pytest.mark.parametrize(("text", "author", "platform", "method", "who", "confidence"), LINKS,
+                         ids=[f"{x[3]}:{x[0][:24]}" for x in LINKS])
+def test_link(db, text, author, platform, method, who, confidence) -> None:  # type: ignore[no-untyped-def]
+    with db.write() as session:
+        anna, ben = _seed(session)
+        mention = f.mention(session, text, author=author, source_type=platform)
+        result = link_mention(session, mention, LINKING, f.NOW)
+        expected_id = {"anna": anna.id, "ben": ben.id}.get(who)
+        if method is None:
+            assert mention.link_method == "prospect"
+            prospect = session.get(Customer, mention.customer_id)
+            assert prospect.is_prospect and result.prospect is not None
+        else:
+            assert (mention.customer_id, mention.link_method) == (expected_id, method)
+            assert mention.link_confidence == pytest.approx(confidence)
+        if method not in (None, "identity"):
+            # text evidence links the mention; tying the handle to the customer waits for a person
+            assert [s.customer_id for s in result.suggestions] == [expected_id]
+            assert session.exec(select(Identity).where(Identity.customer_id == expected_id,
+                                                       Identity.handle == author)).first() is None
+
+
+def test_unknown_authors_become_one_prospect_per_platform_identity(db) -> None:  # type: ignore[no-untyped-def]
+    with db.write() as session:
+        ids = []
+        for author, platform in [("neugier", "reddit"), ("Neugier", "reddit"), ("neugier", "mastodon")]:
+            mention = f.mention(session, "Hallo", author=author, source_type=platform)
+            link_mention(session, mention, LINKING, f.NOW)
+            ids.append(mention.customer_id)
+        assert ids[0] == ids[1] != ids[2]
+        assert session.exec(select(func.count()).select_from(Customer).where(Customer.is_prospect)).one() == 2
+        anonymous = f.mention(session, "no author", author=None)
+        result = link_mention(session, anonymous, LINKING, f.NOW)
+        assert (anonymous.customer_id, result.method) == (None, None)
+
+
+def test_fuzzy_name_is_only_a_suggestion(db) -> None:  # type: ignore[no-untyped-def]
+    with db.write() as session:
+        anna, _ = _seed(session)
+        mention = f.mention(session, "Die Firma Schmidt GmbH wartet", author="a.schmid", author_name="Anna Schmid")
+        result = link_mention(session, mention, LINKING, f.NOW)
+        assert mention.link_method == "prospect" and mention.customer_id != anna.id
+        [suggestion] = result.suggestions
+        assert (suggestion.customer_id, suggestion.method, suggestion.status) == (anna.id, "fuzzy_name", "pending")
+        assert suggestion.evidence["company_in_text"] is True
+        again = f.mention(session, "Noch was", author="a.schmid", author_name="Anna Schmid")
+        assert link_mention(session, again, LINKING, f.NOW).suggestions == []  # not suggested twice
+
+
+def test_email_of_two_customers_is_ambiguous_and_waits_for_review(db) -> None:  # type: ignore[no-untyped-def]
+    with db.write() as session:
+        one = f.customer(session, "K-1", "Carl", email="shared@example.org")
+        two = f.customer(session, "K-2", "Carla", email="shared@example.org")
+        mention = f.mention(session, "Mail: shared@example.org", author="carl_or_carla")
+        result = link_mention(session, mention, LINKING, f.NOW)
+        assert mention.link_method == "prospect"
+        assert sorted(s.customer_id for s in result.suggestions) == sorted([one.id, two.id])
+        assert all(s.evidence["ambiguous"] for s in result.suggestions)
+
+
+def test_confirming_a_suggestion_ties_the_identity_and_merges_the_prospect(db) -> None:  # type: ignore[no-untyped-def]
+    with db.write() as session:
+        anna, _ = _seed(session)
+        earlier = f.mention(session, "Erster Beitrag", author="anna_forum")
+        link_mention(session, earlier, LINKING, f.NOW)
+        prospect_id = earlier.customer_id
+        mention = f.mention(session, "anna@example.de hier", author="anna_forum")
+        link_mention(session, mention, LINKING, f.NOW)
+    with db.read() as session:
+        [view] = links.pending(session)
+        assert (view.customer.customer_ref, view.mention.id, view.suggestion.method) == ("K-1001", mention.id, "email")
+    with db.write() as session:
+        links.confirm(session, view.suggestion.id, actor="lead")
+        with pytest.raises(ConflictError, match="already confirmed"):
+            links.confirm(session, view.suggestion.id, actor="lead")
+    with db.read() as session:
+        identity = session.exec(select(Identity).where(Identity.handle == "anna_forum")).one()
+        assert identity.customer_id == anna.id
+        assert session.get(Mention, earlier.id).customer_id == anna.id  # the prospect's history followed
+        assert session.get(Customer, prospect_id).merged_into_id == anna.id
+        assert links.pending(session) == []
+    with db.write() as session:
+        later = f.mention(session, "Ohne Mail", author="anna_forum")
+        link_mention(session, later, LINKING, f.NOW)
+        assert (later.customer_id, later.link_method) == (anna.id, "identity")
+
+
+def test_rejecting_a_suggestion_returns_the_mention_and_never_asks_again(db) -> None:  # type: ignore[no-untyped-def]
+    with db.write() as session:
+        anna, _ = _seed(session)
+        mention = f.mention(session, "Meine Freundin anna@example.de hat das auch", author="freundin")
+        link_mention(session, mention, LINKING, f.NOW)
+        assert mention.customer_id == anna.id
+        suggestion = session.exec(select(LinkSuggestion)).one()
+    with db.write() as session:
+        links.reject(session, suggestion.id, actor="lead")
+    with db.read() as session:
+        stored = session.get(Mention, mention.id)
+        assert stored.link_method == "prospect" and stored.customer_id != anna.id
+    with db.write() as session:
+        again = f.mention(session, "Nochmal anna@example.de", author="freundin")
+        result = link_mention(session, again, LINKING, f.NOW)
+        assert result.suggestions == []
+
+
+def test_confirm_refuses_to_move_a_handle_of_another_customer(db) -> None:  # type: ignore[no-untyped-def]
+    with db.write() as session:
+        anna, ben = _seed(session)
+        mention = f.mention(session, "x", author="anna_s", source_type="reddit")
+        suggestion = LinkSuggestion(mention_id=mention.id, customer_id=ben.id, method="fuzzy_name", confidence=0.9)
+        session.add(suggestion)
+        session.flush()
+        with pytest.raises(ConflictError, match="belongs to customer K-1001"):
+            links.confirm(session, suggestion.id, actor="lead")
+        assert session.exec(select(func.count()).select_from(MergeCandidate)).one() == 0
+
+
+def test_merged_customer_links_to_the_survivor(db) -> None:  # type: ignore[no-untyped-def]
+    from socialcrm.services.merges import merge_customers
+
+    with db.write() as session:
+        anna, ben = _seed(session)
+        merge_customers(session, anna.id, ben.id, actor="lead")
+        mention = f.mention(session, "hi", author="ben becker", source_type="feed")
+        link_mention(session, mention, LINKING, f.NOW)
+        assert (mention.customer_id, mention.link_method) == (anna.id, "identity")
+
+
+@pytest.mark.parametrize(("raw", "normal"), [
+    ("+49 170 1234567", "491701234567"), ("0049 (170) 123-4567", "491701234567"), ("0170/1234567", "01701234567"),
+    ("12", None), ("call me", None),
+])
+def test_phone_normal_form(raw: str, normal: str | None) -> None:
+    assert normalize_phone(raw) == normal
+
+
+@pytest.mark.parametrize(("platform", "raw", "normal"), [
+    ("reddit", "/u/Some_User", "some_user"), ("mastodon", "@Alice@Social.Example", "alice@social.example"),
+    ("feed", "  Jörg   Müller ", "jörg müller"), ("bluesky", "@alice.bsky.social", "alice.bsky.social"),
+])
+def test_handle_normal_form(platform: str, raw: str, normal: str) -> None:
+    assert normalize_handle(platform, raw) == normal
