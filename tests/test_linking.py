@@ -1,4 +1,4 @@
-"""Linking mentions to customers: handle, e-mail, phone, order and customer numbers, fuzzy names, the review list."""
+"""Linking mentions to customers: handle, e-mail, phone, order and customer numbers, fuzzy names, review."""
 
 from __future__ import annotations
 
@@ -15,9 +15,16 @@ from tests.rules import factories as f
 LINKING = LinkingConfig()
 
 
-def _seed(session):  # type: ignore[no-untyped-def]
-    anna = f.customer(session, "K-1001", "Anna Schmidt", email="anna@example.de", phone="+49 170 1234567",
-                      company="Schmidt GmbH", handles={"reddit": "anna_s", "mastodon": "anna@social.example"})
+def _seed(session):
+    anna = f.customer(
+        session,
+        "K-1001",
+        "Anna Schmidt",
+        email="anna@example.de",
+        phone="+49 170 1234567",
+        company="Schmidt GmbH",
+        handles={"reddit": "anna_s", "mastodon": "anna@social.example"},
+    )
     ben = f.customer(session, "K-1002", "Ben Becker", email="ben@example.com", handles={"feed": "ben becker"})
     f.order(session, "A-12345", anna.id, ["Kettle"])
     f.order(session, "700123", ben.id, ["Toaster"])
@@ -38,13 +45,23 @@ LINKS = [
     ("Bestellnummer: 700123, wo bleibt sie?", "neu6", "feed", "order", "ben", 0.9),
     ("Kundennummer K-1002, bitte melden", "neu7", "feed", "customer_ref", "ben", 0.9),
     ("Order A-12345, mail anna@example.de", "neu8", "feed", "email", "anna", 0.95),  # two clues agree
-    ("Write to @anna@example.de on mastodon", "neu9", "mastodon", None, None, None),  # a handle, not an e-mail
+    (
+        "Write to @anna@example.de on mastodon",
+        "neu9",
+        "mastodon",
+        None,
+        None,
+        None,
+    ),  # a handle, not an e-mail
 ]
 
 
-@pytest.mark.parametrize(("text", "author", "platform", "method", "who", "confidence"), LINKS,
-                         ids=[f"{x[3]}:{x[0][:24]}" for x in LINKS])
-def test_link(db, text, author, platform, method, who, confidence) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(
+    ("text", "author", "platform", "method", "who", "confidence"),
+    LINKS,
+    ids=[f"{x[3]}:{x[0][:24]}" for x in LINKS],
+)
+def test_link(db, text, author, platform, method, who, confidence) -> None:
     with db.write() as session:
         anna, ben = _seed(session)
         mention = f.mention(session, text, author=author, source_type=platform)
@@ -60,11 +77,15 @@ def test_link(db, text, author, platform, method, who, confidence) -> None:  # t
         if method not in (None, "identity"):
             # text evidence links the mention; tying the handle to the customer waits for a person
             assert [s.customer_id for s in result.suggestions] == [expected_id]
-            assert session.exec(select(Identity).where(Identity.customer_id == expected_id,
-                                                       Identity.handle == author)).first() is None
+            assert (
+                session.exec(
+                    select(Identity).where(Identity.customer_id == expected_id, Identity.handle == author)
+                ).first()
+                is None
+            )
 
 
-def test_unknown_authors_become_one_prospect_per_platform_identity(db) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_authors_become_one_prospect_per_platform_identity(db) -> None:
     with db.write() as session:
         ids = []
         for author, platform in [("neugier", "reddit"), ("Neugier", "reddit"), ("neugier", "mastodon")]:
@@ -78,20 +99,26 @@ def test_unknown_authors_become_one_prospect_per_platform_identity(db) -> None: 
         assert (anonymous.customer_id, result.method) == (None, None)
 
 
-def test_fuzzy_name_is_only_a_suggestion(db) -> None:  # type: ignore[no-untyped-def]
+def test_fuzzy_name_is_only_a_suggestion(db) -> None:
     with db.write() as session:
         anna, _ = _seed(session)
-        mention = f.mention(session, "Die Firma Schmidt GmbH wartet", author="a.schmid", author_name="Anna Schmid")
+        mention = f.mention(
+            session, "Die Firma Schmidt GmbH wartet", author="a.schmid", author_name="Anna Schmid"
+        )
         result = link_mention(session, mention, LINKING, f.NOW)
         assert mention.link_method == "prospect" and mention.customer_id != anna.id
         [suggestion] = result.suggestions
-        assert (suggestion.customer_id, suggestion.method, suggestion.status) == (anna.id, "fuzzy_name", "pending")
+        assert (suggestion.customer_id, suggestion.method, suggestion.status) == (
+            anna.id,
+            "fuzzy_name",
+            "pending",
+        )
         assert suggestion.evidence["company_in_text"] is True
         again = f.mention(session, "Noch was", author="a.schmid", author_name="Anna Schmid")
         assert link_mention(session, again, LINKING, f.NOW).suggestions == []  # not suggested twice
 
 
-def test_email_of_two_customers_is_ambiguous_and_waits_for_review(db) -> None:  # type: ignore[no-untyped-def]
+def test_email_of_two_customers_is_ambiguous_and_waits_for_review(db) -> None:
     with db.write() as session:
         one = f.customer(session, "K-1", "Carl", email="shared@example.org")
         two = f.customer(session, "K-2", "Carla", email="shared@example.org")
@@ -102,7 +129,7 @@ def test_email_of_two_customers_is_ambiguous_and_waits_for_review(db) -> None:  
         assert all(s.evidence["ambiguous"] for s in result.suggestions)
 
 
-def test_confirming_a_suggestion_ties_the_identity_and_merges_the_prospect(db) -> None:  # type: ignore[no-untyped-def]
+def test_confirming_a_suggestion_ties_the_identity_and_merges_the_prospect(db) -> None:
     with db.write() as session:
         anna, _ = _seed(session)
         earlier = f.mention(session, "Erster Beitrag", author="anna_forum")
@@ -112,7 +139,11 @@ def test_confirming_a_suggestion_ties_the_identity_and_merges_the_prospect(db) -
         link_mention(session, mention, LINKING, f.NOW)
     with db.read() as session:
         [view] = links.pending(session)
-        assert (view.customer.customer_ref, view.mention.id, view.suggestion.method) == ("K-1001", mention.id, "email")
+        assert (view.customer.customer_ref, view.mention.id, view.suggestion.method) == (
+            "K-1001",
+            mention.id,
+            "email",
+        )
     with db.write() as session:
         links.confirm(session, view.suggestion.id, actor="lead")
         with pytest.raises(ConflictError, match="already confirmed"):
@@ -129,7 +160,7 @@ def test_confirming_a_suggestion_ties_the_identity_and_merges_the_prospect(db) -
         assert (later.customer_id, later.link_method) == (anna.id, "identity")
 
 
-def test_rejecting_a_suggestion_returns_the_mention_and_never_asks_again(db) -> None:  # type: ignore[no-untyped-def]
+def test_rejecting_a_suggestion_returns_the_mention_and_never_asks_again(db) -> None:
     with db.write() as session:
         anna, _ = _seed(session)
         mention = f.mention(session, "Meine Freundin anna@example.de hat das auch", author="freundin")
@@ -147,11 +178,13 @@ def test_rejecting_a_suggestion_returns_the_mention_and_never_asks_again(db) -> 
         assert result.suggestions == []
 
 
-def test_confirm_refuses_to_move_a_handle_of_another_customer(db) -> None:  # type: ignore[no-untyped-def]
+def test_confirm_refuses_to_move_a_handle_of_another_customer(db) -> None:
     with db.write() as session:
         anna, ben = _seed(session)
         mention = f.mention(session, "x", author="anna_s", source_type="reddit")
-        suggestion = LinkSuggestion(mention_id=mention.id, customer_id=ben.id, method="fuzzy_name", confidence=0.9)
+        suggestion = LinkSuggestion(
+            mention_id=mention.id, customer_id=ben.id, method="fuzzy_name", confidence=0.9
+        )
         session.add(suggestion)
         session.flush()
         with pytest.raises(ConflictError, match="belongs to customer K-1001"):
@@ -159,7 +192,7 @@ def test_confirm_refuses_to_move_a_handle_of_another_customer(db) -> None:  # ty
         assert session.exec(select(func.count()).select_from(MergeCandidate)).one() == 0
 
 
-def test_merged_customer_links_to_the_survivor(db) -> None:  # type: ignore[no-untyped-def]
+def test_merged_customer_links_to_the_survivor(db) -> None:
     from socialcrm.services.merges import merge_customers
 
     with db.write() as session:
@@ -170,17 +203,28 @@ def test_merged_customer_links_to_the_survivor(db) -> None:  # type: ignore[no-u
         assert (mention.customer_id, mention.link_method) == (anna.id, "identity")
 
 
-@pytest.mark.parametrize(("raw", "normal"), [
-    ("+49 170 1234567", "491701234567"), ("0049 (170) 123-4567", "491701234567"), ("0170/1234567", "01701234567"),
-    ("12", None), ("call me", None),
-])
+@pytest.mark.parametrize(
+    ("raw", "normal"),
+    [
+        ("+49 170 1234567", "491701234567"),
+        ("0049 (170) 123-4567", "491701234567"),
+        ("0170/1234567", "01701234567"),
+        ("12", None),
+        ("call me", None),
+    ],
+)
 def test_phone_normal_form(raw: str, normal: str | None) -> None:
     assert normalize_phone(raw) == normal
 
 
-@pytest.mark.parametrize(("platform", "raw", "normal"), [
-    ("reddit", "/u/Some_User", "some_user"), ("mastodon", "@Alice@Social.Example", "alice@social.example"),
-    ("feed", "  Jörg   Müller ", "jörg müller"), ("bluesky", "@alice.bsky.social", "alice.bsky.social"),
-])
+@pytest.mark.parametrize(
+    ("platform", "raw", "normal"),
+    [
+        ("reddit", "/u/Some_User", "some_user"),
+        ("mastodon", "@Alice@Social.Example", "alice@social.example"),
+        ("feed", "  Jörg   Müller ", "jörg müller"),
+        ("bluesky", "@alice.bsky.social", "alice.bsky.social"),
+    ],
+)
 def test_handle_normal_form(platform: str, raw: str, normal: str) -> None:
     assert normalize_handle(platform, raw) == normal

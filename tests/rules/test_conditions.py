@@ -10,10 +10,18 @@ from socialcrm.rules.facts import Facts
 from tests.rules import factories as f
 
 BASE: dict[str, Any] = {
-    "source": "acme-forum", "source_type": "feed", "language": "de", "sentiment": "negative",
-    "sentiment_score": 0.91, "text": "Meine Lieferung ist überfällig, wann kommt sie?", "customer_id": 7,
-    "customer_ref": "K-7", "segment": "premium", "customer_tags": frozenset({"vip"}),
-    "author_metrics": {"followers": 1500, "karma": 3}, "ordered_products": frozenset({"widget pro"}),
+    "source": "acme-forum",
+    "source_type": "feed",
+    "language": "de",
+    "sentiment": "negative",
+    "sentiment_score": 0.91,
+    "text": "Meine Lieferung ist überfällig, wann kommt sie?",
+    "customer_id": 7,
+    "customer_ref": "K-7",
+    "segment": "premium",
+    "customer_tags": frozenset({"vip"}),
+    "author_metrics": {"followers": 1500, "karma": 3},
+    "ordered_products": frozenset({"widget pro"}),
 }
 
 
@@ -94,8 +102,12 @@ def test_explanation_names_each_condition_with_expected_and_found_values() -> No
     rules = _rules('sentiment = ["negative"]\nlanguage = ["en"]\nquery = "lieferung OR versand"')
     explanation = rules.evaluate(_facts()).results[0].explanation()
     by_name = {c["condition"]: c for c in explanation["conditions"]}
-    assert by_name["sentiment"] == {"condition": "sentiment", "matched": True, "expected": ["negative"],
-                                    "actual": "negative"}
+    assert by_name["sentiment"] == {
+        "condition": "sentiment",
+        "matched": True,
+        "expected": ["negative"],
+        "actual": "negative",
+    }
     assert by_name["language"]["matched"] is False and by_name["language"]["actual"] == "de"
     assert by_name["query"]["actual"] == {"found": ["lieferung"]}
 

@@ -10,11 +10,11 @@ from socialcrm.rules.facts import build_facts
 from tests.rules import factories as f
 
 
-def _count(session, model) -> int:  # type: ignore[no-untyped-def]
+def _count(session, model) -> int:
     return session.exec(select(func.count()).select_from(model)).one()
 
 
-def test_german_complaint_by_known_customer_opens_high_priority_ticket(db) -> None:  # type: ignore[no-untyped-def]
+def test_german_complaint_by_known_customer_opens_high_priority_ticket(db) -> None:
     cfg = f.config()
     rules = f.ruleset(cfg)
     with db.write() as session:
@@ -50,7 +50,7 @@ def test_german_complaint_by_known_customer_opens_high_priority_ticket(db) -> No
         assert not not_fired.fired
 
 
-def test_question_gets_draft_in_mentions_language_with_author(db) -> None:  # type: ignore[no-untyped-def]
+def test_question_gets_draft_in_mentions_language_with_author(db) -> None:
     cfg = f.config()
     rules = f.ruleset(cfg)
     with db.write() as session:
@@ -69,7 +69,7 @@ def test_question_gets_draft_in_mentions_language_with_author(db) -> None:  # ty
         assert _count(session, Ticket) == 0  # no complaint by a linked customer
 
 
-def test_unknown_author_complaint_makes_prospect_but_no_ticket(db) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_author_complaint_makes_prospect_but_no_ticket(db) -> None:
     cfg = f.config()
     rules = f.ruleset(cfg)
     with db.write() as session:
@@ -84,7 +84,7 @@ def test_unknown_author_complaint_makes_prospect_but_no_ticket(db) -> None:  # t
         assert _count(session, Ticket) == 0
 
 
-def test_reprocessing_the_same_batch_changes_nothing(db) -> None:  # type: ignore[no-untyped-def]
+def test_reprocessing_the_same_batch_changes_nothing(db) -> None:
     cfg = f.config()
     rules = f.ruleset(cfg)
     with db.write() as session:
@@ -128,7 +128,7 @@ def test_reprocessing_the_same_batch_changes_nothing(db) -> None:  # type: ignor
     assert after == before
 
 
-def test_second_complaint_in_same_thread_joins_open_ticket(db) -> None:  # type: ignore[no-untyped-def]
+def test_second_complaint_in_same_thread_joins_open_ticket(db) -> None:
     cfg = f.config()
     rules = f.ruleset(cfg)
     with db.write() as session:
