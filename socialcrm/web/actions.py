@@ -11,14 +11,17 @@ from collections.abc import Callable, Mapping, Sequence
 from sqlmodel import Session, col, select
 
 from socialcrm.config import SlaTarget
-from socialcrm.models import User
-from socialcrm.services import drafts, tickets
+from socialcrm.errors import ConflictError, NotFoundError
+from socialcrm.models import MergeCandidate, User
+from socialcrm.services import corrections, drafts, links, merges, tickets
 
 
 def usernames_for_roles(roles: Sequence[str]) -> Callable[[Session], list[str]]:
     def query(session: Session) -> list[str]:
         statement = (
-            select(User.username).where(col(User.role).in_(roles), col(User.disabled).is_(False)).order_by(User.username)
+            select(User.username)
+            .where(col(User.role).in_(roles), col(User.disabled).is_(False))
+            .order_by(User.username)
         )
         return list(session.exec(statement))
 
@@ -75,3 +78,30 @@ def mark_draft_posted(session: Session, draft_id: int, url: str, actor: str) -> 
 
 def retry_draft(session: Session, draft_id: int, actor: str) -> None:
     drafts.retry(session, draft_id, user=actor)
+
+
+def decide_link(session: Session, suggestion_id: int, confirm: bool, actor: str) -> None:
+    """Confirm a suggested mention-to-customer link, or reject it."""
+    if confirm:
+        links.confirm(session, suggestion_id, actor=actor)
+    else:
+        links.reject(session, suggestion_id, actor=actor)
+
+
+def merge_candidate(session: Session, candidate_id: int, keep: str, actor: str) -> None:
+    """Merge a candidate pair, keeping record ``a`` or ``b``."""
+    candidate = session.get(MergeCandidate, candidate_id)
+    if candidate is None:
+        raise NotFoundError(f"no merge candidate with id {candidate_id}")
+    if candidate.status != "open":
+        raise ConflictError(f"merge candidate {candidate_id} is already {candidate.status}")
+    keep_id, merge_id = (
+        (candidate.customer_a_id, candidate.customer_b_id)
+        if keep == "a"
+        else (candidate.customer_b_id, candidate.customer_a_id)
+    )
+    merges.merge_customers(session, keep_id, merge_id, actor=actor)
+
+
+def correct_sentiment(session: Session, mention_id: int, label: str, actor: str) -> None:
+    corrections.correct_sentiment(session, mention_id, label, actor)

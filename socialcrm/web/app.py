@@ -18,7 +18,6 @@ from socialcrm.web.views.common import CONFIG_KEY
 STATIC_DIR = Path(__file__).parent / "static"
 
 
-
 def create_app(config: Config, db: Database) -> web.Application:
     """Build the web app for ``config`` on ``db``; it needs no startup or cleanup hooks of its own."""
     from socialcrm.web.api import v1
@@ -37,6 +36,7 @@ def create_app(config: Config, db: Database) -> web.Application:
     app.on_response_prepare.append(add_security_headers)
     for module in (auth, mentions, queue, tickets, dashboard, customers, admin):
         app.router.add_routes(module.routes)
+    admin.setup_rules(app)
     v1.setup(app)
     app.router.add_static("/static/", STATIC_DIR, name="static", append_version=False)
     return app

@@ -98,9 +98,9 @@ def page_context(request: web.Request) -> dict[str, Any]:
     }
 
 
-def render(request: web.Request, template: str, status: int = 200, **context: Any) -> web.Response:
+def render(request: web.Request, template: str, http_status: int = 200, **context: Any) -> web.Response:
     env = request.app[JINJA_KEY]
     merged = page_context(request)
     merged.update(context)
     html = env.get_template(template).render(**merged)
-    return web.Response(text=html, status=status, content_type="text/html", charset="utf-8")
+    return web.Response(text=html, status=http_status, content_type="text/html", charset="utf-8")

@@ -98,8 +98,13 @@ PRELOGIN_KEY: web.RequestKey[str] = web.RequestKey("prelogin_csrf", str)
 
 def set_session_cookie(request: web.Request, response: web.StreamResponse, token: str, max_age: int) -> None:
     response.set_cookie(
-        SESSION_COOKIE, token, max_age=max_age, path="/", httponly=True,
-        secure=cookie_secure(request), samesite="Lax",
+        SESSION_COOKIE,
+        token,
+        max_age=max_age,
+        path="/",
+        httponly=True,
+        secure=cookie_secure(request),
+        samesite="Lax",
     )
 
 
@@ -116,8 +121,13 @@ def prelogin_token(request: web.Request, response: web.StreamResponse | None = N
     request[PRELOGIN_KEY] = token
     if response is not None:
         response.set_cookie(
-            PRELOGIN_COOKIE, token, max_age=3600, path="/", httponly=True,
-            secure=cookie_secure(request), samesite="Strict",
+            PRELOGIN_COOKIE,
+            token,
+            max_age=3600,
+            path="/",
+            httponly=True,
+            secure=cookie_secure(request),
+            samesite="Strict",
         )
     return token
 
@@ -161,7 +171,9 @@ def requires(*roles: str) -> Callable[[Handler], Handler]:
 class LoginThrottle:
     """Failed logins per client address and per username in a sliding 15-minute window."""
 
-    def __init__(self, limit: int, window_seconds: float = 900.0, clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self, limit: int, window_seconds: float = 900.0, clock: Callable[[], float] = time.monotonic
+    ):
         self.limit = limit
         self.window = window_seconds
         self.clock = clock

@@ -49,7 +49,8 @@ async def login(client: TestClient, username: str, password: str = PASSWORD) -> 
     token = _FORM_CSRF.search(await page.text())
     assert token, "login form has no CSRF field"
     response = await client.post(
-        "/login", data={"username": username, "password": password, "csrf_token": token.group(1)},
+        "/login",
+        data={"username": username, "password": password, "csrf_token": token.group(1)},
         allow_redirects=False,
     )
     assert response.status == 303, await response.text()

@@ -23,7 +23,9 @@ def make_users(db: Database) -> None:
             users.create_user(s, role, role, PASSWORD, actor="test")
 
 
-def add_customer(s: Session, name: str = "Erika Mustermann", ref: str | None = None, **extra: object) -> Customer:
+def add_customer(
+    s: Session, name: str = "Erika Mustermann", ref: str | None = None, **extra: object
+) -> Customer:
     customer = Customer(customer_ref=ref or f"K-{next(_ids):05d}", name=name, **extra)
     s.add(customer)
     s.flush()
@@ -49,10 +51,21 @@ def add_mention(
 ) -> Mention:
     n = next(_ids)
     mention = Mention(
-        source=source, source_type=source_type, external_id=f"ext-{n}", url=url, thread_id=thread_id or f"t-{n}",
-        author=author, author_name=author.title(), title=title, text=text, language=language,
-        sentiment=sentiment, sentiment_score=0.9 if sentiment else None,
-        customer_id=customer.id if customer else None, group=group, tags=tags or [],
+        source=source,
+        source_type=source_type,
+        external_id=f"ext-{n}",
+        url=url,
+        thread_id=thread_id or f"t-{n}",
+        author=author,
+        author_name=author.title(),
+        title=title,
+        text=text,
+        language=language,
+        sentiment=sentiment,
+        sentiment_score=0.9 if sentiment else None,
+        customer_id=customer.id if customer else None,
+        group=group,
+        tags=tags or [],
         published_at=published_at or utcnow() - timedelta(hours=2),
     )
     s.add(mention)
@@ -71,26 +84,70 @@ class World:
     other_ticket_id: int
 
 
-def make_world(db: Database, *, source_type: str = "feed", draft_text: str | None = None,
-               mention_text: str | None = None) -> World:
+def make_world(
+    db: Database, *, source_type: str = "feed", draft_text: str | None = None, mention_text: str | None = None
+) -> World:
     with db.write() as s:
         customer = add_customer(s, "Erika Mustermann")
         s.add(Identity(platform=source_type, handle="erika", customer_id=customer.id))
-        s.add(Order(order_number=f"A-{next(_ids):06d}", customer_id=customer.id,
-                    ordered_at=datetime(2026, 10, 1, tzinfo=UTC), products=["Kaffeemaschine X1"], status="shipped"))
-        mention = add_mention(s, mention_text or "Meine Bestellung ist nicht angekommen. Was ist da los?",
-                              customer=customer, source_type=source_type, title="Lieferung")
-        s.add(Decision(mention_id=mention.id, rule="question-reply", fired=True, explanation={
-            "order": 100, "matched": True,
-            "conditions": [{"condition": "sentiment", "matched": True, "expected": ["negative"], "actual": "negative"}],
-        }))
-        ticket = tickets.open_ticket(s, subject="Lieferung fehlt", priority="high", customer_id=customer.id,
-                                     thread_key=f"{mention.source}:{mention.thread_id}", rule="complaint",
-                                     mention_id=mention.id)
-        other = tickets.open_ticket(s, subject="Lieferung fehlt (Duplikat)", customer_id=customer.id,
-                                    thread_key="x:dup", rule="complaint")
-        draft = drafts.create_draft(s, mention=mention, text=draft_text or "Das tut uns leid! Wir kümmern uns.",
-                                    language="de", rule="question-reply")
+        s.add(
+            Order(
+                order_number=f"A-{next(_ids):06d}",
+                customer_id=customer.id,
+                ordered_at=datetime(2026, 10, 1, tzinfo=UTC),
+                products=["Kaffeemaschine X1"],
+                status="shipped",
+            )
+        )
+        mention = add_mention(
+            s,
+            mention_text or "Meine Bestellung ist nicht angekommen. Was ist da los?",
+            customer=customer,
+            source_type=source_type,
+            title="Lieferung",
+        )
+        s.add(
+            Decision(
+                mention_id=mention.id,
+                rule="question-reply",
+                fired=True,
+                explanation={
+                    "order": 100,
+                    "matched": True,
+                    "conditions": [
+                        {
+                            "condition": "sentiment",
+                            "matched": True,
+                            "expected": ["negative"],
+                            "actual": "negative",
+                        }
+                    ],
+                },
+            )
+        )
+        ticket = tickets.open_ticket(
+            s,
+            subject="Lieferung fehlt",
+            priority="high",
+            customer_id=customer.id,
+            thread_key=f"{mention.source}:{mention.thread_id}",
+            rule="complaint",
+            mention_id=mention.id,
+        )
+        other = tickets.open_ticket(
+            s,
+            subject="Lieferung fehlt (Duplikat)",
+            customer_id=customer.id,
+            thread_key="x:dup",
+            rule="complaint",
+        )
+        draft = drafts.create_draft(
+            s,
+            mention=mention,
+            text=draft_text or "Das tut uns leid! Wir kümmern uns.",
+            language="de",
+            rule="question-reply",
+        )
         s.add(SourceState(name="acme-blog", type="feed", state="ok", last_success_at=utcnow()))
         assert customer.id and mention.id and ticket.id and draft.id and other.id
         return World(customer.id, mention.id, ticket.id, draft.id, other.id)

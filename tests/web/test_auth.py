@@ -31,8 +31,11 @@ async def test_login_sets_hardened_cookie_and_stores_only_a_hash(anon, db):
     make_users(db)
     page = await anon.get("/login")
     token = (await page.text()).split('name="csrf_token" value="')[1].split('"')[0]
-    response = await anon.post("/login", data={"username": "community", "password": "correct horse battery",
-                                               "csrf_token": token}, allow_redirects=False)
+    response = await anon.post(
+        "/login",
+        data={"username": "community", "password": "correct horse battery", "csrf_token": token},
+        allow_redirects=False,
+    )
     set_cookie = [v for k, v in response.headers.items() if k == "Set-Cookie" and SESSION_COOKIE in v][0]
     assert "HttpOnly" in set_cookie and "SameSite=Lax" in set_cookie
     assert "Secure" not in set_cookie  # plain http on 127.0.0.1 without an https public_url
@@ -47,8 +50,16 @@ async def test_login_redirects_to_role_home_and_next(anon, db):
     make_users(db)
     page = await anon.get("/login?next=/tickets")
     token = (await page.text()).split('name="csrf_token" value="')[1].split('"')[0]
-    response = await anon.post("/login", data={"username": "service", "password": "correct horse battery",
-                                               "csrf_token": token, "next": "/tickets"}, allow_redirects=False)
+    response = await anon.post(
+        "/login",
+        data={
+            "username": "service",
+            "password": "correct horse battery",
+            "csrf_token": token,
+            "next": "/tickets",
+        },
+        allow_redirects=False,
+    )
     assert response.headers["Location"] == "/tickets"
 
 
@@ -56,8 +67,16 @@ async def test_login_never_redirects_off_site(anon, db):
     make_users(db)
     page = await anon.get("/login")
     token = (await page.text()).split('name="csrf_token" value="')[1].split('"')[0]
-    response = await anon.post("/login", data={"username": "service", "password": "correct horse battery",
-                                               "csrf_token": token, "next": "//evil.example/x"}, allow_redirects=False)
+    response = await anon.post(
+        "/login",
+        data={
+            "username": "service",
+            "password": "correct horse battery",
+            "csrf_token": token,
+            "next": "//evil.example/x",
+        },
+        allow_redirects=False,
+    )
     assert response.headers["Location"] == "/tickets"
 
 
@@ -65,8 +84,9 @@ async def test_wrong_password_is_refused_and_audited(anon, db):
     make_users(db)
     page = await anon.get("/login")
     token = (await page.text()).split('name="csrf_token" value="')[1].split('"')[0]
-    response = await anon.post("/login", data={"username": "service", "password": "nope-nope",
-                                               "csrf_token": token})
+    response = await anon.post(
+        "/login", data={"username": "service", "password": "nope-nope", "csrf_token": token}
+    )
     assert response.status == 401
     assert "Wrong username or password" in await response.text()
     with db.read() as s:
@@ -95,12 +115,14 @@ async def test_login_is_throttled_per_username(anon, db):
     page = await anon.get("/login")
     token = (await page.text()).split('name="csrf_token" value="')[1].split('"')[0]
     for _ in range(5):
-        response = await anon.post("/login", data={"username": "admin", "password": "wrong-wrong",
-                                                   "csrf_token": token})
+        response = await anon.post(
+            "/login", data={"username": "admin", "password": "wrong-wrong", "csrf_token": token}
+        )
         assert response.status == 401
     # Even the right password is refused until the window passes.
-    response = await anon.post("/login", data={"username": "admin", "password": "correct horse battery",
-                                               "csrf_token": token})
+    response = await anon.post(
+        "/login", data={"username": "admin", "password": "correct horse battery", "csrf_token": token}
+    )
     assert response.status == 429
     with db.read() as s:
         assert s.exec(select(AuditEntry).where(AuditEntry.action == "login.throttled")).first() is not None
@@ -126,8 +148,12 @@ async def test_a_stolen_cookie_value_after_logout_is_useless(as_role, db, world,
 
 async def test_security_headers_on_pages_errors_and_static(as_role, world, anon):
     client, _ = await as_role("community")
-    for response in (await client.get("/queue"), await client.get("/nope"), await anon.get("/static/app.css"),
-                     await anon.get("/healthz")):
+    for response in (
+        await client.get("/queue"),
+        await client.get("/nope"),
+        await anon.get("/static/app.css"),
+        await anon.get("/healthz"),
+    ):
         csp = response.headers["Content-Security-Policy"]
         assert "script-src 'self'" in csp and "unsafe-inline" not in csp
         assert "frame-ancestors 'none'" in csp

@@ -1,0 +1,1 @@
+"""The JSON API under /api/v1 (bearer tokens; a logged-in browser session with its CSRF header works too)."""

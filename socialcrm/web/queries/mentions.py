@@ -24,7 +24,9 @@ class MentionFilter:
     limit: int = PAGE_SIZE
 
 
-def recent_mentions(session: Session, where: MentionFilter) -> tuple[list[tuple[Mention, Customer | None]], int | None]:
+def recent_mentions(
+    session: Session, where: MentionFilter
+) -> tuple[list[tuple[Mention, Customer | None]], int | None]:
     """A page of mentions with their linked customers, and the id to continue before (or None)."""
     query = (
         select(Mention, Customer)
@@ -60,7 +62,11 @@ def mention_thread(session: Session, mention: Mention, limit: int = 20) -> list[
         return []
     query = (
         select(Mention)
-        .where(Mention.source == mention.source, Mention.thread_id == mention.thread_id, col(Mention.id) != mention.id)
+        .where(
+            Mention.source == mention.source,
+            Mention.thread_id == mention.thread_id,
+            col(Mention.id) != mention.id,
+        )
         .order_by(col(Mention.published_at))
         .limit(limit)
     )

@@ -68,18 +68,28 @@ def queue_page(session: Session, where: QueueFilter, now: datetime) -> tuple[lis
     )
     rows = list(session.exec(query))
     total = session.exec(
-        select(func.count()).select_from(ReplyDraft).join(Mention, col(Mention.id) == ReplyDraft.mention_id)
+        select(func.count())
+        .select_from(ReplyDraft)
+        .join(Mention, col(Mention.id) == ReplyDraft.mention_id)
         .where(*conditions)
     ).one()
     decisions = _decisions(session, [(d.mention_id, d.rule) for d, _m, _c in rows])
     items = [
-        QueueItem(draft, mention, customer, decisions.get((draft.mention_id, draft.rule)), mention_thread(session, mention, 5))
+        QueueItem(
+            draft,
+            mention,
+            customer,
+            decisions.get((draft.mention_id, draft.rule)),
+            mention_thread(session, mention, 5),
+        )
         for draft, mention, customer in rows
     ]
     return items, int(total)
 
 
-def _decisions(session: Session, keys: list[tuple[int, str | None]]) -> dict[tuple[int, str | None], Decision]:
+def _decisions(
+    session: Session, keys: list[tuple[int, str | None]]
+) -> dict[tuple[int, str | None], Decision]:
     mention_ids = sorted({mention_id for mention_id, _rule in keys})
     if not mention_ids:
         return {}
@@ -112,7 +122,10 @@ def to_post_by_hand(session: Session, limit: int = 25) -> list[QueueItem]:
         .join(Mention, col(Mention.id) == ReplyDraft.mention_id)
         .join(Customer, col(Customer.id) == ReplyDraft.customer_id, isouter=True)
         .join(OutboxItem, col(OutboxItem.draft_id) == ReplyDraft.id)
-        .where(col(ReplyDraft.status).in_(("approved", "failed")), col(OutboxItem.status).in_(("manual", "failed")))
+        .where(
+            col(ReplyDraft.status).in_(("approved", "failed")),
+            col(OutboxItem.status).in_(("manual", "failed")),
+        )
         .order_by(col(ReplyDraft.approved_at), col(ReplyDraft.id))
         .limit(limit)
     )

@@ -62,7 +62,10 @@ def breach_clause(now: datetime):  # type: ignore[no-untyped-def]
 def _row(ticket: Ticket, customer: Customer | None, now: datetime) -> TicketRow:
     is_open = ticket.status in OPEN_STATUSES
     first = bool(
-        is_open and ticket.first_response_at is None and ticket.first_response_due and ticket.first_response_due < now
+        is_open
+        and ticket.first_response_at is None
+        and ticket.first_response_due
+        and ticket.first_response_due < now
     )
     resolution = bool(is_open and ticket.resolution_due and ticket.resolution_due < now)
     return TicketRow(ticket, customer, first, resolution)
@@ -97,7 +100,9 @@ def ticket_page(session: Session, where: TicketFilter, now: datetime) -> TicketP
     by_status = {
         status: count
         for status, count in session.exec(
-            select(Ticket.status, func.count()).where(col(Ticket.merged_into_id).is_(None)).group_by(Ticket.status)
+            select(Ticket.status, func.count())
+            .where(col(Ticket.merged_into_id).is_(None))
+            .group_by(Ticket.status)
         )
     }
     return TicketPage(rows, int(total), int(breaches), by_status)
@@ -150,26 +155,34 @@ def ticket_detail(session: Session, ticket_id: int, now: datetime) -> TicketDeta
     if ticket.customer_id is not None:
         orders = list(
             session.exec(
-                select(Order).where(Order.customer_id == ticket.customer_id)
-                .order_by(col(Order.ordered_at).desc()).limit(20)
+                select(Order)
+                .where(Order.customer_id == ticket.customer_id)
+                .order_by(col(Order.ordered_at).desc())
+                .limit(20)
             )
         )
         own = {m.id for m in mentions}
         other_mentions = [
-            m for m in session.exec(
-                select(Mention).where(Mention.customer_id == ticket.customer_id)
-                .order_by(col(Mention.published_at).desc()).limit(20 + len(own))
+            m
+            for m in session.exec(
+                select(Mention)
+                .where(Mention.customer_id == ticket.customer_id)
+                .order_by(col(Mention.published_at).desc())
+                .limit(20 + len(own))
             )
             if m.id not in own
         ][:20]
         duplicates = list(
             session.exec(
-                select(Ticket).where(
+                select(Ticket)
+                .where(
                     Ticket.customer_id == ticket.customer_id,
                     col(Ticket.id) != ticket_id,
                     col(Ticket.status).in_(OPEN_STATUSES),
                     col(Ticket.merged_into_id).is_(None),
-                ).order_by(col(Ticket.id)).limit(20)
+                )
+                .order_by(col(Ticket.id))
+                .limit(20)
             )
         )
     return TicketDetail(_row(ticket, customer, now), mentions, notes, orders, other_mentions, duplicates)

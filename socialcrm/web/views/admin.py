@@ -1,4 +1,185 @@
-"""temp."""
+"""Admin: source health, rules (read and test against a stored mention), users and roles, API tokens, audit log."""
+
+from __future__ import annotations
+
+import json
+
 from aiohttp import web
 
+from socialcrm.config import ROLES
+from socialcrm.models import utcnow
+from socialcrm.rules.explain import evaluation_dicts, explain_mention
+from socialcrm.rules.facts import build_facts
+from socialcrm.rules.loader import compile_rules
+from socialcrm.rules.ruleset import RuleSet
+from socialcrm.services import audit, sources, users
+from socialcrm.web import sessions
+from socialcrm.web.middleware import DB_KEY
+from socialcrm.web.render import render
+from socialcrm.web.security import requires, user_of
+from socialcrm.web.views import params
+from socialcrm.web.views.common import CONFIG_KEY, finish
+
 routes = web.RouteTableDef()
+RULESET_KEY = web.AppKey("ruleset", RuleSet)
+
+
+def setup_rules(app: web.Application) -> None:
+    """Compile the configured rules once, for the rule test page."""
+    config = app[CONFIG_KEY]
+    app[RULESET_KEY] = compile_rules(config.rules, config.templates, webhooks={w.name for w in config.webhooks})
+
+
+@routes.get("/admin")
+@requires()
+async def admin_home(request: web.Request) -> web.Response:
+    config = request.app[CONFIG_KEY]
+    now = utcnow()
+    health = await request.app[DB_KEY].run_read(lambda s: sources.describe_sources(s, config, now))
+    return render(request, "admin.html", health=health)
+
+
+@routes.post(r"/admin/sources/{name}/{action:pause|resume}")
+@requires()
+async def source_pause(request: web.Request) -> web.StreamResponse:
+    config = request.app[CONFIG_KEY]
+    source = next((s for s in config.sources if s.name == request.match_info["name"]), None)
+    if source is None:
+        raise web.HTTPNotFound(text="no such source")
+    paused = request.match_info["action"] == "pause"
+    actor = user_of(request).username
+    await request.app[DB_KEY].run_write(lambda s: sources.set_paused(s, source, paused, actor=actor))
+    raise web.HTTPSeeOther("/admin")
+
+
+@routes.get("/admin/rules")
+@requires()
+async def rules_page(request: web.Request) -> web.Response:
+    """The configured rules, and, with ``?mention=ID``, how the current rules judge that stored mention."""
+    config = request.app[CONFIG_KEY]
+    ruleset = request.app[RULESET_KEY]
+    mention_id = params.integer(request.query, "mention", 1)
+    result = None
+    if mention_id is not None:
+
+        def test(s):  # type: ignore[no-untyped-def]
+            stored = explain_mention(s, mention_id)
+            mention = stored.mention
+            now_verdict = evaluation_dicts(
+                ruleset.evaluate(build_facts(s, mention, ruleset, mention.published_at))
+            )
+            return {"mention": mention, "stored": stored.decisions, "current": now_verdict}
+
+        result = await request.app[DB_KEY].run_read(test)
+    shown = [
+        (str(rule.get("name", "?")), json.dumps(rule, indent=2, ensure_ascii=False, default=str))
+        for rule in config.rules
+    ]
+    order = [rule.name for rule in ruleset.rules]
+    return render(
+        request,
+        "rules.html",
+        rules=shown,
+        order=order,
+        templates=config.templates,
+        result=result,
+        mention_id=mention_id or "",
+    )
+
+
+@routes.get("/admin/users")
+@requires()
+async def users_page(request: web.Request) -> web.Response:
+    rows, tokens = await request.app[DB_KEY].run_read(
+        lambda s: (users.list_users(s), sessions.list_api_tokens(s))
+    )
+    return render(request, "users.html", rows=rows, tokens=tokens, roles=ROLES, new_token=None)
+
+
+@routes.post("/admin/users")
+@requires()
+async def user_create(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    username = params.text(form, "username", 64) or ""
+    role = params.choice(form, "role", ROLES) or ""
+    password = str(form.get("password", ""))
+    actor = user_of(request).username
+    await request.app[DB_KEY].run_write(lambda s: users.create_user(s, username, role, password, actor=actor))
+    return finish(request, "/admin/users", "user_saved")
+
+
+@routes.post(r"/admin/users/{name}/role")
+@requires()
+async def user_role(request: web.Request) -> web.StreamResponse:
+    form = await request.post()
+    role = params.choice(form, "role", ROLES)
+    if role is None:
+        raise web.HTTPBadRequest(text="role: required")
+    name = request.match_info["name"]
+    actor = user_of(request).username
+    await request.app[DB_KEY].run_write(lambda s: users.set_role(s, name, role, actor=actor))
+    return finish(request, "/admin/users", "user_saved")
+
+
+@routes.post(r"/admin/users/{name}/{action:disable|enable}")
+@requires()
+async def user_disable(request: web.Request) -> web.StreamResponse:
+    name = request.match_info["name"]
+    disabled = request.match_info["action"] == "disable"
+    actor = user_of(request).username
+    if disabled and name == actor:
+        raise web.HTTPBadRequest(text="you cannot disable your own account")
+    await request.app[DB_KEY].run_write(lambda s: users.set_disabled(s, name, disabled, actor=actor))
+    return finish(request, "/admin/users", "user_saved")
+
+
+@routes.post("/admin/tokens")
+@requires()
+async def token_create(request: web.Request) -> web.Response:
+    """Create an API token and show it once (it is stored only as a hash)."""
+    form = await request.post()
+    username = params.text(form, "username", 64) or ""
+    name = params.text(form, "name", 64) or "token"
+    actor = user_of(request).username
+    db = request.app[DB_KEY]
+    token = await db.run_write(lambda s: sessions.create_api_token(s, username, name, actor=actor))
+    rows, tokens = await db.run_read(lambda s: (users.list_users(s), sessions.list_api_tokens(s)))
+    return render(
+        request,
+        "users.html",
+        rows=rows,
+        tokens=tokens,
+        roles=ROLES,
+        new_token=token,
+        notice="API token created. Copy it now: it is not shown again.",
+        notice_kind="ok",
+    )
+
+
+@routes.post(r"/admin/tokens/{id:\d+}/revoke")
+@requires()
+async def token_revoke(request: web.Request) -> web.StreamResponse:
+    token_id = params.path_id(request)
+    actor = user_of(request).username
+    await request.app[DB_KEY].run_write(lambda s: sessions.revoke_api_token(s, token_id, actor=actor))
+    return finish(request, "/admin/users", "token_revoked")
+
+
+@routes.get("/admin/audit")
+@requires()
+async def audit_page(request: web.Request) -> web.Response:
+    before = params.integer(request.query, "before", 1)
+    entity = params.text(request.query, "entity", 32)
+    entity_id = params.text(request.query, "entity_id", 64)
+    rows = await request.app[DB_KEY].run_read(
+        lambda s: audit.recent(s, limit=101, before_id=before, entity_type=entity, entity_id=entity_id)
+    )
+    next_before = rows[99].id if len(rows) > 100 else None
+    return render(
+        request,
+        "audit.html",
+        rows=rows[:100],
+        next_before=next_before,
+        entity=entity or "",
+        entity_id=entity_id or "",
+    )

@@ -58,11 +58,17 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
-def _login_page(request: web.Request, status: int = 200, error: str | None = None, username: str = "") -> web.Response:
+def _login_page(
+    request: web.Request, status: int = 200, error: str | None = None, username: str = ""
+) -> web.Response:
     token = prelogin_token(request)
     request[PRELOGIN_KEY] = token
     response = render(
-        request, "login.html", status=status, error=error, username=username,
+        request,
+        "login.html",
+        http_status=status,
+        error=error,
+        username=username,
         next=_safe_next(request.query.get("next")),
     )
     prelogin_token(request, response)

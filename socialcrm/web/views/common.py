@@ -46,7 +46,9 @@ def notice_of(request: web.Request) -> dict[str, str]:
     return {}
 
 
-def finish(request: web.Request, location: str, code: str, *, status: int = 200, **data: object) -> web.StreamResponse:
+def finish(
+    request: web.Request, location: str, code: str, *, status: int = 200, **data: object
+) -> web.StreamResponse:
     """After an action: JSON for fetch callers, else a 303 redirect carrying the notice code."""
     from socialcrm.web.i18n import translate
     from socialcrm.web.render import language_of
@@ -54,7 +56,12 @@ def finish(request: web.Request, location: str, code: str, *, status: int = 200,
 
     message, kind = NOTICES.get(code, (code, "ok"))
     if wants_json(request):
-        payload = {"ok": kind == "ok", "code": code, "notice": translate(language_of(request), message), **data}
+        payload = {
+            "ok": kind == "ok",
+            "code": code,
+            "notice": translate(language_of(request), message),
+            **data,
+        }
         return web.json_response(payload, status=status)
     separator = "&" if "?" in location else "?"
     raise web.HTTPSeeOther(f"{location}{separator}notice={code}")

@@ -1,4 +1,129 @@
-"""temp."""
+"""The marketing dashboard: charts, share of voice, negative themes, KPIs, CSV export."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+
 from aiohttp import web
 
+from socialcrm.models import utcnow
+from socialcrm.web import charts, i18n
+from socialcrm.web.middleware import DB_KEY
+from socialcrm.web.queries.dashboard import SENTIMENTS, Dashboard, build_dashboard, export_rows
+from socialcrm.web.render import language_of, render
+from socialcrm.web.security import requires
+from socialcrm.web.views import params
+
 routes = web.RouteTableDef()
+RANGES = ("7", "30", "90", "365")
+DIMENSIONS = ("source", "group", "tag")
+MAX_RANGE = timedelta(days=3 * 366)
+
+
+def date_range(request: web.Request, now: datetime) -> tuple[datetime, datetime, str | None]:
+    """[start, end) from ``start``/``end`` dates, else the last ``range`` days (default 30)."""
+    q = request.query
+    start = params.day(q, "start")
+    end_day = params.day(q, "end")
+    preset = params.choice(q, "range", RANGES)
+    today_end = datetime(now.year, now.month, now.day, tzinfo=now.tzinfo) + timedelta(days=1)
+    end = end_day + timedelta(days=1) if end_day else today_end
+    if start is None:
+        days = int(preset or "30")
+        start = end - timedelta(days=days)
+    else:
+        preset = None
+    if start >= end:
+        raise web.HTTPBadRequest(text="start: must be before end")
+    if end - start > MAX_RANGE:
+        raise web.HTTPBadRequest(text="start: the range may span at most three years")
+    return start, end, (None if q.get("start") else preset or "30")
+
+
+def _label(language: str) -> Callable[[date], str]:
+    def label(d: date) -> str:
+        if language == "de":
+            return d.strftime("%d.%m.")
+        return f"{d.day} {i18n._MONTHS_EN[d.month - 1]}"
+
+    return label
+
+
+@routes.get("/dashboard")
+@requires("marketing")
+async def dashboard(request: web.Request) -> web.Response:
+    now = utcnow()
+    start, end, preset = date_range(request, now)
+    by = params.choice(request.query, "by", DIMENSIONS) or "source"
+    board: Dashboard = await request.app[DB_KEY].run_read(lambda s: build_dashboard(s, start, end, now))
+    language = language_of(request)
+    t = i18n.translator(language)
+    label = _label(language)
+
+    def fmt(v: float) -> str:
+        return i18n.format_number(v, language)
+
+    def pct(v: float) -> str:
+        return i18n.format_percent(v, language)
+
+    series = {"source": board.by_source, "group": board.by_group, "tag": board.by_tag}[by]
+    keys = sorted(series.values, key=lambda k: -series.total(k))
+    colours = {k: charts.colour(i) for i, k in enumerate(keys)}
+    volume_chart = charts.line_chart(
+        t("Volume by " + by), series.buckets, {k: series.values[k] for k in keys}, colours, label, fmt
+    )
+    sentiment_chart = charts.stacked_bars(
+        t("Sentiment over time"),
+        board.sentiment.buckets,
+        board.sentiment.values,
+        charts.SENTIMENT_COLOURS,
+        label,
+        fmt,
+    )
+    share_chart = charts.share_bars(t("Share of voice"), board.share_of_voice, pct)
+    return render(
+        request,
+        "dashboard.html",
+        board=board,
+        by=by,
+        dimensions=DIMENSIONS,
+        ranges=RANGES,
+        preset=preset,
+        start_value=start.date().isoformat(),
+        end_value=(end - timedelta(days=1)).date().isoformat(),
+        volume_chart=volume_chart,
+        volume_legend=charts.legend(keys, colours),
+        sentiment_chart=sentiment_chart,
+        sentiment_legend=charts.legend(
+            [k for k in board.sentiment.values], charts.SENTIMENT_COLOURS, lambda k: t("sentiment:" + k)
+        ),
+        share_chart=share_chart,
+        sentiments=SENTIMENTS,
+    )
+
+
+def _spreadsheet_safe(value: str) -> str:
+    """Cells starting with = + - @ are prefixed so a spreadsheet never runs them as formulas."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+@routes.get("/dashboard/export.csv")
+@requires("marketing")
+async def export_csv(request: web.Request) -> web.Response:
+    now = utcnow()
+    start, end, _preset = date_range(request, now)
+    board = await request.app[DB_KEY].run_read(lambda s: build_dashboard(s, start, end, now))
+    out = io.StringIO()
+    writer = csv.writer(out)
+    for row in export_rows(board):
+        writer.writerow([_spreadsheet_safe(cell) for cell in row])
+    name = f"socialcrm-{start.date().isoformat()}-{(end - timedelta(days=1)).date().isoformat()}.csv"
+    return web.Response(
+        text=out.getvalue(),
+        content_type="text/csv",
+        charset="utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from socialcrm.web import actions
 from socialcrm.web.middleware import DB_KEY
 from socialcrm.web.queries.mentions import MentionFilter, recent_mentions
 from socialcrm.web.render import render
-from socialcrm.web.security import requires
+from socialcrm.web.security import requires, user_of
 from socialcrm.web.views import params
-from socialcrm.web.views.common import SENTIMENTS, source_names
+from socialcrm.web.views.common import SENTIMENTS, finish, source_names
 
 routes = web.RouteTableDef()
 
@@ -27,6 +28,28 @@ async def mention_list(request: web.Request) -> web.Response:
     )
     rows, next_before = await request.app[DB_KEY].run_read(lambda s: recent_mentions(s, where))
     return render(
-        request, "mentions.html", rows=rows, next_before=next_before, where=where,
-        sources=source_names(request), sentiments=SENTIMENTS,
+        request,
+        "mentions.html",
+        rows=rows,
+        next_before=next_before,
+        where=where,
+        sources=source_names(request),
+        sentiments=SENTIMENTS,
     )
+
+
+@routes.post(r"/mentions/{id:\d+}/sentiment")
+@requires("marketing", "community")
+async def correct_sentiment(request: web.Request) -> web.StreamResponse:
+    """A person corrects a mention's sentiment; the correction is kept for retraining."""
+    mention_id = params.path_id(request)
+    form = await request.post()
+    label = params.choice(form, "sentiment", SENTIMENTS)
+    if label is None:
+        raise web.HTTPBadRequest(text="sentiment: required")
+    actor = user_of(request).username
+    await request.app[DB_KEY].run_write(lambda s: actions.correct_sentiment(s, mention_id, label, actor))
+    back = params.text(form, "next", 200) or "/mentions"
+    if not back.startswith("/") or back.startswith("//"):
+        back = "/mentions"
+    return finish(request, back, "corrected", sentiment=label)

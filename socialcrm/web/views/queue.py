@@ -51,8 +51,17 @@ async def queue(request: web.Request) -> web.Response:
     items, total, manual, reviewers = await db.run_read(load)
     api_sources = {item.mention.source_type: can_reply_by_api(item.mention.source_type) for item in items}
     return render(
-        request, "queue.html", items=items, total=total, where=where, manual=manual, reviewers=reviewers,
-        api_sources=api_sources, sources=source_names(request), sentiments=SENTIMENTS, ages=AGE_CHOICES,
+        request,
+        "queue.html",
+        items=items,
+        total=total,
+        where=where,
+        manual=manual,
+        reviewers=reviewers,
+        api_sources=api_sources,
+        sources=source_names(request),
+        sentiments=SENTIMENTS,
+        ages=AGE_CHOICES,
     )
 
 
@@ -66,13 +75,21 @@ async def draft_page(request: web.Request) -> web.Response:
         from socialcrm.services import drafts
 
         item = draft_item(s, draft_id)
-        return item, (drafts.edits(s, draft_id) if item else []), actions.usernames_for_roles(("community", "admin"))(s)
+        return (
+            item,
+            (drafts.edits(s, draft_id) if item else []),
+            actions.usernames_for_roles(("community", "admin"))(s),
+        )
 
     item, history, reviewers = await db.run_read(load)
     if item is None:
         raise web.HTTPNotFound(text=f"no reply draft {draft_id}")
     return render(
-        request, "draft.html", item=item, history=history, reviewers=reviewers,
+        request,
+        "draft.html",
+        item=item,
+        history=history,
+        reviewers=reviewers,
         can_api=can_reply_by_api(item.mention.source_type),
     )
 
@@ -82,7 +99,11 @@ def _version(form: web.MultiDictProxy) -> int | None:  # type: ignore[type-arg]
 
 
 def _state(request: web.Request, status: str) -> dict[str, object]:
-    return {"state": status, "state_label": translate(language_of(request), "draft:" + status), "done": status != "pending"}
+    return {
+        "state": status,
+        "state_label": translate(language_of(request), "draft:" + status),
+        "done": status != "pending",
+    }
 
 
 def _back(request: web.Request, draft_id: int) -> str:
@@ -106,7 +127,9 @@ async def approve(request: web.Request) -> web.StreamResponse:
     item = await db.run_read(lambda s: draft_item(s, draft_id))
     manual = item is not None and not can_reply_by_api(item.mention.source_type)
     code = "approved_manual" if manual else "approved"
-    return finish(request, f"/queue/{draft_id}" if manual else _back(request, draft_id), code, **_state(request, status))
+    return finish(
+        request, f"/queue/{draft_id}" if manual else _back(request, draft_id), code, **_state(request, status)
+    )
 
 
 @routes.post("/queue/{id}/edit")
@@ -120,10 +143,14 @@ async def edit(request: web.Request) -> web.StreamResponse:
     version = _version(form)
     actor = user_of(request).username
     try:
-        new_version = await request.app[DB_KEY].run_write(lambda s: actions.edit_draft(s, draft_id, version, text, actor))
+        new_version = await request.app[DB_KEY].run_write(
+            lambda s: actions.edit_draft(s, draft_id, version, text, actor)
+        )
     except ConflictError as err:
         return finish(request, f"/queue/{draft_id}", "stale", status=409, detail=str(err))
-    return finish(request, _back(request, draft_id), "edited", version=new_version, state="pending", done=False)
+    return finish(
+        request, _back(request, draft_id), "edited", version=new_version, state="pending", done=False
+    )
 
 
 @routes.post("/queue/{id}/reject")
@@ -137,7 +164,9 @@ async def reject(request: web.Request) -> web.StreamResponse:
     version = _version(form)
     actor = user_of(request).username
     try:
-        await request.app[DB_KEY].run_write(lambda s: actions.reject_draft(s, draft_id, version, reason, actor))
+        await request.app[DB_KEY].run_write(
+            lambda s: actions.reject_draft(s, draft_id, version, reason, actor)
+        )
     except ConflictError as err:
         return finish(request, _back(request, draft_id), "already_handled", status=409, detail=str(err))
     return finish(request, _back(request, draft_id), "rejected", **_state(request, "rejected"))

@@ -43,8 +43,13 @@ async def ticket_list(request: web.Request) -> web.Response:
     )
     page = await db.run_read(lambda s: ticket_page(s, where, now))
     return render(
-        request, "tickets.html", page=page, where=where, status=status,
-        statuses=TICKET_STATUSES, priorities=PRIORITY_ORDER,
+        request,
+        "tickets.html",
+        page=page,
+        where=where,
+        status=status,
+        statuses=TICKET_STATUSES,
+        priorities=PRIORITY_ORDER,
     )
 
 
@@ -58,8 +63,13 @@ async def ticket_view(request: web.Request) -> web.Response:
         raise web.HTTPNotFound(text=f"no ticket {ticket_id}")
     users = await request.app[DB_KEY].run_read(actions.usernames_for_roles(("service", "admin")))
     return render(
-        request, "ticket.html", d=detail, t_=detail.row.ticket, statuses=TICKET_STATUSES,
-        priorities=PRIORITY_ORDER, assignees=users,
+        request,
+        "ticket.html",
+        d=detail,
+        t_=detail.row.ticket,
+        statuses=TICKET_STATUSES,
+        priorities=PRIORITY_ORDER,
+        assignees=users,
     )
 
 

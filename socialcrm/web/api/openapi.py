@@ -1,0 +1,310 @@
+"""The OpenAPI 3.1 description of /api/v1, served at /api/v1/openapi.json."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from socialcrm.models import DRAFT_STATUSES, TICKET_STATUSES
+
+DESCRIPTION = """\
+Read mentions, tickets, reply drafts and customers; approve or reject drafts; move tickets.
+
+Authentication: `Authorization: Bearer <token>`; an admin creates tokens under Admin → Users and API tokens.
+Each token acts as its user, with that user's role (admin, community, service, marketing).
+
+Paging: lists return the newest records first with `next_cursor`; pass it back as `cursor` to continue.
+
+Outbound webhooks (configured in `[[webhooks]]`) are POSTed as JSON with the headers
+`X-SocialCRM-Timestamp` (Unix seconds), `Idempotency-Key` and
+`X-SocialCRM-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<raw body>" with the webhook's secret>`.
+Verify the signature and reject timestamps older than a few minutes.
+"""
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _string(
+    fmt: str | None = None, nullable: bool = True, enum: tuple[str, ...] | None = None
+) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": ["string", "null"] if nullable else "string"}
+    if fmt:
+        schema["format"] = fmt
+    if enum:
+        schema["enum"] = list(enum)
+    return schema
+
+
+_INT = {"type": "integer"}
+_INT_NULL = {"type": ["integer", "null"]}
+_TIME = _string("date-time")
+_SCHEMAS: dict[str, Any] = {
+    "Mention": {
+        "type": "object",
+        "properties": {
+            "id": _INT,
+            "source": _string(nullable=False),
+            "source_type": _string(nullable=False),
+            "external_id": _string(nullable=False),
+            "url": _string("uri"),
+            "thread_id": _string(),
+            "author": _string(),
+            "author_name": _string(),
+            "title": _string(),
+            "text": _string(nullable=False),
+            "language": _string(),
+            "sentiment": _string(enum=("negative", "neutral", "positive")),
+            "sentiment_score": {"type": ["number", "null"]},
+            "customer_id": _INT_NULL,
+            "customer_ref": _string(),
+            "group": _string(),
+            "tags": {"type": "array", "items": {"type": "string"}},
+            "published_at": _TIME,
+            "fetched_at": _TIME,
+        },
+    },
+    "Ticket": {
+        "type": "object",
+        "properties": {
+            "id": _INT,
+            "status": _string(nullable=False, enum=TICKET_STATUSES),
+            "priority": _string(nullable=False),
+            "team": _string(),
+            "assignee": _string(),
+            "rule": _string(),
+            "subject": _string(),
+            "customer_id": _INT_NULL,
+            "customer_ref": _string(),
+            "merged_into_id": _INT_NULL,
+            "mention_ids": {"type": "array", "items": _INT},
+            "created_at": _TIME,
+            "updated_at": _TIME,
+            "first_response_due": _TIME,
+            "resolution_due": _TIME,
+            "first_response_at": _TIME,
+            "resolved_at": _TIME,
+            "closed_at": _TIME,
+            "notes": {"type": "array", "items": {"type": "object"}},
+        },
+    },
+    "Draft": {
+        "type": "object",
+        "properties": {
+            "id": _INT,
+            "status": _string(nullable=False, enum=DRAFT_STATUSES),
+            "version": _INT,
+            "rule": _string(),
+            "template": _string(),
+            "language": _string(),
+            "text": _string(nullable=False),
+            "original_text": _string(),
+            "mention_id": _INT,
+            "customer_id": _INT_NULL,
+            "customer_ref": _string(),
+            "assignee": _string(),
+            "created_at": _TIME,
+            "approved_by": _string(),
+            "approved_at": _TIME,
+            "rejected_by": _string(),
+            "rejected_reason": _string(),
+            "sent_at": _TIME,
+            "external_reply_url": _string(),
+            "error": _string(),
+        },
+    },
+    "Customer": {
+        "type": "object",
+        "properties": {
+            "id": _INT,
+            "customer_ref": _string(nullable=False),
+            "name": _string(),
+            "company": _string(),
+            "segment": _string(),
+            "tags": {"type": "array", "items": {"type": "string"}},
+            "is_prospect": {"type": "boolean"},
+            "merged_into_id": _INT_NULL,
+            "created_at": _TIME,
+            "updated_at": _TIME,
+        },
+    },
+    "Error": {"type": "object", "properties": {"error": _string(nullable=False), "status": _INT}},
+}
+
+_PAGING = [
+    {
+        "name": "limit",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
+    },
+    {
+        "name": "cursor",
+        "in": "query",
+        "schema": {"type": "string"},
+        "description": "next_cursor of the previous page",
+    },
+]
+_ID = [{"name": "id", "in": "path", "required": True, "schema": _INT}]
+
+
+def _query(name: str, description: str, enum: tuple[str, ...] | None = None) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string"}
+    if enum:
+        schema["enum"] = list(enum)
+    return {"name": name, "in": "query", "schema": schema, "description": description}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    reasons = {
+        400: "Invalid input",
+        401: "No or invalid bearer token",
+        403: "The token's role may not do this",
+        404: "Not found",
+        409: "Someone else changed the record first",
+    }
+    return {
+        str(c): {"description": reasons[c], "content": {"application/json": {"schema": _ref("Error")}}}
+        for c in codes
+    }
+
+
+def _list(tag: str, schema: str, summary: str, filters: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "get": {
+            "tags": [tag],
+            "summary": summary,
+            "parameters": filters + _PAGING,
+            "responses": {
+                "200": {
+                    "description": "A page, newest first",
+                    "content": {
+                        "application/json": {
+                            "schema": {
+                                "type": "object",
+                                "properties": {
+                                    "items": {"type": "array", "items": _ref(schema)},
+                                    "next_cursor": _string(),
+                                    "next": _string(),
+                                },
+                            }
+                        }
+                    },
+                },
+                **_errors(400, 401, 403),
+            },
+        }
+    }
+
+
+def _one(tag: str, schema: str, summary: str) -> dict[str, Any]:
+    return {
+        "get": {
+            "tags": [tag],
+            "summary": summary,
+            "parameters": _ID,
+            "responses": {
+                "200": {"description": summary, "content": {"application/json": {"schema": _ref(schema)}}},
+                **_errors(401, 403, 404),
+            },
+        }
+    }
+
+
+def _action(tag: str, schema: str, summary: str, body: dict[str, Any], required: list[str]) -> dict[str, Any]:
+    return {
+        "post": {
+            "tags": [tag],
+            "summary": summary,
+            "parameters": _ID,
+            "requestBody": {
+                "required": True,
+                "content": {
+                    "application/json": {
+                        "schema": {"type": "object", "properties": body, "required": required}
+                    }
+                },
+            },
+            "responses": {
+                "200": {
+                    "description": "The record after the change",
+                    "content": {"application/json": {"schema": _ref(schema)}},
+                },
+                **_errors(400, 401, 403, 404, 409),
+            },
+        }
+    }
+
+
+def openapi_document() -> dict[str, Any]:
+    sentiments = ("negative", "neutral", "positive")
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "socialcrm API", "version": "1", "description": DESCRIPTION},
+        "servers": [{"url": "/api/v1"}],
+        "security": [{"bearer": []}],
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": _SCHEMAS,
+        },
+        "paths": {
+            "/mentions": _list(
+                "mentions",
+                "Mention",
+                "Stored mentions",
+                [
+                    _query("source", "source name"),
+                    _query("sentiment", "label", sentiments),
+                    _query("language", "ISO 639-1 code"),
+                    _query("since", "published on or after (YYYY-MM-DD)"),
+                    _query("customer_id", "linked customer id"),
+                ],
+            ),
+            "/mentions/{id}": _one("mentions", "Mention", "One mention"),
+            "/tickets": _list(
+                "tickets",
+                "Ticket",
+                "Tickets (merged duplicates left out)",
+                [
+                    _query("status", "status", TICKET_STATUSES),
+                    _query("assignee", "username"),
+                    _query("customer_id", "customer id"),
+                ],
+            ),
+            "/tickets/{id}": _one("tickets", "Ticket", "One ticket with its mention ids and notes"),
+            "/tickets/{id}/status": _action(
+                "tickets",
+                "Ticket",
+                "Move a ticket to another status",
+                {"status": {"type": "string", "enum": list(TICKET_STATUSES)}},
+                ["status"],
+            ),
+            "/tickets/{id}/notes": _action(
+                "tickets", "Ticket", "Add a note", {"text": {"type": "string"}}, ["text"]
+            ),
+            "/drafts": _list("drafts", "Draft", "Reply drafts", [_query("status", "status", DRAFT_STATUSES)]),
+            "/drafts/{id}": _one("drafts", "Draft", "One reply draft"),
+            "/drafts/{id}/approve": _action(
+                "drafts",
+                "Draft",
+                "Approve a pending draft (optionally with a final text); 409 if someone was first",
+                {"version": {"type": "integer"}, "text": {"type": "string"}},
+                [],
+            ),
+            "/drafts/{id}/reject": _action(
+                "drafts",
+                "Draft",
+                "Reject a pending draft with a reason",
+                {"reason": {"type": "string"}, "version": {"type": "integer"}},
+                ["reason"],
+            ),
+            "/customers": _list(
+                "customers",
+                "Customer",
+                "Customers",
+                [_query("q", "name, company, customer number, e-mail or handle")],
+            ),
+            "/customers/{id}": _one(
+                "customers", "Customer", "One customer with identities, orders and related ids"
+            ),
+        },
+    }

@@ -1,0 +1,107 @@
+"""Records as JSON objects for the API: ISO 8601 UTC times, ids, and customer references."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from socialcrm.models import Customer, Mention, ReplyDraft, Ticket, TicketNote
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def mention(m: Mention, customer_ref: str | None = None) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "source": m.source,
+        "source_type": m.source_type,
+        "external_id": m.external_id,
+        "url": m.url,
+        "thread_id": m.thread_id,
+        "author": m.author,
+        "author_name": m.author_name,
+        "title": m.title,
+        "text": m.text,
+        "language": m.language,
+        "sentiment": m.sentiment,
+        "sentiment_score": m.sentiment_score,
+        "customer_id": m.customer_id,
+        "customer_ref": customer_ref,
+        "group": m.group,
+        "tags": list(m.tags or []),
+        "published_at": iso(m.published_at),
+        "fetched_at": iso(m.fetched_at),
+    }
+
+
+def ticket(
+    t: Ticket, mention_ids: list[int] | None = None, customer_ref: str | None = None
+) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": t.id,
+        "status": t.status,
+        "priority": t.priority,
+        "team": t.team,
+        "assignee": t.assignee,
+        "rule": t.rule,
+        "subject": t.subject,
+        "customer_id": t.customer_id,
+        "customer_ref": customer_ref,
+        "merged_into_id": t.merged_into_id,
+        "created_at": iso(t.created_at),
+        "updated_at": iso(t.updated_at),
+        "first_response_due": iso(t.first_response_due),
+        "resolution_due": iso(t.resolution_due),
+        "first_response_at": iso(t.first_response_at),
+        "resolved_at": iso(t.resolved_at),
+        "closed_at": iso(t.closed_at),
+    }
+    if mention_ids is not None:
+        data["mention_ids"] = mention_ids
+    return data
+
+
+def note(n: TicketNote) -> dict[str, Any]:
+    return {"id": n.id, "author": n.author, "text": n.text, "created_at": iso(n.created_at)}
+
+
+def draft(d: ReplyDraft, customer_ref: str | None = None) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "status": d.status,
+        "version": d.version,
+        "rule": d.rule,
+        "template": d.template,
+        "language": d.language,
+        "text": d.text,
+        "original_text": d.original_text,
+        "mention_id": d.mention_id,
+        "customer_id": d.customer_id,
+        "customer_ref": customer_ref,
+        "assignee": d.assignee,
+        "created_at": iso(d.created_at),
+        "approved_by": d.approved_by,
+        "approved_at": iso(d.approved_at),
+        "rejected_by": d.rejected_by,
+        "rejected_reason": d.rejected_reason,
+        "sent_at": iso(d.sent_at),
+        "external_reply_url": d.external_reply_url,
+        "error": d.error,
+    }
+
+
+def customer(c: Customer) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "customer_ref": c.customer_ref,
+        "name": c.name,
+        "company": c.company,
+        "segment": c.segment,
+        "tags": list(c.tags or []),
+        "is_prospect": c.is_prospect,
+        "merged_into_id": c.merged_into_id,
+        "created_at": iso(c.created_at),
+        "updated_at": iso(c.updated_at),
+    }

@@ -1,0 +1,258 @@
+"""Marketing figures for a date range: volume and sentiment over time, share of voice, themes and KPIs."""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import String, cast, func, or_
+from sqlmodel import Session, col, select
+
+from socialcrm.models import Mention, Order, ReplyDraft, Ticket
+from socialcrm.web.queries.stopwords import STOPWORDS
+
+SENTIMENTS = ("negative", "neutral", "positive")
+CHURN_TAGS = ("churn", "cancellation", "kündigung")
+LEAD_TAGS = ("lead",)
+THEME_SAMPLE = 2000
+_WORD = re.compile(r"[^\W\d_][\w'-]{2,}", re.UNICODE)
+
+
+@dataclass(slots=True)
+class Series:
+    """Counts per bucket (day or week) for each key (a source, group, tag or sentiment)."""
+
+    buckets: list[date]
+    values: dict[str, list[int]]
+
+    def total(self, key: str) -> int:
+        return sum(self.values.get(key, []))
+
+
+@dataclass(slots=True)
+class Kpis:
+    mentions: int = 0
+    complaints: int = 0
+    negative_share: float | None = None
+    response_rate: float | None = None
+    responded: int = 0
+    actionable: int = 0
+    median_first_response: timedelta | None = None
+    median_resolution: timedelta | None = None
+    churn_signals: int = 0
+    leads: int = 0
+    leads_won: int = 0
+
+
+@dataclass(slots=True)
+class Dashboard:
+    start: datetime
+    end: datetime
+    bucket: str
+    sentiment: Series
+    by_source: Series
+    by_group: Series
+    by_tag: Series
+    sentiment_by_source: dict[str, dict[str, int]]
+    share_of_voice: list[tuple[str, int, float]]
+    themes: list[tuple[str, int]]
+    kpis: Kpis
+    recent_negative: list[Mention] = field(default_factory=list)
+
+
+def _day_expr(session: Session) -> Any:
+    if session.get_bind().dialect.name == "postgresql":
+        return func.date(func.timezone("UTC", Mention.published_at))
+    return func.date(Mention.published_at)
+
+
+def _as_date(value: Any) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+
+
+def _buckets(start: datetime, end: datetime, bucket: str) -> list[date]:
+    first = start.date()
+    if bucket == "week":
+        first -= timedelta(days=first.weekday())
+    step = timedelta(days=7 if bucket == "week" else 1)
+    days = []
+    current = first
+    while current <= (end - timedelta(microseconds=1)).date():
+        days.append(current)
+        current += step
+    return days
+
+
+def _bucket_of(day: date, bucket: str) -> date:
+    return day - timedelta(days=day.weekday()) if bucket == "week" else day
+
+
+def build_dashboard(session: Session, start: datetime, end: datetime, now: datetime) -> Dashboard:
+    """Every figure of the dashboard for mentions published in [start, end)."""
+    bucket = "week" if (end - start) > timedelta(days=92) else "day"
+    buckets = _buckets(start, end, bucket)
+    index = {b: i for i, b in enumerate(buckets)}
+    in_range = (col(Mention.published_at) >= start, col(Mention.published_at) < end)
+    day = _day_expr(session)
+
+    sentiment: dict[str, list[int]] = {s: [0] * len(buckets) for s in (*SENTIMENTS, "unknown")}
+    by_source: dict[str, list[int]] = defaultdict(lambda: [0] * len(buckets))
+    sentiment_by_source: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(SENTIMENTS, 0))
+    for raw_day, source, label, n in session.exec(
+        select(day, Mention.source, Mention.sentiment, func.count())
+        .where(*in_range)
+        .group_by(day, Mention.source, Mention.sentiment)
+    ):
+        i = index.get(_bucket_of(_as_date(raw_day), bucket))
+        if i is None:
+            continue
+        sentiment[label if label in SENTIMENTS else "unknown"][i] += n
+        by_source[source][i] += n
+        if label in SENTIMENTS:
+            sentiment_by_source[source][label] += n
+
+    by_group: dict[str, list[int]] = defaultdict(lambda: [0] * len(buckets))
+    for raw_day, group, n in session.exec(
+        select(day, Mention.group, func.count()).where(*in_range).group_by(day, Mention.group)
+    ):
+        i = index.get(_bucket_of(_as_date(raw_day), bucket))
+        if i is not None:
+            by_group[group or "–"][i] += n
+
+    by_tag: dict[str, list[int]] = defaultdict(lambda: [0] * len(buckets))
+    for raw_day, tags in session.exec(
+        select(day, Mention.tags).where(*in_range, cast(Mention.tags, String) != "[]")
+    ):
+        i = index.get(_bucket_of(_as_date(raw_day), bucket))
+        if i is not None:
+            for tag in tags or ():
+                by_tag[str(tag)][i] += 1
+
+    totals = {g: sum(v) for g, v in by_group.items()}
+    all_voice = sum(totals.values())
+    share = sorted(
+        ((g, n, n / all_voice if all_voice else 0.0) for g, n in totals.items()), key=lambda item: -item[1]
+    )
+    if "unknown" in sentiment and not any(sentiment["unknown"]):
+        del sentiment["unknown"]
+    return Dashboard(
+        start=start,
+        end=end,
+        bucket=bucket,
+        sentiment=Series(buckets, sentiment),
+        by_source=Series(buckets, dict(by_source)),
+        by_group=Series(buckets, dict(by_group)),
+        by_tag=Series(buckets, dict(sorted(by_tag.items(), key=lambda kv: -sum(kv[1]))[:12])),
+        sentiment_by_source={k: dict(v) for k, v in sorted(sentiment_by_source.items())},
+        share_of_voice=share,
+        themes=negative_themes(session, start, end),
+        kpis=kpis(session, start, end, sentiment),
+        recent_negative=list(
+            session.exec(
+                select(Mention)
+                .where(*in_range, Mention.sentiment == "negative")
+                .order_by(col(Mention.published_at).desc())
+                .limit(10)
+            )
+        ),
+    )
+
+
+def negative_themes(session: Session, start: datetime, end: datetime, top: int = 15) -> list[tuple[str, int]]:
+    """The words negative posts use most (stop words left out), from the latest THEME_SAMPLE of them."""
+    counter: Counter[str] = Counter()
+    rows = session.exec(
+        select(Mention.title, Mention.text)
+        .where(
+            col(Mention.published_at) >= start,
+            col(Mention.published_at) < end,
+            Mention.sentiment == "negative",
+        )
+        .order_by(col(Mention.published_at).desc())
+        .limit(THEME_SAMPLE)
+    )
+    for title, text in rows:
+        words = {w.lower() for w in _WORD.findall(f"{title or ''} {text or ''}"[:2000])}
+        counter.update(w for w in words if w not in STOPWORDS and len(w) > 3)
+    return counter.most_common(top)
+
+
+def _tag_filter(tags: tuple[str, ...]) -> Any:
+    text = cast(Mention.tags, String)
+    return or_(*(text.like(f'%"{tag}"%') for tag in tags))
+
+
+def _median(values: list[timedelta]) -> timedelta | None:
+    return statistics.median(values) if values else None
+
+
+def kpis(session: Session, start: datetime, end: datetime, sentiment: dict[str, list[int]]) -> Kpis:
+    """Response rate, times to first response and to resolution, complaints, churn signals and leads won."""
+    result = Kpis()
+    result.mentions = sum(sum(v) for v in sentiment.values())
+    result.complaints = sum(sentiment.get("negative", []))
+    result.negative_share = result.complaints / result.mentions if result.mentions else None
+    ticket_rows = list(
+        session.exec(
+            select(Ticket.created_at, Ticket.first_response_at, Ticket.resolved_at).where(
+                col(Ticket.created_at) >= start,
+                col(Ticket.created_at) < end,
+                col(Ticket.merged_into_id).is_(None),
+            )
+        )
+    )
+    draft_rows = list(
+        session.exec(
+            select(ReplyDraft.created_at, ReplyDraft.sent_at, ReplyDraft.status).where(
+                col(ReplyDraft.created_at) >= start, col(ReplyDraft.created_at) < end
+            )
+        )
+    )
+    first_responses = [fr - created for created, fr, _r in ticket_rows if fr is not None]
+    first_responses += [sent - created for created, sent, _s in draft_rows if sent is not None]
+    result.actionable = len(ticket_rows) + sum(1 for _c, _s, status in draft_rows if status != "rejected")
+    result.responded = len(first_responses)
+    result.response_rate = result.responded / result.actionable if result.actionable else None
+    result.median_first_response = _median(first_responses)
+    result.median_resolution = _median([r - created for created, _fr, r in ticket_rows if r is not None])
+    in_range = (col(Mention.published_at) >= start, col(Mention.published_at) < end)
+    result.churn_signals = session.exec(
+        select(func.count()).select_from(Mention).where(*in_range, _tag_filter(CHURN_TAGS))
+    ).one()
+    lead_rows = list(
+        session.exec(
+            select(Mention.customer_id, func.min(Mention.published_at))
+            .where(*in_range, _tag_filter(LEAD_TAGS), col(Mention.customer_id).is_not(None))
+            .group_by(Mention.customer_id)
+        )
+    )
+    result.leads = len(lead_rows)
+    won = 0
+    for customer_id, first_seen in lead_rows:
+        ordered = session.exec(
+            select(func.count())
+            .select_from(Order)
+            .where(Order.customer_id == customer_id, col(Order.ordered_at) >= first_seen)
+        ).one()
+        won += 1 if ordered else 0
+    result.leads_won = won
+    return result
+
+
+def export_rows(board: Dashboard) -> list[list[str]]:
+    """The dashboard's series as CSV rows: bucket, dimension, key, count."""
+    rows = [["bucket_start", "dimension", "key", "mentions"]]
+    for dimension, series in (
+        ("sentiment", board.sentiment),
+        ("source", board.by_source),
+        ("group", board.by_group),
+        ("tag", board.by_tag),
+    ):
+        for key, values in series.values.items():
+            for bucket, value in zip(series.buckets, values, strict=True):
+                rows.append([bucket.isoformat(), dimension, key, str(value)])
+    return rows
