@@ -54,7 +54,9 @@ def _error_response(request: web.Request, status: int, detail: str | None) -> we
     if status == 401:
         target = request.path_qs if request.method == "GET" else "/"
         raise web.HTTPFound("/login?next=" + quote(target, safe=""))
-    return render(request, "error.html", http_status=status, status_code=status, message=message, detail=detail)
+    return render(
+        request, "error.html", http_status=status, status_code=status, message=message, detail=detail
+    )
 
 
 @web.middleware

@@ -19,8 +19,13 @@ ADMIN = ("admin",)
 MATRIX = [
     ("GET", "/", "/", None, ALL),
     ("GET", "/mentions", "/mentions", None, READERS),
-    ("POST", r"/mentions/{id}/sentiment", "/mentions/{mention}/sentiment", {"sentiment": "neutral"},
-     ("admin", "community", "marketing")),
+    (
+        "POST",
+        r"/mentions/{id}/sentiment",
+        "/mentions/{mention}/sentiment",
+        {"sentiment": "neutral"},
+        ("admin", "community", "marketing"),
+    ),
     ("POST", "/me/language", "/me/language", {"language": "de"}, ALL),
     ("POST", "/logout", "/logout", {}, ALL),
     ("GET", "/queue", "/queue", None, COMMUNITY),
@@ -51,8 +56,13 @@ MATRIX = [
     ("POST", "/admin/sources/{name}/{action}", "/admin/sources/acme-blog/pause", {}, ADMIN),
     ("GET", "/admin/rules", "/admin/rules", None, ADMIN),
     ("GET", "/admin/users", "/admin/users", None, ADMIN),
-    ("POST", "/admin/users", "/admin/users", {"username": "newbie", "role": "service", "password": "longenough1"},
-     ADMIN),
+    (
+        "POST",
+        "/admin/users",
+        "/admin/users",
+        {"username": "newbie", "role": "service", "password": "longenough1"},
+        ADMIN,
+    ),
     ("POST", "/admin/users/{name}/role", "/admin/users/marketing/role", {"role": "marketing"}, ADMIN),
     ("POST", "/admin/users/{name}/{action}", "/admin/users/marketing/enable", {}, ADMIN),
     ("POST", "/admin/tokens", "/admin/tokens", {"username": "service", "name": "ci"}, ADMIN),
@@ -82,8 +92,13 @@ def _canonical(pattern: str) -> str:
 
 
 def _fill(text: str, world) -> str:  # type: ignore[no-untyped-def]
-    return text.format(mention=world.mention_id, draft=world.draft_id, ticket=world.ticket_id,
-                       customer=world.customer_id, other=world.other_ticket_id)
+    return text.format(
+        mention=world.mention_id,
+        draft=world.draft_id,
+        ticket=world.ticket_id,
+        customer=world.customer_id,
+        other=world.other_ticket_id,
+    )
 
 
 def test_every_route_is_in_the_matrix(db, web_config):
@@ -102,7 +117,9 @@ async def test_without_login_pages_redirect_and_api_says_401(anon, world):
     for method, _pattern, path, data, _roles in MATRIX:
         url = _fill(path, world)
         form = {k: _fill(v, world) for k, v in (data or {}).items()}
-        response = await anon.request(method, url, data=form if method == "POST" else None, allow_redirects=False)
+        response = await anon.request(
+            method, url, data=form if method == "POST" else None, allow_redirects=False
+        )
         if url.startswith("/api/"):
             assert response.status == 401, (method, url)
             assert response.headers["WWW-Authenticate"].startswith("Bearer")
@@ -122,7 +139,9 @@ async def test_each_role_is_allowed_or_forbidden(as_role, world, role):
         form = {k: _fill(v, world) for k, v in (data or {}).items()}
         if method == "POST":
             form["csrf_token"] = csrf
-        response = await client.request(method, url, data=form if method == "POST" else None, allow_redirects=False)
+        response = await client.request(
+            method, url, data=form if method == "POST" else None, allow_redirects=False
+        )
         if role not in roles:
             if response.status != 403:
                 failures.append(f"{method} {url}: {role} got {response.status}, expected 403")

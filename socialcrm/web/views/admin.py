@@ -27,7 +27,9 @@ RULESET_KEY = web.AppKey("ruleset", RuleSet)
 def setup_rules(app: web.Application) -> None:
     """Compile the configured rules once, for the rule test page."""
     config = app[CONFIG_KEY]
-    app[RULESET_KEY] = compile_rules(config.rules, config.templates, webhooks={w.name for w in config.webhooks})
+    app[RULESET_KEY] = compile_rules(
+        config.rules, config.templates, webhooks={w.name for w in config.webhooks}
+    )
 
 
 @routes.get("/admin")
