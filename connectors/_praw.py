@@ -1,0 +1,156 @@
+"""Run praw off the event loop: one worker thread per source, a requestor that guards writes and JSON.
+
+praw is synchronous and prawcore sleeps with ``time.sleep`` (between retries and to spread
+requests over the rate-limit window), so every call runs in the source's own single worker
+thread; the loop only awaits it. A single thread also serialises calls on the one ``praw.Reddit``
+instance (it is not thread-safe), so a ``find_reply`` queued after a timed-out ``reply`` runs only
+once that reply has finished.
+
+``GuardedRequestor`` is passed to praw as ``requestor_class`` (praw's documented hook). It
+* stops prawcore from retrying a POST that may have reached Reddit (5xx, read timeout), raising
+  ``AmbiguousWrite`` instead, so a reply is never posted twice behind the outbox's back;
+* refuses JSON bodies nested deeper than the shared limit before prawcore parses them;
+* remembers the last ``X-Ratelimit-*`` headers so a spent budget raises ``RateLimited`` up front
+  instead of letting prawcore sleep through the reset window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import prawcore
+import requests
+
+from connectors._http import json_depth_ok, rate_limit_wait
+from connectors.base import (
+    AuthError,
+    ConnectorError,
+    MalformedResponseError,
+    RateLimited,
+    TransientFetchError,
+)
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class AmbiguousWrite(Exception):
+    """A POST failed in a way that does not tell whether Reddit acted on it."""
+
+
+class HostileBody(Exception):
+    """A response body nests deeper than connectors accept."""
+
+
+class GuardedRequestor(prawcore.Requestor):
+    """prawcore's requestor plus the write, JSON-depth and rate-limit guards described above."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.wait_until: float | None = None
+
+    def _is_token_call(self, url: str) -> bool:
+        return "/api/v1/access_token" in url or "/api/v1/revoke_token" in url
+
+    def request(self, *args: Any, timeout: float | None = None, **kwargs: Any) -> requests.Response:
+        method = str(args[0] if args else kwargs.get("method", "")).upper()
+        url = str(args[1] if len(args) > 1 else kwargs.get("url", ""))
+        write = method == "POST" and not self._is_token_call(url)
+        try:
+            # prawcore always passes its module-wide default; the source's own timeout wins.
+            response = super().request(*args, timeout=self.timeout, **kwargs)
+        except prawcore.exceptions.RequestException as err:
+            if write and not isinstance(err.original_exception, requests.exceptions.ConnectTimeout):
+                raise AmbiguousWrite(f"{method} {url}: {err.original_exception!r}") from err
+            raise
+        wait = rate_limit_wait(response.headers)  # type: ignore[arg-type]
+        self.wait_until = time.time() + wait if wait else None
+        if write and response.status_code >= 500:
+            raise AmbiguousWrite(f"{method} {url}: HTTP {response.status_code}")
+        content_type = response.headers.get("content-type", "")
+        if "json" in content_type and response.content and not json_depth_ok(response.content):
+            raise HostileBody(f"{url} answered with JSON nested too deep")
+        return response
+
+
+class PrawRunner:
+    """Owns the worker thread and translates praw/prawcore failures into connector errors."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.requestor: GuardedRequestor | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"praw-{source}")
+
+    def requestor_class(self) -> type[GuardedRequestor]:
+        """A requestor class for ``praw.Reddit(requestor_class=...)`` that reports its instance here."""
+        runner = self
+
+        class BoundRequestor(GuardedRequestor):
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                super().__init__(*args, **kwargs)
+                runner.requestor = self
+
+        return BoundRequestor
+
+    def check_budget(self) -> None:
+        """Raise RateLimited (in the worker) while the last headers said the budget is spent."""
+        wait_until = self.requestor.wait_until if self.requestor else None
+        if wait_until is not None and wait_until > time.time():
+            remaining = wait_until - time.time()
+            raise RateLimited(self.source, f"Reddit rate-limit budget spent for {remaining:.0f} s", remaining)
+
+    async def run(self, work: Callable[[], T]) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, work)
+        except ConnectorError:
+            raise
+        except Exception as err:  # noqa: BLE001 - every library failure is translated here
+            raise self.translate(err) from err
+
+    def translate(self, err: Exception) -> ConnectorError:
+        source = self.source
+        if isinstance(err, HostileBody):
+            return MalformedResponseError(source, str(err))
+        if isinstance(err, AmbiguousWrite):
+            return TransientFetchError(source, f"the write may or may not have gone through: {err}")
+        if isinstance(err, prawcore.exceptions.OAuthException):
+            return AuthError(source, f"Reddit refused the credentials: {err}")
+        if isinstance(err, prawcore.exceptions.BadJSON):
+            return MalformedResponseError(
+                source, f"Reddit answered with a body that is not JSON ({err.response.url})"
+            )
+        if isinstance(err, prawcore.exceptions.ResponseException):
+            return self._from_status(err)
+        if isinstance(err, prawcore.exceptions.RequestException):
+            return TransientFetchError(source, f"network error talking to Reddit: {err.original_exception!r}")
+        if isinstance(err, RecursionError | ValueError | UnicodeDecodeError):
+            return MalformedResponseError(source, f"Reddit answered with unusable JSON: {err!r}")
+        return ConnectorError(source, f"{type(err).__name__}: {err}")
+
+    def _from_status(self, err: prawcore.exceptions.ResponseException) -> ConnectorError:
+        response = err.response
+        status = response.status_code
+        where = f"HTTP {status} from {response.url.split('?')[0]}"
+        if status == 429:
+            retry = getattr(err, "retry_after", None) or response.headers.get("retry-after")
+            try:
+                seconds: float | None = float(retry) if retry else rate_limit_wait(response.headers)  # type: ignore[arg-type]
+            except ValueError:
+                seconds = None
+            return RateLimited(self.source, where, seconds)
+        if status in (401, 403) or (status == 400 and "access_token" in response.url):
+            return AuthError(self.source, where)
+        if status >= 500:
+            return TransientFetchError(self.source, where)
+        if isinstance(err, prawcore.exceptions.Redirect | prawcore.exceptions.NotFound):
+            return ConnectorError(self.source, f"{where}: no such subreddit or listing")
+        return ConnectorError(self.source, where)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
