@@ -129,7 +129,9 @@ async def test_inbox_mentions_with_a_user_login(replay: ReplayServer, connectors
     assert b"grant_type=password" in replay.requests[0].body and b"username=tester" in replay.requests[0].body
 
 
-async def test_refresh_token_login(replay: ReplayServer, connectors: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_refresh_token_login(
+    replay: ReplayServer, connectors: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("REDDIT_REFRESH", "refresh-123")
     serve(replay, cassette("TestAuthorizer.test_refresh"))
     serve(replay, [i for i in cassette("TestSubredditListings.test_new") if i.method == "GET"])
