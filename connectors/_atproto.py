@@ -6,6 +6,7 @@ import hashlib
 import re
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import regex
 
@@ -49,7 +50,7 @@ def grapheme_count(text: str) -> int:
     return len(regex.findall(r"\X", text))
 
 
-def link_facets(text: str) -> list[dict[str, object]]:
+def link_facets(text: str) -> list[dict[str, Any]]:
     """``app.bsky.richtext.facet#link`` facets for the URLs in ``text`` (UTF-8 byte offsets)."""
     facets = []
     for match in _LINK.finditer(text):

@@ -66,7 +66,7 @@ class BlueskyOptions(ConnectorOptions):
     lang: str | None = None
     notifications: bool = False
     notification_reasons: list[Literal["mention", "reply", "quote"]] = Field(
-        default_factory=lambda: ["mention", "reply", "quote"], min_length=1
+        default=["mention", "reply", "quote"], min_length=1
     )
     reply_langs: list[str] = Field(default_factory=list, max_length=3)
     page_size: int = Field(100, ge=1, le=100)
@@ -253,7 +253,7 @@ class BlueskyConnector:
             ctx.skip("a post view that is not an object was skipped")
             return None
         uri, record = view.get("uri"), view.get("record")
-        author = view.get("author") if isinstance(view.get("author"), dict) else {}
+        author: dict[str, Any] = view["author"] if isinstance(view.get("author"), dict) else {}
         indexed = parse_iso(view.get("indexedAt"))
         if not isinstance(uri, str) or not isinstance(record, dict) or indexed is None:
             ctx.skip(f"post {uri!r} lacks a uri, record or indexedAt")

@@ -54,9 +54,7 @@ class DiscourseOptions(ConnectorOptions):
     """Options of a ``type = "discourse"`` source."""
 
     base_url: str
-    include: list[Literal["posts", "topics", "search"]] = Field(
-        default_factory=lambda: ["posts"], min_length=1
-    )
+    include: list[Literal["posts", "topics", "search"]] = Field(default=["posts"], min_length=1)
     query: str | None = None
     keywords: list[str] = Field(default_factory=list)
     category_ids: list[int] = Field(default_factory=list)

@@ -43,9 +43,7 @@ class HackerNewsOptions(ConnectorOptions):
     site_url: str = "https://news.ycombinator.com"
     query: str | None = None
     keywords: list[str] = Field(default_factory=list)
-    tags: list[Literal["story", "comment"]] = Field(
-        default_factory=lambda: ["story", "comment"], min_length=1
-    )
+    tags: list[Literal["story", "comment"]] = Field(default=["story", "comment"], min_length=1)
     page_size: int = Field(100, ge=1, le=1000)
     max_pages: int = Field(10, ge=1, le=100)
     overlap_seconds: int = Field(300, ge=0, le=86400)

@@ -236,7 +236,7 @@ class MastodonConnector:
         if status.get("reblog"):
             return None  # a boost repeats someone else's status; the original is what counts
         published = parse_iso(status.get("created_at"))
-        account = status.get("account") if isinstance(status.get("account"), dict) else {}
+        account: dict[str, Any] = status["account"] if isinstance(status.get("account"), dict) else {}
         if published is None or not status.get("id"):
             ctx.skip(f"status {status.get('id')!r} has no id or no usable created_at")
             return None

@@ -58,7 +58,7 @@ class RedditOptions(ConnectorOptions):
     """Options of a ``type = "reddit"`` source."""
 
     subreddits: list[str] = Field(default_factory=list)
-    include: list[Literal["posts", "comments", "mentions"]] = Field(default_factory=lambda: ["posts"])
+    include: list[Literal["posts", "comments", "mentions"]] = Field(default=["posts"])
     query: str | None = None
     keywords: list[str] = Field(default_factory=list)
     client_id: str
