@@ -101,7 +101,7 @@ def _claim(
 def _open_ticket(
     session: Session, mention: Mention, rule: Rule, spec: ActionSpec, ctx: ActionContext, key: str
 ) -> dict[str, Any]:
-    """Join the thread's open ticket; reopen a resolved one; after a closed one open a follow-up; else open."""
+    """Join the open ticket of the thread; reopen a resolved one; follow up a closed one; else open one."""
     assert mention.id is not None
     thread = thread_key(mention)
     ticket = tickets.find_open_ticket(session, thread, mention.customer_id)
@@ -115,8 +115,10 @@ def _open_ticket(
         added = tickets.attach_mention(session, ticket, mention.id, actor=ctx.actor, now=ctx.now)
         return {"outcome": "joined" if added else "already on ticket", "ticket_id": ticket.id}
     if earlier is not None and any(
-        ticket_id == earlier.id for ticket_id in session.exec(
-            select(TicketMention.ticket_id).where(TicketMention.mention_id == mention.id))
+        ticket_id == earlier.id
+        for ticket_id in session.exec(
+            select(TicketMention.ticket_id).where(TicketMention.mention_id == mention.id)
+        )
     ):
         return {"outcome": "already on ticket", "ticket_id": earlier.id}
     subject = _subject(mention)
@@ -145,7 +147,7 @@ def _open_ticket(
 
 
 def _ticket_of_key(session: Session, key: str) -> tuple[Ticket | None, str]:
-    """The newest ticket opened under ``key`` (following merges and follow-ups) and the key for the next one."""
+    """The newest ticket opened under ``key`` (through merges and follow-ups) and the key for the next."""
     ticket: Ticket | None = None
     current = key
     while (taken := session.get(ActionKey, current)) is not None and taken.target:
@@ -159,10 +161,24 @@ def _ticket_of_key(session: Session, key: str) -> tuple[Ticket | None, str]:
 
 
 def _remember(
-    session: Session, key: str, rule: Rule, spec: ActionSpec, mention: Mention, target: int | None, now: datetime
+    session: Session,
+    key: str,
+    rule: Rule,
+    spec: ActionSpec,
+    mention: Mention,
+    target: int | None,
+    now: datetime,
 ) -> None:
-    session.add(ActionKey(key=key, rule=rule.name, action=spec.kind, mention_id=mention.id,
-                          target=None if target is None else str(target), created_at=now))
+    session.add(
+        ActionKey(
+            key=key,
+            rule=rule.name,
+            action=spec.kind,
+            mention_id=mention.id,
+            target=None if target is None else str(target),
+            created_at=now,
+        )
+    )
     session.flush()
 
 

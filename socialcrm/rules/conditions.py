@@ -101,9 +101,7 @@ class QueryCondition:
 
     def check(self, facts: Facts) -> ConditionResult:
         matched = self.query.matches(facts.words)
-        return ConditionResult(
-            self.name, matched, self.query.source, {"found": self.query.found_terms(facts.words)}
-        )
+        return ConditionResult(self.name, matched, self.query.source, self.query.found_terms(facts.words))
 
 
 @dataclass(frozen=True)

@@ -64,7 +64,8 @@ def _value(value: Any) -> str:
     if isinstance(value, list):
         return "[" + ", ".join(str(v) for v in value) + "]"
     if isinstance(value, dict):
-        return ", ".join(f"{k}={_value(v)}" for k, v in value.items() if v is not None) or "-"
+        # sorted: JSONB (PostgreSQL) does not keep the order keys were written in
+        return ", ".join(f"{k}={_value(v)}" for k, v in sorted(value.items()) if v is not None) or "-"
     return "-" if value is None else str(value)
 
 

@@ -109,7 +109,7 @@ def test_explanation_names_each_condition_with_expected_and_found_values() -> No
         "actual": "negative",
     }
     assert by_name["language"]["matched"] is False and by_name["language"]["actual"] == "de"
-    assert by_name["query"]["actual"] == {"found": ["lieferung"]}
+    assert by_name["query"]["actual"] == ["lieferung"]
 
 
 def test_rule_without_conditions_matches_every_mention() -> None:
