@@ -351,3 +351,15 @@ def test_options_are_checked() -> None:
         MastodonOptions(base_url="https://m.example", notifications=True)
     with pytest.raises(ValueError):
         MastodonOptions(base_url="https://m.example", timeline="federated")  # type: ignore[arg-type]
+
+
+def test_status_html_becomes_plain_text() -> None:
+    from connectors._markup import html_to_text
+
+    html = (
+        '<p>Hi <span class="h-card"><a href="https://m.example/@bob" class="u-url mention">'
+        "@<span>bob</span></a></span>"
+        ' see <a href="https://example.com/a"><span class="invisible">https://</span>example.com/a</a></p>'
+        "<script>alert(1)</script><p>2nd &amp; 3rd<br>line</p>"
+    )
+    assert html_to_text(html) == "Hi @bob see https://example.com/a\n\n2nd & 3rd\nline"
