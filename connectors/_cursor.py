@@ -232,7 +232,7 @@ async def walk_step(
             stream.hw = top
         elif stream.hw is None and initial_mark is not None:
             stream.hw = initial_mark()
-        _prune_seen(stream, stream.hw, overlap, None, {i.id for i in page.items})
+        _prune_seen(stream, stream.hw, overlap, None, set())
     return [item.payload for item in fresh]
 
 
