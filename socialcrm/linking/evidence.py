@@ -63,14 +63,14 @@ def find_clues(session: Session, text: str, config: LinkingConfig) -> list[Clue]
         clues.extend(Clue("order", order_number, customer_id) for order_number, customer_id in rows)
     for number in _captures(config.customer_patterns, text):
         squashed = number.upper().replace("-", "")
-        rows = session.exec(
-            select(Customer.customer_ref, Customer.id).where(
+        refs = session.exec(
+            select(Customer.customer_ref, col(Customer.id)).where(
                 func.replace(func.upper(Customer.customer_ref), "-", "") == squashed,
                 col(Customer.is_prospect).is_(False),
             )
         )
         clues.extend(
-            Clue("customer_ref", ref, customer_id) for ref, customer_id in rows if customer_id is not None
+            Clue("customer_ref", ref, customer_id) for ref, customer_id in refs if customer_id is not None
         )
     return clues
 

@@ -145,10 +145,9 @@ def link_mention(session: Session, mention: Mention, config: LinkingConfig, now:
             if suggestion is not None:
                 result.suggestions.append(suggestion)
     else:
-        if owner is not None:
-            result = LinkResult(
-                owner.id, "prospect", 1.0, {"identity": f"{mention.source_type}:{identity.handle}"}
-            )  # type: ignore[union-attr]
+        if owner is not None and identity is not None:
+            evidence = {"identity": f"{mention.source_type}:{identity.handle}"}
+            result = LinkResult(owner.id, "prospect", 1.0, evidence)
         else:
             result = LinkResult(None, None, None, {})
         for customer_id, found in by_customer.items():  # several customers named: a person decides
@@ -166,11 +165,11 @@ def link_mention(session: Session, mention: Mention, config: LinkingConfig, now:
                 result.suggestions.append(suggestion)
         if not by_customer and prospect_created is not None and mention.author_name:
             for match in fuzzy_matches(session, mention.author_name, words(text), config.fuzzy_min_score):
-                evidence = {"name": mention.author_name, "customer_name": match.name}
+                hint: dict[str, Any] = {"name": mention.author_name, "customer_name": match.name}
                 if match.company_in_text:
-                    evidence["company_in_text"] = True
+                    hint["company_in_text"] = True
                 suggestion = _suggest(
-                    session, mention, match.customer_id, "fuzzy_name", match.score, evidence, now
+                    session, mention, match.customer_id, "fuzzy_name", match.score, hint, now
                 )
                 if suggestion is not None:
                     result.suggestions.append(suggestion)

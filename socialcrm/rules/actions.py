@@ -54,7 +54,7 @@ def apply_evaluation(
     for position, result in enumerate(evaluation.results):
         outcomes = [_perform(session, mention, result.rule, spec, context) for spec in result.actions]
         decision = Decision(
-            mention_id=mention.id,
+            mention_id=_mention_id(mention),
             rule=result.rule.name,
             position=position,
             fired=result.fired,
@@ -86,6 +86,11 @@ def _perform(
     return outcome
 
 
+def _mention_id(mention: Mention) -> int:
+    assert mention.id is not None, "actions need a flushed mention"
+    return mention.id
+
+
 def _claim(
     session: Session, key: str, rule: Rule, spec: ActionSpec, mention: Mention, now: datetime
 ) -> ActionKey | None:
@@ -93,7 +98,9 @@ def _claim(
     existing = session.get(ActionKey, key)
     if existing is not None:
         return existing
-    session.add(ActionKey(key=key, rule=rule.name, action=spec.kind, mention_id=mention.id, created_at=now))
+    session.add(
+        ActionKey(key=key, rule=rule.name, action=spec.kind, mention_id=_mention_id(mention), created_at=now)
+    )
     session.flush()
     return None
 
@@ -134,7 +141,7 @@ def _open_ticket(
         thread_key=thread,
         rule=rule.name,
         idempotency_key=next_key,
-        mention_id=mention.id,
+        mention_id=_mention_id(mention),
         sla=ctx.config.sla,
         actor=ctx.actor,
         now=ctx.now,
@@ -174,7 +181,7 @@ def _remember(
             key=key,
             rule=rule.name,
             action=spec.kind,
-            mention_id=mention.id,
+            mention_id=_mention_id(mention),
             target=None if target is None else str(target),
             created_at=now,
         )
@@ -208,7 +215,7 @@ def _draft_reply(
             key=key,
             rule=rule.name,
             action=spec.kind,
-            mention_id=mention.id,
+            mention_id=_mention_id(mention),
             target=str(draft.id),
             created_at=ctx.now,
         )

@@ -255,7 +255,7 @@ class VolumeCondition:
                         return total
             if len(page) < VOLUME_PAGE:
                 return total
-            last_id = page[-1][0]
+            last_id = page[-1][0] or last_id
 
 
 def _show_delta(delta: timedelta) -> str:

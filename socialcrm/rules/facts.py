@@ -75,12 +75,14 @@ def build_facts(session: Session, mention: Mention, ruleset: RuleSet, now: datet
     products: frozenset[str] = frozenset()
     if customer is not None and customer.id is not None:
         open_ids = tuple(
-            session.exec(
+            ticket_id
+            for ticket_id in session.exec(
                 select(Ticket.id)
                 .where(Ticket.customer_id == customer.id, col(Ticket.status).in_(OPEN_TICKET_STATUSES))
                 .order_by(col(Ticket.id))
-            ).all()
-        )  # type: ignore[arg-type]
+            )
+            if ticket_id is not None
+        )
         if ruleset.needs_orders:
             products = frozenset(
                 fold(product)

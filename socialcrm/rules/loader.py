@@ -7,7 +7,7 @@ from typing import Any
 
 from socialcrm.errors import ConfigError
 from socialcrm.rules.actionspec import ActionSpec, ActionSpecError, compile_action
-from socialcrm.rules.conditions import compile_when
+from socialcrm.rules.conditions import Condition, compile_when
 from socialcrm.rules.ruleset import DEFAULT_ORDER, Rule, RuleSet
 from socialcrm.rules.templates import compile_templates
 
@@ -80,7 +80,7 @@ def _compile_rule(
         problems.append(f"{where}.description: must be a string")
         description = ""
     when = raw.get("when", {})
-    conditions = []
+    conditions: list[Condition] = []
     if not isinstance(when, Mapping):
         problems.append(f"{where}.when: must be a table ([rules.when])")
     else:

@@ -103,8 +103,12 @@ def check_template(source: str) -> list[str]:
         if name not in TEMPLATE_VARIABLES
     ]
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
-        target = node.node
-        key = node.attr if isinstance(node, nodes.Getattr) else getattr(node.arg, "value", None)
+        target = getattr(node, "node", None)
+        key = (
+            node.attr
+            if isinstance(node, nodes.Getattr)
+            else getattr(getattr(node, "arg", None), "value", None)
+        )
         if isinstance(target, nodes.Name) and target.name == "customer" and isinstance(key, str):
             if key not in CUSTOMER_KEYS:
                 problems.append(f"unknown variable 'customer.{key}' (known: {', '.join(CUSTOMER_KEYS)})")

@@ -38,12 +38,12 @@ def correct_sentiment(session: Session, mention_id: int, label: str, user: str) 
 def corrected_examples(session: Session) -> list[tuple[str, str, str | None]]:
     """(text, label, language) for every corrected mention, using its latest correction."""
     latest: dict[int, str] = {}
-    for mention_id, label in session.exec(
+    for corrected_id, label in session.exec(
         select(SentimentCorrection.mention_id, SentimentCorrection.new_label).order_by(
             col(SentimentCorrection.id)
         )
     ):
-        latest[mention_id] = label
+        latest[corrected_id] = label
     examples: list[tuple[str, str, str | None]] = []
     ids = sorted(latest)
     for start in range(0, len(ids), 500):
@@ -54,6 +54,6 @@ def corrected_examples(session: Session) -> list[tuple[str, str, str | None]]:
             )
         ):
             body = f"{title}\n{text}" if title else text
-            if body and body.strip():
-                examples.append((body, latest[mention_id], language))  # type: ignore[index]
+            if mention_id is not None and body and body.strip():
+                examples.append((body, latest[mention_id], language))
     return examples

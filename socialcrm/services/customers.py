@@ -173,9 +173,10 @@ def customer_view(session: Session, customer_id: int, *, limit: int = 50) -> Cus
         seen.add(customer.merged_into_id)
         customer = get_customer(session, customer.merged_into_id)
     cid = customer.id
-    points = contact_points(session, cid)  # type: ignore[arg-type]
+    assert cid is not None
+    points = contact_points(session, cid)
     sentiments = dict(
-        session.exec(  # type: ignore[arg-type]
+        session.exec(
             select(Mention.sentiment, func.count())
             .where(Mention.customer_id == cid)
             .group_by(col(Mention.sentiment))
@@ -223,7 +224,7 @@ def customer_view(session: Session, customer_id: int, *, limit: int = 50) -> Cus
                 .order_by(col(CustomerNote.id).desc())
             )
         ),
-        timeline=timeline(session, cid, limit=limit * 2),  # type: ignore[arg-type]
+        timeline=timeline(session, cid, limit=limit * 2),
         merged_from=list(session.exec(select(Customer).where(Customer.merged_into_id == cid))),
         sentiment_counts={str(k): int(v) for k, v in sentiments.items() if k is not None},
     )
@@ -259,22 +260,23 @@ def export_customers_rows(session: Session) -> Iterator[dict[str, Any]]:
         ):
             handles.setdefault(cid, []).append(f"{platform}:{handle}")
         orders = dict(
-            session.exec(  # type: ignore[arg-type]
+            session.exec(
                 select(Order.customer_id, func.count())
                 .where(col(Order.customer_id).in_(ids))
                 .group_by(col(Order.customer_id))
             ).all()
         )
         for c in page:
+            assert c.id is not None
             yield {
                 "customer_ref": c.customer_ref,
                 "name": c.name,
                 "company": c.company,
                 "segment": c.segment,
                 "tags": list(c.tags or []),
-                "emails": points.get(c.id, {}).get("email", []),  # type: ignore[arg-type]
-                "phones": points.get(c.id, {}).get("phone", []),  # type: ignore[arg-type]
-                "identities": handles.get(c.id, []),  # type: ignore[arg-type]
+                "emails": points.get(c.id, {}).get("email", []),
+                "phones": points.get(c.id, {}).get("phone", []),
+                "identities": handles.get(c.id, []),
                 "orders": int(orders.get(c.id, 0)),
                 "is_prospect": c.is_prospect,
                 "consent_marketing": c.consent_marketing,

@@ -84,7 +84,7 @@ def _compare_and_set(
         .values(**values, version=ReplyDraft.version + 1)
         .execution_options(synchronize_session=False)
     )
-    result = session.exec(statement)  # type: ignore[call-overload]
+    result = session.exec(statement)
     if result.rowcount != 1:
         session.refresh(draft)
         by = draft.approved_by or draft.rejected_by

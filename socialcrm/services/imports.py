@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import cast
 
 from sqlmodel import Session, select
 
@@ -412,7 +413,8 @@ def import_orders(
                     f"order {number} belongs to {entry['ref']} on line {entry['line']}, not {ref}"
                 )
             else:
-                entry["products"] = [*entry["products"], *[p for p in products if p not in entry["products"]]]  # type: ignore[misc]
+                known = cast(list[str], entry["products"])
+                entry["products"] = [*known, *[p for p in products if p not in known]]
         except ValueError as err:
             report.rejected.append(ImportRowError(line, str(err)))
     for number, entry in grouped.items():

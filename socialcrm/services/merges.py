@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
@@ -82,9 +83,9 @@ def detect_candidates(
         name, company = normalize_name(customer.name or ""), normalize_name(customer.company or "")
         if name and company:
             by_name[(name, company)].append(customer.id)  # type: ignore[arg-type]
-    for (name, company), owners in by_name.items():
-        for i, a in enumerate(owners):
-            for b in owners[i + 1 :]:
+    for (name, company), same in by_name.items():
+        for i, a in enumerate(same):
+            for b in same[i + 1 :]:
                 pair(a, b, f"same name and company ({name} / {company})")
     created = []
     for (a, b), reason in sorted(reasons.items()):
@@ -164,16 +165,10 @@ def merge_customers(session: Session, keep_id: int, merge_id: int, *, actor: str
     if other.merged_into_id is not None:
         raise ConflictError(f"customer {other.customer_ref} was already merged")
     moved: dict[str, int] = {}
-    for model in (Identity, Order, CustomerNote):
-        result = session.exec(  # type: ignore[call-overload]
-            update(model).where(col(model.customer_id) == merge_id).values(customer_id=keep_id)
-        )
-        moved[model.__name__] = result.rowcount
-    for model in (Mention, Ticket, ReplyDraft):
-        result = session.exec(  # type: ignore[call-overload]
-            update(model).where(col(model.customer_id) == merge_id).values(customer_id=keep_id)
-        )
-        moved[model.__name__] = result.rowcount
+    owned: tuple[Any, ...] = (Identity, Order, CustomerNote, Mention, Ticket, ReplyDraft)
+    for model in owned:
+        statement = update(model).where(col(model.customer_id) == merge_id).values(customer_id=keep_id)
+        moved[model.__name__] = session.exec(statement).rowcount
     kept_points = {
         (p.kind, p.value)
         for p in session.exec(select(ContactPoint).where(ContactPoint.customer_id == keep_id))

@@ -24,6 +24,13 @@ class TimelineEvent:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
+def _event(
+    at: datetime, kind: str, entity_id: int | None, summary: str, detail: dict[str, Any]
+) -> TimelineEvent:
+    assert entity_id is not None, "stored rows have ids"
+    return TimelineEvent(at, kind, entity_id, summary, detail)
+
+
 def _excerpt(text: str | None) -> str:
     flat = " ".join((text or "").split())
     return flat if len(flat) <= EXCERPT else flat[: EXCERPT - 1] + "…"
@@ -39,11 +46,11 @@ def timeline(session: Session, customer_id: int, *, limit: int = 100) -> list[Ti
         .limit(limit)
     ):
         events.append(
-            TimelineEvent(
+            _event(
                 m.published_at,
                 "mention",
                 m.id,
-                _excerpt(m.title or m.text),  # type: ignore[arg-type]
+                _excerpt(m.title or m.text),
                 {"source": m.source, "sentiment": m.sentiment, "url": m.url},
             )
         )
@@ -54,20 +61,18 @@ def timeline(session: Session, customer_id: int, *, limit: int = 100) -> list[Ti
         .limit(limit)
     ):
         events.append(
-            TimelineEvent(
+            _event(
                 t.created_at,
                 "ticket_opened",
                 t.id,
-                _excerpt(t.subject),  # type: ignore[arg-type]
+                _excerpt(t.subject),
                 {"status": t.status, "priority": t.priority, "team": t.team},
             )
         )
         if t.resolved_at is not None:
             events.append(
-                TimelineEvent(
-                    t.resolved_at, "ticket_resolved", t.id, _excerpt(t.subject), {"status": t.status}
-                )
-            )  # type: ignore[arg-type]
+                _event(t.resolved_at, "ticket_resolved", t.id, _excerpt(t.subject), {"status": t.status})
+            )
     for d in session.exec(
         select(ReplyDraft)
         .where(ReplyDraft.customer_id == customer_id)
@@ -75,30 +80,30 @@ def timeline(session: Session, customer_id: int, *, limit: int = 100) -> list[Ti
         .limit(limit)
     ):
         events.append(
-            TimelineEvent(
+            _event(
                 d.created_at,
                 "draft",
                 d.id,
-                _excerpt(d.text),  # type: ignore[arg-type]
+                _excerpt(d.text),
                 {"status": d.status, "rule": d.rule, "mention_id": d.mention_id},
             )
         )
         if d.sent_at is not None:
             events.append(
-                TimelineEvent(
+                _event(
                     d.sent_at,
                     "reply_sent",
                     d.id,
-                    _excerpt(d.text),  # type: ignore[arg-type]
+                    _excerpt(d.text),
                     {"url": d.external_reply_url, "approved_by": d.approved_by},
                 )
             )
     for o in session.exec(select(Order).where(Order.customer_id == customer_id).limit(limit)):
         events.append(
-            TimelineEvent(
+            _event(
                 o.ordered_at or o.updated_at,
                 "order",
-                o.id,  # type: ignore[arg-type]
+                o.id,
                 f"{o.order_number}: {', '.join(o.products)}",
                 {"status": o.status},
             )
@@ -109,6 +114,6 @@ def timeline(session: Session, customer_id: int, *, limit: int = 100) -> list[Ti
         .order_by(col(CustomerNote.created_at).desc())
         .limit(limit)
     ):
-        events.append(TimelineEvent(n.created_at, "note", n.id, _excerpt(n.text), {"author": n.author}))  # type: ignore[arg-type]
+        events.append(_event(n.created_at, "note", n.id, _excerpt(n.text), {"author": n.author}))
     events.sort(key=lambda e: (e.at, e.entity_id), reverse=True)
     return events[:limit]
