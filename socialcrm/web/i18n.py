@@ -45,9 +45,30 @@ def _parse_accept_language(header: str) -> list[tuple[str, float]]:
     return sorted(entries, key=lambda item: -item[1])
 
 
+# English labels of composed keys ("status:new"); others show the part after the colon.
+ENGLISH = {
+    "role:admin": "admin",
+    "role:community": "community manager",
+    "role:service": "service agent",
+    "role:marketing": "marketing",
+    "sentiment:none": "not rated",
+    "sentiment:unknown": "not rated",
+    "age:1h": "under 1 hour",
+    "age:24h": "under 24 hours",
+    "age:7d": "under 7 days",
+    "age:older": "older than 7 days",
+    "draft:pending": "waiting for review",
+}
+
+
 def translate(language: str, message: str, **values: object) -> str:
     """The message in ``language`` with ``{name}`` placeholders filled in."""
-    text = GERMAN.get(message, message) if language == "de" else message
+    if language == "de":
+        text = GERMAN.get(message, message)
+    elif ":" in message and " " not in message.split(":", 1)[0]:
+        text = ENGLISH.get(message) or message.split(":", 1)[1].replace("_", " ")
+    else:
+        text = message
     return text.format(**values) if values else text
 
 

@@ -85,7 +85,7 @@ class World:
 
 
 def make_world(
-    db: Database, *, source_type: str = "feed", draft_text: str | None = None, mention_text: str | None = None
+    db: Database, *, source_type: str = "mastodon", draft_text: str | None = None, mention_text: str | None = None
 ) -> World:
     with db.write() as s:
         customer = add_customer(s, "Erika Mustermann")
@@ -103,6 +103,7 @@ def make_world(
             s,
             mention_text or "Meine Bestellung ist nicht angekommen. Was ist da los?",
             customer=customer,
+            source=f"acme-{source_type}",
             source_type=source_type,
             title="Lieferung",
         )

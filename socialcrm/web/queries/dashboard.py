@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import statistics
 from collections import Counter, defaultdict
@@ -183,7 +184,9 @@ def negative_themes(session: Session, start: datetime, end: datetime, top: int =
 
 def _tag_filter(tags: tuple[str, ...]) -> Any:
     text = cast(Mention.tags, String)
-    return or_(*(text.like(f'%"{tag}"%') for tag in tags))
+    # SQLite keeps the JSON as written (non-ASCII escaped as \\uXXXX); PostgreSQL's jsonb text is plain.
+    patterns = {f'%"{tag}"%' for tag in tags} | {f"%{json.dumps(tag)}%" for tag in tags}
+    return or_(*(text.like(pattern) for pattern in sorted(patterns)))
 
 
 def _median(values: list[timedelta]) -> timedelta | None:
