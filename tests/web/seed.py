@@ -85,7 +85,11 @@ class World:
 
 
 def make_world(
-    db: Database, *, source_type: str = "mastodon", draft_text: str | None = None, mention_text: str | None = None
+    db: Database,
+    *,
+    source_type: str = "mastodon",
+    draft_text: str | None = None,
+    mention_text: str | None = None,
 ) -> World:
     with db.write() as s:
         customer = add_customer(s, "Erika Mustermann")

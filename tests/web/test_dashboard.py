@@ -33,10 +33,20 @@ def seed_marketing(db):  # type: ignore[no-untyped-def]
         ]
         mentions = []
         for offset, source, group, sentiment, tags, customer in plan:
-            mentions.append(add_mention(
-                s, "Lieferung kaputt und Kundenservice langsam" if sentiment == "negative" else "Alles prima",
-                source=source, group=group, sentiment=sentiment, tags=tags, customer=customer,
-                published_at=base + offset * DAY))
+            mentions.append(
+                add_mention(
+                    s,
+                    "Lieferung kaputt und Kundenservice langsam"
+                    if sentiment == "negative"
+                    else "Alles prima",
+                    source=source,
+                    group=group,
+                    sentiment=sentiment,
+                    tags=tags,
+                    customer=customer,
+                    published_at=base + offset * DAY,
+                )
+            )
         s.add(Order(order_number="L-1", customer_id=lead.id, ordered_at=base + 3 * DAY, products=["X"]))
         t1 = tickets.open_ticket(s, subject="a", mention_id=mentions[0].id, now=base)
         t1.first_response_at = base + timedelta(hours=2)
@@ -123,14 +133,20 @@ async def test_correcting_a_sentiment_is_kept_for_retraining(as_role, db):
     with db.read() as s:
         mention = s.exec(select(Mention).where(Mention.sentiment == "negative")).first()
     client, csrf = await as_role("marketing")
-    response = await client.post(f"/mentions/{mention.id}/sentiment",
-                                 data={"csrf_token": csrf, "sentiment": "neutral", "next": "/dashboard"},
-                                 allow_redirects=False)
+    response = await client.post(
+        f"/mentions/{mention.id}/sentiment",
+        data={"csrf_token": csrf, "sentiment": "neutral", "next": "/dashboard"},
+        allow_redirects=False,
+    )
     assert response.headers["Location"] == "/dashboard?notice=corrected"
     with db.read() as s:
         correction = s.exec(select(SentimentCorrection)).one()
         assert s.get(Mention, mention.id).sentiment == "neutral"
-    assert (correction.old_label, correction.new_label, correction.corrected_by) == ("negative", "neutral", "marketing")
+    assert (correction.old_label, correction.new_label, correction.corrected_by) == (
+        "negative",
+        "neutral",
+        "marketing",
+    )
 
 
 async def test_spreadsheet_formulas_are_neutralised(as_role, db):

@@ -22,8 +22,9 @@ async def test_queue_shows_post_customer_explanation_and_draft(as_role, world):
 
 async def test_approve_queues_the_reply_once_and_audits(as_role, db, world):
     client, csrf = await as_role("community")
-    response = await client.post(f"/queue/{world.draft_id}/approve", data={"csrf_token": csrf, "version": "1"},
-                                 allow_redirects=False)
+    response = await client.post(
+        f"/queue/{world.draft_id}/approve", data={"csrf_token": csrf, "version": "1"}, allow_redirects=False
+    )
     assert response.status == 303
     assert response.headers["Location"] == "/queue?notice=approved"
     with db.read() as s:
@@ -68,24 +69,33 @@ async def test_the_loser_without_javascript_sees_a_clear_message(as_role, world)
 
 async def test_edit_keeps_history_and_a_stale_approval_is_refused(as_role, db, world):
     client, csrf = await as_role("community")
-    response = await client.post(f"/queue/{world.draft_id}/edit",
-                                 data={"csrf_token": csrf, "version": "1", "text": "Neue Antwort"},
-                                 headers={"Accept": "application/json"})
+    response = await client.post(
+        f"/queue/{world.draft_id}/edit",
+        data={"csrf_token": csrf, "version": "1", "text": "Neue Antwort"},
+        headers={"Accept": "application/json"},
+    )
     assert (await response.json())["version"] == 2
-    stale = await client.post(f"/queue/{world.draft_id}/approve", data={"csrf_token": csrf, "version": "1"},
-                              headers={"Accept": "application/json"})
+    stale = await client.post(
+        f"/queue/{world.draft_id}/approve",
+        data={"csrf_token": csrf, "version": "1"},
+        headers={"Accept": "application/json"},
+    )
     assert stale.status == 409
     with db.read() as s:
         edits = s.exec(select(DraftEdit).where(DraftEdit.draft_id == world.draft_id)).all()
         draft = s.get(ReplyDraft, world.draft_id)
-    assert [(e.old_text, e.new_text) for e in edits] == [("Das tut uns leid! Wir kümmern uns.", "Neue Antwort")]
+    assert [(e.old_text, e.new_text) for e in edits] == [
+        ("Das tut uns leid! Wir kümmern uns.", "Neue Antwort")
+    ]
     assert draft.status == "pending"
 
 
 async def test_approve_with_edited_text_sends_the_edit(as_role, db, world):
     client, csrf = await as_role("community")
-    await client.post(f"/queue/{world.draft_id}/approve",
-                      data={"csrf_token": csrf, "version": "1", "text": "Wir melden uns heute."})
+    await client.post(
+        f"/queue/{world.draft_id}/approve",
+        data={"csrf_token": csrf, "version": "1", "text": "Wir melden uns heute."},
+    )
     with db.read() as s:
         item = s.exec(select(OutboxItem).where(OutboxItem.draft_id == world.draft_id)).one()
     assert item.payload["text"] == "Wir melden uns heute."
@@ -113,7 +123,12 @@ async def test_reassign_and_filter_by_assignee(as_role, world):
 async def test_filters_by_sentiment_language_source_and_age(as_role, world):
     client, _ = await as_role("community")
     marker = f'data-draft="{world.draft_id}"'
-    assert marker in await (await client.get("/queue?sentiment=negative&language=de&source=acme-mastodon&age=24h")).text()
+    assert (
+        marker
+        in await (
+            await client.get("/queue?sentiment=negative&language=de&source=acme-mastodon&age=24h")
+        ).text()
+    )
     for query in ("sentiment=positive", "language=en", "source=other", "age=older"):
         assert marker not in await (await client.get(f"/queue?{query}")).text(), query
     bad = await client.get("/queue?age=forever")
@@ -124,15 +139,20 @@ async def test_read_only_platform_ends_in_copy_open_and_mark_as_posted(as_role, 
     make_users(db)
     world = make_world(db, source_type="hackernews")
     client, csrf = await as_role("community")
-    response = await client.post(f"/queue/{world.draft_id}/approve", data={"csrf_token": csrf, "version": "1"},
-                                 allow_redirects=False)
+    response = await client.post(
+        f"/queue/{world.draft_id}/approve", data={"csrf_token": csrf, "version": "1"}, allow_redirects=False
+    )
     assert response.headers["Location"] == f"/queue/{world.draft_id}?notice=approved_manual"
     page = await (await client.get(response.headers["Location"])).text()
     assert "Copy reply" in page and "Mark as posted" in page and "https://blog.example.com/post/1" in page
-    bad = await client.post(f"/queue/{world.draft_id}/posted", data={"csrf_token": csrf, "url": "javascript:x"})
+    bad = await client.post(
+        f"/queue/{world.draft_id}/posted", data={"csrf_token": csrf, "url": "javascript:x"}
+    )
     assert bad.status == 400
-    await client.post(f"/queue/{world.draft_id}/posted",
-                      data={"csrf_token": csrf, "url": "https://news.ycombinator.com/item?id=1"})
+    await client.post(
+        f"/queue/{world.draft_id}/posted",
+        data={"csrf_token": csrf, "url": "https://news.ycombinator.com/item?id=1"},
+    )
     with db.read() as s:
         draft = s.get(ReplyDraft, world.draft_id)
     assert draft.status == "sent" and draft.external_reply_url == "https://news.ycombinator.com/item?id=1"
