@@ -7,7 +7,15 @@ per worker, after the DOCTYPE has been stripped (connectors.feed_prolog). The cu
 object: ``{"v": 1, "url": ..., "etag": ..., "last_modified": ..., "sha256": ...}``; ``sha256``
 of the last body lets a server without validators still answer "unchanged" cheaply.
 
-Call ``shutdown_parser_pool()`` once when the daemon exits.
+Errors: 429 -> RateLimited and 5xx/timeouts/network -> TransientFetchError (both with the
+server's Retry-After), 401/403 -> AuthError, 404/410 and other 4xx -> ConnectorError naming the
+URL, an HTML page, JSON, an empty or oversized body, hostile XML or a parse over its time cap ->
+MalformedResponseError. A feed parsed with the lenient parser (not well-formed XML) but with
+entries, a permanent redirect and a capped entry count are reported in ``Batch.problems``.
+
+Call ``configure_parser_pool(workers=..., memory_limit_mb=...)`` before the first fetch to size
+the pool (default: min(8, CPUs) workers, 768 MiB each above their idle size), and
+``shutdown_parser_pool()`` once in-flight polls are done at daemon exit.
 """
 
 from __future__ import annotations
@@ -34,7 +42,13 @@ from connectors.base import (
     TransientFetchError,
 )
 from connectors.feed_entries import entries_to_posts
-from connectors.feed_pool import ParserPoolError, configure_parser_pool, get_parser_pool, shutdown_parser_pool
+from connectors.feed_pool import (
+    ParserPoolError,
+    PoolUnavailable,
+    configure_parser_pool,
+    get_parser_pool,
+    shutdown_parser_pool,
+)
 from connectors.feed_prolog import sniff
 from connectors.feed_text import html_to_text
 
@@ -247,12 +261,15 @@ class FeedConnector(ReadOnlyMixin):
         job = {
             "body": response.body,
             "content_type": response.content_type,
-            "base_url": response.final_url,
             "max_entries": self.options.max_entries,
             "content_language": response.content_language,
         }
         try:
             result = await get_parser_pool().run(job, self.options.parse_timeout)
+        except PoolUnavailable as err:
+            raise TransientFetchError(
+                self.name, f"cannot parse {response.final_url} now: {err}", 60.0
+            ) from err
         except ParserPoolError as err:
             raise MalformedResponseError(self.name, f"{err} ({response.final_url})") from err
         if not result.get("ok"):

@@ -14,6 +14,10 @@ feeds). The thread is then the post's id (the same id the post has in the blog's
 the parent is what it replies to, and the kind is ``comment``. Any other entry is a ``post``
 and its own thread.
 
+Links. Relative links are resolved against the feed's URL; only http and https links are kept
+(a ``javascript:`` or ``data:`` link becomes the feed's own link), so ``url`` is always safe to
+open.
+
 Dates. The entry's published, else updated, else created date, in UTC. Entries without any
 date get the feed's own updated date, else the time of the fetch. Dates more than a day in
 the future (broken clocks, placeholder years) are replaced by the time of the fetch.
@@ -27,8 +31,9 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urljoin, urlsplit
 
-from connectors.base import RawPost
+from connectors.base import PostKind, RawPost
 
 MAX_ID_CHARS = 512
 FUTURE_SLACK = timedelta(days=1)
@@ -47,7 +52,9 @@ def stable_entry_id(link: str | None, title: str | None, published_raw: str | No
     return "sha256:" + _sha256(*parts)
 
 
-def thread_of(external_id: str, in_reply_to: str | None, link: str | None) -> tuple[str, str | None, str]:
+def thread_of(
+    external_id: str, in_reply_to: str | None, link: str | None
+) -> tuple[str, str | None, PostKind]:
     """Return ``(thread_id, parent_id, kind)`` for an entry (see the module docstring)."""
     if in_reply_to:
         return _COMMENT_FRAGMENT.sub("", in_reply_to), in_reply_to, "comment"
@@ -57,6 +64,20 @@ def thread_of(external_id: str, in_reply_to: str | None, link: str | None) -> tu
             post = candidate[: match.start()]
             return post, post, "comment"
     return external_id, None, "post"
+
+
+def web_url(value: str | None, base: str) -> str | None:
+    """``value`` resolved against ``base`` if it is an http(s) URL with a host, else None."""
+    if not value:
+        return None
+    try:
+        resolved = urljoin(base, value.strip())
+        parts = urlsplit(resolved)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    return resolved
 
 
 def _when(timestamp: float | None) -> datetime | None:
@@ -99,6 +120,7 @@ def entries_to_posts(
     """Return ``(posts, problems, skipped)`` for the entries of one parsed feed."""
     feed = parsed.get("feed") or {}
     feed_date = _when(feed.get("date"))
+    feed_link = web_url(feed.get("link"), feed_url) or feed_url
     entries = [
         e for e in parsed.get("entries") or [] if e.get("id") or e.get("link") or e.get("title") or e["text"]
     ]
@@ -112,14 +134,15 @@ def entries_to_posts(
         published = _when(entry.get("date")) or feed_date or fetched_at
         if published > fetched_at + FUTURE_SLACK:
             published = fetched_at
-        thread_id, parent_id, kind = thread_of(external_id, entry.get("in_reply_to"), entry.get("link"))
+        link = web_url(entry.get("link"), feed_url)
+        thread_id, parent_id, kind = thread_of(external_id, entry.get("in_reply_to"), link)
         raw = {
             "feed_title": feed.get("title"),
             "feed_url": feed_url,
-            "link": entry.get("link"),
+            "link": link,
             "id_from": "feed" if entry.get("id") else "hash",
-            "comments": entry.get("comments"),
-            "in_reply_to_url": entry.get("in_reply_to_href"),
+            "comments": web_url(entry.get("comments"), feed_url),
+            "in_reply_to_url": web_url(entry.get("in_reply_to_href"), feed_url),
             "author_email": entry.get("author_email"),
             "tags": list(entry.get("tags") or []),
         }
@@ -127,17 +150,17 @@ def entries_to_posts(
             RawPost(
                 source=source,
                 external_id=external_id,
-                url=entry.get("link") or feed.get("link") or feed_url,
+                url=link or feed_link,
                 author_handle=entry.get("author_name") or entry.get("author_email"),
                 title=entry.get("title"),
                 body=entry["text"],
                 published_at=published,
                 raw={k: v for k, v in raw.items() if v},
                 author_name=entry.get("author_name"),
-                author_url=entry.get("author_url"),
+                author_url=web_url(entry.get("author_url"), feed_url),
                 thread_id=thread_id,
                 parent_id=parent_id,
-                kind=kind,  # type: ignore[arg-type]
+                kind=kind,
                 language_hint=entry.get("language"),
             )
         )

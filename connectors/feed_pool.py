@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import fcntl
 import logging
 import os
 import subprocess
@@ -30,10 +31,23 @@ logger = logging.getLogger(__name__)
 DEFAULT_MEMORY_LIMIT_MB = 768
 MAX_JOBS_PER_WORKER = 500
 STARTUP_TIMEOUT = 60.0
+PIPE_BUFFER_BYTES = 1024 * 1024
 
 
 class ParserPoolError(Exception):
     """A parse job could not finish: it timed out, or its worker died or could not start."""
+
+
+class ParseTimeout(ParserPoolError):
+    """The job ran past its time cap; its worker was killed."""
+
+
+class WorkerDied(ParserPoolError):
+    """The worker died during the job (killed by the OS, or at its memory cap)."""
+
+
+class PoolUnavailable(ParserPoolError):
+    """No worker could be had: the pool is shut down or a process would not start."""
 
 
 class _Worker:
@@ -75,6 +89,17 @@ class _Worker:
         self._close_pipes()
 
 
+def _widen_pipe(fd: int) -> None:
+    """Let a whole feed body fit in the pipe (Linux), so sending a job never blocks the event loop."""
+    set_size = getattr(fcntl, "F_SETPIPE_SZ", None)
+    if set_size is None:
+        return
+    try:
+        fcntl.fcntl(fd, set_size, PIPE_BUFFER_BYTES)
+    except OSError:
+        pass  # above /proc/sys/fs/pipe-max-size: the default buffer still works, just blocks briefly
+
+
 def _worker_command(memory_limit_bytes: int | None) -> tuple[list[str], dict[str, str]]:
     package_root = str(Path(__file__).resolve().parent.parent)
     env = dict(os.environ)
@@ -106,7 +131,7 @@ class ParserPool:
     def __init__(
         self, size: int | None = None, memory_limit_mb: int | None = DEFAULT_MEMORY_LIMIT_MB
     ) -> None:
-        self.size = max(1, size or min(4, os.cpu_count() or 1))
+        self.size = max(1, size or min(8, os.cpu_count() or 1))
         self.memory_limit_bytes = memory_limit_mb * 1024 * 1024 if memory_limit_mb else None
         self._idle: list[_Worker] = []
         self._live: set[_Worker] = set()
@@ -119,7 +144,7 @@ class ParserPool:
         try:
             process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env)
         except OSError as err:
-            raise ParserPoolError(f"cannot start a feed parser process: {err}") from err
+            raise PoolUnavailable(f"cannot start a feed parser process: {err}") from err
         assert process.stdin is not None and process.stdout is not None
         worker = _Worker(
             process,
@@ -128,12 +153,13 @@ class ParserPool:
         )
         process.stdin.close()
         process.stdout.close()
+        _widen_pipe(worker.to_worker.fileno())
         try:
             await _readable(worker.from_worker, STARTUP_TIMEOUT)
             hello = worker.from_worker.recv()
         except (TimeoutError, EOFError, OSError) as err:
             worker.kill()
-            raise ParserPoolError(
+            raise PoolUnavailable(
                 f"a feed parser process did not start ({type(err).__name__}, exit code {process.returncode})"
             ) from err
         logger.debug("feed parser process %s started: %s", process.pid, hello)
@@ -147,7 +173,7 @@ class ParserPool:
     async def _acquire(self) -> _Worker:
         while True:
             if self._closed:
-                raise ParserPoolError("the feed parser pool is shut down")
+                raise PoolUnavailable("the feed parser pool is shut down")
             if self._idle:
                 return self._idle.pop()
             if self._count < self.size:
@@ -204,15 +230,15 @@ class ParserPool:
             result: dict[str, Any] = worker.from_worker.recv()
         except TimeoutError as err:
             self._discard(worker)
-            raise ParserPoolError(
+            raise ParseTimeout(
                 f"parsing took longer than {timeout:g} s; the parser process was stopped"
             ) from err
         except (EOFError, OSError) as err:
             self._discard(worker)
             if self._closed:
-                raise ParserPoolError("the feed parser pool was shut down during the parse") from err
+                raise PoolUnavailable("the feed parser pool was shut down during the parse") from err
             code = worker.process.returncode
-            raise ParserPoolError(
+            raise WorkerDied(
                 f"the parser process died (exit code {code}); was its memory cap reached?"
             ) from err
         except BaseException:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import pytest
 
-from connectors.feed_entries import entries_to_posts, stable_entry_id, thread_of
+from connectors.feed_entries import entries_to_posts, stable_entry_id, thread_of, web_url
 from connectors.feed_text import html_to_text
 from tests.connectors.test_feed_helpers import FEEDS, http, make_feed, serve
 from tests.replay_server import ReplayServer
@@ -161,3 +161,26 @@ async def test_max_entries_keeps_the_newest(replay: ReplayServer, http: aiohttp.
     newest = sorted(everything, key=lambda p: p.published_at, reverse=True)[:10]
     assert {p.external_id for p in capped.posts} == {p.external_id for p in newest}
     assert capped.problems == ["the feed has 55 entries; kept the 10 newest (max_entries)"]
+
+
+def test_links_are_resolved_against_the_feed_and_only_http_is_kept() -> None:
+    feed = "https://blog.example/feeds/all.atom"
+    assert web_url("/2026/03/hello", feed) == "https://blog.example/2026/03/hello"
+    assert web_url("hello#comment-3", feed) == "https://blog.example/feeds/hello#comment-3"
+    assert web_url("http://other.example/p?a=1&b=2", feed) == "http://other.example/p?a=1&b=2"
+    for unsafe in (
+        "javascript:alert('unsafe');",
+        "data:text/html,<script>x</script>",
+        "file:///etc/passwd",
+        "",
+        None,
+    ):
+        assert web_url(unsafe, feed) is None
+    parsed = {
+        "feed": {"link": "javascript:alert(1)"},
+        "entries": [
+            {"id": "x", "link": "javascript:alert(2)", "title": "T", "text": "", "author_url": "data:,x"}
+        ],
+    }
+    (post,), _, _ = entries_to_posts("blog", parsed, feed, datetime(2026, 3, 1, tzinfo=UTC))
+    assert post.url == feed and post.author_url is None

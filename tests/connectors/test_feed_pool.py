@@ -23,7 +23,6 @@ def job(relative: str = "real-world/guardian.rss") -> dict[str, Any]:
     return {
         "body": feed_bytes(relative),
         "content_type": None,
-        "base_url": "http://127.0.0.1/f",
         "max_entries": 200,
     }
 
