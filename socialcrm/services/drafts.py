@@ -241,7 +241,7 @@ def mark_sent(session: Session, draft_id: int, external_id: str | None, url: str
     draft = get_draft(session, draft_id)
     if draft.status == "sent":
         return draft
-    if draft.status != "approved":
+    if draft.status not in ("approved", "failed"):  # failed: a retry whose first try did get through
         raise ConflictError(f"draft {draft_id} is {draft.status}; only approved drafts are sent")
     now = utcnow()
     draft.status = "sent"
@@ -259,6 +259,8 @@ def mark_sent(session: Session, draft_id: int, external_id: str | None, url: str
 def mark_failed(session: Session, draft_id: int, error: str, permanent: bool) -> ReplyDraft:
     """Posting failed: a permanent failure moves the draft to failed; a transient one only notes the error."""
     draft = get_draft(session, draft_id)
+    if draft.status == "sent":  # a person posted it by hand meanwhile: nothing failed
+        return draft
     if draft.status not in ("approved", "failed"):
         raise ConflictError(f"draft {draft_id} is {draft.status}; only approved drafts can fail")
     draft.error = error[:2000]

@@ -167,6 +167,7 @@ def test_mark_posted_for_platforms_without_a_reply_api(db) -> None:
             drafts.mark_posted(session, draft_id, "https://news.example/item?id=1", user="cm1")
         drafts.approve(session, draft_id, user="cm1")
         drafts.mark_posted(session, draft_id, "https://news.example/item?id=1", user="cm1")
+        drafts.mark_failed(session, draft_id, "HTTP 403", permanent=True)  # worker lost the race: no-op
     with db.read() as session:
         draft = session.get(ReplyDraft, draft_id)
         assert (draft.status, draft.external_reply_url) == ("sent", "https://news.example/item?id=1")
