@@ -28,13 +28,14 @@ import aiohttp
 from sqlmodel import Session, col, select
 
 from connectors._http import Backoff, read_capped
-from connectors.base import Connector, ConnectorError, ReplyError, ReplyResult, ReplyTarget, TransientFetchError
+from connectors.base import AuthError, Connector, ConnectorError, ReplyError, ReplyResult, ReplyTarget, TransientFetchError
 from socialcrm.config import Config
 from socialcrm.db import Database
-from socialcrm.models import Mention, OutboxItem, ReplyDraft, utcnow
+from socialcrm.models import Mention, OutboxItem, ReplyDraft, SourceState, utcnow
 
 logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
+AUTH_RETRY_SECONDS = 3600.0
 SEND_TIMEOUT = 60.0
 
 
@@ -150,6 +151,13 @@ class OutboxWorker:
                 await self._retry(claim, str(err), None)
                 result.retrying += 1
             return
+        except AuthError as err:
+            # Credentials are wrong or revoked: retrying soon cannot help. Show it on the source and the
+            # draft, and try again in an hour (an admin fixing the credentials restarts the daemon anyway).
+            await self.db.run_write(lambda s: _auth_failed(s, source, claim.draft_id, str(err)))
+            await self._retry(claim, str(err), AUTH_RETRY_SECONDS, keep_sending=True)
+            result.retrying += 1
+            return
         except (TimeoutError, TransientFetchError, ConnectorError) as err:
             retry_after = err.retry_after if isinstance(err, TransientFetchError) else None
             if claim.attempts >= MAX_ATTEMPTS:
@@ -256,6 +264,19 @@ def _reply_context(session: Session, draft_id: int | None) -> tuple[str, ReplyTa
         raw=mention.raw or {},
     )
     return draft.text, target, mention.source
+
+
+def _auth_failed(session: Session, source: str, draft_id: int | None, error: str) -> None:
+    from socialcrm.services import drafts
+
+    state = session.get(SourceState, source)
+    if state is not None:
+        state.state = "auth_failed"
+        state.last_error = f"reply failed: {error}"[:2000]
+        state.last_error_at = utcnow()
+        session.add(state)
+    if draft_id is not None:
+        drafts.mark_failed(session, draft_id, error, False)
 
 
 def sign_webhook(body: bytes, secret: str, timestamp: int | None = None) -> dict[str, str]:

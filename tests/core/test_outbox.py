@@ -154,3 +154,27 @@ async def test_webhook_gone_fails_for_good(config: Config, db: Database, replay:
 
 def test_signature_without_secret_has_only_a_timestamp() -> None:
     assert set(sign_webhook(b"{}", "", timestamp=1)) == {"X-SocialCRM-Timestamp"}
+
+
+async def test_auth_failure_on_reply_pauses_the_source_and_keeps_the_draft(config: Config, db: Database) -> None:
+    from connectors.base import AuthError
+    from socialcrm.models import SourceState
+
+    draft_id = await drafted(config, db)
+
+    class Revoked(ScriptedConnector):
+        async def reply(self, target: ReplyTarget, text: str, idempotency_key: str) -> ReplyResult:
+            raise AuthError(self.name, "HTTP 401: token revoked")
+
+    with db.write() as session:
+        drafts.approve(session, draft_id, user="cm")
+    async with aiohttp.ClientSession() as http:
+        result = await OutboxWorker(config, db, {"forum": Revoked("forum")}, http).run_once()
+    assert result.retrying == 1
+    with db.read() as session:
+        state = session.get(SourceState, "forum")
+        draft = session.get(ReplyDraft, draft_id)
+        item = session.exec(select(OutboxItem)).one()
+    assert state is not None and state.state == "auth_failed" and "token revoked" in (state.last_error or "")
+    assert draft is not None and draft.status == "approved" and "token revoked" in (draft.error or "")
+    assert item.next_attempt_at - utcnow() > timedelta(minutes=50)
