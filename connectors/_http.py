@@ -118,7 +118,8 @@ def raise_for_status(response: aiohttp.ClientResponse, source: str, body_excerpt
     if status < 400:
         return
     where = f"HTTP {status} from {response.url.with_query(None)}"
-    detail = f"{where}: {body_excerpt[:200]}" if body_excerpt else where
+    excerpt = " ".join(body_excerpt.split())[:200]
+    detail = f"{where}: {excerpt}" if excerpt else where
     if status in (401, 403):
         raise AuthError(source, detail)
     if status == 429:
