@@ -72,11 +72,13 @@ class FeedOptions(ConnectorOptions):
     """What a ``type = "feed"`` source accepts in the configuration."""
 
     url: str
-    max_entries: int = Field(200, ge=1, le=10_000, description="newest entries kept per fetch")
-    timeout: float = Field(30.0, gt=0, le=600, description="seconds for the whole HTTP exchange")
-    max_bytes: int = Field(10 * 1024 * 1024, ge=1024, le=200 * 1024 * 1024, description="body size cap")
-    parse_timeout: float = Field(20.0, gt=0, le=600, description="seconds the parser may take")
-    user_agent: str | None = Field(None, min_length=1, max_length=300)
+    max_entries: int = Field(default=200, ge=1, le=10_000, description="newest entries kept per fetch")
+    timeout: float = Field(default=30.0, gt=0, le=600, description="seconds for the whole HTTP exchange")
+    max_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1024, le=200 * 1024 * 1024, description="body size cap"
+    )
+    parse_timeout: float = Field(default=20.0, gt=0, le=600, description="seconds the parser may take")
+    user_agent: str | None = Field(default=None, min_length=1, max_length=300)
 
     @field_validator("url")
     @classmethod

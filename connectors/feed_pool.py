@@ -229,6 +229,9 @@ class ParserPool:
             await _readable(worker.from_worker, timeout)
             result: dict[str, Any] = worker.from_worker.recv()
         except TimeoutError as err:
+            logger.warning(
+                "feed parser process %s stopped: parse over its %g s cap", worker.process.pid, timeout
+            )
             self._discard(worker)
             raise ParseTimeout(
                 f"parsing took longer than {timeout:g} s; the parser process was stopped"
