@@ -16,8 +16,8 @@ import os
 import sys
 import tempfile
 import time
-from email.utils import format_datetime
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 from pathlib import Path
 
 from aiohttp import web
@@ -45,7 +45,7 @@ def make_feed(feed: int, entries: int) -> bytes:
         when = format_datetime(now + timedelta(minutes=feed + i))
         items.append(
             f"<item><title>Post {feed}-{i}</title><link>https://site{feed}.example/p/{i}</link>"
-            f"<guid isPermaLink=\"false\">site{feed}-post-{i}</guid><pubDate>{when}</pubDate>"
+            f'<guid isPermaLink="false">site{feed}-post-{i}</guid><pubDate>{when}</pubDate>'
             f"<dc:creator>author{i % 17}</dc:creator><description>{text}</description></item>"
         )
     return (
@@ -81,23 +81,46 @@ def serve(feeds: int, entries: int, port: int, ready: multiprocessing.synchroniz
 
 def write_config(folder: Path, feeds: int, port: int, classifier: str) -> Path:
     lines = [
-        "[database]", f'url = "sqlite:///{folder / "bench.db"}"',
-        "[web]", "enabled = false",
-        "[classifier]", f'kind = "{classifier}"', "batch_size = 64",
-        "[daemon]", "max_pages_per_poll = 1",
+        "[database]",
+        f'url = "sqlite:///{folder / "bench.db"}"',
+        "[web]",
+        "enabled = false",
+        "[classifier]",
+        f'kind = "{classifier}"',
+        "batch_size = 64",
+        "[daemon]",
+        "max_pages_per_poll = 1",
     ]
     for i in range(feeds):
         lines += [
-            "[[sources]]", f'name = "feed-{i:04d}"', 'type = "feed"',
-            f'url = "http://127.0.0.{i % HOSTS + 1}:{port}/feed/{i}.xml"', 'interval = "1h"',
+            "[[sources]]",
+            f'name = "feed-{i:04d}"',
+            'type = "feed"',
+            f'url = "http://127.0.0.{i % HOSTS + 1}:{port}/feed/{i}.xml"',
+            'interval = "1h"',
         ]
     lines += [
-        "[[rules]]", 'name = "complaint-ticket"', "order = 10", "[rules.when]", 'sentiment = ["negative"]',
-        "query = '(lieferung OR delivery OR \"never arrived\")'", "[[rules.then]]", 'action = "open_ticket"',
-        'team = "service"', 'priority = "high"',
-        "[[rules]]", 'name = "question-reply"', "order = 20", "[rules.when]", "query = 'wie OR how'",
-        "[[rules.then]]", 'action = "draft_reply"', 'template = "question"',
-        "[templates.question]", 'de = "Hallo {{ author }}, danke!"', 'en = "Hi {{ author }}, thanks!"',
+        "[[rules]]",
+        'name = "complaint-ticket"',
+        "order = 10",
+        "[rules.when]",
+        'sentiment = ["negative"]',
+        "query = '(lieferung OR delivery OR \"never arrived\")'",
+        "[[rules.then]]",
+        'action = "open_ticket"',
+        'team = "service"',
+        'priority = "high"',
+        "[[rules]]",
+        'name = "question-reply"',
+        "order = 20",
+        "[rules.when]",
+        "query = 'wie OR how'",
+        "[[rules.then]]",
+        'action = "draft_reply"',
+        'template = "question"',
+        "[templates.question]",
+        'de = "Hallo {{ author }}, danke!"',
+        'en = "Hi {{ author }}, thanks!"',
     ]
     path = folder / "bench.toml"
     path.write_text("\n".join(lines) + "\n")
@@ -140,7 +163,10 @@ def main() -> int:
             for label in ("all changed", "all unchanged (304)"):
                 elapsed, new, errors = asyncio.run(run_pass(config_path))
                 rate = new / elapsed if elapsed else 0.0
-                print(f"  {label:<22} wall {elapsed:7.2f} s   stored {new:6d} mentions   {rate:8.1f} mentions/s   errors {errors}")
+                print(
+                    f"  {label:<22} wall {elapsed:7.2f} s   stored {new:6d} mentions"
+                    f"   {rate:8.1f} mentions/s   errors {errors}"
+                )
     finally:
         server.terminate()
     return 0

@@ -214,7 +214,7 @@ def resolve_database_url(url: str, base_dir: Path) -> str:
     """Make ``sqlite:///relative.db`` absolute against ``base_dir``; leave other URLs alone."""
     prefix = "sqlite:///"
     if url.startswith(prefix) and not url.startswith("sqlite:////") and url != "sqlite:///:memory:":
-        rest = url[len(prefix):]
+        rest = url[len(prefix) :]
         if not rest.startswith(":memory:"):
             return prefix + str((base_dir / rest).resolve())
     return url
@@ -257,8 +257,18 @@ class ConfigBuilder:
     """Validates one parsed TOML document section by section, collecting problems."""
 
     SECTIONS = {
-        "database", "web", "classifier", "daemon", "sources", "rules", "templates",
-        "sla", "linking", "webhooks", "retention", "demo",
+        "database",
+        "web",
+        "classifier",
+        "daemon",
+        "sources",
+        "rules",
+        "templates",
+        "sla",
+        "linking",
+        "webhooks",
+        "retention",
+        "demo",
     }
 
     def __init__(self, data: Mapping[str, Any], path: Path | None) -> None:
@@ -423,8 +433,13 @@ class ConfigBuilder:
             if len(self.problems) == before and isinstance(name, str):
                 sources.append(
                     SourceConfig(
-                        name=name, type=kind, interval=str(interval), enabled=bool(enabled),
-                        tags=tuple(tags), group=group, options=options,
+                        name=name,
+                        type=kind,
+                        interval=str(interval),
+                        enabled=bool(enabled),
+                        tags=tuple(tags),
+                        group=group,
+                        options=options,
                     )
                 )
         return sources
@@ -437,7 +452,7 @@ class ConfigBuilder:
             return templates
         for name, table in raw.items():
             if not isinstance(table, Mapping) or not table:
-                self.problems.append(f"templates.{name}: must map languages to text (de = \"...\", en = \"...\")")
+                self.problems.append(f'templates.{name}: must map languages to text (de = "...", en = "...")')
                 continue
             for lang, text in table.items():
                 if not isinstance(text, str):
@@ -468,7 +483,7 @@ def format_validation_error(
             allowed = sorted({*model.model_fields, *also_allowed})
             message = f"unknown key (allowed: {', '.join(allowed)})"
         elif message.startswith("Value error, "):
-            message = message[len("Value error, "):]
+            message = message[len("Value error, ") :]
         lines.append(f"{where}{loc}: {message}")
     return lines
 

@@ -43,7 +43,9 @@ class Daemon:
                 continue
             self.scheduler.every(f"poll:{source.name}", source.interval_delta, poller.run_once)
         self.scheduler.every(
-            "outbox", parse_duration(self.config.daemon.outbox_interval), self.runtime.outbox.run_once,
+            "outbox",
+            parse_duration(self.config.daemon.outbox_interval),
+            self.runtime.outbox.run_once,
             first_run_within=2.0,
         )
         self.scheduler.every("housekeeping", parse_duration("1h"), self._housekeeping, first_run_within=60.0)

@@ -28,7 +28,15 @@ import aiohttp
 from sqlmodel import Session, col, select
 
 from connectors._http import Backoff, read_capped
-from connectors.base import AuthError, Connector, ConnectorError, ReplyError, ReplyResult, ReplyTarget, TransientFetchError
+from connectors.base import (
+    AuthError,
+    Connector,
+    ConnectorError,
+    ReplyError,
+    ReplyResult,
+    ReplyTarget,
+    TransientFetchError,
+)
 from socialcrm.config import Config
 from socialcrm.db import Database
 from socialcrm.models import Mention, OutboxItem, ReplyDraft, SourceState, utcnow
@@ -108,8 +116,16 @@ class OutboxWorker:
         for item in rows:
             assert item.id is not None
             claims.append(
-                _Claim(item.id, item.kind, item.attempts + 1, item.status == "sending", item.source,
-                       item.draft_id, dict(item.payload), item.idempotency_key)
+                _Claim(
+                    item.id,
+                    item.kind,
+                    item.attempts + 1,
+                    item.status == "sending",
+                    item.source,
+                    item.draft_id,
+                    dict(item.payload),
+                    item.idempotency_key,
+                )
             )
             item.status = "sending"
             item.attempts += 1
@@ -143,9 +159,10 @@ class OutboxWorker:
                     connector.reply(target, draft_text, claim.idempotency_key), timeout=SEND_TIMEOUT
                 )
         except ReplyError as err:
+            message = str(err)
             if err.permanent or claim.attempts >= MAX_ATTEMPTS:
-                await self.db.run_write(lambda s: drafts.mark_failed(s, claim.draft_id, str(err), True))
-                await self._finish(claim, "failed", error=str(err))
+                await self.db.run_write(lambda s: drafts.mark_failed(s, claim.draft_id, message, True))
+                await self._finish(claim, "failed", error=message)
                 result.failed += 1
             else:
                 await self._retry(claim, str(err), None)
@@ -154,19 +171,21 @@ class OutboxWorker:
         except AuthError as err:
             # Credentials are wrong or revoked: retrying soon cannot help. Show it on the source and the
             # draft, and try again in an hour (an admin fixing the credentials restarts the daemon anyway).
-            await self.db.run_write(lambda s: _auth_failed(s, source, claim.draft_id, str(err)))
-            await self._retry(claim, str(err), AUTH_RETRY_SECONDS, keep_sending=True)
+            message = str(err)
+            await self.db.run_write(lambda s: _auth_failed(s, source, claim.draft_id, message))
+            await self._retry(claim, message, AUTH_RETRY_SECONDS, keep_sending=True)
             result.retrying += 1
             return
         except (TimeoutError, TransientFetchError, ConnectorError) as err:
             retry_after = err.retry_after if isinstance(err, TransientFetchError) else None
+            message = str(err) or "timed out"
             if claim.attempts >= MAX_ATTEMPTS:
-                await self.db.run_write(lambda s: drafts.mark_failed(s, claim.draft_id, str(err), True))
-                await self._finish(claim, "failed", error=str(err) or "timed out")
+                await self.db.run_write(lambda s: drafts.mark_failed(s, claim.draft_id, message, True))
+                await self._finish(claim, "failed", error=message)
                 result.failed += 1
             else:
                 # Ambiguous: the reply may have gone out. Stay "sending" so the next try checks first.
-                await self._retry(claim, str(err) or "timed out", retry_after, keep_sending=True)
+                await self._retry(claim, message, retry_after, keep_sending=True)
                 result.retrying += 1
             return
         reply = posted

@@ -81,7 +81,7 @@ class Pipeline:
         size = self.config.classifier.batch_size
         results: list[Analysis | None] = []
         for start in range(0, len(texts), size):
-            chunk, chunk_hints = texts[start:start + size], hints[start:start + size]
+            chunk, chunk_hints = texts[start : start + size], hints[start : start + size]
             try:
                 results.extend(await asyncio.to_thread(self.classifier.analyse, chunk, chunk_hints))
             except (ClassifierError, RuntimeError, ValueError) as err:
@@ -139,8 +139,9 @@ class Pipeline:
             except Exception:  # noqa: BLE001 - one mention's linking/rules bug must not block the source
                 # The mention itself stays stored (it was flushed before the savepoint); only its
                 # link and actions are rolled back. `socialcrm rules test` shows the failure again.
-                logger.exception("Linking or rules failed for %s/%s; mention stored without actions",
-                                 source.name, post.external_id)
+                logger.exception(
+                    "Linking or rules failed for %s/%s; mention stored without actions", source.name, post.external_id
+                )
                 result.errors += 1
             result.new += 1
             assert mention.id is not None
@@ -193,7 +194,7 @@ def _known_ids(session: Session, source: str, external_ids: Sequence[str]) -> se
     known: set[str] = set()
     ids = [e[:512] for e in external_ids]
     for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
+        chunk = ids[start : start + 500]
         rows = session.exec(
             select(Mention.external_id).where(Mention.source == source, col(Mention.external_id).in_(chunk))
         )

@@ -114,7 +114,11 @@ class Poller:
         if totals.new:
             logger.info(
                 "%s: %d fetched, %d new, %d ticket(s) opened, %d reply draft(s)",
-                self.source.name, totals.fetched, totals.new, totals.tickets, totals.drafts,
+                self.source.name,
+                totals.fetched,
+                totals.new,
+                totals.tickets,
+                totals.drafts,
             )
         result.fetched = totals.fetched
         result.new = totals.new
@@ -124,7 +128,9 @@ class Poller:
         result.drafts = totals.drafts
         return result
 
-    async def _record_failure(self, err: BaseException, *, auth: bool = False, retry_after: float | None = None) -> None:
+    async def _record_failure(
+        self, err: BaseException, *, auth: bool = False, retry_after: float | None = None
+    ) -> None:
         now = self._now()
         message = str(err)[:2000]
         backoff = self.backoff

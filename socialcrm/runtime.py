@@ -21,7 +21,7 @@ from socialcrm.config import Config, SourceConfig
 from socialcrm.db import Database, open_database
 from socialcrm.outbox import OutboxWorker
 from socialcrm.pipeline import Pipeline
-from socialcrm.poller import PollResult, Poller
+from socialcrm.poller import Poller, PollResult
 from socialcrm.registry import load_connector_class
 
 logger = logging.getLogger(__name__)

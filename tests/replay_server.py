@@ -68,11 +68,21 @@ class ReplayServer:
     def add_handler(self, method: str, path: str, handler: Handler) -> None:
         self._routes[(method.upper(), path)] = handler
 
-    def add_json(self, method: str, path: str, payload: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> None:
+    def add_json(
+        self, method: str, path: str, payload: Any, status: int = 200, headers: Mapping[str, str] | None = None
+    ) -> None:
         hdrs = {"Content-Type": "application/json; charset=utf-8", **(headers or {})}
         self.add(method, path, Canned(status, json.dumps(payload).encode(), hdrs))
 
-    def add_file(self, method: str, path: str, file: Path, content_type: str, status: int = 200, headers: Mapping[str, str] | None = None) -> None:
+    def add_file(
+        self,
+        method: str,
+        path: str,
+        file: Path,
+        content_type: str,
+        status: int = 200,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         self.add(method, path, Canned(status, file.read_bytes(), {"Content-Type": content_type, **(headers or {})}))
 
     def served(self, method: str, path: str) -> int:

@@ -21,13 +21,17 @@ logger = logging.getLogger("socialcrm.cli")
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="socialcrm",
-        description="Self-hosted social CRM: listen to feeds and networks, classify, link, open tickets and reply drafts.",
+        description="Self-hosted social CRM: listen to feeds and networks, classify, link, "
+        "open tickets and reply drafts.",
     )
     parser.add_argument(
-        "--config", metavar="PATH",
+        "--config",
+        metavar="PATH",
         help="config file (default: $SOCIALCRM_CONFIG, else ./socialcrm.toml)",
     )
-    parser.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="override [daemon].log_level")
+    parser.add_argument(
+        "--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="override [daemon].log_level"
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
     for name in COMMAND_MODULES:

@@ -296,7 +296,10 @@ def cmd_sources(args: argparse.Namespace) -> int:
             rows = describe_sources(session, config, datetime.now(UTC))
     finally:
         db.dispose()
-    print(f"{'source':<24} {'type':<10} {'state':<32} {'last success':<17} {'fetched':>7} {'new':>6} {'errors':>6}  last error")
+    print(
+        f"{'source':<24} {'type':<10} {'state':<32} {'last success':<17} "
+        f"{'fetched':>7} {'new':>6} {'errors':>6}  last error"
+    )
     for row in rows:
         print(
             f"{row.name:<24} {row.type:<10} {row.state_text:<32} {row.last_success or 'never':<17} "

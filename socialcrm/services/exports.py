@@ -13,17 +13,60 @@ from sqlmodel import Session, col, select
 from socialcrm.models import Customer, Mention, ReplyDraft, Ticket, TicketMention
 
 MENTION_FIELDS = [
-    "id", "source", "source_type", "external_id", "url", "thread_id", "parent_id", "kind", "author",
-    "author_name", "title", "text", "language", "sentiment", "sentiment_score", "customer_ref",
-    "link_method", "link_confidence", "group", "tags", "published_at", "fetched_at",
+    "id",
+    "source",
+    "source_type",
+    "external_id",
+    "url",
+    "thread_id",
+    "parent_id",
+    "kind",
+    "author",
+    "author_name",
+    "title",
+    "text",
+    "language",
+    "sentiment",
+    "sentiment_score",
+    "customer_ref",
+    "link_method",
+    "link_confidence",
+    "group",
+    "tags",
+    "published_at",
+    "fetched_at",
 ]
 TICKET_FIELDS = [
-    "id", "status", "priority", "team", "assignee", "rule", "customer_ref", "mention_ids", "subject",
-    "created_at", "first_response_due", "resolution_due", "first_response_at", "resolved_at", "closed_at",
+    "id",
+    "status",
+    "priority",
+    "team",
+    "assignee",
+    "rule",
+    "customer_ref",
+    "mention_ids",
+    "subject",
+    "created_at",
+    "first_response_due",
+    "resolution_due",
+    "first_response_at",
+    "resolved_at",
+    "closed_at",
 ]
 DRAFT_FIELDS = [
-    "id", "status", "rule", "language", "text", "mention_id", "customer_ref", "template", "approved_by",
-    "approved_at", "sent_at", "external_reply_url", "created_at",
+    "id",
+    "status",
+    "rule",
+    "language",
+    "text",
+    "mention_id",
+    "customer_ref",
+    "template",
+    "approved_by",
+    "approved_at",
+    "sent_at",
+    "external_reply_url",
+    "created_at",
 ]
 PAGE = 1000
 
@@ -39,7 +82,7 @@ def _refs(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
     wanted = sorted({i for i in ids if i is not None})
     refs: dict[int, str] = {}
     for start in range(0, len(wanted), 500):
-        chunk = wanted[start:start + 500]
+        chunk = wanted[start : start + 500]
         for cid, ref in session.exec(select(Customer.id, Customer.customer_ref).where(col(Customer.id).in_(chunk))):
             refs[cid] = ref
     return refs
@@ -60,13 +103,28 @@ def mention_rows(session: Session) -> Iterator[dict[str, Any]]:
         refs = _refs(session, (m.customer_id for m in page))
         for m in page:
             yield {
-                "id": m.id, "source": m.source, "source_type": m.source_type, "external_id": m.external_id,
-                "url": m.url, "thread_id": m.thread_id, "parent_id": m.parent_id, "kind": m.kind,
-                "author": m.author, "author_name": m.author_name, "title": m.title, "text": m.text,
-                "language": m.language, "sentiment": m.sentiment, "sentiment_score": m.sentiment_score,
+                "id": m.id,
+                "source": m.source,
+                "source_type": m.source_type,
+                "external_id": m.external_id,
+                "url": m.url,
+                "thread_id": m.thread_id,
+                "parent_id": m.parent_id,
+                "kind": m.kind,
+                "author": m.author,
+                "author_name": m.author_name,
+                "title": m.title,
+                "text": m.text,
+                "language": m.language,
+                "sentiment": m.sentiment,
+                "sentiment_score": m.sentiment_score,
                 "customer_ref": refs.get(m.customer_id) if m.customer_id else None,
-                "link_method": m.link_method, "link_confidence": m.link_confidence, "group": m.group,
-                "tags": list(m.tags or []), "published_at": iso(m.published_at), "fetched_at": iso(m.fetched_at),
+                "link_method": m.link_method,
+                "link_confidence": m.link_confidence,
+                "group": m.group,
+                "tags": list(m.tags or []),
+                "published_at": iso(m.published_at),
+                "fetched_at": iso(m.fetched_at),
             }
 
 
@@ -83,11 +141,20 @@ def ticket_rows(session: Session) -> Iterator[dict[str, Any]]:
             links.setdefault(tid, []).append(mid)
         for t in page:
             yield {
-                "id": t.id, "status": t.status, "priority": t.priority, "team": t.team, "assignee": t.assignee,
-                "rule": t.rule, "customer_ref": refs.get(t.customer_id) if t.customer_id else None,
-                "mention_ids": links.get(t.id, []), "subject": t.subject, "created_at": iso(t.created_at),
-                "first_response_due": iso(t.first_response_due), "resolution_due": iso(t.resolution_due),
-                "first_response_at": iso(t.first_response_at), "resolved_at": iso(t.resolved_at),
+                "id": t.id,
+                "status": t.status,
+                "priority": t.priority,
+                "team": t.team,
+                "assignee": t.assignee,
+                "rule": t.rule,
+                "customer_ref": refs.get(t.customer_id) if t.customer_id else None,
+                "mention_ids": links.get(t.id, []),
+                "subject": t.subject,
+                "created_at": iso(t.created_at),
+                "first_response_due": iso(t.first_response_due),
+                "resolution_due": iso(t.resolution_due),
+                "first_response_at": iso(t.first_response_at),
+                "resolved_at": iso(t.resolved_at),
                 "closed_at": iso(t.closed_at),
             }
 
@@ -97,10 +164,18 @@ def draft_rows(session: Session) -> Iterator[dict[str, Any]]:
         refs = _refs(session, (d.customer_id for d in page))
         for d in page:
             yield {
-                "id": d.id, "status": d.status, "rule": d.rule, "language": d.language, "text": d.text,
-                "mention_id": d.mention_id, "customer_ref": refs.get(d.customer_id) if d.customer_id else None,
-                "template": d.template, "approved_by": d.approved_by, "approved_at": iso(d.approved_at),
-                "sent_at": iso(d.sent_at), "external_reply_url": d.external_reply_url,
+                "id": d.id,
+                "status": d.status,
+                "rule": d.rule,
+                "language": d.language,
+                "text": d.text,
+                "mention_id": d.mention_id,
+                "customer_ref": refs.get(d.customer_id) if d.customer_id else None,
+                "template": d.template,
+                "approved_by": d.approved_by,
+                "approved_at": iso(d.approved_at),
+                "sent_at": iso(d.sent_at),
+                "external_reply_url": d.external_reply_url,
                 "created_at": iso(d.created_at),
             }
 

@@ -30,17 +30,14 @@ def run_housekeeping(session: Session, config: Config) -> dict[str, int]:
     done: dict[str, int] = {}
     raw_cutoff = now - timedelta(days=config.retention.raw_payload_days)
     result = session.exec(  # type: ignore[call-overload]
-        update(Mention)
-        .where(col(Mention.fetched_at) < raw_cutoff, col(Mention.raw).is_not(None))
-        .values(raw=None)
+        update(Mention).where(col(Mention.fetched_at) < raw_cutoff, col(Mention.raw).is_not(None)).values(raw=None)
     )
     done["raw_payloads_dropped"] = result.rowcount or 0
     if config.retention.mention_days:
         cutoff = now - timedelta(days=config.retention.mention_days)
         # Mentions that work items refer to are kept until those are gone; the rest go entirely.
-        referenced = (
-            exists().where(TicketMention.mention_id == Mention.id)
-            | exists().where(ReplyDraft.mention_id == Mention.id)
+        referenced = exists().where(TicketMention.mention_id == Mention.id) | exists().where(
+            ReplyDraft.mention_id == Mention.id
         )
         old_ids = list(
             session.exec(select(Mention.id).where(col(Mention.published_at) < cutoff, ~referenced).limit(10000))

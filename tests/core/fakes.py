@@ -34,14 +34,19 @@ class FakeClassifier:
         out = []
         for text in texts:
             low = text.lower()
-            label = "negative" if any(w in low for w in self.NEGATIVE) else (
-                "positive" if any(w in low for w in self.POSITIVE) else "neutral")
+            label = (
+                "negative"
+                if any(w in low for w in self.NEGATIVE)
+                else ("positive" if any(w in low for w in self.POSITIVE) else "neutral")
+            )
             language = "de" if any(w in low for w in ("ich", "die", "der", "und", "ist", "wie")) else "en"
             out.append(Analysis(Sentiment(label, 0.9, self.model_id), language))  # type: ignore[arg-type]
         return out
 
 
-def post(source: str, n: int, text: str, *, thread: str | None = None, author: str = "alice", minutes: int = 0) -> RawPost:
+def post(
+    source: str, n: int, text: str, *, thread: str | None = None, author: str = "alice", minutes: int = 0
+) -> RawPost:
     return RawPost(
         source=source,
         external_id=f"{source}-{n}",

@@ -16,8 +16,20 @@ from tests.replay_server import Canned, ReplayServer
 
 DEMO_FEEDS = Path(__file__).resolve().parents[2] / "socialcrm" / "demo" / "feeds"
 MENTION_FIELDS = {
-    "id", "source", "source_type", "external_id", "url", "thread_id", "author", "title", "text", "language",
-    "sentiment", "sentiment_score", "customer_ref", "published_at",
+    "id",
+    "source",
+    "source_type",
+    "external_id",
+    "url",
+    "thread_id",
+    "author",
+    "title",
+    "text",
+    "language",
+    "sentiment",
+    "sentiment_score",
+    "customer_ref",
+    "published_at",
 }
 
 
@@ -29,9 +41,15 @@ def env_for(tmp_path: Path) -> dict[str, str]:
 
 async def run(tmp_path: Path, *args: str, stdin: str | None = None) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "socialcrm", *args,
-        cwd=tmp_path, env=env_for(tmp_path),
-        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "-m",
+        "socialcrm",
+        *args,
+        cwd=tmp_path,
+        env=env_for(tmp_path),
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(proc.communicate(stdin.encode() if stdin is not None else None), 120)
     return proc.returncode or 0, out.decode(), err.decode()

@@ -39,7 +39,7 @@ def test_contract_shape_from_the_issue_loads(tmp_path: Path) -> None:
     assert config.web.host == "127.0.0.1" and config.web.port == 8080
     source = config.source("acme-blog")
     assert source.type == "feed" and source.interval_delta.total_seconds() == 900
-    assert str(source.options.url) .startswith("https://example.com/feed.xml")
+    assert str(source.options.url).startswith("https://example.com/feed.xml")
     # a relative SQLite path is relative to the config file, not the working directory
     assert config.database_url() == f"sqlite:///{tmp_path / 'socialcrm.db'}"
 

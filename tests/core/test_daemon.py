@@ -34,7 +34,7 @@ def make_feed(feed: int) -> bytes:
     start = datetime(2026, 11, 1, tzinfo=UTC)
     items = "".join(
         f"<item><title>P{feed}-{i}</title><link>https://s{feed}.example/p/{i}</link>"
-        f"<guid isPermaLink=\"false\">s{feed}-{i}</guid>"
+        f'<guid isPermaLink="false">s{feed}-{i}</guid>'
         f"<pubDate>{format_datetime(start + timedelta(minutes=i))}</pubDate>"
         f"<description>{entry_text(feed, i)}</description></item>"
         for i in range(ENTRIES)
@@ -47,20 +47,47 @@ def make_feed(feed: int) -> bytes:
 
 def write_config(folder: Path, base_url: str, *, web: bool) -> Path:
     lines = [
-        "[database]", 'url = "sqlite:///crm.db"',
-        "[web]", f"enabled = {'true' if web else 'false'}", 'host = "127.0.0.1"', "port = 0",
-        "[classifier]", 'kind = "lexicon"',
-        "[daemon]", 'shutdown_grace = "20s"',
+        "[database]",
+        'url = "sqlite:///crm.db"',
+        "[web]",
+        f"enabled = {'true' if web else 'false'}",
+        'host = "127.0.0.1"',
+        "port = 0",
+        "[classifier]",
+        'kind = "lexicon"',
+        "[daemon]",
+        'shutdown_grace = "20s"',
     ]
     for feed in range(FEEDS):
-        lines += ["[[sources]]", f'name = "feed-{feed:02d}"', 'type = "feed"', f'url = "{base_url}/f{feed}.xml"',
-                  'interval = "1h"']
+        lines += [
+            "[[sources]]",
+            f'name = "feed-{feed:02d}"',
+            'type = "feed"',
+            f'url = "{base_url}/f{feed}.xml"',
+            'interval = "1h"',
+        ]
     lines += [
-        "[[rules]]", 'name = "complaint-ticket"', "order = 10", "[rules.when]", 'sentiment = ["negative"]',
-        "query = 'lieferung'", "[[rules.then]]", 'action = "open_ticket"', 'team = "service"', 'priority = "high"',
-        "[[rules]]", 'name = "question-reply"', "order = 20", "[rules.when]", "query = 'wie'",
-        "[[rules.then]]", 'action = "draft_reply"', 'template = "q"',
-        "[templates.q]", 'de = "Hallo {{ author }}!"', 'en = "Hi {{ author }}!"',
+        "[[rules]]",
+        'name = "complaint-ticket"',
+        "order = 10",
+        "[rules.when]",
+        'sentiment = ["negative"]',
+        "query = 'lieferung'",
+        "[[rules.then]]",
+        'action = "open_ticket"',
+        'team = "service"',
+        'priority = "high"',
+        "[[rules]]",
+        'name = "question-reply"',
+        "order = 20",
+        "[rules.when]",
+        "query = 'wie'",
+        "[[rules.then]]",
+        'action = "draft_reply"',
+        'template = "q"',
+        "[templates.q]",
+        'de = "Hallo {{ author }}!"',
+        'en = "Hi {{ author }}!"',
     ]
     path = folder / "socialcrm.toml"
     path.write_text("\n".join(lines) + "\n")
@@ -70,7 +97,8 @@ def write_config(folder: Path, base_url: str, *, web: bool) -> Path:
 def serve_feeds(replay: ReplayServer, delay: float) -> None:
     for feed in range(FEEDS):
         replay.add(
-            "GET", f"/f{feed}.xml",
+            "GET",
+            f"/f{feed}.xml",
             Canned(200, make_feed(feed), {"Content-Type": "application/rss+xml"}, delay=delay * (feed % 6)),
         )
 
@@ -79,8 +107,16 @@ async def start_daemon(folder: Path) -> asyncio.subprocess.Process:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SOCIALCRM_")}
     log = open(folder / "daemon.log", "ab")  # noqa: SIM115 - closed when the process ends
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "socialcrm", "--config", str(folder / "socialcrm.toml"), "run",
-        cwd=folder, env=env, stdout=log, stderr=log,
+        sys.executable,
+        "-m",
+        "socialcrm",
+        "--config",
+        str(folder / "socialcrm.toml"),
+        "run",
+        cwd=folder,
+        env=env,
+        stdout=log,
+        stderr=log,
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext

@@ -1,4 +1,4 @@
-"""`make run`'s demo: with no network it polls, classifies, links and opens a ticket and a draft, and says where to log in."""
+"""`make run`'s demo: offline it polls, classifies, links, opens a ticket and a draft, and says where to log in."""
 
 from __future__ import annotations
 
@@ -42,8 +42,18 @@ async def test_demo_works_within_a_minute_and_stops_cleanly(tmp_path: Path) -> N
     log_path = tmp_path / "demo.log"
     with open(log_path, "wb") as log:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "socialcrm", "demo", "--dir", str(folder), "--port", "0",
-            cwd=tmp_path, env=env, stdout=log, stderr=log,
+            sys.executable,
+            "-m",
+            "socialcrm",
+            "demo",
+            "--dir",
+            str(folder),
+            "--port",
+            "0",
+            cwd=tmp_path,
+            env=env,
+            stdout=log,
+            stderr=log,
         )
     loop = asyncio.get_running_loop()
     deadline = loop.time() + 120  # a minute on a developer laptop; CI machines are slower

@@ -121,7 +121,11 @@ async def test_timeout_then_retry_checks_first_and_never_posts_twice(config: Con
 async def test_webhook_is_signed_and_retried_on_5xx(config: Config, db: Database, replay: ReplayServer) -> None:
     replay.add("POST", "/hook", Canned(status=503), Canned(status=204))
     with db.write() as session:
-        session.add(OutboxItem(kind="webhook", idempotency_key="notify:1", payload={"webhook": "ops", "body": {"mention_id": 1}}))
+        session.add(
+            OutboxItem(
+                kind="webhook", idempotency_key="notify:1", payload={"webhook": "ops", "body": {"mention_id": 1}}
+            )
+        )
     async with aiohttp.ClientSession() as http:
         worker = OutboxWorker(config, db, {}, http)
         first = await worker.run_once()

@@ -74,7 +74,9 @@ PAGE = Batch(
 )
 
 
-async def test_batch_is_stored_with_cursor_tickets_and_drafts(config: Config, db: Database, source: SourceConfig) -> None:
+async def test_batch_is_stored_with_cursor_tickets_and_drafts(
+    config: Config, db: Database, source: SourceConfig
+) -> None:
     pipeline = make_pipeline(config, db)
     result = await pipeline.process(source, PAGE)
     assert (result.fetched, result.new, result.tickets, result.drafts) == (4, 3, 1, 1)
@@ -106,7 +108,9 @@ async def test_reprocessing_the_same_batch_stores_and_opens_nothing_twice(
     assert count(db, ReplyDraft) == 1
 
 
-async def test_second_complaint_in_thread_joins_the_open_ticket(config: Config, db: Database, source: SourceConfig) -> None:
+async def test_second_complaint_in_thread_joins_the_open_ticket(
+    config: Config, db: Database, source: SourceConfig
+) -> None:
     pipeline = make_pipeline(config, db)
     await pipeline.process(source, PAGE)
     follow_up = Batch(
@@ -118,7 +122,9 @@ async def test_second_complaint_in_thread_joins_the_open_ticket(config: Config, 
     assert count(db, TicketMention) == 2
 
 
-async def test_classifier_failure_falls_back_to_single_texts(config: Config, db: Database, source: SourceConfig) -> None:
+async def test_classifier_failure_falls_back_to_single_texts(
+    config: Config, db: Database, source: SourceConfig
+) -> None:
     class Flaky(FakeClassifier):
         def analyse(self, texts, languages=None):  # type: ignore[no-untyped-def]
             if len(texts) > 1 or "poison" in texts[0]:
