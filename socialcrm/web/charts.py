@@ -143,9 +143,7 @@ def stacked_bars(
     return _svg(title, parts, "stacked")
 
 
-def share_bars(
-    title: str, shares: Sequence[tuple[str, int, float]], fmt_pct: Callable[[float], str]
-) -> Markup:
+def share_bars(title: str, shares: Sequence[tuple[str, int, float]], fmt_pct: Callable[[float], str]) -> Markup:
     """Horizontal bars of each key's share (share of voice)."""
     row_h = 26
     height = max(row_h * len(shares) + 10, 40)
@@ -153,9 +151,7 @@ def share_bars(
     for i, (key, count, share) in enumerate(shares):
         y = 5 + i * row_h
         w = (WIDTH - 260) * share
-        parts.append(
-            f'<text x="150" y="{y + 16}" text-anchor="end" font-size="12" fill="#1d2330">{escape(key)}</text>'
-        )
+        parts.append(f'<text x="150" y="{y + 16}" text-anchor="end" font-size="12" fill="#1d2330">{escape(key)}</text>')
         parts.append(
             f'<rect class="bar" x="160" y="{y + 3}" width="{w:.1f}" height="18" fill="{colour(i)}">'
             f"<title>{escape(key)}: {count} ({escape(fmt_pct(share))})</title></rect>"

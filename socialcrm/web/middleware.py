@@ -48,15 +48,11 @@ def _error_response(request: web.Request, status: int, detail: str | None) -> we
     message = _MESSAGES.get(status, "Error")
     if is_api(request) or wants_json(request):
         headers = {"WWW-Authenticate": 'Bearer realm="socialcrm"'} if status == 401 else None
-        return web.json_response(
-            {"error": detail or message, "status": status}, status=status, headers=headers
-        )
+        return web.json_response({"error": detail or message, "status": status}, status=status, headers=headers)
     if status == 401:
         target = request.path_qs if request.method == "GET" else "/"
         raise web.HTTPFound("/login?next=" + quote(target, safe=""))
-    return render(
-        request, "error.html", http_status=status, status_code=status, message=message, detail=detail
-    )
+    return render(request, "error.html", http_status=status, status_code=status, message=message, detail=detail)
 
 
 @web.middleware

@@ -171,9 +171,7 @@ def requires(*roles: str) -> Callable[[Handler], Handler]:
 class LoginThrottle:
     """Failed logins per client address and per username in a sliding 15-minute window."""
 
-    def __init__(
-        self, limit: int, window_seconds: float = 900.0, clock: Callable[[], float] = time.monotonic
-    ):
+    def __init__(self, limit: int, window_seconds: float = 900.0, clock: Callable[[], float] = time.monotonic):
         self.limit = limit
         self.window = window_seconds
         self.clock = clock
@@ -192,10 +190,7 @@ class LoginThrottle:
         return len(entries)
 
     def blocked(self, address: str, username: str) -> bool:
-        return (
-            self._count("ip:" + address) >= self.limit
-            or self._count("user:" + username.lower()) >= self.limit
-        )
+        return self._count("ip:" + address) >= self.limit or self._count("user:" + username.lower()) >= self.limit
 
     def failed(self, address: str, username: str) -> None:
         now = self.clock()

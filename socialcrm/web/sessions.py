@@ -67,9 +67,7 @@ def create_api_token(session: Session, username: str, name: str, *, actor: str) 
     row = ApiToken(user_id=user.id, name=name[:64] or "token", token_hash=hash_token(token))
     session.add(row)
     session.flush()
-    audit.record(
-        session, actor, "api_token.create", "api_token", row.id, {"user": username, "name": row.name}
-    )
+    audit.record(session, actor, "api_token.create", "api_token", row.id, {"user": username, "name": row.name})
     return token
 
 
@@ -103,8 +101,6 @@ def touch_api_token(session: Session, token_id: int) -> None:
 
 def list_api_tokens(session: Session) -> list[tuple[ApiToken, str]]:
     rows = session.exec(
-        select(ApiToken, User.username)
-        .join(User, col(User.id) == ApiToken.user_id)
-        .order_by(col(ApiToken.id))
+        select(ApiToken, User.username).join(User, col(User.id) == ApiToken.user_id).order_by(col(ApiToken.id))
     )
     return [(token, username) for token, username in rows]

@@ -61,9 +61,7 @@ def store_hostile(db: Database) -> HostileWorld:
                     rule="xss-rule",
                     fired=True,
                     explanation={
-                        "conditions": [
-                            {"condition": "query", "matched": True, "expected": payload, "actual": payload}
-                        ],
+                        "conditions": [{"condition": "query", "matched": True, "expected": payload, "actual": payload}],
                     },
                 )
             )

@@ -23,9 +23,7 @@ def make_users(db: Database) -> None:
             users.create_user(s, role, role, PASSWORD, actor="test")
 
 
-def add_customer(
-    s: Session, name: str = "Erika Mustermann", ref: str | None = None, **extra: object
-) -> Customer:
+def add_customer(s: Session, name: str = "Erika Mustermann", ref: str | None = None, **extra: object) -> Customer:
     customer = Customer(customer_ref=ref or f"K-{next(_ids):05d}", name=name, **extra)
     s.add(customer)
     s.flush()

@@ -82,9 +82,7 @@ async def test_users_roles_and_tokens(aiohttp_client, db, world):
     token = re.search(r'<code id="new-token">([^<]+)</code>', await page.text()).group(1)
     api = await client.get("/api/v1/tickets", headers={"Authorization": f"Bearer {token}"})
     assert api.status == 200
-    token_id = re.search(
-        r"/admin/tokens/(\d+)/revoke", await (await client.get("/admin/users")).text()
-    ).group(1)
+    token_id = re.search(r"/admin/tokens/(\d+)/revoke", await (await client.get("/admin/users")).text()).group(1)
     await client.post(f"/admin/tokens/{token_id}/revoke", data={"csrf_token": csrf})
     assert (await client.get("/api/v1/tickets", headers={"Authorization": f"Bearer {token}"})).status == 401
 

@@ -49,13 +49,9 @@ async def test_tickets_and_customers(anon, db, world):
     tickets = await (await anon.get("/api/v1/tickets?status=new", headers=headers)).json()
     first = next(t for t in tickets["items"] if t["id"] == world.ticket_id)
     assert first["mention_ids"] == [world.mention_id]
-    changed = await anon.post(
-        f"/api/v1/tickets/{world.ticket_id}/status", json={"status": "pending"}, headers=headers
-    )
+    changed = await anon.post(f"/api/v1/tickets/{world.ticket_id}/status", json={"status": "pending"}, headers=headers)
     assert (await changed.json())["status"] == "pending"
-    noted = await anon.post(
-        f"/api/v1/tickets/{world.ticket_id}/notes", json={"text": "per API"}, headers=headers
-    )
+    noted = await anon.post(f"/api/v1/tickets/{world.ticket_id}/notes", json={"text": "per API"}, headers=headers)
     assert [n["text"] for n in (await noted.json())["notes"]] == ["per API"]
     invalid = await anon.post(
         f"/api/v1/tickets/{world.ticket_id}/status",
@@ -64,18 +60,14 @@ async def test_tickets_and_customers(anon, db, world):
     )
     assert invalid.status == 400 and "JSON" in (await invalid.json())["error"]
     customer = await (await anon.get(f"/api/v1/customers/{world.customer_id}", headers=headers)).json()
-    assert customer["name"] == "Erika Mustermann" and customer["orders"][0]["products"] == [
-        "Kaffeemaschine X1"
-    ]
+    assert customer["name"] == "Erika Mustermann" and customer["orders"][0]["products"] == ["Kaffeemaschine X1"]
     search = await (await anon.get("/api/v1/customers?q=Erika", headers=headers)).json()
     assert [c["id"] for c in search["items"]] == [world.customer_id]
 
 
 async def test_draft_approval_by_api_is_compare_and_set(anon, db, world):
     headers = _token(db, "community")
-    approved = await anon.post(
-        f"/api/v1/drafts/{world.draft_id}/approve", json={"version": 1}, headers=headers
-    )
+    approved = await anon.post(f"/api/v1/drafts/{world.draft_id}/approve", json={"version": 1}, headers=headers)
     assert approved.status == 200 and (await approved.json())["status"] == "approved"
     again = await anon.post(f"/api/v1/drafts/{world.draft_id}/approve", json={"version": 1}, headers=headers)
     assert again.status == 409 and "approved" in (await again.json())["error"]
@@ -96,8 +88,6 @@ async def test_openapi_document_describes_every_api_route(anon, db, web_config, 
         for operation in operations.values():
             for response in operation["responses"].values():
                 schema = response.get("content", {}).get("application/json", {}).get("schema", {})
-                ref = schema.get("$ref") or schema.get("properties", {}).get("items", {}).get(
-                    "items", {}
-                ).get("$ref")
+                ref = schema.get("$ref") or schema.get("properties", {}).get("items", {}).get("items", {}).get("$ref")
                 if ref:
                     assert ref.split("/")[-1] in doc["components"]["schemas"], path

@@ -84,9 +84,7 @@ async def test_wrong_password_is_refused_and_audited(anon, db):
     make_users(db)
     page = await anon.get("/login")
     token = (await page.text()).split('name="csrf_token" value="')[1].split('"')[0]
-    response = await anon.post(
-        "/login", data={"username": "service", "password": "nope-nope", "csrf_token": token}
-    )
+    response = await anon.post("/login", data={"username": "service", "password": "nope-nope", "csrf_token": token})
     assert response.status == 401
     assert "Wrong username or password" in await response.text()
     with db.read() as s:
@@ -115,9 +113,7 @@ async def test_login_is_throttled_per_username(anon, db):
     page = await anon.get("/login")
     token = (await page.text()).split('name="csrf_token" value="')[1].split('"')[0]
     for _ in range(5):
-        response = await anon.post(
-            "/login", data={"username": "admin", "password": "wrong-wrong", "csrf_token": token}
-        )
+        response = await anon.post("/login", data={"username": "admin", "password": "wrong-wrong", "csrf_token": token})
         assert response.status == 401
     # Even the right password is refused until the window passes.
     response = await anon.post(

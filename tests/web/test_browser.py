@@ -222,10 +222,7 @@ async def test_hostile_posts_stay_inert_in_queue_ticket_and_customer_views(aioht
         await page.wait_for_timeout(100)
         assert await page.evaluate("window.__fired") == [], path
         assert await page.evaluate("window.__violations") == [], path
-        assert (
-            await page.evaluate("document.querySelectorAll('script:not([src=\"/static/app.js\"])').length")
-            == 0
-        )
+        assert await page.evaluate("document.querySelectorAll('script:not([src=\"/static/app.js\"])').length") == 0
         assert (
             await page.evaluate(
                 "[...document.querySelectorAll('*')].filter(e => [...e.attributes].some(a => a.name.startsWith('on')))"

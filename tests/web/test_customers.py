@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from socialcrm.models import Customer, Identity, LinkSuggestion, MergeCandidate, Mention
+from socialcrm.models import Customer, Identity, LinkSuggestion, Mention, MergeCandidate
 from tests.web.seed import add_customer, add_mention
 
 
@@ -29,9 +29,7 @@ async def test_search_and_notes(as_role, db, world):
     assert f"/customers/{world.customer_id}" in found
     none = await (await client.get("/customers?q=nobody-here")).text()
     assert f"/customers/{world.customer_id}" not in none
-    await client.post(
-        f"/customers/{world.customer_id}/notes", data={"csrf_token": csrf, "text": "Ruft morgen an"}
-    )
+    await client.post(f"/customers/{world.customer_id}/notes", data={"csrf_token": csrf, "text": "Ruft morgen an"})
     assert "Ruft morgen an" in await (await client.get(f"/customers/{world.customer_id}")).text()
 
 

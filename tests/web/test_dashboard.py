@@ -36,9 +36,7 @@ def seed_marketing(db):  # type: ignore[no-untyped-def]
             mentions.append(
                 add_mention(
                     s,
-                    "Lieferung kaputt und Kundenservice langsam"
-                    if sentiment == "negative"
-                    else "Alles prima",
+                    "Lieferung kaputt und Kundenservice langsam" if sentiment == "negative" else "Alles prima",
                     source=source,
                     group=group,
                     sentiment=sentiment,
@@ -122,7 +120,7 @@ async def test_csv_export(as_role, db):
     assert rows[0] == ["bucket_start", "dimension", "key", "mentions"]
     assert [base.date().isoformat(), "source", "blog", "2"] in rows
     totals = {}
-    for bucket, dimension, key, count in rows[1:]:
+    for _bucket, dimension, key, count in rows[1:]:
         totals[(dimension, key)] = totals.get((dimension, key), 0) + int(count)
     assert totals[("group", "brand")] == 4 and totals[("sentiment", "negative")] == 3
 

@@ -37,15 +37,10 @@ def _used_texts() -> set[str]:
     }
     texts -= composed
     texts |= {f"status:{s}" for s in TICKET_STATUSES} | {f"priority:{p}" for p in PRIORITY_ORDER}
-    texts |= (
-        {f"draft:{s}" for s in DRAFT_STATUSES}
-        | {f"role:{r}" for r in ROLES}
-        | {f"age:{a}" for a in AGE_CHOICES}
-    )
+    texts |= {f"draft:{s}" for s in DRAFT_STATUSES} | {f"role:{r}" for r in ROLES} | {f"age:{a}" for a in AGE_CHOICES}
     texts |= {f"sentiment:{s}" for s in ("negative", "neutral", "positive", "none")}
     texts |= {
-        f"event:{k}"
-        for k in ("mention", "ticket_opened", "ticket_resolved", "draft", "reply_sent", "order", "note")
+        f"event:{k}" for k in ("mention", "ticket_opened", "ticket_resolved", "draft", "reply_sent", "order", "note")
     }
     texts |= {f"{p}{d}" for p in ("by ", "Volume by ") for d in ("source", "group", "tag")} | {
         "per day",

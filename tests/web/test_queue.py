@@ -84,9 +84,7 @@ async def test_edit_keeps_history_and_a_stale_approval_is_refused(as_role, db, w
     with db.read() as s:
         edits = s.exec(select(DraftEdit).where(DraftEdit.draft_id == world.draft_id)).all()
         draft = s.get(ReplyDraft, world.draft_id)
-    assert [(e.old_text, e.new_text) for e in edits] == [
-        ("Das tut uns leid! Wir kümmern uns.", "Neue Antwort")
-    ]
+    assert [(e.old_text, e.new_text) for e in edits] == [("Das tut uns leid! Wir kümmern uns.", "Neue Antwort")]
     assert draft.status == "pending"
 
 
@@ -124,10 +122,7 @@ async def test_filters_by_sentiment_language_source_and_age(as_role, world):
     client, _ = await as_role("community")
     marker = f'data-draft="{world.draft_id}"'
     assert (
-        marker
-        in await (
-            await client.get("/queue?sentiment=negative&language=de&source=acme-mastodon&age=24h")
-        ).text()
+        marker in await (await client.get("/queue?sentiment=negative&language=de&source=acme-mastodon&age=24h")).text()
     )
     for query in ("sentiment=positive", "language=en", "source=other", "age=older"):
         assert marker not in await (await client.get(f"/queue?{query}")).text(), query
@@ -145,9 +140,7 @@ async def test_read_only_platform_ends_in_copy_open_and_mark_as_posted(as_role, 
     assert response.headers["Location"] == f"/queue/{world.draft_id}?notice=approved_manual"
     page = await (await client.get(response.headers["Location"])).text()
     assert "Copy reply" in page and "Mark as posted" in page and "https://blog.example.com/post/1" in page
-    bad = await client.post(
-        f"/queue/{world.draft_id}/posted", data={"csrf_token": csrf, "url": "javascript:x"}
-    )
+    bad = await client.post(f"/queue/{world.draft_id}/posted", data={"csrf_token": csrf, "url": "javascript:x"})
     assert bad.status == 400
     await client.post(
         f"/queue/{world.draft_id}/posted",

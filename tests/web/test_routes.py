@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from socialcrm.web.app import create_app
-from tests.web.conftest import login
 
 ALL = ("admin", "community", "service", "marketing")
 COMMUNITY = ("admin", "community")
@@ -117,9 +116,7 @@ async def test_without_login_pages_redirect_and_api_says_401(anon, world):
     for method, _pattern, path, data, _roles in MATRIX:
         url = _fill(path, world)
         form = {k: _fill(v, world) for k, v in (data or {}).items()}
-        response = await anon.request(
-            method, url, data=form if method == "POST" else None, allow_redirects=False
-        )
+        response = await anon.request(method, url, data=form if method == "POST" else None, allow_redirects=False)
         if url.startswith("/api/"):
             assert response.status == 401, (method, url)
             assert response.headers["WWW-Authenticate"].startswith("Bearer")
@@ -139,9 +136,7 @@ async def test_each_role_is_allowed_or_forbidden(as_role, world, role):
         form = {k: _fill(v, world) for k, v in (data or {}).items()}
         if method == "POST":
             form["csrf_token"] = csrf
-        response = await client.request(
-            method, url, data=form if method == "POST" else None, allow_redirects=False
-        )
+        response = await client.request(method, url, data=form if method == "POST" else None, allow_redirects=False)
         if role not in roles:
             if response.status != 403:
                 failures.append(f"{method} {url}: {role} got {response.status}, expected 403")

@@ -25,9 +25,7 @@ async def test_list_highlights_sla_breaches_first(as_role, db, world):
     html = await (await client.get("/tickets")).text()
     row = html.split(f'data-ticket="{world.ticket_id}"')[0].rsplit("<tr", 1)[1]
     assert 'class="breach"' in row
-    assert html.index(f'data-ticket="{world.ticket_id}"') < html.index(
-        f'data-ticket="{world.other_ticket_id}"'
-    )
+    assert html.index(f'data-ticket="{world.ticket_id}"') < html.index(f'data-ticket="{world.other_ticket_id}"')
     assert "SLA breaches: 1" in html
     only = await (await client.get("/tickets?breached=1")).text()
     assert f'data-ticket="{world.other_ticket_id}"' not in only
@@ -53,18 +51,14 @@ async def test_work_a_ticket_status_assign_note(as_role, db, world):
         f"/tickets/{world.ticket_id}/assign",
         data={"csrf_token": csrf, "assignee": "service", "priority": "urgent"},
     )
-    await client.post(
-        f"/tickets/{world.ticket_id}/notes", data={"csrf_token": csrf, "text": "Paket nachverfolgt"}
-    )
+    await client.post(f"/tickets/{world.ticket_id}/notes", data={"csrf_token": csrf, "text": "Paket nachverfolgt"})
     await client.post(f"/tickets/{world.ticket_id}/status", data={"csrf_token": csrf, "status": "resolved"})
     with db.read() as s:
         ticket = s.get(Ticket, world.ticket_id)
         notes = s.exec(select(TicketNote).where(TicketNote.ticket_id == world.ticket_id)).all()
         actions = [
             e.action
-            for e in s.exec(
-                select(AuditEntry).where(AuditEntry.entity_type == "ticket", AuditEntry.actor == "service")
-            )
+            for e in s.exec(select(AuditEntry).where(AuditEntry.entity_type == "ticket", AuditEntry.actor == "service"))
         ]
     assert (ticket.status, ticket.assignee, ticket.priority) == ("resolved", "service", "urgent")
     assert ticket.first_response_at is not None and ticket.resolved_at is not None
@@ -76,18 +70,14 @@ async def test_a_forbidden_transition_says_why(as_role, db, world):
     with db.write() as s:
         tickets.transition(s, world.ticket_id, "closed", actor="service")
     client, csrf = await as_role("service")
-    response = await client.post(
-        f"/tickets/{world.ticket_id}/status", data={"csrf_token": csrf, "status": "open"}
-    )
+    response = await client.post(f"/tickets/{world.ticket_id}/status", data={"csrf_token": csrf, "status": "open"})
     assert response.status == 409
     assert "a closed ticket stays closed" in await response.text()
 
 
 async def test_merge_a_duplicate_into_this_ticket(as_role, db, world):
     client, csrf = await as_role("service")
-    await client.post(
-        f"/tickets/{world.other_ticket_id}/notes", data={"csrf_token": csrf, "text": "Duplikat"}
-    )
+    await client.post(f"/tickets/{world.other_ticket_id}/notes", data={"csrf_token": csrf, "text": "Duplikat"})
     await client.post(
         f"/tickets/{world.ticket_id}/merge",
         data={"csrf_token": csrf, "duplicate_id": str(world.other_ticket_id)},

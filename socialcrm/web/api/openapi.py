@@ -25,9 +25,7 @@ def _ref(name: str) -> dict[str, str]:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _string(
-    fmt: str | None = None, nullable: bool = True, enum: tuple[str, ...] | None = None
-) -> dict[str, Any]:
+def _string(fmt: str | None = None, nullable: bool = True, enum: tuple[str, ...] | None = None) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": ["string", "null"] if nullable else "string"}
     if fmt:
         schema["format"] = fmt
@@ -163,8 +161,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         409: "Someone else changed the record first",
     }
     return {
-        str(c): {"description": reasons[c], "content": {"application/json": {"schema": _ref("Error")}}}
-        for c in codes
+        str(c): {"description": reasons[c], "content": {"application/json": {"schema": _ref("Error")}}} for c in codes
     }
 
 
@@ -219,9 +216,7 @@ def _action(tag: str, schema: str, summary: str, body: dict[str, Any], required:
             "requestBody": {
                 "required": True,
                 "content": {
-                    "application/json": {
-                        "schema": {"type": "object", "properties": body, "required": required}
-                    }
+                    "application/json": {"schema": {"type": "object", "properties": body, "required": required}}
                 },
             },
             "responses": {
@@ -278,9 +273,7 @@ def openapi_document() -> dict[str, Any]:
                 {"status": {"type": "string", "enum": list(TICKET_STATUSES)}},
                 ["status"],
             ),
-            "/tickets/{id}/notes": _action(
-                "tickets", "Ticket", "Add a note", {"text": {"type": "string"}}, ["text"]
-            ),
+            "/tickets/{id}/notes": _action("tickets", "Ticket", "Add a note", {"text": {"type": "string"}}, ["text"]),
             "/drafts": _list("drafts", "Draft", "Reply drafts", [_query("status", "status", DRAFT_STATUSES)]),
             "/drafts/{id}": _one("drafts", "Draft", "One reply draft"),
             "/drafts/{id}/approve": _action(
@@ -303,8 +296,6 @@ def openapi_document() -> dict[str, Any]:
                 "Customers",
                 [_query("q", "name, company, customer number, e-mail or handle")],
             ),
-            "/customers/{id}": _one(
-                "customers", "Customer", "One customer with identities, orders and related ids"
-            ),
+            "/customers/{id}": _one("customers", "Customer", "One customer with identities, orders and related ids"),
         },
     }

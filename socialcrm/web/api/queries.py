@@ -14,11 +14,7 @@ def _refs(session: Session, ids: set[int | None]) -> dict[int, str]:
     wanted = sorted(i for i in ids if i is not None)
     if not wanted:
         return {}
-    return {
-        c.id: c.customer_ref
-        for c in session.exec(select(Customer).where(col(Customer.id).in_(wanted)))
-        if c.id
-    }
+    return {c.id: c.customer_ref for c in session.exec(select(Customer).where(col(Customer.id).in_(wanted))) if c.id}
 
 
 def page(
@@ -52,8 +48,7 @@ def tickets(
             links.setdefault(link.ticket_id, []).append(link.mention_id)
     refs = _refs(session, {t.customer_id for t in rows})
     return [
-        (t, sorted(links.get(t.id or 0, [])), refs.get(t.customer_id) if t.customer_id else None)
-        for t in rows
+        (t, sorted(links.get(t.id or 0, [])), refs.get(t.customer_id) if t.customer_id else None) for t in rows
     ], cursor
 
 

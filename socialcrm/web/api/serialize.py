@@ -36,9 +36,7 @@ def mention(m: Mention, customer_ref: str | None = None) -> dict[str, Any]:
     }
 
 
-def ticket(
-    t: Ticket, mention_ids: list[int] | None = None, customer_ref: str | None = None
-) -> dict[str, Any]:
+def ticket(t: Ticket, mention_ids: list[int] | None = None, customer_ref: str | None = None) -> dict[str, Any]:
     data: dict[str, Any] = {
         "id": t.id,
         "status": t.status,

@@ -39,9 +39,7 @@ def _listing(request: web.Request, items: list[dict[str, Any]], cursor: int | No
     if cursor is not None:
         query = {**request.query, "cursor": str(cursor)}
         next_url = str(request.rel_url.with_query(query))
-    return web.json_response(
-        {"items": items, "next_cursor": str(cursor) if cursor else None, "next": next_url}
-    )
+    return web.json_response({"items": items, "next_cursor": str(cursor) if cursor else None, "next": next_url})
 
 
 async def _json_body(request: web.Request) -> dict[str, Any]:
@@ -87,9 +85,7 @@ async def list_mentions(request: web.Request) -> web.Response:
 @requires("community", "service", "marketing")
 async def get_mention(request: web.Request) -> web.Response:
     mention_id = params.path_id(request)
-    rows, _ = await request.app[DB_KEY].run_read(
-        lambda s: queries.mentions(s, [Mention.id == mention_id], None, 1)
-    )
+    rows, _ = await request.app[DB_KEY].run_read(lambda s: queries.mentions(s, [Mention.id == mention_id], None, 1))
     if not rows:
         raise web.HTTPNotFound(text=f"no mention {mention_id}")
     return web.json_response(serialize.mention(*rows[0]))
@@ -166,9 +162,7 @@ async def list_drafts(request: web.Request) -> web.Response:
 @requires("community")
 async def get_draft(request: web.Request) -> web.Response:
     draft_id = params.path_id(request)
-    rows, _ = await request.app[DB_KEY].run_read(
-        lambda s: queries.drafts(s, [ReplyDraft.id == draft_id], None, 1)
-    )
+    rows, _ = await request.app[DB_KEY].run_read(lambda s: queries.drafts(s, [ReplyDraft.id == draft_id], None, 1))
     if not rows:
         raise web.HTTPNotFound(text=f"no reply draft {draft_id}")
     return web.json_response(serialize.draft(*rows[0]))
@@ -184,9 +178,7 @@ async def approve_draft(request: web.Request) -> web.Response:
     text = params.text(body, "text", 20000)
     actor = user_of(request).username
     try:
-        await request.app[DB_KEY].run_write(
-            lambda s: actions.approve_draft(s, draft_id, version, text, actor)
-        )
+        await request.app[DB_KEY].run_write(lambda s: actions.approve_draft(s, draft_id, version, text, actor))
     except ConflictError as err:
         return web.json_response({"error": str(err), "status": 409}, status=409)
     return await get_draft(request)
@@ -203,9 +195,7 @@ async def reject_draft(request: web.Request) -> web.Response:
     version = params.integer({k: str(v) for k, v in body.items()}, "version", 1)
     actor = user_of(request).username
     try:
-        await request.app[DB_KEY].run_write(
-            lambda s: actions.reject_draft(s, draft_id, version, reason, actor)
-        )
+        await request.app[DB_KEY].run_write(lambda s: actions.reject_draft(s, draft_id, version, reason, actor))
     except ConflictError as err:
         return web.json_response({"error": str(err), "status": 409}, status=409)
     return await get_draft(request)
@@ -222,9 +212,7 @@ async def list_customers(request: web.Request) -> web.Response:
             lambda s: customers.list_customers(s, search=search, include_prospects=True, limit=MAX_LIMIT)
         )
         filters.append(col(Customer.id).in_([c.id for c in found]))
-    rows, cursor = await request.app[DB_KEY].run_read(
-        lambda s: queries.page(s, Customer, filters, before, limit)
-    )
+    rows, cursor = await request.app[DB_KEY].run_read(lambda s: queries.page(s, Customer, filters, before, limit))
     return _listing(request, [serialize.customer(c) for c in rows], cursor)
 
 
@@ -237,9 +225,7 @@ async def get_customer(request: web.Request) -> web.Response:
     data.update(
         emails=view.emails,
         phones=view.phones,
-        identities=[
-            {"platform": i.platform, "handle": i.handle, "confirmed": i.confirmed} for i in view.identities
-        ],
+        identities=[{"platform": i.platform, "handle": i.handle, "confirmed": i.confirmed} for i in view.identities],
         orders=[
             {
                 "order_number": o.order_number,

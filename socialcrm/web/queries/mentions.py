@@ -24,9 +24,7 @@ class MentionFilter:
     limit: int = PAGE_SIZE
 
 
-def recent_mentions(
-    session: Session, where: MentionFilter
-) -> tuple[list[tuple[Mention, Customer | None]], int | None]:
+def recent_mentions(session: Session, where: MentionFilter) -> tuple[list[tuple[Mention, Customer | None]], int | None]:
     """A page of mentions with their linked customers, and the id to continue before (or None)."""
     query = (
         select(Mention, Customer)

@@ -74,22 +74,32 @@ def queue_page(session: Session, where: QueueFilter, now: datetime) -> tuple[lis
         .where(*conditions)
     ).one()
     decisions = _decisions(session, [(d.mention_id, d.rule) for d, _m, _c in rows])
+    threads = threads_of(session, [mention for _d, mention, _c in rows], 5)
     items = [
-        QueueItem(
-            draft,
-            mention,
-            customer,
-            decisions.get((draft.mention_id, draft.rule)),
-            mention_thread(session, mention, 5),
-        )
+        QueueItem(draft, mention, customer, decisions.get((draft.mention_id, draft.rule)), threads.get(mention.id, []))
         for draft, mention, customer in rows
     ]
     return items, int(total)
 
 
-def _decisions(
-    session: Session, keys: list[tuple[int, str | None]]
-) -> dict[tuple[int, str | None], Decision]:
+def threads_of(session: Session, mentions: list[Mention], per_thread: int) -> dict[int | None, list[Mention]]:
+    """For each mention, up to ``per_thread`` other posts of its thread, oldest first (one query for all)."""
+    thread_ids = sorted({m.thread_id for m in mentions if m.thread_id})
+    if not thread_ids:
+        return {}
+    found: dict[tuple[str, str], list[Mention]] = {}
+    query = select(Mention).where(col(Mention.thread_id).in_(thread_ids)).order_by(col(Mention.id).desc())
+    for other in session.exec(query.limit(1000)):
+        found.setdefault((other.source, other.thread_id or ""), []).append(other)
+    result: dict[int | None, list[Mention]] = {}
+    for mention in mentions:
+        siblings = [m for m in found.get((mention.source, mention.thread_id or ""), []) if m.id != mention.id]
+        siblings.sort(key=lambda m: (m.published_at, m.id or 0))
+        result[mention.id] = siblings[:per_thread]
+    return result
+
+
+def _decisions(session: Session, keys: list[tuple[int, str | None]]) -> dict[tuple[int, str | None], Decision]:
     mention_ids = sorted({mention_id for mention_id, _rule in keys})
     if not mention_ids:
         return {}

@@ -62,10 +62,7 @@ def breach_clause(now: datetime):  # type: ignore[no-untyped-def]
 def _row(ticket: Ticket, customer: Customer | None, now: datetime) -> TicketRow:
     is_open = ticket.status in OPEN_STATUSES
     first = bool(
-        is_open
-        and ticket.first_response_at is None
-        and ticket.first_response_due
-        and ticket.first_response_due < now
+        is_open and ticket.first_response_at is None and ticket.first_response_due and ticket.first_response_due < now
     )
     resolution = bool(is_open and ticket.resolution_due and ticket.resolution_due < now)
     return TicketRow(ticket, customer, first, resolution)
@@ -94,15 +91,11 @@ def ticket_page(session: Session, where: TicketFilter, now: datetime) -> TicketP
     )
     rows = [_row(ticket, customer, now) for ticket, customer in session.exec(query)]
     total = session.exec(select(func.count()).select_from(Ticket).where(*conditions)).one()
-    breaches = session.exec(
-        select(func.count()).select_from(Ticket).where(*conditions, breach_clause(now))
-    ).one()
+    breaches = session.exec(select(func.count()).select_from(Ticket).where(*conditions, breach_clause(now))).one()
     by_status = {
         status: count
         for status, count in session.exec(
-            select(Ticket.status, func.count())
-            .where(col(Ticket.merged_into_id).is_(None))
-            .group_by(Ticket.status)
+            select(Ticket.status, func.count()).where(col(Ticket.merged_into_id).is_(None)).group_by(Ticket.status)
         )
     }
     return TicketPage(rows, int(total), int(breaches), by_status)
@@ -146,9 +139,7 @@ def ticket_detail(session: Session, ticket_id: int, now: datetime) -> TicketDeta
             .order_by(col(Mention.published_at))
         )
     )
-    notes = list(
-        session.exec(select(TicketNote).where(TicketNote.ticket_id == ticket_id).order_by(col(TicketNote.id)))
-    )
+    notes = list(session.exec(select(TicketNote).where(TicketNote.ticket_id == ticket_id).order_by(col(TicketNote.id))))
     orders: list[Order] = []
     other_mentions: list[Mention] = []
     duplicates: list[Ticket] = []

@@ -27,9 +27,7 @@ RULESET_KEY = web.AppKey("ruleset", RuleSet)
 def setup_rules(app: web.Application) -> None:
     """Compile the configured rules once, for the rule test page."""
     config = app[CONFIG_KEY]
-    app[RULESET_KEY] = compile_rules(
-        config.rules, config.templates, webhooks={w.name for w in config.webhooks}
-    )
+    app[RULESET_KEY] = compile_rules(config.rules, config.templates, webhooks={w.name for w in config.webhooks})
 
 
 @routes.get("/admin")
@@ -67,9 +65,7 @@ async def rules_page(request: web.Request) -> web.Response:
         def test(s):  # type: ignore[no-untyped-def]
             stored = explain_mention(s, mention_id)
             mention = stored.mention
-            now_verdict = evaluation_dicts(
-                ruleset.evaluate(build_facts(s, mention, ruleset, mention.published_at))
-            )
+            now_verdict = evaluation_dicts(ruleset.evaluate(build_facts(s, mention, ruleset, mention.published_at)))
             return {"mention": mention, "stored": stored.decisions, "current": now_verdict}
 
         result = await request.app[DB_KEY].run_read(test)
@@ -92,9 +88,7 @@ async def rules_page(request: web.Request) -> web.Response:
 @routes.get("/admin/users")
 @requires()
 async def users_page(request: web.Request) -> web.Response:
-    rows, tokens = await request.app[DB_KEY].run_read(
-        lambda s: (users.list_users(s), sessions.list_api_tokens(s))
-    )
+    rows, tokens = await request.app[DB_KEY].run_read(lambda s: (users.list_users(s), sessions.list_api_tokens(s)))
     return render(request, "users.html", rows=rows, tokens=tokens, roles=ROLES, new_token=None)
 
 

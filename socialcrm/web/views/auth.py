@@ -58,9 +58,7 @@ def _safe_next(target: str | None) -> str:
     return target
 
 
-def _login_page(
-    request: web.Request, status: int = 200, error: str | None = None, username: str = ""
-) -> web.Response:
+def _login_page(request: web.Request, status: int = 200, error: str | None = None, username: str = "") -> web.Response:
     token = prelogin_token(request)
     request[PRELOGIN_KEY] = token
     response = render(
@@ -91,9 +89,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     throttle = request.app[THROTTLE_KEY]
     db = request.app[DB_KEY]
     if throttle.blocked(address, username):
-        await db.run_write(
-            lambda s: audit.record(s, username or "-", "login.throttled", "user", None, {"ip": address})
-        )
+        await db.run_write(lambda s: audit.record(s, username or "-", "login.throttled", "user", None, {"ip": address}))
         return _login_page(request, 429, "Too many attempts. Please wait a few minutes.", username)
     hours = request.app[SESSION_HOURS_KEY]
 

@@ -46,9 +46,7 @@ def notice_of(request: web.Request) -> dict[str, str]:
     return {}
 
 
-def finish(
-    request: web.Request, location: str, code: str, *, status: int = 200, **data: object
-) -> web.StreamResponse:
+def finish(request: web.Request, location: str, code: str, *, status: int = 200, **data: object) -> web.StreamResponse:
     """After an action: JSON for fetch callers, else a 303 redirect carrying the notice code."""
     from socialcrm.web.i18n import translate
     from socialcrm.web.render import language_of

@@ -148,9 +148,7 @@ async def edit(request: web.Request) -> web.StreamResponse:
         )
     except ConflictError as err:
         return finish(request, f"/queue/{draft_id}", "stale", status=409, detail=str(err))
-    return finish(
-        request, _back(request, draft_id), "edited", version=new_version, state="pending", done=False
-    )
+    return finish(request, _back(request, draft_id), "edited", version=new_version, state="pending", done=False)
 
 
 @routes.post("/queue/{id}/reject")
@@ -164,9 +162,7 @@ async def reject(request: web.Request) -> web.StreamResponse:
     version = _version(form)
     actor = user_of(request).username
     try:
-        await request.app[DB_KEY].run_write(
-            lambda s: actions.reject_draft(s, draft_id, version, reason, actor)
-        )
+        await request.app[DB_KEY].run_write(lambda s: actions.reject_draft(s, draft_id, version, reason, actor))
     except ConflictError as err:
         return finish(request, _back(request, draft_id), "already_handled", status=409, detail=str(err))
     return finish(request, _back(request, draft_id), "rejected", **_state(request, "rejected"))

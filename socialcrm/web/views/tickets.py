@@ -95,9 +95,7 @@ async def ticket_assign(request: web.Request) -> web.StreamResponse:
     priority = params.choice(form, "priority", PRIORITY_ORDER)
     actor = user_of(request).username
     sla = request.app[CONFIG_KEY].sla
-    await request.app[DB_KEY].run_write(
-        lambda s: actions.assign_ticket(s, ticket_id, assignee, priority, actor, sla)
-    )
+    await request.app[DB_KEY].run_write(lambda s: actions.assign_ticket(s, ticket_id, assignee, priority, actor, sla))
     return finish(request, f"/tickets/{ticket_id}", "ticket_updated")
 
 
