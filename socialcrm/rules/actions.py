@@ -98,9 +98,7 @@ def _claim(
     existing = session.get(ActionKey, key)
     if existing is not None:
         return existing
-    session.add(
-        ActionKey(key=key, rule=rule.name, action=spec.kind, mention_id=_mention_id(mention), created_at=now)
-    )
+    session.add(ActionKey(key=key, rule=rule.name, action=spec.kind, mention_id=_mention_id(mention), created_at=now))
     session.flush()
     return None
 
@@ -123,9 +121,7 @@ def _open_ticket(
         return {"outcome": "joined" if added else "already on ticket", "ticket_id": ticket.id}
     if earlier is not None and any(
         ticket_id == earlier.id
-        for ticket_id in session.exec(
-            select(TicketMention.ticket_id).where(TicketMention.mention_id == mention.id)
-        )
+        for ticket_id in session.exec(select(TicketMention.ticket_id).where(TicketMention.mention_id == mention.id))
     ):
         return {"outcome": "already on ticket", "ticket_id": earlier.id}
     subject = _subject(mention)

@@ -85,9 +85,7 @@ class ScoreRange:
     def check(self, facts: Facts) -> ConditionResult:
         score = facts.sentiment_score
         matched = (
-            score is not None
-            and (self.low is None or score >= self.low)
-            and (self.high is None or score <= self.high)
+            score is not None and (self.low is None or score >= self.low) and (self.high is None or score <= self.high)
         )
         return ConditionResult(self.name, matched, {"min": self.low, "max": self.high}, score)
 
@@ -115,9 +113,7 @@ class RegexCondition:
         for pattern in self.patterns:
             found = pattern.search(facts.text)
             if found:
-                return ConditionResult(
-                    self.name, True, [p.pattern for p in self.patterns], found.group(0)[:200]
-                )
+                return ConditionResult(self.name, True, [p.pattern for p in self.patterns], found.group(0)[:200])
         return ConditionResult(self.name, False, [p.pattern for p in self.patterns], None)
 
 
@@ -141,9 +137,7 @@ class CustomerCondition:
             matched = actual in ("unknown", "prospect")
         else:
             matched = actual == self.state
-        return ConditionResult(
-            self.name, matched, self.state, {"state": actual, "customer_ref": facts.customer_ref}
-        )
+        return ConditionResult(self.name, matched, self.state, {"state": actual, "customer_ref": facts.customer_ref})
 
 
 @dataclass(frozen=True)
@@ -168,6 +162,18 @@ class OpenTicketCondition:
     def check(self, facts: Facts) -> ConditionResult:
         has = bool(facts.open_ticket_ids)
         return ConditionResult(self.name, has == self.wanted, self.wanted, list(facts.open_ticket_ids))
+
+
+@dataclass(frozen=True)
+class ConsentCondition:
+    """The customer has (true) or has not (false) agreed to marketing contact."""
+
+    wanted: bool
+    name: str = "consent_marketing"
+
+    def check(self, facts: Facts) -> ConditionResult:
+        has = facts.customer_linked and facts.consent_marketing
+        return ConditionResult(self.name, has == self.wanted, self.wanted, has)
 
 
 @dataclass(frozen=True)
@@ -364,6 +370,12 @@ def _compile_open_ticket(value: Any) -> list[Condition]:
     return [OpenTicketCondition(value)]
 
 
+def _compile_consent(value: Any) -> list[Condition]:
+    if not isinstance(value, bool):
+        raise ConditionError("consent_marketing", "must be true or false")
+    return [ConsentCondition(value)]
+
+
 def _compile_metrics(value: Any) -> list[Condition]:
     if not isinstance(value, Mapping) or not value:
         raise ConditionError(
@@ -394,13 +406,9 @@ def _compile_volume(value: Any, rule_name: str, when: Mapping[str, Any]) -> list
         raise ConditionError("volume.window", str(err)) from None
     query_source = value.get("query", when.get("query"))
     query = _query("volume.query", query_source) if query_source is not None else None
-    sentiments = (
-        _strings("volume.sentiment", value["sentiment"], SENTIMENT_LABELS) if "sentiment" in value else ()
-    )
+    sentiments = _strings("volume.sentiment", value["sentiment"], SENTIMENT_LABELS) if "sentiment" in value else ()
     sources = tuple(_strings("volume.source", value["source"])) if "source" in value else ()
-    source_types = (
-        tuple(_strings("volume.source_type", value["source_type"])) if "source_type" in value else ()
-    )
+    source_types = tuple(_strings("volume.source_type", value["source_type"])) if "source_type" in value else ()
     return [VolumeCondition(f"{rule_name}#volume", count, window, query, sentiments, sources, source_types)]
 
 
@@ -416,10 +424,9 @@ _SIMPLE: dict[str, Callable[[Any], list[Condition]]] = {
     "query": lambda value: [QueryCondition(_query("query", value))],
     "regex": _compile_regex,
     "customer": _compile_customer,
-    "customer_tag": lambda value: [
-        CustomerTagCondition(tuple(fold(t) for t in _strings("customer_tag", value)))
-    ],
+    "customer_tag": lambda value: [CustomerTagCondition(tuple(fold(t) for t in _strings("customer_tag", value)))],
     "has_open_ticket": _compile_open_ticket,
+    "consent_marketing": _compile_consent,
     "ordered_product": lambda value: [OrderedProductCondition(_strings("ordered_product", value))],
     "author_metrics": _compile_metrics,
 }

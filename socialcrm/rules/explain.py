@@ -33,14 +33,11 @@ def explain_mention(session: Session, mention_id: int, ruleset: RuleSet | None =
     if mention is None:
         raise NotFoundError(f"no mention with id {mention_id}")
     rows = list(
-        session.exec(
-            select(Decision).where(Decision.mention_id == mention_id).order_by(col(Decision.position))
-        )
+        session.exec(select(Decision).where(Decision.mention_id == mention_id).order_by(col(Decision.position)))
     )
     if rows or ruleset is None:
         decisions = [
-            {"rule": d.rule, "fired": d.fired, "explanation": d.explanation, "actions": d.actions}
-            for d in rows
+            {"rule": d.rule, "fired": d.fired, "explanation": d.explanation, "actions": d.actions} for d in rows
         ]
         return Explanation(mention, decisions, stored=True)
     evaluation = ruleset.evaluate(build_facts(session, mention, ruleset, mention.published_at))
@@ -78,9 +75,7 @@ def format_explanation(explanation: Explanation) -> list[str]:
         f"  {' '.join(((m.title or '') + ' ' + (m.text or '')).split())[:160]}",
     ]
     if not explanation.stored:
-        lines.append(
-            "  no decisions were stored for this mention; this is what the CURRENT rules would decide:"
-        )
+        lines.append("  no decisions were stored for this mention; this is what the CURRENT rules would decide:")
     if not explanation.decisions:
         lines.append("  no rules were evaluated for this mention")
     for decision in explanation.decisions:

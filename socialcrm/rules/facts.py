@@ -41,6 +41,7 @@ class Facts:
     customer_ref: str | None = None
     customer_name: str | None = None
     customer_is_prospect: bool = False
+    consent_marketing: bool = False
     segment: str | None = None
     customer_tags: frozenset[str] = frozenset()
     open_ticket_ids: tuple[int, ...] = ()
@@ -86,9 +87,7 @@ def build_facts(session: Session, mention: Mention, ruleset: RuleSet, now: datet
         if ruleset.needs_orders:
             products = frozenset(
                 fold(product)
-                for products_list in session.exec(
-                    select(Order.products).where(Order.customer_id == customer.id)
-                )
+                for products_list in session.exec(select(Order.products).where(Order.customer_id == customer.id))
                 for product in products_list or ()
             )
     text = mention_text(mention)
@@ -109,6 +108,7 @@ def build_facts(session: Session, mention: Mention, ruleset: RuleSet, now: datet
         customer_ref=customer.customer_ref if customer else None,
         customer_name=customer.name if customer else None,
         customer_is_prospect=bool(customer and customer.is_prospect),
+        consent_marketing=bool(customer and customer.consent_marketing),
         segment=customer.segment if customer else None,
         customer_tags=frozenset(fold(t) for t in (customer.tags if customer else ()) or ()),
         open_ticket_ids=open_ids,

@@ -27,9 +27,7 @@ def compile_rules(
     names: dict[str, int] = {}
     for index, raw in enumerate(rules):
         where = f"rules[{index}]"
-        rule = _compile_rule(
-            raw, index, where, compiled_templates, template_names, set(webhooks), names, problems
-        )
+        rule = _compile_rule(raw, index, where, compiled_templates, template_names, set(webhooks), names, problems)
         if rule is not None:
             compiled.append(rule)
     problems.extend(_check_suppress_targets(compiled, names))

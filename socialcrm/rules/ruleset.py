@@ -59,9 +59,7 @@ class RuleResult:
         if self.skipped:
             data["skipped"] = self.skipped
         if self.suppressed_actions:
-            data["suppressed_actions"] = [
-                {**spec.describe(), "by": why} for spec, why in self.suppressed_actions
-            ]
+            data["suppressed_actions"] = [{**spec.describe(), "by": why} for spec, why in self.suppressed_actions]
         return data
 
 
@@ -93,9 +91,7 @@ class RuleSet:
 
     @property
     def needs_orders(self) -> bool:
-        return any(
-            isinstance(c, OrderedProductCondition) for r in self.rules if r.enabled for c in r.conditions
-        )
+        return any(isinstance(c, OrderedProductCondition) for r in self.rules if r.enabled for c in r.conditions)
 
     def rule(self, name: str) -> Rule | None:
         return next((r for r in self.rules if r.name == name), None)
@@ -113,9 +109,7 @@ class RuleSet:
                 results.append(RuleResult(rule, False, checks, skipped="rule is disabled"))
                 continue
             if stopped_by is not None:
-                results.append(
-                    RuleResult(rule, False, checks, skipped=f"rule {stopped_by!r} fired with stop = true")
-                )
+                results.append(RuleResult(rule, False, checks, skipped=f"rule {stopped_by!r} fired with stop = true"))
                 continue
             blocker = next(
                 (by for patterns, by in rule_blocks if any(fnmatchcase(rule.name, p) for p in patterns)), None

@@ -104,11 +104,7 @@ def check_template(source: str) -> list[str]:
     ]
     for node in tree.find_all((nodes.Getattr, nodes.Getitem)):
         target = getattr(node, "node", None)
-        key = (
-            node.attr
-            if isinstance(node, nodes.Getattr)
-            else getattr(getattr(node, "arg", None), "value", None)
-        )
+        key = node.attr if isinstance(node, nodes.Getattr) else getattr(getattr(node, "arg", None), "value", None)
         if isinstance(target, nodes.Name) and target.name == "customer" and isinstance(key, str):
             if key not in CUSTOMER_KEYS:
                 problems.append(f"unknown variable 'customer.{key}' (known: {', '.join(CUSTOMER_KEYS)})")

@@ -21,9 +21,7 @@ from socialcrm.models import (
 from socialcrm.services import tickets as ticket_service
 from tests.rules import factories as f
 
-WEBHOOK = (
-    '[[webhooks]]\nname = "service-chat"\nurl = "https://chat.example/hook"\nsecret_env = "CHAT_SECRET"\n'
-)
+WEBHOOK = '[[webhooks]]\nname = "service-chat"\nurl = "https://chat.example/hook"\nsecret_env = "CHAT_SECRET"\n'
 IF_ORDER = "{%% if order_numbers %%} %s {{ order_numbers[0] }}.{%% endif %%}"
 TEMPLATES = f"""
 [templates.sorry]
@@ -33,9 +31,7 @@ en = "Hi {{{{ customer_name }}}}, we are sorry.{IF_ORDER % "Order"}"
 
 
 def _cfg(then: str, when: str = 'sentiment = ["negative"]') -> object:
-    return f.config(
-        f'[[rules]]\nname = "r"\n[rules.when]\n{when}\n[[rules.then]]\n{then}\n{WEBHOOK}{TEMPLATES}'
-    )
+    return f.config(f'[[rules]]\nname = "r"\n[rules.when]\n{when}\n[[rules.then]]\n{then}\n{WEBHOOK}{TEMPLATES}')
 
 
 def _one(session, model):
@@ -206,9 +202,7 @@ def test_after_a_closed_ticket_a_new_complaint_opens_a_follow_up_once(db) -> Non
             "ticket_id": follow_up.id,
         }
         assert follow_up.subject.startswith(f"Follow-up to #{closed.id}")
-        members = session.exec(
-            select(TicketMention.mention_id).where(TicketMention.ticket_id == follow_up.id)
-        ).all()
+        members = session.exec(select(TicketMention.mention_id).where(TicketMention.ticket_id == follow_up.id)).all()
         assert sorted(members) == [later.id, third.id]
 
 
@@ -240,9 +234,7 @@ def test_every_state_change_is_audited(db) -> None:
         f.customer(session, "K-5", "Hanna", handles={"feed": "hanna"})
         f.process(
             session,
-            f.mention(
-                session, "Wann kommt meine Lieferung?", author="hanna", sentiment="negative", language="de"
-            ),
+            f.mention(session, "Wann kommt meine Lieferung?", author="hanna", sentiment="negative", language="de"),
             cfg,
             rules,
         )

@@ -64,9 +64,7 @@ def test_customer_facts_orders_tickets_segment_tags(db) -> None:
     cfg = f.config(SPIKE)
     rules = f.ruleset(cfg)
     with db.write() as session:
-        kim = f.customer(
-            session, "K-1", "Kim", handles={"feed": "kim"}, segment="premium", tags=["Newsletter"]
-        )
+        kim = f.customer(session, "K-1", "Kim", handles={"feed": "kim"}, segment="premium", tags=["Newsletter"])
         f.order(session, "A-1", kim.id, ["Wasserkocher", "Entkalker"])
         first = f.mention(session, "Tolles Produkt", author="kim")
         evaluation = f.process(session, first, cfg, rules)

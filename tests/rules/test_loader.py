@@ -141,8 +141,7 @@ def test_template_problems_are_config_errors_not_send_errors(template: str, expe
 
 def test_template_variables_render_in_sandbox() -> None:
     cfg = f.config(
-        "[templates.t]\n"
-        "en = \"Hi {{ customer_name }} ({{ customer.customer_ref }}), re: {{ title|default('-') }}\""
+        "[templates.t]\nen = \"Hi {{ customer_name }} ({{ customer.customer_ref }}), re: {{ title|default('-') }}\""
     )
     rules = f.ruleset(cfg)
     language, text = rules.templates["t"].render(
@@ -158,9 +157,7 @@ def test_template_variables_render_in_sandbox() -> None:
 
 def _names(rules_toml: str, **facts: object) -> list[tuple[str, bool, str | None]]:
     rules = f.ruleset(f.config(rules_toml))
-    evaluation = rules.evaluate(
-        Facts(source="s", source_type="feed", text="Wo bleibt meine Lieferung?", **facts)
-    )
+    evaluation = rules.evaluate(Facts(source="s", source_type="feed", text="Wo bleibt meine Lieferung?", **facts))
     return [(r.rule.name, r.fired, r.skipped) for r in evaluation.results]
 
 
@@ -187,9 +184,7 @@ def _rule(
 
 
 def test_rules_run_by_order_then_file_position() -> None:
-    toml = (
-        _rule("late", order=50) + _rule("first-in-file") + _rule("early", order=5) + _rule("second-in-file")
-    )
+    toml = _rule("late", order=50) + _rule("first-in-file") + _rule("early", order=5) + _rule("second-in-file")
     assert [n for n, *_ in _names(toml)] == ["early", "late", "first-in-file", "second-in-file"]
 
 

@@ -109,9 +109,7 @@ def test_reprocessing_the_same_batch_changes_nothing(db) -> None:
         for post in batch:
             f.process(session, post, cfg, rules)
     with db.read() as session:
-        before = {
-            m.__name__: _count(session, m) for m in (Ticket, TicketMention, ReplyDraft, Decision, ActionKey)
-        }
+        before = {m.__name__: _count(session, m) for m in (Ticket, TicketMention, ReplyDraft, Decision, ActionKey)}
     assert before["Ticket"] == 1 and before["ReplyDraft"] == 2
     with db.write() as session:
         for post in batch:
@@ -122,9 +120,7 @@ def test_reprocessing_the_same_batch_changes_nothing(db) -> None:
             session.exec(Decision.__table__.delete().where(col(Decision.mention_id) == record.id))  # type: ignore[attr-defined]
             apply_evaluation(session, record, rules.evaluate(facts), ActionContext(cfg, f.NOW))
     with db.read() as session:
-        after = {
-            m.__name__: _count(session, m) for m in (Ticket, TicketMention, ReplyDraft, Decision, ActionKey)
-        }
+        after = {m.__name__: _count(session, m) for m in (Ticket, TicketMention, ReplyDraft, Decision, ActionKey)}
     assert after == before
 
 
@@ -170,9 +166,7 @@ def test_second_complaint_in_same_thread_joins_open_ticket(db) -> None:
     with db.read() as session:
         tickets = list(session.exec(select(Ticket).order_by(Ticket.id)))
         assert len(tickets) == 2
-        members = session.exec(
-            select(TicketMention.mention_id).where(TicketMention.ticket_id == tickets[0].id)
-        ).all()
+        members = session.exec(select(TicketMention.mention_id).where(TicketMention.ticket_id == tickets[0].id)).all()
         assert sorted(members) == sorted([first.id, second.id])
         joined = session.exec(
             select(Decision).where(Decision.mention_id == second.id, Decision.rule == "complaint-ticket")

@@ -108,9 +108,7 @@ def _mentions(database_url: str) -> dict[str, int]:
             published_at=f.NOW - timedelta(days=1),
         )
         f.process(session, praise, cfg, rules)
-        stranger = f.mention(
-            session, "Bin ich paula@example.de? How so?", author="someone_else", published_at=f.NOW
-        )
+        stranger = f.mention(session, "Bin ich paula@example.de? How so?", author="someone_else", published_at=f.NOW)
         f.process(session, stranger, cfg, rules)
         ids = {"complaint": complaint.id, "praise": praise.id, "stranger": stranger.id}
     db.dispose()
@@ -132,6 +130,14 @@ def test_rules_explain_says_why_and_why_not(cli, capsys, database_url: str) -> N
     assert cli("rules", "explain", str(ids["praise"])) == 0
     out = capsys.readouterr().out
     assert "FAIL sentiment: expected [negative]; found positive" in out
+    db = Database(database_url)
+    with db.write() as session:  # stored before any rules ran: explained with the current rules
+        unprocessed = f.mention(session, "Versand kaputt", author="paula", sentiment="negative", language="de").id
+    db.dispose()
+    assert cli("rules", "explain", str(unprocessed)) == 0
+    out = capsys.readouterr().out
+    assert "no decisions were stored for this mention; this is what the CURRENT rules would decide:" in out
+    assert "FAIL customer: expected linked; found state=unknown" in out
     assert cli("rules", "explain", "9999") == 1
     assert "no mention with id 9999" in capsys.readouterr().err
 
@@ -143,8 +149,7 @@ def test_rules_test_replays_without_acting(cli, capsys, database_url: str, tmp_p
     def counts() -> tuple[int, ...]:
         with db.read() as session:
             return tuple(
-                session.exec(select(func.count()).select_from(m)).one()
-                for m in (Ticket, ReplyDraft, Decision)
+                session.exec(select(func.count()).select_from(m)).one() for m in (Ticket, ReplyDraft, Decision)
             )
 
     before = counts()
@@ -184,10 +189,7 @@ def test_links_review_confirm_reject(cli, capsys, database_url: str) -> None:
     ids = _mentions(database_url)
     assert cli("links", "review") == 0
     out = capsys.readouterr().out
-    assert (
-        "feed author 'someone_else' (mention" in out
-        and "-> customer K-7 (Paula) by email, confidence 0.90" in out
-    )
+    assert "feed author 'someone_else' (mention" in out and "-> customer K-7 (Paula) by email, confidence 0.90" in out
     db = Database(database_url)
     with db.read() as session:
         suggestion_id = session.exec(select(LinkSuggestion.id)).one()

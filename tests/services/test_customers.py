@@ -105,13 +105,9 @@ def test_merge_on_command_moves_everything_and_is_audited(db) -> None:
             merges.merge_customers(session, kim_id, twin.id, actor="lead")
     with db.read() as session:
         assert session.get(Customer, twin.id).merged_into_id == kim_id
-        handles = sorted(
-            i.handle for i in session.exec(select(Identity).where(Identity.customer_id == kim_id))
-        )
+        handles = sorted(i.handle for i in session.exec(select(Identity).where(Identity.customer_id == kim_id)))
         assert handles == ["kim@social.example", "kimk"]
-        points = sorted(
-            p.value for p in session.exec(select(ContactPoint).where(ContactPoint.customer_id == kim_id))
-        )
+        points = sorted(p.value for p in session.exec(select(ContactPoint).where(ContactPoint.customer_id == kim_id)))
         assert points == ["01712223334", "kim@example.de"]
         assert session.exec(select(MergeCandidate)).one().status == "merged"
         assert customers.customer_view(session, twin.id).customer.id == kim_id  # merged records redirect

@@ -153,9 +153,7 @@ def test_outbox_worker_marks_sent_or_failed(db) -> None:
         assert (draft.status, draft.external_reply_id, draft.error) == ("sent", "t1_reply", None)
         audited = [
             a.action
-            for a in session.exec(
-                select(AuditEntry).where(AuditEntry.entity_type == "draft").order_by(AuditEntry.id)
-            )
+            for a in session.exec(select(AuditEntry).where(AuditEntry.entity_type == "draft").order_by(AuditEntry.id))
         ]
         assert audited == ["draft.create", "draft.approve", "draft.failed", "draft.retry", "draft.sent"]
 

@@ -31,8 +31,7 @@ def test_default_columns_with_bom_lists_and_handles(db) -> None:
         anna = _customer(session, "K-1001")
         assert (anna.name, anna.company, anna.segment) == ("Anna Schmidt", "Schmidt GmbH", "premium")
         handles = {
-            (i.platform, i.handle)
-            for i in session.exec(select(Identity).where(Identity.customer_id == anna.id))
+            (i.platform, i.handle) for i in session.exec(select(Identity).where(Identity.customer_id == anna.id))
         }
         assert handles == {("reddit", "anna_s"), ("mastodon", "anna@social.example")}
         chris = _customer(session, "K-1003")
@@ -43,9 +42,7 @@ def test_default_columns_with_bom_lists_and_handles(db) -> None:
         feed = session.exec(select(Identity).where(Identity.platform == "feed")).one()
         assert (feed.customer_id, feed.handle) == (joerg.id, "jörg müller")
         phone = session.exec(
-            select(ContactPoint.value).where(
-                ContactPoint.customer_id == joerg.id, ContactPoint.kind == "phone"
-            )
+            select(ContactPoint.value).where(ContactPoint.customer_id == joerg.id, ContactPoint.kind == "phone")
         ).one()
         assert phone == "0301234567"
 
@@ -70,9 +67,7 @@ def test_every_broken_row_is_reported_by_line_while_valid_rows_import(db) -> Non
 
 
 def test_mapping_german_headers_and_semicolons(db) -> None:
-    mapping = parse_mapping(
-        ["customer_ref=Kundennummer", "name=Kundenname,email=E-Mail"], imports.CUSTOMER_COLUMNS
-    )
+    mapping = parse_mapping(["customer_ref=Kundennummer", "name=Kundenname,email=E-Mail"], imports.CUSTOMER_COLUMNS)
     mapping |= parse_mapping(["phone=Telefon", "company=Firma"], imports.CUSTOMER_COLUMNS)
     with db.write() as session:
         report = import_customers(session, _read("customers_de.csv"), mapping=mapping)
@@ -101,14 +96,10 @@ def test_file_level_problems_name_the_file_and_line(db) -> None:
     with db.write() as session:
         with pytest.raises(ImportFileError, match=r"latin1.csv: line 2: not UTF-8 \(byte 0xfc\)"):
             import_customers(session, _read("customers_latin1.csv"), name="latin1.csv")
-        with pytest.raises(
-            ImportFileError, match="line 1: missing column.s. customer_ref .found: Kundennummer"
-        ):
+        with pytest.raises(ImportFileError, match="line 1: missing column.s. customer_ref .found: Kundennummer"):
             import_customers(session, _read("customers_de.csv"), name="de.csv")
         with pytest.raises(ImportFileError, match="no column 'Nummer' for --map customer_ref=Nummer"):
-            import_customers(
-                session, _read("customers_de.csv"), name="de.csv", mapping={"customer_ref": "Nummer"}
-            )
+            import_customers(session, _read("customers_de.csv"), name="de.csv", mapping={"customer_ref": "Nummer"})
         with pytest.raises(ImportFileError, match="the file is empty"):
             import_customers(session, b"\xef\xbb\xbf", name="empty.csv")
         assert session.exec(select(func.count()).select_from(Customer)).one() == 0
@@ -133,9 +124,7 @@ def test_reimport_updates_instead_of_duplicating(db) -> None:
         )
         emails = sorted(
             session.exec(
-                select(ContactPoint.value).where(
-                    ContactPoint.customer_id == anna.id, ContactPoint.kind == "email"
-                )
+                select(ContactPoint.value).where(ContactPoint.customer_id == anna.id, ContactPoint.kind == "email")
             ).all()
         )
         assert emails == ["anna.neu@example.de", "anna@example.de"]
@@ -153,9 +142,7 @@ def test_duplicates_become_merge_candidates_never_merges(db) -> None:
     ]
     with db.read() as session:
         assert (
-            session.exec(
-                select(func.count()).select_from(Customer).where(Customer.merged_into_id.is_not(None))
-            ).one()
+            session.exec(select(func.count()).select_from(Customer).where(Customer.merged_into_id.is_not(None))).one()
             == 0
         )  # type: ignore[union-attr]
     with db.write() as session:

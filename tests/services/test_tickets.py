@@ -71,9 +71,7 @@ def test_sla_due_times_follow_priority_and_breaches_are_listed(db) -> None:
         answered = _ticket(session, "urgent", "c")
         assert urgent.first_response_due == f.NOW + DEFAULT_SLA["urgent"].first_response_delta()
         assert normal.resolution_due == f.NOW + DEFAULT_SLA["normal"].resolution_delta()
-        tickets.add_note(
-            session, answered.id, "Wir prüfen das.", actor="agent", now=f.NOW + timedelta(minutes=5)
-        )
+        tickets.add_note(session, answered.id, "Wir prüfen das.", actor="agent", now=f.NOW + timedelta(minutes=5))
         assert answered.first_response_at == f.NOW + timedelta(minutes=5)
         at = f.NOW + timedelta(hours=1)
         breached = {t.id: missed for t, missed in tickets.breached(session, at)}
