@@ -152,6 +152,7 @@ def test_confirming_a_suggestion_ties_the_identity_and_merges_the_prospect(db) -
         identity = session.exec(select(Identity).where(Identity.handle == "anna_forum")).one()
         assert identity.customer_id == anna.id
         assert session.get(Mention, earlier.id).customer_id == anna.id  # the prospect's history followed
+        assert session.get(Mention, earlier.id).link_method == "identity"
         assert session.get(Customer, prospect_id).merged_into_id == anna.id
         assert links.pending(session) == []
     with db.write() as session:

@@ -73,8 +73,10 @@ class CompiledTemplate:
 
     def language_for(self, language: str | None) -> str:
         """The language actually used: the mention's, else English, else the first one defined."""
-        if language and language in self.sources:
-            return language
+        if language:
+            for candidate in (language, language.split("-")[0].lower()):  # "de-AT" falls back to "de"
+                if candidate in self.sources:
+                    return candidate
         if FALLBACK_LANGUAGE in self.sources:
             return FALLBACK_LANGUAGE
         return next(iter(self.sources))

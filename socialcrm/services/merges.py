@@ -165,6 +165,12 @@ def merge_customers(session: Session, keep_id: int, merge_id: int, *, actor: str
     if other.merged_into_id is not None:
         raise ConflictError(f"customer {other.customer_ref} was already merged")
     moved: dict[str, int] = {}
+    if other.is_prospect:  # the author's posts were linked to a stand-in; now to the known customer
+        session.exec(
+            update(Mention)
+            .where(col(Mention.customer_id) == merge_id, col(Mention.link_method) == "prospect")
+            .values(link_method="identity", link_confidence=1.0)
+        )
     owned: tuple[Any, ...] = (Identity, Order, CustomerNote, Mention, Ticket, ReplyDraft)
     for model in owned:
         statement = update(model).where(col(model.customer_id) == merge_id).values(customer_id=keep_id)
