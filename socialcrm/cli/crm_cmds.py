@@ -68,9 +68,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("mention_id", type=int, metavar="MENTION_ID")
     p.set_defaults(func=cmd_rules_explain)
     p = rsub.add_parser("test", help="replay stored mentions through the current rules WITHOUT acting")
-    p.add_argument(
-        "--since", type=_date, metavar="DATE", help="only mentions published from DATE (2026-03-01)"
-    )
+    p.add_argument("--since", type=_date, metavar="DATE", help="only mentions published from DATE (2026-03-01)")
     p.add_argument("--until", type=_date, metavar="DATE", help="only mentions published before DATE")
     p.add_argument("--source", metavar="NAME", help="only mentions of this source")
     p.add_argument("--limit", type=int, metavar="N", help="at most N mentions")
@@ -86,9 +84,7 @@ def _import_options(parser: argparse.ArgumentParser, columns: str) -> None:
         metavar="FIELD=HEADER",
         help=f"read FIELD from column HEADER (repeatable; fields: {columns})",
     )
-    parser.add_argument(
-        "--delimiter", metavar="CHAR", help="column separator (default: guessed from , ; tab |)"
-    )
+    parser.add_argument("--delimiter", metavar="CHAR", help="column separator (default: guessed from , ; tab |)")
     parser.add_argument("--dry-run", action="store_true", help="validate and report, store nothing")
 
 
@@ -96,18 +92,14 @@ def _date(value: str) -> datetime:
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{value!r} is not a date (use 2026-03-01 or 2026-03-01T12:00)"
-        ) from None
+        raise argparse.ArgumentTypeError(f"{value!r} is not a date (use 2026-03-01 or 2026-03-01T12:00)") from None
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
 def _run_import(args: argparse.Namespace, kind: str) -> int:
     from socialcrm.services import imports
 
-    fields = (
-        imports.CUSTOMER_COLUMNS + imports.CUSTOMER_OPTIONAL if kind == "customers" else imports.ORDER_COLUMNS
-    )
+    fields = imports.CUSTOMER_COLUMNS + imports.CUSTOMER_OPTIONAL if kind == "customers" else imports.ORDER_COLUMNS
     try:
         mapping = imports.parse_mapping(args.map, fields)
     except ValueError as err:
@@ -128,9 +120,7 @@ def _run_import(args: argparse.Namespace, kind: str) -> int:
     report: imports.ImportReport | None = None
     try:
         with db.write() as session:
-            report = importer(
-                session, data, name=args.file, mapping=mapping, delimiter=args.delimiter, actor=_actor()
-            )
+            report = importer(session, data, name=args.file, mapping=mapping, delimiter=args.delimiter, actor=_actor())
             if args.dry_run:
                 raise _DryRun
     except _DryRun:
@@ -150,11 +140,11 @@ def _run_import(args: argparse.Namespace, kind: str) -> int:
         f"{kind}: {verb} {report.imported} ({report.created} new, {report.updated} updated, "
         f"{report.unchanged} unchanged), rejected {len(report.rejected)}"
     )
-    for candidate in report.merge_candidates:
+    for candidate_id, ref_a, ref_b, reason in report.duplicates:
         print(
-            f"possible duplicate (merge candidate {candidate.id}): customers {candidate.customer_a_id} and "
-            f"{candidate.customer_b_id}: {candidate.reason}"
-            "; review with `socialcrm customers merge-candidates`"
+            f"possible duplicate {ref_a} ~ {ref_b} (merge candidate {candidate_id}): {reason}; "
+            f"merge with `socialcrm customers merge {ref_a} {ref_b}` or dismiss with "
+            f"`socialcrm customers dismiss {candidate_id}`"
         )
     return 1 if report.rejected else 0
 
@@ -284,9 +274,7 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
     def work(session: Any, config: Any) -> int:
         ruleset = _ruleset(config)
         summary = BacktestSummary()
-        rows = backtest(
-            session, ruleset, since=args.since, until=args.until, source=args.source, limit=args.limit
-        )
+        rows = backtest(session, ruleset, since=args.since, until=args.until, source=args.source, limit=args.limit)
         for mention, evaluation in summarise(rows, summary):
             planned = evaluation.planned()
             if not planned:
@@ -304,8 +292,7 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
                     for c in result.conditions:
                         print(f"    {result.rule.name}: {c.name} = {c.actual}")
         print(
-            f"{summary.mentions} mention(s) replayed; {summary.with_actions} would lead to actions;"
-            " nothing was changed"
+            f"{summary.mentions} mention(s) replayed; {summary.with_actions} would lead to actions; nothing was changed"
         )
         for rule in ruleset.rules:
             print(

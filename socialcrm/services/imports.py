@@ -58,6 +58,7 @@ class ImportReport:
     unchanged: int = 0
     rejected: list[ImportRowError] = field(default_factory=list)
     merge_candidates: list[MergeCandidate] = field(default_factory=list)
+    duplicates: list[tuple[int, str, str, str]] = field(default_factory=list)  # (candidate id, ref, ref, why)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -120,8 +121,7 @@ def read_csv(
             columns[key] = index
         elif key in mapping:
             raise ImportFileError(
-                f"{name}: line 1: no column {wanted!r} for --map {key}={wanted}"
-                f" (columns: {', '.join(header)})"
+                f"{name}: line 1: no column {wanted!r} for --map {key}={wanted} (columns: {', '.join(header)})"
             )
     missing = [k for k in required if k not in columns]
     if missing:
@@ -158,9 +158,7 @@ def _flag(value: str, column: str) -> bool | None:
 
 def _validate_customer(row: dict[str, str]) -> dict[str, object]:
     if "__extra__" in row:
-        raise ValueError(
-            f"{row['__extra__']} more cell(s) than the header has (a delimiter inside an unquoted value?)"
-        )
+        raise ValueError(f"{row['__extra__']} more cell(s) than the header has (a delimiter inside an unquoted value?)")
     ref = row.get("customer_ref", "")
     if not ref:
         raise ValueError("customer_ref is empty")
@@ -201,9 +199,7 @@ def _validate_customer(row: dict[str, str]) -> dict[str, object]:
         "fields": {k: row[k] for k in ("name", "company", "segment") if row.get(k)},
         "tags": [t for t in LIST_SPLIT.split(row.get("tags", "")) if t] if row.get("tags") else [],
         "consent": {
-            k: v
-            for k in ("consent_marketing", "consent_contact")
-            if (v := _flag(row.get(k, ""), k)) is not None
+            k: v for k in ("consent_marketing", "consent_contact") if (v := _flag(row.get(k, ""), k)) is not None
         },
     }
 
@@ -248,6 +244,11 @@ def import_customers(
         setattr(report, outcome, getattr(report, outcome) + 1)
     if touched:
         report.merge_candidates = detect_candidates(session, touched, actor=actor)
+        for candidate in report.merge_candidates:
+            a = session.get(Customer, candidate.customer_a_id)
+            b = session.get(Customer, candidate.customer_b_id)
+            if candidate.id is not None and a is not None and b is not None:
+                report.duplicates.append((candidate.id, a.customer_ref, b.customer_ref, candidate.reason))
     audit.record(
         session,
         actor,
@@ -275,9 +276,7 @@ def _store_customer(
         customer = Customer(customer_ref=ref, created_at=now, updated_at=now)
     elif customer.merged_into_id is not None:
         survivor = resolve_customer(session, customer.id)
-        raise ImportRowError(
-            line, f"customer_ref {ref!r} was merged into {survivor.customer_ref if survivor else '?'}"
-        )
+        raise ImportRowError(line, f"customer_ref {ref!r} was merged into {survivor.customer_ref if survivor else '?'}")
     changed = created
     for key, value in dict(parsed["fields"]).items():  # type: ignore[call-overload]
         if getattr(customer, key) != value:
@@ -330,14 +329,10 @@ def _store_customer(
         if owner.is_prospect:
             # The company's own data says who this author is: the prospect's mentions join the customer.
             merge_customers(session, customer.id, owner.id, actor=actor)  # type: ignore[arg-type]
-            report.notes.append(
-                f"line {line}: {platform} author {shown!r} was a prospect; now customer {ref}"
-            )
+            report.notes.append(f"line {line}: {platform} author {shown!r} was a prospect; now customer {ref}")
             changed = True
         else:
-            raise ImportRowError(
-                line, f"{platform} handle {shown!r} already belongs to customer {owner.customer_ref}"
-            )
+            raise ImportRowError(line, f"{platform} handle {shown!r} already belongs to customer {owner.customer_ref}")
     session.flush()
     if created:
         audit.record(session, actor, "customer.create", "customer", customer.id, {"source": "import"})
@@ -392,9 +387,7 @@ def import_orders(
                 raise ValueError(f"{row['__extra__']} more cell(s) than the header has")
             number, ref = row.get("order_number", ""), row.get("customer_ref", "")
             if not number or len(number) > 64:
-                raise ValueError(
-                    "order_number is empty" if not number else "order_number is longer than 64 characters"
-                )
+                raise ValueError("order_number is empty" if not number else "order_number is longer than 64 characters")
             if not ref:
                 raise ValueError("customer_ref is empty")
             ordered_at = _parse_date(row.get("date", ""))
@@ -409,9 +402,7 @@ def import_orders(
                     "status": row.get("status") or None,
                 }
             elif entry["ref"] != ref:
-                raise ValueError(
-                    f"order {number} belongs to {entry['ref']} on line {entry['line']}, not {ref}"
-                )
+                raise ValueError(f"order {number} belongs to {entry['ref']} on line {entry['line']}, not {ref}")
             else:
                 known = cast(list[str], entry["products"])
                 entry["products"] = [*known, *[p for p in products if p not in known]]
