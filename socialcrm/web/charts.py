@@ -34,7 +34,7 @@ def colour(index: int) -> str:
 def _nice_max(value: float) -> float:
     if value <= 0:
         return 1.0
-    magnitude = 10 ** math.floor(math.log10(value))
+    magnitude = 10.0 ** math.floor(math.log10(value))
     for step in (1, 2, 2.5, 5, 10):
         if value <= step * magnitude:
             return step * magnitude
@@ -128,7 +128,7 @@ def stacked_bars(
     bar_w = max(1.0, plot_w / max(n, 1) * 0.75)
     parts = _frame(y_max, buckets, label, fmt)
     for i, bucket in enumerate(buckets):
-        base = TOP + plot_h
+        base: float = TOP + plot_h
         for key, series in values.items():
             v = series[i]
             if not v:
@@ -161,15 +161,15 @@ def share_bars(title: str, shares: Sequence[tuple[str, int, float]], fmt_pct: Ca
         )
     body = "".join(parts)
     return Markup(
-        f'<svg class="chart-svg" data-chart="share" viewBox="0 0 {WIDTH} {height}" role="img" aria-label="{escape(title)}" '
-        f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>{body}</svg>'
+        f'<svg class="chart-svg" data-chart="share" viewBox="0 0 {WIDTH} {height}" role="img" '
+        f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>{body}</svg>'
     )
 
 
 def legend(keys: Sequence[str], colours: dict[str, str], names: Callable[[str], str] = str) -> Markup:
     items = "".join(
-        f'<span><svg width="12" height="12" aria-hidden="true"><rect width="12" height="12" fill="{colours.get(k, "#999")}"/>'
-        f"</svg> {escape(names(k))}</span>"
+        f'<span><svg width="12" height="12" aria-hidden="true">'
+        f'<rect width="12" height="12" fill="{colours.get(k, "#999")}"/></svg> {escape(names(k))}</span>'
         for k in keys
     )
     return Markup(f'<div class="legend">{items}</div>')

@@ -60,7 +60,9 @@ CATALOGUE: dict[str, str] = {
     "rule": "Regel",
     "expected": "erwartet",
     "found": "gefunden",
-    "Written by a person, or the rule's explanation is not stored.": "Von einer Person geschrieben, oder die Begründung der Regel ist nicht gespeichert.",
+    "Written by a person, or the rule's explanation is not stored.": (
+        "Von einer Person geschrieben, oder die Begründung der Regel ist nicht gespeichert."
+    ),
     "prospect": "Interessent",
     # queue
     "pending": "offen",
@@ -95,9 +97,13 @@ CATALOGUE: dict[str, str] = {
     "Reassign": "Neu zuweisen",
     "shared queue": "gemeinsame Warteschlange",
     "Approved, to post by hand": "Freigegeben, von Hand zu posten",
-    "These platforms have no reply API: copy the reply, open the post, reply there, then mark it as posted.": "Diese Plattformen haben keine Antwort-Schnittstelle: Antwort kopieren, Beitrag öffnen, dort antworten "
-    "und als gepostet markieren.",
-    "Copy the reply, open the post, reply there, then mark it as posted.": "Antwort kopieren, Beitrag öffnen, dort antworten und als gepostet markieren.",
+    "These platforms have no reply API: copy the reply, open the post, reply there, then mark it as posted.": (
+        "Diese Plattformen haben keine Antwort-Schnittstelle: Antwort kopieren, Beitrag öffnen, dort "
+        "antworten und als gepostet markieren."
+    ),
+    "Copy the reply, open the post, reply there, then mark it as posted.": (
+        "Antwort kopieren, Beitrag öffnen, dort antworten und als gepostet markieren."
+    ),
     "Copy reply": "Antwort kopieren",
     "Link to your reply (optional)": "Link zu Ihrer Antwort (optional)",
     "Mark as posted": "Als gepostet markieren",
@@ -109,23 +115,33 @@ CATALOGUE: dict[str, str] = {
     "No other posts in this thread.": "Keine weiteren Beiträge in dieser Unterhaltung.",
     # notices
     "Draft approved. The reply is on its way.": "Entwurf freigegeben. Die Antwort wird gesendet.",
-    "Draft approved. Copy the reply, open the post and mark it as posted.": "Entwurf freigegeben. Antwort kopieren, Beitrag öffnen und als gepostet markieren.",
-    "Someone else already handled this draft. Nothing was sent twice.": "Jemand anderes hat diesen Entwurf bereits bearbeitet. Nichts wurde doppelt gesendet.",
+    "Draft approved. Copy the reply, open the post and mark it as posted.": (
+        "Entwurf freigegeben. Antwort kopieren, Beitrag öffnen und als gepostet markieren."
+    ),
+    "Someone else already handled this draft. Nothing was sent twice.": (
+        "Jemand anderes hat diesen Entwurf bereits bearbeitet. Nichts wurde doppelt gesendet."
+    ),
     "Draft rejected.": "Entwurf abgelehnt.",
     "Draft saved.": "Entwurf gespeichert.",
     "Draft reassigned.": "Entwurf neu zugewiesen.",
     "Marked as posted.": "Als gepostet markiert.",
-    "This draft was changed by someone else meanwhile. Please review it again.": "Dieser Entwurf wurde inzwischen von jemand anderem geändert. Bitte prüfen Sie ihn erneut.",
+    "This draft was changed by someone else meanwhile. Please review it again.": (
+        "Dieser Entwurf wurde inzwischen von jemand anderem geändert. Bitte prüfen Sie ihn erneut."
+    ),
     "Ticket updated.": "Ticket aktualisiert.",
     "Note added.": "Notiz hinzugefügt.",
     "Tickets merged.": "Tickets zusammengeführt.",
-    "Sentiment corrected. Thank you: this trains the classifier.": "Stimmung korrigiert. Danke: das trainiert den Klassifikator.",
+    "Sentiment corrected. Thank you: this trains the classifier.": (
+        "Stimmung korrigiert. Danke: das trainiert den Klassifikator."
+    ),
     "Link confirmed.": "Verknüpfung bestätigt.",
     "Link rejected.": "Verknüpfung abgelehnt.",
     "Customers merged.": "Kunden zusammengeführt.",
     "Merge candidate dismissed.": "Zusammenführung verworfen.",
     "User saved.": "Benutzer gespeichert.",
-    "API token created. Copy it now: it is not shown again.": "API-Token erstellt. Jetzt kopieren: es wird nicht noch einmal angezeigt.",
+    "API token created. Copy it now: it is not shown again.": (
+        "API-Token erstellt. Jetzt kopieren: es wird nicht noch einmal angezeigt."
+    ),
     "API token revoked.": "API-Token widerrufen.",
     # tickets
     "Ticket": "Ticket",
@@ -193,7 +209,9 @@ CATALOGUE: dict[str, str] = {
     "Identities": "Konten",
     "unconfirmed": "unbestätigt",
     "Merged records": "Zusammengeführte Datensätze",
-    "Uncertain matches of a post to a customer. Nothing is linked until a person confirms it.": "Unsichere Zuordnungen eines Beitrags zu einem Kunden. Verknüpft wird erst, wenn eine Person bestätigt.",
+    "Uncertain matches of a post to a customer. Nothing is linked until a person confirms it.": (
+        "Unsichere Zuordnungen eines Beitrags zu einem Kunden. Verknüpft wird erst, wenn eine Person bestätigt."
+    ),
     "Suggested customer": "Vorgeschlagener Kunde",
     "confidence": "Sicherheit",
     "method": "Verfahren",
@@ -202,7 +220,9 @@ CATALOGUE: dict[str, str] = {
     "Confirm": "Bestätigen",
     "Not this customer": "Nicht dieser Kunde",
     "No links to review.": "Keine Verknüpfungen zu prüfen.",
-    "Two records that look like one person. They are merged only when you say so.": "Zwei Datensätze, die nach derselben Person aussehen. Zusammengeführt wird nur auf Ihre Anweisung.",
+    "Two records that look like one person. They are merged only when you say so.": (
+        "Zwei Datensätze, die nach derselben Person aussehen. Zusammengeführt wird nur auf Ihre Anweisung."
+    ),
     "Merge, keep A": "Zusammenführen, A behalten",
     "Merge, keep B": "Zusammenführen, B behalten",
     "Different people": "Verschiedene Personen",
@@ -235,7 +255,9 @@ CATALOGUE: dict[str, str] = {
     "Top negative themes": "Häufigste negative Themen",
     "Sentiment by source": "Stimmung nach Quelle",
     "Latest negative mentions": "Neueste negative Erwähnungen",
-    "Wrong label? Correct it: corrections retrain the classifier.": "Falsch bewertet? Korrigieren Sie es: Korrekturen trainieren den Klassifikator nach.",
+    "Wrong label? Correct it: corrections retrain the classifier.": (
+        "Falsch bewertet? Korrigieren Sie es: Korrekturen trainieren den Klassifikator nach."
+    ),
     # admin
     "Rules": "Regeln",
     "Users and API tokens": "Benutzer und API-Tokens",
@@ -249,7 +271,9 @@ CATALOGUE: dict[str, str] = {
     "Pause": "Anhalten",
     "Resume": "Fortsetzen",
     "No sources configured.": "Keine Quellen eingerichtet.",
-    "Rules are edited in the configuration file; they are evaluated in this order": "Regeln werden in der Konfigurationsdatei bearbeitet; sie werden in dieser Reihenfolge ausgewertet",
+    "Rules are edited in the configuration file; they are evaluated in this order": (
+        "Regeln werden in der Konfigurationsdatei bearbeitet; sie werden in dieser Reihenfolge ausgewertet"
+    ),
     "Test the rules against stored mention #": "Regeln an gespeicherter Erwähnung Nr. testen",
     "Test": "Testen",
     "What the current rules decide": "Was die aktuellen Regeln entscheiden",

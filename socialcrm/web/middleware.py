@@ -6,6 +6,7 @@ import logging
 from urllib.parse import quote
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from socialcrm.db import Database
 from socialcrm.errors import ConflictError, NotFoundError, PermissionDenied, SocialCRMError
@@ -56,7 +57,7 @@ def _error_response(request: web.Request, status: int, detail: str | None) -> we
 
 
 @web.middleware
-async def error_pages(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+async def error_pages(request: web.Request, handler: Handler) -> web.StreamResponse:
     """HTML error pages for people, JSON errors for the API; service errors mapped to 404/409/403."""
     try:
         return await handler(request)
@@ -78,7 +79,7 @@ async def error_pages(request: web.Request, handler: web.Handler) -> web.StreamR
 
 
 @web.middleware
-async def authenticate(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Find the user from the bearer token (API) or the session cookie; everything but public paths needs one."""
     db = request.app[DB_KEY]
     user: CurrentUser | None = None
@@ -104,7 +105,7 @@ async def authenticate(request: web.Request, handler: web.Handler) -> web.Stream
 
 
 @web.middleware
-async def csrf_protect(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+async def csrf_protect(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every state-changing request made with a cookie must carry the session's CSRF token (else 403)."""
     if request.method not in SAFE_METHODS and request.get(AUTH_KEY) != "bearer":
         user: CurrentUser | None = request.get(USER_KEY)

@@ -123,7 +123,7 @@ async def get_ticket(request: web.Request) -> web.Response:
 
 @routes.post(PREFIX + r"/tickets/{id:\d+}/status")
 @requires("service")
-async def ticket_status(request: web.Request) -> web.Response:
+async def ticket_status(request: web.Request) -> web.StreamResponse:
     ticket_id = params.path_id(request)
     body = await _json_body(request)
     status = params.choice(body, "status", TICKET_STATUSES)
@@ -136,7 +136,7 @@ async def ticket_status(request: web.Request) -> web.Response:
 
 @routes.post(PREFIX + r"/tickets/{id:\d+}/notes")
 @requires("service")
-async def ticket_note(request: web.Request) -> web.Response:
+async def ticket_note(request: web.Request) -> web.StreamResponse:
     ticket_id = params.path_id(request)
     body = await _json_body(request)
     text = params.text(body, "text", 10000)
@@ -170,7 +170,7 @@ async def get_draft(request: web.Request) -> web.Response:
 
 @routes.post(PREFIX + r"/drafts/{id:\d+}/approve")
 @requires("community")
-async def approve_draft(request: web.Request) -> web.Response:
+async def approve_draft(request: web.Request) -> web.StreamResponse:
     """Approve; with ``version`` the approval only happens if nobody changed the draft since (else 409)."""
     draft_id = params.path_id(request)
     body = await _json_body(request)
@@ -186,7 +186,7 @@ async def approve_draft(request: web.Request) -> web.Response:
 
 @routes.post(PREFIX + r"/drafts/{id:\d+}/reject")
 @requires("community")
-async def reject_draft(request: web.Request) -> web.Response:
+async def reject_draft(request: web.Request) -> web.StreamResponse:
     draft_id = params.path_id(request)
     body = await _json_body(request)
     reason = params.text(body, "reason", 2000)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import statistics
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -109,7 +108,7 @@ def build_dashboard(session: Session, start: datetime, end: datetime, now: datet
     for raw_day, source, label, n in session.exec(
         select(day, Mention.source, Mention.sentiment, func.count())
         .where(*in_range)
-        .group_by(day, Mention.source, Mention.sentiment)
+        .group_by(day, col(Mention.source), col(Mention.sentiment))
     ):
         i = index.get(_bucket_of(_as_date(raw_day), bucket))
         if i is None:
@@ -121,7 +120,7 @@ def build_dashboard(session: Session, start: datetime, end: datetime, now: datet
 
     by_group: dict[str, list[int]] = defaultdict(lambda: [0] * len(buckets))
     for raw_day, group, n in session.exec(
-        select(day, Mention.group, func.count()).where(*in_range).group_by(day, Mention.group)
+        select(day, Mention.group, func.count()).where(*in_range).group_by(day, col(Mention.group))
     ):
         i = index.get(_bucket_of(_as_date(raw_day), bucket))
         if i is not None:
@@ -190,7 +189,11 @@ def _tag_filter(tags: tuple[str, ...]) -> Any:
 
 
 def _median(values: list[timedelta]) -> timedelta | None:
-    return statistics.median(values) if values else None
+    if not values:
+        return None
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def kpis(session: Session, start: datetime, end: datetime, sentiment: dict[str, list[int]]) -> Kpis:
@@ -227,9 +230,9 @@ def kpis(session: Session, start: datetime, end: datetime, sentiment: dict[str, 
         select(func.count()).select_from(Mention).where(*in_range, _tag_filter(CHURN_TAGS))
     ).one()
     first_lead = (
-        select(Mention.customer_id.label("customer_id"), func.min(Mention.published_at).label("first_seen"))
+        select(col(Mention.customer_id).label("customer_id"), func.min(Mention.published_at).label("first_seen"))
         .where(*in_range, _tag_filter(LEAD_TAGS), col(Mention.customer_id).is_not(None))
-        .group_by(Mention.customer_id)
+        .group_by(col(Mention.customer_id))
         .subquery()
     )
     result.leads = session.exec(select(func.count()).select_from(first_lead)).one()

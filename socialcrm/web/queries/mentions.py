@@ -46,7 +46,7 @@ def recent_mentions(session: Session, where: MentionFilter) -> tuple[list[tuple[
         query = query.where(col(Mention.published_at) >= where.since)
     if where.before_id is not None:
         query = query.where(col(Mention.id) < where.before_id)
-    rows = [(mention, customer) for mention, customer in session.exec(query)]
+    rows: list[tuple[Mention, Customer | None]] = [(mention, customer) for mention, customer in session.exec(query)]
     next_before = None
     if len(rows) > where.limit:
         rows = rows[: where.limit]

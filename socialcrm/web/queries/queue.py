@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import func
 from sqlmodel import Session, col, select
@@ -37,8 +38,8 @@ class QueueItem:
     thread: list[Mention]
 
 
-def _conditions(where: QueueFilter, now: datetime) -> list[object]:
-    conditions: list[object] = [ReplyDraft.status == where.status]
+def _conditions(where: QueueFilter, now: datetime) -> list[Any]:
+    conditions: list[Any] = [ReplyDraft.status == where.status]
     if where.source:
         conditions.append(Mention.source == where.source)
     if where.language:

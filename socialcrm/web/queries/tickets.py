@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, func, or_
 from sqlmodel import Session, col, select
@@ -70,7 +71,7 @@ def _row(ticket: Ticket, customer: Customer | None, now: datetime) -> TicketRow:
 
 def ticket_page(session: Session, where: TicketFilter, now: datetime) -> TicketPage:
     """One page of tickets ordered by resolution due time (breaches first), with counts."""
-    conditions = [col(Ticket.status).in_(where.statuses), col(Ticket.merged_into_id).is_(None)]
+    conditions: list[Any] = [col(Ticket.status).in_(where.statuses), col(Ticket.merged_into_id).is_(None)]
     if where.priority:
         conditions.append(Ticket.priority == where.priority)
     if where.assignee:

@@ -98,6 +98,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         if user is None:
             audit.record(s, username or "-", "login.failure", "user", None, {"ip": address})
             return None
+        sessions.purge_expired_sessions(s)
         token, _row = sessions.start_session(s, user, hours)
         audit.record(s, user.username, "login.success", "user", user.id, {"ip": address})
         return token, user.role

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
+from typing import Any
 
 from aiohttp import web
 
@@ -94,11 +96,11 @@ async def draft_page(request: web.Request) -> web.Response:
     )
 
 
-def _version(form: web.MultiDictProxy) -> int | None:  # type: ignore[type-arg]
+def _version(form: Mapping[str, Any]) -> int | None:
     return params.integer(form, "version", 1)
 
 
-def _state(request: web.Request, status: str) -> dict[str, object]:
+def _state(request: web.Request, status: str) -> dict[str, Any]:
     return {
         "state": status,
         "state_label": translate(language_of(request), "draft:" + status),
