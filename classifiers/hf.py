@@ -51,14 +51,10 @@ class TransformersClassifier:
         settings = {**_DEFAULTS, **options}
         model = settings.get("model")
         if not isinstance(model, str) or not model.strip():
-            raise ClassifierError(
-                'the transformers classifier needs the option model = "<directory or hub id>"'
-            )
+            raise ClassifierError('the transformers classifier needs the option model = "<directory or hub id>"')
         for key in ("batch_size", "max_length"):
             if not isinstance(settings[key], int) or settings[key] < 1:
-                raise ClassifierError(
-                    f"classifier option {key} must be a positive integer, got {settings[key]!r}"
-                )
+                raise ClassifierError(f"classifier option {key} must be a positive integer, got {settings[key]!r}")
         self.batch_size: int = settings["batch_size"]
         self.neutral_below = float(settings["neutral_below"])
         self.prefix = str(settings["prefix"])
@@ -66,9 +62,7 @@ class TransformersClassifier:
         if _looks_like_path(model) and not Path(location).is_dir():
             raise ClassifierError(f"model directory {location} does not exist")
         self._tokenizer, self._model = self._load(location, settings)
-        self.max_length = min(
-            settings["max_length"], self._tokenizer.model_max_length or settings["max_length"]
-        )
+        self.max_length = min(settings["max_length"], self._tokenizer.model_max_length or settings["max_length"])
         id2label = {int(key): value for key, value in self._model.config.id2label.items()}
         self.label_map: LabelMap = normalise_labels(id2label, settings["labels"])
         revision = settings["revision"] or getattr(self._model.config, "_commit_hash", None)
@@ -93,15 +87,11 @@ class TransformersClassifier:
         model.eval()
         return tokenizer, model
 
-    def analyse(
-        self, texts: Sequence[str], languages: Sequence[Language | None] | None = None
-    ) -> list[Analysis]:
+    def analyse(self, texts: Sequence[str], languages: Sequence[Language | None] | None = None) -> list[Analysis]:
         """Return one Analysis per text, in order."""
         resolved = resolve_languages(texts, languages)
         sentiments = self.sentiments(texts)
-        return [
-            Analysis(sentiment, language) for sentiment, language in zip(sentiments, resolved, strict=True)
-        ]
+        return [Analysis(sentiment, language) for sentiment, language in zip(sentiments, resolved, strict=True)]
 
     def sentiments(self, texts: Sequence[str]) -> list[Sentiment]:
         """Score texts in batches of similar length (less padding), returning them in input order."""

@@ -70,9 +70,7 @@ def _normalise_one(raw: str, index: int, count: int, override: Mapping[str, str]
         if key in override:
             wanted = override[key]
             if wanted not in LABELS:
-                raise ClassifierError(
-                    f"label override {key!r} = {wanted!r} is not one of {', '.join(LABELS)}"
-                )
+                raise ClassifierError(f"label override {key!r} = {wanted!r} is not one of {', '.join(LABELS)}")
             return wanted  # type: ignore[return-value]
     name = raw.strip().lower()
     if name in _NAMED:

@@ -49,10 +49,7 @@ class LanguageDetector:
         for code, probability in self._identifier.rank(cleaned):
             folded = _FOLD.get(code, code)
             shares[folded] = shares.get(folded, 0.0) + probability
-        weighted = {
-            code: share * (self._prior if code in (GERMAN, ENGLISH) else 1.0)
-            for code, share in shares.items()
-        }
+        weighted = {code: share * (self._prior if code in (GERMAN, ENGLISH) else 1.0) for code, share in shares.items()}
         total = sum(weighted.values()) or 1.0
         best = max(weighted, key=lambda code: weighted[code])
         if best in (GERMAN, ENGLISH) and weighted[best] / total >= self._min_share:

@@ -24,15 +24,11 @@ _NEGATORS: dict[Language, frozenset[str]] = {
         "not no never nothing nobody none neither nor without hardly cannot cant dont doesnt didnt isnt "
         "wasnt arent werent wont wouldnt shouldnt couldnt havent hasnt hadnt aint".split()
     ),
-    GERMAN: frozenset(
-        "nicht nichts kein keine keinen keinem keiner keines nie niemals ohne kaum weder".split()
-    ),
+    GERMAN: frozenset("nicht nichts kein keine keinen keinem keiner keines nie niemals ohne kaum weder".split()),
 }
 _BOOSTERS: dict[Language, dict[str, float]] = {
     ENGLISH: {
-        **dict.fromkeys(
-            "very really so extremely totally absolutely completely utterly incredibly".split(), 1.5
-        ),
+        **dict.fromkeys("very really so extremely totally absolutely completely utterly incredibly".split(), 1.5),
         **dict.fromkeys("super too most truly seriously insanely".split(), 1.4),
         **dict.fromkeys("quite pretty rather".split(), 1.15),
         **dict.fromkeys("slightly somewhat bit little barely".split(), 0.5),
@@ -48,9 +44,7 @@ _BOOSTERS: dict[Language, dict[str, float]] = {
     },
 }
 # After "but"/"aber" the writer's real opinion follows (VADER's rule): weigh it up, the rest down.
-_CONTRAST: frozenset[str] = frozenset(
-    "but however though yet aber jedoch allerdings trotzdem dennoch".split()
-)
+_CONTRAST: frozenset[str] = frozenset("but however though yet aber jedoch allerdings trotzdem dennoch".split())
 _CLAUSE_BREAK = re.compile(r"^[.,;:!?]+$")
 _TOKEN = re.compile(
     r"(?:[<>]?[:;=][-']?[)(DPp/|\]\[]+|\)+:|\(+:|</?3|\^\^|-[._]-|[xX]D)"  # emoticons
@@ -95,9 +89,7 @@ def _read_table(name: str) -> list[tuple[str, float]]:
         try:
             rows.append((term, float(weight)))
         except ValueError as err:
-            raise ClassifierError(
-                f"lexicons/{name} line {number}: expected term<TAB>weight, got {line!r}"
-            ) from err
+            raise ClassifierError(f"lexicons/{name} line {number}: expected term<TAB>weight, got {line!r}") from err
         if not sep:
             raise ClassifierError(f"lexicons/{name} line {number}: expected term<TAB>weight, got {line!r}")
     return rows
@@ -135,22 +127,17 @@ class LexiconClassifier:
         options = dict(options or {})
         threshold = options.get("threshold", _THRESHOLD)
         if not isinstance(threshold, int | float) or not 0.0 < float(threshold) < 1.0:
-            raise ClassifierError(
-                f"classifier option threshold must be a number between 0 and 1, got {threshold!r}"
-            )
+            raise ClassifierError(f"classifier option threshold must be a number between 0 and 1, got {threshold!r}")
         self.threshold = float(threshold)
         self.model_id = MODEL_ID
         self._lexicons = {GERMAN: load_lexicon(GERMAN), ENGLISH: load_lexicon(ENGLISH)}
         self._emoji = load_emoji()
 
-    def analyse(
-        self, texts: Sequence[str], languages: Sequence[Language | None] | None = None
-    ) -> list[Analysis]:
+    def analyse(self, texts: Sequence[str], languages: Sequence[Language | None] | None = None) -> list[Analysis]:
         """Return one Analysis per text, in order."""
         resolved = resolve_languages(texts, languages)
         return [
-            Analysis(self.sentiment(text, language), language)
-            for text, language in zip(texts, resolved, strict=True)
+            Analysis(self.sentiment(text, language), language) for text, language in zip(texts, resolved, strict=True)
         ]
 
     def polarity(self, text: str, language: Language) -> float:
@@ -201,9 +188,7 @@ class LexiconClassifier:
         lowered = [t.lower().replace("'", "").replace("’", "") for t in tokens]
         for index, token in enumerate(tokens):
             word = lowered[index]
-            next_has_weight = (
-                index + 1 < len(tokens) and self._lookup(tokens[index + 1], language) is not None
-            )
+            next_has_weight = index + 1 < len(tokens) and self._lookup(tokens[index + 1], language) is not None
             if word in boosters and next_has_weight:
                 continue  # "super langsam": an intensifier here, not a word of praise
             weight = self._lookup(token, language)
@@ -230,9 +215,7 @@ class LexiconClassifier:
         return factor
 
     @staticmethod
-    def _negate(
-        weights: list[float], negated: list[bool], lowered: list[str], index: int, language: Language
-    ) -> None:
+    def _negate(weights: list[float], negated: list[bool], lowered: list[str], index: int, language: Language) -> None:
         # Negation flips the next opinion word in the same clause ("not good", "kein guter Service");
         # German also negates backwards at the clause end ("das gefällt mir nicht").
         for position in range(index + 1, min(index + 1 + _WINDOW, len(lowered))):

@@ -1,0 +1,58 @@
+"""The offline default classifier with the adapters shipped in the package."""
+
+from __future__ import annotations
+
+import pytest
+
+from classifiers.base import Classifier, ClassifierError
+from classifiers.embedded import EmbeddedClassifier
+
+pytestmark = pytest.mark.model
+
+CLEAR = [
+    ("Der Service war wirklich super, vielen Dank für die schnelle Hilfe!", "de", "positive"),
+    ("Die Bahn ist schon wieder zu spät, das ist einfach nur schrecklich.", "de", "negative"),
+    ("Mein Paket ist immer noch nicht da und niemand antwortet. Unverschämt!", "de", "negative"),
+    ("Ich bin total begeistert von der neuen App, alles funktioniert perfekt.", "de", "positive"),
+    ("Thanks for the quick help, your support team is great!", "en", "positive"),
+    ("Worst customer service ever, I want a refund now.", "en", "negative"),
+    ("My order arrived broken and nobody answers my emails.", "en", "negative"),
+    ("I love the new update, it works perfectly!", "en", "positive"),
+    ("The store opens at 9am on Monday.", "en", "neutral"),
+]
+
+
+@pytest.fixture(scope="module")
+def classifier() -> EmbeddedClassifier:
+    return EmbeddedClassifier({})
+
+
+def test_gets_clearly_labelled_german_and_english_right(classifier: EmbeddedClassifier) -> None:
+    results = classifier.analyse([text for text, _, _ in CLEAR])
+    assert [(r.language, r.sentiment.label) for r in results] == [(lang, label) for _, lang, label in CLEAR]
+    assert all(r.sentiment.score > 0.5 for r in results)
+    assert all(r.sentiment.model == classifier.model_id for r in results)
+    assert isinstance(classifier, Classifier)
+
+
+def test_order_and_results_do_not_depend_on_batching(classifier: EmbeddedClassifier) -> None:
+    texts = [text for text, _, _ in CLEAR] + ["kurz", "ok " * 400]
+    together = classifier.analyse(texts)
+    one_by_one = [classifier.analyse([text])[0] for text in texts]
+    assert [r.sentiment.label for r in together] == [r.sentiment.label for r in one_by_one]
+    assert [r.sentiment.score for r in together] == pytest.approx([r.sentiment.score for r in one_by_one], abs=0.02)
+
+
+def test_other_languages_and_empty_input(classifier: EmbeddedClassifier) -> None:
+    [french] = classifier.analyse(["Le service était excellent, merci beaucoup !"])
+    assert (french.language, french.sentiment.label) == ("other", "positive")
+    assert classifier.analyse([]) == []
+
+
+def test_bad_options_are_named() -> None:
+    with pytest.raises(ClassifierError, match="precision must be one of"):
+        EmbeddedClassifier({"precision": "fp8"})
+    with pytest.raises(ClassifierError, match="unknown default classifier option"):
+        EmbeddedClassifier({"colour": "red"})
+    with pytest.raises(ClassifierError, match="adapter file .* does not exist"):
+        EmbeddedClassifier({"model": "/nonexistent/adapters.safetensors"})
