@@ -29,8 +29,8 @@ class TrainSettings:
     """Optimisation settings; the defaults made the shipped adapters (see MODEL_CARD.md)."""
 
     epochs: float = 3.0
-    batch_size: int = 32
-    lora_learning_rate: float = 5e-4
+    batch_size: int = 64
+    lora_learning_rate: float = 6e-4
     head_learning_rate: float = 2e-3
     weight_decay: float = 0.01
     warmup: float = 0.06
@@ -96,7 +96,8 @@ class SentimentNet(nn.Module):
             ids[index, : len(row)] = row
             mask[index, : len(row)] = 1
         vectors = torch.from_numpy(self.embeddings.lookup(ids))
-        return vectors.to(device, non_blocking=True), torch.from_numpy(mask).to(device, non_blocking=True)
+        dtype = next(self.encoder.parameters()).dtype  # bf16 when the encoder was converted for speed
+        return vectors.to(device, dtype=dtype, non_blocking=True), torch.from_numpy(mask).to(device, non_blocking=True)
 
     def pooled(self, vectors: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         hidden = self.encoder(inputs_embeds=vectors, attention_mask=mask).last_hidden_state

@@ -1,0 +1,286 @@
+"""Classifier commands: ``classify`` (JSON Lines batch analysis), ``classifier train`` and ``classifier eval``.
+
+``--model NAME`` everywhere: a registered kind (``default``, ``lexicon``, ``transformers`` or a
+third party's), an adapter file (``*.safetensors``, written by ``classifier train``) for the
+default kind, or else a directory or Hugging Face hub id for the transformers kind. Without it,
+the ``[classifier]`` table of the config is used when a config exists, else the default kind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+from classifiers.base import Classifier, ClassifierError
+from classifiers.loader import build_classifier, known_kinds
+
+logger = logging.getLogger(__name__)
+
+MAX_TEXT_CHARACTERS = 100_000
+MAX_LINE_BYTES = 1 << 20
+DEFAULT_DATA = Path("data/sentiment")
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    classify = sub.add_parser(
+        "classify",
+        help='sentiment and language of JSON Lines posts ({"id": ..., "text": ...} per line)',
+        description="Reads JSON Lines (a file or stdin), writes one JSON line per input line, in order: "
+        "id (when given), label (negative|neutral|positive), score (0..1) and language; a line that "
+        'cannot be classified gives {"id": ..., "error": ...}.',
+    )
+    classify.add_argument("--model", metavar="NAME", help="kind, adapter file, model directory or hub id")
+    classify.add_argument("--input", metavar="FILE", help="JSON Lines file (default: stdin)")
+    classify.add_argument("--batch-size", type=int, default=64, metavar="N", help="texts per batch (64)")
+    classify.set_defaults(func=cmd_classify)
+
+    group = sub.add_parser("classifier", help="train and evaluate the sentiment classifier")
+    actions = group.add_subparsers(dest="classifier_command", metavar="ACTION")
+    actions.required = True
+    train = actions.add_parser(
+        "train",
+        help="retrain the embedded model's heads (or adapters) on data/sentiment",
+        description='Writes an adapter file; use it with [classifier] model = "PATH".',
+    )
+    train.add_argument("--data", type=Path, default=DEFAULT_DATA, help="labelled data folder (data/sentiment)")
+    train.add_argument("--output", type=Path, required=True, help="adapter file to write (.safetensors)")
+    train.add_argument(
+        "--mode",
+        choices=["heads", "adapters"],
+        default="heads",
+        help="heads: keep the shipped adapters, refit the heads (minutes on a CPU); "
+        "adapters: train LoRA adapters and heads from scratch (hours on a CPU, minutes on a GPU)",
+    )
+    train.add_argument("--include-corrections", action="store_true", help="also learn from people's corrections")
+    train.add_argument("--commercial-only", action="store_true", help="only sets whose licence allows commercial use")
+    train.add_argument("--epochs", type=float, default=3.0)
+    train.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
+    train.add_argument("--limit", type=int, metavar="N", help="at most N examples per set (quick trials)")
+    train.add_argument("--seed", type=int, default=13)
+    train.set_defaults(func=cmd_train)
+
+    evaluate = actions.add_parser("eval", help="print the metric of each development set")
+    evaluate.add_argument("--model", metavar="NAME", help="kind, adapter file, model directory or hub id")
+    evaluate.add_argument("--data", type=Path, default=DEFAULT_DATA, help="labelled data folder (data/sentiment)")
+    evaluate.add_argument("--set", dest="sets", action="append", metavar="NAME", help="a set (repeatable)")
+    evaluate.add_argument("--limit", type=int, metavar="N", help="at most N examples per set")
+    evaluate.add_argument("--json", action="store_true", help="one JSON object per set")
+    evaluate.set_defaults(func=cmd_eval)
+
+
+def _config_wanted(args: argparse.Namespace) -> bool:
+    return bool(args.config or os.environ.get("SOCIALCRM_CONFIG") or Path("socialcrm.toml").exists())
+
+
+def resolve_classifier(args: argparse.Namespace) -> Classifier:
+    """Build the classifier named by ``--model``, else the configured one, else the default."""
+    name = getattr(args, "model", None)
+    if name is None:
+        if _config_wanted(args):
+            from socialcrm.cli.core_cmds import configure
+
+            config = configure(args)
+            return build_classifier(config.classifier.kind, config.classifier.options())
+        return build_classifier("default", {})
+    if name in known_kinds():
+        return build_classifier(name, {})
+    if name.endswith(".safetensors"):
+        return build_classifier("default", {"model": name, "fallback": False})
+    return build_classifier("transformers", {"model": name, "fallback": False})
+
+
+def _lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes | None]]:
+    """Numbered input lines; a line over MAX_LINE_BYTES is skipped to its end and given as None."""
+    number = 0
+    while True:
+        line = stream.readline(MAX_LINE_BYTES + 1)
+        if not line:
+            return
+        number += 1
+        if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+            while True:
+                rest = stream.readline(MAX_LINE_BYTES)
+                if not rest or rest.endswith(b"\n"):
+                    break
+            yield number, None
+            continue
+        yield number, line
+
+
+def parse_line(number: int, line: bytes | None) -> tuple[Any, str | None, str | None]:
+    """(id, text, error) of one input line."""
+    if line is None:
+        return None, None, f"line {number}: longer than {MAX_LINE_BYTES} bytes"
+    if not line.strip():
+        return None, None, f"line {number}: empty line"
+    try:
+        item = json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        return None, None, f"line {number}: not valid JSON ({err})"
+    if not isinstance(item, dict):
+        return None, None, f"line {number}: expected a JSON object with a text field"
+    identifier = item.get("id")
+    text = item.get("text")
+    if not isinstance(text, str):
+        return identifier, None, f"line {number}: the text field is missing or not a string"
+    if not text.strip():
+        return identifier, None, f"line {number}: the text is empty"
+    if len(text) > MAX_TEXT_CHARACTERS:
+        return identifier, None, f"line {number}: the text has {len(text)} characters (limit {MAX_TEXT_CHARACTERS})"
+    return identifier, text, None
+
+
+def classify_stream(classifier: Classifier, source: IO[bytes], sink: IO[str], batch_size: int) -> tuple[int, int]:
+    """Classify JSON Lines from ``source`` into ``sink`` batch by batch; returns (lines, errors)."""
+    pending: list[tuple[bool, Any, str | None, str | None]] = []
+    counts = [0, 0]
+
+    def flush() -> None:
+        texts = [text for _, _, text, _ in pending if text is not None]
+        analyses: list[Any] = []
+        failure = None
+        if texts:
+            try:
+                analyses = classifier.analyse(texts)
+            except (ClassifierError, RuntimeError, ValueError) as err:
+                failure = f"classifier failed on this batch: {err}"
+                logger.error("Classifier failed on a batch of %d texts: %s", len(texts), err)
+        results = iter(analyses)
+        for has_id, identifier, text, error in pending:
+            record: dict[str, Any] = {"id": identifier} if has_id or error or failure else {}
+            if error or failure or text is None:
+                record["error"] = error or failure
+                counts[1] += 1
+            else:
+                analysis = next(results)
+                record.update(
+                    label=analysis.sentiment.label,
+                    score=round(analysis.sentiment.score, 4),
+                    language=analysis.language,
+                )
+            sink.write(json.dumps(record, ensure_ascii=False) + "\n")
+            counts[0] += 1
+        sink.flush()
+        pending.clear()
+
+    for number, line in _lines(source):
+        identifier, text, error = parse_line(number, line)
+        has_id = _has_id(line)
+        pending.append((has_id, identifier, text, error))
+        if len(pending) >= batch_size:
+            flush()
+    flush()
+    return counts[0], counts[1]
+
+
+def _has_id(line: bytes | None) -> bool:
+    if line is None:
+        return False
+    try:
+        item = json.loads(line)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return False
+    return isinstance(item, dict) and "id" in item
+
+
+def cmd_classify(args: argparse.Namespace) -> int:
+    if args.batch_size < 1:
+        print("socialcrm: --batch-size must be at least 1", file=sys.stderr)
+        return 2
+    if args.input and not Path(args.input).is_file():
+        print(f"socialcrm: input file {args.input} does not exist", file=sys.stderr)
+        return 2
+    try:
+        classifier = resolve_classifier(args)
+    except ClassifierError as err:
+        print(f"socialcrm: {err}", file=sys.stderr)
+        return 2 if "unknown classifier kind" in str(err) else 1
+    if args.input:
+        with open(args.input, "rb") as source:
+            lines, errors = classify_stream(classifier, source, sys.stdout, args.batch_size)
+    else:
+        lines, errors = classify_stream(classifier, sys.stdin.buffer, sys.stdout, args.batch_size)
+    logger.info("classified %d lines (%d errors) with %s", lines, errors, classifier.model_id)
+    return 0
+
+
+def _corrections(args: argparse.Namespace) -> list[Any]:
+    from classifiers.datasets import Example
+    from socialcrm.cli.core_cmds import configure
+    from socialcrm.db import open_database
+    from socialcrm.services.corrections import corrected_examples
+
+    config = configure(args)
+    database = open_database(config)
+    try:
+        with database.read() as session:
+            rows = corrected_examples(session)
+    finally:
+        database.dispose()
+    examples = [Example(text, label, language or "", "corrections") for text, label, language in rows]  # type: ignore[arg-type]
+    print(f"Using {len(examples)} corrected mentions")
+    return examples
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from classifiers.recipe import TrainPlan, run_training
+    from classifiers.training import TrainSettings
+
+    if not args.data.is_dir():
+        print(
+            f"socialcrm: data folder {args.data} does not exist (run from the repository root or pass --data)",
+            file=sys.stderr,
+        )
+        return 2
+    extra = _corrections(args) if args.include_corrections else []
+    plan = TrainPlan(
+        data_root=args.data,
+        output=args.output,
+        mode=args.mode,
+        commercial_only=args.commercial_only,
+        extra=extra,
+        limit=args.limit,
+        settings=TrainSettings(epochs=args.epochs, device=args.device, seed=args.seed),
+    )
+    try:
+        record = run_training(plan)
+    except ClassifierError as err:
+        print(f"socialcrm: {err}", file=sys.stderr)
+        return 1
+    print(json.dumps(record, indent=1))
+    print(f'Wrote {args.output}. Use it with:\n[classifier]\nkind = "default"\nmodel = "{args.output.resolve()}"')
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from classifiers.recipe import evaluate_classifier
+
+    if not args.data.is_dir():
+        print(
+            f"socialcrm: data folder {args.data} does not exist (run from the repository root or pass --data)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        classifier = resolve_classifier(args)
+        rows = evaluate_classifier(classifier, args.data, args.sets, args.limit)
+    except ClassifierError as err:
+        print(f"socialcrm: {err}", file=sys.stderr)
+        return 2 if "unknown" in str(err) else 1
+    print(f"model: {classifier.model_id}")
+    for row in rows:
+        if args.json:
+            print(json.dumps(row))
+        else:
+            print(
+                f"{row['set']:<22} n={row['examples']:<5} {row['metric']}={row['value']:.4f}  "
+                f"(accuracy {row['accuracy']:.4f}, macro-recall {row['macro_recall']:.4f}, "
+                f"macro-F1 {row['macro_f1']:.4f}, {row['texts_per_second']} texts/s)"
+            )
+    return 0

@@ -1,0 +1,124 @@
+"""``socialcrm classify`` and ``socialcrm classifier eval/train`` as users run them."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from socialcrm.cli import main
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_classify(tmp_path: Path, capsys: pytest.CaptureFixture[str], lines: list[str], *extra: str) -> list[dict]:
+    source = tmp_path / "posts.jsonl"
+    source.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    assert main(["classify", "--input", str(source), *extra]) == 0
+    return [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+
+
+def test_classify_writes_one_line_per_input_line_in_order(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lines = [
+        json.dumps({"id": 1, "text": "Der Service war super, vielen Dank!"}),
+        json.dumps({"id": "b", "text": "Worst service ever, totally useless."}),
+        json.dumps({"text": "The store opens at 9am on Monday."}),
+        "this is not json",
+        json.dumps({"id": 4, "text": "   "}),
+        "",
+        json.dumps({"id": 6, "text": "x" * 100_001}),
+        json.dumps({"id": 7, "body": "no text field"}),
+        json.dumps(["a", "list"]),
+        json.dumps({"id": 9, "text": "Danke, hat alles geklappt 👍"}),
+    ]
+    out = run_classify(tmp_path, capsys, lines, "--model", "lexicon", "--batch-size", "3")
+    assert len(out) == len(lines)
+    assert out[0] == {"id": 1, "label": "positive", "score": out[0]["score"], "language": "de"}
+    assert (out[1]["id"], out[1]["label"], out[1]["language"]) == ("b", "negative", "en")
+    assert "id" not in out[2] and out[2]["label"] == "neutral"
+    assert out[3]["id"] is None and "line 4: not valid JSON" in out[3]["error"]
+    assert out[4] == {"id": 4, "error": "line 5: the text is empty"}
+    assert out[5] == {"id": None, "error": "line 6: empty line"}
+    assert out[6]["id"] == 6 and "100001 characters" in out[6]["error"]
+    assert out[7] == {"id": 7, "error": "line 8: the text field is missing or not a string"}
+    assert "expected a JSON object" in out[8]["error"]
+    assert (out[9]["id"], out[9]["label"]) == (9, "positive")
+    for record in out:
+        assert "error" in record or 0.0 <= record["score"] <= 1.0
+
+
+def test_classify_streams_stdin_batch_by_batch() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "socialcrm", "classify", "--model", "lexicon", "--batch-size", "1"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        cwd=REPO,
+        text=True,
+    )
+    assert process.stdin and process.stdout
+    try:
+        process.stdin.write(json.dumps({"id": "first", "text": "I love it"}) + "\n")
+        process.stdin.flush()
+        # the answer arrives while stdin is still open: input is not read to the end first
+        first = json.loads(process.stdout.readline())
+        assert (first["id"], first["label"]) == ("first", "positive")
+        process.stdin.write(json.dumps({"id": "second", "text": "I hate it"}) + "\n")
+        process.stdin.close()
+        second = json.loads(process.stdout.readline())
+        assert (second["id"], second["label"]) == ("second", "negative")
+    finally:
+        assert process.wait(timeout=60) == 0
+
+
+def test_a_huge_line_is_an_error_line_not_a_crash(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lines = [json.dumps({"id": 1, "text": "y" * (2 << 20)}), json.dumps({"id": 2, "text": "great"})]
+    out = run_classify(tmp_path, capsys, lines, "--model", "lexicon")
+    assert "longer than" in out[0]["error"]
+    assert out[1]["id"] == 2 and out[1]["label"] == "positive"
+
+
+def test_unknown_model_kind_and_missing_input_are_usage_errors(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["classify", "--input", str(tmp_path / "missing.jsonl"), "--model", "lexicon"]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    assert main(["classify", "--model", str(tmp_path / "nothing-here"), "--input", str(REPO / "pyproject.toml")]) == 1
+    assert "model directory" in capsys.readouterr().err
+
+
+def test_eval_prints_the_metric_of_each_set(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["classifier", "eval", "--model", "lexicon", "--data", str(REPO / "data/sentiment"), "--limit", "50"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "model: lexicon-v1" in out
+    for name, metric in [
+        ("tweeteval-val", "macro_recall"),
+        ("germeval2017-dev", "accuracy"),
+        ("sb10k-dev", "accuracy"),
+        ("potts-dev", "accuracy"),
+    ]:
+        assert any(line.startswith(name) and f"{metric}=" in line for line in out.splitlines())
+
+
+@pytest.mark.model
+def test_classify_with_the_default_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lines = [
+        json.dumps({"id": 1, "text": "Die Bahn ist schon wieder zu spät, einfach schrecklich."}),
+        json.dumps({"id": 2, "text": "Thanks for the quick help, great support!"}),
+    ]
+    out = run_classify(tmp_path, capsys, lines, "--model", "default")
+    assert [(r["id"], r["label"], r["language"]) for r in out] == [(1, "negative", "de"), (2, "positive", "en")]
+
+
+@pytest.mark.model
+def test_train_heads_quickly_then_eval_the_result(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    output = tmp_path / "heads.safetensors"
+    data = str(REPO / "data/sentiment")
+    assert main(["classifier", "train", "--data", data, "--output", str(output), "--limit", "60", "--epochs", "1"]) == 0
+    assert output.is_file()
+    capsys.readouterr()
+    assert main(["classifier", "eval", "--model", str(output), "--data", data, "--limit", "40"]) == 0
+    assert "tweeteval-val" in capsys.readouterr().out
