@@ -34,9 +34,7 @@ def test_a_german_post_with_an_english_hashtag_stays_german(detector: LanguageDe
     assert detector.detect("Schon wieder kein WLAN im ICE #fail #travel") == "de"
 
 
-@pytest.mark.parametrize(
-    ("code", "expected"), [("de-AT", "de"), ("DE", "de"), ("en_GB", "en"), ("fr", "other")]
-)
+@pytest.mark.parametrize(("code", "expected"), [("de-AT", "de"), ("DE", "de"), ("en_GB", "en"), ("fr", "other")])
 def test_normalises_given_codes(code: str, expected: str) -> None:
     assert normalise_language(code) == expected
 

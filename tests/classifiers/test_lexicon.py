@@ -61,9 +61,7 @@ def test_english(lexicon: LexiconClassifier, text: str, expected: str) -> None:
 
 
 def test_intensifiers_raise_confidence(lexicon: LexiconClassifier) -> None:
-    plain, boosted = lexicon.analyse(
-        ["The service was good.", "The service was extremely good!!"], ["en", "en"]
-    )
+    plain, boosted = lexicon.analyse(["The service was good.", "The service was extremely good!!"], ["en", "en"])
     assert boosted.sentiment.score > plain.sentiment.score
 
 

@@ -15,9 +15,7 @@ def test_registered_kinds_include_the_three_shipped_ones() -> None:
 
 
 def test_unknown_kind_lists_the_known_ones() -> None:
-    with pytest.raises(
-        ClassifierError, match=r"unknown classifier kind 'vader'; known kinds: .*default.*lexicon"
-    ):
+    with pytest.raises(ClassifierError, match=r"unknown classifier kind 'vader'; known kinds: .*default.*lexicon"):
         build_classifier("vader", {})
 
 
