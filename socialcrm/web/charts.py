@@ -32,13 +32,16 @@ def colour(index: int) -> str:
 
 
 def _nice_max(value: float) -> float:
+    """The top of the y axis: four equal whole-number steps (1, 2, 2.5, 3, 4 or 5 times a power of ten)."""
     if value <= 0:
-        return 1.0
-    magnitude = 10.0 ** math.floor(math.log10(value))
-    for step in (1, 2, 2.5, 5, 10):
-        if value <= step * magnitude:
-            return step * magnitude
-    return 10 * magnitude
+        return 4.0
+    raw_step = value / 4
+    magnitude = 10.0 ** math.floor(math.log10(raw_step))
+    for factor in (1, 2, 2.5, 3, 4, 5, 10):
+        step = max(1.0, factor * magnitude)
+        if step >= raw_step and step == int(step):
+            return 4 * step
+    return 40 * magnitude
 
 
 def _frame(

@@ -26,7 +26,7 @@ from socialcrm.web.security import (
 
 logger = logging.getLogger(__name__)
 DB_KEY = web.AppKey("db", Database)
-PUBLIC_PATHS = frozenset({"/healthz", "/login", "/favicon.ico"})
+PUBLIC_PATHS = frozenset({"/healthz", "/login"})
 _MESSAGES = {
     400: "The request is not valid.",
     403: "You may not do this.",

@@ -28,6 +28,17 @@ def rich_html(html: str | None) -> Markup:
     return Markup(cleaned)
 
 
+def plain(value: object) -> str:
+    """A rule's expected/found value as short text: lists joined, mappings as key=value, None as a dash."""
+    if value is None:
+        return "–"
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return ", ".join(plain(item) for item in value) or "–"
+    if isinstance(value, dict):
+        return ", ".join(f"{key}={plain(item)}" for key, item in value.items()) or "–"
+    return str(value)
+
+
 def safe_url(url: str | None) -> str:
     """The URL when it is http(s), else ``#`` (so ``javascript:`` never lands in an href)."""
     if not url:

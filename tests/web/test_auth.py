@@ -184,3 +184,16 @@ async def test_disabled_user_loses_access_at_once(as_role, db, world):
     with db.write() as s:
         users.set_disabled(s, "service", True, actor="admin")
     assert (await client.get("/tickets", allow_redirects=False)).status == 302
+
+
+async def test_login_is_throttled_per_address_across_usernames(anon, db):
+    make_users(db)
+    page = await anon.get("/login")
+    token = (await page.text()).split('name="csrf_token" value="')[1].split('"')[0]
+    for name in ("a1", "a2", "a3", "a4", "a5"):
+        response = await anon.post("/login", data={"username": name, "password": "guess-guess", "csrf_token": token})
+        assert response.status == 401
+    blocked = await anon.post(
+        "/login", data={"username": "service", "password": "correct horse battery", "csrf_token": token}
+    )
+    assert blocked.status == 429

@@ -18,7 +18,11 @@ async def test_payloads_render_inert_everywhere(db, as_role):
     hostile = store_hostile(db)
     community, _ = await as_role("community")
     service, _ = await as_role("service")
+    marketing, _ = await as_role("marketing")
     pages = [
+        (marketing, "/dashboard"),
+        (marketing, "/dashboard?by=tag"),
+        (marketing, "/dashboard?by=group"),
         (community, "/queue"),
         (community, "/queue?page=2"),
         (community, f"/queue/{hostile.draft_ids[0]}"),
