@@ -142,25 +142,36 @@ access_token_env = "MASTO_TOKEN"
     assert dialogs == []
 
 
-async def test_edit_and_reject_from_the_keyboard(aiohttp_server, browser, db):
+async def test_edit_then_approve_and_reject_from_the_keyboard(aiohttp_server, browser, db):
     make_users(db)
     world = make_world(db)
+    with db.write() as s:
+        from socialcrm.services import drafts
+
+        second = add_mention(s, "Wann öffnet der Laden?", source="acme-mastodon", source_type="mastodon")
+        other_id = drafts.create_draft(s, mention=second, text="Um neun.", language="de").id
     base = await _serve(aiohttp_server, db)
     page, _ = await _page(browser, base, "community")
     await page.keyboard.press("e")
     textarea = page.locator(f"#text-{world.draft_id}")
     assert await textarea.evaluate("el => el === document.activeElement")
     await textarea.fill("Wir prüfen das sofort.")
-    await page.keyboard.press("Escape")
+    await page.locator(f'[data-draft="{world.draft_id}"] button[formaction$="/edit"]').click()
+    await page.locator("#notice", has_text="Draft saved").wait_for()
+    await textarea.press("Escape")
+    await page.keyboard.press("a")
+    await page.locator("#notice", has_text="Draft approved").wait_for()
     await page.keyboard.press("r")
-    reason = page.locator(f"#reason-{world.draft_id}")
+    reason = page.locator(f"#reason-{other_id}")
     assert await reason.evaluate("el => el === document.activeElement")
     await reason.fill("falscher Ton")
     await reason.press("Enter")
     await page.locator("#notice", has_text="Draft rejected").wait_for()
     with db.read() as s:
-        draft = s.get(ReplyDraft, world.draft_id)
-    assert (draft.status, draft.rejected_reason) == ("rejected", "falscher Ton")
+        approved = s.get(ReplyDraft, world.draft_id)
+        rejected = s.get(ReplyDraft, other_id)
+    assert (approved.status, approved.text) == ("approved", "Wir prüfen das sofort.")
+    assert (rejected.status, rejected.rejected_reason) == ("rejected", "falscher Ton")
 
 
 async def test_work_a_ticket_from_the_list(aiohttp_server, browser, db):

@@ -16,9 +16,10 @@
     box.hidden = false;
   }
 
-  function sendForm(form) {
+  function sendForm(form, submitter) {
     var body = new URLSearchParams(new FormData(form));
-    return fetch(form.action, {
+    var action = submitter && submitter.hasAttribute("formaction") ? submitter.formAction : form.action;
+    return fetch(action, {
       method: "POST",
       body: body,
       credentials: "same-origin",
@@ -36,8 +37,14 @@
       if (!(form instanceof HTMLFormElement) || !form.hasAttribute("data-async")) { return; }
       event.preventDefault();
       var item = form.closest("[data-item]");
-      sendForm(form).then(function (data) {
+      sendForm(form, event.submitter).then(function (data) {
         showNotice(data.notice || "", data.ok ? "ok" : "warn");
+        if (item && data.version) {
+          item.querySelectorAll("input[name=version]").forEach(function (input) { input.value = data.version; });
+          var shown = item.querySelector(".reply-text");
+          var edited = form.querySelector("textarea[name=text]");
+          if (shown && edited) { shown.textContent = edited.value; }
+        }
         if (item && data.state) {
           item.setAttribute("data-state", data.state);
           var state = item.querySelector("[data-state-label]");
