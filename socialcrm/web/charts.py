@@ -169,10 +169,20 @@ def share_bars(title: str, shares: Sequence[tuple[str, int, float]], fmt_pct: Ca
     )
 
 
-def legend(keys: Sequence[str], colours: dict[str, str], names: Callable[[str], str] = str) -> Markup:
-    items = "".join(
-        f'<span><svg width="12" height="12" aria-hidden="true">'
-        f'<rect width="12" height="12" fill="{colours.get(k, "#999")}"/></svg> {escape(names(k))}</span>'
-        for k in keys
-    )
-    return Markup(f'<div class="legend">{items}</div>')
+def legend(
+    keys: Sequence[str],
+    colours: dict[str, str],
+    names: Callable[[str], str] = str,
+    href: Callable[[str], str] | None = None,
+) -> Markup:
+    """Swatches with names; with ``href`` each name links somewhere (e.g. to focus on that key)."""
+    items = []
+    for k in keys:
+        swatch = (
+            f'<svg width="12" height="12" aria-hidden="true"><rect width="12" height="12" fill="{colours.get(k, "#999")}"/>'
+            "</svg>"
+        )
+        name = escape(names(k))
+        label = f'<a href="{escape(href(k))}">{name}</a>' if href else str(name)
+        items.append(f"<span>{swatch} {label}</span>")
+    return Markup(f'<div class="legend">{"".join(items)}</div>')

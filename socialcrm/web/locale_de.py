@@ -229,6 +229,9 @@ CATALOGUE: dict[str, str] = {
     "No merge candidates.": "Keine möglichen Dubletten.",
     # dashboard
     "Period": "Zeitraum",
+    "Only": "Nur",
+    "Tag": "Schlagwort",
+    "show everything": "alles zeigen",
     "last {days} days": "letzte {days} Tage",
     "Show": "Anzeigen",
     "From": "Von",

@@ -164,3 +164,29 @@ def test_tickets_merged_away_do_not_count(db):
     with db.read() as s:
         board = build_dashboard(s, base - DAY, base + 5 * DAY, utcnow())
     assert board.kpis.actionable == 3
+
+
+def test_focus_on_one_source_group_or_tag(db):
+    from socialcrm.web.queries.dashboard import Focus
+
+    base = seed_marketing(db)
+    with db.read() as s:
+        blog = build_dashboard(s, base - DAY, base + 5 * DAY, utcnow(), Focus(source="blog"))
+        competitor = build_dashboard(s, base - DAY, base + 5 * DAY, utcnow(), Focus(group="competitor"))
+        sale = build_dashboard(s, base - DAY, base + 5 * DAY, utcnow(), Focus(tag="spring-sale"))
+    assert (blog.kpis.mentions, blog.kpis.complaints, blog.kpis.churn_signals) == (4, 2, 1)
+    assert blog.kpis.actionable == 2  # the tickets of the two negative blog posts; the draft is on reddit
+    assert set(blog.by_source.values) == {"blog"}
+    assert (competitor.kpis.mentions, competitor.kpis.complaints) == (2, 2)
+    assert sale.kpis.mentions == 2 and set(sale.by_tag.values) == {"spring-sale"}
+
+
+async def test_legend_links_focus_the_page(as_role, db):
+    make_users(db)
+    base = seed_marketing(db)
+    client, _ = await as_role("marketing")
+    start, end = (base - DAY).date().isoformat(), (base + 4 * DAY).date().isoformat()
+    html = await (await client.get(f"/dashboard?start={start}&end={end}")).text()
+    link = re.search(r'<a href="(/dashboard\?[^"]*source=reddit[^"]*)">reddit</a>', html).group(1)
+    focused = await (await client.get(link.replace("&amp;", "&"))).text()
+    assert re.search(r'data-kpi="mentions">2<', focused) and 'id="focus"' in focused

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import String, cast, func, or_
 from sqlmodel import Session, col, select
 
-from socialcrm.models import Mention, Order, ReplyDraft, Ticket
+from socialcrm.models import Mention, Order, ReplyDraft, Ticket, TicketMention
 from socialcrm.web.queries.stopwords import STOPWORDS
 
 SENTIMENTS = ("negative", "neutral", "positive")
@@ -23,6 +23,25 @@ THEME_SAMPLE = 2000
 # the range on published_at is the selective part.
 NEGATIVE = func.lower(Mention.sentiment) == "negative"
 _WORD = re.compile(r"[^\W\d_][\w'-]{2,}", re.UNICODE)
+
+
+@dataclass(frozen=True, slots=True)
+class Focus:
+    """Narrow every figure to one source, query group or tag (all empty: everything)."""
+
+    source: str | None = None
+    group: str | None = None
+    tag: str | None = None
+
+    def conditions(self) -> list[Any]:
+        found: list[Any] = []
+        if self.source:
+            found.append(Mention.source == self.source)
+        if self.group:
+            found.append(Mention.group == self.group)
+        if self.tag:
+            found.append(_tag_filter((self.tag,)))
+        return found
 
 
 @dataclass(slots=True)
@@ -94,12 +113,15 @@ def _bucket_of(day: date, bucket: str) -> date:
     return day - timedelta(days=day.weekday()) if bucket == "week" else day
 
 
-def build_dashboard(session: Session, start: datetime, end: datetime, now: datetime) -> Dashboard:
-    """Every figure of the dashboard for mentions published in [start, end)."""
+def build_dashboard(
+    session: Session, start: datetime, end: datetime, now: datetime, focus: Focus | None = None
+) -> Dashboard:
+    """Every figure of the dashboard for mentions published in [start, end), optionally narrowed by ``focus``."""
+    focus = focus or Focus()
     bucket = "week" if (end - start) > timedelta(days=92) else "day"
     buckets = _buckets(start, end, bucket)
     index = {b: i for i, b in enumerate(buckets)}
-    in_range = (col(Mention.published_at) >= start, col(Mention.published_at) < end)
+    in_range = (col(Mention.published_at) >= start, col(Mention.published_at) < end, *focus.conditions())
     day = _day_expr(session)
 
     sentiment: dict[str, list[int]] = {s: [0] * len(buckets) for s in (*SENTIMENTS, "unknown")}
@@ -152,8 +174,8 @@ def build_dashboard(session: Session, start: datetime, end: datetime, now: datet
         by_tag=Series(buckets, dict(sorted(by_tag.items(), key=lambda kv: -sum(kv[1]))[:12])),
         sentiment_by_source={k: dict(v) for k, v in sorted(sentiment_by_source.items())},
         share_of_voice=share,
-        themes=negative_themes(session, start, end),
-        kpis=kpis(session, start, end, sentiment),
+        themes=negative_themes(session, in_range),
+        kpis=kpis(session, start, end, sentiment, focus),
         recent_negative=list(
             session.exec(
                 select(Mention).where(*in_range, NEGATIVE).order_by(col(Mention.published_at).desc()).limit(10)
@@ -162,16 +184,12 @@ def build_dashboard(session: Session, start: datetime, end: datetime, now: datet
     )
 
 
-def negative_themes(session: Session, start: datetime, end: datetime, top: int = 15) -> list[tuple[str, int]]:
+def negative_themes(session: Session, in_range: tuple[Any, ...], top: int = 15) -> list[tuple[str, int]]:
     """The words negative posts use most (stop words left out), from the latest THEME_SAMPLE of them."""
     counter: Counter[str] = Counter()
     rows = session.exec(
         select(Mention.title, Mention.text)
-        .where(
-            col(Mention.published_at) >= start,
-            col(Mention.published_at) < end,
-            NEGATIVE,
-        )
+        .where(*in_range, NEGATIVE)
         .order_by(col(Mention.published_at).desc())
         .limit(THEME_SAMPLE)
     )
@@ -196,27 +214,32 @@ def _median(values: list[timedelta]) -> timedelta | None:
     return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
-def kpis(session: Session, start: datetime, end: datetime, sentiment: dict[str, list[int]]) -> Kpis:
+def kpis(
+    session: Session, start: datetime, end: datetime, sentiment: dict[str, list[int]], focus: Focus | None = None
+) -> Kpis:
     """Response rate, times to first response and to resolution, complaints, churn signals and leads won."""
     result = Kpis()
     result.mentions = sum(sum(v) for v in sentiment.values())
     result.complaints = sum(sentiment.get("negative", []))
     result.negative_share = result.complaints / result.mentions if result.mentions else None
+    focus = focus or Focus()
+    ticket_filter: list[Any] = [col(Ticket.created_at) >= start, col(Ticket.created_at) < end]
+    draft_filter: list[Any] = [col(ReplyDraft.created_at) >= start, col(ReplyDraft.created_at) < end]
+    if focus.conditions():
+        focused = select(Mention.id).where(*focus.conditions())
+        ticket_filter.append(
+            col(Ticket.id).in_(select(TicketMention.ticket_id).where(col(TicketMention.mention_id).in_(focused)))
+        )
+        draft_filter.append(col(ReplyDraft.mention_id).in_(focused))
     ticket_rows = list(
         session.exec(
             select(Ticket.created_at, Ticket.first_response_at, Ticket.resolved_at).where(
-                col(Ticket.created_at) >= start,
-                col(Ticket.created_at) < end,
-                col(Ticket.merged_into_id).is_(None),
+                *ticket_filter, col(Ticket.merged_into_id).is_(None)
             )
         )
     )
     draft_rows = list(
-        session.exec(
-            select(ReplyDraft.created_at, ReplyDraft.sent_at, ReplyDraft.status).where(
-                col(ReplyDraft.created_at) >= start, col(ReplyDraft.created_at) < end
-            )
-        )
+        session.exec(select(ReplyDraft.created_at, ReplyDraft.sent_at, ReplyDraft.status).where(*draft_filter))
     )
     first_responses = [fr - created for created, fr, _r in ticket_rows if fr is not None]
     first_responses += [sent - created for created, sent, _s in draft_rows if sent is not None]
@@ -225,7 +248,7 @@ def kpis(session: Session, start: datetime, end: datetime, sentiment: dict[str, 
     result.response_rate = result.responded / result.actionable if result.actionable else None
     result.median_first_response = _median(first_responses)
     result.median_resolution = _median([r - created for created, _fr, r in ticket_rows if r is not None])
-    in_range = (col(Mention.published_at) >= start, col(Mention.published_at) < end)
+    in_range = (col(Mention.published_at) >= start, col(Mention.published_at) < end, *focus.conditions())
     result.churn_signals = session.exec(
         select(func.count()).select_from(Mention).where(*in_range, _tag_filter(CHURN_TAGS))
     ).one()

@@ -12,7 +12,7 @@ from aiohttp import web
 from socialcrm.models import utcnow
 from socialcrm.web import charts, i18n
 from socialcrm.web.middleware import DB_KEY
-from socialcrm.web.queries.dashboard import SENTIMENTS, Dashboard, build_dashboard, export_rows
+from socialcrm.web.queries.dashboard import SENTIMENTS, Dashboard, Focus, build_dashboard, export_rows
 from socialcrm.web.render import language_of, render
 from socialcrm.web.security import requires
 from socialcrm.web.views import params
@@ -43,6 +43,11 @@ def date_range(request: web.Request, now: datetime) -> tuple[datetime, datetime,
     return start, end, (None if q.get("start") else preset or "30")
 
 
+def focus_of(request: web.Request) -> Focus:
+    q = request.query
+    return Focus(source=params.text(q, "source", 64), group=params.text(q, "group", 64), tag=params.text(q, "tag", 64))
+
+
 def _label(language: str) -> Callable[[date], str]:
     def label(d: date) -> str:
         if language == "de":
@@ -58,7 +63,8 @@ async def dashboard(request: web.Request) -> web.Response:
     now = utcnow()
     start, end, preset = date_range(request, now)
     by = params.choice(request.query, "by", DIMENSIONS) or "source"
-    board: Dashboard = await request.app[DB_KEY].run_read(lambda s: build_dashboard(s, start, end, now))
+    focus = focus_of(request)
+    board: Dashboard = await request.app[DB_KEY].run_read(lambda s: build_dashboard(s, start, end, now, focus))
     language = language_of(request)
     t = i18n.translator(language)
     label = _label(language)
@@ -95,7 +101,8 @@ async def dashboard(request: web.Request) -> web.Response:
         start_value=start.date().isoformat(),
         end_value=(end - timedelta(days=1)).date().isoformat(),
         volume_chart=volume_chart,
-        volume_legend=charts.legend(keys, colours),
+        volume_legend=charts.legend(keys, colours, href=lambda key: _focus_link(request, by, key)),
+        focus=focus,
         sentiment_chart=sentiment_chart,
         sentiment_legend=charts.legend(
             [k for k in board.sentiment.values], charts.SENTIMENT_COLOURS, lambda k: t("sentiment:" + k)
@@ -103,6 +110,13 @@ async def dashboard(request: web.Request) -> web.Response:
         share_chart=share_chart,
         sentiments=SENTIMENTS,
     )
+
+
+def _focus_link(request: web.Request, dimension: str, key: str) -> str:
+    """This page narrowed to one source, group or tag."""
+    query = {k: v for k, v in request.query.items() if k not in DIMENSIONS}
+    query[dimension] = key
+    return str(request.rel_url.with_query(query))
 
 
 def _spreadsheet_safe(value: str) -> str:
@@ -115,7 +129,8 @@ def _spreadsheet_safe(value: str) -> str:
 async def export_csv(request: web.Request) -> web.Response:
     now = utcnow()
     start, end, _preset = date_range(request, now)
-    board = await request.app[DB_KEY].run_read(lambda s: build_dashboard(s, start, end, now))
+    focus = focus_of(request)
+    board = await request.app[DB_KEY].run_read(lambda s: build_dashboard(s, start, end, now, focus))
     out = io.StringIO()
     writer = csv.writer(out)
     for row in export_rows(board):
