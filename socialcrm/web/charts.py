@@ -178,10 +178,8 @@ def legend(
     """Swatches with names; with ``href`` each name links somewhere (e.g. to focus on that key)."""
     items = []
     for k in keys:
-        swatch = (
-            f'<svg width="12" height="12" aria-hidden="true"><rect width="12" height="12" fill="{colours.get(k, "#999")}"/>'
-            "</svg>"
-        )
+        fill = colours.get(k, "#999")
+        swatch = f'<svg width="12" height="12" aria-hidden="true"><rect width="12" height="12" fill="{fill}"/></svg>'
         name = escape(names(k))
         label = f'<a href="{escape(href(k))}">{name}</a>' if href else str(name)
         items.append(f"<span>{swatch} {label}</span>")
