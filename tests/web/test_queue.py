@@ -155,3 +155,22 @@ async def test_unknown_draft_is_404(as_role, world):
     client, csrf = await as_role("community")
     assert (await client.get("/queue/999999")).status == 404
     assert (await client.post("/queue/999999/approve", data={"csrf_token": csrf})).status == 404
+
+
+async def test_replies_the_outbox_cannot_post_wait_in_the_queue_for_a_person(as_role, db, web_config):
+    import aiohttp
+
+    from socialcrm.outbox import OutboxWorker
+
+    make_users(db)
+    world = make_world(db, source_type="hackernews")
+    client, csrf = await as_role("community")
+    await client.post(f"/queue/{world.draft_id}/approve", data={"csrf_token": csrf, "version": "1"})
+    async with aiohttp.ClientSession() as http:
+        result = await OutboxWorker(web_config, db, {}, http).run_once()
+    assert result.manual == 1
+    html = await (await client.get("/queue")).text()
+    assert f'data-manual="{world.draft_id}"' in html
+    await client.post(f"/queue/{world.draft_id}/posted", data={"csrf_token": csrf, "url": ""})
+    html = await (await client.get("/queue")).text()
+    assert f'data-manual="{world.draft_id}"' not in html
