@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from socialcrm.errors import ConfigError, DatabaseError, SocialCRMError
 
-COMMAND_MODULES = ["core_cmds", "demo_cmds", "crm_cmds", "classifier_cmds"]
+COMMAND_MODULES = ["core_cmds", "demo_cmds", "crm_cmds", "classifier_cmds", "privacy_cmds"]
 logger = logging.getLogger("socialcrm.cli")
 
 

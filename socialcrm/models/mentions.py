@@ -46,6 +46,7 @@ class Mention(SQLModel, table=True):
     raw: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType, nullable=True))
     published_at: datetime = Field(sa_type=UTCDateTime)
     fetched_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    erased_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # personal data wiped on request
 
 
 class SentimentCorrection(SQLModel, table=True):

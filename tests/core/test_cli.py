@@ -218,3 +218,21 @@ async def test_db_upgrade_and_current(tmp_path: Path) -> None:
     assert "revision" in out and (tmp_path / "data" / "x.db").exists()
     code, out, _ = await run(tmp_path, "db", "current")
     assert code == 0 and out.strip()
+
+
+async def test_privacy_commands(tmp_path: Path) -> None:
+    (tmp_path / "customers.csv").write_text(
+        "customer_ref,name,email,phone,company,segment,reddit,mastodon,bluesky,discourse,hackernews,feed\n"
+        "K-9,Eva Example,eva@example.de,,,,,,,,,\n"
+    )
+    await run(tmp_path, "init")
+    code, _, err = await run(tmp_path, "customers", "import", "customers.csv")
+    assert code == 0, err
+    code, out, _ = await run(tmp_path, "privacy", "export", "K-9")
+    assert code == 0 and json.loads(out)["contact_points"][0]["value"] == "eva@example.de"
+    code, _, err = await run(tmp_path, "privacy", "erase", "K-9")
+    assert code == 2 and "--yes" in err
+    code, out, _ = await run(tmp_path, "privacy", "erase", "K-9", "--yes")
+    assert code == 0 and "Erased 1 customers" in out
+    code, _, err = await run(tmp_path, "privacy", "export", "K-9")
+    assert code == 1 and "no customer" in err

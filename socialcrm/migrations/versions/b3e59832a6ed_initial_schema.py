@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 53544dca5b3f
+Revision ID: b3e59832a6ed
 Revises: 
-Create Date: 2026-11-27 11:35:31.715644
+Create Date: 2026-11-27 12:10:37.187684
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from alembic import op
 import socialcrm.models.columns
 
 
-revision = '53544dca5b3f'
+revision = 'b3e59832a6ed'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -173,6 +173,7 @@ def upgrade() -> None:
     sa.Column('raw', socialcrm.models.columns.JSONType(), nullable=True),
     sa.Column('published_at', socialcrm.models.columns.UTCDateTime(timezone=True), nullable=False),
     sa.Column('fetched_at', socialcrm.models.columns.UTCDateTime(timezone=True), nullable=False),
+    sa.Column('erased_at', socialcrm.models.columns.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['customer_id'], ['customer.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('source', 'external_id', name='uq_mention_source_external_id')

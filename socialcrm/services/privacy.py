@@ -1,0 +1,199 @@
+"""Data-protection requests (GDPR Art. 15 and 17): export everything held about a person, or erase it.
+
+A person is a customer record together with every record merged into it. Erasure removes the
+personal data and keeps pseudonymised statistics, unlike tools that can only delete a person
+with all their tickets:
+
+- identities, e-mail addresses, phone numbers, orders, notes, link suggestions, merge candidates:
+  deleted;
+- their mentions: text, title, author, URLs and the raw payload are wiped, ``erased_at`` is set;
+  source, dates, language and sentiment stay for the dashboards;
+- tickets and drafts about them: unlinked from the customer, subject/texts/notes/edits wiped;
+  status and SLA times stay for the KPIs;
+- pending outbox deliveries of their drafts are cancelled and their payloads wiped;
+- rule decisions on their mentions lose the values they quoted;
+- the customer record itself is deleted; the audit log keeps only "customer erased" with the
+  customer_ref and counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, or_, update
+from sqlmodel import Session, col, select
+
+from socialcrm.models import (
+    ContactPoint,
+    Customer,
+    CustomerNote,
+    Decision,
+    DraftEdit,
+    Identity,
+    LinkSuggestion,
+    Mention,
+    MergeCandidate,
+    Order,
+    OutboxItem,
+    ReplyDraft,
+    SentimentCorrection,
+    Ticket,
+    TicketMention,
+    TicketNote,
+    utcnow,
+)
+from socialcrm.services import audit
+from socialcrm.services.customers import find_by_ref
+
+ERASED = "[erased]"
+
+
+def person_ids(session: Session, customer: Customer) -> list[int]:
+    """The customer and every record merged into it (directly or through a chain), from the surviving record."""
+    while customer.merged_into_id is not None:
+        survivor = session.get(Customer, customer.merged_into_id)
+        if survivor is None:
+            break
+        customer = survivor
+    assert customer.id is not None
+    ids = [customer.id]
+    frontier = [customer.id]
+    while frontier:
+        merged = list(session.exec(select(Customer.id).where(col(Customer.merged_into_id).in_(frontier))))
+        frontier = [i for i in merged if i not in ids]
+        ids.extend(frontier)
+    return ids
+
+
+def _mention_ids(session: Session, ids: list[int]) -> list[int]:
+    """Mentions linked to the person, and mentions by one of the person's platform identities."""
+    handles = list(session.exec(select(Identity.platform, Identity.handle).where(col(Identity.customer_id).in_(ids))))
+    clauses: list[Any] = [col(Mention.customer_id).in_(ids)]
+    for platform, handle in handles:
+        clauses.append((Mention.source_type == platform) & (Mention.author == handle))
+    return [m for m in session.exec(select(Mention.id).where(or_(*clauses))) if m is not None]
+
+
+def _rows(session: Session, model: Any, column: Any, ids: Iterable[int]) -> list[dict[str, Any]]:
+    wanted = list(ids)
+    if not wanted:
+        return []
+    return [row.model_dump(mode="json") for row in session.exec(select(model).where(col(column).in_(wanted)))]
+
+
+def export_person(session: Session, customer_ref: str, *, actor: str) -> dict[str, Any]:
+    """Everything stored about the person with this customer_ref, as one JSON-ready document."""
+    customer = find_by_ref(session, customer_ref)
+    ids = person_ids(session, customer)
+    mention_ids = _mention_ids(session, ids)
+    ticket_ids = list(session.exec(select(Ticket.id).where(col(Ticket.customer_id).in_(ids))))
+    draft_ids = list(session.exec(select(ReplyDraft.id).where(col(ReplyDraft.customer_id).in_(ids))))
+    document = {
+        "customer_ref": customer.customer_ref,
+        "exported_at": utcnow().isoformat(),
+        "customers": _rows(session, Customer, Customer.id, ids),
+        "contact_points": _rows(session, ContactPoint, ContactPoint.customer_id, ids),
+        "identities": _rows(session, Identity, Identity.customer_id, ids),
+        "orders": _rows(session, Order, Order.customer_id, ids),
+        "notes": _rows(session, CustomerNote, CustomerNote.customer_id, ids),
+        "mentions": _rows(session, Mention, Mention.id, mention_ids),
+        "sentiment_corrections": _rows(session, SentimentCorrection, SentimentCorrection.mention_id, mention_ids),
+        "tickets": _rows(session, Ticket, Ticket.id, ticket_ids),
+        "ticket_notes": _rows(session, TicketNote, TicketNote.ticket_id, ticket_ids),
+        "drafts": _rows(session, ReplyDraft, ReplyDraft.id, draft_ids),
+        "draft_edits": _rows(session, DraftEdit, DraftEdit.draft_id, draft_ids),
+        "link_suggestions": _rows(session, LinkSuggestion, LinkSuggestion.customer_id, ids),
+    }
+    audit.record(session, actor, "customer.export", "customer", customer.id, {"customer_ref": customer.customer_ref})
+    return document
+
+
+def erase_person(session: Session, customer_ref: str, *, actor: str, now: datetime | None = None) -> dict[str, int]:
+    """Erase the person with this customer_ref as described in the module docstring; return counts."""
+    now = now or utcnow()
+    customer = find_by_ref(session, customer_ref)
+    ref = customer.customer_ref
+    ids = person_ids(session, customer)
+    mention_ids = _mention_ids(session, ids)
+    ticket_ids = [t for t in session.exec(select(Ticket.id).where(col(Ticket.customer_id).in_(ids))) if t]
+    # Tickets that hold one of the person's mentions carry their words too.
+    if mention_ids:
+        ticket_ids = sorted(
+            set(ticket_ids)
+            | set(session.exec(select(TicketMention.ticket_id).where(col(TicketMention.mention_id).in_(mention_ids))))
+        )
+    draft_ids = [
+        d
+        for d in session.exec(
+            select(ReplyDraft.id).where(
+                or_(col(ReplyDraft.customer_id).in_(ids), col(ReplyDraft.mention_id).in_(mention_ids or [-1]))
+            )
+        )
+        if d
+    ]
+    counts = {"customers": len(ids), "mentions": len(mention_ids), "tickets": len(ticket_ids), "drafts": len(draft_ids)}
+
+    def run(statement: Any) -> None:
+        session.exec(statement)
+
+    if mention_ids:
+        run(
+            update(Mention)
+            .where(col(Mention.id).in_(mention_ids))
+            .values(
+                text="",
+                title=None,
+                author=None,
+                author_name=None,
+                author_url=None,
+                url="",
+                raw=None,
+                author_metrics={},
+                customer_id=None,
+                link_method=None,
+                link_confidence=None,
+                thread_id=None,
+                parent_id=None,
+                erased_at=now,
+            )
+        )
+        run(update(Decision).where(col(Decision.mention_id).in_(mention_ids)).values(explanation={"erased": True}))
+        run(delete(LinkSuggestion).where(col(LinkSuggestion.mention_id).in_(mention_ids)))
+    if ticket_ids:
+        run(
+            update(Ticket)
+            .where(col(Ticket.id).in_(ticket_ids))
+            .values(customer_id=None, subject=ERASED, thread_key=None)
+        )
+        run(update(TicketNote).where(col(TicketNote.ticket_id).in_(ticket_ids)).values(text=ERASED))
+    if draft_ids:
+        run(
+            update(ReplyDraft)
+            .where(col(ReplyDraft.id).in_(draft_ids))
+            .values(customer_id=None, text=ERASED, original_text=ERASED, rejected_reason=None, error=None)
+        )
+        run(delete(DraftEdit).where(col(DraftEdit.draft_id).in_(draft_ids)))
+        run(
+            update(OutboxItem)
+            .where(col(OutboxItem.draft_id).in_(draft_ids))
+            .values(payload={"erased": True}, result=None)
+        )
+        run(
+            update(OutboxItem)
+            .where(col(OutboxItem.draft_id).in_(draft_ids), col(OutboxItem.status).in_(("pending", "sending")))
+            .values(status="failed", last_error="cancelled: the person's data was erased")
+        )
+    for model in (ContactPoint, Identity, Order, CustomerNote, LinkSuggestion):
+        run(delete(model).where(col(model.customer_id).in_(ids)))
+    run(
+        delete(MergeCandidate).where(
+            or_(col(MergeCandidate.customer_a_id).in_(ids), col(MergeCandidate.customer_b_id).in_(ids))
+        )
+    )
+    # Unhook the merge chain before deleting, so foreign keys never point at a removed row.
+    run(update(Customer).where(col(Customer.id).in_(ids)).values(merged_into_id=None))
+    run(delete(Customer).where(col(Customer.id).in_(ids)))
+    audit.record(session, actor, "customer.erase", "customer", None, {"customer_ref": ref, **counts})
+    return counts
