@@ -10,6 +10,7 @@ from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 
@@ -204,6 +205,16 @@ class LoginThrottle:
 def client_address(request: web.Request) -> str:
     """The peer address (a proxy in front is not trusted to name the client)."""
     return request.remote or "unknown"
+
+
+def local_path(target: str | None) -> str:
+    """``target`` when it is a path on this site, else "" (no open redirects, also not via ``/\\host``)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return ""
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or any(ord(ch) < 32 for ch in target):
+        return ""
+    return target
 
 
 def wants_json(request: web.Request) -> bool:

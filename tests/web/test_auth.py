@@ -65,19 +65,16 @@ async def test_login_redirects_to_role_home_and_next(anon, db):
 
 async def test_login_never_redirects_off_site(anon, db):
     make_users(db)
-    page = await anon.get("/login")
-    token = (await page.text()).split('name="csrf_token" value="')[1].split('"')[0]
-    response = await anon.post(
-        "/login",
-        data={
-            "username": "service",
-            "password": "correct horse battery",
-            "csrf_token": token,
-            "next": "//evil.example/x",
-        },
-        allow_redirects=False,
-    )
-    assert response.headers["Location"] == "/tickets"
+    for target in ("//evil.example/x", "/\\evil.example/x", "https://evil.example/", "javascript:alert(1)"):
+        page = await anon.get("/login")
+        token = (await page.text()).split('name="csrf_token" value="')[1].split('"')[0]
+        response = await anon.post(
+            "/login",
+            data={"username": "service", "password": "correct horse battery", "csrf_token": token, "next": target},
+            allow_redirects=False,
+        )
+        assert response.headers["Location"] == "/tickets", target
+        anon.session.cookie_jar.clear()
 
 
 async def test_wrong_password_is_refused_and_audited(anon, db):

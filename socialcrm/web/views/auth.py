@@ -19,6 +19,7 @@ from socialcrm.web.security import (
     LoginThrottle,
     clear_session_cookie,
     client_address,
+    local_path,
     prelogin_token,
     set_session_cookie,
     user_of,
@@ -50,12 +51,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 def _safe_next(target: str | None) -> str:
     """Only same-site relative paths are followed after login (no open redirects)."""
-    if not target:
-        return ""
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return ""
-    return target
+    return local_path(target)
 
 
 def _login_page(request: web.Request, status: int = 200, error: str | None = None, username: str = "") -> web.Response:

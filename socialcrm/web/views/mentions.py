@@ -8,7 +8,7 @@ from socialcrm.web import actions
 from socialcrm.web.middleware import DB_KEY
 from socialcrm.web.queries.mentions import MentionFilter, recent_mentions
 from socialcrm.web.render import render
-from socialcrm.web.security import requires, user_of
+from socialcrm.web.security import local_path, requires, user_of
 from socialcrm.web.views import params
 from socialcrm.web.views.common import SENTIMENTS, finish, source_names
 
@@ -49,7 +49,5 @@ async def correct_sentiment(request: web.Request) -> web.StreamResponse:
         raise web.HTTPBadRequest(text="sentiment: required")
     actor = user_of(request).username
     await request.app[DB_KEY].run_write(lambda s: actions.correct_sentiment(s, mention_id, label, actor))
-    back = params.text(form, "next", 200) or "/mentions"
-    if not back.startswith("/") or back.startswith("//"):
-        back = "/mentions"
+    back = local_path(params.text(form, "next", 200)) or "/mentions"
     return finish(request, back, "corrected", sentiment=label)
