@@ -2,7 +2,7 @@
 
 Renders the reply queue, the ticket list, a customer's 360-degree view and the marketing dashboard
 (last 30 days, and a whole year) through the real app over HTTP on 127.0.0.1, and prints the median
-and 95th percentile of each. The target is a median under 150 ms.
+and 95th percentile of each, and the first request (cold). The target is a median under 150 ms.
 
     .venv/bin/python bench/bench_web.py [--mentions 100000] [--tickets 10000] [--customers 5000] [--runs 30]
 """
@@ -214,7 +214,7 @@ def populate(db: Database, mentions: int, tickets: int, customers: int) -> int:
     return 42
 
 
-async def measure(db: Database, runs: int, customer_id: int) -> dict[str, list[float]]:
+async def measure(db: Database, runs: int, customer_id: int) -> tuple[dict[str, list[float]], dict[str, float]]:
     config = parse_config(
         "\n".join(
             f'[[sources]]\nname = "{n}"\ntype = "feed"\nurl = "https://example.com/{n}.xml"\nenabled = false\n'
@@ -225,6 +225,7 @@ async def measure(db: Database, runs: int, customer_id: int) -> dict[str, list[f
     client = TestClient(TestServer(create_app(config, db), host="127.0.0.1", port=0))
     await client.start_server()
     timings: dict[str, list[float]] = {}
+    firsts: dict[str, float] = {}
     try:
         page = await client.get("/login")
         token = re.search(r'name="csrf_token" value="([^"]+)"', await page.text()).group(1)  # type: ignore[union-attr]
@@ -244,11 +245,13 @@ async def measure(db: Database, runs: int, customer_id: int) -> dict[str, list[f
                 elapsed = (time.perf_counter() - started) * 1000
                 if response.status != 200:
                     raise SystemExit(f"{path}: HTTP {response.status}")
+                if attempt == 0:
+                    firsts[name] = elapsed
                 if attempt >= 2:
                     timings.setdefault(name, []).append(elapsed)
     finally:
         await client.close()
-    return timings
+    return timings, firsts
 
 
 def main() -> int:
@@ -269,13 +272,16 @@ def main() -> int:
             f"stored {args.mentions:,} mentions, {args.tickets:,} tickets, {args.customers:,} customers, "
             f"3,000 drafts in {time.perf_counter() - started:.1f} s (SQLite)"
         )
-        timings = asyncio.run(measure(db, args.runs, customer_id))
+        timings, firsts = asyncio.run(measure(db, args.runs, customer_id))
         db.dispose()
-    print(f"{'page':24} {'median ms':>10} {'p95 ms':>8}  (target: median < 150 ms, {args.runs} runs)")
+    print(f"{'page':24} {'median ms':>10} {'p95 ms':>8} {'first ms':>9}  (target: median < 150 ms, {args.runs} runs)")
     for name, values in timings.items():
         median = statistics.median(values)
         p95 = sorted(values)[int(len(values) * 0.95) - 1]
-        print(f"{name:24} {median:10.1f} {p95:8.1f}  {'ok' if median < 150 else 'SLOW'}")
+        verdict = "ok" if median < 150 else "SLOW"
+        print(f"{name:24} {median:10.1f} {p95:8.1f} {firsts[name]:9.1f}  {verdict}")
+    print("first = the first request after the server started (the dashboard's day counts are built then, and")
+    print("kept up to date incrementally after; see socialcrm/web/queries/rollup.py)")
     return 0
 
 

@@ -9,6 +9,7 @@ from aiohttp import web
 from socialcrm.config import Config
 from socialcrm.db import Database
 from socialcrm.web.middleware import DB_KEY, authenticate, csrf_protect, error_pages
+from socialcrm.web.queries.rollup import MentionRollup
 from socialcrm.web.render import DEFAULT_LANGUAGE_KEY, JINJA_KEY, build_environment
 from socialcrm.web.security import PUBLIC_URL_KEY, LoginThrottle, add_security_headers
 from socialcrm.web.views import admin, auth, customers, dashboard, mentions, queue, tickets
@@ -37,6 +38,7 @@ def create_app(config: Config, db: Database) -> web.Application:
     for module in (auth, mentions, queue, tickets, dashboard, customers, admin):
         app.router.add_routes(module.routes)
     admin.setup_rules(app)
+    app[dashboard.ROLLUP_KEY] = MentionRollup()
     v1.setup(app)
     app.router.add_static("/static/", STATIC_DIR, name="static", append_version=False)
     return app

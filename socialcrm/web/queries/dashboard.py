@@ -13,6 +13,7 @@ from sqlalchemy import String, cast, func, or_
 from sqlmodel import Session, col, select
 
 from socialcrm.models import Mention, Order, ReplyDraft, Ticket, TicketMention
+from socialcrm.web.queries.rollup import MentionRollup, count_days, count_tags
 from socialcrm.web.queries.stopwords import STOPWORDS
 
 SENTIMENTS = ("negative", "neutral", "positive")
@@ -86,16 +87,6 @@ class Dashboard:
     recent_negative: list[Mention] = field(default_factory=list)
 
 
-def _day_expr(session: Session) -> Any:
-    if session.get_bind().dialect.name == "postgresql":
-        return func.date(func.timezone("UTC", Mention.published_at))
-    return func.date(Mention.published_at)
-
-
-def _as_date(value: Any) -> date:
-    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
-
-
 def _buckets(start: datetime, end: datetime, bucket: str) -> list[date]:
     first = start.date()
     if bucket == "week":
@@ -114,7 +105,12 @@ def _bucket_of(day: date, bucket: str) -> date:
 
 
 def build_dashboard(
-    session: Session, start: datetime, end: datetime, now: datetime, focus: Focus | None = None
+    session: Session,
+    start: datetime,
+    end: datetime,
+    now: datetime,
+    focus: Focus | None = None,
+    rollup: MentionRollup | None = None,
 ) -> Dashboard:
     """Every figure of the dashboard for mentions published in [start, end), optionally narrowed by ``focus``."""
     focus = focus or Focus()
@@ -122,42 +118,36 @@ def build_dashboard(
     buckets = _buckets(start, end, bucket)
     index = {b: i for i, b in enumerate(buckets)}
     in_range = (col(Mention.published_at) >= start, col(Mention.published_at) < end, *focus.conditions())
-    day = _day_expr(session)
+    use_rollup = rollup is not None and not focus.tag
+    counts = rollup.counts(session, start, end) if rollup is not None and use_rollup else count_days(session, in_range)
 
     sentiment: dict[str, list[int]] = {s: [0] * len(buckets) for s in (*SENTIMENTS, "unknown")}
     by_source: dict[str, list[int]] = defaultdict(lambda: [0] * len(buckets))
+    by_group: dict[str, list[int]] = defaultdict(lambda: [0] * len(buckets))
     sentiment_by_source: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(SENTIMENTS, 0))
-    for raw_day, source, label, n in session.exec(
-        select(day, Mention.source, Mention.sentiment, func.count())
-        .where(*in_range)
-        .group_by(day, col(Mention.source), col(Mention.sentiment))
-    ):
-        i = index.get(_bucket_of(_as_date(raw_day), bucket))
+    for (day, source, group, label), n in counts.main.items():
+        if (focus.source and source != focus.source) or (focus.group and group != focus.group):
+            continue
+        i = index.get(_bucket_of(day, bucket))
         if i is None:
             continue
         sentiment[label if label in SENTIMENTS else "unknown"][i] += n
         by_source[source][i] += n
+        by_group[group or "–"][i] += n
         if label in SENTIMENTS:
             sentiment_by_source[source][label] += n
 
-    by_group: dict[str, list[int]] = defaultdict(lambda: [0] * len(buckets))
-    for raw_day, group, n in session.exec(
-        select(day, Mention.group, func.count()).where(*in_range).group_by(day, col(Mention.group))
-    ):
-        i = index.get(_bucket_of(_as_date(raw_day), bucket))
-        if i is not None:
-            by_group[group or "–"][i] += n
-
     by_tag: dict[str, list[int]] = defaultdict(lambda: [0] * len(buckets))
-    tags_text = cast(Mention.tags, String)
-    # Grouped by the JSON text: few distinct tag lists, so only those are decoded.
-    for raw_day, raw_tags, n in session.exec(
-        select(day, tags_text, func.count()).where(*in_range, tags_text != "[]").group_by(day, tags_text)
-    ):
-        i = index.get(_bucket_of(_as_date(raw_day), bucket))
+    churn = 0
+    # The rollup's tag lists are not split by source or group: a focused page counts them live.
+    tag_rows = count_tags(session, in_range) if use_rollup and (focus.source or focus.group) else counts.tags
+    for (day, raw_tags), n in tag_rows.items():
+        tags = [str(tag) for tag in json.loads(raw_tags) or ()]
+        churn += n if any(tag in CHURN_TAGS for tag in tags) else 0
+        i = index.get(_bucket_of(day, bucket))
         if i is not None:
-            for tag in json.loads(raw_tags) or ():
-                by_tag[str(tag)][i] += n
+            for tag in tags:
+                by_tag[tag][i] += n
 
     totals = {g: sum(v) for g, v in by_group.items()}
     all_voice = sum(totals.values())
@@ -175,7 +165,7 @@ def build_dashboard(
         sentiment_by_source={k: dict(v) for k, v in sorted(sentiment_by_source.items())},
         share_of_voice=share,
         themes=negative_themes(session, in_range),
-        kpis=kpis(session, start, end, sentiment, focus),
+        kpis=kpis(session, start, end, sentiment, focus, churn),
         recent_negative=list(
             session.exec(
                 select(Mention).where(*in_range, NEGATIVE).order_by(col(Mention.published_at).desc()).limit(10)
@@ -206,6 +196,13 @@ def _tag_filter(tags: tuple[str, ...]) -> Any:
     return or_(*(text.like(pattern) for pattern in sorted(patterns)))
 
 
+def _seconds(session: Session, later: Any, earlier: Any) -> Any:
+    """SQL for ``later - earlier`` in seconds (NULL when either is NULL)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return func.extract("epoch", later - earlier)
+    return (func.julianday(later) - func.julianday(earlier)) * 86400.0
+
+
 def _median(values: list[timedelta]) -> timedelta | None:
     if not values:
         return None
@@ -215,7 +212,12 @@ def _median(values: list[timedelta]) -> timedelta | None:
 
 
 def kpis(
-    session: Session, start: datetime, end: datetime, sentiment: dict[str, list[int]], focus: Focus | None = None
+    session: Session,
+    start: datetime,
+    end: datetime,
+    sentiment: dict[str, list[int]],
+    focus: Focus | None = None,
+    churn: int = 0,
 ) -> Kpis:
     """Response rate, times to first response and to resolution, complaints, churn signals and leads won."""
     result = Kpis()
@@ -231,27 +233,29 @@ def kpis(
             col(Ticket.id).in_(select(TicketMention.ticket_id).where(col(TicketMention.mention_id).in_(focused)))
         )
         draft_filter.append(col(ReplyDraft.mention_id).in_(focused))
+    # Durations come from the database in whole seconds: converting 10,000s of timestamps in Python costs more.
     ticket_rows = list(
         session.exec(
-            select(Ticket.created_at, Ticket.first_response_at, Ticket.resolved_at).where(
-                *ticket_filter, col(Ticket.merged_into_id).is_(None)
-            )
+            select(
+                _seconds(session, Ticket.first_response_at, Ticket.created_at),
+                _seconds(session, Ticket.resolved_at, Ticket.created_at),
+            ).where(*ticket_filter, col(Ticket.merged_into_id).is_(None))
         )
     )
     draft_rows = list(
-        session.exec(select(ReplyDraft.created_at, ReplyDraft.sent_at, ReplyDraft.status).where(*draft_filter))
+        session.exec(
+            select(_seconds(session, ReplyDraft.sent_at, ReplyDraft.created_at), ReplyDraft.status).where(*draft_filter)
+        )
     )
-    first_responses = [fr - created for created, fr, _r in ticket_rows if fr is not None]
-    first_responses += [sent - created for created, sent, _s in draft_rows if sent is not None]
-    result.actionable = len(ticket_rows) + sum(1 for _c, _s, status in draft_rows if status != "rejected")
+    first_responses = [timedelta(seconds=round(float(fr))) for fr, _r in ticket_rows if fr is not None]
+    first_responses += [timedelta(seconds=round(float(sent))) for sent, _s in draft_rows if sent is not None]
+    result.actionable = len(ticket_rows) + sum(1 for _s, status in draft_rows if status != "rejected")
     result.responded = len(first_responses)
     result.response_rate = result.responded / result.actionable if result.actionable else None
     result.median_first_response = _median(first_responses)
-    result.median_resolution = _median([r - created for created, _fr, r in ticket_rows if r is not None])
+    result.median_resolution = _median([timedelta(seconds=round(float(r))) for _fr, r in ticket_rows if r is not None])
     in_range = (col(Mention.published_at) >= start, col(Mention.published_at) < end, *focus.conditions())
-    result.churn_signals = session.exec(
-        select(func.count()).select_from(Mention).where(*in_range, _tag_filter(CHURN_TAGS))
-    ).one()
+    result.churn_signals = churn
     first_lead = (
         select(col(Mention.customer_id).label("customer_id"), func.min(Mention.published_at).label("first_seen"))
         .where(*in_range, _tag_filter(LEAD_TAGS), col(Mention.customer_id).is_not(None))

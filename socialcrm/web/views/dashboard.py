@@ -13,6 +13,7 @@ from socialcrm.models import utcnow
 from socialcrm.web import charts, i18n
 from socialcrm.web.middleware import DB_KEY
 from socialcrm.web.queries.dashboard import SENTIMENTS, Dashboard, Focus, build_dashboard, export_rows
+from socialcrm.web.queries.rollup import MentionRollup
 from socialcrm.web.render import language_of, render
 from socialcrm.web.security import requires
 from socialcrm.web.views import params
@@ -21,6 +22,7 @@ routes = web.RouteTableDef()
 RANGES = ("7", "30", "90", "365")
 DIMENSIONS = ("source", "group", "tag")
 MAX_RANGE = timedelta(days=3 * 366)
+ROLLUP_KEY = web.AppKey("mention_rollup", MentionRollup)
 
 
 def date_range(request: web.Request, now: datetime) -> tuple[datetime, datetime, str | None]:
@@ -64,7 +66,8 @@ async def dashboard(request: web.Request) -> web.Response:
     start, end, preset = date_range(request, now)
     by = params.choice(request.query, "by", DIMENSIONS) or "source"
     focus = focus_of(request)
-    board: Dashboard = await request.app[DB_KEY].run_read(lambda s: build_dashboard(s, start, end, now, focus))
+    rollup = request.app[ROLLUP_KEY]
+    board: Dashboard = await request.app[DB_KEY].run_read(lambda s: build_dashboard(s, start, end, now, focus, rollup))
     language = language_of(request)
     t = i18n.translator(language)
     label = _label(language)
@@ -130,7 +133,8 @@ async def export_csv(request: web.Request) -> web.Response:
     now = utcnow()
     start, end, _preset = date_range(request, now)
     focus = focus_of(request)
-    board = await request.app[DB_KEY].run_read(lambda s: build_dashboard(s, start, end, now, focus))
+    rollup = request.app[ROLLUP_KEY]
+    board = await request.app[DB_KEY].run_read(lambda s: build_dashboard(s, start, end, now, focus, rollup))
     out = io.StringIO()
     writer = csv.writer(out)
     for row in export_rows(board):

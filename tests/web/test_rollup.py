@@ -1,0 +1,91 @@
+"""The dashboard's in-memory rollup always equals counting live: after inserts, corrections and deletions."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from sqlmodel import delete, select
+
+from socialcrm.models import Mention, utcnow
+from socialcrm.services import corrections
+from socialcrm.web.queries.dashboard import Focus, build_dashboard
+from socialcrm.web.queries.rollup import MentionRollup
+from tests.web.seed import add_mention
+
+DAY = timedelta(days=1)
+
+
+def _figures(board):  # type: ignore[no-untyped-def]
+    return (
+        board.sentiment.values,
+        board.by_source.values,
+        board.by_group.values,
+        board.by_tag.values,
+        board.sentiment_by_source,
+        board.share_of_voice,
+        board.kpis,
+    )
+
+
+def _same(db, rollup, start, end, focus=None):  # type: ignore[no-untyped-def]
+    now = utcnow()
+    with db.read() as s:
+        live = build_dashboard(s, start, end, now, focus)
+        cached = build_dashboard(s, start, end, now, focus, rollup)
+    assert _figures(cached) == _figures(live)
+    return cached
+
+
+def test_rollup_follows_inserts_corrections_and_deletions(db):
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    start, end = today - 60 * DAY, today + DAY
+    with db.write() as s:
+        for i in range(40):
+            add_mention(
+                s,
+                f"Post {i}",
+                source=("blog", "forum")[i % 2],
+                group=("brand", "rival")[i % 3 == 0],
+                sentiment=("negative", "neutral", "positive")[i % 3],
+                tags=[["kündigung"], ["spring-sale", "lead"], []][i % 3],
+                published_at=today - (i % 50) * DAY + timedelta(hours=3),
+            )
+    rollup = MentionRollup()
+    _same(db, rollup, start, end)
+    assert (rollup.rebuilds, rollup.increments) == (1, 0)
+
+    with db.write() as s:  # a new post, and a late one from weeks ago (a feed backfill)
+        add_mention(
+            s, "neu", source="blog", sentiment="negative", tags=["kündigung"], published_at=today + timedelta(hours=1)
+        )
+        add_mention(s, "alt", source="reddit", sentiment="positive", published_at=today - 20 * DAY)
+    board = _same(db, rollup, start, end)
+    assert (rollup.rebuilds, rollup.increments) == (1, 1)
+    assert board.by_source.total("reddit") == 1
+
+    with db.write() as s:
+        first = s.exec(select(Mention).where(Mention.sentiment == "negative")).first()
+        corrections.correct_sentiment(s, first.id, "positive", "marketing")
+    _same(db, rollup, start, end)
+    assert rollup.rebuilds == 2
+
+    with db.write() as s:
+        s.exec(delete(Mention).where(Mention.text == "alt"))  # type: ignore[call-overload]
+        add_mention(s, "ersatz", source="blog", published_at=today)  # same count as before: still noticed
+    _same(db, rollup, start, end)
+    assert rollup.rebuilds == 3
+
+    with db.write() as s:  # the newest row deleted: SQLite hands its id out again
+        s.exec(delete(Mention).where(Mention.text == "ersatz"))  # type: ignore[call-overload]
+        add_mention(s, "wieder", source="forum", sentiment="negative", published_at=today)
+        add_mention(s, "noch eins", source="forum", sentiment="neutral", published_at=today)
+    _same(db, rollup, start, end)
+    assert rollup.rebuilds == 4
+
+    _same(db, rollup, today - 7 * DAY, end)  # a shorter range is served from the rollup
+    assert rollup.rebuilds == 4
+    _same(db, rollup, today - 90 * DAY, end)  # a longer one widens it
+    assert rollup.rebuilds == 5
+    _same(db, rollup, start, end, Focus(source="blog"))
+    _same(db, rollup, start, end, Focus(group="rival"))
+    _same(db, rollup, start, end, Focus(tag="lead"))
