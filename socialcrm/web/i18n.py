@@ -58,6 +58,9 @@ ENGLISH = {
     "age:7d": "under 7 days",
     "age:older": "older than 7 days",
     "draft:pending": "waiting for review",
+    "sort:due": "by due time",
+    "sort:priority": "by priority",
+    "sort:newest": "newest first",
 }
 
 

@@ -11,7 +11,7 @@ from aiohttp import web
 
 from socialcrm.models import utcnow
 from socialcrm.web import i18n
-from socialcrm.web.sanitize import plain, post_html, rich_html, safe_url
+from socialcrm.web.sanitize import plain, post_html, safe_url
 from socialcrm.web.security import LANGUAGE_KEY, PRELOGIN_KEY, USER_KEY, CurrentUser
 from socialcrm.web.views.common import notice_of
 
@@ -38,7 +38,6 @@ def build_environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     env.filters["post_html"] = post_html
-    env.filters["rich_html"] = rich_html
     env.filters["safe_url"] = safe_url
     env.filters["plain"] = plain
     return env

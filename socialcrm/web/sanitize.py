@@ -7,25 +7,11 @@ from urllib.parse import urlsplit
 import nh3
 from markupsafe import Markup, escape
 
-_RICH_TAGS = {"p", "br", "b", "i", "em", "strong", "ul", "ol", "li", "blockquote", "code", "pre", "a"}
-
 
 def post_html(text: str | None) -> Markup:
     """A post's plain text as HTML: every character escaped, line breaks kept, then cleaned by nh3."""
     escaped = str(escape(text or "")).replace("\r\n", "\n").replace("\n", "<br>")
     return Markup(nh3.clean(escaped, tags={"br"}, attributes={}, url_schemes=set()))
-
-
-def rich_html(html: str | None) -> Markup:
-    """Untrusted HTML reduced to a few formatting tags and http(s) links that open nothing else."""
-    cleaned = nh3.clean(
-        html or "",
-        tags=_RICH_TAGS,
-        attributes={"a": {"href"}},
-        url_schemes={"http", "https", "mailto"},
-        link_rel="noopener noreferrer nofollow ugc",
-    )
-    return Markup(cleaned)
 
 
 def plain(value: object) -> str:

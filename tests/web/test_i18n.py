@@ -12,7 +12,7 @@ from socialcrm.web import i18n
 from socialcrm.web.locale_de import CATALOGUE
 from socialcrm.web.middleware import _MESSAGES
 from socialcrm.web.queries.queue import AGE_CHOICES
-from socialcrm.web.queries.tickets import PRIORITY_ORDER
+from socialcrm.web.queries.tickets import PRIORITY_ORDER, SORTS
 from socialcrm.web.views.common import NOTICES
 
 WEB = Path(i18n.__file__).parent
@@ -31,6 +31,7 @@ def _used_texts() -> set[str]:
         "role:",
         "age:",
         "event:",
+        "sort:",
         "per ",
         "by ",
         "Volume by ",
@@ -39,6 +40,7 @@ def _used_texts() -> set[str]:
     texts |= {f"status:{s}" for s in TICKET_STATUSES} | {f"priority:{p}" for p in PRIORITY_ORDER}
     texts |= {f"draft:{s}" for s in DRAFT_STATUSES} | {f"role:{r}" for r in ROLES} | {f"age:{a}" for a in AGE_CHOICES}
     texts |= {f"sentiment:{s}" for s in ("negative", "neutral", "positive", "none")}
+    texts |= {f"sort:{s}" for s in SORTS}
     texts |= {
         f"event:{k}" for k in ("mention", "ticket_opened", "ticket_resolved", "draft", "reply_sent", "order", "note")
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 from sqlmodel import select
@@ -109,3 +110,20 @@ async def test_bad_input_is_a_clear_400(as_role, world):
     assert empty.status == 400
     assert (await client.get("/tickets?page=x")).status == 400
     assert (await client.get("/tickets/424242")).status == 404
+
+
+async def test_list_orders_by_due_time_priority_or_age(as_role, db, world):
+    from socialcrm.services import tickets as ticket_service
+
+    with db.write() as s:
+        urgent = ticket_service.open_ticket(s, subject="Dringend", priority="urgent").id
+    client, _ = await as_role("service")
+
+    def order(html: str) -> list[int]:
+        return [int(n) for n in re.findall(r'data-ticket="(\d+)"', html)]
+
+    by_priority = order(await (await client.get("/tickets?sort=priority")).text())
+    assert by_priority[0] == urgent and by_priority.index(world.ticket_id) < by_priority.index(world.other_ticket_id)
+    newest = order(await (await client.get("/tickets?sort=newest")).text())
+    assert newest == sorted(newest, reverse=True)
+    assert (await client.get("/tickets?sort=random")).status == 400

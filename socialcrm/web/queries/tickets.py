@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, func, or_
+from sqlalchemy import and_, case, func, or_
 from sqlmodel import Session, col, select
 
 from socialcrm.models import Customer, Mention, Order, Ticket, TicketMention, TicketNote
@@ -15,6 +15,7 @@ OPEN_STATUSES = ("new", "open", "pending")
 BOARD_STATUSES = ("new", "open", "pending", "resolved")
 PRIORITY_ORDER = ("urgent", "high", "normal", "low")
 PAGE_SIZE = 50
+SORTS = ("due", "priority", "newest")
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +26,7 @@ class TicketFilter:
     team: str | None = None
     breached: bool = False
     customer_id: int | None = None
+    sort: str = "due"
     page: int = 1
     limit: int = PAGE_SIZE
 
@@ -69,6 +71,17 @@ def _row(ticket: Ticket, customer: Customer | None, now: datetime) -> TicketRow:
     return TicketRow(ticket, customer, first, resolution)
 
 
+def _ordering(sort: str) -> list[Any]:
+    """Most urgent due time first (default), by priority then due time, or newest first."""
+    due = [col(Ticket.resolution_due).is_(None), col(Ticket.resolution_due)]
+    if sort == "priority":
+        rank = case({p: i for i, p in enumerate(PRIORITY_ORDER)}, value=Ticket.priority, else_=len(PRIORITY_ORDER))
+        return [rank, *due, col(Ticket.id)]
+    if sort == "newest":
+        return [col(Ticket.id).desc()]
+    return [*due, col(Ticket.id)]
+
+
 def ticket_page(session: Session, where: TicketFilter, now: datetime) -> TicketPage:
     """One page of tickets ordered by resolution due time (breaches first), with counts."""
     conditions: list[Any] = [col(Ticket.status).in_(where.statuses), col(Ticket.merged_into_id).is_(None)]
@@ -86,7 +99,7 @@ def ticket_page(session: Session, where: TicketFilter, now: datetime) -> TicketP
         select(Ticket, Customer)
         .join(Customer, col(Customer.id) == Ticket.customer_id, isouter=True)
         .where(*conditions)
-        .order_by(col(Ticket.resolution_due).is_(None), col(Ticket.resolution_due), col(Ticket.id))
+        .order_by(*_ordering(where.sort))
         .offset((where.page - 1) * where.limit)
         .limit(where.limit)
     )

@@ -10,6 +10,7 @@ from socialcrm.web.middleware import DB_KEY
 from socialcrm.web.queries.tickets import (
     OPEN_STATUSES,
     PRIORITY_ORDER,
+    SORTS,
     TicketFilter,
     ticket_board,
     ticket_detail,
@@ -39,6 +40,7 @@ async def ticket_list(request: web.Request) -> web.Response:
         assignee=params.text(q, "assignee", 64),
         team=params.text(q, "team", 64),
         breached=q.get("breached") == "1",
+        sort=params.choice(q, "sort", SORTS) or "due",
         page=params.integer(q, "page", 1) or 1,
     )
     page = await db.run_read(lambda s: ticket_page(s, where, now))
@@ -50,6 +52,7 @@ async def ticket_list(request: web.Request) -> web.Response:
         status=status,
         statuses=TICKET_STATUSES,
         priorities=PRIORITY_ORDER,
+        sorts=SORTS,
     )
 
 
