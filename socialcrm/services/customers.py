@@ -128,14 +128,18 @@ def list_customers(
     if not include_prospects:
         statement = statement.where(col(Customer.is_prospect).is_(False))
     if search and search.strip():
-        needle = f"%{search.strip().lower()}%"
-        by_contact = select(ContactPoint.customer_id).where(func.lower(ContactPoint.value).like(needle))
-        by_handle = select(Identity.customer_id).where(func.lower(Identity.handle).like(needle))
+        # % and _ typed in the search box are literal characters, not wildcards.
+        literal = search.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        needle = f"%{literal}%"
+        by_contact = select(ContactPoint.customer_id).where(
+            func.lower(ContactPoint.value).like(needle, escape="\\")
+        )
+        by_handle = select(Identity.customer_id).where(func.lower(Identity.handle).like(needle, escape="\\"))
         statement = statement.where(
             or_(
-                func.lower(Customer.name).like(needle),
-                func.lower(Customer.company).like(needle),
-                func.lower(Customer.customer_ref).like(needle),
+                func.lower(Customer.name).like(needle, escape="\\"),
+                func.lower(Customer.company).like(needle, escape="\\"),
+                func.lower(Customer.customer_ref).like(needle, escape="\\"),
                 col(Customer.id).in_(by_contact),
                 col(Customer.id).in_(by_handle),
             )

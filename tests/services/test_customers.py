@@ -79,6 +79,9 @@ def test_edit_and_search(db) -> None:
         for needle in ("krause", "KIM@example", "kimk", "K-42", "krause kg"):
             assert [c.id for c in customers.list_customers(session, search=needle)] == [kim_id], needle
         assert customers.list_customers(session, search="nobody") == []
+        # Wildcards typed by a person are literal: "%" must not list every customer.
+        assert customers.list_customers(session, search="%") == []
+        assert customers.list_customers(session, search="k_42") == []
         with pytest.raises(NotFoundError):
             customers.find_by_ref(session, "K-0")
 
