@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import logging
 import threading
@@ -99,6 +100,7 @@ class EmbeddedClassifier:
         self._lock = threading.Lock()
         digest = hashlib.sha256(adapter_path.read_bytes()).hexdigest()[:12]
         self.model_id = f"e5-small-sentiment@{digest}"
+        _release_freed_memory()
         self.load_seconds = time.monotonic() - started
         logger.info("Loaded %s (%d layers, %s) in %.1f s", self.model_id, config.layers, precision, self.load_seconds)
 
@@ -136,6 +138,7 @@ class EmbeddedClassifier:
                 mask_tensor = torch.from_numpy(mask)
                 hidden = self._encoder(inputs_embeds=vectors, attention_mask=mask_tensor).last_hidden_state
                 pooled[batch] = mean_pool(hidden.float(), mask_tensor).numpy()
+            _release_freed_memory()
             features = torch.from_numpy(pooled)
             per_language = {}
             for index, language in enumerate(self.config.languages):
@@ -148,6 +151,16 @@ class EmbeddedClassifier:
                 for i, language in enumerate(languages)
             ]
         )
+
+
+def _release_freed_memory() -> None:
+    # glibc keeps freed heap memory: ~100 MB of fp32 staging arrays after loading and ~300 MB of
+    # oneDNN/tokenizer scratch after a batch (measured). Handing it back keeps the daemon's resident
+    # size near 0.95 GB instead of 1.25 GB; it costs a few milliseconds per batch.
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _positive_int(options: Mapping[str, Any], key: str, default: int) -> int:

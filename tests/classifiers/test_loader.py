@@ -46,3 +46,12 @@ def test_fallback_false_makes_a_missing_model_an_error(tmp_path: Path) -> None:
 def test_bad_options_of_the_lexicon_are_errors_not_fallbacks() -> None:
     with pytest.raises(ClassifierError, match="threshold"):
         build_classifier("lexicon", {"threshold": "high"})
+
+
+def test_default_model_with_missing_weights_falls_back_loudly(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="classifiers.loader"):
+        classifier = build_classifier("default", {"weights": str(tmp_path / "e5.bin")})
+    assert isinstance(classifier, LexiconClassifier)
+    assert any("e5.bin" in r.getMessage() and r.levelno == logging.WARNING for r in caplog.records)
+    with pytest.raises(ClassifierError, match="e5 weights file .*e5.bin does not exist"):
+        build_classifier("default", {"weights": str(tmp_path / "e5.bin"), "fallback": False})
