@@ -87,7 +87,10 @@ def main() -> None:
         results[f"{name}_count"] = len(batch)
     current, peak = rss_mb()
     results.update(
-        rss_before_load_mb=round(before), rss_loaded_mb=round(loaded), rss_after_mb=round(current), rss_peak_mb=round(peak)
+        rss_before_load_mb=round(before),
+        rss_loaded_mb=round(loaded),
+        rss_after_mb=round(current),
+        rss_peak_mb=round(peak),
     )
     results["load_average_1min"] = round(os.getloadavg()[0], 2)
     print(json.dumps(results, indent=1))
