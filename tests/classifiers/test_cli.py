@@ -122,3 +122,31 @@ def test_train_heads_quickly_then_eval_the_result(tmp_path: Path, capsys: pytest
     capsys.readouterr()
     assert main(["classifier", "eval", "--model", str(output), "--data", data, "--limit", "40"]) == 0
     assert "tweeteval-val" in capsys.readouterr().out
+
+
+@pytest.mark.model
+def test_train_includes_the_corrections_people_made(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from socialcrm.config import load_config
+    from socialcrm.db import open_database
+    from socialcrm.services import corrections
+    from tests.rules import factories as f
+
+    monkeypatch.chdir(tmp_path)
+    config_path = tmp_path / "socialcrm.toml"
+    assert main(["--config", str(config_path), "init"]) == 0
+    database = open_database(load_config(str(config_path)))
+    with database.write() as session:
+        mention = f.mention(session, "Die Lieferung kam pünktlich, danke!", language="de", sentiment="negative")
+        corrections.correct_sentiment(session, mention.id, "positive", "cm1")
+    database.dispose()
+    capsys.readouterr()
+    output = tmp_path / "heads.safetensors"
+    arguments = ["classifier", "train", "--data", str(REPO / "data/sentiment"), "--output", str(output)]
+    code = main(["--config", str(config_path), *arguments, "--include-corrections", "--limit", "30", "--epochs", "1"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "Using 1 corrected mentions" in out
+    record = json.loads(out[out.index("{") : out.rindex("}") + 1])
+    assert record["examples"]["corrections"] == 3  # each correction counts three times
