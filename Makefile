@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --upgrade pip
 	# torch first and pinned: 2.13.0 is the CPU wheel kept on the build machines' disk (DEVELOPERS.md).
 	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[test,train]'
+	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
 run: install

@@ -28,7 +28,9 @@ MAX_JSON_DEPTH = 64
 MAX_RETRY_AFTER = 6 * 3600.0
 
 
-def make_session(user_agent: str = USER_AGENT, timeout: aiohttp.ClientTimeout = DEFAULT_TIMEOUT) -> aiohttp.ClientSession:
+def make_session(
+    user_agent: str = USER_AGENT, timeout: aiohttp.ClientTimeout = DEFAULT_TIMEOUT
+) -> aiohttp.ClientSession:
     """Return the one ClientSession the daemon shares between its connectors."""
     return aiohttp.ClientSession(
         headers={"User-Agent": user_agent},
@@ -239,6 +241,6 @@ class Backoff:
     def delay(self, failures: int, retry_after: float | None = None) -> float:
         if retry_after is not None:
             return min(max(retry_after, 1.0), MAX_RETRY_AFTER)
-        raw = min(self.cap, self.base * (2 ** max(0, failures - 1)))
+        raw = min(self.cap, self.base * float(2 ** max(0, failures - 1)))
         jitter = raw / 8.0
         return max(1.0, raw + random.uniform(-jitter, jitter))

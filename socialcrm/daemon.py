@@ -61,10 +61,7 @@ class Daemon:
         await self.web_runner.setup()
         site = web.TCPSite(self.web_runner, self.config.web.host, self.config.web.port)
         await site.start()
-        server = site._server
-        port = self.config.web.port
-        if server is not None and getattr(server, "sockets", None):
-            port = server.sockets[0].getsockname()[1]
+        port = bound_port(site, self.config.web.port)
         host = self.config.web.host
         shown = f"[{host}]" if ":" in host else host
         self.web_url = self.config.web.public_url or f"http://{shown}:{port}"
@@ -103,9 +100,18 @@ class Daemon:
             loop.add_signal_handler(sig, stop(sig.name))
 
 
+def bound_port(site: web.TCPSite, default: int) -> int:
+    """The port a started site listens on (the one the OS picked when ``default`` is 0)."""
+    server = site._server
+    sockets = getattr(server, "sockets", None)
+    if sockets:
+        return int(sockets[0].getsockname()[1])
+    return default
+
+
 def _retry_auth_failures_on_start(session: Session) -> None:
     """A restart is the moment an admin has fixed credentials: try paused-by-auth sources once more."""
-    session.exec(  # type: ignore[call-overload]
+    session.exec(
         update(SourceState).where(col(SourceState.state) == "auth_failed").values(state="new")
     )
 

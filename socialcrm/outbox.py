@@ -139,7 +139,8 @@ class OutboxWorker:
         from socialcrm.services import drafts
 
         loaded = await self.db.run_read(lambda s: _reply_context(s, claim.draft_id))
-        if loaded is None:
+        draft_id = claim.draft_id
+        if loaded is None or draft_id is None:
             await self._finish(claim, "failed", error="draft or mention no longer exists")
             result.failed += 1
             return
@@ -161,7 +162,7 @@ class OutboxWorker:
         except ReplyError as err:
             message = str(err)
             if err.permanent or claim.attempts >= MAX_ATTEMPTS:
-                await self.db.run_write(lambda s: drafts.mark_failed(s, claim.draft_id, message, True))
+                await self.db.run_write(lambda s: drafts.mark_failed(s, draft_id, message, True))
                 await self._finish(claim, "failed", error=message)
                 result.failed += 1
             else:
@@ -180,7 +181,7 @@ class OutboxWorker:
             retry_after = err.retry_after if isinstance(err, TransientFetchError) else None
             message = str(err) or "timed out"
             if claim.attempts >= MAX_ATTEMPTS:
-                await self.db.run_write(lambda s: drafts.mark_failed(s, claim.draft_id, message, True))
+                await self.db.run_write(lambda s: drafts.mark_failed(s, draft_id, message, True))
                 await self._finish(claim, "failed", error=message)
                 result.failed += 1
             else:
@@ -191,7 +192,7 @@ class OutboxWorker:
         reply = posted
 
         def done(session: Session) -> None:
-            drafts.mark_sent(session, claim.draft_id, reply.external_id, reply.url)
+            drafts.mark_sent(session, draft_id, reply.external_id, reply.url)
             _set_status(session, claim.item_id, "done", result={"external_id": reply.external_id, "url": reply.url})
 
         await self.db.run_write(done)

@@ -10,6 +10,7 @@ edge-triggered: once when a source goes down, once when it recovers.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -52,7 +53,7 @@ class Poller:
         *,
         max_pages: int = 10,
         backoff: Backoff | None = None,
-        clock: type[datetime] | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.source = source
         self.connector = connector
@@ -60,7 +61,7 @@ class Poller:
         self.db = pipeline.db
         self.max_pages = max_pages
         self.backoff = backoff or Backoff(base=max(30.0, source.interval_delta.total_seconds() / 4), cap=6 * 3600.0)
-        self._now = (lambda: clock.now()) if clock else utcnow  # type: ignore[union-attr]
+        self._now: Callable[[], datetime] = clock or utcnow
 
     async def run_once(self, *, force: bool = False) -> PollResult:
         """Fetch until the connector has no more pages (bounded), storing each page as it comes."""

@@ -50,7 +50,7 @@ class Runtime:
         """Open the database (migrating it), load the classifier off the loop, build connectors."""
         from socialcrm.rules.loader import compile_rules
 
-        database = db or await asyncio.to_thread(open_database, config, upgrade=True)
+        database = db if db is not None else await asyncio.to_thread(open_database, config, upgrade=True)
         if classifier is None:
             logger.info("Loading the %r sentiment classifier", config.classifier.kind)
             classifier = await asyncio.to_thread(build_classifier, config.classifier.kind, config.classifier.options())

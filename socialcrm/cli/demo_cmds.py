@@ -36,15 +36,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 async def start_feed_server() -> tuple[web.AppRunner, str]:
     """Serve the demo feeds on 127.0.0.1 (a random free port); return the runner and base URL."""
+    from socialcrm.daemon import bound_port
+
     app = web.Application()
     app.router.add_static("/feeds/", DEMO_DATA / "feeds", show_index=False)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    server = site._server
-    assert server is not None
-    port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    port = bound_port(site, 0)
     return runner, f"http://127.0.0.1:{port}/feeds"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 from sqlalchemy import create_engine
+from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 import socialcrm.models  # noqa: F401  (registers every table)
@@ -16,12 +17,14 @@ def run() -> None:
     if connection is not None:
         _migrate(connection)
         return
-    engine = create_engine(context.config.get_main_option("sqlalchemy.url"))
+    url = context.config.get_main_option("sqlalchemy.url")
+    assert url is not None, "alembic needs sqlalchemy.url or a connection"
+    engine = create_engine(url)
     with engine.begin() as conn:
         _migrate(conn)
 
 
-def _migrate(connection: object) -> None:
+def _migrate(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=target_metadata,

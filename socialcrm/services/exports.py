@@ -78,9 +78,9 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z")
 
 
-def _refs(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
+def _refs(session: Session, ids: Iterable[int | None]) -> dict[int | None, str]:
     wanted = sorted({i for i in ids if i is not None})
-    refs: dict[int, str] = {}
+    refs: dict[int | None, str] = {}
     for start in range(0, len(wanted), 500):
         chunk = wanted[start : start + 500]
         for cid, ref in session.exec(select(Customer.id, Customer.customer_ref).where(col(Customer.id).in_(chunk))):
@@ -136,7 +136,7 @@ def ticket_rows(session: Session) -> Iterator[dict[str, Any]]:
         for tid, mid in session.exec(
             select(TicketMention.ticket_id, TicketMention.mention_id)
             .where(col(TicketMention.ticket_id).in_(ids))
-            .order_by(TicketMention.mention_id)
+            .order_by(col(TicketMention.mention_id))
         ):
             links.setdefault(tid, []).append(mid)
         for t in page:

@@ -29,25 +29,25 @@ def run_housekeeping(session: Session, config: Config) -> dict[str, int]:
     now = utcnow()
     done: dict[str, int] = {}
     raw_cutoff = now - timedelta(days=config.retention.raw_payload_days)
-    result = session.exec(  # type: ignore[call-overload]
+    result = session.exec(
         update(Mention).where(col(Mention.fetched_at) < raw_cutoff, col(Mention.raw).is_not(None)).values(raw=None)
     )
     done["raw_payloads_dropped"] = result.rowcount or 0
     if config.retention.mention_days:
         cutoff = now - timedelta(days=config.retention.mention_days)
         # Mentions that work items refer to are kept until those are gone; the rest go entirely.
-        referenced = exists().where(TicketMention.mention_id == Mention.id) | exists().where(
-            ReplyDraft.mention_id == Mention.id
+        referenced = exists().where(col(TicketMention.mention_id) == col(Mention.id)) | exists().where(
+            col(ReplyDraft.mention_id) == col(Mention.id)
         )
         old_ids = list(
             session.exec(select(Mention.id).where(col(Mention.published_at) < cutoff, ~referenced).limit(10000))
         )
         if old_ids:
             for table in (Decision, ActionKey, LinkSuggestion, SentimentCorrection):
-                session.exec(delete(table).where(col(table.mention_id).in_(old_ids)))  # type: ignore[call-overload]
-            session.exec(delete(Mention).where(col(Mention.id).in_(old_ids)))  # type: ignore[call-overload]
+                session.exec(delete(table).where(col(table.mention_id).in_(old_ids)))
+            session.exec(delete(Mention).where(col(Mention.id).in_(old_ids)))
         done["mentions_deleted"] = len(old_ids)
-    expired = session.exec(delete(WebSession).where(col(WebSession.expires_at) < now))  # type: ignore[call-overload]
+    expired = session.exec(delete(WebSession).where(col(WebSession.expires_at) < now))
     done["sessions_expired"] = expired.rowcount or 0
     if any(done.values()):
         logger.info("Housekeeping: %s", ", ".join(f"{k}={v}" for k, v in done.items()))

@@ -61,7 +61,9 @@ def person_ids(session: Session, customer: Customer) -> list[int]:
     ids = [customer.id]
     frontier = [customer.id]
     while frontier:
-        merged = list(session.exec(select(Customer.id).where(col(Customer.merged_into_id).in_(frontier))))
+        merged = [
+            i for i in session.exec(select(Customer.id).where(col(Customer.merged_into_id).in_(frontier))) if i
+        ]
         frontier = [i for i in merged if i not in ids]
         ids.extend(frontier)
     return ids
@@ -88,8 +90,8 @@ def export_person(session: Session, customer_ref: str, *, actor: str) -> dict[st
     customer = find_by_ref(session, customer_ref)
     ids = person_ids(session, customer)
     mention_ids = _mention_ids(session, ids)
-    ticket_ids = list(session.exec(select(Ticket.id).where(col(Ticket.customer_id).in_(ids))))
-    draft_ids = list(session.exec(select(ReplyDraft.id).where(col(ReplyDraft.customer_id).in_(ids))))
+    ticket_ids = [t for t in session.exec(select(Ticket.id).where(col(Ticket.customer_id).in_(ids))) if t]
+    draft_ids = [d for d in session.exec(select(ReplyDraft.id).where(col(ReplyDraft.customer_id).in_(ids))) if d]
     document = {
         "customer_ref": customer.customer_ref,
         "exported_at": utcnow().isoformat(),
