@@ -6,9 +6,13 @@ import argparse
 import asyncio
 import getpass
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from sqlmodel import Session
 
 from socialcrm.config import ROLES, Config, find_config_path, load_config
 from socialcrm.db import open_database, redact_url
@@ -86,6 +90,17 @@ def configure(args: argparse.Namespace) -> Config:
     for warning in config.warnings:
         print(f"socialcrm: warning: {warning}", file=sys.stderr)
     return config
+
+
+@contextmanager
+def opened(config: Config, *, write: bool, upgrade: bool = True) -> Iterator[Session]:
+    """A session on the configured database for one command, closed afterwards."""
+    db = open_database(config, upgrade=upgrade)
+    try:
+        with db.write() if write else db.read() as session:
+            yield session
+    finally:
+        db.dispose()
 
 
 def cmd_init(args: argparse.Namespace) -> int:
@@ -200,12 +215,8 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     except InvalidUserInput as err:
         print(f"socialcrm: {err}", file=sys.stderr)
         return 2
-    db = open_database(config, upgrade=True)
-    try:
-        with db.write() as session:
-            create_user(session, args.name, args.role, password, language=args.language, replace=args.replace)
-    finally:
-        db.dispose()
+    with opened(config, write=True) as session:
+        create_user(session, args.name, args.role, password, language=args.language, replace=args.replace)
     print(f"User {args.name} ({args.role}) saved")
     return 0
 
@@ -213,25 +224,19 @@ def cmd_user_add(args: argparse.Namespace) -> int:
 def cmd_user_list(args: argparse.Namespace) -> int:
     from socialcrm.services.users import list_users
 
-    config = configure(args)
-    db = open_database(config, upgrade=False)
-    with db.read() as session:
+    with opened(configure(args), write=False) as session:
         for user in list_users(session):
             state = "disabled" if user.disabled else "active"
             last = user.last_login_at.isoformat(timespec="minutes") if user.last_login_at else "never"
             print(f"{user.username:<24} {user.role:<10} {state:<8} last login {last}")
-    db.dispose()
     return 0
 
 
 def cmd_user_set_role(args: argparse.Namespace) -> int:
     from socialcrm.services.users import set_role
 
-    config = configure(args)
-    db = open_database(config, upgrade=False)
-    with db.write() as session:
+    with opened(configure(args), write=True) as session:
         set_role(session, args.name, args.role, actor="cli")
-    db.dispose()
     print(f"{args.name} is now {args.role}")
     return 0
 
@@ -239,11 +244,8 @@ def cmd_user_set_role(args: argparse.Namespace) -> int:
 def cmd_user_disable(args: argparse.Namespace) -> int:
     from socialcrm.services.users import set_disabled
 
-    config = configure(args)
-    db = open_database(config, upgrade=False)
-    with db.write() as session:
+    with opened(configure(args), write=True) as session:
         set_disabled(session, args.name, args.disabled, actor="cli")
-    db.dispose()
     print(f"{args.name} {'disabled' if args.disabled else 'enabled'}")
     return 0
 
@@ -251,11 +253,8 @@ def cmd_user_disable(args: argparse.Namespace) -> int:
 def cmd_user_token(args: argparse.Namespace) -> int:
     from socialcrm.services.users import create_api_token
 
-    config = configure(args)
-    db = open_database(config, upgrade=False)
-    with db.write() as session:
+    with opened(configure(args), write=True) as session:
         token = create_api_token(session, args.name, args.label, actor="cli")
-    db.dispose()
     print(token)
     print("Store it now: it is shown only once. Send it as 'Authorization: Bearer <token>'.", file=sys.stderr)
     return 0

@@ -6,8 +6,7 @@ import argparse
 import json
 import sys
 
-from socialcrm.cli.core_cmds import configure
-from socialcrm.db import open_database
+from socialcrm.cli.core_cmds import configure, opened
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -27,13 +26,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def cmd_export(args: argparse.Namespace) -> int:
     from socialcrm.services.privacy import export_person
 
-    config = configure(args)
-    db = open_database(config, upgrade=True)
-    try:
-        with db.write() as session:
-            document = export_person(session, args.customer_ref, actor="cli")
-    finally:
-        db.dispose()
+    with opened(configure(args), write=True) as session:
+        document = export_person(session, args.customer_ref, actor="cli")
     text = json.dumps(document, ensure_ascii=False, indent=2, sort_keys=True)
     if args.output:
         with open(args.output, "w", encoding="utf-8") as out:
@@ -51,12 +45,7 @@ def cmd_erase(args: argparse.Namespace) -> int:
             f"socialcrm: this erases {args.customer_ref}'s personal data for good; add --yes to do it", file=sys.stderr
         )
         return 2
-    config = configure(args)
-    db = open_database(config, upgrade=True)
-    try:
-        with db.write() as session:
-            counts = erase_person(session, args.customer_ref, actor="cli")
-    finally:
-        db.dispose()
+    with opened(configure(args), write=True) as session:
+        counts = erase_person(session, args.customer_ref, actor="cli")
     print("Erased " + ", ".join(f"{n} {what}" for what, n in counts.items()))
     return 0
