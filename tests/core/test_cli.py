@@ -11,7 +11,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from sqlmodel import select
 
+from socialcrm.db import Database
+from socialcrm.models import User
+from tests.core.test_pipeline import RULES
 from tests.replay_server import Canned, ReplayServer
 
 DEMO_FEEDS = Path(__file__).resolve().parents[2] / "socialcrm" / "demo" / "feeds"
@@ -73,27 +77,7 @@ name = "forum"
 type = "feed"
 url = "{base_url}/forum.atom"
 interval = "15m"
-[[rules]]
-name = "complaint-ticket"
-order = 10
-[rules.when]
-sentiment = ["negative"]
-query = '(lieferung OR delivery OR "never arrived")'
-[[rules.then]]
-action = "open_ticket"
-team = "service"
-priority = "high"
-[[rules]]
-name = "question-reply"
-order = 20
-[rules.when]
-query = 'wie OR wann OR how'
-[[rules.then]]
-action = "draft_reply"
-template = "question"
-[templates.question]
-de = "Hallo {{{{ author }}}}, danke für Ihre Frage!"
-en = "Hi {{{{ author }}}}, thanks for your question!"
+{RULES}
 {extra}
 """
 
@@ -149,6 +133,11 @@ async def test_user_add_reads_the_password_from_stdin(tmp_path: Path) -> None:
     assert code == 2
     code, out, _ = await run(tmp_path, "user", "list")
     assert "alice" in out and "community" in out and "bob" not in out
+    db = Database(f"sqlite:///{tmp_path / 'socialcrm.db'}")
+    with db.read() as session:
+        stored = session.exec(select(User).where(User.username == "alice")).one().password_hash
+    db.dispose()
+    assert stored.startswith("$argon2id$") and "correct horse" not in stored
     code, _, err = await run(tmp_path, "user", "add", "alice", "--role", "admin", stdin="another password\n")
     assert code == 1 and "already exists" in err
 
