@@ -11,7 +11,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	# torch first and pinned: 2.13.0 is the CPU wheel kept on the build machines' disk (DEVELOPERS.md).
+	# torch first and pinned: 2.13.0 is the CPU wheel kept on the build machines' disk (CONTRIBUTING.md).
 	$(PY) -m pip install --quiet torch==2.13.0
 	$(PY) -m pip install --quiet -e '.[test]'
 	touch $(STAMP)

@@ -110,9 +110,7 @@ class CursorState:
         try:
             data = json.loads(cursor)
             if not isinstance(data, dict) or data.get("v") != CURSOR_VERSION:
-                raise ValueError(
-                    f"unknown cursor version {data.get('v') if isinstance(data, dict) else None!r}"
-                )
+                raise ValueError(f"unknown cursor version {data.get('v') if isinstance(data, dict) else None!r}")
             if data.get("kind") != kind:
                 raise ValueError(f"cursor belongs to a {data.get('kind')!r} source, not {kind!r}")
             streams = data.get("streams") or {}
@@ -149,9 +147,7 @@ class CursorState:
             return
         remaining = self.wait_until - (now if now is not None else time.time())
         if remaining > 0:
-            raise RateLimited(
-                source, f"rate-limit budget spent; next request allowed in {remaining:.0f} s", remaining
-            )
+            raise RateLimited(source, f"rate-limit budget spent; next request allowed in {remaining:.0f} s", remaining)
         self.wait_until = None
 
     def pause_for(self, seconds: float | None, now: float | None = None) -> None:

@@ -202,9 +202,7 @@ async def request_json(
     instead of raised; a body that is not JSON then comes back as ``data=None``.
     """
     try:
-        async with http.request(
-            method, url, params=params, headers=headers, json=json_body, data=data
-        ) as resp:
+        async with http.request(method, url, params=params, headers=headers, json=json_body, data=data) as resp:
             body = await read_capped(resp, source)
             accepted = resp.status in accept_statuses
             if resp.status >= 400 and not accepted:

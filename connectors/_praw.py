@@ -122,9 +122,7 @@ class PrawRunner:
         if isinstance(err, prawcore.exceptions.OAuthException):
             return AuthError(source, f"Reddit refused the credentials: {err}")
         if isinstance(err, prawcore.exceptions.BadJSON):
-            return MalformedResponseError(
-                source, f"Reddit answered with a body that is not JSON ({err.response.url})"
-            )
+            return MalformedResponseError(source, f"Reddit answered with a body that is not JSON ({err.response.url})")
         if isinstance(err, prawcore.exceptions.ResponseException):
             return self._from_status(err)
         if isinstance(err, prawcore.exceptions.RequestException):

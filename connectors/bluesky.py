@@ -303,13 +303,9 @@ class BlueskyConnector:
             raise ReplyError(self.name, "the reply is empty", permanent=True)
         count = grapheme_count(text)
         if count > MAX_GRAPHEMES:
-            raise ReplyError(
-                self.name, f"reply is {count} graphemes; Bluesky takes {MAX_GRAPHEMES}", permanent=True
-            )
+            raise ReplyError(self.name, f"reply is {count} graphemes; Bluesky takes {MAX_GRAPHEMES}", permanent=True)
         if len(text.encode("utf-8")) > MAX_TEXT_BYTES:
-            raise ReplyError(
-                self.name, f"reply is over Bluesky's {MAX_TEXT_BYTES}-byte limit", permanent=True
-            )
+            raise ReplyError(self.name, f"reply is over Bluesky's {MAX_TEXT_BYTES}-byte limit", permanent=True)
 
     async def _refs(self, target: ReplyTarget) -> tuple[dict[str, str], dict[str, str]]:
         """Return the (root, parent) strong refs, asking getPosts when the stored payload lacks a cid."""
@@ -318,9 +314,7 @@ class BlueskyConnector:
             resp = await self._xrpc(None, "app.bsky.feed.getPosts", {"uris": target.external_id})
             found = resp.data.get("posts") if isinstance(resp.data, dict) else None
             if not found or not isinstance(found[0], dict) or not found[0].get("cid"):
-                raise ReplyError(
-                    self.name, f"post {target.external_id} is gone or unreadable", permanent=True
-                )
+                raise ReplyError(self.name, f"post {target.external_id} is gone or unreadable", permanent=True)
             view = found[0]
         parent = {"uri": target.external_id, "cid": str(view["cid"])}
         reply = view["record"].get("reply") if isinstance(view.get("record"), dict) else None
@@ -332,9 +326,7 @@ class BlueskyConnector:
     async def reply(self, target: ReplyTarget, text: str, idempotency_key: str) -> ReplyResult:
         self._check_text(text)
         if not self.options.identifier:
-            raise ReplyError(
-                self.name, "no identifier/app_password_env configured for replying", permanent=True
-            )
+            raise ReplyError(self.name, "no identifier/app_password_env configured for replying", permanent=True)
         root, parent = await self._refs(target)
         session = self._session or await self._login()
         record: dict[str, Any] = {
@@ -371,9 +363,7 @@ class BlueskyConnector:
     def _matches(self, value: Any, target: ReplyTarget, text: str) -> bool:
         if not isinstance(value, dict):
             return False
-        parent = (
-            ((value.get("reply") or {}).get("parent") or {}) if isinstance(value.get("reply"), dict) else {}
-        )
+        parent = ((value.get("reply") or {}).get("parent") or {}) if isinstance(value.get("reply"), dict) else {}
         return parent.get("uri") == target.external_id and normalise_for_match(
             str(value.get("text") or "")
         ) == normalise_for_match(text)

@@ -110,9 +110,7 @@ class DiscourseConnector:
         return {"Api-Key": secret.reveal(), "Api-Username": self.options.api_username}
 
     async def _get(self, ctx: PollContext | None, path: str, params: Any = None) -> Any:
-        resp = await request_json(
-            self.http, self.name, self._base + path, params=params, headers=self._read_headers()
-        )
+        resp = await request_json(self.http, self.name, self._base + path, params=params, headers=self._read_headers())
         if ctx is not None:
             ctx.saw(resp)
         return resp.data
@@ -126,9 +124,7 @@ class DiscourseConnector:
         if "search" in self.options.include:
             steps["search"] = walking(self._search_page)
         keep = keyword_filter(self.options.keywords)
-        return await poll_streams(
-            self.name, self.kind, cursor, steps, max_pages=self.options.max_pages, keep=keep
-        )
+        return await poll_streams(self.name, self.kind, cursor, steps, max_pages=self.options.max_pages, keep=keep)
 
     def _in_categories(self, category_id: Any) -> bool:
         return not self.options.category_ids or category_id in self.options.category_ids
@@ -202,9 +198,7 @@ class DiscourseConnector:
         for hit in wanted:
             by_topic.setdefault(hit["topic_id"], []).append(hit["id"])
         for topic_id, post_ids in by_topic.items():
-            found = await self._get(
-                ctx, f"/t/{topic_id}/posts.json", [("post_ids[]", str(i)) for i in post_ids]
-            )
+            found = await self._get(ctx, f"/t/{topic_id}/posts.json", [("post_ids[]", str(i)) for i in post_ids])
             for post in ((found or {}).get("post_stream") or {}).get("posts") or []:
                 if isinstance(post, dict) and isinstance(post.get("id"), int):
                     full[post["id"]] = post
@@ -244,9 +238,7 @@ class DiscourseConnector:
                 items.append(PageItem(post.external_id, float(raw["id"]), post))
         return items
 
-    def _to_post(
-        self, ctx: PollContext, raw: dict[str, Any], context: dict[str, Any], kind: str
-    ) -> RawPost | None:
+    def _to_post(self, ctx: PollContext, raw: dict[str, Any], context: dict[str, Any], kind: str) -> RawPost | None:
         published = parse_iso(raw.get("created_at"))
         if published is None:
             ctx.skip(f"post {raw.get('id')} has no usable created_at")
@@ -264,9 +256,7 @@ class DiscourseConnector:
         return RawPost(
             source=self.name,
             external_id=str(raw["id"]),
-            url=f"{self._base}/t/{slug}/{topic_id}/{number}"
-            if number
-            else f"{self._base}/t/{slug}/{topic_id}",
+            url=f"{self._base}/t/{slug}/{topic_id}/{number}" if number else f"{self._base}/t/{slug}/{topic_id}",
             author_handle=username,
             author_name=raw.get("name") or raw.get("display_username") or None,
             author_url=f"{self._base}/u/{username}" if username else None,
@@ -288,9 +278,7 @@ class DiscourseConnector:
         if not isinstance(topic_id, int):
             match = _TOPIC_URL.search(target.url or "")
             if not match:
-                raise ReplyError(
-                    self.name, f"cannot tell the topic of post {target.external_id}", permanent=True
-                )
+                raise ReplyError(self.name, f"cannot tell the topic of post {target.external_id}", permanent=True)
             topic_id = int(match.group(1))
             number = int(match.group(2)) if match.group(2) else None
         return topic_id, number if isinstance(number, int) else None
@@ -331,9 +319,7 @@ class DiscourseConnector:
                 )
             if resp.status == 403 and data.get("error_type") in (None, "invalid_access", "not_logged_in"):
                 raise AuthError(self.name, f"not allowed to reply in topic {topic_id}: {errors}")
-            raise ReplyError(
-                self.name, f"Discourse refused the reply to topic {topic_id}: {errors}", permanent=True
-            )
+            raise ReplyError(self.name, f"Discourse refused the reply to topic {topic_id}: {errors}", permanent=True)
         if not isinstance(data.get("id"), int):
             raise MalformedResponseError(self.name, "the created post came back without an id")
         return ReplyResult(str(data["id"]), self._post_url(data, topic_id))
@@ -367,9 +353,7 @@ class DiscourseConnector:
                 continue
             if number and number > 1 and action.get("reply_to_post_number") != number:
                 continue
-            excerpt = (
-                normalise_for_match(html_to_text(action.get("excerpt") or "")).rstrip("…").rstrip(".").strip()
-            )
+            excerpt = normalise_for_match(html_to_text(action.get("excerpt") or "")).rstrip("…").rstrip(".").strip()
             if excerpt and wanted.startswith(excerpt):
                 data = {"topic_slug": action.get("slug"), "post_number": action.get("post_number")}
                 return ReplyResult(str(action.get("post_id")), self._post_url(data, topic_id))

@@ -74,9 +74,7 @@ class FeedOptions(ConnectorOptions):
     url: str
     max_entries: int = Field(default=200, ge=1, le=10_000, description="newest entries kept per fetch")
     timeout: float = Field(default=30.0, gt=0, le=600, description="seconds for the whole HTTP exchange")
-    max_bytes: int = Field(
-        default=10 * 1024 * 1024, ge=1024, le=200 * 1024 * 1024, description="body size cap"
-    )
+    max_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=200 * 1024 * 1024, description="body size cap")
     parse_timeout: float = Field(default=20.0, gt=0, le=600, description="seconds the parser may take")
     user_agent: str | None = Field(default=None, min_length=1, max_length=300)
 
@@ -85,11 +83,7 @@ class FeedOptions(ConnectorOptions):
     def _http_url(cls, value: str) -> str:
         value = value.strip()
         parts = urlsplit(value)
-        if (
-            parts.scheme.lower() not in ("http", "https")
-            or not parts.hostname
-            or any(c.isspace() for c in value)
-        ):
+        if parts.scheme.lower() not in ("http", "https") or not parts.hostname or any(c.isspace() for c in value):
             raise ValueError(f"not a URL: expected http:// or https:// and a host name, got {value!r}")
         return value
 
@@ -198,9 +192,7 @@ class FeedConnector(ReadOnlyMixin):
             headers["If-None-Match"] = state.etag
         if state.last_modified:
             headers["If-Modified-Since"] = state.last_modified
-        timeout = aiohttp.ClientTimeout(
-            total=self.options.timeout, sock_connect=min(self.options.timeout, 15.0)
-        )
+        timeout = aiohttp.ClientTimeout(total=self.options.timeout, sock_connect=min(self.options.timeout, 15.0))
         try:
             async with self._http.get(url, headers=headers, timeout=timeout, max_redirects=10) as resp:
                 if resp.status == 304:
@@ -232,9 +224,7 @@ class FeedConnector(ReadOnlyMixin):
         where = resp.url.with_query(None)
         if resp.status in (404, 410):
             what = "not found" if resp.status == 404 else "gone for good"
-            raise ConnectorError(
-                self.name, f"feed {what} (HTTP {resp.status}) at {where}: check this source's url"
-            )
+            raise ConnectorError(self.name, f"feed {what} (HTTP {resp.status}) at {where}: check this source's url")
         raise_for_status(resp, self.name, excerpt)
         raise ConnectorError(self.name, f"unexpected HTTP {resp.status} from {where}")
 
@@ -269,9 +259,7 @@ class FeedConnector(ReadOnlyMixin):
         try:
             result = await get_parser_pool().run(job, self.options.parse_timeout)
         except PoolUnavailable as err:
-            raise TransientFetchError(
-                self.name, f"cannot parse {response.final_url} now: {err}", 60.0
-            ) from err
+            raise TransientFetchError(self.name, f"cannot parse {response.final_url} now: {err}", 60.0) from err
         except ParserPoolError as err:
             raise MalformedResponseError(self.name, f"{err} ({response.final_url})") from err
         if not result.get("ok"):

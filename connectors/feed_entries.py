@@ -52,9 +52,7 @@ def stable_entry_id(link: str | None, title: str | None, published_raw: str | No
     return "sha256:" + _sha256(*parts)
 
 
-def thread_of(
-    external_id: str, in_reply_to: str | None, link: str | None
-) -> tuple[str, str | None, PostKind]:
+def thread_of(external_id: str, in_reply_to: str | None, link: str | None) -> tuple[str, str | None, PostKind]:
     """Return ``(thread_id, parent_id, kind)`` for an entry (see the module docstring)."""
     if in_reply_to:
         return _COMMENT_FRAGMENT.sub("", in_reply_to), in_reply_to, "comment"
@@ -98,17 +96,13 @@ def _external_ids(entries: Sequence[Mapping[str, Any]]) -> tuple[list[str], int]
             ids.append(own if len(own) <= MAX_ID_CHARS else "sha256:" + _sha256(own))
         else:
             ids.append(
-                stable_entry_id(
-                    entry.get("link"), entry.get("title"), entry.get("published_raw"), entry["text"]
-                )
+                stable_entry_id(entry.get("link"), entry.get("title"), entry.get("published_raw"), entry["text"])
             )
     counts = Counter(ids)
     collided = 0
     for index, (entry, external_id) in enumerate(zip(entries, ids, strict=True)):
         if counts[external_id] > 1:
-            suffix = _sha256(
-                entry.get("link") or "", entry.get("title") or "", entry.get("published_raw") or ""
-            )
+            suffix = _sha256(entry.get("link") or "", entry.get("title") or "", entry.get("published_raw") or "")
             ids[index] = f"{external_id}#{suffix[:16]}"
             collided += 1
     return ids, collided
@@ -121,9 +115,7 @@ def entries_to_posts(
     feed = parsed.get("feed") or {}
     feed_date = _when(feed.get("date"))
     feed_link = web_url(feed.get("link"), feed_url) or feed_url
-    entries = [
-        e for e in parsed.get("entries") or [] if e.get("id") or e.get("link") or e.get("title") or e["text"]
-    ]
+    entries = [e for e in parsed.get("entries") or [] if e.get("id") or e.get("link") or e.get("title") or e["text"]]
     skipped = len(parsed.get("entries") or []) - len(entries)
     problems = [f"skipped {skipped} entries with no id, link, title or text"] if skipped else []
     ids, collided = _external_ids(entries)

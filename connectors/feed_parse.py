@@ -103,8 +103,7 @@ def _newest(entries: list[Any], limit: int) -> list[Any]:
     if len(entries) <= limit:
         return entries
     keyed = [
-        (_timestamp(e.get("published_parsed")) or _timestamp(e.get("updated_parsed")), i)
-        for i, e in enumerate(entries)
+        (_timestamp(e.get("published_parsed")) or _timestamp(e.get("updated_parsed")), i) for i, e in enumerate(entries)
     ]
     if all(date is None for date, _ in keyed):
         return entries[:limit]

@@ -51,9 +51,7 @@ class PoolUnavailable(ParserPoolError):
 
 
 class _Worker:
-    def __init__(
-        self, process: subprocess.Popen[bytes], to_worker: Connection, from_worker: Connection
-    ) -> None:
+    def __init__(self, process: subprocess.Popen[bytes], to_worker: Connection, from_worker: Connection) -> None:
         self.process = process
         self.to_worker = to_worker
         self.from_worker = from_worker
@@ -128,9 +126,7 @@ async def _readable(conn: Connection, timeout: float) -> None:
 class ParserPool:
     """Up to ``size`` worker processes running ``connectors.feed_parse.parse_feed``."""
 
-    def __init__(
-        self, size: int | None = None, memory_limit_mb: int | None = DEFAULT_MEMORY_LIMIT_MB
-    ) -> None:
+    def __init__(self, size: int | None = None, memory_limit_mb: int | None = DEFAULT_MEMORY_LIMIT_MB) -> None:
         self.size = max(1, size or min(8, os.cpu_count() or 1))
         self.memory_limit_bytes = memory_limit_mb * 1024 * 1024 if memory_limit_mb else None
         self._idle: list[_Worker] = []
@@ -229,21 +225,15 @@ class ParserPool:
             await _readable(worker.from_worker, timeout)
             result: dict[str, Any] = worker.from_worker.recv()
         except TimeoutError as err:
-            logger.warning(
-                "feed parser process %s stopped: parse over its %g s cap", worker.process.pid, timeout
-            )
+            logger.warning("feed parser process %s stopped: parse over its %g s cap", worker.process.pid, timeout)
             self._discard(worker)
-            raise ParseTimeout(
-                f"parsing took longer than {timeout:g} s; the parser process was stopped"
-            ) from err
+            raise ParseTimeout(f"parsing took longer than {timeout:g} s; the parser process was stopped") from err
         except (EOFError, OSError) as err:
             self._discard(worker)
             if self._closed:
                 raise PoolUnavailable("the feed parser pool was shut down during the parse") from err
             code = worker.process.returncode
-            raise WorkerDied(
-                f"the parser process died (exit code {code}); was its memory cap reached?"
-            ) from err
+            raise WorkerDied(f"the parser process died (exit code {code}); was its memory cap reached?") from err
         except BaseException:
             self._discard(worker)
             raise
@@ -273,9 +263,7 @@ _pool: ParserPool | None = None
 _settings: dict[str, Any] = {}
 
 
-def configure_parser_pool(
-    workers: int | None = None, memory_limit_mb: int | None = DEFAULT_MEMORY_LIMIT_MB
-) -> None:
+def configure_parser_pool(workers: int | None = None, memory_limit_mb: int | None = DEFAULT_MEMORY_LIMIT_MB) -> None:
     """Set the size and per-worker memory cap of the shared pool (takes effect on its next start)."""
     shutdown_parser_pool()
     _settings.update(size=workers, memory_limit_mb=memory_limit_mb)

@@ -26,9 +26,7 @@ _LINE, _PARAGRAPH = "\x01", "\x02"  # block boundaries, collapsed when they meet
 _BOUNDARIES = re.compile(r"[ \x01\x02]*[\x01\x02][ \x01\x02]*")
 _PRE = str.maketrans({"\n": "\x00", " ": "\x03", "\t": "\x04"})
 _UNPRE = str.maketrans({"\x00": "\n", "\x03": " ", "\x04": "\t"})
-_PARAGRAPH_TAGS = frozenset(
-    {"p", "blockquote", "pre", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol"}
-)
+_PARAGRAPH_TAGS = frozenset({"p", "blockquote", "pre", "h1", "h2", "h3", "h4", "h5", "h6", "table", "ul", "ol"})
 _MAYBE_HTML = re.compile(r"<[A-Za-z!/]|&(?:#\d+|#x[0-9A-Fa-f]+|[A-Za-z][A-Za-z0-9]*);")
 
 

@@ -51,9 +51,7 @@ class HackerNewsOptions(ConnectorOptions):
     @model_validator(mode="after")
     def _needs_a_query(self) -> HackerNewsOptions:
         if not (self.query and self.query.strip()) and not any(k.strip() for k in self.keywords):
-            raise ValueError(
-                "set `query` or `keywords`: listening to every Hacker News item is not supported"
-            )
+            raise ValueError("set `query` or `keywords`: listening to every Hacker News item is not supported")
         return self
 
 
@@ -106,9 +104,7 @@ class HackerNewsConnector(ReadOnlyMixin):
             ctx.saw(resp)
             data = resp.data
             if not isinstance(data, dict) or not isinstance(data.get("hits"), list):
-                raise MalformedResponseError(
-                    self.name, f"search_by_date answer has no hits list ({resp.url})"
-                )
+                raise MalformedResponseError(self.name, f"search_by_date answer has no hits list ({resp.url})")
             items: list[PageItem] = []
             for hit in data["hits"]:
                 post = self._to_post(ctx, hit)

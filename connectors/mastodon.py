@@ -127,9 +127,7 @@ class MastodonConnector:
             headers["Authorization"] = f"Bearer {secret.reveal()}"
         return headers
 
-    async def _get(
-        self, ctx: PollContext | None, path: str, params: Any = None, auth: bool = False
-    ) -> JsonResponse:
+    async def _get(self, ctx: PollContext | None, path: str, params: Any = None, auth: bool = False) -> JsonResponse:
         resp = await request_json(
             self.http, self.name, self._base + path, params=params, headers=self._headers(required=auth)
         )
@@ -188,11 +186,7 @@ class MastodonConnector:
             stream.extra["more"] = bool(since) and len(resp.data) >= self.options.page_size
             posts = []
             for item in items:
-                post = (
-                    await self._from_notification(ctx, item)
-                    if mentions
-                    else await self._from_status(ctx, item)
-                )
+                post = await self._from_notification(ctx, item) if mentions else await self._from_status(ctx, item)
                 if post is not None and (keep is None or keep(post)):
                     posts.append(post)
             return posts
@@ -284,9 +278,7 @@ class MastodonConnector:
             resp = await self._get(ctx, f"/api/v1/statuses/{status_id}/context", auth=False)
             ancestors = resp.data.get("ancestors") if isinstance(resp.data, dict) else None
             first = (
-                ancestors[0]
-                if isinstance(ancestors, list) and ancestors and isinstance(ancestors[0], dict)
-                else None
+                ancestors[0] if isinstance(ancestors, list) and ancestors and isinstance(ancestors[0], dict) else None
             )
             root = str(first["id"]) if first and first.get("id") else parent
         else:
@@ -322,8 +314,7 @@ class MastodonConnector:
         if length > self.options.max_characters:
             raise ReplyError(
                 self.name,
-                f"reply is {length} characters as Mastodon counts them; the limit is "
-                f"{self.options.max_characters}",
+                f"reply is {length} characters as Mastodon counts them; the limit is {self.options.max_characters}",
                 permanent=True,
             )
         if not self.options.access_token_env:

@@ -155,9 +155,7 @@ class RedditConnector:
             )
         return self._reddit
 
-    async def _request(
-        self, method: str, path: str, params: dict[str, Any] | None = None, data: Any = None
-    ) -> Any:
+    async def _request(self, method: str, path: str, params: dict[str, Any] | None = None, data: Any = None) -> Any:
         def work() -> Any:
             reddit = self._client()
             self._runner.check_budget()
@@ -184,13 +182,9 @@ class RedditConnector:
             }
             steps["search"] = walking(self._lister(f"r/{subs or 'all'}/search/", params), overlap, time.time)
         if "mentions" in self.options.include:
-            steps["mentions"] = walking(
-                self._lister("message/mentions", {}, mention=True), overlap, time.time
-            )
+            steps["mentions"] = walking(self._lister("message/mentions", {}, mention=True), overlap, time.time)
         keep = keyword_filter(self.options.keywords)
-        return await poll_streams(
-            self.name, self.kind, cursor, steps, max_pages=self.options.max_pages, keep=keep
-        )
+        return await poll_streams(self.name, self.kind, cursor, steps, max_pages=self.options.max_pages, keep=keep)
 
     def _lister(self, path: str, params: dict[str, str], mention: bool = False) -> Any:
         async def fetch_page(ctx: PollContext, anchor: Any, floor: float | None) -> Page:
@@ -276,26 +270,16 @@ class RedditConnector:
         if not text.strip():
             raise ReplyError(self.name, "the reply is empty", permanent=True)
         if len(text) > MAX_COMMENT_LENGTH:
-            raise ReplyError(
-                self.name, f"reply is {len(text)} characters; Reddit takes {MAX_COMMENT_LENGTH}", True
-            )
+            raise ReplyError(self.name, f"reply is {len(text)} characters; Reddit takes {MAX_COMMENT_LENGTH}", True)
         if not self.options.user_login:
-            raise ReplyError(
-                self.name, "replying needs a user login (password_env or refresh_token_env)", True
-            )
+            raise ReplyError(self.name, "replying needs a user login (password_env or refresh_token_env)", True)
         if not target.external_id.startswith(("t1_", "t3_")):
-            raise ReplyError(
-                self.name, f"{target.external_id} is not a Reddit post or comment", permanent=True
-            )
+            raise ReplyError(self.name, f"{target.external_id} is not a Reddit post or comment", permanent=True)
         try:
-            data = await self._request(
-                "POST", "api/comment/", data={"thing_id": target.external_id, "text": text}
-            )
+            data = await self._request("POST", "api/comment/", data={"thing_id": target.external_id, "text": text})
         except AuthError as err:
             if "HTTP 403" in str(err):
-                raise ReplyError(
-                    self.name, f"Reddit forbids replying to {target.external_id}: {err}", True
-                ) from err
+                raise ReplyError(self.name, f"Reddit forbids replying to {target.external_id}: {err}", True) from err
             raise
         errors = ((data or {}).get("json") or {}).get("errors") if isinstance(data, dict) else None
         if errors:
@@ -307,9 +291,7 @@ class RedditConnector:
         try:
             thing = data["json"]["data"]["things"][0]["data"]
         except (KeyError, IndexError, TypeError) as err:
-            raise MalformedResponseError(
-                self.name, "the created comment came back in an unknown shape"
-            ) from err
+            raise MalformedResponseError(self.name, "the created comment came back in an unknown shape") from err
         return ReplyResult(str(thing["name"]), self._comment_url(thing))
 
     def _comment_url(self, thing: dict[str, Any]) -> str | None:
@@ -333,9 +315,7 @@ class RedditConnector:
         me = (await self._username()).casefold()
         fullname = target.external_id
         link = (
-            fullname
-            if fullname.startswith("t3_")
-            else (target.thread_id or target.raw.get("data", {}).get("link_id"))
+            fullname if fullname.startswith("t3_") else (target.thread_id or target.raw.get("data", {}).get("link_id"))
         )
         if not link or not str(link).startswith("t3_"):
             return None

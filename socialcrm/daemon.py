@@ -111,9 +111,7 @@ def bound_port(site: web.TCPSite, default: int) -> int:
 
 def _retry_auth_failures_on_start(session: Session) -> None:
     """A restart is the moment an admin has fixed credentials: try paused-by-auth sources once more."""
-    session.exec(
-        update(SourceState).where(col(SourceState.state) == "auth_failed").values(state="new")
-    )
+    session.exec(update(SourceState).where(col(SourceState.state) == "auth_failed").values(state="new"))
 
 
 async def run_daemon(config: Config) -> int:

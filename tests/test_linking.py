@@ -102,9 +102,7 @@ def test_unknown_authors_become_one_prospect_per_platform_identity(db) -> None:
 def test_fuzzy_name_is_only_a_suggestion(db) -> None:
     with db.write() as session:
         anna, _ = _seed(session)
-        mention = f.mention(
-            session, "Die Firma Schmidt GmbH wartet", author="a.schmid", author_name="Anna Schmid"
-        )
+        mention = f.mention(session, "Die Firma Schmidt GmbH wartet", author="a.schmid", author_name="Anna Schmid")
         result = link_mention(session, mention, LINKING, f.NOW)
         assert mention.link_method == "prospect" and mention.customer_id != anna.id
         [suggestion] = result.suggestions
@@ -183,9 +181,7 @@ def test_confirm_refuses_to_move_a_handle_of_another_customer(db) -> None:
     with db.write() as session:
         anna, ben = _seed(session)
         mention = f.mention(session, "x", author="anna_s", source_type="reddit")
-        suggestion = LinkSuggestion(
-            mention_id=mention.id, customer_id=ben.id, method="fuzzy_name", confidence=0.9
-        )
+        suggestion = LinkSuggestion(mention_id=mention.id, customer_id=ben.id, method="fuzzy_name", confidence=0.9)
         session.add(suggestion)
         session.flush()
         with pytest.raises(ConflictError, match="belongs to customer K-1001"):

@@ -50,9 +50,7 @@ def find_clues(session: Session, text: str, config: LinkingConfig) -> list[Clue]
                 ContactPoint.kind == "phone", col(ContactPoint.value).like(f"%{suffix}")
             )
         )
-        clues.extend(
-            Clue("phone", phone, customer_id) for value, customer_id in rows if phone_suffix(value) == suffix
-        )
+        clues.extend(Clue("phone", phone, customer_id) for value, customer_id in rows if phone_suffix(value) == suffix)
     for number in _captures(config.order_patterns, text):
         squashed = number.upper().replace("-", "")
         rows = session.exec(
@@ -69,9 +67,7 @@ def find_clues(session: Session, text: str, config: LinkingConfig) -> list[Clue]
                 col(Customer.is_prospect).is_(False),
             )
         )
-        clues.extend(
-            Clue("customer_ref", ref, customer_id) for ref, customer_id in refs if customer_id is not None
-        )
+        clues.extend(Clue("customer_ref", ref, customer_id) for ref, customer_id in refs if customer_id is not None)
     return clues
 
 

@@ -63,9 +63,7 @@ def find_identity(session: Session, platform: str, author: str | None) -> Identi
     if not author:
         return None
     handle = normalize_handle(platform, author)
-    return session.exec(
-        select(Identity).where(Identity.platform == platform, Identity.handle == handle)
-    ).first()
+    return session.exec(select(Identity).where(Identity.platform == platform, Identity.handle == handle)).first()
 
 
 def ensure_prospect(session: Session, mention: Mention, now: datetime) -> tuple[Identity, Customer, bool]:
@@ -73,16 +71,12 @@ def ensure_prospect(session: Session, mention: Mention, now: datetime) -> tuple[
     assert mention.author, "a prospect needs an author"
     platform = mention.source_type
     handle = normalize_handle(platform, mention.author)
-    identity = session.exec(
-        select(Identity).where(Identity.platform == platform, Identity.handle == handle)
-    ).first()
+    identity = session.exec(select(Identity).where(Identity.platform == platform, Identity.handle == handle)).first()
     if identity is not None:
         customer = resolve_customer(session, identity.customer_id)
         if customer is not None:
             return identity, customer, False
-    prospect = session.exec(
-        select(Customer).where(Customer.customer_ref == prospect_ref(platform, handle))
-    ).first()
+    prospect = session.exec(select(Customer).where(Customer.customer_ref == prospect_ref(platform, handle))).first()
     if prospect is None:
         prospect = Customer(
             customer_ref=prospect_ref(platform, handle),
@@ -168,9 +162,7 @@ def link_mention(session: Session, mention: Mention, config: LinkingConfig, now:
                 hint: dict[str, Any] = {"name": mention.author_name, "customer_name": match.name}
                 if match.company_in_text:
                     hint["company_in_text"] = True
-                suggestion = _suggest(
-                    session, mention, match.customer_id, "fuzzy_name", match.score, hint, now
-                )
+                suggestion = _suggest(session, mention, match.customer_id, "fuzzy_name", match.score, hint, now)
                 if suggestion is not None:
                     result.suggestions.append(suggestion)
     result.prospect = prospect_created

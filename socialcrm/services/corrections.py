@@ -39,9 +39,7 @@ def corrected_examples(session: Session) -> list[tuple[str, str, str | None]]:
     """(text, label, language) for every corrected mention, using its latest correction."""
     latest: dict[int, str] = {}
     for corrected_id, label in session.exec(
-        select(SentimentCorrection.mention_id, SentimentCorrection.new_label).order_by(
-            col(SentimentCorrection.id)
-        )
+        select(SentimentCorrection.mention_id, SentimentCorrection.new_label).order_by(col(SentimentCorrection.id))
     ):
         latest[corrected_id] = label
     examples: list[tuple[str, str, str | None]] = []
@@ -49,9 +47,7 @@ def corrected_examples(session: Session) -> list[tuple[str, str, str | None]]:
     for start in range(0, len(ids), 500):
         chunk = ids[start : start + 500]
         for mention_id, title, text, language in session.exec(
-            select(Mention.id, Mention.title, Mention.text, Mention.language).where(
-                col(Mention.id).in_(chunk)
-            )
+            select(Mention.id, Mention.title, Mention.text, Mention.language).where(col(Mention.id).in_(chunk))
         ):
             body = f"{title}\n{text}" if title else text
             if mention_id is not None and body and body.strip():

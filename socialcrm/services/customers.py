@@ -58,17 +58,11 @@ def contact_points(session: Session, customer_id: int) -> list[ContactPoint]:
     )
 
 
-def add_contact(
-    session: Session, customer_id: int, kind: str, value: str, *, actor: str
-) -> ContactPoint | None:
+def add_contact(session: Session, customer_id: int, kind: str, value: str, *, actor: str) -> ContactPoint | None:
     """Add an e-mail or phone (normalised); None when the customer already has it. ValueError when invalid."""
-    normal = (
-        normalize_email(value) if kind == "email" else normalize_phone(value) if kind == "phone" else None
-    )
+    normal = normalize_email(value) if kind == "email" else normalize_phone(value) if kind == "phone" else None
     if normal is None:
-        raise ValueError(
-            f"{kind}: {value!r} is not a valid {'e-mail address' if kind == 'email' else 'phone number'}"
-        )
+        raise ValueError(f"{kind}: {value!r} is not a valid {'e-mail address' if kind == 'email' else 'phone number'}")
     exists = session.exec(
         select(ContactPoint).where(
             ContactPoint.customer_id == customer_id, ContactPoint.kind == kind, ContactPoint.value == normal
@@ -131,9 +125,7 @@ def list_customers(
         # % and _ typed in the search box are literal characters, not wildcards.
         literal = search.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         needle = f"%{literal}%"
-        by_contact = select(ContactPoint.customer_id).where(
-            func.lower(ContactPoint.value).like(needle, escape="\\")
-        )
+        by_contact = select(ContactPoint.customer_id).where(func.lower(ContactPoint.value).like(needle, escape="\\"))
         by_handle = select(Identity.customer_id).where(func.lower(Identity.handle).like(needle, escape="\\"))
         statement = statement.where(
             or_(
@@ -181,9 +173,7 @@ def customer_view(session: Session, customer_id: int, *, limit: int = 50) -> Cus
     points = contact_points(session, cid)
     sentiments = dict(
         session.exec(
-            select(Mention.sentiment, func.count())
-            .where(Mention.customer_id == cid)
-            .group_by(col(Mention.sentiment))
+            select(Mention.sentiment, func.count()).where(Mention.customer_id == cid).group_by(col(Mention.sentiment))
         ).all()
     )
     return CustomerView(
@@ -201,16 +191,11 @@ def customer_view(session: Session, customer_id: int, *, limit: int = 50) -> Cus
             )
         ),
         tickets=list(
-            session.exec(
-                select(Ticket).where(Ticket.customer_id == cid).order_by(col(Ticket.id).desc()).limit(limit)
-            )
+            session.exec(select(Ticket).where(Ticket.customer_id == cid).order_by(col(Ticket.id).desc()).limit(limit))
         ),
         drafts=list(
             session.exec(
-                select(ReplyDraft)
-                .where(ReplyDraft.customer_id == cid)
-                .order_by(col(ReplyDraft.id).desc())
-                .limit(limit)
+                select(ReplyDraft).where(ReplyDraft.customer_id == cid).order_by(col(ReplyDraft.id).desc()).limit(limit)
             )
         ),
         mentions=list(
@@ -223,9 +208,7 @@ def customer_view(session: Session, customer_id: int, *, limit: int = 50) -> Cus
         ),
         notes=list(
             session.exec(
-                select(CustomerNote)
-                .where(CustomerNote.customer_id == cid)
-                .order_by(col(CustomerNote.id).desc())
+                select(CustomerNote).where(CustomerNote.customer_id == cid).order_by(col(CustomerNote.id).desc())
             )
         ),
         timeline=timeline(session, cid, limit=limit * 2),

@@ -96,9 +96,7 @@ def _compare_and_set(
     return draft
 
 
-def edit(
-    session: Session, draft_id: int, text: str, *, user: str, expected_version: int | None = None
-) -> ReplyDraft:
+def edit(session: Session, draft_id: int, text: str, *, user: str, expected_version: int | None = None) -> ReplyDraft:
     """Change a pending draft's text; the old and new text are kept as a DraftEdit."""
     if not text.strip():
         raise ValueError("a reply needs text")
@@ -306,14 +304,10 @@ def list_drafts(
     if assignee is not None:
         statement = statement.where(ReplyDraft.assignee == assignee)
     return list(
-        session.exec(
-            statement.order_by(col(ReplyDraft.created_at), col(ReplyDraft.id)).offset(offset).limit(limit)
-        )
+        session.exec(statement.order_by(col(ReplyDraft.created_at), col(ReplyDraft.id)).offset(offset).limit(limit))
     )
 
 
 def edits(session: Session, draft_id: int) -> list[DraftEdit]:
     """The draft's edit history, oldest first."""
-    return list(
-        session.exec(select(DraftEdit).where(DraftEdit.draft_id == draft_id).order_by(col(DraftEdit.id)))
-    )
+    return list(session.exec(select(DraftEdit).where(DraftEdit.draft_id == draft_id).order_by(col(DraftEdit.id))))

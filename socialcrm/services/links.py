@@ -110,9 +110,7 @@ def confirm(session: Session, suggestion_id: int, *, actor: str) -> LinkSuggesti
     return suggestion
 
 
-def _settle_siblings(
-    session: Session, decided: LinkSuggestion, mention: Mention, actor: str, now: object
-) -> None:
+def _settle_siblings(session: Session, decided: LinkSuggestion, mention: Mention, actor: str, now: object) -> None:
     """Other pending suggestions for the same author are answered by this confirmation."""
     if not mention.author:
         return
@@ -141,11 +139,7 @@ def reject(session: Session, suggestion_id: int, *, actor: str) -> LinkSuggestio
     mention = session.get(Mention, suggestion.mention_id)
     now = utcnow()
     detail: dict[str, object] = {"customer_id": suggestion.customer_id}
-    if (
-        mention is not None
-        and mention.customer_id == suggestion.customer_id
-        and mention.link_method in TEXT_METHODS
-    ):
+    if mention is not None and mention.customer_id == suggestion.customer_id and mention.link_method in TEXT_METHODS:
         if mention.author:
             _, prospect, _ = ensure_prospect(session, mention, now)
             mention.customer_id, mention.link_method, mention.link_confidence = prospect.id, "prospect", 1.0

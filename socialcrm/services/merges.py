@@ -42,9 +42,7 @@ class CandidateView:
 
 
 def _active(session: Session, ids: Iterable[int] | None = None) -> dict[int, Customer]:
-    statement = select(Customer).where(
-        col(Customer.is_prospect).is_(False), col(Customer.merged_into_id).is_(None)
-    )
+    statement = select(Customer).where(col(Customer.is_prospect).is_(False), col(Customer.merged_into_id).is_(None))
     if ids is not None:
         statement = statement.where(col(Customer.id).in_(sorted(set(ids))))
     return {c.id: c for c in session.exec(statement) if c.id is not None}
@@ -90,14 +88,10 @@ def detect_candidates(
     created = []
     for (a, b), reason in sorted(reasons.items()):
         known = session.exec(
-            select(MergeCandidate.id).where(
-                MergeCandidate.customer_a_id == a, MergeCandidate.customer_b_id == b
-            )
+            select(MergeCandidate.id).where(MergeCandidate.customer_a_id == a, MergeCandidate.customer_b_id == b)
         ).first()
         if known is None:
-            candidate = MergeCandidate(
-                customer_a_id=a, customer_b_id=b, reason=reason[:256], created_at=utcnow()
-            )
+            candidate = MergeCandidate(customer_a_id=a, customer_b_id=b, reason=reason[:256], created_at=utcnow())
             session.add(candidate)
             created.append(candidate)
     session.flush()
@@ -159,9 +153,7 @@ def merge_customers(session: Session, keep_id: int, merge_id: int, *, actor: str
     if keep is None or other is None:
         raise NotFoundError(f"no customer with id {keep_id if keep is None else merge_id}")
     if keep.merged_into_id is not None:
-        raise ConflictError(
-            f"customer {keep.customer_ref} was merged into another record; merge into that one"
-        )
+        raise ConflictError(f"customer {keep.customer_ref} was merged into another record; merge into that one")
     if other.merged_into_id is not None:
         raise ConflictError(f"customer {other.customer_ref} was already merged")
     moved: dict[str, int] = {}
@@ -176,8 +168,7 @@ def merge_customers(session: Session, keep_id: int, merge_id: int, *, actor: str
         statement = update(model).where(col(model.customer_id) == merge_id).values(customer_id=keep_id)
         moved[model.__name__] = session.exec(statement).rowcount
     kept_points = {
-        (p.kind, p.value)
-        for p in session.exec(select(ContactPoint).where(ContactPoint.customer_id == keep_id))
+        (p.kind, p.value) for p in session.exec(select(ContactPoint).where(ContactPoint.customer_id == keep_id))
     }
     for point in session.exec(select(ContactPoint).where(ContactPoint.customer_id == merge_id)).all():
         if (point.kind, point.value) in kept_points:
@@ -185,9 +176,7 @@ def merge_customers(session: Session, keep_id: int, merge_id: int, *, actor: str
         else:
             point.customer_id = keep_id
             session.add(point)
-    for suggestion in session.exec(
-        select(LinkSuggestion).where(LinkSuggestion.customer_id == merge_id)
-    ).all():
+    for suggestion in session.exec(select(LinkSuggestion).where(LinkSuggestion.customer_id == merge_id)).all():
         clash = session.exec(
             select(LinkSuggestion.id).where(
                 LinkSuggestion.mention_id == suggestion.mention_id, LinkSuggestion.customer_id == keep_id
@@ -235,9 +224,7 @@ def merge_by_ref(session: Session, keep_ref: str, merge_ref: str, *, actor: str)
     """``customers merge A B``: merge the customer with ref B into the one with ref A."""
     ids = []
     for ref in (keep_ref, merge_ref):
-        found = session.exec(
-            select(Customer.id).where(func.lower(Customer.customer_ref) == ref.lower())
-        ).first()
+        found = session.exec(select(Customer.id).where(func.lower(Customer.customer_ref) == ref.lower())).first()
         if found is None:
             raise NotFoundError(f"no customer with customer_ref {ref!r}")
         ids.append(found)

@@ -61,9 +61,7 @@ def person_ids(session: Session, customer: Customer) -> list[int]:
     ids = [customer.id]
     frontier = [customer.id]
     while frontier:
-        merged = [
-            i for i in session.exec(select(Customer.id).where(col(Customer.merged_into_id).in_(frontier))) if i
-        ]
+        merged = [i for i in session.exec(select(Customer.id).where(col(Customer.merged_into_id).in_(frontier))) if i]
         frontier = [i for i in merged if i not in ids]
         ids.extend(frontier)
     return ids

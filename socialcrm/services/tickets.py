@@ -128,9 +128,7 @@ def _mark_first_response(ticket: Ticket, actor: str, now: datetime) -> None:
         ticket.first_response_at = now
 
 
-def transition(
-    session: Session, ticket_id: int, status: str, *, actor: str, now: datetime | None = None
-) -> Ticket:
+def transition(session: Session, ticket_id: int, status: str, *, actor: str, now: datetime | None = None) -> Ticket:
     """Move a ticket to ``status``; raise ConflictError when that step is not allowed."""
     ticket = get_ticket(session, ticket_id)
     if status not in TRANSITIONS:
@@ -158,9 +156,7 @@ def transition(
     return ticket
 
 
-def assign(
-    session: Session, ticket_id: int, assignee: str | None, *, actor: str, team: str | None = None
-) -> Ticket:
+def assign(session: Session, ticket_id: int, assignee: str | None, *, actor: str, team: str | None = None) -> Ticket:
     """Give the ticket to a person (None to unassign) and optionally move it to ``team``."""
     ticket = get_ticket(session, ticket_id)
     detail = {"from": ticket.assignee, "to": assignee}
@@ -197,9 +193,7 @@ def set_priority(
     return ticket
 
 
-def add_note(
-    session: Session, ticket_id: int, text: str, *, actor: str, now: datetime | None = None
-) -> TicketNote:
+def add_note(session: Session, ticket_id: int, text: str, *, actor: str, now: datetime | None = None) -> TicketNote:
     """Add an agent's note; a note by a person counts as the first response."""
     if not text.strip():
         raise ValueError("a note needs text")
@@ -215,9 +209,7 @@ def add_note(
     return note
 
 
-def record_response(
-    session: Session, mention_id: int, *, actor: str, now: datetime | None = None
-) -> list[Ticket]:
+def record_response(session: Session, mention_id: int, *, actor: str, now: datetime | None = None) -> list[Ticket]:
     """A person replied to ``mention_id``: tickets holding it get their first response time."""
     now = now or utcnow()
     tickets = list(
@@ -231,9 +223,7 @@ def record_response(
         if ticket.first_response_at is None and actor != DAEMON:
             ticket.first_response_at = now
             session.add(ticket)
-            audit.record(
-                session, actor, "ticket.first_response", "ticket", ticket.id, {"mention_id": mention_id}
-            )
+            audit.record(session, actor, "ticket.first_response", "ticket", ticket.id, {"mention_id": mention_id})
     return tickets
 
 
@@ -244,9 +234,7 @@ def merge_tickets(session: Session, duplicate_id: int, into_id: int, *, actor: s
     duplicate = get_ticket(session, duplicate_id)
     target = get_ticket(session, into_id)
     if duplicate.merged_into_id is not None:
-        raise ConflictError(
-            f"ticket {duplicate_id} was already merged into ticket {duplicate.merged_into_id}"
-        )
+        raise ConflictError(f"ticket {duplicate_id} was already merged into ticket {duplicate.merged_into_id}")
     if target.merged_into_id is not None or target.status == "closed":
         raise ConflictError(f"ticket {into_id} is closed or merged; merge into an active ticket")
     now = utcnow()
@@ -286,9 +274,7 @@ def list_tickets(
         statement = statement.where(Ticket.assignee == assignee)
     if customer_id is not None:
         statement = statement.where(Ticket.customer_id == customer_id)
-    statement = (
-        statement.order_by(col(Ticket.resolution_due).asc(), col(Ticket.id)).offset(offset).limit(limit)
-    )
+    statement = statement.order_by(col(Ticket.resolution_due).asc(), col(Ticket.id)).offset(offset).limit(limit)
     return list(session.exec(statement))
 
 
@@ -340,9 +326,7 @@ def ticket_detail(session: Session, ticket_id: int) -> TicketDetail:
             .order_by(col(Mention.published_at))
         )
     )
-    notes = list(
-        session.exec(select(TicketNote).where(TicketNote.ticket_id == ticket_id).order_by(col(TicketNote.id)))
-    )
+    notes = list(session.exec(select(TicketNote).where(TicketNote.ticket_id == ticket_id).order_by(col(TicketNote.id))))
     customer = session.get(Customer, ticket.customer_id) if ticket.customer_id else None
     orders = (
         list(

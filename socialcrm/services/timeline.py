@@ -24,9 +24,7 @@ class TimelineEvent:
     detail: dict[str, Any] = field(default_factory=dict)
 
 
-def _event(
-    at: datetime, kind: str, entity_id: int | None, summary: str, detail: dict[str, Any]
-) -> TimelineEvent:
+def _event(at: datetime, kind: str, entity_id: int | None, summary: str, detail: dict[str, Any]) -> TimelineEvent:
     assert entity_id is not None, "stored rows have ids"
     return TimelineEvent(at, kind, entity_id, summary, detail)
 
@@ -55,10 +53,7 @@ def timeline(session: Session, customer_id: int, *, limit: int = 100) -> list[Ti
             )
         )
     for t in session.exec(
-        select(Ticket)
-        .where(Ticket.customer_id == customer_id)
-        .order_by(col(Ticket.created_at).desc())
-        .limit(limit)
+        select(Ticket).where(Ticket.customer_id == customer_id).order_by(col(Ticket.created_at).desc()).limit(limit)
     ):
         events.append(
             _event(
@@ -70,9 +65,7 @@ def timeline(session: Session, customer_id: int, *, limit: int = 100) -> list[Ti
             )
         )
         if t.resolved_at is not None:
-            events.append(
-                _event(t.resolved_at, "ticket_resolved", t.id, _excerpt(t.subject), {"status": t.status})
-            )
+            events.append(_event(t.resolved_at, "ticket_resolved", t.id, _excerpt(t.subject), {"status": t.status}))
     for d in session.exec(
         select(ReplyDraft)
         .where(ReplyDraft.customer_id == customer_id)

@@ -89,9 +89,7 @@ async def test_search_logs_in_and_maps_posts(replay: ReplayServer, http: aiohttp
     assert search.headers["Authorization"].startswith("Bearer")
 
 
-async def test_next_poll_passes_since_and_repeats_nothing(
-    replay: ReplayServer, http: aiohttp.ClientSession
-) -> None:
+async def test_next_poll_passes_since_and_repeats_nothing(replay: ReplayServer, http: aiohttp.ClientSession) -> None:
     login(replay)
     serve(replay, [recorded("f_search", "app.bsky.feed.searchPosts")])
     first = await make(replay, http, query="redistricting").fetch(None)
@@ -102,9 +100,7 @@ async def test_next_poll_passes_since_and_repeats_nothing(
 
 async def test_anonymous_search_sends_no_session(replay: ReplayServer, http: aiohttp.ClientSession) -> None:
     serve(replay, [recorded("f_search", "app.bsky.feed.searchPosts")])
-    batch = await make(replay, http, query="redistricting", identifier=None, app_password_env=None).fetch(
-        None
-    )
+    batch = await make(replay, http, query="redistricting", identifier=None, app_password_env=None).fetch(None)
     assert len(batch.posts) == 25
     assert [r.path for r in replay.requests] == [X + "app.bsky.feed.searchPosts"]
     assert "Authorization" not in replay.requests[0].headers
@@ -135,9 +131,7 @@ async def test_restart_in_the_middle_of_pagination(replay: ReplayServer, http: a
     assert all(p.get("since") for p in pager.seen_params[1:])
 
 
-async def test_notifications_keep_mentions_and_quotes(
-    replay: ReplayServer, http: aiohttp.ClientSession
-) -> None:
+async def test_notifications_keep_mentions_and_quotes(replay: ReplayServer, http: aiohttp.ClientSession) -> None:
     login(replay)
     notes = recorded("n_notifications", "app.bsky.notification.listNotifications")
     serve(replay, [notes])
@@ -154,9 +148,7 @@ async def test_notifications_keep_mentions_and_quotes(
 
 async def test_expired_token_is_refreshed_once(replay: ReplayServer, http: aiohttp.ClientSession) -> None:
     session = recorded("repo_auth_direct", "com.atproto.server.createSession").json()
-    replay.add_json(
-        "POST", X + "com.atproto.server.createSession", session | {"accessJwt": "a1", "refreshJwt": "r1"}
-    )
+    replay.add_json("POST", X + "com.atproto.server.createSession", session | {"accessJwt": "a1", "refreshJwt": "r1"})
     replay.add_json("POST", X + "com.atproto.server.refreshSession", session | {"accessJwt": "fresh"})
     expired = Canned(
         400, b'{"error":"ExpiredToken","message":"Token has expired"}', {"Content-Type": "application/json"}
@@ -172,9 +164,7 @@ async def test_expired_token_is_refreshed_once(replay: ReplayServer, http: aioht
     assert replay.requests[-1].headers["Authorization"] == "Bearer fresh"
 
 
-async def test_without_a_refresh_token_it_logs_in_again(
-    replay: ReplayServer, http: aiohttp.ClientSession
-) -> None:
+async def test_without_a_refresh_token_it_logs_in_again(replay: ReplayServer, http: aiohttp.ClientSession) -> None:
     login(replay)  # the recorded session has blank tokens
     expired = Canned(
         400, b'{"error":"ExpiredToken","message":"Token has expired"}', {"Content-Type": "application/json"}
@@ -208,9 +198,7 @@ async def test_refused_login_and_missing_password_are_auth_errors(
 
 def reply_target() -> ReplyTarget:
     view = next(v for v in search_posts() if v["record"].get("reply"))
-    return ReplyTarget(
-        view["uri"], "https://bsky.app/x", view["record"]["reply"]["root"]["uri"], None, "a", view
-    )
+    return ReplyTarget(view["uri"], "https://bsky.app/x", view["record"]["reply"]["root"]["uri"], None, "a", view)
 
 
 async def test_reply_creates_a_post_record_with_root_and_parent(
@@ -229,9 +217,7 @@ async def test_reply_creates_a_post_record_with_root_and_parent(
     sent = replay.requests[-1].json()
     assert sent["repo"] == SESSION_DID and sent["collection"] == "app.bsky.feed.post" and is_tid(sent["rkey"])
     record = sent["record"]
-    assert (
-        record["$type"] == "app.bsky.feed.post" and record["text"] == "Danke! Mehr: https://example.org/faq"
-    )
+    assert record["$type"] == "app.bsky.feed.post" and record["text"] == "Danke! Mehr: https://example.org/faq"
     assert record["reply"]["parent"] == {"uri": target.external_id, "cid": target.raw["cid"]}
     assert record["reply"]["root"] == target.raw["record"]["reply"]["root"]
     assert record["langs"] == ["de"] and record["createdAt"].endswith("Z")
@@ -253,9 +239,7 @@ async def test_reply_to_a_post_without_stored_cid_reads_it_first(
     assert refs["root"] == refs["parent"] == {"uri": view["uri"], "cid": view["cid"]}
 
 
-async def test_reply_over_300_graphemes_is_refused_locally(
-    replay: ReplayServer, http: aiohttp.ClientSession
-) -> None:
+async def test_reply_over_300_graphemes_is_refused_locally(replay: ReplayServer, http: aiohttp.ClientSession) -> None:
     conn = make(replay, http, query="x")
     with pytest.raises(ReplyError) as info:
         await conn.reply(reply_target(), "a" * 301, "k")
@@ -270,9 +254,7 @@ async def test_server_refusal_is_permanent(replay: ReplayServer, http: aiohttp.C
     with pytest.raises(ReplyError, match="300 graphemes") as info:
         await make(replay, http, query="x").reply(reply_target(), "short enough here", "k")
     assert info.value.permanent
-    assert replay.served("GET", X + "com.atproto.repo.getRecord") == 1, (
-        "it first checked for an earlier record"
-    )
+    assert replay.served("GET", X + "com.atproto.repo.getRecord") == 1, "it first checked for an earlier record"
 
 
 class TinyPds:
@@ -293,17 +275,13 @@ class TinyPds:
         self.records[uri] = body["record"]
         self.created += 1
         await asyncio.sleep(self.delay)
-        return json_response(
-            {"uri": uri, "cid": "bafyreia7fptlcy32gmdmtxlqnd3cwjcq7bxae4sdunq5c5i6yr7y72cqmu"}
-        )
+        return json_response({"uri": uri, "cid": "bafyreia7fptlcy32gmdmtxlqnd3cwjcq7bxae4sdunq5c5i6yr7y72cqmu"})
 
     async def get(self, request: web.Request) -> web.Response:
         q = request.query
         uri = f"at://{q['repo']}/{q['collection']}/{q['rkey']}"
         if uri not in self.records:
-            return json_response(
-                {"error": "RecordNotFound", "message": "Could not locate record"}, status=400
-            )
+            return json_response({"error": "RecordNotFound", "message": "Could not locate record"}, status=400)
         return json_response({"uri": uri, "cid": "bafy", "value": self.records[uri]})
 
     async def list(self, request: web.Request) -> web.Response:

@@ -126,24 +126,18 @@ async def test_restart_in_the_middle_of_pagination(replay: ReplayServer, http: a
     assert befores == ["13", "1"]
 
 
-async def test_category_and_keyword_filters_apply_locally(
-    replay: ReplayServer, http: aiohttp.ClientSession
-) -> None:
+async def test_category_and_keyword_filters_apply_locally(replay: ReplayServer, http: aiohttp.ClientSession) -> None:
     replay.add("GET", "/posts.json", canned("posts_latest.json"))
     cat = fixture("posts_latest.json")["latest_posts"][0]["category_id"]
     batch = await make(replay, http, category_ids=[cat], keywords=["HOLLA"]).fetch(None)
     assert [p.external_id for p in batch.posts] == ["15"]
 
 
-async def test_new_topics_are_read_with_their_opening_post(
-    replay: ReplayServer, http: aiohttp.ClientSession
-) -> None:
+async def test_new_topics_are_read_with_their_opening_post(replay: ReplayServer, http: aiohttp.ClientSession) -> None:
     replay.add("GET", "/latest.json", canned("latest.json"))
     replay.add("GET", "/t/1.json", canned("topic.json"))
     first = await make(replay, http, include=["topics"]).fetch(None)
-    assert list(first.posts) == [] and replay.served("GET", "/t/1.json") == 0, (
-        "a first run only sets the mark"
-    )
+    assert list(first.posts) == [] and replay.served("GET", "/t/1.json") == 0, "a first run only sets the mark"
     assert replay.requests[0].query["order"] == "created"
     assert json.loads(first.cursor)["streams"]["topics"]["hw"] == 1
 
@@ -169,8 +163,7 @@ async def test_search_hits_are_read_in_full(replay: ReplayServer, http: aiohttp.
 
     async def search(request: web.Request) -> web.Response:
         hits = [
-            {k: p[k] for k in ("id", "username", "created_at", "post_number", "topic_id")}
-            | {"blurb": p["raw"][:20]}
+            {k: p[k] for k in ("id", "username", "created_at", "post_number", "topic_id")} | {"blurb": p["raw"][:20]}
             for p in posts
         ]
         topics = [{"id": p["topic_id"], "title": p["topic_title"], "slug": p["topic_slug"]} for p in posts]
@@ -192,9 +185,7 @@ async def test_search_hits_are_read_in_full(replay: ReplayServer, http: aiohttp.
     assert len(asked) == 1, "one request per topic, not per hit"
 
 
-async def test_search_reads_hits_through_topic_posts(
-    replay: ReplayServer, http: aiohttp.ClientSession
-) -> None:
+async def test_search_reads_hits_through_topic_posts(replay: ReplayServer, http: aiohttp.ClientSession) -> None:
     recorded = fixture("topic_posts.json")["post_stream"]["posts"][0]
     hit = {k: recorded[k] for k in ("id", "username", "created_at", "post_number", "topic_id")}
     body = {"posts": [hit | {"blurb": "Some text."}], "topics": [{"id": 57, "title": "Sandbox", "slug": "s"}]}
@@ -261,9 +252,7 @@ async def test_find_reply_recognises_the_accounts_recent_reply(
     assert await conn.find_reply(other, "Test Reply #1", "k") is None
 
 
-async def test_retry_after_a_timeout_does_not_post_twice(
-    replay: ReplayServer, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_retry_after_a_timeout_does_not_post_twice(replay: ReplayServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FORUM_KEY", "k")
     replay.add("POST", "/posts.json", Canned(200, (DIR / "post.json").read_bytes(), JSON, delay=1.0))
     replay.add("GET", "/user_actions.json", canned("replies.json"))

@@ -38,19 +38,13 @@ async def test_feeds_with_ids_keep_them(replay: ReplayServer, http: aiohttp.Clie
 
 def test_stable_id_depends_on_link_title_and_published_only() -> None:
     one = stable_entry_id("https://blog.example/p/1", "Hello", "Mon, 24 Sep 2018 19:42:40 -0300", "text A")
-    assert one == stable_entry_id(
-        "https://blog.example/p/1", "Hello", "Mon, 24 Sep 2018 19:42:40 -0300", "text B"
-    )
+    assert one == stable_entry_id("https://blog.example/p/1", "Hello", "Mon, 24 Sep 2018 19:42:40 -0300", "text B")
     assert one != stable_entry_id("https://blog.example/p/1", "Hello!", "Mon, 24 Sep 2018 19:42:40 -0300")
     assert stable_entry_id(None, None, None, "only text") != stable_entry_id(None, None, None, "other text")
 
 
-async def test_atom_threading_comment_belongs_to_its_post(
-    replay: ReplayServer, http: aiohttp.ClientSession
-) -> None:
-    url = serve(
-        replay, "/comments", "feedparser/wellformed/atomthreadingwithentry.xml", "application/atom+xml"
-    )
+async def test_atom_threading_comment_belongs_to_its_post(replay: ReplayServer, http: aiohttp.ClientSession) -> None:
+    url = serve(replay, "/comments", "feedparser/wellformed/atomthreadingwithentry.xml", "application/atom+xml")
     (comment,) = (await make_feed(http, url).fetch(None)).posts
     post_id = "tag:blogger.com,1999:blog-893591374313312737.post-3861663258538857954"
     assert comment.kind == "comment"
@@ -62,16 +56,12 @@ async def test_atom_threading_comment_belongs_to_its_post(
 
 def test_wordpress_comment_ids_point_at_their_post() -> None:
     # WordPress comment feeds: guid = the post's guid + "#comment-<id>"; Atom adds thr:in-reply-to.
-    assert thread_of(
-        "https://blog.example/?p=42#comment-7", None, "https://blog.example/hello/#comment-7"
-    ) == (
+    assert thread_of("https://blog.example/?p=42#comment-7", None, "https://blog.example/hello/#comment-7") == (
         "https://blog.example/?p=42",
         "https://blog.example/?p=42",
         "comment",
     )
-    assert thread_of(
-        "https://blog.example/?p=42#comment-9", "https://blog.example/?p=42#comment-7", None
-    ) == (
+    assert thread_of("https://blog.example/?p=42#comment-9", "https://blog.example/?p=42#comment-7", None) == (
         "https://blog.example/?p=42",
         "https://blog.example/?p=42#comment-7",
         "comment",
@@ -109,9 +99,7 @@ def test_html_to_text_keeps_structure_and_decodes_entities() -> None:
     )
 
 
-async def test_entries_without_dates_use_the_fetch_time(
-    replay: ReplayServer, http: aiohttp.ClientSession
-) -> None:
+async def test_entries_without_dates_use_the_fetch_time(replay: ReplayServer, http: aiohttp.ClientSession) -> None:
     before = datetime.now(UTC)
     batch = await make_feed(http, serve(replay, "/feed", "real-world/uolNoticias.rss")).fetch(None)
     after = datetime.now(UTC)
@@ -178,9 +166,7 @@ def test_links_are_resolved_against_the_feed_and_only_http_is_kept() -> None:
         assert web_url(unsafe, feed) is None
     parsed = {
         "feed": {"link": "javascript:alert(1)"},
-        "entries": [
-            {"id": "x", "link": "javascript:alert(2)", "title": "T", "text": "", "author_url": "data:,x"}
-        ],
+        "entries": [{"id": "x", "link": "javascript:alert(2)", "title": "T", "text": "", "author_url": "data:,x"}],
     }
     (post,), _, _ = entries_to_posts("blog", parsed, feed, datetime(2026, 3, 1, tzinfo=UTC))
     assert post.url == feed and post.author_url is None

@@ -62,9 +62,7 @@ async def test_etag_gives_304_not_modified(replay: ReplayServer, http: aiohttp.C
     async def conditional(request: web.Request) -> web.Response:
         if request.headers.get("If-None-Match") == '"guardian-v1"':
             return web.Response(status=304, headers={"ETag": '"guardian-v1"'})
-        return web.Response(
-            body=body, headers={"ETag": '"guardian-v1"', "Content-Type": "application/rss+xml"}
-        )
+        return web.Response(body=body, headers={"ETag": '"guardian-v1"', "Content-Type": "application/rss+xml"})
 
     replay.add_handler("GET", "/feed", conditional)
     feed = make_feed(http, replay.url("/feed"))
@@ -76,18 +74,14 @@ async def test_etag_gives_304_not_modified(replay: ReplayServer, http: aiohttp.C
     assert replay.requests[1].headers["If-None-Match"] == '"guardian-v1"'
 
 
-async def test_last_modified_gives_304_not_modified(
-    replay: ReplayServer, http: aiohttp.ClientSession
-) -> None:
+async def test_last_modified_gives_304_not_modified(replay: ReplayServer, http: aiohttp.ClientSession) -> None:
     body = feed_bytes("real-world/heise.atom")
     stamp = "Mon, 01 Feb 2016 16:54:50 GMT"
 
     async def conditional(request: web.Request) -> web.Response:
         if request.headers.get("If-Modified-Since") == stamp:
             return web.Response(status=304)
-        return web.Response(
-            body=body, headers={"Last-Modified": stamp, "Content-Type": "application/atom+xml"}
-        )
+        return web.Response(body=body, headers={"Last-Modified": stamp, "Content-Type": "application/atom+xml"})
 
     replay.add_handler("GET", "/feed", conditional)
     feed = make_feed(http, replay.url("/feed"))
@@ -147,9 +141,7 @@ async def test_500_is_transient(replay: ReplayServer, http: aiohttp.ClientSessio
     assert "HTTP 500" in str(caught.value) and caught.value.retry_after is None
 
 
-async def test_503_with_retry_after_is_transient_with_a_wait(
-    replay: ReplayServer, http: aiohttp.ClientSession
-) -> None:
+async def test_503_with_retry_after_is_transient_with_a_wait(replay: ReplayServer, http: aiohttp.ClientSession) -> None:
     recorded = cassette_response("TestSession.test_request__service_unavailable.json", 503)
     replay.add("GET", "/feed", Canned(503, recorded.body, {**recorded.headers, "Retry-After": "30"}))
     with pytest.raises(TransientFetchError) as caught:
@@ -166,9 +158,7 @@ async def test_401_and_403_pause_the_source(
         await make_feed(http, replay.url("/feed")).fetch(None)
 
 
-@pytest.mark.parametrize(
-    ("status", "words"), [(404, "feed not found (HTTP 404)"), (410, "gone for good (HTTP 410)")]
-)
+@pytest.mark.parametrize(("status", "words"), [(404, "feed not found (HTTP 404)"), (410, "gone for good (HTTP 410)")])
 async def test_404_and_410_name_the_url(
     replay: ReplayServer, http: aiohttp.ClientSession, status: int, words: str
 ) -> None:
@@ -248,17 +238,13 @@ async def test_an_html_page_is_not_a_feed(replay: ReplayServer, http: aiohttp.Cl
     assert "not a feed: got text/html" in str(caught.value) and replay.url("/blog") in str(caught.value)
 
 
-async def test_an_xhtml_page_served_as_xml_is_not_a_feed(
-    replay: ReplayServer, http: aiohttp.ClientSession
-) -> None:
+async def test_an_xhtml_page_served_as_xml_is_not_a_feed(replay: ReplayServer, http: aiohttp.ClientSession) -> None:
     url = serve(replay, "/page", "hostile/dtd.xml", "application/xml")
     with pytest.raises(MalformedResponseError, match=r"not a feed: got application/xml \(an HTML page\)"):
         await make_feed(http, url).fetch(None)
 
 
-async def test_a_feed_served_as_text_html_is_still_read(
-    replay: ReplayServer, http: aiohttp.ClientSession
-) -> None:
+async def test_a_feed_served_as_text_html_is_still_read(replay: ReplayServer, http: aiohttp.ClientSession) -> None:
     url = serve(replay, "/feed", "real-world/heise.atom", "text/html; charset=utf-8")
     assert len((await make_feed(http, url).fetch(None)).posts) == 15
 
@@ -275,9 +261,7 @@ async def test_a_json_document_is_not_a_feed(replay: ReplayServer, http: aiohttp
         await make_feed(http, replay.url("/feed.json")).fetch(None)
 
 
-async def test_a_permanent_redirect_is_followed_and_reported(
-    replay: ReplayServer, http: aiohttp.ClientSession
-) -> None:
+async def test_a_permanent_redirect_is_followed_and_reported(replay: ReplayServer, http: aiohttp.ClientSession) -> None:
     new_url = serve(replay, "/new-feed", "real-world/heise.atom")
     replay.add("GET", "/old-feed", Canned(301, b"", {"Location": new_url}))
     batch = await make_feed(http, replay.url("/old-feed")).fetch(None)

@@ -58,23 +58,17 @@ async def test_atom_gives_authors_and_utc_times(replay: ReplayServer, http: aioh
 async def test_an_empty_netscape_rss_091_with_doctype_is_an_empty_batch(
     replay: ReplayServer, http: aiohttp.ClientSession
 ) -> None:
-    batch = await make_feed(
-        http, serve(replay, "/feed", "feedparser/wellformed/rss_version_091_netscape.xml")
-    ).fetch(None)
+    batch = await make_feed(http, serve(replay, "/feed", "feedparser/wellformed/rss_version_091_netscape.xml")).fetch(
+        None
+    )
     assert batch.posts == [] and batch.problems == [] and batch.cursor
 
 
-async def test_ill_formed_feed_with_entries_is_a_warning(
-    replay: ReplayServer, http: aiohttp.ClientSession
-) -> None:
+async def test_ill_formed_feed_with_entries_is_a_warning(replay: ReplayServer, http: aiohttp.ClientSession) -> None:
     url = serve(replay, "/feed", "feedparser/illformed/rss_item_link_corrupted_ampersands.xml")
     batch = await make_feed(http, url).fetch(None)
     assert [post.url for post in batch.posts] == ["http://link/get?a=1&b=2"]
-    assert (
-        len(batch.problems) == 1
-        and "not well-formed" in batch.problems[0]
-        and "1 entries" in batch.problems[0]
-    )
+    assert len(batch.problems) == 1 and "not well-formed" in batch.problems[0] and "1 entries" in batch.problems[0]
 
 
 async def test_ill_formed_document_without_entries_is_an_error(
@@ -162,9 +156,7 @@ async def test_charsets_decode_to_the_right_text(
         assert post is not None and post.body.startswith(text_start)
     for post in batch.posts:
         assert "\ufffd" not in (post.title or "") + post.body
-        assert not re.search("[ÃÐÑ][\u0080-\u00bf]|â€", (post.title or "") + post.body), (
-            "UTF-8 read as Latin-1"
-        )
+        assert not re.search("[ÃÐÑ][\u0080-\u00bf]|â€", (post.title or "") + post.body), "UTF-8 read as Latin-1"
 
 
 @pytest.mark.parametrize(

@@ -41,9 +41,7 @@ def corpus_headers(body: bytes) -> dict[str, str]:
     return {m.group(1).decode(): m.group(2).decode("latin-1").strip() for m in _HEADER_LINE.finditer(head)}
 
 
-def serve(
-    replay: ReplayServer, path: str, relative: str, content_type: str = "application/xml", **headers: str
-) -> str:
+def serve(replay: ReplayServer, path: str, relative: str, content_type: str = "application/xml", **headers: str) -> str:
     """Serve a recorded feed file at ``path`` (with its corpus headers, if any) and return its URL."""
     body = feed_bytes(relative)
     sent = {"Content-Type": content_type, **corpus_headers(body), **headers}
@@ -58,17 +56,13 @@ def cassette_response(name: str, status: int) -> Canned:
         response = interaction["response"]
         if response["status"]["code"] == status:
             headers = {
-                k.title(): v[0]
-                for k, v in response["headers"].items()
-                if k.lower() in ("content-type", "retry-after")
+                k.title(): v[0] for k, v in response["headers"].items() if k.lower() in ("content-type", "retry-after")
             }
             return Canned(status, response["body"].get("string", "").encode(), headers)
     raise LookupError(f"{name} has no {status} response")
 
 
-def make_feed(
-    http: aiohttp.ClientSession, url: str, name: str = "acme-blog", **options: Any
-) -> FeedConnector:
+def make_feed(http: aiohttp.ClientSession, url: str, name: str = "acme-blog", **options: Any) -> FeedConnector:
     options.setdefault("timeout", 5.0)
     options.setdefault("parse_timeout", 10.0)
     return FeedConnector(name, FeedOptions(url=url, **options), http)

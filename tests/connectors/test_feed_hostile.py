@@ -41,12 +41,8 @@ async def test_hostile_xml_fails_fast_with_a_clear_error(
     assert "took longer" not in message and "process died" not in message
 
 
-@pytest.mark.parametrize(
-    "name", ["classic_xxe_etc_passwd.xml", "classic_xxe.xml", "external_file.xml", "external.xml"]
-)
-async def test_external_entities_are_never_loaded(
-    replay: ReplayServer, http: aiohttp.ClientSession, name: str
-) -> None:
+@pytest.mark.parametrize("name", ["classic_xxe_etc_passwd.xml", "classic_xxe.xml", "external_file.xml", "external.xml"])
+async def test_external_entities_are_never_loaded(replay: ReplayServer, http: aiohttp.ClientSession, name: str) -> None:
     url = serve(replay, "/feed", f"hostile/{name}", "application/rss+xml")
     with pytest.raises(MalformedResponseError) as caught:
         await make_feed(http, url).fetch(None)
@@ -63,9 +59,7 @@ async def test_quadratic_blowup_names_the_entity(replay: ReplayServer, http: aio
         await make_feed(http, url).fetch(None)
 
 
-async def test_a_hostile_source_does_not_stop_the_others(
-    replay: ReplayServer, http: aiohttp.ClientSession
-) -> None:
+async def test_a_hostile_source_does_not_stop_the_others(replay: ReplayServer, http: aiohttp.ClientSession) -> None:
     good = make_feed(http, serve(replay, "/good", "real-world/heise.atom"), name="heise")
     bombs = [
         make_feed(http, serve(replay, f"/bomb-{name}", f"hostile/{name}"), name=name)

@@ -48,9 +48,7 @@ async def test_a_parse_over_its_time_cap_is_killed_and_the_worker_replaced(pool:
     first = await pool.run(job("real-world/heise.atom"), timeout=10)
     assert first["ok"] and len(first["entries"]) == 15
     (pid,) = pool.pids()
-    with pytest.raises(
-        ParserPoolError, match=r"parsing took longer than 0.001 s; the parser process was stopped"
-    ):
+    with pytest.raises(ParserPoolError, match=r"parsing took longer than 0.001 s; the parser process was stopped"):
         await pool.run(job(), timeout=0.001)
     assert pool.pids() == [] and not is_running(pid)
     again = await pool.run(job(), timeout=10)
@@ -97,9 +95,7 @@ async def test_connector_reports_a_parse_timeout_and_recovers(
     assert len((await make_feed(http, url).fetch(None)).posts) == 55
 
 
-async def test_shutdown_parser_pool_stops_the_shared_workers(
-    replay: ReplayServer, http: aiohttp.ClientSession
-) -> None:
+async def test_shutdown_parser_pool_stops_the_shared_workers(replay: ReplayServer, http: aiohttp.ClientSession) -> None:
     url = serve(replay, "/feed", "real-world/heise.atom")
     await make_feed(http, url).fetch(None)
     pids = get_parser_pool().pids()

@@ -129,17 +129,13 @@ async def test_pagination_restart_in_the_middle_misses_and_doubles_nothing(
         batches += 1
         if not batch.has_more:
             break
-    expected = {
-        h["objectID"] for h in hits if h["created_at_i"] > cutoff and {"story", "comment"} & set(h["_tags"])
-    }
+    expected = {h["objectID"] for h in hits if h["created_at_i"] > cutoff and {"story", "comment"} & set(h["_tags"])}
     assert len(expected) > 2 * 2  # more than two pages' worth: the walk really paged
     assert sorted(delivered) == sorted(expected)
     assert len(delivered) == len(set(delivered))
     assert batches >= 3
     upper_bounds = [
-        p.get("numericFilters", "")
-        for p in index.seen_params
-        if "created_at_i<=" in p.get("numericFilters", "")
+        p.get("numericFilters", "") for p in index.seen_params if "created_at_i<=" in p.get("numericFilters", "")
     ]
     assert upper_bounds, "older pages are read with an upper time bound, not page numbers"
 
@@ -216,9 +212,7 @@ async def test_hostile_json_is_a_clear_error_for_this_source(
         await make(replay, http, query="apple").fetch(None)
 
 
-async def test_a_response_of_the_wrong_shape_is_malformed(
-    replay: ReplayServer, http: aiohttp.ClientSession
-) -> None:
+async def test_a_response_of_the_wrong_shape_is_malformed(replay: ReplayServer, http: aiohttp.ClientSession) -> None:
     replay.add_json("GET", PATH, recorded("/api/v1/items/17"))
     with pytest.raises(MalformedResponseError, match="no hits list"):
         await make(replay, http, query="apple").fetch(None)

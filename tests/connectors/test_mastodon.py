@@ -83,9 +83,7 @@ async def test_public_timeline_first_poll(replay: ReplayServer, http: aiohttp.Cl
     assert stream["extra"]["min_id"] == "117020593378945190"  # from the Link header's rel="prev"
 
 
-async def test_next_poll_starts_at_the_link_header_min_id(
-    replay: ReplayServer, http: aiohttp.ClientSession
-) -> None:
+async def test_next_poll_starts_at_the_link_header_min_id(replay: ReplayServer, http: aiohttp.ClientSession) -> None:
     serve(replay, [pick("test_public_tl", "GET", "/api/v1/timelines/public")])
     first = await make(replay, http, timeline="public").fetch(None)
     second = await make(replay, http, timeline="public").fetch(first.cursor)
@@ -150,9 +148,7 @@ async def test_mentions_need_the_token_and_keep_the_notification(
     assert json.loads(batch.cursor)["streams"]["mentions"]["extra"]["min_id"] == "21"
 
 
-async def test_missing_token_variable_is_an_auth_error(
-    replay: ReplayServer, http: aiohttp.ClientSession
-) -> None:
+async def test_missing_token_variable_is_an_auth_error(replay: ReplayServer, http: aiohttp.ClientSession) -> None:
     with pytest.raises(AuthError, match="NO_SUCH_VAR"):
         await make(replay, http, notifications=True, access_token_env="NO_SUCH_VAR").fetch(None)
     assert replay.requests == []
@@ -178,15 +174,11 @@ async def test_search_hits_become_posts(replay: ReplayServer, http: aiohttp.Clie
     assert len(batch.posts) == len(found)
 
 
-async def test_reply_thread_root_is_looked_up_and_bounded(
-    replay: ReplayServer, http: aiohttp.ClientSession
-) -> None:
+async def test_reply_thread_root_is_looked_up_and_bounded(replay: ReplayServer, http: aiohttp.ClientSession) -> None:
     posts = [i for i in cassette("test_status_reply") if i.method == "POST"]
     root, answer = posts[0].json(), posts[1].json()
     replay.add_handler("GET", "/api/v1/timelines/tag/hoot", lambda r: _list([answer]))
-    replay.add_json(
-        "GET", f"/api/v1/statuses/{answer['id']}/context", {"ancestors": [root], "descendants": []}
-    )
+    replay.add_json("GET", f"/api/v1/statuses/{answer['id']}/context", {"ancestors": [root], "descendants": []})
 
     batch = await make(replay, http, hashtags=["hoot"]).fetch(None)
     (post,) = batch.posts
@@ -224,9 +216,7 @@ async def test_reply_posts_with_visibility_mention_and_idempotency_key(
 
     result = await conn.reply(target_of(original, domain), "same!", "draft-7")
 
-    assert result.external_id == "117020583258292382" and result.url == replay.url(
-        "/@admin/117020583258292382"
-    )
+    assert result.external_id == "117020583258292382" and result.url == replay.url("/@admin/117020583258292382")
     sent = replay.requests[-1]
     form = dict(pair.split("=", 1) for pair in sent.body.decode().split("&"))
     # the same form fields Mastodon.py sent when this reply was recorded
@@ -235,15 +225,11 @@ async def test_reply_posts_with_visibility_mention_and_idempotency_key(
         "in_reply_to_id": original["id"],
         "visibility": "public",
     }
-    assert recorded_reply.request_body.decode().startswith(
-        "status=%40mastodonpy_test_2+same%21&in_reply_to_id="
-    )
+    assert recorded_reply.request_body.decode().startswith("status=%40mastodonpy_test_2+same%21&in_reply_to_id=")
     assert sent.headers["Idempotency-Key"] == "draft-7" and sent.headers["Authorization"] == f"Bearer {TOKEN}"
 
 
-async def test_reply_length_is_counted_like_mastodon(
-    replay: ReplayServer, http: aiohttp.ClientSession
-) -> None:
+async def test_reply_length_is_counted_like_mastodon(replay: ReplayServer, http: aiohttp.ClientSession) -> None:
     conn = make(replay, http, hashtags=["x"], access_token_env="MASTO_TOKEN")
     target = ReplyTarget("1", "u", "1", None, "someone@example.social", {})
     with pytest.raises(ReplyError) as info:
@@ -262,9 +248,7 @@ async def test_refused_reply_is_permanent(replay: ReplayServer, http: aiohttp.Cl
     assert info.value.permanent and "422" in str(info.value) and "Text" in str(info.value)
 
 
-async def test_find_reply_looks_through_own_statuses(
-    replay: ReplayServer, http: aiohttp.ClientSession
-) -> None:
+async def test_find_reply_looks_through_own_statuses(replay: ReplayServer, http: aiohttp.ClientSession) -> None:
     me = pick("test_get_pagination_info", "GET", "/api/v1/accounts/verify_credentials")
     answer = [i for i in cassette("test_status_reply") if i.method == "POST"][1].json()
     own = statuses("test_get_pagination_info", "/api/v1/accounts/117020565966271181/statuses")
@@ -297,9 +281,7 @@ async def test_retry_after_a_timeout_does_not_post_twice(replay: ReplayServer) -
     assert replay.served("POST", "/api/v1/statuses") == 1
 
 
-async def test_unauthorised_timeline_pauses_the_source(
-    replay: ReplayServer, http: aiohttp.ClientSession
-) -> None:
+async def test_unauthorised_timeline_pauses_the_source(replay: ReplayServer, http: aiohttp.ClientSession) -> None:
     serve(replay, cassette("test_home_tl_anonymous_throws"))
     with pytest.raises(AuthError, match="401"):
         await make(replay, http, timeline="home", access_token_env="MASTO_TOKEN").fetch(None)
@@ -329,9 +311,7 @@ async def test_fetch_errors(
         assert info.value.retry_after == retry_after  # type: ignore[attr-defined]
 
 
-async def test_spent_rate_limit_budget_pauses_the_next_poll(
-    replay: ReplayServer, http: aiohttp.ClientSession
-) -> None:
+async def test_spent_rate_limit_budget_pauses_the_next_poll(replay: ReplayServer, http: aiohttp.ClientSession) -> None:
     recorded = pick("test_public_tl", "GET", "/api/v1/timelines/public")
     reset = time.strftime("%Y-%m-%dT%H:%M:%S.000000Z", time.gmtime(time.time() + 120))
     recorded.headers = {**recorded.headers, "x-ratelimit-remaining": "0", "x-ratelimit-reset": reset}

@@ -95,9 +95,7 @@ async def test_comments_keep_thread_and_parent(replay: ReplayServer, connectors:
     assert post.external_id == "t1_d4y8bdp" and post.kind == "comment"
     assert post.thread_id == "t3_4r4inc" and post.parent_id == "t3_4r4inc"
     assert post.url == "https://www.reddit.com/r/AskReddit/comments/4r4inc/_/d4y8bdp/"
-    assert post.body.startswith("great, life is so much better") and post.title.startswith(
-        "[Serious] To anyone"
-    )
+    assert post.body.startswith("great, life is so much better") and post.title.startswith("[Serious] To anyone")
     assert replay.requests[-1].path == "/r/askreddit/comments/"
 
 
@@ -129,9 +127,7 @@ async def test_inbox_mentions_with_a_user_login(replay: ReplayServer, connectors
     assert b"grant_type=password" in replay.requests[0].body and b"username=tester" in replay.requests[0].body
 
 
-async def test_refresh_token_login(
-    replay: ReplayServer, connectors: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_refresh_token_login(replay: ReplayServer, connectors: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("REDDIT_REFRESH", "refresh-123")
     serve(replay, cassette("TestAuthorizer.test_refresh"))
     serve(replay, [i for i in cassette("TestSubredditListings.test_new") if i.method == "GET"])
@@ -217,27 +213,19 @@ async def test_find_reply_walks_the_comment_tree(replay: ReplayServer, connector
 
     assert found is not None and found.external_id == "t1_cklhv0f"
     sent = replay.requests[-1]
-    assert (
-        sent.path == "/comments/2gmzqe/"
-        and sent.query["comment"] == "cklfmye"
-        and sent.query["sort"] == "new"
-    )
+    assert sent.path == "/comments/2gmzqe/" and sent.query["comment"] == "cklfmye" and sent.query["sort"] == "new"
     assert await conn.find_reply(target, "not what bboe wrote", "k") is None
     other_user = connectors(replay, subreddits=["x"], username="someone_else", password_env="REDDIT_PASSWORD")
     assert await other_user.find_reply(target, body, "k") is None
 
 
-async def test_timed_out_reply_is_not_retried_and_is_found_later(
-    replay: ReplayServer, connectors: Any
-) -> None:
+async def test_timed_out_reply_is_not_retried_and_is_found_later(replay: ReplayServer, connectors: Any) -> None:
     token = [i for i in cassette("TestComment.test_reply") if i.path == TOKEN_PATH]
     reply = [i for i in cassette("TestComment.test_reply") if i.path == "/api/comment/"]
     serve(replay, token)
     serve(replay, reply, delay=1.3)
     serve(replay, [i for i in cassette("TestSubmission.test_comments") if i.method == "GET"])
-    conn = connectors(
-        replay, subreddits=["x"], username="bboe", password_env="REDDIT_PASSWORD", timeout_seconds=1
-    )
+    conn = connectors(replay, subreddits=["x"], username="bboe", password_env="REDDIT_PASSWORD", timeout_seconds=1)
     target = ReplyTarget("t1_cklfmye", "u", "t3_2gmzqe", None, None, {})
     tree = next(i for i in cassette("TestSubmission.test_comments") if i.method == "GET").json()
     text = tree[1]["data"]["children"][0]["data"]["replies"]["data"]["children"][0]["data"]["body"]
@@ -248,9 +236,7 @@ async def test_timed_out_reply_is_not_retried_and_is_found_later(
     assert replay.served("POST", "/api/comment/") == 1, "prawcore must not retry an ambiguous POST"
 
 
-async def test_reply_failing_with_5xx_is_ambiguous_and_sent_once(
-    replay: ReplayServer, connectors: Any
-) -> None:
+async def test_reply_failing_with_5xx_is_ambiguous_and_sent_once(replay: ReplayServer, connectors: Any) -> None:
     serve(replay, [i for i in cassette("TestComment.test_reply") if i.path == TOKEN_PATH])
     bad = next(i for i in cassette("TestSession.test_request__bad_gateway") if i.status == 502)
     replay.add("POST", "/api/comment/", bad.canned())
@@ -329,9 +315,7 @@ async def test_429_without_retry_after(replay: ReplayServer, connectors: Any) ->
         ("TestSession.test_request__forbidden", 403),
     ],
 )
-async def test_401_and_403_pause_the_source(
-    replay: ReplayServer, connectors: Any, name: str, status: int
-) -> None:
+async def test_401_and_403_pause_the_source(replay: ReplayServer, connectors: Any, name: str, status: int) -> None:
     serve(replay, [i for i in cassette(name) if i.path == TOKEN_PATH])
     replay.add("GET", "/r/askreddit/new", recorded_status(name, status))
     with pytest.raises(AuthError, match=str(status)):
@@ -353,9 +337,7 @@ async def test_missing_secret_is_an_auth_error(
     assert replay.requests == []
 
 
-async def test_5xx_retries_happen_in_the_worker_thread_not_on_the_loop(
-    replay: ReplayServer, connectors: Any
-) -> None:
+async def test_5xx_retries_happen_in_the_worker_thread_not_on_the_loop(replay: ReplayServer, connectors: Any) -> None:
     bad_gateway = cassette("TestSession.test_request__bad_gateway")
     serve(replay, [i for i in bad_gateway if i.path == TOKEN_PATH])
     replay.add("GET", "/r/askreddit/new", *[i.canned() for i in bad_gateway if i.status == 502])

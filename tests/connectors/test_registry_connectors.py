@@ -26,9 +26,7 @@ def defined_connectors() -> dict[str, str]:
         for name, cls in inspect.getmembers(module, inspect.isclass):
             if cls.__module__ != module.__name__:
                 continue
-            if isinstance(getattr(cls, "kind", None), str) and inspect.iscoroutinefunction(
-                getattr(cls, "fetch", None)
-            ):
+            if isinstance(getattr(cls, "kind", None), str) and inspect.iscoroutinefunction(getattr(cls, "fetch", None)):
                 found[cls.kind] = f"{module.__name__}:{name}"
     return found
 

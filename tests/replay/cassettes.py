@@ -157,9 +157,7 @@ def serve(
         server.add(method, path, *canned)
 
 
-def serve_by_query(
-    server: ReplayServer, method: str, path: str, variants: list[tuple[dict[str, str], Canned]]
-) -> None:
+def serve_by_query(server: ReplayServer, method: str, path: str, variants: list[tuple[dict[str, str], Canned]]) -> None:
     """Serve ``path`` by query: the first variant whose parameters are all in the request wins."""
 
     async def handler(request: web.Request) -> web.StreamResponse:

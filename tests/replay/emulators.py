@@ -100,9 +100,7 @@ class MastodonTimeline:
         def num(value: str) -> int:
             return int(value)
 
-        items = sorted(
-            (s for s in self.statuses if self.visible(s)), key=lambda s: num(self.key(s)), reverse=True
-        )
+        items = sorted((s for s in self.statuses if self.visible(s)), key=lambda s: num(self.key(s)), reverse=True)
         limit = int(request.query.get("limit", "20"))
         if "max_id" in request.query:
             items = [s for s in items if num(self.key(s)) < num(request.query["max_id"])]
