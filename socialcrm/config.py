@@ -8,6 +8,7 @@ appear in the file: an option ending in ``_env`` names the environment variable 
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import tomllib
@@ -397,24 +398,24 @@ class ConfigBuilder:
             else:
                 seen.add(name)
             kind = raw.get("type")
-            if not isinstance(kind, str):
-                self.problems.append(f"{where}.type: required (one of: {', '.join(kinds)})")
-                continue
-            if kind not in kinds:
-                self.problems.append(f"{where}.type: unknown type {kind!r} (known: {', '.join(kinds)})")
-                continue
-            try:
-                connector_cls = load_connector_class(kind)
-            except Exception as err:  # a broken third-party plugin must not hide the other problems
-                self.problems.append(f"{where}.type: connector {kind!r} cannot be loaded: {err}")
-                continue
+            # A bad type must not hide the source's other problems: they are checked against the
+            # type it most likely meant or, when that cannot be told, only the keys every source has.
+            option_values = {k: v for k, v in raw.items() if k not in SOURCE_KEYS}
+            checked_kind = self._source_kind(where, kind, kinds, option_values)
+            connector_cls = None
+            if checked_kind is not None:
+                try:
+                    connector_cls = load_connector_class(checked_kind)
+                except Exception as err:  # a broken third-party plugin must not hide the other problems
+                    self.problems.append(f"{where}.type: connector {checked_kind!r} cannot be loaded: {err}")
             interval = raw.get("interval", "15m")
             try:
                 delta = parse_duration(interval)
                 floor = getattr(connector_cls, "min_interval", timedelta(0))
                 if delta < floor:
                     self.problems.append(
-                        f"{where}.interval: {interval} is below the {kind} minimum of {int(floor.total_seconds())}s"
+                        f"{where}.interval: {interval} is below the {checked_kind} minimum of "
+                        f"{int(floor.total_seconds())}s"
                     )
             except (ValueError, TypeError) as err:
                 self.problems.append(f"{where}.interval: {err}")
@@ -428,9 +429,10 @@ class ConfigBuilder:
             enabled = raw.get("enabled", True)
             if not isinstance(enabled, bool):
                 self.problems.append(f"{where}.enabled: must be true or false")
-            option_values = {k: v for k, v in raw.items() if k not in SOURCE_KEYS}
-            options = self._validate(connector_cls.Options, option_values, where, sorted(SOURCE_KEYS))
-            if len(self.problems) == before and isinstance(name, str):
+            options = None
+            if connector_cls is not None:
+                options = self._validate(connector_cls.Options, option_values, where, sorted(SOURCE_KEYS))
+            if len(self.problems) == before and isinstance(name, str) and isinstance(kind, str):
                 sources.append(
                     SourceConfig(
                         name=name,
@@ -443,6 +445,42 @@ class ConfigBuilder:
                     )
                 )
         return sources
+
+    def _source_kind(self, where: str, kind: object, kinds: list[str], option_values: Mapping[str, Any]) -> str | None:
+        """The type to check a source's options against; a missing or unknown type is a problem.
+
+        For an unknown type that is the known type nearest in spelling or, failing that, the only known
+        type whose options include all of the source's keys; None when neither exists.
+        """
+        if isinstance(kind, str) and kind in kinds:
+            return kind
+        if isinstance(kind, str):
+            message = f"{where}.type: unknown type {kind!r} (known: {', '.join(kinds)})"
+            nearest = difflib.get_close_matches(kind, kinds, n=1, cutoff=0.6)
+        else:
+            message = f"{where}.type: required (one of: {', '.join(kinds)})"
+            nearest = []
+        guess = nearest[0] if nearest else self._only_kind_with_keys(kinds, option_values)
+        if guess is not None:
+            message += f"; did you mean {guess!r}? The other keys were checked as a {guess} source"
+        self.problems.append(message)
+        return guess
+
+    @staticmethod
+    def _only_kind_with_keys(kinds: list[str], option_values: Mapping[str, Any]) -> str | None:
+        from socialcrm.registry import load_connector_class
+
+        if not option_values:
+            return None
+        fitting = []
+        for candidate in kinds:
+            try:
+                fields = load_connector_class(candidate).Options.model_fields
+            except Exception:  # a broken plugin is reported where it is used
+                continue
+            if set(option_values) <= set(fields):
+                fitting.append(candidate)
+        return fitting[0] if len(fitting) == 1 else None
 
     def _templates(self) -> dict[str, dict[str, str]]:
         raw = self.data.get("templates", {})

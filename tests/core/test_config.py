@@ -84,6 +84,37 @@ type = "rss-feed"
     assert "sources[3].type: unknown type 'rss-feed' (known: " in joined and "feed" in joined
 
 
+def test_an_unknown_type_does_not_hide_the_sources_other_problems() -> None:
+    problems = problems_of(
+        """
+[[sources]]
+name = "misspelt"
+type = "fedd"
+url = "not a url"
+interval = "0m"
+[[sources]]
+name = "guessed-by-keys"
+type = "rss"
+url = "ftp://example.com/feed.xml"
+[[sources]]
+name = "unguessable"
+type = "gopher"
+interval = "0m"
+tags = "news"
+"""
+    )
+    joined = "\n".join(problems)
+    assert "sources[0].type: unknown type 'fedd' (known: " in joined and "did you mean 'feed'?" in joined
+    assert any(p.startswith("sources[0].url: not a URL") for p in problems)
+    assert "sources[0].interval: duration must be positive: '0m'" in problems
+    assert "did you mean 'feed'?" in next(p for p in problems if p.startswith("sources[1].type"))
+    assert any(p.startswith("sources[1].url: not a URL") for p in problems)
+    assert "did you mean" not in next(p for p in problems if p.startswith("sources[2].type"))
+    assert "sources[2].interval: duration must be positive: '0m'" in problems
+    assert "sources[2].tags: must be a list of strings" in problems
+    assert len(problems) == 8, problems
+
+
 def test_unknown_source_key_lists_allowed_keys() -> None:
     problems = problems_of(
         """
