@@ -22,11 +22,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from socialcrm.durations import parse_duration
 from socialcrm.errors import ConfigError
+from socialcrm.models.vocabulary import PRIORITIES, Priority
+from socialcrm.registry import connector_kinds, load_connector_class
+from socialcrm.rules.loader import compile_rules
 
 CONFIG_ENV = "SOCIALCRM_CONFIG"
 DEFAULT_CONFIG_NAME = "socialcrm.toml"
-PRIORITIES = ("low", "normal", "high", "urgent")
-ROLES = ("admin", "community", "service", "marketing")
 _SECRET_KEY = re.compile(r"(password|secret|token|api_key|apikey|private_key)", re.IGNORECASE)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -103,7 +104,7 @@ class SlaTarget(_Frozen):
         return parse_duration(self.resolution)
 
 
-DEFAULT_SLA = {
+DEFAULT_SLA: dict[Priority, SlaTarget] = {
     "urgent": SlaTarget(first_response="30m", resolution="4h"),
     "high": SlaTarget(first_response="1h", resolution="8h"),
     "normal": SlaTarget(first_response="4h", resolution="2d"),
@@ -188,7 +189,7 @@ class Config:
     sources: tuple[SourceConfig, ...]
     rules: tuple[Mapping[str, Any], ...]
     templates: Mapping[str, Mapping[str, str]]
-    sla: Mapping[str, SlaTarget]
+    sla: Mapping[Priority, SlaTarget]
     linking: LinkingConfig
     webhooks: tuple[WebhookConfig, ...]
     retention: RetentionConfig
@@ -351,7 +352,7 @@ class ConfigBuilder:
             self.problems.extend(format_validation_error(err, where, model, also_allowed))
             return None
 
-    def _sla(self) -> dict[str, SlaTarget]:
+    def _sla(self) -> dict[Priority, SlaTarget]:
         result = dict(DEFAULT_SLA)
         raw = self.data.get("sla", {})
         if not isinstance(raw, Mapping):
@@ -382,8 +383,6 @@ class ConfigBuilder:
         return raw
 
     def _sources(self) -> list[SourceConfig]:
-        from socialcrm.registry import connector_kinds, load_connector_class
-
         sources: list[SourceConfig] = []
         seen: set[str] = set()
         kinds = connector_kinds()
@@ -499,8 +498,6 @@ class ConfigBuilder:
         return templates
 
     def _rules(self, templates: Mapping[str, Mapping[str, str]], webhooks: set[str]) -> list[Mapping[str, Any]]:
-        from socialcrm.rules.loader import compile_rules
-
         rules = self._array("rules")
         try:
             compile_rules(rules, templates, webhooks=webhooks)

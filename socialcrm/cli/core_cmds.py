@@ -14,10 +14,11 @@ from typing import Any
 
 from sqlmodel import Session
 
-from socialcrm.config import ROLES, Config, find_config_path, load_config
+from socialcrm.config import Config, find_config_path, load_config
 from socialcrm.db import open_database, redact_url
 from socialcrm.errors import ConfigError, SocialCRMError
 from socialcrm.logs import secret_values, setup_logging
+from socialcrm.models import ROLES
 
 STARTER_CONFIG = Path(__file__).resolve().parent.parent / "starter_config.toml"
 

@@ -18,9 +18,10 @@ from pathlib import Path
 from aiohttp import web
 from sqlmodel import Session
 
-from socialcrm.config import ROLES, load_config
+from socialcrm.config import load_config
 from socialcrm.db import open_database
 from socialcrm.logs import setup_logging
+from socialcrm.models import ROLES
 
 DEMO_DATA = Path(__file__).resolve().parent.parent / "demo"
 logger = logging.getLogger("socialcrm.demo")

@@ -11,18 +11,18 @@ from sqlmodel import Session, col, select
 
 from socialcrm.config import LinkingConfig
 from socialcrm.linking.normalize import normalize_email, normalize_phone, phone_suffix
-from socialcrm.models import ContactPoint, Customer, Order
+from socialcrm.models import ContactPoint, Customer, Order, TextLinkMethod
 
 _EMAIL_IN_TEXT = re.compile(r"(?<![@\w.+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
 _PHONE_IN_TEXT = re.compile(r"(?<![\w+])(?:\+|00)?\d[\d \-/().]{6,20}\d(?!\w)")
-CONFIDENCE = {"email": 0.9, "phone": 0.85, "order": 0.9, "customer_ref": 0.9}
+CONFIDENCE: dict[TextLinkMethod, float] = {"email": 0.9, "phone": 0.85, "order": 0.9, "customer_ref": 0.9}
 
 
 @dataclass(frozen=True)
 class Clue:
     """One piece of evidence that points at a customer."""
 
-    method: str  # email | phone | order | customer_ref
+    method: TextLinkMethod
     value: str
     customer_id: int
 

@@ -20,7 +20,7 @@ from socialcrm.config import LinkingConfig
 from socialcrm.linking.evidence import Clue, find_clues
 from socialcrm.linking.fuzzy import fuzzy_matches
 from socialcrm.linking.normalize import normalize_handle
-from socialcrm.models import Customer, Identity, LinkSuggestion, Mention
+from socialcrm.models import Customer, Identity, LinkMethod, LinkSuggestion, Mention
 from socialcrm.rules.facts import mention_text
 from socialcrm.rules.text import words
 
@@ -34,7 +34,7 @@ class LinkResult:
     """What linking did to one mention."""
 
     customer_id: int | None
-    method: str | None
+    method: LinkMethod | None
     confidence: float | None
     evidence: dict[str, Any] = field(default_factory=dict)
     suggestions: list[LinkSuggestion] = field(default_factory=list)
@@ -187,7 +187,7 @@ def _suggest(
     session: Session,
     mention: Mention,
     customer_id: int,
-    method: str,
+    method: LinkMethod,
     confidence: float,
     evidence: dict[str, Any],
     now: datetime,

@@ -1,4 +1,4 @@
-"""SQLModel tables of socialcrm; importing this package registers every table in SQLModel.metadata."""
+"""SQLModel tables of socialcrm and the vocabularies they store; importing this package registers every table."""
 
 from socialcrm.models.columns import JSONType, UTCDateTime, utcnow
 from socialcrm.models.crm import (
@@ -12,21 +12,38 @@ from socialcrm.models.crm import (
 )
 from socialcrm.models.engine import ActionKey, AuditEntry, Decision, OutboxItem
 from socialcrm.models.mentions import Mention, SentimentCorrection
-from socialcrm.models.sources import SOURCE_STATES, SourceState
+from socialcrm.models.sources import SourceState
 from socialcrm.models.users import ApiToken, User, WebSession
-from socialcrm.models.work import (
+from socialcrm.models.vocabulary import (
     DRAFT_STATUSES,
+    LINK_METHODS,
+    OPEN_TICKET_STATUSES,
+    PRIORITIES,
+    ROLES,
+    SENTIMENT_LABELS,
+    SOURCE_STATES,
+    TEXT_LINK_METHODS,
     TICKET_STATUSES,
-    DraftEdit,
-    ReplyDraft,
-    Ticket,
-    TicketMention,
-    TicketNote,
+    DraftStatus,
+    LinkMethod,
+    Priority,
+    Role,
+    SentimentLabel,
+    SourceStatus,
+    TextLinkMethod,
+    TicketStatus,
 )
+from socialcrm.models.work import DraftEdit, ReplyDraft, Ticket, TicketMention, TicketNote
 
 __all__ = [
     "DRAFT_STATUSES",
+    "LINK_METHODS",
+    "OPEN_TICKET_STATUSES",
+    "PRIORITIES",
+    "ROLES",
+    "SENTIMENT_LABELS",
     "SOURCE_STATES",
+    "TEXT_LINK_METHODS",
     "TICKET_STATUSES",
     "ActionKey",
     "ApiToken",
@@ -36,19 +53,27 @@ __all__ = [
     "CustomerNote",
     "Decision",
     "DraftEdit",
+    "DraftStatus",
     "Identity",
     "JSONType",
+    "LinkMethod",
     "LinkSuggestion",
     "Mention",
     "MergeCandidate",
     "Order",
     "OutboxItem",
+    "Priority",
     "ReplyDraft",
+    "Role",
     "SentimentCorrection",
+    "SentimentLabel",
     "SourceState",
+    "SourceStatus",
+    "TextLinkMethod",
     "Ticket",
     "TicketMention",
     "TicketNote",
+    "TicketStatus",
     "UTCDateTime",
     "User",
     "WebSession",

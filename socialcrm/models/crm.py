@@ -6,9 +6,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Column, Text, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlmodel import AutoString, Field, SQLModel
 
 from socialcrm.models.columns import JSONType, UTCDateTime, utcnow
+from socialcrm.models.vocabulary import LinkMethod
 
 
 class Customer(SQLModel, table=True):
@@ -81,7 +82,7 @@ class LinkSuggestion(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     mention_id: int = Field(foreign_key="mention.id", index=True)
     customer_id: int = Field(foreign_key="customer.id", index=True)
-    method: str = Field(max_length=32)
+    method: LinkMethod = Field(sa_type=AutoString(length=32))
     confidence: float
     evidence: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
     status: str = Field(default="pending", index=True, max_length=16)  # pending | confirmed | rejected

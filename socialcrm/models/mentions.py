@@ -6,9 +6,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Column, Index, Text, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlmodel import AutoString, Field, SQLModel
 
 from socialcrm.models.columns import JSONType, UTCDateTime, utcnow
+from socialcrm.models.vocabulary import LinkMethod, SentimentLabel
 
 
 class Mention(SQLModel, table=True):
@@ -34,11 +35,11 @@ class Mention(SQLModel, table=True):
     text: str = Field(default="", sa_type=Text)
     truncated: bool = False
     language: str | None = Field(default=None, index=True, max_length=8)
-    sentiment: str | None = Field(default=None, index=True, max_length=16)
+    sentiment: SentimentLabel | None = Field(default=None, index=True, sa_type=AutoString(length=16))
     sentiment_score: float | None = None
     classifier: str | None = Field(default=None, max_length=128)
     customer_id: int | None = Field(default=None, foreign_key="customer.id", index=True)
-    link_method: str | None = Field(default=None, max_length=32)
+    link_method: LinkMethod | None = Field(default=None, sa_type=AutoString(length=32))
     link_confidence: float | None = None
     group: str | None = Field(default=None, index=True, max_length=64)
     tags: list[str] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
@@ -54,7 +55,7 @@ class SentimentCorrection(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     mention_id: int = Field(foreign_key="mention.id", index=True)
-    old_label: str | None = Field(default=None, max_length=16)
-    new_label: str = Field(max_length=16)
+    old_label: SentimentLabel | None = Field(default=None, sa_type=AutoString(length=16))
+    new_label: SentimentLabel = Field(sa_type=AutoString(length=16))
     corrected_by: str = Field(max_length=64)
     corrected_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -5,11 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Text
-from sqlmodel import Field, SQLModel
+from sqlmodel import AutoString, Field, SQLModel
 
 from socialcrm.models.columns import UTCDateTime, utcnow
-
-SOURCE_STATES = ("ok", "backoff", "auth_failed", "paused", "error", "new")
+from socialcrm.models.vocabulary import SourceStatus
 
 
 class SourceState(SQLModel, table=True):
@@ -18,7 +17,7 @@ class SourceState(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=64)
     type: str = Field(max_length=32)
     cursor: str | None = Field(default=None, sa_type=Text)
-    state: str = Field(default="new", max_length=16)
+    state: SourceStatus = Field(default="new", sa_type=AutoString(length=16))
     backoff_until: datetime | None = Field(default=None, sa_type=UTCDateTime)
     consecutive_failures: int = 0
     last_poll_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

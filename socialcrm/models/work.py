@@ -5,12 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import Index, Text
-from sqlmodel import Field, SQLModel
+from sqlmodel import AutoString, Field, SQLModel
 
 from socialcrm.models.columns import UTCDateTime, utcnow
-
-TICKET_STATUSES = ("new", "open", "pending", "resolved", "closed")
-DRAFT_STATUSES = ("pending", "approved", "rejected", "sent", "failed")
+from socialcrm.models.vocabulary import DraftStatus, Priority, TicketStatus
 
 
 class Ticket(SQLModel, table=True):
@@ -18,8 +16,8 @@ class Ticket(SQLModel, table=True):
 
     __table_args__ = (Index("ix_ticket_status_due", "status", "resolution_due"),)
     id: int | None = Field(default=None, primary_key=True)
-    status: str = Field(default="new", index=True, max_length=16)
-    priority: str = Field(default="normal", max_length=16)
+    status: TicketStatus = Field(default="new", index=True, sa_type=AutoString(length=16))
+    priority: Priority = Field(default="normal", sa_type=AutoString(length=16))
     team: str | None = Field(default=None, index=True, max_length=64)
     assignee: str | None = Field(default=None, index=True, max_length=64)
     rule: str | None = Field(default=None, max_length=128)
@@ -60,7 +58,7 @@ class ReplyDraft(SQLModel, table=True):
 
     __table_args__ = (Index("ix_replydraft_status_created", "status", "created_at"),)
     id: int | None = Field(default=None, primary_key=True)
-    status: str = Field(default="pending", max_length=16)
+    status: DraftStatus = Field(default="pending", sa_type=AutoString(length=16))
     rule: str | None = Field(default=None, max_length=128)
     template: str | None = Field(default=None, max_length=128)
     language: str | None = Field(default=None, max_length=8)

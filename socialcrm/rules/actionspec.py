@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from socialcrm.config import PRIORITIES
+from socialcrm.models.vocabulary import PRIORITIES
 from socialcrm.rules.templates import CompiledTemplate
 
 ACTION_KEYS: dict[str, tuple[str, ...]] = {

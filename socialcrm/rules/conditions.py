@@ -15,12 +15,11 @@ from typing import Any, Protocol
 from sqlmodel import Session, col, func, select
 
 from socialcrm.durations import parse_duration
-from socialcrm.models import Mention
+from socialcrm.models import SENTIMENT_LABELS, Mention
 from socialcrm.rules.facts import Facts
 from socialcrm.rules.query import Query, QuerySyntaxError, parse_query
 from socialcrm.rules.text import fold, words
 
-SENTIMENT_LABELS = ("negative", "neutral", "positive")
 CUSTOMER_STATES = ("linked", "unknown", "prospect", "any")
 VOLUME_PAGE = 1000
 

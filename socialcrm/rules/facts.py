@@ -13,13 +13,11 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, col, select
 
-from socialcrm.models import Customer, Mention, Order, Ticket
+from socialcrm.models import OPEN_TICKET_STATUSES, Customer, Mention, Order, Ticket
 from socialcrm.rules.text import fold, words
 
 if TYPE_CHECKING:
     from socialcrm.rules.ruleset import RuleSet
-
-OPEN_TICKET_STATUSES = ("new", "open", "pending")
 
 
 @dataclass(frozen=True)

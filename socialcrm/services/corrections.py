@@ -5,16 +5,14 @@ from __future__ import annotations
 from sqlmodel import Session, col, select
 
 from socialcrm.errors import NotFoundError
-from socialcrm.models import Mention, SentimentCorrection, utcnow
+from socialcrm.models import SENTIMENT_LABELS, Mention, SentimentCorrection, utcnow
 from socialcrm.services import audit
-
-LABELS = ("negative", "neutral", "positive")
 
 
 def correct_sentiment(session: Session, mention_id: int, label: str, user: str) -> SentimentCorrection:
     """Record that ``user`` says the mention's sentiment is ``label`` and update the mention."""
-    if label not in LABELS:
-        raise ValueError(f"unknown sentiment {label!r} (allowed: {', '.join(LABELS)})")
+    if label not in SENTIMENT_LABELS:
+        raise ValueError(f"unknown sentiment {label!r} (allowed: {', '.join(SENTIMENT_LABELS)})")
     mention = session.get(Mention, mention_id)
     if mention is None:
         raise NotFoundError(f"no mention with id {mention_id}")

@@ -14,11 +14,9 @@ from sqlmodel import Session, col, select
 from socialcrm.errors import ConflictError, NotFoundError
 from socialcrm.linking.link import ensure_prospect, resolve_customer
 from socialcrm.linking.normalize import normalize_handle
-from socialcrm.models import Customer, Identity, LinkSuggestion, Mention, utcnow
+from socialcrm.models import TEXT_LINK_METHODS, Customer, Identity, LinkSuggestion, Mention, utcnow
 from socialcrm.services import audit
 from socialcrm.services.merges import merge_customers
-
-TEXT_METHODS = ("email", "phone", "order", "customer_ref")
 
 
 @dataclass
@@ -139,7 +137,8 @@ def reject(session: Session, suggestion_id: int, *, actor: str) -> LinkSuggestio
     mention = session.get(Mention, suggestion.mention_id)
     now = utcnow()
     detail: dict[str, object] = {"customer_id": suggestion.customer_id}
-    if mention is not None and mention.customer_id == suggestion.customer_id and mention.link_method in TEXT_METHODS:
+    linked_on_text = mention is not None and mention.link_method in TEXT_LINK_METHODS
+    if mention is not None and mention.customer_id == suggestion.customer_id and linked_on_text:
         if mention.author:
             _, prospect, _ = ensure_prospect(session, mention, now)
             mention.customer_id, mention.link_method, mention.link_confidence = prospect.id, "prospect", 1.0

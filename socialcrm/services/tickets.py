@@ -14,14 +14,26 @@ from datetime import datetime
 from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
-from socialcrm.config import DEFAULT_SLA, PRIORITIES, SlaTarget
+from socialcrm.config import DEFAULT_SLA, SlaTarget
 from socialcrm.errors import ConflictError, NotFoundError
-from socialcrm.models import Customer, Mention, Order, Ticket, TicketMention, TicketNote, utcnow
+from socialcrm.models import (
+    OPEN_TICKET_STATUSES,
+    PRIORITIES,
+    TICKET_STATUSES,
+    Customer,
+    Mention,
+    Order,
+    Priority,
+    Ticket,
+    TicketMention,
+    TicketNote,
+    TicketStatus,
+    utcnow,
+)
 from socialcrm.services import audit
 from socialcrm.services.audit import DAEMON
 
-OPEN_STATUSES = ("new", "open", "pending")
-TRANSITIONS: dict[str, tuple[str, ...]] = {
+TRANSITIONS: dict[TicketStatus, tuple[TicketStatus, ...]] = {
     "new": ("open", "pending", "resolved", "closed"),
     "open": ("pending", "resolved", "closed"),
     "pending": ("open", "resolved", "closed"),
@@ -30,7 +42,7 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
 }
 
 
-def sla_due(sla: Mapping[str, SlaTarget] | None, priority: str, start: datetime) -> tuple[datetime, datetime]:
+def sla_due(sla: Mapping[Priority, SlaTarget] | None, priority: Priority, start: datetime) -> tuple[datetime, datetime]:
     """First-response and resolution due times for a ticket of ``priority`` opened at ``start``."""
     target = (sla or DEFAULT_SLA).get(priority) or DEFAULT_SLA.get(priority) or DEFAULT_SLA["normal"]
     return start + target.first_response_delta(), start + target.resolution_delta()
@@ -47,7 +59,7 @@ def find_open_ticket(session: Session, thread_key: str, customer_id: int | None)
     """The oldest new/open/pending ticket of this thread and customer, if any."""
     statement = select(Ticket).where(
         Ticket.thread_key == thread_key,
-        col(Ticket.status).in_(OPEN_STATUSES),
+        col(Ticket.status).in_(OPEN_TICKET_STATUSES),
         col(Ticket.merged_into_id).is_(None),
     )
     statement = statement.where(
@@ -68,7 +80,7 @@ def open_ticket(
     rule: str | None = None,
     idempotency_key: str | None = None,
     mention_id: int | None = None,
-    sla: Mapping[str, SlaTarget] | None = None,
+    sla: Mapping[Priority, SlaTarget] | None = None,
     actor: str = DAEMON,
     now: datetime | None = None,
 ) -> Ticket:
@@ -131,7 +143,7 @@ def _mark_first_response(ticket: Ticket, actor: str, now: datetime) -> None:
 def transition(session: Session, ticket_id: int, status: str, *, actor: str, now: datetime | None = None) -> Ticket:
     """Move a ticket to ``status``; raise ConflictError when that step is not allowed."""
     ticket = get_ticket(session, ticket_id)
-    if status not in TRANSITIONS:
+    if status not in TICKET_STATUSES:
         raise ValueError(f"unknown status {status!r} (allowed: {', '.join(TRANSITIONS)})")
     if status == ticket.status:
         return ticket
@@ -176,7 +188,7 @@ def set_priority(
     priority: str,
     *,
     actor: str,
-    sla: Mapping[str, SlaTarget] | None = None,
+    sla: Mapping[Priority, SlaTarget] | None = None,
 ) -> Ticket:
     """Change the priority; due times are recomputed from the ticket's creation time."""
     if priority not in PRIORITIES:
@@ -257,7 +269,7 @@ def merge_tickets(session: Session, duplicate_id: int, into_id: int, *, actor: s
 def list_tickets(
     session: Session,
     *,
-    status: str | tuple[str, ...] | None = OPEN_STATUSES,
+    status: str | tuple[str, ...] | None = OPEN_TICKET_STATUSES,
     team: str | None = None,
     assignee: str | None = None,
     customer_id: int | None = None,
@@ -284,7 +296,7 @@ def breached(session: Session, now: datetime | None = None) -> list[tuple[Ticket
     statement = (
         select(Ticket)
         .where(
-            col(Ticket.status).in_(OPEN_STATUSES),
+            col(Ticket.status).in_(OPEN_TICKET_STATUSES),
             col(Ticket.merged_into_id).is_(None),
             or_(
                 (col(Ticket.first_response_at).is_(None)) & (col(Ticket.first_response_due) < now),

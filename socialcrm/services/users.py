@@ -10,9 +10,8 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlmodel import Session, select
 
-from socialcrm.config import ROLES
 from socialcrm.errors import ConflictError, NotFoundError, SocialCRMError
-from socialcrm.models import ApiToken, User, utcnow
+from socialcrm.models import ROLES, ApiToken, User, utcnow
 from socialcrm.services import audit
 
 _hasher = PasswordHasher()

@@ -12,7 +12,7 @@ from sqlmodel import Session, col, select
 
 from socialcrm.config import SlaTarget
 from socialcrm.errors import ConflictError, NotFoundError
-from socialcrm.models import MergeCandidate, User
+from socialcrm.models import MergeCandidate, Priority, User
 from socialcrm.services import corrections, drafts, links, merges, tickets
 
 
@@ -38,7 +38,7 @@ def assign_ticket(
     assignee: str | None,
     priority: str | None,
     actor: str,
-    sla: Mapping[str, SlaTarget] | None = None,
+    sla: Mapping[Priority, SlaTarget] | None = None,
 ) -> None:
     ticket = tickets.get_ticket(session, ticket_id)
     if ticket.assignee != assignee:

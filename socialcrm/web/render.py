@@ -11,9 +11,9 @@ from aiohttp import web
 
 from socialcrm.models import utcnow
 from socialcrm.web import i18n
+from socialcrm.web.notices import notice_of
 from socialcrm.web.sanitize import plain, post_html, safe_url
 from socialcrm.web.security import LANGUAGE_KEY, PRELOGIN_KEY, USER_KEY, CurrentUser
-from socialcrm.web.views.common import notice_of
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 JINJA_KEY = web.AppKey("jinja", jinja2.Environment)

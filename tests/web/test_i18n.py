@@ -6,8 +6,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from socialcrm.config import ROLES
-from socialcrm.models import DRAFT_STATUSES, TICKET_STATUSES
+from socialcrm.models import DRAFT_STATUSES, ROLES, TICKET_STATUSES
 from socialcrm.web import i18n
 from socialcrm.web.locale_de import CATALOGUE
 from socialcrm.web.middleware import _MESSAGES

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from socialcrm.models import DRAFT_STATUSES, TICKET_STATUSES
+from socialcrm.models import DRAFT_STATUSES, SENTIMENT_LABELS, TICKET_STATUSES
 
 DESCRIPTION = """\
 Read mentions, tickets, reply drafts and customers; approve or reject drafts; move tickets.
@@ -52,7 +52,7 @@ _SCHEMAS: dict[str, Any] = {
             "title": _string(),
             "text": _string(nullable=False),
             "language": _string(),
-            "sentiment": _string(enum=("negative", "neutral", "positive")),
+            "sentiment": _string(enum=SENTIMENT_LABELS),
             "sentiment_score": {"type": ["number", "null"]},
             "customer_id": _INT_NULL,
             "customer_ref": _string(),
@@ -231,7 +231,7 @@ def _action(tag: str, schema: str, summary: str, body: dict[str, Any], required:
 
 
 def openapi_document() -> dict[str, Any]:
-    sentiments = ("negative", "neutral", "positive")
+    sentiments = SENTIMENT_LABELS
     return {
         "openapi": "3.1.0",
         "info": {"title": "socialcrm API", "version": "1", "description": DESCRIPTION},

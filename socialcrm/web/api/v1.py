@@ -9,8 +9,7 @@ from aiohttp import web
 from sqlmodel import col
 
 from socialcrm.errors import ConflictError
-from socialcrm.models import TICKET_STATUSES, Customer, Mention, ReplyDraft, Ticket
-from socialcrm.models.work import DRAFT_STATUSES
+from socialcrm.models import DRAFT_STATUSES, SENTIMENT_LABELS, TICKET_STATUSES, Customer, Mention, ReplyDraft, Ticket
 from socialcrm.services import customers, tickets
 from socialcrm.web import actions
 from socialcrm.web.api import queries, serialize
@@ -18,7 +17,6 @@ from socialcrm.web.api.openapi import openapi_document
 from socialcrm.web.middleware import DB_KEY
 from socialcrm.web.security import requires, user_of
 from socialcrm.web.views import params
-from socialcrm.web.views.common import SENTIMENTS
 
 PREFIX = "/api/v1"
 DEFAULT_LIMIT = 50
@@ -68,7 +66,7 @@ async def list_mentions(request: web.Request) -> web.Response:
     filters: list[Any] = []
     if source := params.text(q, "source", 64):
         filters.append(Mention.source == source)
-    if sentiment := params.choice(q, "sentiment", SENTIMENTS):
+    if sentiment := params.choice(q, "sentiment", SENTIMENT_LABELS):
         filters.append(Mention.sentiment == sentiment)
     if language := params.text(q, "language", 8):
         filters.append(Mention.language == language)

@@ -12,11 +12,10 @@ from typing import Any
 from sqlalchemy import String, cast, func, or_
 from sqlmodel import Session, col, select
 
-from socialcrm.models import Mention, Order, ReplyDraft, Ticket, TicketMention
+from socialcrm.models import SENTIMENT_LABELS, Mention, Order, ReplyDraft, Ticket, TicketMention
 from socialcrm.web.queries.rollup import MentionRollup, count_days, count_tags
 from socialcrm.web.queries.stopwords import STOPWORDS
 
-SENTIMENTS = ("negative", "neutral", "positive")
 CHURN_TAGS = ("churn", "cancellation", "kündigung")
 LEAD_TAGS = ("lead",)
 THEME_SAMPLE = 2000
@@ -121,20 +120,20 @@ def build_dashboard(
     use_rollup = rollup is not None and not focus.tag
     counts = rollup.counts(session, start, end) if rollup is not None and use_rollup else count_days(session, in_range)
 
-    sentiment: dict[str, list[int]] = {s: [0] * len(buckets) for s in (*SENTIMENTS, "unknown")}
+    sentiment: dict[str, list[int]] = {s: [0] * len(buckets) for s in (*SENTIMENT_LABELS, "unknown")}
     by_source: dict[str, list[int]] = defaultdict(lambda: [0] * len(buckets))
     by_group: dict[str, list[int]] = defaultdict(lambda: [0] * len(buckets))
-    sentiment_by_source: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(SENTIMENTS, 0))
+    sentiment_by_source: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(SENTIMENT_LABELS, 0))
     for (day, source, group, label), n in counts.main.items():
         if (focus.source and source != focus.source) or (focus.group and group != focus.group):
             continue
         i = index.get(_bucket_of(day, bucket))
         if i is None:
             continue
-        sentiment[label if label in SENTIMENTS else "unknown"][i] += n
+        sentiment[label if label in SENTIMENT_LABELS else "unknown"][i] += n
         by_source[source][i] += n
         by_group[group or "–"][i] += n
-        if label in SENTIMENTS:
+        if label in SENTIMENT_LABELS:
             sentiment_by_source[source][label] += n
 
     by_tag: dict[str, list[int]] = defaultdict(lambda: [0] * len(buckets))

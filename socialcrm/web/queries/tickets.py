@@ -9,18 +9,26 @@ from typing import Any
 from sqlalchemy import and_, case, func, or_
 from sqlmodel import Session, col, select
 
-from socialcrm.models import Customer, Mention, Order, Ticket, TicketMention, TicketNote
+from socialcrm.models import (
+    OPEN_TICKET_STATUSES,
+    PRIORITIES,
+    Customer,
+    Mention,
+    Order,
+    Ticket,
+    TicketMention,
+    TicketNote,
+)
 
-OPEN_STATUSES = ("new", "open", "pending")
-BOARD_STATUSES = ("new", "open", "pending", "resolved")
-PRIORITY_ORDER = ("urgent", "high", "normal", "low")
+BOARD_STATUSES = (*OPEN_TICKET_STATUSES, "resolved")
+PRIORITY_ORDER = tuple(reversed(PRIORITIES))
 PAGE_SIZE = 50
 SORTS = ("due", "priority", "newest")
 
 
 @dataclass(frozen=True, slots=True)
 class TicketFilter:
-    statuses: tuple[str, ...] = OPEN_STATUSES
+    statuses: tuple[str, ...] = OPEN_TICKET_STATUSES
     priority: str | None = None
     assignee: str | None = None
     team: str | None = None
@@ -54,7 +62,7 @@ class TicketPage:
 def breach_clause(now: datetime):  # type: ignore[no-untyped-def]
     """SQL: an open ticket past its first-response or resolution due time."""
     return and_(
-        col(Ticket.status).in_(OPEN_STATUSES),
+        col(Ticket.status).in_(OPEN_TICKET_STATUSES),
         or_(
             and_(col(Ticket.first_response_at).is_(None), col(Ticket.first_response_due) < now),
             col(Ticket.resolution_due) < now,
@@ -63,7 +71,7 @@ def breach_clause(now: datetime):  # type: ignore[no-untyped-def]
 
 
 def _row(ticket: Ticket, customer: Customer | None, now: datetime) -> TicketRow:
-    is_open = ticket.status in OPEN_STATUSES
+    is_open = ticket.status in OPEN_TICKET_STATUSES
     first = bool(
         is_open and ticket.first_response_at is None and ticket.first_response_due and ticket.first_response_due < now
     )
@@ -183,7 +191,7 @@ def ticket_detail(session: Session, ticket_id: int, now: datetime) -> TicketDeta
                 .where(
                     Ticket.customer_id == ticket.customer_id,
                     col(Ticket.id) != ticket_id,
-                    col(Ticket.status).in_(OPEN_STATUSES),
+                    col(Ticket.status).in_(OPEN_TICKET_STATUSES),
                     col(Ticket.merged_into_id).is_(None),
                 )
                 .order_by(col(Ticket.id))

@@ -6,8 +6,7 @@ import json
 
 from aiohttp import web
 
-from socialcrm.config import ROLES
-from socialcrm.models import utcnow
+from socialcrm.models import ROLES, utcnow
 from socialcrm.rules.explain import evaluation_dicts, explain_mention
 from socialcrm.rules.facts import build_facts
 from socialcrm.rules.loader import compile_rules

@@ -9,10 +9,10 @@ from datetime import date, datetime, timedelta
 
 from aiohttp import web
 
-from socialcrm.models import utcnow
+from socialcrm.models import SENTIMENT_LABELS, utcnow
 from socialcrm.web import charts, i18n
 from socialcrm.web.middleware import DB_KEY
-from socialcrm.web.queries.dashboard import SENTIMENTS, Dashboard, Focus, build_dashboard, export_rows
+from socialcrm.web.queries.dashboard import Dashboard, Focus, build_dashboard, export_rows
 from socialcrm.web.queries.rollup import MentionRollup
 from socialcrm.web.render import language_of, render
 from socialcrm.web.security import requires
@@ -111,7 +111,7 @@ async def dashboard(request: web.Request) -> web.Response:
             [k for k in board.sentiment.values], charts.SENTIMENT_COLOURS, lambda k: t("sentiment:" + k)
         ),
         share_chart=share_chart,
-        sentiments=SENTIMENTS,
+        sentiments=SENTIMENT_LABELS,
     )
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from socialcrm.models import SENTIMENT_LABELS
 from socialcrm.web import actions
 from socialcrm.web.middleware import DB_KEY
 from socialcrm.web.queries.mentions import MentionFilter, recent_mentions
 from socialcrm.web.render import render
 from socialcrm.web.security import local_path, requires, user_of
 from socialcrm.web.views import params
-from socialcrm.web.views.common import SENTIMENTS, finish, source_names
+from socialcrm.web.views.common import finish, source_names
 
 routes = web.RouteTableDef()
 
@@ -21,7 +22,7 @@ async def mention_list(request: web.Request) -> web.Response:
     q = request.query
     where = MentionFilter(
         source=params.text(q, "source", 64),
-        sentiment=params.choice(q, "sentiment", SENTIMENTS),
+        sentiment=params.choice(q, "sentiment", SENTIMENT_LABELS),
         language=params.text(q, "language", 8),
         group=params.text(q, "group", 64),
         before_id=params.integer(q, "before", 1),
@@ -34,7 +35,7 @@ async def mention_list(request: web.Request) -> web.Response:
         next_before=next_before,
         where=where,
         sources=source_names(request),
-        sentiments=SENTIMENTS,
+        sentiments=SENTIMENT_LABELS,
     )
 
 
@@ -44,7 +45,7 @@ async def correct_sentiment(request: web.Request) -> web.StreamResponse:
     """A person corrects a mention's sentiment; the correction is kept for retraining."""
     mention_id = params.path_id(request)
     form = await request.post()
-    label = params.choice(form, "sentiment", SENTIMENTS)
+    label = params.choice(form, "sentiment", SENTIMENT_LABELS)
     if label is None:
         raise web.HTTPBadRequest(text="sentiment: required")
     actor = user_of(request).username

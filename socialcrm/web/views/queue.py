@@ -9,7 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from socialcrm.errors import ConflictError
-from socialcrm.models import utcnow
+from socialcrm.models import SENTIMENT_LABELS, utcnow
 from socialcrm.web import actions
 from socialcrm.web.i18n import translate
 from socialcrm.web.middleware import DB_KEY
@@ -24,7 +24,7 @@ from socialcrm.web.queries.queue import (
 from socialcrm.web.render import language_of, render
 from socialcrm.web.security import requires, user_of
 from socialcrm.web.views import params
-from socialcrm.web.views.common import SENTIMENTS, finish, source_names
+from socialcrm.web.views.common import finish, source_names
 
 logger = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -38,7 +38,7 @@ async def queue(request: web.Request) -> web.Response:
     where = QueueFilter(
         source=params.text(q, "source", 64),
         language=params.text(q, "language", 8),
-        sentiment=params.choice(q, "sentiment", SENTIMENTS),
+        sentiment=params.choice(q, "sentiment", SENTIMENT_LABELS),
         age=params.choice(q, "age", AGE_CHOICES),
         assignee=params.text(q, "assignee", 64),
         page=params.integer(q, "page", 1) or 1,
@@ -62,7 +62,7 @@ async def queue(request: web.Request) -> web.Response:
         reviewers=reviewers,
         api_sources=api_sources,
         sources=source_names(request),
-        sentiments=SENTIMENTS,
+        sentiments=SENTIMENT_LABELS,
         ages=AGE_CHOICES,
     )
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from socialcrm.models import TICKET_STATUSES, utcnow
+from socialcrm.models import OPEN_TICKET_STATUSES, TICKET_STATUSES, utcnow
 from socialcrm.web import actions
 from socialcrm.web.middleware import DB_KEY
 from socialcrm.web.queries.tickets import (
-    OPEN_STATUSES,
     PRIORITY_ORDER,
     SORTS,
     TicketFilter,
@@ -35,7 +34,7 @@ async def ticket_list(request: web.Request) -> web.Response:
         return render(request, "tickets_board.html", board=board)
     status = params.choice(q, "status", TICKET_STATUSES)
     where = TicketFilter(
-        statuses=(status,) if status else OPEN_STATUSES,
+        statuses=(status,) if status else OPEN_TICKET_STATUSES,
         priority=params.choice(q, "priority", PRIORITY_ORDER),
         assignee=params.text(q, "assignee", 64),
         team=params.text(q, "team", 64),

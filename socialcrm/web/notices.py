@@ -1,0 +1,36 @@
+"""Notices shown after a redirect: the query carries a code, never text, so nothing is reflected."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+NOTICES = {
+    "approved": ("Draft approved. The reply is on its way.", "ok"),
+    "approved_manual": ("Draft approved. Copy the reply, open the post and mark it as posted.", "ok"),
+    "already_handled": ("Someone else already handled this draft. Nothing was sent twice.", "warn"),
+    "rejected": ("Draft rejected.", "ok"),
+    "edited": ("Draft saved.", "ok"),
+    "reassigned": ("Draft reassigned.", "ok"),
+    "posted": ("Marked as posted.", "ok"),
+    "stale": ("This draft was changed by someone else meanwhile. Please review it again.", "warn"),
+    "ticket_updated": ("Ticket updated.", "ok"),
+    "note_added": ("Note added.", "ok"),
+    "merged": ("Tickets merged.", "ok"),
+    "corrected": ("Sentiment corrected. Thank you: this trains the classifier.", "ok"),
+    "link_confirmed": ("Link confirmed.", "ok"),
+    "link_rejected": ("Link rejected.", "ok"),
+    "customers_merged": ("Customers merged.", "ok"),
+    "merge_dismissed": ("Merge candidate dismissed.", "ok"),
+    "user_saved": ("User saved.", "ok"),
+    "token_created": ("API token created. Copy it now: it is not shown again.", "ok"),
+    "token_revoked": ("API token revoked.", "ok"),
+}
+
+
+def notice_of(request: web.Request) -> dict[str, str]:
+    """The notice named by the ``notice`` query parameter, as template variables (empty when none)."""
+    code = request.query.get("notice")
+    if code in NOTICES:
+        message, kind = NOTICES[code]
+        return {"notice": message, "notice_kind": kind}
+    return {}
