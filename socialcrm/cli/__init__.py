@@ -12,6 +12,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from socialcrm import __version__
 from socialcrm.errors import ConfigError, DatabaseError, SocialCRMError
 
 COMMAND_MODULES = ["core_cmds", "demo_cmds", "crm_cmds", "classifier_cmds", "privacy_cmds"]
@@ -23,6 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="socialcrm",
         description="Self-hosted social CRM: listen to feeds and networks, classify, link, "
         "open tickets and reply drafts.",
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"socialcrm {__version__}", help="print the version and exit"
     )
     parser.add_argument(
         "--config",

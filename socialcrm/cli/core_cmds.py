@@ -9,7 +9,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
-from pathlib import Path
+from importlib import resources
 from typing import Any
 
 from sqlmodel import Session
@@ -19,8 +19,6 @@ from socialcrm.db import open_database, redact_url
 from socialcrm.errors import ConfigError, SocialCRMError
 from socialcrm.logs import secret_values, setup_logging
 from socialcrm.models import ROLES
-
-STARTER_CONFIG = Path(__file__).resolve().parent.parent / "starter_config.toml"
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -110,7 +108,8 @@ def cmd_init(args: argparse.Namespace) -> int:
         print(f"socialcrm: {path} exists; keeping it (use --force to overwrite)", file=sys.stderr)
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(STARTER_CONFIG.read_text(encoding="utf-8"), encoding="utf-8")
+        starter = resources.files("socialcrm").joinpath("starter_config.toml").read_text(encoding="utf-8")
+        path.write_text(starter, encoding="utf-8")
         print(f"Wrote {path}")
     config = configure(args)
     db = open_database(config, upgrade=True)
