@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from socialcrm import __version__
+from socialcrm.cli.examples import HelpFormatter, add_examples
 from socialcrm.errors import ConfigError, DatabaseError, SocialCRMError
 
 COMMAND_MODULES = ["core_cmds", "demo_cmds", "crm_cmds", "classifier_cmds", "privacy_cmds"]
@@ -24,6 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
         prog="socialcrm",
         description="Self-hosted social CRM: listen to feeds and networks, classify, link, "
         "open tickets and reply drafts.",
+        epilog="examples:\n  socialcrm init\n  socialcrm check-config\n  socialcrm run\n\n"
+        "`socialcrm COMMAND --help` shows a command's options and an example.",
+        formatter_class=HelpFormatter,
     )
     parser.add_argument(
         "--version", action="version", version=f"socialcrm {__version__}", help="print the version and exit"
@@ -41,6 +45,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name in COMMAND_MODULES:
         module = importlib.import_module(f"socialcrm.cli.{name}")
         module.register(subparsers)
+    add_examples(parser)
     return parser
 
 

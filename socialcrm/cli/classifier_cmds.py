@@ -59,10 +59,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     train.add_argument("--include-corrections", action="store_true", help="also learn from people's corrections")
     train.add_argument("--commercial-only", action="store_true", help="only sets whose licence allows commercial use")
-    train.add_argument("--epochs", type=float, default=3.0)
+    train.add_argument("--epochs", type=float, default=3.0, help="passes over the training data (3)")
     train.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
     train.add_argument("--limit", type=int, metavar="N", help="at most N examples per set (quick trials)")
-    train.add_argument("--seed", type=int, default=13)
+    train.add_argument("--seed", type=int, default=13, help="random seed, for reproducible runs (13)")
     train.set_defaults(func=cmd_train)
 
     evaluate = actions.add_parser("eval", help="print the metric of each development set")

@@ -39,34 +39,36 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=cmd_poll)
 
     p = sub.add_parser("export", help="write stored records to stdout")
-    p.add_argument("kind", choices=["mentions", "tickets", "drafts", "customers"])
-    p.add_argument("--format", choices=["jsonl", "csv"], default="jsonl")
+    p.add_argument("kind", choices=["mentions", "tickets", "drafts", "customers"], help="what to export")
+    p.add_argument(
+        "--format", choices=["jsonl", "csv"], default="jsonl", help="JSON Lines (default) or CSV with a header row"
+    )
     p.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
     p.set_defaults(func=cmd_export)
 
     user = sub.add_parser("user", help="manage web app users").add_subparsers(dest="user_command", metavar="ACTION")
     user.required = True
     p = user.add_parser("add", help="add a user (password from stdin or a prompt)")
-    p.add_argument("name")
-    p.add_argument("--role", required=True, choices=ROLES)
-    p.add_argument("--language", choices=["de", "en"])
+    p.add_argument("name", help="login name")
+    p.add_argument("--role", required=True, choices=ROLES, help="what the user may do in the web app")
+    p.add_argument("--language", choices=["de", "en"], help="web app language (default: [web] default_language)")
     p.add_argument("--replace", action="store_true", help="reset role and password of an existing user")
     p.set_defaults(func=cmd_user_add)
     p = user.add_parser("list", help="list users and roles")
     p.set_defaults(func=cmd_user_list)
     p = user.add_parser("set-role", help="change a user's role")
-    p.add_argument("name")
-    p.add_argument("role", choices=ROLES)
+    p.add_argument("name", help="login name")
+    p.add_argument("role", choices=ROLES, help="the new role")
     p.set_defaults(func=cmd_user_set_role)
     p = user.add_parser("disable", help="disable a user's login")
-    p.add_argument("name")
+    p.add_argument("name", help="login name")
     p.set_defaults(func=cmd_user_disable, disabled=True)
     p = user.add_parser("enable", help="enable a user's login")
-    p.add_argument("name")
+    p.add_argument("name", help="login name")
     p.set_defaults(func=cmd_user_disable, disabled=False)
     p = user.add_parser("token", help="create an API token for /api/v1 (printed once)")
-    p.add_argument("name")
-    p.add_argument("--label", default="cli")
+    p.add_argument("name", help="login name of the token's owner")
+    p.add_argument("--label", default="cli", help="a note telling tokens apart (default: cli)")
     p.set_defaults(func=cmd_user_token)
 
     db = sub.add_parser("db", help="database maintenance").add_subparsers(dest="db_command", metavar="ACTION")
@@ -77,8 +79,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=cmd_db_current)
 
     p = sub.add_parser("sources", help="list sources with their state; pause or resume one")
-    p.add_argument("action", nargs="?", choices=["list", "pause", "resume"], default="list")
-    p.add_argument("name", nargs="?")
+    p.add_argument(
+        "action", nargs="?", choices=["list", "pause", "resume"], default="list", help="what to do (default: list)"
+    )
+    p.add_argument("name", nargs="?", help="the source to pause or resume (its name in the config)")
     p.set_defaults(func=cmd_sources)
 
 

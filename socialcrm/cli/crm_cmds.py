@@ -37,7 +37,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("merge", metavar="B", help="customer_ref of the record merged into A")
     p.set_defaults(func=cmd_merge)
     p = csub.add_parser("dismiss", help="mark a merge candidate as two different people")
-    p.add_argument("candidate_id", type=int, metavar="ID")
+    p.add_argument("candidate_id", type=int, metavar="ID", help="merge candidate id (from merge-candidates)")
     p.set_defaults(func=cmd_dismiss)
 
     orders = sub.add_parser("orders", help="import orders")
@@ -51,21 +51,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     lsub = links.add_subparsers(dest="links_command", metavar="ACTION")
     lsub.required = True
     p = lsub.add_parser("review", help="list suggestions waiting for a decision")
-    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--limit", type=int, default=50, metavar="N", help="at most N suggestions (default 50)")
     p.set_defaults(func=cmd_links_review)
     for name, helptext in (
         ("confirm", "the author is this customer"),
         ("reject", "the author is not this customer"),
     ):
         p = lsub.add_parser(name, help=helptext)
-        p.add_argument("suggestion_id", type=int, metavar="ID")
+        p.add_argument("suggestion_id", type=int, metavar="ID", help="suggestion id (from links review)")
         p.set_defaults(func=cmd_links_decide, decision=name)
 
     rules = sub.add_parser("rules", help="explain and test the rules")
     rsub = rules.add_subparsers(dest="rules_command", metavar="ACTION")
     rsub.required = True
     p = rsub.add_parser("explain", help="why (and why not) rules fired for a mention")
-    p.add_argument("mention_id", type=int, metavar="MENTION_ID")
+    p.add_argument("mention_id", type=int, metavar="MENTION_ID", help="stored mention id (exports show it)")
     p.set_defaults(func=cmd_rules_explain)
     p = rsub.add_parser("test", help="replay stored mentions through the current rules WITHOUT acting")
     p.add_argument("--since", type=_date, metavar="DATE", help="only mentions published from DATE (2026-03-01)")
@@ -77,7 +77,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _import_options(parser: argparse.ArgumentParser, columns: str) -> None:
-    parser.add_argument("file", metavar="FILE.csv")
+    parser.add_argument("file", metavar="FILE.csv", help="the CSV file (UTF-8; a header row names the columns)")
     parser.add_argument(
         "--map",
         action="append",

@@ -14,11 +14,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     actions = privacy.add_subparsers(dest="privacy_command", metavar="ACTION")
     actions.required = True
     p = actions.add_parser("export", help="write everything stored about the person as JSON")
-    p.add_argument("customer_ref")
+    p.add_argument("customer_ref", help="the person's customer_ref (as imported)")
     p.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
     p.set_defaults(func=cmd_export)
     p = actions.add_parser("erase", help="erase the person's data, keeping pseudonymised statistics")
-    p.add_argument("customer_ref")
+    p.add_argument("customer_ref", help="the person's customer_ref (as imported)")
     p.add_argument("--yes", action="store_true", help="do it (without --yes nothing changes)")
     p.set_defaults(func=cmd_erase)
 

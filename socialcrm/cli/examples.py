@@ -1,0 +1,102 @@
+"""Examples shown at the end of ``socialcrm COMMAND --help``, one list per command, kept in one place.
+
+tests/core/test_cli_help.py walks the parser tree: every command needs an entry here and every
+example must parse with the real parser, so an example cannot drift from the options it shows.
+An example is a command line, optionally fed by a pipe and followed by ``# what it does``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+
+EXAMPLES: dict[str, list[str]] = {
+    "init": ["socialcrm --config /etc/socialcrm/socialcrm.toml init"],
+    "check-config": ["socialcrm check-config"],
+    "run": ["socialcrm --log-level DEBUG run"],
+    "poll": ["socialcrm poll --source acme-blog --force  # poll one source now, even if it is backing off"],
+    "export": ["socialcrm export tickets --format csv --output tickets.csv"],
+    "user": ["echo 'a-long-password' | socialcrm user add alice --role admin", "socialcrm user list"],
+    "user add": [
+        "echo 'a-long-password' | socialcrm user add alice --role admin --language de",
+        "socialcrm user add bob --role community --replace  # asks for a new password, resets the role",
+    ],
+    "user list": ["socialcrm user list"],
+    "user set-role": ["socialcrm user set-role bob service"],
+    "user disable": ["socialcrm user disable bob"],
+    "user enable": ["socialcrm user enable bob"],
+    "user token": ["socialcrm user token alice --label reporting  # printed once; send as 'Authorization: Bearer'"],
+    "db": ["socialcrm db current", "socialcrm db upgrade"],
+    "db upgrade": ["socialcrm db upgrade  # after installing a new version, before starting it"],
+    "db current": ["socialcrm db current"],
+    "sources": ["socialcrm sources", "socialcrm sources pause acme-blog"],
+    "demo": ["socialcrm demo --dir /tmp/socialcrm-demo --port 8090"],
+    "customers": ["socialcrm customers import customers.csv --dry-run", "socialcrm customers merge-candidates"],
+    "customers import": [
+        "socialcrm customers import customers.csv --map customer_ref=Kundennummer --map email=E-Mail --dry-run"
+    ],
+    "customers merge-candidates": ["socialcrm customers merge-candidates --no-detect"],
+    "customers merge": ["socialcrm customers merge K-1001 K-1042  # K-1042 is merged into K-1001"],
+    "customers dismiss": ["socialcrm customers dismiss 17"],
+    "orders": ["socialcrm orders import orders.csv"],
+    "orders import": ["socialcrm orders import orders.csv --delimiter ';' --map order_number=Bestellnummer"],
+    "links": ["socialcrm links review", "socialcrm links confirm 12"],
+    "links review": ["socialcrm links review --limit 20"],
+    "links confirm": ["socialcrm links confirm 12"],
+    "links reject": ["socialcrm links reject 12"],
+    "rules": ["socialcrm rules test --since 2026-03-01", "socialcrm rules explain 4711"],
+    "rules explain": ["socialcrm rules explain 4711"],
+    "rules test": ["socialcrm rules test --since 2026-03-01 --source acme-blog --verbose  # changes nothing"],
+    "classify": ["socialcrm classify --input posts.jsonl --model lexicon > labelled.jsonl"],
+    "classifier": ["socialcrm classifier eval", "socialcrm classifier train --output my-heads.safetensors"],
+    "classifier train": ["socialcrm classifier train --output my-heads.safetensors --include-corrections"],
+    "classifier eval": ["socialcrm classifier eval --model my-heads.safetensors --json"],
+    "privacy": ["socialcrm privacy export K-1001 --output k-1001.json", "socialcrm privacy erase K-1001 --yes"],
+    "privacy export": ["socialcrm privacy export K-1001 --output k-1001.json"],
+    "privacy erase": ["socialcrm privacy erase K-1001 --yes"],
+}
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Wraps prose like argparse does but keeps indented lines (the examples) exactly as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        blocks = []
+        for block in text.split("\n\n"):
+            if any(line.startswith("  ") for line in block.splitlines()):
+                blocks.append("\n".join(indent + line for line in block.splitlines()))
+            else:
+                blocks.append(super()._fill_text(block, width, indent))
+        return "\n\n".join(blocks)
+
+
+def command_line(example: str) -> str:
+    """The ``socialcrm ...`` part of an example: without a feeding pipe, output redirection or comment."""
+    line = re.sub(r"\s+#\s.*$", "", example)
+    line = line.split("|")[-1]
+    line = re.sub(r"\s+>\s*\S+$", "", line)
+    return line[line.index("socialcrm") :].strip()
+
+
+def subcommands(
+    parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
+) -> list[tuple[str, argparse.ArgumentParser]]:
+    """Every (``"user add"``, parser) below ``parser``, depth first."""
+    found: list[tuple[str, argparse.ArgumentParser]] = []
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found.append((" ".join((*path, name)), sub))
+                found.extend(subcommands(sub, (*path, name)))
+    return found
+
+
+def add_examples(parser: argparse.ArgumentParser) -> None:
+    """Put each command's examples into its ``--help`` epilog."""
+    for name, sub in subcommands(parser):
+        examples = EXAMPLES.get(name)
+        if not examples:
+            continue
+        sub.formatter_class = HelpFormatter
+        heading = "example:" if len(examples) == 1 else "examples:"
+        sub.epilog = heading + "\n" + "\n".join(f"  {line}" for line in examples)
