@@ -4,6 +4,8 @@ The file shape is a contract (see config.example.toml): ``[database]``, ``[web]`
 ``[classifier]``, ``[[sources]]``, ``[[rules]]``, ``[templates.NAME]`` and the optional
 ``[daemon]``, ``[sla.PRIORITY]``, ``[linking]``, ``[[webhooks]]``, ``[retention]`` tables. Secrets never
 appear in the file: an option ending in ``_env`` names the environment variable holding it.
+Every option can also be set from the environment (``SOCIALCRM_WEB__PORT``), which wins over the
+file: see socialcrm/config_env.py.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from socialcrm.config_env import apply_environment
 from socialcrm.durations import parse_duration
 from socialcrm.errors import ConfigError
 from socialcrm.models.vocabulary import PRIORITIES, Priority
@@ -37,9 +40,13 @@ class _Frozen(BaseModel):
 
 
 class DatabaseConfig(_Frozen):
-    """Where the data lives. ``sqlite:///relative.db`` is relative to the config file."""
+    """Where the data lives. ``sqlite:///relative.db`` is relative to the config file.
+
+    ``url_env`` names an environment variable holding the whole URL, so a password stays out of the file.
+    """
 
     url: str = "sqlite:///socialcrm.db"
+    url_env: str | None = None
     echo: bool = False
 
 
@@ -53,6 +60,7 @@ class WebConfig(_Frozen):
     session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
     default_language: Literal["de", "en"] = "en"
     login_attempts_per_15min: int = Field(default=10, ge=1)
+    access_log: bool = False
 
 
 class ClassifierConfig(BaseModel):
@@ -77,6 +85,7 @@ class DaemonConfig(_Frozen):
     max_text_chars: int = Field(default=20000, ge=100)
     shutdown_grace: str = "30s"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
 
     @field_validator("outbox_interval", "shutdown_grace")
     @classmethod
@@ -195,6 +204,9 @@ class Config:
     retention: RetentionConfig
     warnings: tuple[str, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    origins: Mapping[str, str] = field(
+        default_factory=dict, repr=False
+    )  # option path -> "env:VAR" (set from the environment)
 
     @property
     def base_dir(self) -> Path:
@@ -232,8 +244,8 @@ def find_config_path(explicit: str | os.PathLike[str] | None) -> Path:
     return Path.cwd() / DEFAULT_CONFIG_NAME
 
 
-def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
-    """Find, read and validate the configuration; raise ConfigError listing every problem."""
+def load_config(explicit: str | os.PathLike[str] | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Find, read and validate the configuration (environment over file); raise ConfigError listing every problem."""
     path = find_config_path(explicit)
     try:
         text = path.read_text(encoding="utf-8")
@@ -243,16 +255,16 @@ def load_config(explicit: str | os.PathLike[str] | None = None) -> Config:
         ) from None
     except (OSError, UnicodeDecodeError) as err:
         raise ConfigError(f"{path}: cannot read: {err}") from err
-    return parse_config(text, path)
+    return parse_config(text, path, environ)
 
 
-def parse_config(text: str, path: Path | None = None) -> Config:
-    """Validate TOML text; every problem is collected before raising."""
+def parse_config(text: str, path: Path | None = None, environ: Mapping[str, str] | None = None) -> Config:
+    """Validate TOML text with the environment's options applied; every problem is collected before raising."""
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path or '<config>'}: TOML syntax error: {err}") from err
-    return ConfigBuilder(data, path).build()
+    return ConfigBuilder(data, path, environ).build()
 
 
 class ConfigBuilder:
@@ -273,10 +285,13 @@ class ConfigBuilder:
         "demo",
     }
 
-    def __init__(self, data: Mapping[str, Any], path: Path | None) -> None:
-        self.data = data
+    def __init__(self, data: Mapping[str, Any], path: Path | None, environ: Mapping[str, str] | None = None) -> None:
+        self.environ = os.environ if environ is None else environ
+        overlay = apply_environment(data, self.environ, self.SECTIONS)
+        self.data = overlay.data
+        self.origins = overlay.origins
         self.path = path
-        self.problems: list[str] = []
+        self.problems: list[str] = overlay.problems
         self.warnings: list[str] = []
 
     def build(self) -> Config:
@@ -284,7 +299,7 @@ class ConfigBuilder:
             if key not in self.SECTIONS:
                 self.problems.append(f"{key}: unknown section (allowed: {', '.join(sorted(self.SECTIONS))})")
         self._scan_secrets(self.data, "")
-        database = self._section("database", DatabaseConfig) or DatabaseConfig()
+        database = self._database()
         web = self._section("web", WebConfig) or WebConfig()
         classifier = self._section("classifier", ClassifierConfig) or ClassifierConfig()
         daemon = self._section("daemon", DaemonConfig) or DaemonConfig()
@@ -296,7 +311,7 @@ class ConfigBuilder:
         templates = self._templates()
         rules = self._rules(templates, {w.name for w in webhooks})
         if self.problems:
-            raise ConfigError(self.problems)
+            raise ConfigError([self._with_origin(problem) for problem in self.problems])
         return Config(
             path=self.path.resolve() if self.path else None,
             database=database,
@@ -312,12 +327,43 @@ class ConfigBuilder:
             retention=retention,
             warnings=tuple(self.warnings),
             raw=self.data,
+            origins=dict(self.origins),
         )
+
+    def _with_origin(self, problem: str) -> str:
+        """Name the variable behind a problem whose value came from the environment."""
+        where = problem.split(": ", 1)[0]
+        origin = self.origins.get(where)
+        return f"{problem} (set by {origin.removeprefix('env:')})" if origin else problem
+
+    def _database(self) -> DatabaseConfig:
+        database: DatabaseConfig = self._section("database", DatabaseConfig) or DatabaseConfig()
+        raw = self.data.get("database")
+        url_given = isinstance(raw, Mapping) and "url" in raw
+        if database.url_env:
+            if url_given:
+                self.problems.append("database: set either url or url_env, not both")
+            url = self.environ.get(database.url_env)
+            if not url:
+                self.problems.append(
+                    f"database.url_env: environment variable {database.url_env} is not set (it should hold the URL)"
+                )
+                return database
+            self.origins["database.url"] = f"env:{database.url_env}"
+            return database.model_copy(update={"url": url})
+        if url_given and "database.url" not in self.origins and url_password(database.url):
+            self.warnings.append(
+                "database.url: a password is written into the URL in the file; put the URL into an environment "
+                'variable and name it with url_env = "VARIABLE" (or set SOCIALCRM_DATABASE__URL)'
+            )
+        return database
 
     def _scan_secrets(self, node: Any, path: str) -> None:
         if isinstance(node, Mapping):
             for key, value in node.items():
                 sub = f"{path}.{key}" if path else str(key)
+                if sub in self.origins:
+                    continue  # the environment is where secrets belong
                 if (
                     isinstance(value, str)
                     and _SECRET_KEY.search(str(key))
@@ -327,7 +373,13 @@ class ConfigBuilder:
                     self.problems.append(
                         f"{sub}: secrets never go in the file; name an environment variable with {key}_env"
                     )
-                elif str(key).endswith("_env") and isinstance(value, str) and value and value not in os.environ:
+                elif (
+                    str(key).endswith("_env")
+                    and isinstance(value, str)
+                    and value
+                    and value not in self.environ
+                    and sub != "database.url_env"  # a missing database URL is a problem, reported by _database
+                ):
                     self.warnings.append(f"{sub}: environment variable {value} is not set")
                 self._scan_secrets(value, sub)
         elif isinstance(node, list):
@@ -362,7 +414,9 @@ class ConfigBuilder:
             if priority not in PRIORITIES:
                 self.problems.append(f"sla.{priority}: unknown priority (allowed: {', '.join(PRIORITIES)})")
                 continue
-            target = self._validate(SlaTarget, table if isinstance(table, Mapping) else {}, f"sla.{priority}")
+            given = table if isinstance(table, Mapping) else {}
+            # A priority's table may set one of the two times; the other keeps its default.
+            target = self._validate(SlaTarget, {**result[priority].model_dump(), **given}, f"sla.{priority}")
             if target is not None:
                 result[priority] = target
         return result
@@ -521,6 +575,16 @@ def format_validation_error(
             message = message[len("Value error, ") :]
         lines.append(f"{where}{loc}: {message}")
     return lines
+
+
+def url_password(url: str) -> str | None:
+    """The password written into a database URL, if any."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).password
+    except Exception:  # noqa: BLE001 - an unparsable URL is reported when the database is opened
+        return None
 
 
 def source_names(config: Config) -> Sequence[str]:

@@ -19,6 +19,7 @@ from sqlmodel import Session
 from connectors._http import Backoff
 from connectors.base import AuthError, Connector, ConnectorError, TransientFetchError
 from socialcrm.config import SourceConfig
+from socialcrm.logs import log_source
 from socialcrm.models import SourceState, utcnow
 from socialcrm.pipeline import BatchResult, Pipeline, get_state
 
@@ -65,6 +66,10 @@ class Poller:
 
     async def run_once(self, *, force: bool = False) -> PollResult:
         """Fetch until the connector has no more pages (bounded), storing each page as it comes."""
+        with log_source(self.source.name):
+            return await self._poll(force)
+
+    async def _poll(self, force: bool) -> PollResult:
         result = PollResult(source=self.source.name)
         state = await self.db.run_write(lambda s: _snapshot(get_state(s, self.source)))
         now = self._now()

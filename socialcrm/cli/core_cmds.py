@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import json
+import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -14,7 +16,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from socialcrm.config import Config, find_config_path, load_config
+from socialcrm.config import Config, find_config_path, load_config, url_password
 from socialcrm.db import open_database, redact_url
 from socialcrm.errors import ConfigError, SocialCRMError
 from socialcrm.logs import secret_values, setup_logging
@@ -24,9 +26,19 @@ from socialcrm.models import ROLES
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("init", help="write a starter config and create the database")
     p.add_argument("--force", action="store_true", help="overwrite an existing config file")
+    p.add_argument(
+        "--database-url",
+        metavar="URL",
+        help="write this [database] url into the new config (default: sqlite:///socialcrm.db next to it)",
+    )
     p.set_defaults(func=cmd_init)
 
     p = sub.add_parser("check-config", help="validate the config and report every problem at once")
+    p.add_argument(
+        "--show-origin",
+        action="store_true",
+        help="also print every option in force and where it came from: env:VARIABLE, file:PATH or default",
+    )
     p.set_defaults(func=cmd_check_config)
 
     p = sub.add_parser("run", help="run the daemon (scheduler, outbox and web app) until SIGTERM/SIGINT")
@@ -89,10 +101,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def configure(args: argparse.Namespace) -> Config:
     """Load the config, print its warnings, set up logging with secrets masked."""
     config = load_config(args.config)
-    setup_logging(args.log_level or config.daemon.log_level, secret_values(config.raw))
+    setup_logging(args.log_level or config.daemon.log_level, config_secrets(config), config.daemon.log_format)
     for warning in config.warnings:
         print(f"socialcrm: warning: {warning}", file=sys.stderr)
     return config
+
+
+def config_secrets(config: Config) -> list[str]:
+    """Values the log must never show: every ``*_env`` secret and a password written into the database URL."""
+    password = url_password(config.database_url())
+    return [*secret_values(config.raw), *([password] if password else [])]
 
 
 @contextmanager
@@ -109,10 +127,21 @@ def opened(config: Config, *, write: bool, upgrade: bool = True) -> Iterator[Ses
 def cmd_init(args: argparse.Namespace) -> int:
     path = find_config_path(args.config)
     if path.exists() and not args.force:
+        if args.database_url:
+            print(f"socialcrm: {path} exists; --database-url applies to a new config only", file=sys.stderr)
+            return 2
         print(f"socialcrm: {path} exists; keeping it (use --force to overwrite)", file=sys.stderr)
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
         starter = resources.files("socialcrm").joinpath("starter_config.toml").read_text(encoding="utf-8")
+        if args.database_url:
+            starter = re.sub(
+                r'^url = "sqlite:///socialcrm.db"',
+                lambda _: f"url = {json.dumps(args.database_url)}",
+                starter,
+                count=1,
+                flags=re.M,
+            )
         path.write_text(starter, encoding="utf-8")
         print(f"Wrote {path}")
     config = configure(args)
@@ -136,7 +165,23 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         print(f"warning: {warning}", file=sys.stderr)
     enabled = sum(1 for s in config.sources if s.enabled)
     print(f"{path}: OK ({len(config.sources)} sources, {enabled} enabled; {len(config.rules)} rules)")
+    if args.show_origin:
+        print(f"# environment (SOCIALCRM_SECTION__KEY) over file ({path}) over default")
+        print_origins(config)
     return 0
+
+
+def print_origins(config: Config) -> None:
+    """One line per option: where it came from, its path and the value in force (passwords masked)."""
+    from socialcrm.config_env import effective_values
+
+    rows = effective_values(config)
+    width = min(max((len(origin) for _, _, origin in rows), default=0), 48)
+    for path, value, origin in rows:
+        if path == "database.url":
+            value = redact_url(str(value))
+        shown = json.dumps(value, ensure_ascii=False, default=str)
+        print(f"{origin:<{width}}  {path} = {shown}")
 
 
 def cmd_run(args: argparse.Namespace) -> int:

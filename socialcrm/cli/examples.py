@@ -11,9 +11,15 @@ import argparse
 import re
 
 EXAMPLES: dict[str, list[str]] = {
-    "init": ["socialcrm --config /etc/socialcrm/socialcrm.toml init"],
-    "check-config": ["socialcrm check-config"],
-    "run": ["socialcrm --log-level DEBUG run"],
+    "init": [
+        "socialcrm init",
+        "socialcrm --config /etc/socialcrm/socialcrm.toml init --database-url sqlite:////var/lib/socialcrm/socialcrm.db",
+    ],
+    "check-config": [
+        "socialcrm check-config",
+        "socialcrm check-config --show-origin  # each value and where it came from (file, environment, default)",
+    ],
+    "run": ["SOCIALCRM_WEB__PORT=8081 socialcrm run  # any option can come from the environment"],
     "poll": ["socialcrm poll --source acme-blog --force  # poll one source now, even if it is backing off"],
     "export": ["socialcrm export tickets --format csv --output tickets.csv"],
     "user": ["echo 'a-long-password' | socialcrm user add alice --role admin", "socialcrm user list"],
