@@ -1,21 +1,30 @@
-"""The daemon: scheduler, outbox, housekeeping and web app in one process, stopped cleanly by SIGTERM/SIGINT."""
+"""The daemon: scheduler, outbox, housekeeping and web app in one process, stopped cleanly by SIGTERM/SIGINT.
+
+SIGHUP reloads the rules and templates from the config file without a restart; a config that does
+not load keeps the rules in force and logs why. Under systemd (``Type=notify``) the daemon reports
+READY=1 once it serves, RELOADING=1 around a reload, STOPPING=1 when it stops (socialcrm/sdnotify.py).
+"""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import signal
 from collections.abc import Callable
+from typing import Any
 
 from aiohttp import web
 from sqlalchemy import update
 from sqlmodel import Session, col
 
-from socialcrm.config import Config
+from socialcrm.config import Config, load_config
 from socialcrm.durations import parse_duration
+from socialcrm.errors import ConfigError
 from socialcrm.models import SourceState
 from socialcrm.runtime import Runtime
 from socialcrm.scheduler import Scheduler
+from socialcrm.sdnotify import Notifier
 
 logger = logging.getLogger(__name__)
 
@@ -23,13 +32,17 @@ logger = logging.getLogger(__name__)
 class Daemon:
     """One running socialcrm instance."""
 
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, notifier: Notifier | None = None) -> None:
         self.runtime = runtime
         self.config: Config = runtime.config
         self.scheduler = Scheduler()
         self.web_runner: web.AppRunner | None = None
+        self.web_app: web.Application | None = None
         self.web_url: str | None = None
         self.stopping = asyncio.Event()
+        self.notifier = notifier or Notifier(None)
+        self._reload_lock = asyncio.Lock()
+        self._reloads: set[asyncio.Task[bool]] = set()
 
     async def start(self) -> None:
         """Schedule every source, the outbox and housekeeping; start the web app."""
@@ -57,7 +70,10 @@ class Daemon:
         from socialcrm.web.app import create_app
 
         app = create_app(self.config, self.runtime.db)
-        self.web_runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        self.web_app = app
+        from socialcrm.web.access_log import access_log_options
+
+        self.web_runner = web.AppRunner(app, handle_signals=False, **access_log_options(self.config.web.access_log))
         await self.web_runner.setup()
         site = web.TCPSite(self.web_runner, self.config.web.host, self.config.web.port)
         await site.start()
@@ -74,11 +90,69 @@ class Daemon:
 
     async def run_until_stopped(self) -> None:
         await self.start()
+        self.notifier.ready(self.status())
         await self.stopping.wait()
         await self.stop()
 
+    def status(self) -> str:
+        """One line for ``systemctl status``."""
+        scheduled = sum(1 for s in self.config.sources if s.enabled and s.name in self.runtime.connectors)
+        web_part = f"web app at {self.web_url}" if self.web_url else "web app off"
+        return f"Running: {scheduled} source(s) scheduled, {len(self.config.rules)} rule(s), {web_part}"
+
+    async def reload(self) -> bool:
+        """Load the config file again and put its rules and templates in force; keep the old ones if it fails."""
+        async with self._reload_lock:
+            self.notifier.reloading()
+            try:
+                return await self._reload()
+            finally:
+                self.notifier.ready(self.status())
+
+    async def _reload(self) -> bool:
+        from socialcrm.rules.loader import compile_rules
+
+        old = self.config
+        if old.path is None:
+            logger.error("Reload: the config was not read from a file; nothing to reload")
+            return False
+        try:
+            new = await asyncio.to_thread(load_config, old.path)
+            # Rules may only name webhooks the running outbox knows; new webhooks need a restart.
+            ruleset = compile_rules(list(new.rules), new.templates, webhooks={w.name for w in old.webhooks})
+        except ConfigError as err:
+            logger.error(
+                "Reload of %s failed; the %d rule(s) in force stay: %s",
+                old.path,
+                len(old.rules),
+                "; ".join(err.problems),
+            )
+            return False
+        restart_needed = sorted(
+            key
+            for key in {*old.raw, *new.raw}
+            if key not in ("rules", "templates") and old.raw.get(key) != new.raw.get(key)
+        )
+        if restart_needed:
+            logger.warning("Reload: changes to %s take effect after a restart", ", ".join(restart_needed))
+        self._use_rules(dataclasses.replace(old, rules=new.rules, templates=new.templates), ruleset)
+        logger.info("Reloaded %d rule(s) and %d template(s) from %s", len(new.rules), len(new.templates), old.path)
+        return True
+
+    def _use_rules(self, config: Config, ruleset: Any) -> None:
+        self.config = config
+        self.runtime.config = config
+        self.runtime.ruleset = ruleset
+        self.runtime.pipeline.config = config
+        self.runtime.pipeline.ruleset = ruleset
+        if self.web_app is not None:
+            from socialcrm.web.views.admin import RULES_KEY
+
+            self.web_app[RULES_KEY].replace(config.rules, config.templates, ruleset)
+
     async def stop(self) -> None:
         """Finish in-flight work, store it, close everything."""
+        self.notifier.stopping()
         logger.info("Stopping: finishing work in flight")
         grace = parse_duration(self.config.daemon.shutdown_grace).total_seconds()
         await self.scheduler.shutdown(grace)
@@ -96,8 +170,15 @@ class Daemon:
 
             return handler
 
+        def reload() -> None:
+            logger.info("Received SIGHUP: reloading rules and templates")
+            task = loop.create_task(self.reload())
+            self._reloads.add(task)
+            task.add_done_callback(self._reloads.discard)
+
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop(sig.name))
+        loop.add_signal_handler(signal.SIGHUP, reload)
 
 
 def bound_port(site: web.TCPSite, default: int) -> int:
@@ -116,8 +197,12 @@ def _retry_auth_failures_on_start(session: Session) -> None:
 
 async def run_daemon(config: Config) -> int:
     """Run until SIGTERM/SIGINT; return the exit code."""
+    notifier = Notifier.from_environment()
+    loop = asyncio.get_running_loop()
+    # Until the handlers below are installed, SIGHUP's default action would end the process.
+    loop.add_signal_handler(signal.SIGHUP, lambda: logger.warning("SIGHUP while starting: nothing to reload yet"))
     runtime = await Runtime.open(config)
-    daemon = Daemon(runtime)
-    daemon.install_signal_handlers(asyncio.get_running_loop())
+    daemon = Daemon(runtime, notifier)
+    daemon.install_signal_handlers(loop)
     await daemon.run_until_stopped()
     return 0

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
@@ -20,13 +23,30 @@ from socialcrm.web.views import params
 from socialcrm.web.views.common import CONFIG_KEY, finish
 
 routes = web.RouteTableDef()
-RULESET_KEY = web.AppKey("ruleset", RuleSet)
+
+
+@dataclass
+class ActiveRules:
+    """The rules in force, as written and compiled; the daemon swaps them in place when it reloads (SIGHUP)."""
+
+    rules: Sequence[Mapping[str, Any]]
+    templates: Mapping[str, Mapping[str, str]]
+    ruleset: RuleSet
+
+    def replace(
+        self, rules: Sequence[Mapping[str, Any]], templates: Mapping[str, Mapping[str, str]], ruleset: RuleSet
+    ) -> None:
+        self.rules, self.templates, self.ruleset = rules, templates, ruleset
+
+
+RULES_KEY = web.AppKey("active_rules", ActiveRules)
 
 
 def setup_rules(app: web.Application) -> None:
     """Compile the configured rules once, for the rule test page."""
     config = app[CONFIG_KEY]
-    app[RULESET_KEY] = compile_rules(config.rules, config.templates, webhooks={w.name for w in config.webhooks})
+    ruleset = compile_rules(config.rules, config.templates, webhooks={w.name for w in config.webhooks})
+    app[RULES_KEY] = ActiveRules(config.rules, config.templates, ruleset)
 
 
 @routes.get("/admin")
@@ -55,8 +75,8 @@ async def source_pause(request: web.Request) -> web.StreamResponse:
 @requires()
 async def rules_page(request: web.Request) -> web.Response:
     """The configured rules, and, with ``?mention=ID``, how the current rules judge that stored mention."""
-    config = request.app[CONFIG_KEY]
-    ruleset = request.app[RULESET_KEY]
+    active = request.app[RULES_KEY]
+    ruleset = active.ruleset
     mention_id = params.integer(request.query, "mention", 1)
     result = None
     if mention_id is not None:
@@ -70,7 +90,7 @@ async def rules_page(request: web.Request) -> web.Response:
         result = await request.app[DB_KEY].run_read(test)
     shown = [
         (str(rule.get("name", "?")), json.dumps(rule, indent=2, ensure_ascii=False, default=str))
-        for rule in config.rules
+        for rule in active.rules
     ]
     order = [rule.name for rule in ruleset.rules]
     return render(
@@ -78,7 +98,7 @@ async def rules_page(request: web.Request) -> web.Response:
         "rules.html",
         rules=shown,
         order=order,
-        templates=config.templates,
+        templates=active.templates,
         result=result,
         mention_id=mention_id or "",
     )
