@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import AsyncIterator, Iterator
 
@@ -18,11 +19,13 @@ CHROMIUM = "/usr/bin/chromium"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """In CI a missing PostgreSQL or Chromium is an error, not a quietly skipped test."""
+    """In CI a missing PostgreSQL, Chromium or systemd-analyze is an error, not a quietly skipped test."""
     if os.environ.get("SOCIALCRM_REQUIRE_POSTGRES") and not os.environ.get(PG_ENV):
         raise pytest.UsageError(f"SOCIALCRM_REQUIRE_POSTGRES is set but {PG_ENV} is not")
     if os.environ.get("SOCIALCRM_REQUIRE_BROWSER") and not os.path.exists(CHROMIUM):
         raise pytest.UsageError(f"SOCIALCRM_REQUIRE_BROWSER is set but {CHROMIUM} is missing")
+    if os.environ.get("SOCIALCRM_REQUIRE_SYSTEMD") and not shutil.which("systemd-analyze"):
+        raise pytest.UsageError("SOCIALCRM_REQUIRE_SYSTEMD is set but systemd-analyze is missing (install systemd)")
 
 
 @pytest.fixture

@@ -68,7 +68,8 @@ def test_each_example_parses_with_the_real_parser(name: str) -> None:
             for key, value in vars(args).items()
             if key.endswith("_command") and isinstance(value, str) and key != "command"
         ]
-        assert f"{' '.join(command)} ".startswith(f"{name} "), f"example of {name!r} runs {' '.join(command)!r}: {example}"
+        ran = " ".join(command)
+        assert f"{ran} ".startswith(f"{name} "), f"example of {name!r} runs {ran!r}: {example}"
 
 
 def test_help_of_a_command_shows_its_example_from_the_installed_script() -> None:
