@@ -3,13 +3,17 @@
 ::
 
     SocialCRMError
-    ├── ConfigError        startup only; .problems lists every "toml.path: why" found at once
-    ├── DatabaseError      the database cannot be opened or migrated
-    ├── NotFoundError      a record named by id or name does not exist
-    ├── ConflictError      a state change lost a race or is not allowed from the current state
-    ├── PermissionDenied   the acting user's role may not do this
-    ├── ImportRowError     one CSV row is invalid (line number and reason)
-    └── RuleError          a rule or template cannot be compiled (names rules[N].field)
+    ├── ConfigError          startup only; .problems lists every "toml.path: why" found at once
+    ├── DatabaseError        the database cannot be opened or migrated
+    ├── NotFoundError        a record named by id or name does not exist
+    ├── ConflictError        a state change lost a race or is not allowed from the current state
+    └── InvalidInputError    a value a person gave is not acceptable; the message names it and says why
+        ├── ImportFileError  a CSV file cannot be imported as a whole (encoding, header, mapping)
+        └── ImportRowError   one CSV row is invalid (line number and reason)
+
+Services raise only these (and let connector and classifier errors pass). The web layer answers
+NotFoundError with 404, ConflictError with 409 and InvalidInputError with 400; the command line prints
+the message and exits with 2 for ConfigError and InvalidInputError, 1 for the others.
 """
 
 from __future__ import annotations
@@ -39,18 +43,18 @@ class ConflictError(SocialCRMError):
     """A state change is not allowed from the current state, or another user got there first."""
 
 
-class PermissionDenied(SocialCRMError):
-    """The acting user's role may not do this."""
+class InvalidInputError(SocialCRMError):
+    """A value given by a person (form field, API body, command argument) is not acceptable."""
 
 
-class ImportRowError(SocialCRMError):
+class ImportFileError(InvalidInputError):
+    """The file as a whole cannot be imported (encoding, header, mapping); nothing was stored."""
+
+
+class ImportRowError(InvalidInputError):
     """One imported row is invalid."""
 
     def __init__(self, line: int, reason: str) -> None:
         super().__init__(f"line {line}: {reason}")
         self.line = line
         self.reason = reason
-
-
-class RuleError(SocialCRMError):
-    """A rule or template cannot be compiled; the message names ``rules[N].field``."""

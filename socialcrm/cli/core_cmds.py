@@ -18,7 +18,7 @@ from sqlmodel import Session
 
 from socialcrm.config import Config, find_config_path, load_config, url_password
 from socialcrm.db import open_database, redact_url
-from socialcrm.errors import ConfigError, SocialCRMError
+from socialcrm.errors import ConfigError, InvalidInputError, SocialCRMError
 from socialcrm.logs import secret_values, setup_logging
 from socialcrm.models import ROLES
 
@@ -255,13 +255,13 @@ def _read_password() -> str:
 
 
 def cmd_user_add(args: argparse.Namespace) -> int:
-    from socialcrm.services.users import InvalidUserInput, create_user, validate_new_user
+    from socialcrm.services.users import create_user, validate_new_user
 
     config = configure(args)
     password = _read_password()
     try:
         validate_new_user(args.name, args.role, password)
-    except InvalidUserInput as err:
+    except InvalidInputError as err:
         print(f"socialcrm: {err}", file=sys.stderr)
         return 2
     with opened(config, write=True) as session:

@@ -10,7 +10,7 @@ from typing import Any
 
 from socialcrm.cli.core_cmds import configure
 from socialcrm.db import open_database
-from socialcrm.errors import ConflictError, NotFoundError
+from socialcrm.errors import ConflictError, InvalidInputError, NotFoundError
 
 
 def _actor() -> str:
@@ -102,7 +102,7 @@ def _run_import(args: argparse.Namespace, kind: str) -> int:
     fields = imports.CUSTOMER_COLUMNS + imports.CUSTOMER_OPTIONAL if kind == "customers" else imports.ORDER_COLUMNS
     try:
         mapping = imports.parse_mapping(args.map, fields)
-    except ValueError as err:
+    except InvalidInputError as err:
         print(f"socialcrm: {err}", file=sys.stderr)
         return 2
     config = configure(args)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlmodel import Session, col, select
 
-from socialcrm.errors import NotFoundError
+from socialcrm.errors import InvalidInputError, NotFoundError
 from socialcrm.models import SENTIMENT_LABELS, Mention, SentimentCorrection, utcnow
 from socialcrm.services import audit
 
@@ -12,7 +12,7 @@ from socialcrm.services import audit
 def correct_sentiment(session: Session, mention_id: int, label: str, user: str) -> SentimentCorrection:
     """Record that ``user`` says the mention's sentiment is ``label`` and update the mention."""
     if label not in SENTIMENT_LABELS:
-        raise ValueError(f"unknown sentiment {label!r} (allowed: {', '.join(SENTIMENT_LABELS)})")
+        raise InvalidInputError(f"unknown sentiment {label!r} (allowed: {', '.join(SENTIMENT_LABELS)})")
     mention = session.get(Mention, mention_id)
     if mention is None:
         raise NotFoundError(f"no mention with id {mention_id}")

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
-from socialcrm.errors import NotFoundError
+from socialcrm.errors import InvalidInputError, NotFoundError
 from socialcrm.linking.normalize import normalize_email, normalize_phone
 from socialcrm.models import (
     ContactPoint,
@@ -59,10 +59,11 @@ def contact_points(session: Session, customer_id: int) -> list[ContactPoint]:
 
 
 def add_contact(session: Session, customer_id: int, kind: str, value: str, *, actor: str) -> ContactPoint | None:
-    """Add an e-mail or phone (normalised); None when the customer already has it. ValueError when invalid."""
+    """Add an e-mail or phone (normalised); None when the customer already has it; InvalidInputError when invalid."""
     normal = normalize_email(value) if kind == "email" else normalize_phone(value) if kind == "phone" else None
     if normal is None:
-        raise ValueError(f"{kind}: {value!r} is not a valid {'e-mail address' if kind == 'email' else 'phone number'}")
+        what = "e-mail address" if kind == "email" else "phone number"
+        raise InvalidInputError(f"{kind}: {value!r} is not a valid {what}")
     exists = session.exec(
         select(ContactPoint).where(
             ContactPoint.customer_id == customer_id, ContactPoint.kind == kind, ContactPoint.value == normal
@@ -82,7 +83,7 @@ def update_customer(session: Session, customer_id: int, *, actor: str, **changes
     customer = get_customer(session, customer_id)
     unknown = set(changes) - set(EDITABLE_FIELDS)
     if unknown:
-        raise ValueError(f"cannot edit {', '.join(sorted(unknown))} (editable: {', '.join(EDITABLE_FIELDS)})")
+        raise InvalidInputError(f"cannot edit {', '.join(sorted(unknown))} (editable: {', '.join(EDITABLE_FIELDS)})")
     diff = {}
     for key, value in changes.items():
         if key == "tags":
@@ -100,7 +101,7 @@ def update_customer(session: Session, customer_id: int, *, actor: str, **changes
 def add_note(session: Session, customer_id: int, text: str, *, actor: str) -> CustomerNote:
     """A note on the customer's timeline."""
     if not text.strip():
-        raise ValueError("a note needs text")
+        raise InvalidInputError("a note needs text")
     get_customer(session, customer_id)
     note = CustomerNote(customer_id=customer_id, author=actor, text=text.strip(), created_at=utcnow())
     session.add(note)

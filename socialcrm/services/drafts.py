@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from socialcrm.errors import ConflictError, NotFoundError
+from socialcrm.errors import ConflictError, InvalidInputError, NotFoundError
 from socialcrm.models import DraftEdit, Mention, OutboxItem, ReplyDraft, utcnow
 from socialcrm.services import audit, tickets
 from socialcrm.services.audit import DAEMON
@@ -99,7 +99,7 @@ def _compare_and_set(
 def edit(session: Session, draft_id: int, text: str, *, user: str, expected_version: int | None = None) -> ReplyDraft:
     """Change a pending draft's text; the old and new text are kept as a DraftEdit."""
     if not text.strip():
-        raise ValueError("a reply needs text")
+        raise InvalidInputError("a reply needs text")
     draft = get_draft(session, draft_id)
     if draft.status != "pending":
         raise ConflictError(f"draft {draft_id} is {draft.status}; only pending drafts can be edited")
@@ -174,7 +174,7 @@ def reject(
 ) -> ReplyDraft:
     """Reject a pending draft with a reason (required, so the team learns why)."""
     if not reason.strip():
-        raise ValueError("a rejection needs a reason")
+        raise InvalidInputError("a rejection needs a reason")
     draft = get_draft(session, draft_id)
     if draft.status != "pending":
         raise ConflictError(f"draft {draft_id} is {draft.status}; only pending drafts can be rejected")

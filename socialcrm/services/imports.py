@@ -19,7 +19,7 @@ from typing import cast
 
 from sqlmodel import Session, select
 
-from socialcrm.errors import ImportRowError, SocialCRMError
+from socialcrm.errors import ImportFileError, ImportRowError, InvalidInputError
 from socialcrm.linking.link import resolve_customer
 from socialcrm.linking.normalize import normalize_email, normalize_handle, normalize_phone
 from socialcrm.models import ContactPoint, Customer, Identity, MergeCandidate, Order, utcnow
@@ -45,10 +45,6 @@ _DATE_FORMATS = (
 )
 
 
-class ImportFileError(SocialCRMError):
-    """The file as a whole cannot be imported (encoding, header, mapping); nothing was stored."""
-
-
 @dataclass
 class ImportReport:
     """What an import did."""
@@ -67,19 +63,19 @@ class ImportReport:
 
 
 def parse_mapping(items: Sequence[str] | None, allowed: Sequence[str]) -> dict[str, str]:
-    """``["name=Kundenname", "email=E-Mail"]`` -> {field: header}; ValueError names a bad item."""
+    """``["name=Kundenname", "email=E-Mail"]`` -> {field: header}; InvalidInputError names a bad item."""
     mapping: dict[str, str] = {}
     for item in items or ():
         for part in item.split(","):
             if not part.strip():
                 continue
             if "=" not in part:
-                raise ValueError(f"--map {part!r}: use FIELD=HEADER, e.g. name=Kundenname")
+                raise InvalidInputError(f"--map {part!r}: use FIELD=HEADER, e.g. name=Kundenname")
             key, header = (s.strip() for s in part.split("=", 1))
             if key not in allowed:
-                raise ValueError(f"--map {part!r}: unknown field {key!r} (fields: {', '.join(allowed)})")
+                raise InvalidInputError(f"--map {part!r}: unknown field {key!r} (fields: {', '.join(allowed)})")
             if not header:
-                raise ValueError(f"--map {part!r}: the header after '=' is empty")
+                raise InvalidInputError(f"--map {part!r}: the header after '=' is empty")
             mapping[key] = header
     return mapping
 

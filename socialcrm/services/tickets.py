@@ -15,7 +15,7 @@ from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
 from socialcrm.config import DEFAULT_SLA, SlaTarget
-from socialcrm.errors import ConflictError, NotFoundError
+from socialcrm.errors import ConflictError, InvalidInputError, NotFoundError
 from socialcrm.models import (
     OPEN_TICKET_STATUSES,
     PRIORITIES,
@@ -86,7 +86,7 @@ def open_ticket(
 ) -> Ticket:
     """Create a ticket (status new) with SLA due times; attach ``mention_id`` when given."""
     if priority not in PRIORITIES:
-        raise ValueError(f"unknown priority {priority!r} (allowed: {', '.join(PRIORITIES)})")
+        raise InvalidInputError(f"unknown priority {priority!r} (allowed: {', '.join(PRIORITIES)})")
     now = now or utcnow()
     first_due, resolution_due = sla_due(sla, priority, now)
     ticket = Ticket(
@@ -144,7 +144,7 @@ def transition(session: Session, ticket_id: int, status: str, *, actor: str, now
     """Move a ticket to ``status``; raise ConflictError when that step is not allowed."""
     ticket = get_ticket(session, ticket_id)
     if status not in TICKET_STATUSES:
-        raise ValueError(f"unknown status {status!r} (allowed: {', '.join(TRANSITIONS)})")
+        raise InvalidInputError(f"unknown status {status!r} (allowed: {', '.join(TRANSITIONS)})")
     if status == ticket.status:
         return ticket
     allowed = TRANSITIONS[ticket.status]
@@ -192,7 +192,7 @@ def set_priority(
 ) -> Ticket:
     """Change the priority; due times are recomputed from the ticket's creation time."""
     if priority not in PRIORITIES:
-        raise ValueError(f"unknown priority {priority!r} (allowed: {', '.join(PRIORITIES)})")
+        raise InvalidInputError(f"unknown priority {priority!r} (allowed: {', '.join(PRIORITIES)})")
     ticket = get_ticket(session, ticket_id)
     if ticket.priority == priority:
         return ticket
@@ -208,7 +208,7 @@ def set_priority(
 def add_note(session: Session, ticket_id: int, text: str, *, actor: str, now: datetime | None = None) -> TicketNote:
     """Add an agent's note; a note by a person counts as the first response."""
     if not text.strip():
-        raise ValueError("a note needs text")
+        raise InvalidInputError("a note needs text")
     ticket = get_ticket(session, ticket_id)
     now = now or utcnow()
     note = TicketNote(ticket_id=ticket_id, author=actor, text=text.strip(), created_at=now)

@@ -10,7 +10,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlmodel import Session, select
 
-from socialcrm.errors import ConflictError, NotFoundError, SocialCRMError
+from socialcrm.errors import ConflictError, InvalidInputError, NotFoundError
 from socialcrm.models import ROLES, ApiToken, User, utcnow
 from socialcrm.services import audit
 
@@ -21,17 +21,13 @@ MIN_PASSWORD_LENGTH = 8
 _DUMMY_HASH = _hasher.hash("socialcrm-timing-equaliser")
 
 
-class InvalidUserInput(SocialCRMError):
-    """A username, role or password does not meet the rules."""
-
-
 def validate_new_user(username: str, role: str, password: str) -> None:
     if not _USERNAME.match(username):
-        raise InvalidUserInput("username: 1-64 letters, digits, '_', '.', '@' or '-'")
+        raise InvalidInputError("username: 1-64 letters, digits, '_', '.', '@' or '-'")
     if role not in ROLES:
-        raise InvalidUserInput(f"role: unknown role {role!r} (allowed: {', '.join(ROLES)})")
+        raise InvalidInputError(f"role: unknown role {role!r} (allowed: {', '.join(ROLES)})")
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise InvalidUserInput(f"password: at least {MIN_PASSWORD_LENGTH} characters")
+        raise InvalidInputError(f"password: at least {MIN_PASSWORD_LENGTH} characters")
 
 
 def create_user(
@@ -93,7 +89,7 @@ def list_users(session: Session) -> list[User]:
 
 def set_role(session: Session, username: str, role: str, *, actor: str) -> User:
     if role not in ROLES:
-        raise InvalidUserInput(f"role: unknown role {role!r} (allowed: {', '.join(ROLES)})")
+        raise InvalidInputError(f"role: unknown role {role!r} (allowed: {', '.join(ROLES)})")
     user = get_user(session, username)
     old = user.role
     user.role = role

@@ -9,7 +9,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from socialcrm.db import Database
-from socialcrm.errors import ConflictError, NotFoundError, PermissionDenied, SocialCRMError
+from socialcrm.errors import ConflictError, InvalidInputError, NotFoundError
 from socialcrm.web import sessions
 from socialcrm.web.render import render
 from socialcrm.web.security import (
@@ -58,7 +58,7 @@ def _error_response(request: web.Request, status: int, detail: str | None) -> we
 
 @web.middleware
 async def error_pages(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """HTML error pages for people, JSON errors for the API; service errors mapped to 404/409/403."""
+    """HTML error pages for people, JSON errors for the API; service errors mapped to 404, 409 and 400."""
     try:
         return await handler(request)
     except web.HTTPRedirection:
@@ -72,9 +72,7 @@ async def error_pages(request: web.Request, handler: Handler) -> web.StreamRespo
         return _error_response(request, 404, str(err))
     except ConflictError as err:
         return _error_response(request, 409, str(err))
-    except PermissionDenied as err:
-        return _error_response(request, 403, str(err))
-    except (SocialCRMError, ValueError) as err:  # services raise ValueError for bad input, with the reason
+    except InvalidInputError as err:  # the message names the field and says why
         return _error_response(request, 400, str(err))
 
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlmodel import Session, col, delete, select
 
-from socialcrm.errors import NotFoundError
+from socialcrm.errors import InvalidInputError, NotFoundError
 from socialcrm.models import ApiToken, User, WebSession, utcnow
 from socialcrm.services import audit
 from socialcrm.web.i18n import LANGUAGES
@@ -50,7 +50,7 @@ def purge_expired_sessions(session: Session) -> None:
 def set_language(session: Session, user_id: int, language: str | None) -> None:
     """Store a user's UI language (None: follow the browser)."""
     if language is not None and language not in LANGUAGES:
-        raise ValueError(f"language: {language!r} is not one of {', '.join(LANGUAGES)}")
+        raise InvalidInputError(f"language: {language!r} is not one of {', '.join(LANGUAGES)}")
     user = session.get(User, user_id)
     if user is None:
         raise NotFoundError(f"no user with id {user_id}")

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from socialcrm.errors import ConflictError, NotFoundError
+from socialcrm.errors import ConflictError, InvalidInputError, NotFoundError
 from socialcrm.models import ContactPoint, Customer, Identity, Mention, MergeCandidate, SentimentCorrection
 from socialcrm.services import corrections, customers, drafts, merges
 from tests.rules import factories as f
@@ -68,10 +68,10 @@ def test_edit_and_search(db) -> None:
         customers.update_customer(
             session, kim_id, actor="lead", segment="vip", tags=["beta", " "], consent_marketing=True
         )
-        with pytest.raises(ValueError, match="cannot edit customer_ref"):
+        with pytest.raises(InvalidInputError, match="cannot edit customer_ref"):
             customers.update_customer(session, kim_id, actor="lead", customer_ref="X")
         customers.add_contact(session, kim_id, "phone", "+49 30 555 0101", actor="lead")
-        with pytest.raises(ValueError, match="not a valid e-mail"):
+        with pytest.raises(InvalidInputError, match="not a valid e-mail"):
             customers.add_contact(session, kim_id, "email", "kim-at-example", actor="lead")
     with db.read() as session:
         kim = session.get(Customer, kim_id)
@@ -134,7 +134,7 @@ def test_sentiment_corrections_feed_retraining(db) -> None:
         corrections.correct_sentiment(session, complaint_id, "neutral", "cm1")
         corrections.correct_sentiment(session, complaint_id, "negative", "cm2")  # the latest wins
         corrections.correct_sentiment(session, neutral.id, "positive", "cm1")
-        with pytest.raises(ValueError, match="unknown sentiment"):
+        with pytest.raises(InvalidInputError, match="unknown sentiment"):
             corrections.correct_sentiment(session, neutral.id, "angry", "cm1")
         with pytest.raises(NotFoundError):
             corrections.correct_sentiment(session, 99999, "positive", "cm1")

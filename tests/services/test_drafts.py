@@ -8,7 +8,7 @@ import pytest
 from sqlmodel import func, select
 
 from socialcrm.db import Database
-from socialcrm.errors import ConflictError
+from socialcrm.errors import ConflictError, InvalidInputError
 from socialcrm.models import AuditEntry, DraftEdit, OutboxItem, ReplyDraft, Ticket
 from socialcrm.services import drafts
 from tests.rules import factories as f
@@ -122,7 +122,7 @@ def test_a_reviewer_with_a_stale_version_cannot_approve_an_edited_draft(db) -> N
 def test_reject_needs_a_reason_and_ends_the_draft(db) -> None:
     draft_id = _draft(db)
     with db.write() as session:
-        with pytest.raises(ValueError, match="needs a reason"):
+        with pytest.raises(InvalidInputError, match="needs a reason"):
             drafts.reject(session, draft_id, "  ", user="cm1")
         drafts.reject(session, draft_id, "Off-topic", user="cm1")
     with db.write() as session:

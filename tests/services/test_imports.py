@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import func, select
 
+from socialcrm.errors import InvalidInputError
 from socialcrm.models import ContactPoint, Customer, Identity, Mention, MergeCandidate, Order
 from socialcrm.services import imports
 from socialcrm.services.imports import ImportFileError, import_customers, import_orders, parse_mapping
@@ -88,7 +89,7 @@ def test_mapping_german_headers_and_semicolons(db) -> None:
     ],
 )
 def test_bad_mapping_is_a_usage_error(items: list[str], message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(InvalidInputError, match=message):
         parse_mapping(items, imports.CUSTOMER_COLUMNS)
 
 

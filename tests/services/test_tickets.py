@@ -8,7 +8,7 @@ import pytest
 from sqlmodel import select
 
 from socialcrm.config import DEFAULT_SLA
-from socialcrm.errors import ConflictError
+from socialcrm.errors import ConflictError, InvalidInputError
 from socialcrm.models import AuditEntry, Ticket, TicketMention, TicketNote
 from socialcrm.services import tickets
 from tests.rules import factories as f
@@ -100,7 +100,7 @@ def test_assign_notes_and_audit(db) -> None:
         ticket = _ticket(session)
         tickets.assign(session, ticket.id, "maria", actor="lead", team="returns")
         tickets.add_note(session, ticket.id, "Kunde angerufen", actor="maria")
-        with pytest.raises(ValueError):
+        with pytest.raises(InvalidInputError):
             tickets.add_note(session, ticket.id, "   ", actor="maria")
     with db.read() as session:
         detail = tickets.ticket_detail(session, ticket.id)
