@@ -26,7 +26,7 @@ from socialcrm.config_env import apply_environment
 from socialcrm.durations import parse_duration
 from socialcrm.errors import ConfigError
 from socialcrm.models.vocabulary import PRIORITIES, Priority
-from socialcrm.registry import connector_kinds, load_connector_class
+from socialcrm.registry import classifier_kinds, connector_kinds, load_connector_class
 from socialcrm.rules.loader import compile_rules
 
 CONFIG_ENV = "SOCIALCRM_CONFIG"
@@ -302,6 +302,7 @@ class ConfigBuilder:
         database = self._database()
         web = self._section("web", WebConfig) or WebConfig()
         classifier = self._section("classifier", ClassifierConfig) or ClassifierConfig()
+        self._check_classifier_kind(classifier.kind)
         daemon = self._section("daemon", DaemonConfig) or DaemonConfig()
         linking = self._section("linking", LinkingConfig) or LinkingConfig()
         retention = self._section("retention", RetentionConfig) or RetentionConfig()
@@ -385,6 +386,11 @@ class ConfigBuilder:
         elif isinstance(node, list):
             for index, item in enumerate(node):
                 self._scan_secrets(item, f"{path}[{index}]")
+
+    def _check_classifier_kind(self, kind: str) -> None:
+        known = classifier_kinds()
+        if kind not in known:
+            self.problems.append(f"classifier.kind: unknown kind {kind!r} (known: {', '.join(known)})")
 
     def _section(self, name: str, model: type[BaseModel]) -> Any:
         raw = self.data.get(name)

@@ -1,4 +1,4 @@
-"""Entry-point discovery of connectors; a duplicate or unknown kind is an error, never a warning."""
+"""Entry-point discovery of connectors and classifiers; a duplicate or unknown kind is an error, never a warning."""
 
 from __future__ import annotations
 
@@ -26,6 +26,11 @@ def _entry_points(group: str) -> dict[str, EntryPoint]:
 def connector_kinds() -> list[str]:
     """Names usable as ``type`` in ``[[sources]]``."""
     return sorted(_entry_points(CONNECTOR_GROUP))
+
+
+def classifier_kinds() -> list[str]:
+    """Names usable as ``kind`` in ``[classifier]``."""
+    return sorted(_entry_points(CLASSIFIER_GROUP))
 
 
 @cache

@@ -1,7 +1,9 @@
 """The ``socialcrm`` command line: argparse with one module per command group.
 
 Each module in COMMAND_MODULES has ``register(subparsers)``; every subcommand sets ``func(args)``
-returning the exit code: 0 success, 2 usage or configuration error, 1 runtime failure.
+returning the exit code: 0 success, 2 usage or configuration error, 1 runtime failure. ``main``
+turns the application's, the classifiers' and the connectors' errors into one line on stderr and
+that exit code, never a traceback.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ import logging
 import sys
 from collections.abc import Sequence
 
+from classifiers.base import ClassifierError
 from socialcrm import __version__
 from socialcrm.cli.examples import HelpFormatter, add_examples
-from socialcrm.errors import ConfigError, DatabaseError, SocialCRMError
+from socialcrm.errors import ConfigError, DatabaseError, InvalidInputError, SocialCRMError
 
 COMMAND_MODULES = ["core_cmds", "demo_cmds", "crm_cmds", "classifier_cmds", "privacy_cmds"]
 logger = logging.getLogger("socialcrm.cli")
@@ -58,7 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(exit_.code or 0)
     try:
         return int(args.func(args))
-    except ConfigError as err:
+    except (ConfigError, InvalidInputError) as err:
         print(f"socialcrm: {err}", file=sys.stderr)
         return 2
     except DatabaseError as err:
@@ -67,11 +70,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SocialCRMError as err:
         print(f"socialcrm: {err}", file=sys.stderr)
         return 1
+    except ClassifierError as err:
+        print(f"socialcrm: classifier: {err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("socialcrm: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as err:
+        # Imported only here: connectors.base pulls in aiohttp, which most commands never load.
+        from connectors.base import ConnectorError
+
+        if not isinstance(err, ConnectorError):
+            raise
+        print(f"socialcrm: source {err}", file=sys.stderr)  # the message starts with the source's name
+        return 1
 
 
 if __name__ == "__main__":

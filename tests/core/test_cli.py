@@ -200,6 +200,26 @@ async def test_poll_failure_exits_1_and_sources_shows_the_state(tmp_path: Path, 
     assert code == 2
 
 
+async def test_classifier_problems_are_a_message_and_an_exit_code_not_a_traceback(tmp_path: Path) -> None:
+    config = tmp_path / "socialcrm.toml"
+    config.write_text('[database]\nurl = "sqlite:///crm.db"\n[classifier]\nkind = "sentiment-pro"\n')
+    code, _, err = await run(tmp_path, "check-config")
+    assert code == 2 and "classifier.kind: unknown kind 'sentiment-pro' (known: default, lexicon" in err
+    code, _, err = await run(tmp_path, "poll")
+    assert code == 2 and "classifier.kind: unknown kind 'sentiment-pro'" in err and "Traceback" not in err
+
+    missing = tmp_path / "no-such-model"
+    config.write_text(
+        f'[database]\nurl = "sqlite:///crm.db"\n[classifier]\nkind = "transformers"\nmodel = "{missing}"\n'
+        "fallback = false\n"
+    )
+    code, _, err = await run(tmp_path, "check-config")
+    assert code == 0, err
+    code, _, err = await run(tmp_path, "poll")
+    assert code == 1 and "Traceback" not in err
+    assert f"socialcrm: classifier: model directory {missing} does not exist" in err
+
+
 async def test_db_upgrade_and_current(tmp_path: Path) -> None:
     (tmp_path / "socialcrm.toml").write_text('[database]\nurl = "sqlite:///data/x.db"\n')
     code, out, err = await run(tmp_path, "db", "upgrade")

@@ -192,3 +192,12 @@ def test_database_url_resolution(tmp_path: Path) -> None:
     assert resolve_database_url("sqlite:////abs/x.db", tmp_path) == "sqlite:////abs/x.db"
     pg = "postgresql+psycopg://u@h/db"
     assert resolve_database_url(pg, tmp_path) == pg
+
+
+def test_unknown_classifier_kind_is_a_problem_naming_the_known_kinds() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config('[classifier]\nkind = "sentiment-pro"\n[web]\nport = -1\n')
+    assert len(caught.value.problems) == 2
+    assert "classifier.kind: unknown kind 'sentiment-pro' (known: default, lexicon, transformers)" in (
+        caught.value.problems
+    )
