@@ -57,6 +57,11 @@ EXAMPLES: dict[str, list[str]] = {
     "classifier": ["socialcrm classifier eval", "socialcrm classifier train --output my-heads.safetensors"],
     "classifier train": ["socialcrm classifier train --output my-heads.safetensors --include-corrections"],
     "classifier eval": ["socialcrm classifier eval --model my-heads.safetensors --json"],
+    "backup": [
+        "socialcrm backup --output /var/lib/socialcrm/backups --keep 14  # daily from a timer: two weeks kept",
+        "socialcrm backup --output before-upgrade.sqlite3",
+    ],
+    "restore": ["socialcrm restore /var/lib/socialcrm/backups/socialcrm-20261130-020000Z.sqlite3 --yes"],
     "privacy": ["socialcrm privacy export K-1001 --output k-1001.json", "socialcrm privacy erase K-1001 --yes"],
     "privacy export": ["socialcrm privacy export K-1001 --output k-1001.json"],
     "privacy erase": ["socialcrm privacy erase K-1001 --yes"],

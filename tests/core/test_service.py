@@ -25,7 +25,8 @@ from tests.core.test_daemon import make_feed, wait_for
 from tests.replay_server import Canned, ReplayServer
 
 ROOT = Path(__file__).resolve().parents[2]
-UNIT = ROOT / "deploy" / "systemd" / "socialcrm.service"
+UNITS = ROOT / "deploy" / "systemd"
+UNIT = UNITS / "socialcrm.service"
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
 needs_systemd = pytest.mark.skipif(
     SYSTEMD_ANALYZE is None, reason="systemd-analyze not installed (apt-get install systemd)"
@@ -98,24 +99,31 @@ def test_unit_file_passes_systemd_analyze_verify_and_is_sandboxed(tmp_path: Path
         assert line in text.splitlines(), line
     # verify checks that ExecStart exists: point it at this checkout's script, as an install would.
     script = Path(sys.executable).parent / "socialcrm"
-    unit = tmp_path / "socialcrm.service"
-    unit.write_text(text.replace("/opt/socialcrm/bin/socialcrm", str(script)))
+    names = ["socialcrm.service", "socialcrm-backup.service", "socialcrm-backup.timer"]
+    for name in names:
+        (tmp_path / name).write_text((UNITS / name).read_text().replace("/opt/socialcrm/bin/socialcrm", str(script)))
     assert SYSTEMD_ANALYZE is not None
     verify = subprocess.run(
-        [SYSTEMD_ANALYZE, "verify", "--man=no", str(unit)], capture_output=True, text=True, timeout=60, cwd=tmp_path
-    )
-    assert verify.returncode == 0 and not verify.stdout.strip() and not verify.stderr.strip(), verify.stderr
-    security = subprocess.run(
-        [SYSTEMD_ANALYZE, "security", "--offline=true", "--no-pager", str(unit)],
+        [SYSTEMD_ANALYZE, "verify", "--man=no", *(str(tmp_path / name) for name in names)],
         capture_output=True,
         text=True,
         timeout=60,
         cwd=tmp_path,
     )
-    match = re.search(r"Overall exposure level for socialcrm\.service: ([\d.]+) (\w+)", security.stdout)
-    assert match, security.stdout + security.stderr
-    # systemd's own scale: below 2.0 is "OK"/"SAFE"; a unit without sandboxing scores about 9.6 ("UNSAFE").
-    assert float(match.group(1)) < 2.0 and match.group(2) in ("OK", "SAFE"), match.group(0)
+    # An unknown or misspelt option is only a warning on stderr: it must not be there either.
+    assert verify.returncode == 0 and not verify.stdout.strip() and not verify.stderr.strip(), verify.stderr
+    for name in names[:2]:
+        security = subprocess.run(
+            [SYSTEMD_ANALYZE, "security", "--offline=true", "--no-pager", str(tmp_path / name)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+        )
+        match = re.search(rf"Overall exposure level for {re.escape(name)}: ([\d.]+) (\w+)", security.stdout)
+        assert match, security.stdout + security.stderr
+        # systemd's own scale: below 2.0 is "OK"/"SAFE"; a unit without sandboxing scores 9.6 ("UNSAFE").
+        assert float(match.group(1)) < 2.0 and match.group(2) in ("OK", "SAFE"), match.group(0)
 
 
 class NotifySocket:
