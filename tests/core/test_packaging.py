@@ -120,3 +120,27 @@ def test_installed_wheel_runs_version_and_init_outside_the_repository(installed:
     check = subprocess.run([str(script), "check-config"], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
     assert "OK" in check.stdout
+
+    # A service install: the config in one folder, the database in the state folder.
+    state = tmp_path / "var" / "lib" / "socialcrm"
+    etc = tmp_path / "etc" / "socialcrm" / "socialcrm.toml"
+    url = f"sqlite:///{state / 'socialcrm.db'}"
+    service = subprocess.run(
+        [str(script), "--config", str(etc), "init", "--database-url", url],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert service.returncode == 0, service.stderr
+    assert f'url = "{url}"' in etc.read_text() and (state / "socialcrm.db").stat().st_size > 0
+    again = subprocess.run(
+        [str(script), "--config", str(etc), "init", "--database-url", "sqlite:///other.db"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert again.returncode == 2 and "applies to a new config only" in again.stderr
