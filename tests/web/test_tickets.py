@@ -32,6 +32,21 @@ async def test_list_highlights_sla_breaches_first(as_role, db, world):
     assert f'data-ticket="{world.other_ticket_id}"' not in only
 
 
+def _breach_count(html: str) -> str:
+    span = re.search(r"<span([^>]*)>(SLA breaches: \d+)</span>", html)
+    assert span, "the ticket list shows no SLA breach count"
+    return span.group(1) + "|" + span.group(2)
+
+
+async def test_breach_count_is_red_only_when_there_are_breaches(as_role, db, world):
+    client, _ = await as_role("service")
+    calm = _breach_count(await (await client.get("/tickets")).text())
+    assert calm.endswith("SLA breaches: 0") and "breach-label" not in calm
+    _breach(db, world.ticket_id)
+    alarm = _breach_count(await (await client.get("/tickets")).text())
+    assert alarm.endswith("SLA breaches: 1") and 'class="breach-label"' in alarm
+
+
 async def test_ticket_page_shows_customer_orders_and_other_mentions(as_role, world):
     client, _ = await as_role("service")
     html = await (await client.get(f"/tickets/{world.ticket_id}")).text()
