@@ -18,7 +18,7 @@ from sqlmodel import Session
 
 from socialcrm.config import Config, find_config_path, load_config, url_password
 from socialcrm.db import open_database, redact_url
-from socialcrm.errors import ConfigError, InvalidInputError, SocialCRMError
+from socialcrm.errors import ConfigError, ConflictError, InvalidInputError, NotFoundError, SocialCRMError
 from socialcrm.logs import secret_values, setup_logging
 from socialcrm.models import ROLES
 
@@ -255,19 +255,39 @@ def _read_password() -> str:
 
 
 def cmd_user_add(args: argparse.Namespace) -> int:
-    from socialcrm.services.users import create_user, validate_new_user
+    from socialcrm.services.users import create_user, get_user, validate_new_user
 
     config = configure(args)
+    if not args.replace:  # said before the password prompt, not after it
+        try:
+            with opened(config, write=False) as session:
+                get_user(session, args.name)
+            return _user_exists(args)
+        except NotFoundError:
+            pass
     password = _read_password()
     try:
         validate_new_user(args.name, args.role, password)
     except InvalidInputError as err:
         print(f"socialcrm: {err}", file=sys.stderr)
         return 2
-    with opened(config, write=True) as session:
-        create_user(session, args.name, args.role, password, language=args.language, replace=args.replace)
+    try:
+        with opened(config, write=True) as session:
+            create_user(session, args.name, args.role, password, language=args.language, replace=args.replace)
+    except ConflictError:  # added by someone else since the check above
+        return _user_exists(args)
     print(f"User {args.name} ({args.role}) saved")
     return 0
+
+
+def _user_exists(args: argparse.Namespace) -> int:
+    print(
+        f"socialcrm: user {args.name!r} already exists. To change it, run "
+        f"`socialcrm user add {args.name} --role {args.role} --replace` (new password and role) "
+        f"or `socialcrm user set-role {args.name} ROLE`.",
+        file=sys.stderr,
+    )
+    return 2
 
 
 def cmd_user_list(args: argparse.Namespace) -> int:

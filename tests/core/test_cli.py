@@ -139,7 +139,14 @@ async def test_user_add_reads_the_password_from_stdin(tmp_path: Path) -> None:
     db.dispose()
     assert stored.startswith("$argon2id$") and "correct horse" not in stored
     code, _, err = await run(tmp_path, "user", "add", "alice", "--role", "admin", stdin="another password\n")
-    assert code == 1 and "already exists" in err
+    assert code == 2 and "user 'alice' already exists" in err
+    assert "socialcrm user add alice --role admin --replace" in err and "socialcrm user set-role alice" in err
+    code, _, err = await run(
+        tmp_path, "user", "add", "alice", "--role", "admin", "--replace", stdin="another password\n"
+    )
+    assert code == 0, err
+    code, out, _ = await run(tmp_path, "user", "list")
+    assert "admin" in out.split("alice", 1)[1].splitlines()[0]
 
 
 async def test_poll_prints_a_summary_and_export_writes_the_contract_fields(tmp_path: Path, feeds: ReplayServer) -> None:
