@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlmodel import Session
 
+from socialcrm.cli.tables import format_table
 from socialcrm.config import Config, find_config_path, load_config, url_password
 from socialcrm.db import open_database, redact_url
 from socialcrm.errors import ConfigError, ConflictError, InvalidInputError, NotFoundError, SocialCRMError
@@ -210,14 +211,15 @@ def cmd_poll(args: argparse.Namespace) -> int:
             await runtime.close()
 
     results = asyncio.run(go())
-    print(f"{'source':<24} {'fetched':>7} {'new':>5} {'dupes':>5} {'errors':>6}  note")
-    failed = False
+    rows = []
     for r in results:
         note = r.error or r.skipped_reason or ("not modified" if r.not_modified else "")
         if r.tickets or r.drafts:
             note = (note + "; " if note else "") + f"{r.tickets} ticket(s), {r.drafts} draft(s)"
-        print(f"{r.source:<24} {r.fetched:>7} {r.new:>5} {r.duplicates:>5} {r.errors:>6}  {note}")
-        failed = failed or r.error is not None
+        rows.append([r.source, r.fetched, r.new, r.duplicates, r.errors, note])
+    headers = ["source", "fetched", "new", "dupes", "errors", "note"]
+    print("\n".join(format_table(headers, rows, numeric=headers[1:5])))
+    failed = any(r.error is not None for r in results)
     if not results:
         print("(no enabled sources)")
     return 1 if failed else 0
@@ -364,13 +366,13 @@ def cmd_sources(args: argparse.Namespace) -> int:
             rows = describe_sources(session, config, datetime.now(UTC))
     finally:
         db.dispose()
-    print(
-        f"{'source':<24} {'type':<10} {'state':<32} {'last success':<17} "
-        f"{'fetched':>7} {'new':>6} {'errors':>6}  last error"
+    table = format_table(
+        ["source", "type", "state", "last success", "fetched", "new", "errors", "last error"],
+        [
+            [r.name, r.type, r.state_text, r.last_success or "never", r.fetched, r.new, r.errors, r.last_error]
+            for r in rows
+        ],
+        numeric=["fetched", "new", "errors"],
     )
-    for row in rows:
-        print(
-            f"{row.name:<24} {row.type:<10} {row.state_text:<32} {row.last_success or 'never':<17} "
-            f"{row.fetched:>7} {row.new:>6} {row.errors:>6}  {row.last_error or ''}"
-        )
+    print("\n".join(table))
     return 0

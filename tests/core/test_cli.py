@@ -8,13 +8,14 @@ import io
 import json
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from sqlmodel import select
 
 from socialcrm.db import Database
-from socialcrm.models import User
+from socialcrm.models import SourceState, User
 from tests.core.test_pipeline import RULES
 from tests.replay_server import Canned, ReplayServer
 
@@ -225,6 +226,55 @@ async def test_classifier_problems_are_a_message_and_an_exit_code_not_a_tracebac
     code, _, err = await run(tmp_path, "poll")
     assert code == 1 and "Traceback" not in err
     assert f"socialcrm: classifier: model directory {missing} does not exist" in err
+
+
+async def test_sources_table_stays_aligned_with_long_states_and_names(tmp_path: Path) -> None:
+    long_name = "a-source-with-a-rather-long-name-for-a-table"
+    (tmp_path / "socialcrm.toml").write_text(
+        f'[[sources]]\nname = "{long_name}"\ntype = "feed"\nurl = "https://example.com/a.xml"\n'
+        '[[sources]]\nname = "blog"\ntype = "feed"\nurl = "https://example.com/b.xml"\n'
+    )
+    code, _, err = await run(tmp_path, "db", "upgrade")
+    assert code == 0, err
+    db = Database(f"sqlite:///{tmp_path / 'socialcrm.db'}")
+    with db.write() as session:
+        session.add(
+            SourceState(
+                name=long_name,
+                type="feed",
+                state="backoff",
+                backoff_until=datetime(2099, 11, 30, 20, 4, tzinfo=UTC),
+                fetched_total=123456,
+                error_total=7,
+                last_error="HTTP 503 from https://example.com/a.xml:\nService Unavailable",
+            )
+        )
+    db.dispose()
+
+    code, out, err = await run(tmp_path, "sources")
+    assert code == 0, err
+    header, *lines = out.splitlines()
+    assert len(lines) == 2
+    starts = {column: header.index(column) for column in ("type", "state", "last success", "last error")}
+    ends = {column: header.index(column) + len(column) for column in ("fetched", " new", "errors")}
+    expected = {
+        long_name: (
+            "backing off until 2099-11-30 20:04Z",
+            "123456",
+            "7",
+            "HTTP 503 from https://example.com/a.xml: Service",
+        ),
+        "blog": ("not polled yet", "0", "0", ""),
+    }
+    for line in lines:
+        state, fetched, errors, last_error = expected[line.split()[0]]
+        assert line[starts["type"] :].startswith("feed ")
+        assert line[starts["state"] :].startswith(state + " ")
+        assert line[starts["last success"] :].startswith("never ")
+        assert line[: ends["fetched"]].endswith(" " + fetched)
+        assert line[: ends[" new"]].endswith(" 0")
+        assert line[: ends["errors"]].endswith(" " + errors)
+        assert line[starts["last error"] :].startswith(last_error)
 
 
 async def test_db_upgrade_and_current(tmp_path: Path) -> None:
