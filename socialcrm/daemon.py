@@ -22,7 +22,7 @@ from socialcrm.config import Config, load_config
 from socialcrm.durations import parse_duration
 from socialcrm.errors import ConfigError
 from socialcrm.models import SourceState
-from socialcrm.runtime import Runtime
+from socialcrm.runtime import Runtime, keep_startup_objects_out_of_gc
 from socialcrm.scheduler import Scheduler
 from socialcrm.sdnotify import Notifier
 
@@ -202,6 +202,7 @@ async def run_daemon(config: Config) -> int:
     # Until the handlers below are installed, SIGHUP's default action would end the process.
     loop.add_signal_handler(signal.SIGHUP, lambda: logger.warning("SIGHUP while starting: nothing to reload yet"))
     runtime = await Runtime.open(config)
+    keep_startup_objects_out_of_gc()
     daemon = Daemon(runtime, notifier)
     daemon.install_signal_handlers(loop)
     await daemon.run_until_stopped()

@@ -7,6 +7,7 @@ from the command line goes through exactly the code the daemon runs.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from dataclasses import dataclass, field
 from typing import Any
@@ -96,6 +97,19 @@ class Runtime:
         await self.http.close()
         _shutdown_feed_pool()
         await asyncio.to_thread(self.db.dispose)
+
+
+def keep_startup_objects_out_of_gc() -> None:
+    """Exempt what start-up loaded (modules, the model: ~340,000 objects) from the cyclic GC.
+
+    They live as long as the process. Left in the GC's care, every full collection walks them (about
+    half a second on the event loop) and interpreter exit spends 4-5 s collecting them after the daemon
+    has stopped. Call it once, in the process that owns the Runtime, after ``Runtime.open``. Frozen
+    objects in reference cycles that are dropped later (rules replaced by a reload) are only freed
+    at exit: tens of kilobytes per reload (the compiled rules of config.example.toml take 29 KiB).
+    """
+    gc.collect()  # start-up garbage is freed first, not kept for good
+    gc.freeze()
 
 
 def _shutdown_feed_pool() -> None:

@@ -193,7 +193,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_poll(args: argparse.Namespace) -> int:
-    from socialcrm.runtime import Runtime
+    from socialcrm.runtime import Runtime, keep_startup_objects_out_of_gc
 
     config = configure(args)
     names = args.source
@@ -203,6 +203,7 @@ def cmd_poll(args: argparse.Namespace) -> int:
 
     async def go() -> list[Any]:
         runtime = await Runtime.open(config)
+        keep_startup_objects_out_of_gc()
         try:
             results = await runtime.poll_once(names, force=args.force)
             await runtime.outbox.run_once()

@@ -104,7 +104,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 async def _run_demo(folder: Path, web_port: int, prepare_only: bool) -> int:
     from socialcrm.daemon import Daemon
-    from socialcrm.runtime import Runtime
+    from socialcrm.runtime import Runtime, keep_startup_objects_out_of_gc
 
     feed_runner, feed_base = await start_feed_server()
     try:
@@ -116,6 +116,7 @@ async def _run_demo(folder: Path, web_port: int, prepare_only: bool) -> int:
         config = load_config(config_path)
         logger.info("Demo config: %s (sample feeds served at %s)", config_path, feed_base)
         runtime = await Runtime.open(config)
+        keep_startup_objects_out_of_gc()
         daemon = Daemon(runtime)
         daemon.install_signal_handlers(asyncio.get_running_loop())
         await daemon.start()

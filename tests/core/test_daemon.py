@@ -197,3 +197,21 @@ async def test_sigterm_finishes_in_flight_work_and_exits_0(tmp_path: Path, repla
     # Every poll that started was finished and stored before exit: one transaction per page.
     mentions = counts(tmp_path)[0]
     assert mentions % ENTRIES == 0 and mentions > 0
+
+
+async def test_sigint_with_the_embedded_model_stops_and_exits_0(tmp_path: Path) -> None:
+    # The embedded model's ~340,000 objects once kept the process busy for 4-5 s after "Stopped"
+    # (bench/bench_shutdown.py prints that time); here only the exit itself is checked.
+    (tmp_path / "socialcrm.toml").write_text(
+        '[database]\nurl = "sqlite:///crm.db"\n[web]\nhost = "127.0.0.1"\nport = 0\n[classifier]\nkind = "default"\n'
+    )
+    proc = await start_daemon(tmp_path)
+    log = tmp_path / "daemon.log"
+    try:
+        assert await wait_for(lambda: "log in at" in log.read_text(errors="replace"), 180), log.read_text()
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = await asyncio.wait_for(proc.wait(), 60)
+    assert code == 0, log.read_text()
+    text = log.read_text()
+    assert "Received SIGINT" in text and "Stopped" in text
