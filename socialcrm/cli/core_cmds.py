@@ -7,11 +7,13 @@ import asyncio
 import getpass
 import json
 import re
+import shutil
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from sqlmodel import Session
@@ -149,8 +151,31 @@ def cmd_init(args: argparse.Namespace) -> int:
     db = open_database(config, upgrade=True)
     print(f"Database ready: {redact_url(config.database_url())}")
     db.dispose()
-    print("Next: `socialcrm user add NAME --role admin`, then `socialcrm run`.")
+    command = invoked_as() + (f" --config {args.config}" if args.config else "")
+    disabled = [s.name for s in config.sources if not s.enabled]
+    print("Next:")
+    if len(disabled) == 1:
+        print(f"  - The source {disabled[0]} is disabled until you enable it: edit it in {path}")
+        print("    (a feed needs its url) and set enabled = true.")
+    elif disabled:
+        print(f"  - The sources {', '.join(disabled)} are disabled until you enable them: edit them in {path}")
+        print("    (a feed needs its url) and set enabled = true.")
+    print(f"  - {command} check-config")
+    print(f"  - {command} user add NAME --role admin")
+    web = config.web.public_url or f"http://{config.web.host}:{config.web.port}"
+    print(f"  - {command} run" + (f"    (then log in at {web.rstrip('/')}/login)" if config.web.enabled else ""))
     return 0
+
+
+def invoked_as() -> str:
+    """How to type this command again: ``socialcrm`` when that is on PATH, else the path it was run by."""
+    argv0 = Path(sys.argv[0])
+    if argv0.name != "socialcrm":
+        return "python -m socialcrm"
+    on_path = shutil.which("socialcrm")
+    if on_path and Path(on_path).resolve() == argv0.resolve():
+        return "socialcrm"
+    return str(argv0)
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:

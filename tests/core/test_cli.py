@@ -118,6 +118,9 @@ async def test_init_writes_a_valid_starter_config_and_database(tmp_path: Path) -
     code, out, err = await run(tmp_path, "init")
     assert code == 0, err
     assert (tmp_path / "socialcrm.toml").exists() and (tmp_path / "socialcrm.db").exists()
+    # The starter source is disabled; the next steps say so, and how to enable it.
+    assert "The source my-blog-comments is disabled until you enable it" in out and "enabled = true" in out
+    assert "python -m socialcrm check-config" in out and "python -m socialcrm user add NAME --role admin" in out
     code, out, _ = await run(tmp_path, "check-config")
     assert code == 0 and "OK" in out
     code, _, err = await run(tmp_path, "init")
