@@ -104,9 +104,10 @@ def keep_startup_objects_out_of_gc() -> None:
 
     They live as long as the process. Left in the GC's care, every full collection walks them (about
     half a second on the event loop) and interpreter exit spends 4-5 s collecting them after the daemon
-    has stopped. Call it once, in the process that owns the Runtime, after ``Runtime.open``. Frozen
-    objects in reference cycles that are dropped later (rules replaced by a reload) are only freed
-    at exit: tens of kilobytes per reload (the compiled rules of config.example.toml take 29 KiB).
+    has stopped. Call it once, in the process that owns the Runtime, after ``Runtime.open``. A frozen
+    object dropped later (the start-up rules, once a reload replaces them) is still freed by reference
+    counting; only if it sits in a reference cycle does it stay until exit: once, some tens of KiB
+    (the compiled rules of config.example.toml take 29 KiB).
     """
     gc.collect()  # start-up garbage is freed first, not kept for good
     gc.freeze()
