@@ -15,16 +15,14 @@ from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import update
-from sqlmodel import Session, col
 
 from socialcrm.config import Config, load_config
 from socialcrm.durations import parse_duration
 from socialcrm.errors import ConfigError
-from socialcrm.models import SourceState
 from socialcrm.runtime import Runtime, keep_startup_objects_out_of_gc
 from socialcrm.scheduler import Scheduler
 from socialcrm.sdnotify import Notifier
+from socialcrm.services import sources
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +44,7 @@ class Daemon:
 
     async def start(self) -> None:
         """Schedule every source, the outbox and housekeeping; start the web app."""
-        await self.runtime.db.run_write(_retry_auth_failures_on_start)
+        await self.runtime.db.run_write(sources.retry_auth_failures)
         for source in self.config.sources:
             if not source.enabled:
                 logger.info("Source %s is disabled in the config", source.name)
@@ -188,11 +186,6 @@ def bound_port(site: web.TCPSite, default: int) -> int:
     if sockets:
         return int(sockets[0].getsockname()[1])
     return default
-
-
-def _retry_auth_failures_on_start(session: Session) -> None:
-    """A restart is the moment an admin has fixed credentials: try paused-by-auth sources once more."""
-    session.exec(update(SourceState).where(col(SourceState.state) == "auth_failed").values(state="new"))
 
 
 async def run_daemon(config: Config) -> int:

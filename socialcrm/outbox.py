@@ -39,7 +39,8 @@ from connectors.base import (
 )
 from socialcrm.config import Config
 from socialcrm.db import Database
-from socialcrm.models import Mention, OutboxItem, ReplyDraft, SourceState, utcnow
+from socialcrm.models import Mention, OutboxItem, ReplyDraft, utcnow
+from socialcrm.services import sources
 
 logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
@@ -289,12 +290,7 @@ def _reply_context(session: Session, draft_id: int | None) -> tuple[str, ReplyTa
 def _auth_failed(session: Session, source: str, draft_id: int | None, error: str) -> None:
     from socialcrm.services import drafts
 
-    state = session.get(SourceState, source)
-    if state is not None:
-        state.state = "auth_failed"
-        state.last_error = f"reply failed: {error}"[:2000]
-        state.last_error_at = utcnow()
-        session.add(state)
+    sources.record_reply_auth_failure(session, source, error, now=utcnow())
     if draft_id is not None:
         drafts.mark_failed(session, draft_id, error, False)
 

@@ -21,7 +21,8 @@ from classifiers.base import Analysis, Classifier, ClassifierError
 from connectors.base import Batch, RawPost
 from socialcrm.config import Config, SourceConfig
 from socialcrm.db import Database
-from socialcrm.models import Mention, SourceState, utcnow
+from socialcrm.models import Mention, utcnow
+from socialcrm.services import sources
 
 logger = logging.getLogger(__name__)
 MAX_RAW_BYTES = 64 * 1024
@@ -147,7 +148,16 @@ class Pipeline:
             assert mention.id is not None
             result.mention_ids.append(mention.id)
             known.add(post.external_id)
-        _advance_state(session, source, batch, result, now)
+        sources.record_batch(
+            session,
+            source,
+            cursor=batch.cursor,
+            fetched=len(batch.posts),
+            new=result.new,
+            skipped=batch.skipped,
+            problems=batch.problems,
+            now=now,
+        )
         return result
 
     def _mention(self, source: SourceConfig, post: RawPost, analysis: Analysis | None, now: datetime) -> Mention:
@@ -214,32 +224,3 @@ def _json_safe(raw: Any) -> dict[str, Any] | None:
         return {"truncated": True, "excerpt": text[: MAX_RAW_BYTES // 4]}
     value = json.loads(text)
     return value if isinstance(value, dict) else {"value": value}
-
-
-def get_state(session: Session, source: SourceConfig) -> SourceState:
-    """The stored state of ``source``, created on first use."""
-    state = session.get(SourceState, source.name)
-    if state is None:
-        state = SourceState(name=source.name, type=source.type)
-        session.add(state)
-        session.flush()
-    return state
-
-
-def _advance_state(session: Session, source: SourceConfig, batch: Batch, result: BatchResult, now: datetime) -> None:
-    state = get_state(session, source)
-    state.cursor = batch.cursor
-    state.state = "ok"
-    state.backoff_until = None
-    state.consecutive_failures = 0
-    state.last_poll_at = now
-    state.last_success_at = now
-    state.fetched_total += len(batch.posts)
-    state.new_total += result.new
-    state.duplicate_total += len(batch.posts) - result.new
-    state.error_total += batch.skipped
-    if batch.problems:
-        state.last_error = "; ".join(batch.problems)[:2000]
-        state.last_error_at = now
-    state.updated_at = now
-    session.add(state)

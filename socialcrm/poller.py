@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from sqlmodel import Session
 
@@ -20,8 +20,9 @@ from connectors._http import Backoff
 from connectors.base import AuthError, Connector, ConnectorError, TransientFetchError
 from socialcrm.config import SourceConfig
 from socialcrm.logs import log_source
-from socialcrm.models import SourceState, utcnow
-from socialcrm.pipeline import BatchResult, Pipeline, get_state
+from socialcrm.models import utcnow
+from socialcrm.pipeline import BatchResult, Pipeline
+from socialcrm.services import sources
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ class Poller:
 
     async def _poll(self, force: bool) -> PollResult:
         result = PollResult(source=self.source.name)
-        state = await self.db.run_write(lambda s: _snapshot(get_state(s, self.source)))
+        state = await self.db.run_write(lambda s: sources.snapshot(s, self.source))
         now = self._now()
         if not force:
             if state.state == "paused":
@@ -115,7 +116,7 @@ class Poller:
             result.error = f"{type(err).__name__}: {err}"
             result.errors += 1
         else:
-            if state.state not in ("ok", "new"):
+            if state.state not in sources.HEALTHY:
                 logger.info("%s recovered", self.source.name)
         if totals.new:
             logger.info(
@@ -141,34 +142,22 @@ class Poller:
         message = str(err)[:2000]
         backoff = self.backoff
 
-        def write(session: Session) -> tuple[str, str]:
-            state = get_state(session, self.source)
-            previous = state.state
-            state.consecutive_failures += 1
-            state.error_total += 1
-            state.last_error = message
-            state.last_error_at = now
-            state.last_poll_at = now
+        def write(session: Session) -> sources.StateChange:
             if auth:
-                state.state = "auth_failed"
-                state.backoff_until = None
-            else:
-                delay = backoff.delay(state.consecutive_failures, retry_after)
-                state.state = "backoff"
-                state.backoff_until = now + timedelta(seconds=delay)
-            state.updated_at = now
-            session.add(state)
-            return previous, state.state
+                return sources.record_auth_failure(session, self.source, message, now=now)
+            return sources.record_failure(
+                session,
+                self.source,
+                message,
+                now=now,
+                delay_after=lambda failures: backoff.delay(failures, retry_after),
+            )
 
-        previous, current = await self.db.run_write(write)
-        if previous in ("ok", "new") or previous != current:
+        change = await self.db.run_write(write)
+        if change.went_down:
             if auth:
                 logger.error("%s: authentication failed, source paused until fixed: %s", self.source.name, message)
             else:
                 logger.warning("%s: fetch failed, backing off: %s", self.source.name, message)
         else:
             logger.debug("%s: still failing: %s", self.source.name, message)
-
-
-def _snapshot(state: SourceState) -> SourceState:
-    return SourceState.model_validate(state.model_dump())

@@ -200,3 +200,41 @@ def test_classifiers_use_the_same_sentiment_labels() -> None:
     from socialcrm.models import SENTIMENT_LABELS
 
     assert tuple(LABELS) == SENTIMENT_LABELS
+
+
+def test_source_state_is_written_in_one_module() -> None:
+    """Only services/sources.py imports SourceState or assigns the fields that only SourceState has.
+
+    ``state``, ``cursor`` or ``last_error`` are names other objects have too, so the check reads the
+    imports (no module but the owner can name the table) and the fields no other table has.
+    """
+    from socialcrm.models import SourceState
+    from socialcrm.models.engine import OutboxItem
+
+    owner = "socialcrm.services.sources"
+    only_source_state = (
+        set(SourceState.model_fields)
+        - {field for model in (OutboxItem,) for field in model.model_fields}
+        - {"name", "type", "state", "cursor"}
+    )
+    assert {"consecutive_failures", "backoff_until", "fetched_total"} <= only_source_state
+    offenders = []
+    for path in source_files("socialcrm"):
+        name = module_name(path)
+        if name == owner or name.startswith("socialcrm.models"):
+            continue
+        offenders.extend(
+            f"{name}:{imp.line} imports SourceState" for imp in imports_of(path) if imp.target.endswith(".SourceState")
+        )
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            targets: list[ast.expr] = []
+            if isinstance(node, ast.Assign):
+                targets = node.targets
+            elif isinstance(node, ast.AugAssign | ast.AnnAssign):
+                targets = [node.target]
+            offenders.extend(
+                f"{name}:{node.lineno} assigns .{target.attr}"
+                for target in targets
+                if isinstance(target, ast.Attribute) and target.attr in only_source_state
+            )
+    assert not offenders, "\n".join(offenders)

@@ -1,15 +1,31 @@
-"""Source health for people: state in words, counters, last error; pausing and resuming a source."""
+"""The one owner of SourceState: every change to a source's stored health goes through here.
+
+The poller records successes and failures, the pipeline advances the cursor with the batch it
+stored, the outbox reports credentials a reply was refused for, people pause and resume sources,
+and the daemon gives sources paused by an authentication failure another try at start. No other
+module writes SourceState (tests/test_architecture.py checks this). Reading is here too: the
+health of every source in words for ``socialcrm sources`` and the admin page.
+
+States (``SourceStatus``): ``new`` (not polled yet), ``ok``, ``backoff`` (failing; the next poll
+waits until ``backoff_until``), ``auth_failed`` (credentials refused: no polls until a restart or
+a resume), ``paused`` (by a person).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlmodel import Session
+from sqlalchemy import update
+from sqlmodel import Session, col
 
 from socialcrm.config import Config, SourceConfig
-from socialcrm.models import SourceState, utcnow
+from socialcrm.models import SourceState, SourceStatus, utcnow
 from socialcrm.services import audit
+
+MAX_ERROR_CHARS = 2000
+HEALTHY: tuple[SourceStatus, ...] = ("ok", "new")
 
 
 @dataclass(frozen=True)
@@ -30,6 +46,134 @@ class SourceHealth:
     errors: int
     last_error: str | None
     last_error_at: datetime | None
+
+
+@dataclass(frozen=True)
+class StateChange:
+    """A source's state before and after a recorded failure (the poller logs only real changes)."""
+
+    previous: SourceStatus
+    current: SourceStatus
+
+    @property
+    def went_down(self) -> bool:
+        """True when the source was healthy, or is now in another failing state than before."""
+        return self.previous in HEALTHY or self.previous != self.current
+
+
+def source_state(session: Session, source: SourceConfig) -> SourceState:
+    """The stored state of ``source``, created (as "new") on first use."""
+    state = session.get(SourceState, source.name)
+    if state is None:
+        state = SourceState(name=source.name, type=source.type)
+        session.add(state)
+        session.flush()
+    return state
+
+
+def snapshot(session: Session, source: SourceConfig) -> SourceState:
+    """A detached copy of the stored state, safe to read after the session has closed."""
+    return SourceState.model_validate(source_state(session, source).model_dump())
+
+
+def record_batch(
+    session: Session,
+    source: SourceConfig,
+    *,
+    cursor: str | None,
+    fetched: int,
+    new: int,
+    skipped: int,
+    problems: Sequence[str],
+    now: datetime,
+) -> SourceState:
+    """A page was stored: advance the cursor in the same transaction, count it, and mark the source ok."""
+    state = source_state(session, source)
+    state.cursor = cursor
+    state.state = "ok"
+    state.backoff_until = None
+    state.consecutive_failures = 0
+    state.last_poll_at = now
+    state.last_success_at = now
+    state.fetched_total += fetched
+    state.new_total += new
+    state.duplicate_total += fetched - new
+    state.error_total += skipped
+    if problems:
+        state.last_error = "; ".join(problems)[:MAX_ERROR_CHARS]
+        state.last_error_at = now
+    state.updated_at = now
+    session.add(state)
+    return state
+
+
+def record_failure(
+    session: Session,
+    source: SourceConfig,
+    error: str,
+    *,
+    now: datetime,
+    delay_after: Callable[[int], float],
+) -> StateChange:
+    """A poll failed: back off for ``delay_after(consecutive failures)`` seconds."""
+    state = source_state(session, source)
+    previous = state.state
+    _count_failure(state, error, now)
+    state.state = "backoff"
+    state.backoff_until = now + timedelta(seconds=delay_after(state.consecutive_failures))
+    session.add(state)
+    return StateChange(previous, state.state)
+
+
+def record_auth_failure(session: Session, source: SourceConfig, error: str, *, now: datetime) -> StateChange:
+    """The platform refused the credentials while polling: no more polls until a restart or a resume."""
+    state = source_state(session, source)
+    previous = state.state
+    _count_failure(state, error, now)
+    state.state = "auth_failed"
+    state.backoff_until = None
+    session.add(state)
+    return StateChange(previous, state.state)
+
+
+def record_reply_auth_failure(session: Session, name: str, error: str, *, now: datetime) -> None:
+    """The platform refused the credentials for a reply: show it on the source (polls stop too)."""
+    state = session.get(SourceState, name)
+    if state is None:
+        return
+    state.state = "auth_failed"
+    state.last_error = f"reply failed: {error}"[:MAX_ERROR_CHARS]
+    state.last_error_at = now
+    session.add(state)
+
+
+def _count_failure(state: SourceState, error: str, now: datetime) -> None:
+    state.consecutive_failures += 1
+    state.error_total += 1
+    state.last_error = error[:MAX_ERROR_CHARS]
+    state.last_error_at = now
+    state.last_poll_at = now
+    state.updated_at = now
+
+
+def set_paused(session: Session, source: SourceConfig, paused: bool, *, actor: str) -> SourceState:
+    """Pause a source (no polls until resumed) or resume it (clears backoff and auth failure)."""
+    state = session.get(SourceState, source.name)
+    if state is None:
+        state = SourceState(name=source.name, type=source.type)
+    state.state = "paused" if paused else "new"
+    if not paused:
+        state.backoff_until = None
+        state.consecutive_failures = 0
+    state.updated_at = utcnow()
+    session.add(state)
+    audit.record(session, actor, "source.pause" if paused else "source.resume", "source", source.name)
+    return state
+
+
+def retry_auth_failures(session: Session) -> None:
+    """A restart is the moment an admin has fixed credentials: sources stopped by auth get another try."""
+    session.exec(update(SourceState).where(col(SourceState.state) == "auth_failed").values(state="new"))
 
 
 def describe_sources(session: Session, config: Config, now: datetime) -> list[SourceHealth]:
@@ -72,18 +216,3 @@ def _health(source: SourceConfig, state: SourceState, now: datetime) -> SourceHe
         last_error=(state.last_error or "")[:200] or None,
         last_error_at=state.last_error_at,
     )
-
-
-def set_paused(session: Session, source: SourceConfig, paused: bool, *, actor: str) -> SourceState:
-    """Pause a source (no polls until resumed) or resume it (clears backoff and auth failure)."""
-    state = session.get(SourceState, source.name)
-    if state is None:
-        state = SourceState(name=source.name, type=source.type)
-    state.state = "paused" if paused else "new"
-    if not paused:
-        state.backoff_until = None
-        state.consecutive_failures = 0
-    state.updated_at = utcnow()
-    session.add(state)
-    audit.record(session, actor, "source.pause" if paused else "source.resume", "source", source.name)
-    return state
