@@ -40,7 +40,7 @@ from connectors.base import (
 from socialcrm.config import Config
 from socialcrm.db import Database
 from socialcrm.models import Mention, OutboxItem, ReplyDraft, utcnow
-from socialcrm.services import sources
+from socialcrm.services import drafts, sources
 
 logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
@@ -137,8 +137,6 @@ class OutboxWorker:
         return claims
 
     async def _deliver_reply(self, claim: _Claim, result: OutboxRunResult) -> None:
-        from socialcrm.services import drafts
-
         loaded = await self.db.run_read(lambda s: _reply_context(s, claim.draft_id))
         draft_id = claim.draft_id
         if loaded is None or draft_id is None:
@@ -288,8 +286,6 @@ def _reply_context(session: Session, draft_id: int | None) -> tuple[str, ReplyTa
 
 
 def _auth_failed(session: Session, source: str, draft_id: int | None, error: str) -> None:
-    from socialcrm.services import drafts
-
     sources.record_reply_auth_failure(session, source, error, now=utcnow())
     if draft_id is not None:
         drafts.mark_failed(session, draft_id, error, False)

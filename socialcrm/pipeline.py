@@ -21,8 +21,11 @@ from classifiers.base import Analysis, Classifier, ClassifierError
 from connectors.base import Batch, RawPost
 from socialcrm.config import Config, SourceConfig
 from socialcrm.db import Database
+from socialcrm.linking import link_mention
 from socialcrm.models import Mention, utcnow
+from socialcrm.rules.facts import build_facts
 from socialcrm.services import sources
+from socialcrm.services.actions import ActionContext, apply_evaluation
 
 logger = logging.getLogger(__name__)
 MAX_RAW_BYTES = 64 * 1024
@@ -113,9 +116,6 @@ class Pipeline:
         analyses: Sequence[Analysis | None],
         now: datetime,
     ) -> BatchResult:
-        from socialcrm.linking import link_mention
-        from socialcrm.rules.actions import ActionContext, apply_evaluation
-        from socialcrm.rules.facts import build_facts
 
         result = BatchResult()
         # Re-check inside the write transaction: another writer (a CLI poll, a restarted daemon)

@@ -238,3 +238,27 @@ def test_source_state_is_written_in_one_module() -> None:
                 if isinstance(target, ast.Attribute) and target.attr in only_source_state
             )
     assert not offenders, "\n".join(offenders)
+
+
+SESSION_WRITES = {"add", "add_all", "delete", "merge", "flush", "commit", "begin_nested", "bulk_save_objects"}
+WRITE_STATEMENTS = {"insert", "update", "delete"}
+
+
+def test_rules_perform_no_database_writes() -> None:
+    """rules/ compiles, evaluates and explains; acting on a verdict belongs to socialcrm.services.actions."""
+    offenders = []
+    for path in source_files("socialcrm/rules"):
+        name = module_name(path)
+        offenders.extend(
+            f"{name}:{imp.line} imports {imp.target}"
+            for imp in imports_of(path)
+            if imp.target.rpartition(".")[2] in WRITE_STATEMENTS
+            and imp.target.split(".")[0] in ("sqlalchemy", "sqlmodel")
+        )
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in SESSION_WRITES:
+                receiver = ast.unparse(node.func.value)
+                if "session" in receiver.lower() or node.func.attr not in ("add", "delete", "merge"):  # not set.add()
+                    offenders.append(f"{name}:{node.lineno} calls {receiver}.{node.func.attr}()")
+    assert len(list(source_files("socialcrm/rules"))) > 5
+    assert not offenders, "\n".join(offenders)

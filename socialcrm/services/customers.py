@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import func, or_
@@ -96,6 +97,25 @@ def update_customer(session: Session, customer_id: int, *, actor: str, **changes
         session.add(customer)
         audit.record(session, actor, "customer.update", "customer", customer_id, diff)
     return customer
+
+
+def add_tags(
+    session: Session,
+    customer: Customer,
+    tags: Sequence[str],
+    *,
+    actor: str,
+    now: datetime,
+    detail: Mapping[str, Any] | None = None,
+) -> list[str]:
+    """Give the customer the ``tags`` it lacks (audited with ``detail``); return the ones added."""
+    added = [tag for tag in tags if tag not in customer.tags]
+    if added:
+        customer.tags = [*customer.tags, *added]
+        customer.updated_at = now
+        session.add(customer)
+        audit.record(session, actor, "customer.tag", "customer", customer.id, {"added": added, **(detail or {})})
+    return added
 
 
 def add_note(session: Session, customer_id: int, text: str, *, actor: str) -> CustomerNote:

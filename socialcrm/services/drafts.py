@@ -14,8 +14,8 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from socialcrm.errors import ConflictError, InvalidInputError, NotFoundError
-from socialcrm.models import DraftEdit, Mention, OutboxItem, ReplyDraft, utcnow
-from socialcrm.services import audit, tickets
+from socialcrm.models import DraftEdit, Mention, ReplyDraft, utcnow
+from socialcrm.services import audit, outbox, tickets
 from socialcrm.services.audit import DAEMON
 
 
@@ -141,29 +141,26 @@ def approve(
     )
     mention = session.get(Mention, draft.mention_id)
     assert mention is not None
-    session.add(
-        OutboxItem(
-            kind="reply",
-            idempotency_key=f"reply:{draft.id}",
-            source=mention.source,
-            draft_id=draft.id,
-            payload={
-                "draft_id": draft.id,
-                "mention_id": mention.id,
-                "source": mention.source,
-                "source_type": mention.source_type,
-                "external_id": mention.external_id,
-                "thread_id": mention.thread_id,
-                "url": mention.url,
-                "language": draft.language,
-                "text": draft.text,
-            },
-            next_attempt_at=now,
-            created_at=now,
-            updated_at=now,
-        )
+    assert draft.id is not None
+    outbox.enqueue(
+        session,
+        "reply",
+        outbox.reply_key(draft.id),
+        {
+            "draft_id": draft.id,
+            "mention_id": mention.id,
+            "source": mention.source,
+            "source_type": mention.source_type,
+            "external_id": mention.external_id,
+            "thread_id": mention.thread_id,
+            "url": mention.url,
+            "language": draft.language,
+            "text": draft.text,
+        },
+        now=now,
+        source=mention.source,
+        draft_id=draft.id,
     )
-    session.flush()
     tickets.record_response(session, draft.mention_id, actor=user, now=now)
     audit.record(session, user, "draft.approve", "draft", draft.id, {"version": draft.version})
     return draft
@@ -201,10 +198,6 @@ def reassign(session: Session, draft_id: int, assignee: str | None, *, user: str
     return draft
 
 
-def _outbox_item(session: Session, draft_id: int) -> OutboxItem | None:
-    return session.exec(select(OutboxItem).where(OutboxItem.idempotency_key == f"reply:{draft_id}")).first()
-
-
 def mark_posted(session: Session, draft_id: int, url: str, *, user: str) -> ReplyDraft:
     """A person posted an approved reply by hand (platforms without a reply API): record where."""
     draft = get_draft(session, draft_id)
@@ -224,7 +217,7 @@ def mark_posted(session: Session, draft_id: int, url: str, *, user: str) -> Repl
             "error": None,
         },
     )
-    item = _outbox_item(session, draft_id)
+    item = outbox.find(session, outbox.reply_key(draft_id))
     if item is not None and item.status != "done":
         item.status = "done"
         item.result = {"posted_by": user, "url": url}
@@ -278,7 +271,7 @@ def retry(session: Session, draft_id: int, *, user: str) -> ReplyDraft:
         raise ConflictError(f"draft {draft_id} is {draft.status}; only failed drafts can be retried")
     now = utcnow()
     _compare_and_set(session, draft, "failed", None, {"status": "approved", "updated_at": now})
-    item = _outbox_item(session, draft_id)
+    item = outbox.find(session, outbox.reply_key(draft_id))
     if item is not None:
         item.status = "pending"
         item.attempts = 0

@@ -11,10 +11,10 @@ from sqlmodel import Session
 from socialcrm.config import Config, parse_config
 from socialcrm.linking import link_mention, normalize_phone
 from socialcrm.models import ContactPoint, Customer, Identity, Mention, Order
-from socialcrm.rules.actions import ActionContext, apply_evaluation
 from socialcrm.rules.facts import build_facts
 from socialcrm.rules.loader import compile_rules
 from socialcrm.rules.ruleset import RuleSet
+from socialcrm.services.actions import ActionContext, apply_evaluation
 
 NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 _ids = count(1)

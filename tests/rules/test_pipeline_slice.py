@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlmodel import col, func, select
 
 from socialcrm.models import ActionKey, Decision, Mention, ReplyDraft, Ticket, TicketMention
-from socialcrm.rules.actions import ActionContext, apply_evaluation
 from socialcrm.rules.facts import build_facts
+from socialcrm.services.actions import ActionContext, apply_evaluation
 from tests.rules import factories as f
 
 

@@ -1,4 +1,8 @@
-"""Apply an Evaluation: store Decision rows and perform the actions exactly once.
+"""Acting on the rules' verdicts: store Decision rows and perform the fired actions exactly once.
+
+The rules (``socialcrm.rules``) only decide; this service acts: it opens or joins tickets, drafts
+replies, tags mentions and customers, changes priorities and queues webhooks, each through the
+service that owns the record (tickets, drafts, customers, outbox).
 
 Each action has an idempotency key ``rule|action|thread|customer`` (ActionKey). Processing the same
 mention again, or a later mention of the same thread and customer, finds the key and does not act
@@ -17,11 +21,11 @@ from jinja2.exceptions import TemplateError
 from sqlmodel import Session, col, select
 
 from socialcrm.config import Config
-from socialcrm.models import ActionKey, Customer, Decision, Mention, Order, OutboxItem, Ticket, TicketMention
+from socialcrm.models import ActionKey, Customer, Decision, Mention, Order, Ticket, TicketMention
 from socialcrm.rules.actionspec import ActionSpec
 from socialcrm.rules.facts import thread_key
 from socialcrm.rules.ruleset import Evaluation, Rule
-from socialcrm.services import audit, drafts, tickets
+from socialcrm.services import customers, drafts, outbox, tickets
 
 logger = logging.getLogger(__name__)
 EXCERPT_CHARS = 500
@@ -227,19 +231,7 @@ def _tag(
         customer = session.get(Customer, mention.customer_id) if mention.customer_id else None
         if customer is None:
             return {"outcome": "no customer to tag"}
-        added = [t for t in wanted if t not in customer.tags]
-        if added:
-            customer.tags = [*customer.tags, *added]
-            customer.updated_at = ctx.now
-            session.add(customer)
-            audit.record(
-                session,
-                ctx.actor,
-                "customer.tag",
-                "customer",
-                customer.id,
-                {"added": added, "rule": rule.name},
-            )
+        added = customers.add_tags(session, customer, wanted, actor=ctx.actor, now=ctx.now, detail={"rule": rule.name})
         return {"outcome": "tagged" if added else "already tagged", "added": added}
     added = [t for t in wanted if t not in mention.tags]
     if added:
@@ -289,16 +281,9 @@ def _notify(
         "customer_ref": customer.customer_ref if customer else None,
         "ticket_id": ticket.id if ticket else None,
     }
-    item = OutboxItem(
-        kind="webhook",
-        idempotency_key=f"webhook:{key}",
-        payload={"webhook": spec.options["webhook"], "body": body},
-        next_attempt_at=ctx.now,
-        created_at=ctx.now,
-        updated_at=ctx.now,
+    item = outbox.enqueue(
+        session, "webhook", f"webhook:{key}", {"webhook": spec.options["webhook"], "body": body}, now=ctx.now
     )
-    session.add(item)
-    session.flush()
     return {"outcome": "queued", "outbox_id": item.id}
 
 
