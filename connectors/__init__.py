@@ -1,5 +1,11 @@
-"""Platform connectors: each module turns one platform into RawPost batches (never imports socialcrm)."""
+"""Platform connectors: each module turns one platform into RawPost batches (never imports socialcrm).
 
+What the application may use is exported here (``__all__``); modules starting with ``_`` are the
+connectors' own plumbing. The HTTP helpers below are public because the core shares them: one
+session for every connector and webhook, capped reads, and the backoff of failing sources.
+"""
+
+from connectors._http import Backoff, make_session, read_capped
 from connectors.base import (
     AuthError,
     Batch,
@@ -14,11 +20,13 @@ from connectors.base import (
     ReplyPolicy,
     ReplyResult,
     ReplyTarget,
+    SharedResources,
     TransientFetchError,
 )
 
 __all__ = [
     "AuthError",
+    "Backoff",
     "Batch",
     "Connector",
     "ConnectorError",
@@ -31,5 +39,8 @@ __all__ = [
     "ReplyPolicy",
     "ReplyResult",
     "ReplyTarget",
+    "SharedResources",
     "TransientFetchError",
+    "make_session",
+    "read_capped",
 ]

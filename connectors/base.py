@@ -205,6 +205,20 @@ class Connector(Protocol):
         ...
 
 
+@runtime_checkable
+class SharedResources(Protocol):
+    """A connector class whose instances share something process-wide (a parser pool).
+
+    ``aclose`` releases what one instance holds; ``close_shared`` is called once per class, after
+    the last instance has been closed, when the daemon or a one-shot command stops.
+    """
+
+    @classmethod
+    def close_shared(cls) -> None:
+        """Release what every instance of the class shares."""
+        ...
+
+
 class ConnectorFactory(Protocol):
     """What an entry point in ``socialcrm.connectors`` must load: a class like this."""
 
@@ -255,6 +269,7 @@ __all__ = [
     "ReplyResult",
     "ReplyTarget",
     "Secret",
+    "SharedResources",
     "TransientFetchError",
     "secret_from_env",
     "utc",

@@ -15,7 +15,8 @@ entries, a permanent redirect and a capped entry count are reported in ``Batch.p
 
 Call ``configure_parser_pool(workers=..., memory_limit_mb=...)`` before the first fetch to size
 the pool (default: min(8, CPUs) workers, 768 MiB each above their idle size), and
-``shutdown_parser_pool()`` once in-flight polls are done at daemon exit.
+``FeedConnector.close_shared()`` (which is ``shutdown_parser_pool()``) once in-flight polls are done
+at daemon exit.
 """
 
 from __future__ import annotations
@@ -182,6 +183,11 @@ class FeedConnector(ReadOnlyMixin):
 
     async def aclose(self) -> None:
         """Nothing to release: the HTTP session and the parser pool are shared and owned elsewhere."""
+
+    @classmethod
+    def close_shared(cls) -> None:
+        """Stop the parser pool all feeds share (its workers would otherwise live until exit)."""
+        shutdown_parser_pool()
 
     async def _get(self, state: FeedCursor) -> _Response | None:
         url = self.options.url

@@ -27,15 +27,16 @@ from typing import Any
 import aiohttp
 from sqlmodel import Session, col, select
 
-from connectors._http import Backoff, read_capped
-from connectors.base import (
+from connectors import (
     AuthError,
+    Backoff,
     Connector,
     ConnectorError,
     ReplyError,
     ReplyResult,
     ReplyTarget,
     TransientFetchError,
+    read_capped,
 )
 from socialcrm.config import Config
 from socialcrm.db import Database

@@ -18,7 +18,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from classifiers.base import Analysis, Classifier, ClassifierError
-from connectors.base import Batch, RawPost
+from connectors import Batch, RawPost
 from socialcrm.config import Config, SourceConfig
 from socialcrm.db import Database
 from socialcrm.linking import link_mention

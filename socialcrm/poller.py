@@ -16,8 +16,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from connectors._http import Backoff
-from connectors.base import AuthError, Connector, ConnectorError, TransientFetchError
+from connectors import AuthError, Backoff, Connector, ConnectorError, TransientFetchError
 from socialcrm.config import SourceConfig
 from socialcrm.logs import log_source
 from socialcrm.models import utcnow

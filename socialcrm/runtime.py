@@ -16,8 +16,7 @@ import aiohttp
 
 from classifiers.base import Classifier
 from classifiers.loader import build_classifier
-from connectors._http import make_session
-from connectors.base import Connector
+from connectors import Connector, SharedResources, make_session
 from socialcrm.config import Config, SourceConfig
 from socialcrm.db import Database, open_database
 from socialcrm.outbox import OutboxWorker
@@ -95,7 +94,9 @@ class Runtime:
             except Exception:  # noqa: BLE001 - closing must reach every connector
                 logger.exception("Closing source %s failed", name)
         await self.http.close()
-        _shutdown_feed_pool()
+        for connector_class in {type(connector) for connector in self.connectors.values()}:
+            if isinstance(connector_class, SharedResources):
+                connector_class.close_shared()
         await asyncio.to_thread(self.db.dispose)
 
 
@@ -111,13 +112,3 @@ def keep_startup_objects_out_of_gc() -> None:
     """
     gc.collect()  # start-up garbage is freed first, not kept for good
     gc.freeze()
-
-
-def _shutdown_feed_pool() -> None:
-    try:
-        from connectors import feed
-    except ImportError:
-        return
-    shutdown = getattr(feed, "shutdown_parser_pool", None)
-    if shutdown is not None:
-        shutdown()

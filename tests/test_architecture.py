@@ -262,3 +262,15 @@ def test_rules_perform_no_database_writes() -> None:
                     offenders.append(f"{name}:{node.lineno} calls {receiver}.{node.func.attr}()")
     assert len(list(source_files("socialcrm/rules"))) > 5
     assert not offenders, "\n".join(offenders)
+
+
+def test_socialcrm_imports_no_private_connector_or_classifier_module() -> None:
+    """What the core needs of connectors/ (and classifiers/) is their public API, never a ``_module``."""
+    offenders = [
+        f"{imp.module}:{imp.line} imports {imp.target}"
+        for path in source_files("socialcrm")
+        for imp in imports_of(path)
+        if imp.target.split(".")[0] in ("connectors", "classifiers")
+        and any(part.startswith("_") for part in imp.target.split(".")[1:2])
+    ]
+    assert not offenders, "\n".join(offenders)

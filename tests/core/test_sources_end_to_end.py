@@ -8,11 +8,13 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
+from connectors.feed_pool import get_parser_pool
 from socialcrm.config import parse_config
 from socialcrm.db import Database
 from socialcrm.models import Mention, SourceState, utcnow
 from socialcrm.runtime import Runtime
 from socialcrm.services.sources import describe_sources
+from tests.connectors.test_feed_pool import is_running
 from tests.replay_server import Canned, ReplayServer
 
 REPLAY = Path(__file__).resolve().parents[1] / "replay"
@@ -85,8 +87,11 @@ async def test_failures_stay_with_their_source(sources: ReplayServer, database_u
     try:
         results = {r.source: r for r in await runtime.poll_once()}
         again = {r.source: r for r in await runtime.poll_once()}
+        parser_pids = get_parser_pool().pids()
     finally:
         await runtime.close()
+    # Closing the runtime calls the feed connector's close_shared hook: the parser workers stop.
+    assert parser_pids and not any(is_running(pid) for pid in parser_pids)
     assert results["hn"].new == 1 and results["hn"].error is None
     assert results["blog"].new == 6 and results["blog"].error is None
     assert "401" in (results["toots"].error or "")
