@@ -11,7 +11,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -32,8 +32,8 @@ MAX_RAW_BYTES = 64 * 1024
 
 
 @dataclass
-class BatchResult:
-    """What one stored batch amounted to."""
+class PollCounts:
+    """What polling amounted to: posts fetched, new and already stored, errors, tickets opened, drafts written."""
 
     fetched: int = 0
     new: int = 0
@@ -41,16 +41,18 @@ class BatchResult:
     errors: int = 0
     tickets: int = 0
     drafts: int = 0
-    mention_ids: list[int] = field(default_factory=list)
 
-    def add(self, other: BatchResult) -> None:
-        self.fetched += other.fetched
-        self.new += other.new
-        self.duplicates += other.duplicates
-        self.errors += other.errors
-        self.tickets += other.tickets
-        self.drafts += other.drafts
-        self.mention_ids.extend(other.mention_ids)
+    def add(self, other: PollCounts) -> None:
+        """Add ``other``'s counts to these."""
+        for counter in fields(PollCounts):
+            setattr(self, counter.name, getattr(self, counter.name) + getattr(other, counter.name))
+
+
+@dataclass
+class BatchResult(PollCounts):
+    """What one stored batch amounted to, with the ids of the mentions it stored."""
+
+    mention_ids: list[int] = field(default_factory=list)
 
 
 class Pipeline:

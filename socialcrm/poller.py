@@ -20,23 +20,17 @@ from connectors import AuthError, Backoff, Connector, ConnectorError, TransientF
 from socialcrm.config import SourceConfig
 from socialcrm.logs import log_source
 from socialcrm.models import utcnow
-from socialcrm.pipeline import BatchResult, Pipeline
+from socialcrm.pipeline import Pipeline, PollCounts
 from socialcrm.services import sources
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass
-class PollResult:
-    """The summary ``socialcrm poll`` prints per source."""
+@dataclass(kw_only=True)
+class PollResult(PollCounts):
+    """The summary ``socialcrm poll`` prints per source: the counts of every page, and what stopped it."""
 
     source: str
-    fetched: int = 0
-    new: int = 0
-    duplicates: int = 0
-    errors: int = 0
-    tickets: int = 0
-    drafts: int = 0
     pages: int = 0
     skipped_reason: str | None = None
     error: str | None = None
@@ -84,12 +78,10 @@ class Poller:
                 result.skipped_reason = f"backing off until {state.backoff_until.isoformat()}"
                 return result
         cursor = state.cursor
-        totals = BatchResult()
         try:
             for _ in range(self.max_pages):
                 batch = await self.connector.fetch(cursor)
-                stored = await self.pipeline.process(self.source, batch)
-                totals.add(stored)
+                result.add(await self.pipeline.process(self.source, batch))
                 result.pages += 1
                 result.not_modified = batch.not_modified
                 for problem in batch.problems:
@@ -117,21 +109,15 @@ class Poller:
         else:
             if state.state not in sources.HEALTHY:
                 logger.info("%s recovered", self.source.name)
-        if totals.new:
+        if result.new:
             logger.info(
                 "%s: %d fetched, %d new, %d ticket(s) opened, %d reply draft(s)",
                 self.source.name,
-                totals.fetched,
-                totals.new,
-                totals.tickets,
-                totals.drafts,
+                result.fetched,
+                result.new,
+                result.tickets,
+                result.drafts,
             )
-        result.fetched = totals.fetched
-        result.new = totals.new
-        result.duplicates = totals.duplicates
-        result.errors += totals.errors
-        result.tickets = totals.tickets
-        result.drafts = totals.drafts
         return result
 
     async def _record_failure(

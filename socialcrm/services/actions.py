@@ -26,9 +26,22 @@ from socialcrm.rules.actionspec import ActionSpec
 from socialcrm.rules.facts import thread_key
 from socialcrm.rules.ruleset import Evaluation, Rule
 from socialcrm.services import customers, drafts, outbox, tickets
+from socialcrm.services.records import mention_record
 
 logger = logging.getLogger(__name__)
 EXCERPT_CHARS = 500
+WEBHOOK_MENTION_FIELDS = (
+    "id",
+    "source",
+    "source_type",
+    "url",
+    "author",
+    "title",
+    "text",
+    "language",
+    "sentiment",
+    "published_at",
+)
 
 
 @dataclass(frozen=True)
@@ -267,16 +280,8 @@ def _notify(
         "message": spec.options.get("message"),
         "at": ctx.now.isoformat(),
         "mention": {
-            "id": mention.id,
-            "source": mention.source,
-            "source_type": mention.source_type,
-            "url": mention.url,
-            "author": mention.author,
-            "title": mention.title,
+            **mention_record(mention, None, WEBHOOK_MENTION_FIELDS),
             "text": (mention.text or "")[:EXCERPT_CHARS],
-            "language": mention.language,
-            "sentiment": mention.sentiment,
-            "published_at": mention.published_at.isoformat() if mention.published_at else None,
         },
         "customer_ref": customer.customer_ref if customer else None,
         "ticket_id": ticket.id if ticket else None,

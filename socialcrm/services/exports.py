@@ -5,12 +5,12 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime
 from typing import IO, Any
 
 from sqlmodel import Session, col, select
 
 from socialcrm.models import Customer, Mention, ReplyDraft, Ticket, TicketMention
+from socialcrm.services.records import iso, mention_record
 
 MENTION_FIELDS = [
     "id",
@@ -71,13 +71,6 @@ DRAFT_FIELDS = [
 PAGE = 1000
 
 
-def iso(value: datetime | None) -> str | None:
-    """ISO 8601 in UTC with a Z, or None."""
-    if value is None:
-        return None
-    return value.isoformat().replace("+00:00", "Z")
-
-
 def _refs(session: Session, ids: Iterable[int | None]) -> dict[int | None, str]:
     wanted = sorted({i for i in ids if i is not None})
     refs: dict[int | None, str] = {}
@@ -99,33 +92,11 @@ def _paged(session: Session, model: Any) -> Iterator[list[Any]]:
 
 
 def mention_rows(session: Session) -> Iterator[dict[str, Any]]:
+    """Every mention as an export row (MENTION_FIELDS), oldest id first."""
     for page in _paged(session, Mention):
         refs = _refs(session, (m.customer_id for m in page))
         for m in page:
-            yield {
-                "id": m.id,
-                "source": m.source,
-                "source_type": m.source_type,
-                "external_id": m.external_id,
-                "url": m.url,
-                "thread_id": m.thread_id,
-                "parent_id": m.parent_id,
-                "kind": m.kind,
-                "author": m.author,
-                "author_name": m.author_name,
-                "title": m.title,
-                "text": m.text,
-                "language": m.language,
-                "sentiment": m.sentiment,
-                "sentiment_score": m.sentiment_score,
-                "customer_ref": refs.get(m.customer_id) if m.customer_id else None,
-                "link_method": m.link_method,
-                "link_confidence": m.link_confidence,
-                "group": m.group,
-                "tags": list(m.tags or []),
-                "published_at": iso(m.published_at),
-                "fetched_at": iso(m.fetched_at),
-            }
+            yield mention_record(m, refs.get(m.customer_id) if m.customer_id else None, MENTION_FIELDS)
 
 
 def ticket_rows(session: Session) -> Iterator[dict[str, Any]]:

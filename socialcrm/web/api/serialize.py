@@ -2,38 +2,36 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from socialcrm.models import Customer, Mention, ReplyDraft, Ticket, TicketNote
+from socialcrm.services.records import iso, mention_record
 
-
-def iso(value: datetime | None) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
+MENTION_FIELDS = (
+    "id",
+    "source",
+    "source_type",
+    "external_id",
+    "url",
+    "thread_id",
+    "author",
+    "author_name",
+    "title",
+    "text",
+    "language",
+    "sentiment",
+    "sentiment_score",
+    "customer_id",
+    "customer_ref",
+    "group",
+    "tags",
+    "published_at",
+    "fetched_at",
+)
 
 
 def mention(m: Mention, customer_ref: str | None = None) -> dict[str, Any]:
-    return {
-        "id": m.id,
-        "source": m.source,
-        "source_type": m.source_type,
-        "external_id": m.external_id,
-        "url": m.url,
-        "thread_id": m.thread_id,
-        "author": m.author,
-        "author_name": m.author_name,
-        "title": m.title,
-        "text": m.text,
-        "language": m.language,
-        "sentiment": m.sentiment,
-        "sentiment_score": m.sentiment_score,
-        "customer_id": m.customer_id,
-        "customer_ref": customer_ref,
-        "group": m.group,
-        "tags": list(m.tags or []),
-        "published_at": iso(m.published_at),
-        "fetched_at": iso(m.fetched_at),
-    }
+    return mention_record(m, customer_ref, MENTION_FIELDS)
 
 
 def ticket(t: Ticket, mention_ids: list[int] | None = None, customer_ref: str | None = None) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from sqlmodel import col
 from socialcrm.errors import ConflictError
 from socialcrm.models import DRAFT_STATUSES, SENTIMENT_LABELS, TICKET_STATUSES, Customer, Mention, ReplyDraft, Ticket
 from socialcrm.services import customers, tickets
+from socialcrm.services.records import iso
 from socialcrm.web import actions
 from socialcrm.web.api import queries, serialize
 from socialcrm.web.api.openapi import openapi_document
@@ -227,7 +228,7 @@ async def get_customer(request: web.Request) -> web.Response:
         orders=[
             {
                 "order_number": o.order_number,
-                "ordered_at": serialize.iso(o.ordered_at),
+                "ordered_at": iso(o.ordered_at),
                 "status": o.status,
                 "products": list(o.products),
             }
