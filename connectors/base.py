@@ -181,14 +181,33 @@ def secret_from_env(source: str, env_name: str | None, *, required: bool = True)
     return Secret(env_name, value)
 
 
-@runtime_checkable
-class Connector(Protocol):
-    """One configured source on one platform."""
+class ConnectorClassAttributes(Protocol):
+    """What a connector class declares as class attributes (read-only here, so a subclass may narrow them)."""
 
-    kind: ClassVar[str]
-    Options: ClassVar[type[ConnectorOptions]]
-    min_interval: ClassVar[timedelta]
-    reply_policy: ClassVar[ReplyPolicy]
+    @property
+    def kind(self) -> str:
+        """The entry-point name and the ``type`` of a ``[[sources]]`` entry, e.g. ``"feed"``."""
+        ...
+
+    @property
+    def Options(self) -> type[ConnectorOptions]:
+        """The pydantic model that validates the source's options from the configuration."""
+        ...
+
+    @property
+    def min_interval(self) -> timedelta:
+        """The shortest polling interval the platform tolerates."""
+        ...
+
+    @property
+    def reply_policy(self) -> ReplyPolicy:
+        """Whether and how the platform lets a bot answer."""
+        ...
+
+
+@runtime_checkable
+class Connector(ConnectorClassAttributes, Protocol):
+    """One configured source on one platform."""
 
     name: str
 
@@ -219,15 +238,28 @@ class SharedResources(Protocol):
         ...
 
 
-class ConnectorFactory(Protocol):
-    """What an entry point in ``socialcrm.connectors`` must load: a class like this."""
+@runtime_checkable
+class ReplyLookup(Protocol):
+    """A connector that can find a reply it may already have posted (offered where the platform allows).
 
-    kind: ClassVar[str]
-    Options: ClassVar[type[ConnectorOptions]]
-    min_interval: ClassVar[timedelta]
-    reply_policy: ClassVar[ReplyPolicy]
+    The outbox asks before posting again after a send whose outcome is unknown (a timeout, a crash).
+    """
 
-    def __call__(self, name: str, options: Any, http: aiohttp.ClientSession) -> Connector: ...
+    async def find_reply(self, target: ReplyTarget, text: str, idempotency_key: str) -> ReplyResult | None:
+        """The reply to ``target`` made under ``idempotency_key`` (or with this text), if it exists."""
+        ...
+
+
+class ConnectorFactory(ConnectorClassAttributes, Protocol):
+    """What an entry point in ``socialcrm.connectors`` must load: a connector class.
+
+    ``options`` is an instance of the class's own ``Options`` (typed ``Any`` here because each class
+    narrows it to its own model).
+    """
+
+    def __call__(self, name: str, options: Any, http: aiohttp.ClientSession) -> Connector:
+        """Build the connector for the source ``name``."""
+        ...
 
 
 class ReadOnlyMixin:
@@ -256,6 +288,7 @@ __all__ = [
     "Batch",
     "Connector",
     "ConnectorError",
+    "ConnectorClassAttributes",
     "ConnectorFactory",
     "ConnectorOptions",
     "MalformedResponseError",
@@ -265,6 +298,7 @@ __all__ = [
     "RawPost",
     "ReadOnlyMixin",
     "ReplyError",
+    "ReplyLookup",
     "ReplyPolicy",
     "ReplyResult",
     "ReplyTarget",

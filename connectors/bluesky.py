@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import aiohttp
 from pydantic import Field, model_validator
@@ -36,10 +36,12 @@ from connectors.base import (
     AuthError,
     Batch,
     ConnectorError,
+    ConnectorFactory,
     ConnectorOptions,
     MalformedResponseError,
     RawPost,
     ReplyError,
+    ReplyLookup,
     ReplyPolicy,
     ReplyResult,
     ReplyTarget,
@@ -409,6 +411,11 @@ def _why(data: Any) -> str:
     if isinstance(data, dict):
         return f"{data.get('error') or 'error'}: {data.get('message') or 'no message'}"
     return "no reason given"
+
+
+if TYPE_CHECKING:  # mypy holds the class to the contract the registry promises
+    _factory: ConnectorFactory = BlueskyConnector
+    _reply_lookup: type[ReplyLookup] = BlueskyConnector
 
 
 __all__ = ["BlueskyConnector", "BlueskyOptions"]

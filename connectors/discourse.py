@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import re
 from datetime import timedelta
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import aiohttp
 from pydantic import Field, model_validator
@@ -33,10 +33,12 @@ from connectors._time import parse_iso
 from connectors.base import (
     AuthError,
     Batch,
+    ConnectorFactory,
     ConnectorOptions,
     MalformedResponseError,
     RawPost,
     ReplyError,
+    ReplyLookup,
     ReplyPolicy,
     ReplyResult,
     ReplyTarget,
@@ -361,6 +363,11 @@ class DiscourseConnector:
 
     async def aclose(self) -> None:
         return None
+
+
+if TYPE_CHECKING:  # mypy holds the class to the contract the registry promises
+    _factory: ConnectorFactory = DiscourseConnector
+    _reply_lookup: type[ReplyLookup] = DiscourseConnector
 
 
 __all__ = ["DiscourseConnector", "DiscourseOptions"]

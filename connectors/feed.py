@@ -27,7 +27,7 @@ import logging
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -37,6 +37,7 @@ from connectors._http import raise_for_status, read_capped
 from connectors.base import (
     Batch,
     ConnectorError,
+    ConnectorFactory,
     ConnectorOptions,
     MalformedResponseError,
     ReadOnlyMixin,
@@ -297,6 +298,10 @@ class FeedConnector(ReadOnlyMixin):
             problems.append(f"the feed has {total} entries; kept the {kept} newest (max_entries)")
         problems.extend(parsed.get("notes") or [])
         return problems
+
+
+if TYPE_CHECKING:  # mypy holds the class to the contract the registry promises
+    _factory: ConnectorFactory = FeedConnector
 
 
 __all__ = [

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import aiohttp
 from pydantic import Field, model_validator
@@ -25,10 +25,12 @@ from connectors._markup import html_to_text
 from connectors._polling import PollContext, Step, poll_streams, walking
 from connectors.base import (
     Batch,
+    ConnectorFactory,
     ConnectorOptions,
     MalformedResponseError,
     RawPost,
     ReadOnlyMixin,
+    ReplyLookup,
     ReplyResult,
     ReplyTarget,
 )
@@ -162,6 +164,11 @@ class HackerNewsConnector(ReadOnlyMixin):
 
     async def aclose(self) -> None:
         return None
+
+
+if TYPE_CHECKING:  # mypy holds the class to the contract the registry promises
+    _factory: ConnectorFactory = HackerNewsConnector
+    _reply_lookup: type[ReplyLookup] = HackerNewsConnector
 
 
 __all__ = ["HackerNewsConnector", "HackerNewsOptions"]

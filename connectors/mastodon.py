@@ -19,7 +19,7 @@ import re
 import time
 from collections import OrderedDict
 from datetime import timedelta
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import parse_qs, quote, urlsplit
 
 import aiohttp
@@ -33,10 +33,12 @@ from connectors._time import parse_iso
 from connectors.base import (
     AuthError,
     Batch,
+    ConnectorFactory,
     ConnectorOptions,
     MalformedResponseError,
     RawPost,
     ReplyError,
+    ReplyLookup,
     ReplyPolicy,
     ReplyResult,
     ReplyTarget,
@@ -369,6 +371,11 @@ class MastodonConnector:
 
     async def aclose(self) -> None:
         return None
+
+
+if TYPE_CHECKING:  # mypy holds the class to the contract the registry promises
+    _factory: ConnectorFactory = MastodonConnector
+    _reply_lookup: type[ReplyLookup] = MastodonConnector
 
 
 __all__ = ["MastodonConnector", "MastodonOptions"]

@@ -21,7 +21,7 @@ import logging
 import re
 import time
 from datetime import timedelta
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import aiohttp
 import praw
@@ -35,11 +35,13 @@ from connectors._time import from_epoch
 from connectors.base import (
     AuthError,
     Batch,
+    ConnectorFactory,
     ConnectorOptions,
     MalformedResponseError,
     RateLimited,
     RawPost,
     ReplyError,
+    ReplyLookup,
     ReplyPolicy,
     ReplyResult,
     ReplyTarget,
@@ -352,6 +354,11 @@ def _comments(listing: Any) -> list[dict[str, Any]]:
                 if isinstance(child["data"].get("replies"), dict):
                     stack.append(child["data"]["replies"])
     return found
+
+
+if TYPE_CHECKING:  # mypy holds the class to the contract the registry promises
+    _factory: ConnectorFactory = RedditConnector
+    _reply_lookup: type[ReplyLookup] = RedditConnector
 
 
 __all__ = ["RedditConnector", "RedditOptions"]

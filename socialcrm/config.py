@@ -18,10 +18,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from connectors import ConnectorOptions
 from socialcrm.config_env import apply_environment
 from socialcrm.durations import parse_duration
 from socialcrm.errors import ConfigError
@@ -32,6 +33,7 @@ from socialcrm.rules.loader import compile_rules
 CONFIG_ENV = "SOCIALCRM_CONFIG"
 DEFAULT_CONFIG_NAME = "socialcrm.toml"
 _SECRET_KEY = re.compile(r"(password|secret|token|api_key|apikey|private_key)", re.IGNORECASE)
+_Model = TypeVar("_Model", bound=BaseModel)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -168,7 +170,7 @@ class RetentionConfig(_Frozen):
 class SourceConfig(BaseModel):
     """One ``[[sources]]`` entry: the keys every source has, plus its connector's options."""
 
-    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+    model_config = ConfigDict(frozen=True)
 
     name: str
     type: str
@@ -176,7 +178,7 @@ class SourceConfig(BaseModel):
     enabled: bool = True
     tags: tuple[str, ...] = ()
     group: str | None = None
-    options: Any = None  # the connector's validated Options instance
+    options: ConnectorOptions | None = None  # an instance of the connector's own Options model
 
     @property
     def interval_delta(self) -> timedelta:
@@ -392,7 +394,7 @@ class ConfigBuilder:
         if kind not in known:
             self.problems.append(f"classifier.kind: unknown kind {kind!r} (known: {', '.join(known)})")
 
-    def _section(self, name: str, model: type[BaseModel]) -> Any:
+    def _section(self, name: str, model: type[_Model]) -> _Model | None:
         raw = self.data.get(name)
         if raw is None:
             return None
@@ -402,8 +404,8 @@ class ConfigBuilder:
         return self._validate(model, raw, name)
 
     def _validate(
-        self, model: type[BaseModel], raw: Mapping[str, Any], where: str, also_allowed: Sequence[str] = ()
-    ) -> Any:
+        self, model: type[_Model], raw: Mapping[str, Any], where: str, also_allowed: Sequence[str] = ()
+    ) -> _Model | None:
         try:
             return model.model_validate(dict(raw))
         except ValidationError as err:

@@ -33,6 +33,7 @@ from connectors import (
     Connector,
     ConnectorError,
     ReplyError,
+    ReplyLookup,
     ReplyResult,
     ReplyTarget,
     TransientFetchError,
@@ -153,7 +154,7 @@ class OutboxWorker:
             return
         try:
             posted: ReplyResult | None = None
-            if claim.was_sending and hasattr(connector, "find_reply"):
+            if claim.was_sending and isinstance(connector, ReplyLookup):
                 posted = await connector.find_reply(target, draft_text, claim.idempotency_key)
             if posted is None:
                 posted = await asyncio.wait_for(

@@ -24,6 +24,7 @@ from socialcrm.db import Database
 from socialcrm.linking import link_mention
 from socialcrm.models import Mention, utcnow
 from socialcrm.rules.facts import build_facts
+from socialcrm.rules.ruleset import RuleSet
 from socialcrm.services import sources
 from socialcrm.services.actions import ActionContext, apply_evaluation
 
@@ -58,7 +59,7 @@ class BatchResult(PollCounts):
 class Pipeline:
     """Turns connector batches into stored mentions and the work the rules derive from them."""
 
-    def __init__(self, config: Config, db: Database, classifier: Classifier, ruleset: Any) -> None:
+    def __init__(self, config: Config, db: Database, classifier: Classifier, ruleset: RuleSet) -> None:
         self.config = config
         self.db = db
         self.classifier = classifier

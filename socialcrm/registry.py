@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from functools import cache
 from importlib.metadata import EntryPoint, entry_points
-from typing import Any
+from typing import cast
 
+from connectors import ConnectorFactory
 from socialcrm.errors import ConfigError
 
 CONNECTOR_GROUP = "socialcrm.connectors"
@@ -34,9 +35,9 @@ def classifier_kinds() -> list[str]:
 
 
 @cache
-def load_connector_class(kind: str) -> Any:
+def load_connector_class(kind: str) -> ConnectorFactory:
     """Import the connector class registered for ``kind``."""
     eps = _entry_points(CONNECTOR_GROUP)
     if kind not in eps:
         raise ConfigError(f"unknown source type {kind!r} (known: {', '.join(sorted(eps))})")
-    return eps[kind].load()
+    return cast(ConnectorFactory, eps[kind].load())

@@ -10,7 +10,6 @@ import asyncio
 import gc
 import logging
 from dataclasses import dataclass, field
-from typing import Any
 
 import aiohttp
 
@@ -23,6 +22,8 @@ from socialcrm.outbox import OutboxWorker
 from socialcrm.pipeline import Pipeline
 from socialcrm.poller import Poller, PollResult
 from socialcrm.registry import load_connector_class
+from socialcrm.rules.loader import compile_rules
+from socialcrm.rules.ruleset import RuleSet
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ class Runtime:
     config: Config
     db: Database
     classifier: Classifier
-    ruleset: Any
+    ruleset: RuleSet
     http: aiohttp.ClientSession
     connectors: dict[str, Connector] = field(default_factory=dict)
     broken: dict[str, str] = field(default_factory=dict)
@@ -48,8 +49,6 @@ class Runtime:
     @classmethod
     async def open(cls, config: Config, *, db: Database | None = None, classifier: Classifier | None = None) -> Runtime:
         """Open the database (migrating it), load the classifier off the loop, build connectors."""
-        from socialcrm.rules.loader import compile_rules
-
         database = db if db is not None else await asyncio.to_thread(open_database, config, upgrade=True)
         if classifier is None:
             logger.info("Loading the %r sentiment classifier", config.classifier.kind)
