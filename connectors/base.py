@@ -159,6 +159,7 @@ class Secret:
         self._value = value
 
     def reveal(self) -> str:
+        """The secret itself; pass it on, never log it."""
         return self._value
 
     def __repr__(self) -> str:
@@ -271,6 +272,7 @@ class ReadOnlyMixin:
     name: str
 
     async def reply(self, target: ReplyTarget, text: str, idempotency_key: str) -> ReplyResult:
+        """Refuse: this platform has no reply API (a permanent ReplyError)."""
         raise ReplyError(self.name, "this platform has no reply API; post it by hand", permanent=True)
 
 

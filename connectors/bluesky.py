@@ -188,6 +188,7 @@ class BlueskyConnector:
     # -- reading -------------------------------------------------------------------------
 
     async def fetch(self, cursor: str | None) -> Batch:
+        """Fetch the posts after ``cursor``: search results and, when enabled, mentions, replies and quotes."""
         steps: dict[str, Step] = {}
         overlap = float(self.options.overlap_seconds)
         if self.options.query and self.options.query.strip():
@@ -326,6 +327,7 @@ class BlueskyConnector:
         return parent, parent
 
     async def reply(self, target: ReplyTarget, text: str, idempotency_key: str) -> ReplyResult:
+        """Post ``text`` as a reply to ``target``; the record key comes from ``idempotency_key``."""
         self._check_text(text)
         if not self.options.identifier:
             raise ReplyError(self.name, "no identifier/app_password_env configured for replying", permanent=True)
@@ -400,6 +402,7 @@ class BlueskyConnector:
         return None
 
     async def aclose(self) -> None:
+        """Forget the login session."""
         self._session = None
 
 

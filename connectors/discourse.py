@@ -118,6 +118,7 @@ class DiscourseConnector:
         return resp.data
 
     async def fetch(self, cursor: str | None) -> Batch:
+        """Fetch the posts after ``cursor`` from the configured streams (new posts, new topics, search)."""
         steps: dict[str, Step] = {}
         if "posts" in self.options.include:
             steps["posts"] = walking(self._posts_page)
@@ -286,6 +287,7 @@ class DiscourseConnector:
         return topic_id, number if isinstance(number, int) else None
 
     async def reply(self, target: ReplyTarget, text: str, idempotency_key: str) -> ReplyResult:
+        """Post ``text`` as a reply in ``target``'s topic (a "just posted" refusal looks the reply up)."""
         if not text.strip():
             raise ReplyError(self.name, "the reply is empty", permanent=True)
         if len(text) > MAX_POST_LENGTH:
@@ -362,6 +364,7 @@ class DiscourseConnector:
         return None
 
     async def aclose(self) -> None:
+        """Nothing to release: the HTTP session is shared."""
         return None
 
 

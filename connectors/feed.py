@@ -126,6 +126,7 @@ class FeedCursor:
         )
 
     def dump(self) -> str:
+        """The cursor as the JSON string the core stores."""
         data = {"v": CURSOR_VERSION, "url": self.url, "etag": self.etag, "last_modified": self.last_modified}
         data["sha256"] = self.sha256
         return json.dumps(data, separators=(",", ":"), sort_keys=True)

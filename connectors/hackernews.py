@@ -81,6 +81,7 @@ class HackerNewsConnector(ReadOnlyMixin):
         return queries
 
     async def fetch(self, cursor: str | None) -> Batch:
+        """Fetch the stories and comments after ``cursor`` from Algolia's search."""
         steps: dict[str, Step] = {
             name: walking(self._page_fetcher(text), float(self.options.overlap_seconds), time.time)
             for name, text in self._queries().items()
@@ -163,6 +164,7 @@ class HackerNewsConnector(ReadOnlyMixin):
         return None
 
     async def aclose(self) -> None:
+        """Nothing to release: the HTTP session is shared."""
         return None
 
 

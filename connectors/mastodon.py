@@ -140,6 +140,7 @@ class MastodonConnector:
     # -- reading -------------------------------------------------------------------------
 
     async def fetch(self, cursor: str | None) -> Batch:
+        """Fetch the statuses after ``cursor`` from the hashtags, timeline, search and mentions configured."""
         self._lookups_left = self.options.thread_lookups_per_poll
         steps: dict[str, Step] = {}
         for tag in self.options.hashtags:
@@ -309,6 +310,7 @@ class MastodonConnector:
         return len(text)
 
     async def reply(self, target: ReplyTarget, text: str, idempotency_key: str) -> ReplyResult:
+        """Post ``text`` as a reply to ``target`` with the ``Idempotency-Key`` header."""
         if not text.strip():
             raise ReplyError(self.name, "the reply is empty", permanent=True)
         full = self._reply_text(target, text)
@@ -370,6 +372,7 @@ class MastodonConnector:
         return None
 
     async def aclose(self) -> None:
+        """Nothing to release: the HTTP session is shared."""
         return None
 
 

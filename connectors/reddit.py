@@ -99,6 +99,7 @@ class RedditOptions(ConnectorOptions):
 
     @property
     def user_login(self) -> bool:
+        """True when the options name a user login (password or refresh token), needed to reply."""
         return bool(self.password_env or self.refresh_token_env)
 
 
@@ -168,6 +169,7 @@ class RedditConnector:
     # -- reading -------------------------------------------------------------------------
 
     async def fetch(self, cursor: str | None) -> Batch:
+        """Fetch the posts after ``cursor`` from the configured streams (posts, comments, search, mentions)."""
         subs = "+".join(self.options.subreddits)
         steps: dict[str, Step] = {}
         overlap = float(self.options.overlap_seconds)
@@ -269,6 +271,7 @@ class RedditConnector:
     # -- replying ------------------------------------------------------------------------
 
     async def reply(self, target: ReplyTarget, text: str, idempotency_key: str) -> ReplyResult:
+        """Post ``text`` as a reply to ``target`` (a submission or a comment)."""
         if not text.strip():
             raise ReplyError(self.name, "the reply is empty", permanent=True)
         if len(text) > MAX_COMMENT_LENGTH:
@@ -338,6 +341,7 @@ class RedditConnector:
         return None
 
     async def aclose(self) -> None:
+        """Stop the thread that runs praw."""
         self._runner.close()
 
 

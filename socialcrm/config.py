@@ -22,7 +22,7 @@ from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from connectors import ConnectorOptions
+from connectors import ConnectorFactory, ConnectorOptions
 from socialcrm.config_env import apply_environment
 from socialcrm.durations import parse_duration
 from socialcrm.errors import ConfigError
@@ -74,6 +74,7 @@ class ClassifierConfig(BaseModel):
     batch_size: int = Field(default=32, ge=1, le=1024)
 
     def options(self) -> dict[str, Any]:
+        """The classifier's own options: every key but ``kind``."""
         data = self.model_dump()
         data.pop("kind")
         return data
@@ -109,9 +110,11 @@ class SlaTarget(_Frozen):
         return value
 
     def first_response_delta(self) -> timedelta:
+        """The first-response time as a timedelta."""
         return parse_duration(self.first_response)
 
     def resolution_delta(self) -> timedelta:
+        """The resolution time as a timedelta."""
         return parse_duration(self.resolution)
 
 
@@ -182,6 +185,7 @@ class SourceConfig(BaseModel):
 
     @property
     def interval_delta(self) -> timedelta:
+        """The polling interval as a timedelta."""
         return parse_duration(self.interval)
 
 
@@ -212,6 +216,7 @@ class Config:
 
     @property
     def base_dir(self) -> Path:
+        """The folder relative paths in the file are resolved against (the config file's, else the working one)."""
         return self.path.parent if self.path else Path.cwd()
 
     def database_url(self) -> str:
@@ -219,6 +224,7 @@ class Config:
         return resolve_database_url(self.database.url, self.base_dir)
 
     def source(self, name: str) -> SourceConfig:
+        """The source called ``name``; ConfigError (naming the configured ones) when there is none."""
         for source in self.sources:
             if source.name == name:
                 return source
@@ -297,6 +303,7 @@ class ConfigBuilder:
         self.warnings: list[str] = []
 
     def build(self) -> Config:
+        """Validate every section; raise ConfigError listing all problems, else return the Config."""
         for key in self.data:
             if key not in self.SECTIONS:
                 self.problems.append(f"{key}: unknown section (allowed: {', '.join(sorted(self.SECTIONS))})")
@@ -449,63 +456,77 @@ class ConfigBuilder:
         seen: set[str] = set()
         kinds = connector_kinds()
         for index, raw in enumerate(self._array("sources")):
-            where = f"sources[{index}]"
-            before = len(self.problems)
-            name = raw.get("name")
-            if not isinstance(name, str) or not _NAME.match(name):
-                self.problems.append(f"{where}.name: required; letters, digits, '-', '_', '.' (max 64)")
-            elif name in seen:
-                self.problems.append(f"{where}.name: duplicate source name {name!r}")
-            else:
-                seen.add(name)
-            kind = raw.get("type")
-            # A bad type must not hide the source's other problems: they are checked against the
-            # type it most likely meant or, when that cannot be told, only the keys every source has.
-            option_values = {k: v for k, v in raw.items() if k not in SOURCE_KEYS}
-            checked_kind = self._source_kind(where, kind, kinds, option_values)
-            connector_cls = None
-            if checked_kind is not None:
-                try:
-                    connector_cls = load_connector_class(checked_kind)
-                except Exception as err:  # a broken third-party plugin must not hide the other problems
-                    self.problems.append(f"{where}.type: connector {checked_kind!r} cannot be loaded: {err}")
-            interval = raw.get("interval", "15m")
-            try:
-                delta = parse_duration(interval)
-                floor = getattr(connector_cls, "min_interval", timedelta(0))
-                if delta < floor:
-                    self.problems.append(
-                        f"{where}.interval: {interval} is below the {checked_kind} minimum of "
-                        f"{int(floor.total_seconds())}s"
-                    )
-            except (ValueError, TypeError) as err:
-                self.problems.append(f"{where}.interval: {err}")
-            tags = raw.get("tags", [])
-            if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
-                self.problems.append(f"{where}.tags: must be a list of strings")
-                tags = []
-            group = raw.get("group")
-            if group is not None and not isinstance(group, str):
-                self.problems.append(f"{where}.group: must be a string")
-            enabled = raw.get("enabled", True)
-            if not isinstance(enabled, bool):
-                self.problems.append(f"{where}.enabled: must be true or false")
-            options = None
-            if connector_cls is not None:
-                options = self._validate(connector_cls.Options, option_values, where, sorted(SOURCE_KEYS))
-            if len(self.problems) == before and isinstance(name, str) and isinstance(kind, str):
-                sources.append(
-                    SourceConfig(
-                        name=name,
-                        type=kind,
-                        interval=str(interval),
-                        enabled=bool(enabled),
-                        tags=tuple(tags),
-                        group=group,
-                        options=options,
-                    )
-                )
+            source = self._source(raw, f"sources[{index}]", kinds, seen)
+            if source is not None:
+                sources.append(source)
         return sources
+
+    def _source(self, raw: Mapping[str, Any], where: str, kinds: list[str], seen: set[str]) -> SourceConfig | None:
+        """One ``[[sources]]`` entry, or None after recording its problems."""
+        before = len(self.problems)
+        name = raw.get("name")
+        if not isinstance(name, str) or not _NAME.match(name):
+            self.problems.append(f"{where}.name: required; letters, digits, '-', '_', '.' (max 64)")
+        elif name in seen:
+            self.problems.append(f"{where}.name: duplicate source name {name!r}")
+        else:
+            seen.add(name)
+        kind = raw.get("type")
+        # A bad type must not hide the source's other problems: they are checked against the
+        # type it most likely meant or, when that cannot be told, only the keys every source has.
+        option_values = {k: v for k, v in raw.items() if k not in SOURCE_KEYS}
+        checked_kind = self._source_kind(where, kind, kinds, option_values)
+        connector_cls = self._connector_class(checked_kind, where)
+        interval = raw.get("interval", "15m")
+        self._check_interval(interval, checked_kind, connector_cls, where)
+        tags = raw.get("tags", [])
+        if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+            self.problems.append(f"{where}.tags: must be a list of strings")
+            tags = []
+        group = raw.get("group")
+        if group is not None and not isinstance(group, str):
+            self.problems.append(f"{where}.group: must be a string")
+        enabled = raw.get("enabled", True)
+        if not isinstance(enabled, bool):
+            self.problems.append(f"{where}.enabled: must be true or false")
+        options = None
+        if connector_cls is not None:
+            options = self._validate(connector_cls.Options, option_values, where, sorted(SOURCE_KEYS))
+        if len(self.problems) > before or not isinstance(name, str) or not isinstance(kind, str):
+            return None
+        return SourceConfig(
+            name=name,
+            type=kind,
+            interval=str(interval),
+            enabled=bool(enabled),
+            tags=tuple(tags),
+            group=group,
+            options=options,
+        )
+
+    def _connector_class(self, kind: str | None, where: str) -> ConnectorFactory | None:
+        """The connector class registered for ``kind``, or None (after recording why, if it cannot load)."""
+        if kind is None:
+            return None
+        try:
+            return load_connector_class(kind)
+        except Exception as err:  # a broken third-party plugin must not hide the other problems
+            self.problems.append(f"{where}.type: connector {kind!r} cannot be loaded: {err}")
+            return None
+
+    def _check_interval(
+        self, interval: Any, kind: str | None, connector_cls: ConnectorFactory | None, where: str
+    ) -> None:
+        try:
+            delta = parse_duration(interval)
+        except (ValueError, TypeError) as err:
+            self.problems.append(f"{where}.interval: {err}")
+            return
+        floor = getattr(connector_cls, "min_interval", timedelta(0))
+        if delta < floor:
+            self.problems.append(
+                f"{where}.interval: {interval} is below the {kind} minimum of {int(floor.total_seconds())}s"
+            )
 
     def _source_kind(self, where: str, kind: object, kinds: list[str], option_values: Mapping[str, Any]) -> str | None:
         """The type to check a source's options against; a missing or unknown type is a problem.
@@ -529,8 +550,6 @@ class ConfigBuilder:
 
     @staticmethod
     def _only_kind_with_keys(kinds: list[str], option_values: Mapping[str, Any]) -> str | None:
-        from socialcrm.registry import load_connector_class
-
         if not option_values:
             return None
         fitting = []
@@ -593,7 +612,3 @@ def url_password(url: str) -> str | None:
         return make_url(url).password
     except Exception:  # noqa: BLE001 - an unparsable URL is reported when the database is opened
         return None
-
-
-def source_names(config: Config) -> Sequence[str]:
-    return [s.name for s in config.sources]

@@ -87,6 +87,7 @@ class Daemon:
         await self.runtime.db.run_write(lambda s: run_housekeeping(s, self.config))
 
     async def run_until_stopped(self) -> None:
+        """Start, wait for a stop signal, then stop cleanly."""
         await self.start()
         self.notifier.ready(self.status())
         await self.stopping.wait()
@@ -160,6 +161,8 @@ class Daemon:
         logger.info("Stopped")
 
     def install_signal_handlers(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Let SIGTERM and SIGINT ask the daemon to stop."""
+
         def stop(signame: str) -> Callable[[], None]:
             def handler() -> None:
                 if not self.stopping.is_set():

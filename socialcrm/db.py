@@ -78,6 +78,7 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
+        """A session for reading; nothing it changes is committed."""
         with Session(self.engine, expire_on_commit=False) as session:
             yield session
 
@@ -112,15 +113,18 @@ class Database:
             raise DatabaseError(f"cannot upgrade database {redact_url(self.url)}: {err.orig}") from err
 
     def current_revision(self) -> str | None:
+        """The Alembic revision the database is at (None when it has none)."""
         from alembic.runtime.migration import MigrationContext
 
         with self.engine.connect() as connection:
             return MigrationContext.configure(connection).get_current_revision()
 
     def has_tables(self) -> bool:
+        """True when the database holds any table."""
         return bool(inspect(self.engine).get_table_names())
 
     def dispose(self) -> None:
+        """Close every pooled connection."""
         self.engine.dispose()
 
 

@@ -139,6 +139,7 @@ class OutboxWorker:
         return claims
 
     async def _deliver_reply(self, claim: _Claim, result: OutboxRunResult) -> None:
+        """Post one approved reply through its source's connector, or hand it to a person to post."""
         loaded = await self.db.run_read(lambda s: _reply_context(s, claim.draft_id))
         draft_id = claim.draft_id
         if loaded is None or draft_id is None:
@@ -153,22 +154,9 @@ class OutboxWorker:
             result.manual += 1
             return
         try:
-            posted: ReplyResult | None = None
-            if claim.was_sending and isinstance(connector, ReplyLookup):
-                posted = await connector.find_reply(target, draft_text, claim.idempotency_key)
-            if posted is None:
-                posted = await asyncio.wait_for(
-                    connector.reply(target, draft_text, claim.idempotency_key), timeout=SEND_TIMEOUT
-                )
+            reply = await self._post_once(connector, target, draft_text, claim)
         except ReplyError as err:
-            message = str(err)
-            if err.permanent or claim.attempts >= MAX_ATTEMPTS:
-                await self.db.run_write(lambda s: drafts.mark_failed(s, draft_id, message, True))
-                await self._finish(claim, "failed", error=message)
-                result.failed += 1
-            else:
-                await self._retry(claim, str(err), None)
-                result.retrying += 1
+            await self._reply_failed(claim, draft_id, str(err), result, permanent=err.permanent)
             return
         except AuthError as err:
             # Credentials are wrong or revoked: retrying soon cannot help. Show it on the source and the
@@ -179,18 +167,10 @@ class OutboxWorker:
             result.retrying += 1
             return
         except (TimeoutError, TransientFetchError, ConnectorError) as err:
+            # Ambiguous: the reply may have gone out. Stay "sending" so the next try checks first.
             retry_after = err.retry_after if isinstance(err, TransientFetchError) else None
-            message = str(err) or "timed out"
-            if claim.attempts >= MAX_ATTEMPTS:
-                await self.db.run_write(lambda s: drafts.mark_failed(s, draft_id, message, True))
-                await self._finish(claim, "failed", error=message)
-                result.failed += 1
-            else:
-                # Ambiguous: the reply may have gone out. Stay "sending" so the next try checks first.
-                await self._retry(claim, message, retry_after, keep_sending=True)
-                result.retrying += 1
+            await self._reply_failed(claim, draft_id, str(err) or "timed out", result, retry_after, unclear=True)
             return
-        reply = posted
 
         def done(session: Session) -> None:
             drafts.mark_sent(session, draft_id, reply.external_id, reply.url)
@@ -199,6 +179,34 @@ class OutboxWorker:
         await self.db.run_write(done)
         logger.info("Reply for draft %s posted on %s: %s", claim.draft_id, source, reply.url or reply.external_id)
         result.sent += 1
+
+    async def _post_once(self, connector: Connector, target: ReplyTarget, text: str, claim: _Claim) -> ReplyResult:
+        """Post the reply; after a try whose outcome is unknown, first ask whether it is already there."""
+        if claim.was_sending and isinstance(connector, ReplyLookup):
+            found = await connector.find_reply(target, text, claim.idempotency_key)
+            if found is not None:
+                return found
+        return await asyncio.wait_for(connector.reply(target, text, claim.idempotency_key), timeout=SEND_TIMEOUT)
+
+    async def _reply_failed(
+        self,
+        claim: _Claim,
+        draft_id: int,
+        message: str,
+        result: OutboxRunResult,
+        retry_after: float | None = None,
+        *,
+        permanent: bool = False,
+        unclear: bool = False,
+    ) -> None:
+        """Fail the draft for good (a permanent error, or the last attempt), else try again later."""
+        if permanent or claim.attempts >= MAX_ATTEMPTS:
+            await self.db.run_write(lambda s: drafts.mark_failed(s, draft_id, message, True))
+            await self._finish(claim, "failed", error=message)
+            result.failed += 1
+        else:
+            await self._retry(claim, message, retry_after, keep_sending=unclear)
+            result.retrying += 1
 
     async def _deliver_webhook(self, claim: _Claim, result: OutboxRunResult) -> None:
         name = claim.payload.get("webhook")

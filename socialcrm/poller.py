@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlmodel import Session
 
@@ -22,6 +23,9 @@ from socialcrm.logs import log_source
 from socialcrm.models import utcnow
 from socialcrm.pipeline import Pipeline, PollCounts
 from socialcrm.services import sources
+
+if TYPE_CHECKING:
+    from socialcrm.models import SourceState
 
 logger = logging.getLogger(__name__)
 
@@ -66,46 +70,20 @@ class Poller:
     async def _poll(self, force: bool) -> PollResult:
         result = PollResult(source=self.source.name)
         state = await self.db.run_write(lambda s: sources.snapshot(s, self.source))
-        now = self._now()
-        if not force:
-            if state.state == "paused":
-                result.skipped_reason = "paused by an admin"
-                return result
-            if state.state == "auth_failed":
-                result.skipped_reason = f"authentication failed: {state.last_error}"
-                return result
-            if state.backoff_until and state.backoff_until > now:
-                result.skipped_reason = f"backing off until {state.backoff_until.isoformat()}"
-                return result
-        cursor = state.cursor
+        result.skipped_reason = None if force else self._skip_reason(state)
+        if result.skipped_reason is not None:
+            return result
         try:
-            for _ in range(self.max_pages):
-                batch = await self.connector.fetch(cursor)
-                result.add(await self.pipeline.process(self.source, batch))
-                result.pages += 1
-                result.not_modified = batch.not_modified
-                for problem in batch.problems:
-                    logger.warning("%s: %s", self.source.name, problem)
-                cursor = batch.cursor
-                if not batch.has_more:
-                    break
+            await self._fetch_pages(state.cursor, result)
         except AuthError as err:
-            await self._record_failure(err, auth=True)
-            result.error = str(err)
-            result.errors += 1
+            await self._failed(result, err, str(err), auth=True)
         except TransientFetchError as err:
-            await self._record_failure(err, retry_after=err.retry_after)
-            result.error = str(err)
-            result.errors += 1
+            await self._failed(result, err, str(err), retry_after=err.retry_after)
         except ConnectorError as err:
-            await self._record_failure(err)
-            result.error = str(err)
-            result.errors += 1
+            await self._failed(result, err, str(err))
         except Exception as err:  # noqa: BLE001 - a bug in one connector must not stop the daemon
             logger.exception("%s: unexpected error while polling", self.source.name)
-            await self._record_failure(err)
-            result.error = f"{type(err).__name__}: {err}"
-            result.errors += 1
+            await self._failed(result, err, f"{type(err).__name__}: {err}")
         else:
             if state.state not in sources.HEALTHY:
                 logger.info("%s recovered", self.source.name)
@@ -119,6 +97,42 @@ class Poller:
                 result.drafts,
             )
         return result
+
+    def _skip_reason(self, state: SourceState) -> str | None:
+        """Why this source is not polled now (paused, stopped by an auth failure, backing off), or None."""
+        if state.state == "paused":
+            return "paused by an admin"
+        if state.state == "auth_failed":
+            return f"authentication failed: {state.last_error}"
+        if state.backoff_until and state.backoff_until > self._now():
+            return f"backing off until {state.backoff_until.isoformat()}"
+        return None
+
+    async def _fetch_pages(self, cursor: str | None, result: PollResult) -> None:
+        """Fetch and store page after page (at most ``max_pages``), adding each page's counts to ``result``."""
+        for _ in range(self.max_pages):
+            batch = await self.connector.fetch(cursor)
+            result.add(await self.pipeline.process(self.source, batch))
+            result.pages += 1
+            result.not_modified = batch.not_modified
+            for problem in batch.problems:
+                logger.warning("%s: %s", self.source.name, problem)
+            cursor = batch.cursor
+            if not batch.has_more:
+                break
+
+    async def _failed(
+        self,
+        result: PollResult,
+        err: BaseException,
+        message: str,
+        *,
+        auth: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
+        await self._record_failure(err, auth=auth, retry_after=retry_after)
+        result.error = message
+        result.errors += 1
 
     async def _record_failure(
         self, err: BaseException, *, auth: bool = False, retry_after: float | None = None

@@ -69,6 +69,7 @@ class Runtime:
             self.broken[source.name] = str(err)
 
     def poller(self, source: SourceConfig) -> Poller | None:
+        """The poller of ``source``; None when its connector could not be built."""
         connector = self.connectors.get(source.name)
         if connector is None:
             return None
@@ -87,6 +88,7 @@ class Runtime:
         return list(await asyncio.gather(*(one(s) for s in sources)))
 
     async def close(self) -> None:
+        """Close every connector, the HTTP session, what connector classes share, and the database."""
         for name, connector in self.connectors.items():
             try:
                 await connector.aclose()

@@ -30,6 +30,8 @@ class JobTracker:
         self.closing = False
 
     def wrap(self, name: str, factory: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[None]]:
+        """A job that runs ``factory()`` as a tracked task, logging (never raising) its errors."""
+
         async def job() -> None:
             if self.closing:
                 return
@@ -48,6 +50,7 @@ class JobTracker:
 
     @property
     def in_flight(self) -> int:
+        """How many jobs are running now."""
         return len(self._tasks)
 
     async def drain(self, grace: float) -> None:
@@ -94,6 +97,7 @@ class Scheduler:
         )
 
     def start(self) -> None:
+        """Start running the scheduled jobs."""
         self.scheduler.start()
 
     async def shutdown(self, grace: float) -> None:

@@ -28,6 +28,7 @@ class Clue:
 
     @property
     def confidence(self) -> float:
+        """How sure this kind of evidence makes a link (0..1)."""
         return CONFIDENCE[self.method]
 
 

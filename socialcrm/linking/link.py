@@ -60,6 +60,7 @@ def prospect_ref(platform: str, handle: str) -> str:
 
 
 def find_identity(session: Session, platform: str, author: str | None) -> Identity | None:
+    """The stored identity of ``author`` on ``platform``, if any."""
     if not author:
         return None
     handle = normalize_handle(platform, author)
@@ -109,64 +110,87 @@ def link_mention(session: Session, mention: Mention, config: LinkingConfig, now:
     """Set mention.customer_id / link_method / link_confidence; add prospects and review suggestions."""
     identity = find_identity(session, mention.source_type, mention.author)
     owner = resolve_customer(session, identity.customer_id) if identity else None
-    if owner is not None and not owner.is_prospect:
-        evidence = {"identity": f"{identity.platform}:{identity.handle}"}  # type: ignore[union-attr]
+    if identity is not None and owner is not None and not owner.is_prospect:
+        evidence = {"identity": f"{identity.platform}:{identity.handle}"}
         return _set(mention, LinkResult(owner.id, "identity", 1.0, evidence))
 
     text = mention_text(mention)
-    clues = [c for c in find_clues(session, text, config) if _is_customer(session, c)]
-    by_customer: dict[int, list[Clue]] = {}
-    for clue in clues:
-        survivor = resolve_customer(session, clue.customer_id)
-        if survivor is not None and survivor.id is not None:
-            by_customer.setdefault(survivor.id, []).append(clue)
-
+    by_customer = _clues_by_customer(session, text, config)
     prospect_created: Customer | None = None
     if mention.author:
         identity, owner, created = ensure_prospect(session, mention, now)
         prospect_created = owner if created else None
 
-    result: LinkResult
     if len(by_customer) == 1:
-        customer_id, found = next(iter(by_customer.items()))
-        methods = {c.method for c in found}
-        best = max(found, key=lambda c: c.confidence)
-        confidence = min(MAX_TEXT_CONFIDENCE, best.confidence + AGREEMENT_BONUS * (len(methods) - 1))
-        evidence = _evidence(found)
-        result = LinkResult(customer_id, best.method, confidence, evidence)
-        if mention.author:
-            suggestion = _suggest(session, mention, customer_id, best.method, confidence, evidence, now)
-            if suggestion is not None:
-                result.suggestions.append(suggestion)
+        result = _link_on_text(session, mention, *next(iter(by_customer.items())), now)
     else:
         if owner is not None and identity is not None:
             evidence = {"identity": f"{mention.source_type}:{identity.handle}"}
             result = LinkResult(owner.id, "prospect", 1.0, evidence)
         else:
             result = LinkResult(None, None, None, {})
-        for customer_id, found in by_customer.items():  # several customers named: a person decides
-            best = max(found, key=lambda c: c.confidence)
-            suggestion = _suggest(
-                session,
-                mention,
-                customer_id,
-                best.method,
-                round(best.confidence / 2, 3),
-                {**_evidence(found), "ambiguous": True},
-                now,
-            )
-            if suggestion is not None:
-                result.suggestions.append(suggestion)
+        _suggest_ambiguous(session, mention, by_customer, result, now)
         if not by_customer and prospect_created is not None and mention.author_name:
-            for match in fuzzy_matches(session, mention.author_name, words(text), config.fuzzy_min_score):
-                hint: dict[str, Any] = {"name": mention.author_name, "customer_name": match.name}
-                if match.company_in_text:
-                    hint["company_in_text"] = True
-                suggestion = _suggest(session, mention, match.customer_id, "fuzzy_name", match.score, hint, now)
-                if suggestion is not None:
-                    result.suggestions.append(suggestion)
+            _suggest_fuzzy(session, mention, mention.author_name, text, config, result, now)
     result.prospect = prospect_created
     return _set(mention, result)
+
+
+def _clues_by_customer(session: Session, text: str, config: LinkingConfig) -> dict[int, list[Clue]]:
+    """The clues in ``text`` that point at known customers, grouped by the record that survived merges."""
+    by_customer: dict[int, list[Clue]] = {}
+    for clue in find_clues(session, text, config):
+        if not _is_customer(session, clue):
+            continue
+        survivor = resolve_customer(session, clue.customer_id)
+        if survivor is not None and survivor.id is not None:
+            by_customer.setdefault(survivor.id, []).append(clue)
+    return by_customer
+
+
+def _link_on_text(session: Session, mention: Mention, customer_id: int, found: list[Clue], now: datetime) -> LinkResult:
+    """One customer named in the text: link to it (agreeing clues add confidence); the identity waits for review."""
+    methods = {c.method for c in found}
+    best = max(found, key=lambda c: c.confidence)
+    confidence = min(MAX_TEXT_CONFIDENCE, best.confidence + AGREEMENT_BONUS * (len(methods) - 1))
+    evidence = _evidence(found)
+    result = LinkResult(customer_id, best.method, confidence, evidence)
+    if mention.author:
+        _keep(result, _suggest(session, mention, customer_id, best.method, confidence, evidence, now))
+    return result
+
+
+def _suggest_ambiguous(
+    session: Session, mention: Mention, by_customer: dict[int, list[Clue]], result: LinkResult, now: datetime
+) -> None:
+    """Several customers named in the text: a person decides (each suggested at half its confidence)."""
+    for customer_id, found in by_customer.items():
+        best = max(found, key=lambda c: c.confidence)
+        evidence = {**_evidence(found), "ambiguous": True}
+        confidence = round(best.confidence / 2, 3)
+        _keep(result, _suggest(session, mention, customer_id, best.method, confidence, evidence, now))
+
+
+def _suggest_fuzzy(
+    session: Session,
+    mention: Mention,
+    author_name: str,
+    text: str,
+    config: LinkingConfig,
+    result: LinkResult,
+    now: datetime,
+) -> None:
+    """A new author with nothing in the text: customers with a similar name are suggested."""
+    for match in fuzzy_matches(session, author_name, words(text), config.fuzzy_min_score):
+        hint: dict[str, Any] = {"name": author_name, "customer_name": match.name}
+        if match.company_in_text:
+            hint["company_in_text"] = True
+        _keep(result, _suggest(session, mention, match.customer_id, "fuzzy_name", match.score, hint, now))
+
+
+def _keep(result: LinkResult, suggestion: LinkSuggestion | None) -> None:
+    if suggestion is not None:
+        result.suggestions.append(suggestion)
 
 
 def _is_customer(session: Session, clue: Clue) -> bool:

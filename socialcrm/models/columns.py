@@ -17,6 +17,7 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Refuse naive datetimes; store UTC (without a zone on SQLite)."""
         if value is None:
             return None
         if value.tzinfo is None:
@@ -25,6 +26,7 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
 
     def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Return a tz-aware UTC datetime whatever the database gave back."""
         if value is None:
             return None
         if value.tzinfo is None:
@@ -39,6 +41,7 @@ class JSONType(TypeDecorator[Any]):
     cache_ok = True
 
     def load_dialect_impl(self, dialect: Dialect) -> Any:
+        """JSONB on PostgreSQL, JSON elsewhere."""
         if dialect.name == "postgresql":
             return dialect.type_descriptor(JSONB())
         return dialect.type_descriptor(JSON())

@@ -42,6 +42,7 @@ class ConditionResult:
     actual: Any
 
     def as_dict(self) -> dict[str, Any]:
+        """The result as stored in a decision's explanation."""
         return {
             "condition": self.name,
             "matched": self.matched,
@@ -54,9 +55,13 @@ class Condition(Protocol):
     """What every condition offers: a name for explanations and a pure check."""
 
     @property
-    def name(self) -> str: ...
+    def name(self) -> str:
+        """The name shown in explanations (the key under ``when``)."""
+        ...
 
-    def check(self, facts: Facts) -> ConditionResult: ...
+    def check(self, facts: Facts) -> ConditionResult:
+        """Whether ``facts`` meet the condition, with what was expected and found; no I/O."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -68,6 +73,7 @@ class OneOf:
     read: Callable[[Facts], str | None]
 
     def check(self, facts: Facts) -> ConditionResult:
+        """Matched when the fact, case-folded, is one of the allowed values."""
         value = self.read(facts)
         matched = value is not None and value.casefold() in self.allowed
         return ConditionResult(self.name, matched, list(self.allowed), value)
@@ -82,6 +88,7 @@ class ScoreRange:
     high: float | None
 
     def check(self, facts: Facts) -> ConditionResult:
+        """Matched when the sentiment score lies within the bounds."""
         score = facts.sentiment_score
         matched = (
             score is not None and (self.low is None or score >= self.low) and (self.high is None or score <= self.high)
@@ -97,6 +104,7 @@ class QueryCondition:
     name: str = "query"
 
     def check(self, facts: Facts) -> ConditionResult:
+        """Matched when the query matches the words; found shows the terms that did."""
         matched = self.query.matches(facts.words)
         return ConditionResult(self.name, matched, self.query.source, self.query.found_terms(facts.words))
 
@@ -109,6 +117,7 @@ class RegexCondition:
     name: str = "regex"
 
     def check(self, facts: Facts) -> ConditionResult:
+        """Matched by the first pattern that finds something; found shows what it found."""
         for pattern in self.patterns:
             found = pattern.search(facts.text)
             if found:
@@ -124,6 +133,7 @@ class CustomerCondition:
     name: str = "customer"
 
     def check(self, facts: Facts) -> ConditionResult:
+        """Matched when the author's customer state is the wanted one."""
         if facts.customer_linked:
             actual = "linked"
         elif facts.customer_is_prospect:
@@ -147,6 +157,7 @@ class CustomerTagCondition:
     name: str = "customer_tag"
 
     def check(self, facts: Facts) -> ConditionResult:
+        """Matched when the customer has any of the tags."""
         hits = [t for t in self.tags if t in facts.customer_tags]
         return ConditionResult(self.name, bool(hits), list(self.tags), sorted(facts.customer_tags))
 
@@ -159,6 +170,7 @@ class OpenTicketCondition:
     name: str = "has_open_ticket"
 
     def check(self, facts: Facts) -> ConditionResult:
+        """Matched when having an open ticket is as wanted."""
         has = bool(facts.open_ticket_ids)
         return ConditionResult(self.name, has == self.wanted, self.wanted, list(facts.open_ticket_ids))
 
@@ -171,6 +183,7 @@ class ConsentCondition:
     name: str = "consent_marketing"
 
     def check(self, facts: Facts) -> ConditionResult:
+        """Matched when the customer's marketing consent is as wanted."""
         has = facts.customer_linked and facts.consent_marketing
         return ConditionResult(self.name, has == self.wanted, self.wanted, has)
 
@@ -183,6 +196,7 @@ class OrderedProductCondition:
     name: str = "ordered_product"
 
     def check(self, facts: Facts) -> ConditionResult:
+        """Matched when the customer ordered any of the products."""
         hits = [p for p in self.products if fold(p) in facts.ordered_products]
         return ConditionResult(self.name, bool(hits), list(self.products), hits)
 
@@ -197,9 +211,11 @@ class AuthorMetricCondition:
 
     @property
     def name(self) -> str:
+        """``author_metrics.<metric>``."""
         return f"author_metrics.{self.metric}"
 
     def check(self, facts: Facts) -> ConditionResult:
+        """Matched when the metric is a number within the bounds."""
         value = facts.author_metrics.get(self.metric)
         number = value if isinstance(value, int | float) and not isinstance(value, bool) else None
         matched = (
@@ -224,6 +240,7 @@ class VolumeCondition:
     name: str = "volume"
 
     def check(self, facts: Facts) -> ConditionResult:
+        """Matched when the counted volume (read by build_facts) reaches the threshold."""
         count = facts.volume.get(self.key, 0)
         expected = {"count": self.threshold, "window": _show_delta(self.window)}
         if self.query is not None:

@@ -47,6 +47,7 @@ def _compile_rule(
     names: dict[str, int],
     problems: list[str],
 ) -> Rule | None:
+    """One ``[[rules]]`` table as a Rule, or None after adding its problems to ``problems``."""
     if not isinstance(raw, Mapping):
         problems.append(f"{where}: must be a table")
         return None
@@ -54,64 +55,87 @@ def _compile_rule(
     for key in raw:
         if key not in RULE_KEYS:
             problems.append(f"{where}.{key}: unknown key (allowed: {', '.join(RULE_KEYS)})")
-    name = raw.get("name")
-    if not isinstance(name, str) or not name.strip():
-        problems.append(f"{where}.name: required, a non-empty string")
-        name = f"#{index}"
-    elif name in names:
-        problems.append(f"{where}.name: duplicate rule name {name!r} (also rules[{names[name]}])")
-    else:
-        names[name] = index
+    name = _rule_name(raw, index, where, names, problems)
     order = raw.get("order", DEFAULT_ORDER)
     if isinstance(order, bool) or not isinstance(order, int):
         problems.append(f"{where}.order: must be a whole number (lower runs first)")
         order = DEFAULT_ORDER
-    flags = {}
-    for flag, default in (("stop", False), ("enabled", True)):
-        value = raw.get(flag, default)
-        if not isinstance(value, bool):
-            problems.append(f"{where}.{flag}: must be true or false")
-            value = default
-        flags[flag] = value
+    stop = _flag(raw, "stop", False, where, problems)
+    enabled = _flag(raw, "enabled", True, where, problems)
     description = raw.get("description", "")
     if not isinstance(description, str):
         problems.append(f"{where}.description: must be a string")
         description = ""
-    when = raw.get("when", {})
-    conditions: list[Condition] = []
-    if not isinstance(when, Mapping):
-        problems.append(f"{where}.when: must be a table ([rules.when])")
-    else:
-        conditions, errors = compile_when(when, name)
-        problems.extend(f"{where}.when.{err.field}: {err}" for err in errors)
-    then = raw.get("then")
-    actions: list[ActionSpec] = []
-    if isinstance(then, Mapping):
-        then = [then]
-    if not isinstance(then, list) or not then:
-        problems.append(f"{where}.then: at least one action is required ([[rules.then]] with action = ...)")
-    else:
-        for position, table in enumerate(then):
-            at = f"{where}.then[{position}]"
-            if not isinstance(table, Mapping):
-                problems.append(f"{at}: must be a table")
-                continue
-            try:
-                actions.append(compile_action(table, templates, template_names, webhooks))
-            except ActionSpecError as err:
-                problems.append(f"{at}.{err.field}: {err}")
+    conditions = _conditions(raw.get("when", {}), name, where, problems)
+    actions = _actions(raw.get("then"), templates, template_names, webhooks, where, problems)
     if len(problems) > before:
         return None
     return Rule(
         name=name,
         position=index,
         order=order,
-        stop=flags["stop"],
-        enabled=flags["enabled"],
+        stop=stop,
+        enabled=enabled,
         description=description,
         conditions=tuple(conditions),
         actions=tuple(actions),
     )
+
+
+def _rule_name(raw: Mapping[str, Any], index: int, where: str, names: dict[str, int], problems: list[str]) -> str:
+    """The rule's name, remembered in ``names``; a stand-in (``#N``) when it has none."""
+    name = raw.get("name")
+    if not isinstance(name, str) or not name.strip():
+        problems.append(f"{where}.name: required, a non-empty string")
+        return f"#{index}"
+    if name in names:
+        problems.append(f"{where}.name: duplicate rule name {name!r} (also rules[{names[name]}])")
+    else:
+        names[name] = index
+    return name
+
+
+def _flag(raw: Mapping[str, Any], flag: str, default: bool, where: str, problems: list[str]) -> bool:
+    value = raw.get(flag, default)
+    if not isinstance(value, bool):
+        problems.append(f"{where}.{flag}: must be true or false")
+        return default
+    return value
+
+
+def _conditions(when: Any, rule_name: str, where: str, problems: list[str]) -> list[Condition]:
+    if not isinstance(when, Mapping):
+        problems.append(f"{where}.when: must be a table ([rules.when])")
+        return []
+    conditions, errors = compile_when(when, rule_name)
+    problems.extend(f"{where}.when.{err.field}: {err}" for err in errors)
+    return conditions
+
+
+def _actions(
+    then: Any,
+    templates: Mapping[str, Any],
+    template_names: set[str],
+    webhooks: set[str],
+    where: str,
+    problems: list[str],
+) -> list[ActionSpec]:
+    if isinstance(then, Mapping):
+        then = [then]
+    if not isinstance(then, list) or not then:
+        problems.append(f"{where}.then: at least one action is required ([[rules.then]] with action = ...)")
+        return []
+    actions: list[ActionSpec] = []
+    for position, table in enumerate(then):
+        at = f"{where}.then[{position}]"
+        if not isinstance(table, Mapping):
+            problems.append(f"{at}: must be a table")
+            continue
+        try:
+            actions.append(compile_action(table, templates, template_names, webhooks))
+        except ActionSpecError as err:
+            problems.append(f"{at}.{err.field}: {err}")
+    return actions
 
 
 def _check_suppress_targets(rules: list[Rule], names: dict[str, int]) -> list[str]:

@@ -31,6 +31,7 @@ class Term:
     prefix: bool = False
 
     def matches(self, text_words: Sequence[str]) -> bool:
+        """True when the word, prefix or phrase occurs in ``text_words``."""
         if self.prefix:
             stem = self.parts[0]
             return any(word.startswith(stem) for word in text_words)
@@ -44,6 +45,7 @@ class Term:
         )
 
     def terms(self) -> list[Term]:
+        """The term itself."""
         return [self]
 
 
@@ -91,9 +93,11 @@ class Query:
     root: Node
 
     def matches(self, text_words: Sequence[str]) -> bool:
+        """True when the query matches the folded words of a text."""
         return self.root.matches(text_words)
 
     def matches_text(self, text: str) -> bool:
+        """True when the query matches ``text``."""
         return self.root.matches(words(text))
 
     def found_terms(self, text_words: Sequence[str]) -> list[str]:

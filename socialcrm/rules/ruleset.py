@@ -47,6 +47,7 @@ class RuleResult:
 
     @property
     def matched(self) -> bool:
+        """True when every condition held (the rule may still not fire: disabled, stopped, suppressed)."""
         return all(c.matched for c in self.conditions)
 
     def explanation(self) -> dict[str, Any]:
@@ -71,6 +72,7 @@ class Evaluation:
 
     @property
     def fired(self) -> list[RuleResult]:
+        """The results of the rules that fired, in evaluation order."""
         return [r for r in self.results if r.fired]
 
     def planned(self) -> list[tuple[Rule, ActionSpec]]:
@@ -87,13 +89,16 @@ class RuleSet:
 
     @property
     def volume_conditions(self) -> list[VolumeCondition]:
+        """The volume conditions of enabled rules (build_facts counts them)."""
         return [c for r in self.rules if r.enabled for c in r.conditions if isinstance(c, VolumeCondition)]
 
     @property
     def needs_orders(self) -> bool:
+        """True when an enabled rule looks at ordered products (build_facts then reads orders)."""
         return any(isinstance(c, OrderedProductCondition) for r in self.rules if r.enabled for c in r.conditions)
 
     def rule(self, name: str) -> Rule | None:
+        """The rule called ``name``, if any."""
         return next((r for r in self.rules if r.name == name), None)
 
     def evaluate(self, facts: Facts) -> Evaluation:

@@ -31,6 +31,7 @@ PAGE = 1000
 
 
 def get_customer(session: Session, customer_id: int) -> Customer:
+    """The customer with this id; NotFoundError when there is none."""
     customer = session.get(Customer, customer_id)
     if customer is None:
         raise NotFoundError(f"no customer with id {customer_id}")
@@ -50,6 +51,7 @@ def find_by_ref(session: Session, customer_ref: str) -> Customer:
 
 
 def contact_points(session: Session, customer_id: int) -> list[ContactPoint]:
+    """The customer's e-mail addresses and phone numbers."""
     return list(
         session.exec(
             select(ContactPoint)

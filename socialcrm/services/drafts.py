@@ -20,6 +20,7 @@ from socialcrm.services.audit import DAEMON
 
 
 def get_draft(session: Session, draft_id: int) -> ReplyDraft:
+    """The draft with this id; NotFoundError when there is none."""
     draft = session.get(ReplyDraft, draft_id)
     if draft is None:
         raise NotFoundError(f"no reply draft with id {draft_id}")

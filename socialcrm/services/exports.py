@@ -100,6 +100,7 @@ def mention_rows(session: Session) -> Iterator[dict[str, Any]]:
 
 
 def ticket_rows(session: Session) -> Iterator[dict[str, Any]]:
+    """Every ticket as an export row (TICKET_FIELDS), with the ids of its mentions."""
     for page in _paged(session, Ticket):
         refs = _refs(session, (t.customer_id for t in page))
         ids = [t.id for t in page]
@@ -131,6 +132,7 @@ def ticket_rows(session: Session) -> Iterator[dict[str, Any]]:
 
 
 def draft_rows(session: Session) -> Iterator[dict[str, Any]]:
+    """Every reply draft as an export row (DRAFT_FIELDS)."""
     for page in _paged(session, ReplyDraft):
         refs = _refs(session, (d.customer_id for d in page))
         for d in page:
@@ -166,6 +168,7 @@ EXPORTS: dict[str, tuple[Callable[[Session], Iterator[dict[str, Any]]], list[str
 
 
 def write_jsonl(rows: Iterable[dict[str, Any]], out: IO[str]) -> int:
+    """Write one JSON object per line; return the number of rows."""
     count = 0
     for row in rows:
         out.write(json.dumps(row, ensure_ascii=False, default=str))
@@ -184,6 +187,7 @@ def _csv_value(value: Any) -> Any:
 
 
 def write_csv(rows: Iterable[dict[str, Any]], out: IO[str], fields: list[str] | None = None) -> int:
+    """Write CSV with a header (``fields``, else the first row's keys), formulas defused; return the row count."""
     writer: csv.DictWriter[str] | None = None
     count = 0
     for row in rows:

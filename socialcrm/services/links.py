@@ -30,6 +30,7 @@ class SuggestionView:
 
 
 def get_suggestion(session: Session, suggestion_id: int) -> LinkSuggestion:
+    """The link suggestion with this id; NotFoundError when there is none."""
     suggestion = session.get(LinkSuggestion, suggestion_id)
     if suggestion is None:
         raise NotFoundError(f"no link suggestion with id {suggestion_id}")

@@ -146,6 +146,34 @@ def merge_customers(session: Session, keep_id: int, merge_id: int, *, actor: str
     """Merge customer ``merge_id`` into ``keep_id``: identities, contacts, orders, mentions, tickets, drafts,
     notes and suggestions move; empty fields of the kept record are filled; the other is marked merged.
     """
+    keep, other = _mergeable(session, keep_id, merge_id)
+    if other.is_prospect:  # the author's posts were linked to a stand-in; now to the known customer
+        session.exec(
+            update(Mention)
+            .where(col(Mention.customer_id) == merge_id, col(Mention.link_method) == "prospect")
+            .values(link_method="identity", link_confidence=1.0)
+        )
+    moved = _move_owned_records(session, keep_id, merge_id)
+    _fill_from(keep, other)
+    other.merged_into_id = keep_id
+    other.updated_at = utcnow()
+    session.add(keep)
+    session.add(other)
+    session.flush()
+    _settle_candidates(session, keep_id, merge_id, actor)
+    audit.record(
+        session,
+        actor,
+        "customer.merge",
+        "customer",
+        keep_id,
+        {"merged": merge_id, "merged_ref": other.customer_ref, "moved": moved},
+    )
+    return keep
+
+
+def _mergeable(session: Session, keep_id: int, merge_id: int) -> tuple[Customer, Customer]:
+    """Both records, or the error that says why they cannot be merged."""
     if keep_id == merge_id:
         raise ConflictError("a customer cannot be merged into itself")
     keep = session.get(Customer, keep_id)
@@ -156,13 +184,13 @@ def merge_customers(session: Session, keep_id: int, merge_id: int, *, actor: str
         raise ConflictError(f"customer {keep.customer_ref} was merged into another record; merge into that one")
     if other.merged_into_id is not None:
         raise ConflictError(f"customer {other.customer_ref} was already merged")
+    return keep, other
+
+
+def _move_owned_records(session: Session, keep_id: int, merge_id: int) -> dict[str, int]:
+    """Move what belongs to ``merge_id`` to ``keep_id``; contact points and suggestions the kept record
+    already has are dropped instead. Returns how many rows of each table moved."""
     moved: dict[str, int] = {}
-    if other.is_prospect:  # the author's posts were linked to a stand-in; now to the known customer
-        session.exec(
-            update(Mention)
-            .where(col(Mention.customer_id) == merge_id, col(Mention.link_method) == "prospect")
-            .values(link_method="identity", link_confidence=1.0)
-        )
     owned: tuple[Any, ...] = (Identity, Order, CustomerNote, Mention, Ticket, ReplyDraft)
     for model in owned:
         statement = update(model).where(col(model.customer_id) == merge_id).values(customer_id=keep_id)
@@ -187,6 +215,11 @@ def merge_customers(session: Session, keep_id: int, merge_id: int, *, actor: str
         else:
             suggestion.customer_id = keep_id
             session.add(suggestion)
+    return moved
+
+
+def _fill_from(keep: Customer, other: Customer) -> None:
+    """The kept record takes the other's name, company and segment where it has none, and its tags."""
     for field in ("name", "company", "segment"):
         if not getattr(keep, field) and getattr(other, field):
             setattr(keep, field, getattr(other, field))
@@ -194,11 +227,10 @@ def merge_customers(session: Session, keep_id: int, merge_id: int, *, actor: str
     if keep.is_prospect and not other.is_prospect:
         keep.is_prospect = False
     keep.updated_at = utcnow()
-    other.merged_into_id = keep_id
-    other.updated_at = utcnow()
-    session.add(keep)
-    session.add(other)
-    session.flush()
+
+
+def _settle_candidates(session: Session, keep_id: int, merge_id: int, actor: str) -> None:
+    """An open merge candidate for exactly these two records is now merged."""
     for candidate in session.exec(
         select(MergeCandidate).where(
             MergeCandidate.status == "open",
@@ -209,15 +241,6 @@ def merge_customers(session: Session, keep_id: int, merge_id: int, *, actor: str
         candidate.status = "merged"
         candidate.decided_by = actor
         session.add(candidate)
-    audit.record(
-        session,
-        actor,
-        "customer.merge",
-        "customer",
-        keep_id,
-        {"merged": merge_id, "merged_ref": other.customer_ref, "moved": moved},
-    )
-    return keep
 
 
 def merge_by_ref(session: Session, keep_ref: str, merge_ref: str, *, actor: str) -> Customer:

@@ -117,83 +117,93 @@ def erase_person(session: Session, customer_ref: str, *, actor: str, now: dateti
     ref = customer.customer_ref
     ids = person_ids(session, customer)
     mention_ids = _mention_ids(session, ids)
-    ticket_ids = [t for t in session.exec(select(Ticket.id).where(col(Ticket.customer_id).in_(ids))) if t]
-    # Tickets that hold one of the person's mentions carry their words too.
-    if mention_ids:
-        ticket_ids = sorted(
-            set(ticket_ids)
-            | set(session.exec(select(TicketMention.ticket_id).where(col(TicketMention.mention_id).in_(mention_ids))))
-        )
-    draft_ids = [
-        d
-        for d in session.exec(
-            select(ReplyDraft.id).where(
-                or_(col(ReplyDraft.customer_id).in_(ids), col(ReplyDraft.mention_id).in_(mention_ids or [-1]))
-            )
-        )
-        if d
-    ]
+    ticket_ids = _ticket_ids(session, ids, mention_ids)
+    draft_ids = _draft_ids(session, ids, mention_ids)
     counts = {"customers": len(ids), "mentions": len(mention_ids), "tickets": len(ticket_ids), "drafts": len(draft_ids)}
-
-    def run(statement: Any) -> None:
-        session.exec(statement)
-
     if mention_ids:
-        run(
-            update(Mention)
-            .where(col(Mention.id).in_(mention_ids))
-            .values(
-                text="",
-                title=None,
-                author=None,
-                author_name=None,
-                author_url=None,
-                url="",
-                raw=None,
-                author_metrics={},
-                customer_id=None,
-                link_method=None,
-                link_confidence=None,
-                thread_id=None,
-                parent_id=None,
-                erased_at=now,
-            )
-        )
-        run(update(Decision).where(col(Decision.mention_id).in_(mention_ids)).values(explanation={"erased": True}))
-        run(delete(LinkSuggestion).where(col(LinkSuggestion.mention_id).in_(mention_ids)))
+        _wipe_mentions(session, mention_ids, now)
     if ticket_ids:
-        run(
-            update(Ticket)
-            .where(col(Ticket.id).in_(ticket_ids))
-            .values(customer_id=None, subject=ERASED, thread_key=None)
-        )
-        run(update(TicketNote).where(col(TicketNote.ticket_id).in_(ticket_ids)).values(text=ERASED))
+        _wipe_tickets(session, ticket_ids)
     if draft_ids:
-        run(
-            update(ReplyDraft)
-            .where(col(ReplyDraft.id).in_(draft_ids))
-            .values(customer_id=None, text=ERASED, original_text=ERASED, rejected_reason=None, error=None)
-        )
-        run(delete(DraftEdit).where(col(DraftEdit.draft_id).in_(draft_ids)))
-        run(
-            update(OutboxItem)
-            .where(col(OutboxItem.draft_id).in_(draft_ids))
-            .values(payload={"erased": True}, result=None)
-        )
-        run(
-            update(OutboxItem)
-            .where(col(OutboxItem.draft_id).in_(draft_ids), col(OutboxItem.status).in_(("pending", "sending")))
-            .values(status="failed", last_error="cancelled: the person's data was erased")
-        )
-    for model in (ContactPoint, Identity, Order, CustomerNote, LinkSuggestion):
-        run(delete(model).where(col(model.customer_id).in_(ids)))
-    run(
-        delete(MergeCandidate).where(
-            or_(col(MergeCandidate.customer_a_id).in_(ids), col(MergeCandidate.customer_b_id).in_(ids))
-        )
-    )
-    # Unhook the merge chain before deleting, so foreign keys never point at a removed row.
-    run(update(Customer).where(col(Customer.id).in_(ids)).values(merged_into_id=None))
-    run(delete(Customer).where(col(Customer.id).in_(ids)))
+        _wipe_drafts(session, draft_ids)
+    _delete_customers(session, ids)
     audit.record(session, actor, "customer.erase", "customer", None, {"customer_ref": ref, **counts})
     return counts
+
+
+def _ticket_ids(session: Session, ids: list[int], mention_ids: list[int]) -> list[int]:
+    """The person's tickets, and the tickets that hold one of their mentions (they carry their words too)."""
+    ticket_ids = [t for t in session.exec(select(Ticket.id).where(col(Ticket.customer_id).in_(ids))) if t]
+    if mention_ids:
+        holding = session.exec(select(TicketMention.ticket_id).where(col(TicketMention.mention_id).in_(mention_ids)))
+        ticket_ids = sorted(set(ticket_ids) | set(holding))
+    return ticket_ids
+
+
+def _draft_ids(session: Session, ids: list[int], mention_ids: list[int]) -> list[int]:
+    """Drafts for the person or answering one of their mentions."""
+    about_them = or_(col(ReplyDraft.customer_id).in_(ids), col(ReplyDraft.mention_id).in_(mention_ids or [-1]))
+    return [d for d in session.exec(select(ReplyDraft.id).where(about_them)) if d]
+
+
+def _wipe_mentions(session: Session, mention_ids: list[int], now: datetime) -> None:
+    """Mentions keep source, dates, language and sentiment; their words and links go, and so do the quotes."""
+    session.exec(
+        update(Mention)
+        .where(col(Mention.id).in_(mention_ids))
+        .values(
+            text="",
+            title=None,
+            author=None,
+            author_name=None,
+            author_url=None,
+            url="",
+            raw=None,
+            author_metrics={},
+            customer_id=None,
+            link_method=None,
+            link_confidence=None,
+            thread_id=None,
+            parent_id=None,
+            erased_at=now,
+        )
+    )
+    session.exec(update(Decision).where(col(Decision.mention_id).in_(mention_ids)).values(explanation={"erased": True}))
+    session.exec(delete(LinkSuggestion).where(col(LinkSuggestion.mention_id).in_(mention_ids)))
+
+
+def _wipe_tickets(session: Session, ticket_ids: list[int]) -> None:
+    """Tickets keep status and SLA times for the KPIs; subject and notes are wiped."""
+    session.exec(
+        update(Ticket).where(col(Ticket.id).in_(ticket_ids)).values(customer_id=None, subject=ERASED, thread_key=None)
+    )
+    session.exec(update(TicketNote).where(col(TicketNote.ticket_id).in_(ticket_ids)).values(text=ERASED))
+
+
+def _wipe_drafts(session: Session, draft_ids: list[int]) -> None:
+    """Drafts lose their texts and edits; their outbox rows their payload, and pending ones are cancelled."""
+    session.exec(
+        update(ReplyDraft)
+        .where(col(ReplyDraft.id).in_(draft_ids))
+        .values(customer_id=None, text=ERASED, original_text=ERASED, rejected_reason=None, error=None)
+    )
+    session.exec(delete(DraftEdit).where(col(DraftEdit.draft_id).in_(draft_ids)))
+    session.exec(
+        update(OutboxItem).where(col(OutboxItem.draft_id).in_(draft_ids)).values(payload={"erased": True}, result=None)
+    )
+    session.exec(
+        update(OutboxItem)
+        .where(col(OutboxItem.draft_id).in_(draft_ids), col(OutboxItem.status).in_(("pending", "sending")))
+        .values(status="failed", last_error="cancelled: the person's data was erased")
+    )
+
+
+def _delete_customers(session: Session, ids: list[int]) -> None:
+    """Delete the customer records and everything that is only about them."""
+    for model in (ContactPoint, Identity, Order, CustomerNote, LinkSuggestion):
+        session.exec(delete(model).where(col(model.customer_id).in_(ids)))
+    either = or_(col(MergeCandidate.customer_a_id).in_(ids), col(MergeCandidate.customer_b_id).in_(ids))
+    session.exec(delete(MergeCandidate).where(either))
+    # Unhook the merge chain before deleting, so foreign keys never point at a removed row.
+    session.exec(update(Customer).where(col(Customer.id).in_(ids)).values(merged_into_id=None))
+    session.exec(delete(Customer).where(col(Customer.id).in_(ids)))

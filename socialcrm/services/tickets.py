@@ -49,6 +49,7 @@ def sla_due(sla: Mapping[Priority, SlaTarget] | None, priority: Priority, start:
 
 
 def get_ticket(session: Session, ticket_id: int) -> Ticket:
+    """The ticket with this id; NotFoundError when there is none."""
     ticket = session.get(Ticket, ticket_id)
     if ticket is None:
         raise NotFoundError(f"no ticket with id {ticket_id}")
