@@ -27,6 +27,8 @@ bench: install
 
 lint: install
 	$(VENV)/bin/ruff check socialcrm connectors classifiers tests bench
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy --strict socialcrm connectors
 
 clean:
 	rm -rf $(VENV) .demo .pytest_cache
