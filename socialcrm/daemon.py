@@ -12,13 +12,14 @@ import dataclasses
 import logging
 import signal
 from collections.abc import Callable
-from typing import Any
 
 from aiohttp import web
 
 from socialcrm.config import Config, load_config
 from socialcrm.durations import parse_duration
 from socialcrm.errors import ConfigError
+from socialcrm.rules.loader import compile_rules
+from socialcrm.rules.ruleset import RuleSet
 from socialcrm.runtime import Runtime, keep_startup_objects_out_of_gc
 from socialcrm.scheduler import Scheduler
 from socialcrm.sdnotify import Notifier
@@ -109,8 +110,6 @@ class Daemon:
                 self.notifier.ready(self.status())
 
     async def _reload(self) -> bool:
-        from socialcrm.rules.loader import compile_rules
-
         old = self.config
         if old.path is None:
             logger.error("Reload: the config was not read from a file; nothing to reload")
@@ -138,7 +137,7 @@ class Daemon:
         logger.info("Reloaded %d rule(s) and %d template(s) from %s", len(new.rules), len(new.templates), old.path)
         return True
 
-    def _use_rules(self, config: Config, ruleset: Any) -> None:
+    def _use_rules(self, config: Config, ruleset: RuleSet) -> None:
         self.config = config
         self.runtime.config = config
         self.runtime.ruleset = ruleset
