@@ -5,6 +5,11 @@
 # Where no registry is reachable: LOCAL_BASE=1 makes the Debian base with mmdebstrap and builds a
 # PostgreSQL 15 stand-in from it (smoke/postgres.Containerfile). Needs podman and podman-compose
 # (COMPOSE="docker compose" PODMAN=docker work too). Not part of `make test` or CI.
+# Podman on a VM with hybrid cgroups (v1 controllers, hugetlb on v2: crun refuses "cgroups in hybrid
+# mode") and without CAP_SYS_RESOURCE (podman's default RLIMIT_NOFILE cannot be set) needs runc and
+# ulimits within the hard limits, e.g. with a containers.conf of its own:
+#   printf '[containers]\ndefault_ulimits = ["nofile=1024:20000", "nproc=4096:4096"]\n[engine]\nruntime = "runc"\n' >c.conf
+#   CONTAINERS_CONF=$PWD/c.conf LOCAL_BASE=1 deploy/container/smoke-test.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PODMAN=${PODMAN:-podman}
