@@ -309,10 +309,11 @@ def cmd_user_add(args: argparse.Namespace) -> int:
 
 
 def _user_exists(args: argparse.Namespace) -> int:
+    command = invoked_as() + (f" --config {args.config}" if args.config else "")
     print(
         f"socialcrm: user {args.name!r} already exists. To change it, run "
-        f"`socialcrm user add {args.name} --role {args.role} --replace` (new password and role) "
-        f"or `socialcrm user set-role {args.name} ROLE`.",
+        f"`{command} user add {args.name} --role {args.role} --replace` (new password and role) "
+        f"or `{command} user set-role {args.name} ROLE`.",
         file=sys.stderr,
     )
     return 2

@@ -144,7 +144,8 @@ async def test_user_add_reads_the_password_from_stdin(tmp_path: Path) -> None:
     assert stored.startswith("$argon2id$") and "correct horse" not in stored
     code, _, err = await run(tmp_path, "user", "add", "alice", "--role", "admin", stdin="another password\n")
     assert code == 2 and "user 'alice' already exists" in err
-    assert "socialcrm user add alice --role admin --replace" in err and "socialcrm user set-role alice" in err
+    assert "`python -m socialcrm user add alice --role admin --replace`" in err
+    assert "`python -m socialcrm user set-role alice ROLE`" in err
     code, _, err = await run(
         tmp_path, "user", "add", "alice", "--role", "admin", "--replace", stdin="another password\n"
     )
