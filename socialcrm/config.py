@@ -26,7 +26,7 @@ from connectors import ConnectorFactory, ConnectorOptions
 from socialcrm.config_env import apply_environment
 from socialcrm.durations import parse_duration
 from socialcrm.errors import ConfigError
-from socialcrm.models.vocabulary import PRIORITIES, Priority
+from socialcrm.models.vocabulary import PRIORITIES, Priority, UiLanguage
 from socialcrm.registry import classifier_kinds, connector_kinds, load_connector_class
 from socialcrm.rules.loader import compile_rules
 
@@ -60,7 +60,7 @@ class WebConfig(_Frozen):
     port: int = Field(default=8080, ge=0, le=65535)
     public_url: str | None = None
     session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
-    default_language: Literal["de", "en"] = "en"
+    default_language: UiLanguage = "en"
     login_attempts_per_15min: int = Field(default=10, ge=1)
     access_log: bool = False
 

@@ -23,7 +23,7 @@ from socialcrm.config import Config, find_config_path, load_config, url_password
 from socialcrm.db import open_database, redact_url
 from socialcrm.errors import ConfigError, ConflictError, InvalidInputError, NotFoundError, SocialCRMError
 from socialcrm.logs import secret_values, setup_logging
-from socialcrm.models import ROLES
+from socialcrm.models import ROLES, UI_LANGUAGES
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -66,7 +66,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = user.add_parser("add", help="add a user (password from stdin or a prompt)")
     p.add_argument("name", help="login name")
     p.add_argument("--role", required=True, choices=ROLES, help="what the user may do in the web app")
-    p.add_argument("--language", choices=["de", "en"], help="web app language (default: [web] default_language)")
+    p.add_argument("--language", choices=UI_LANGUAGES, help="web app language (default: [web] default_language)")
     p.add_argument("--replace", action="store_true", help="reset role and password of an existing user")
     p.set_defaults(func=cmd_user_add)
     p = user.add_parser("list", help="list users and roles")
@@ -349,7 +349,7 @@ def cmd_user_disable(args: argparse.Namespace) -> int:
 
 
 def cmd_user_token(args: argparse.Namespace) -> int:
-    from socialcrm.services.users import create_api_token
+    from socialcrm.services.auth import create_api_token
 
     with opened(configure(args), write=True) as session:
         token = create_api_token(session, args.name, args.label, actor="cli")

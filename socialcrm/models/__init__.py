@@ -24,6 +24,7 @@ from socialcrm.models.vocabulary import (
     SOURCE_STATES,
     TEXT_LINK_METHODS,
     TICKET_STATUSES,
+    UI_LANGUAGES,
     DraftStatus,
     LinkMethod,
     Priority,
@@ -32,6 +33,7 @@ from socialcrm.models.vocabulary import (
     SourceStatus,
     TextLinkMethod,
     TicketStatus,
+    UiLanguage,
 )
 from socialcrm.models.work import DraftEdit, ReplyDraft, Ticket, TicketMention, TicketNote
 
@@ -45,6 +47,7 @@ __all__ = [
     "SOURCE_STATES",
     "TEXT_LINK_METHODS",
     "TICKET_STATUSES",
+    "UI_LANGUAGES",
     "ActionKey",
     "ApiToken",
     "AuditEntry",
@@ -75,6 +78,7 @@ __all__ = [
     "TicketNote",
     "TicketStatus",
     "UTCDateTime",
+    "UiLanguage",
     "User",
     "WebSession",
     "utcnow",

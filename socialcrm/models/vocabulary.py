@@ -16,6 +16,10 @@ PRIORITIES: Final[tuple[Priority, ...]] = get_args(Priority)
 Role = Literal["admin", "community", "service", "marketing"]
 ROLES: Final[tuple[Role, ...]] = get_args(Role)
 
+UiLanguage = Literal["en", "de"]
+"""The web app's languages (a user's choice, ``[web] default_language``); English first, the fallback."""
+UI_LANGUAGES: Final[tuple[UiLanguage, ...]] = get_args(UiLanguage)
+
 SentimentLabel = Literal["negative", "neutral", "positive"]
 SENTIMENT_LABELS: Final[tuple[SentimentLabel, ...]] = get_args(SentimentLabel)
 
@@ -49,6 +53,7 @@ __all__ = [
     "SOURCE_STATES",
     "TEXT_LINK_METHODS",
     "TICKET_STATUSES",
+    "UI_LANGUAGES",
     "DraftStatus",
     "LinkMethod",
     "Priority",
@@ -57,4 +62,5 @@ __all__ = [
     "SourceStatus",
     "TextLinkMethod",
     "TicketStatus",
+    "UiLanguage",
 ]

@@ -17,9 +17,9 @@ from socialcrm.models import (
     ReplyDraft,
     SentimentCorrection,
     TicketMention,
-    WebSession,
     utcnow,
 )
+from socialcrm.services import auth
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +47,7 @@ def run_housekeeping(session: Session, config: Config) -> dict[str, int]:
                 session.exec(delete(table).where(col(table.mention_id).in_(old_ids)))
             session.exec(delete(Mention).where(col(Mention.id).in_(old_ids)))
         done["mentions_deleted"] = len(old_ids)
-    expired = session.exec(delete(WebSession).where(col(WebSession.expires_at) < now))
-    done["sessions_expired"] = expired.rowcount or 0
+    done["sessions_expired"] = auth.purge_expired_sessions(session, now)
     if any(done.values()):
         logger.info("Housekeeping: %s", ", ".join(f"{k}={v}" for k, v in done.items()))
     return done

@@ -8,12 +8,13 @@ from aiohttp import web
 
 from socialcrm.config import Config
 from socialcrm.db import Database
+from socialcrm.services.auth import LoginPolicy
 from socialcrm.web.middleware import DB_KEY, authenticate, csrf_protect, error_pages
 from socialcrm.web.queries.rollup import MentionRollup
 from socialcrm.web.render import DEFAULT_LANGUAGE_KEY, JINJA_KEY, build_environment
-from socialcrm.web.security import PUBLIC_URL_KEY, LoginThrottle, add_security_headers
+from socialcrm.web.security import PUBLIC_URL_KEY, add_security_headers
 from socialcrm.web.views import admin, auth, customers, dashboard, mentions, queue, tickets
-from socialcrm.web.views.auth import SESSION_HOURS_KEY, THROTTLE_KEY
+from socialcrm.web.views.auth import LOGIN_POLICY_KEY
 from socialcrm.web.views.common import CONFIG_KEY
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -32,8 +33,7 @@ def create_app(config: Config, db: Database) -> web.Application:
     app[JINJA_KEY] = build_environment()
     app[DEFAULT_LANGUAGE_KEY] = config.web.default_language
     app[PUBLIC_URL_KEY] = config.web.public_url or ""
-    app[THROTTLE_KEY] = LoginThrottle(config.web.login_attempts_per_15min)
-    app[SESSION_HOURS_KEY] = float(config.web.session_hours)
+    app[LOGIN_POLICY_KEY] = LoginPolicy.of(config.web.session_hours, config.web.login_attempts_per_15min)
     app.on_response_prepare.append(add_security_headers)
     for module in (auth, mentions, queue, tickets, dashboard, customers, admin):
         app.router.add_routes(module.routes)

@@ -10,21 +10,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+from socialcrm.models import UI_LANGUAGES
 from socialcrm.web.locale_de import CATALOGUE as GERMAN
 
-LANGUAGES = ("en", "de")
 _MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 def negotiate(user_language: str | None, accept_language: str | None, default: str) -> str:
     """The user's stored choice wins, then the browser's Accept-Language, then the configured default."""
-    if user_language in LANGUAGES:
+    if user_language in UI_LANGUAGES:
         return str(user_language)
     for tag, _quality in _parse_accept_language(accept_language or ""):
         primary = tag.split("-", 1)[0].lower()
-        if primary in LANGUAGES:
+        if primary in UI_LANGUAGES:
             return primary
-    return default if default in LANGUAGES else "en"
+    return default if default in UI_LANGUAGES else "en"
 
 
 def _parse_accept_language(header: str) -> list[tuple[str, float]]:

@@ -10,7 +10,8 @@ from aiohttp.typedefs import Handler
 
 from socialcrm.db import Database
 from socialcrm.errors import ConflictError, InvalidInputError, NotFoundError
-from socialcrm.web import sessions
+from socialcrm.services import auth
+from socialcrm.services.auth import AuthenticatedUser
 from socialcrm.web.render import render
 from socialcrm.web.security import (
     AUTH_KEY,
@@ -18,7 +19,6 @@ from socialcrm.web.security import (
     SAFE_METHODS,
     SESSION_COOKIE,
     USER_KEY,
-    CurrentUser,
     submitted_csrf_token,
     tokens_equal,
     wants_json,
@@ -38,10 +38,12 @@ _MESSAGES = {
 
 
 def is_api(request: web.Request) -> bool:
+    """Whether the request is for the JSON API (bearer tokens, JSON errors)."""
     return request.path.startswith("/api/")
 
 
 def is_public(request: web.Request) -> bool:
+    """Whether the path is open without login (the health check, the login page, static files)."""
     return request.path in PUBLIC_PATHS or request.path.startswith("/static/")
 
 
@@ -80,21 +82,22 @@ async def error_pages(request: web.Request, handler: Handler) -> web.StreamRespo
 async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Find the user from the bearer token (API) or the session cookie; everything but public paths needs one."""
     db = request.app[DB_KEY]
-    user: CurrentUser | None = None
+    user: AuthenticatedUser | None = None
     authorization = request.headers.get("Authorization", "")
     if is_api(request) and authorization.lower().startswith("bearer "):
         token = authorization[7:].strip()
-        found = await db.run_read(lambda s: sessions.load_api_token(s, token)) if token else None
-        if found is None:
+        check = await db.run_read(lambda s: auth.check_api_token(s, token)) if token else None
+        if check is None:
             raise web.HTTPUnauthorized(text="invalid or revoked API token")
-        user, stale_id = found
-        if stale_id is not None:
-            await db.run_write(lambda s: sessions.touch_api_token(s, stale_id))
+        user = check.user
+        token_id = user.token_id
+        if check.record_use and token_id is not None:
+            await db.run_write(lambda s: auth.record_api_token_use(s, token_id))
         request[AUTH_KEY] = "bearer"
     else:
         cookie = request.cookies.get(SESSION_COOKIE)
         if cookie:
-            user = await db.run_read(lambda s: sessions.load_session(s, cookie))
+            user = await db.run_read(lambda s: auth.user_for_session(s, cookie))
         request[AUTH_KEY] = "session" if user else None
     request[USER_KEY] = user
     if user is None and not is_public(request):
@@ -106,7 +109,7 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
 async def csrf_protect(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every state-changing request made with a cookie must carry the session's CSRF token (else 403)."""
     if request.method not in SAFE_METHODS and request.get(AUTH_KEY) != "bearer":
-        user: CurrentUser | None = request.get(USER_KEY)
+        user: AuthenticatedUser | None = request.get(USER_KEY)
         expected = user.csrf_token if user else request.cookies.get(PRELOGIN_COOKIE)
         submitted = await submitted_csrf_token(request)
         if not tokens_equal(expected, submitted):

@@ -10,10 +10,11 @@ import jinja2
 from aiohttp import web
 
 from socialcrm.models import utcnow
+from socialcrm.services.auth import AuthenticatedUser
 from socialcrm.web import i18n
 from socialcrm.web.notices import notice_of
 from socialcrm.web.sanitize import plain, post_html, safe_url
-from socialcrm.web.security import LANGUAGE_KEY, PRELOGIN_KEY, USER_KEY, CurrentUser
+from socialcrm.web.security import LANGUAGE_KEY, PRELOGIN_KEY, USER_KEY
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 JINJA_KEY = web.AppKey("jinja", jinja2.Environment)
@@ -47,7 +48,7 @@ def language_of(request: web.Request) -> str:
     cached = request.get(LANGUAGE_KEY)
     if isinstance(cached, str):
         return cached
-    user: CurrentUser | None = request.get(USER_KEY)
+    user: AuthenticatedUser | None = request.get(USER_KEY)
     language = i18n.negotiate(
         user.language if user else None,
         request.headers.get("Accept-Language"),
@@ -60,7 +61,7 @@ def language_of(request: web.Request) -> str:
 def page_context(request: web.Request) -> dict[str, Any]:
     """What every page template can use: the user, language helpers, formatting, navigation."""
     language = language_of(request)
-    user: CurrentUser | None = request.get(USER_KEY)
+    user: AuthenticatedUser | None = request.get(USER_KEY)
     now = utcnow()
     nav = [
         (href, label)

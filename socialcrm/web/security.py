@@ -1,18 +1,15 @@
-"""Web security by default: token hashing, cookies, CSRF, response headers, roles and login throttling."""
+"""Web security by default: cookies, CSRF, response headers, roles, safe redirects (authentication: services.auth)."""
 
 from __future__ import annotations
 
-import hashlib
 import hmac
-import secrets
-import time
-from collections import defaultdict, deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
+
+from socialcrm.services.auth import AuthenticatedUser, new_secret
 
 SESSION_COOKIE = "scrm_session"
 PRELOGIN_COOKIE = "scrm_prelogin"
@@ -44,32 +41,11 @@ SECURITY_HEADERS = {
 }
 
 
-def new_token() -> str:
-    """A random URL-safe secret (256 bits)."""
-    return secrets.token_urlsafe(32)
-
-
-def hash_token(token: str) -> str:
-    """What the database keeps of a session or API token: its SHA-256, hex."""
-    return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
 def tokens_equal(a: str | None, b: str | None) -> bool:
+    """Whether two secrets are equal, compared in constant time (an empty or missing one never matches)."""
     if not a or not b:
         return False
     return hmac.compare_digest(a.encode("utf-8"), b.encode("utf-8"))
-
-
-@dataclass(frozen=True, slots=True)
-class CurrentUser:
-    """The logged-in person as the handlers see it."""
-
-    id: int
-    username: str
-    role: str
-    language: str | None
-    csrf_token: str
-    session_hash: str | None = None  # None for API tokens
 
 
 async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -91,13 +67,14 @@ def cookie_secure(request: web.Request) -> bool:
 
 
 PUBLIC_URL_KEY = web.AppKey("public_url", str)
-USER_KEY: web.RequestKey[CurrentUser | None] = web.RequestKey("user")
+USER_KEY: web.RequestKey[AuthenticatedUser | None] = web.RequestKey("user")
 AUTH_KEY: web.RequestKey[str | None] = web.RequestKey("auth")
 LANGUAGE_KEY: web.RequestKey[str] = web.RequestKey("language", str)
 PRELOGIN_KEY: web.RequestKey[str] = web.RequestKey("prelogin_csrf", str)
 
 
 def set_session_cookie(request: web.Request, response: web.StreamResponse, token: str, max_age: int) -> None:
+    """Set the session cookie: HttpOnly, SameSite=Lax, Secure where the site is served over https."""
     response.set_cookie(
         SESSION_COOKIE,
         token,
@@ -110,6 +87,7 @@ def set_session_cookie(request: web.Request, response: web.StreamResponse, token
 
 
 def clear_session_cookie(request: web.Request, response: web.StreamResponse) -> None:
+    """Tell the browser to drop the session cookie."""
     response.del_cookie(SESSION_COOKIE, path="/", secure=cookie_secure(request), samesite="Lax")
 
 
@@ -118,7 +96,7 @@ def prelogin_token(request: web.Request, response: web.StreamResponse | None = N
     token = request.cookies.get(PRELOGIN_COOKIE)
     if token and len(token) >= 32:
         return token
-    token = request.get(PRELOGIN_KEY) or new_token()
+    token = request.get(PRELOGIN_KEY) or new_secret()
     request[PRELOGIN_KEY] = token
     if response is not None:
         response.set_cookie(
@@ -163,43 +141,9 @@ def requires(*roles: str) -> Callable[[Handler], Handler]:
 
         wrapper.__name__ = handler.__name__
         wrapper.__doc__ = handler.__doc__
-        wrapper.allowed_roles = allowed  # type: ignore[attr-defined]
         return wrapper
 
     return decorate
-
-
-class LoginThrottle:
-    """Failed logins per client address and per username in a sliding 15-minute window."""
-
-    def __init__(self, limit: int, window_seconds: float = 900.0, clock: Callable[[], float] = time.monotonic):
-        self.limit = limit
-        self.window = window_seconds
-        self.clock = clock
-        self._failures: dict[str, deque[float]] = defaultdict(deque)
-
-    def _count(self, key: str) -> int:
-        entries = self._failures.get(key)
-        if not entries:
-            return 0
-        cutoff = self.clock() - self.window
-        while entries and entries[0] < cutoff:
-            entries.popleft()
-        if not entries:
-            del self._failures[key]
-            return 0
-        return len(entries)
-
-    def blocked(self, address: str, username: str) -> bool:
-        return self._count("ip:" + address) >= self.limit or self._count("user:" + username.lower()) >= self.limit
-
-    def failed(self, address: str, username: str) -> None:
-        now = self.clock()
-        self._failures["ip:" + address].append(now)
-        self._failures["user:" + username.lower()].append(now)
-
-    def succeeded(self, username: str) -> None:
-        self._failures.pop("user:" + username.lower(), None)
 
 
 def client_address(request: web.Request) -> str:
@@ -218,12 +162,14 @@ def local_path(target: str | None) -> str:
 
 
 def wants_json(request: web.Request) -> bool:
+    """Whether the client asked for JSON rather than an HTML page."""
     accept = request.headers.get("Accept", "")
     return "application/json" in accept and "text/html" not in accept
 
 
-def user_of(request: web.Request) -> CurrentUser:
+def user_of(request: web.Request) -> AuthenticatedUser:
+    """The request's logged-in user; 401 when there is none."""
     user: Any = request.get(USER_KEY)
-    if not isinstance(user, CurrentUser):
+    if not isinstance(user, AuthenticatedUser):
         raise web.HTTPUnauthorized()
     return user

@@ -15,7 +15,8 @@ import pytest
 from sqlmodel import select
 
 from socialcrm.db import Database
-from socialcrm.models import SourceState, User
+from socialcrm.models import ApiToken, AuditEntry, SourceState, User
+from socialcrm.services import auth
 from tests.core.test_pipeline import RULES
 from tests.replay_server import Canned, ReplayServer
 
@@ -152,6 +153,26 @@ async def test_user_add_reads_the_password_from_stdin(tmp_path: Path) -> None:
     assert code == 0, err
     code, out, _ = await run(tmp_path, "user", "list")
     assert "admin" in out.split("alice", 1)[1].splitlines()[0]
+
+
+async def test_user_token_is_made_and_audited_as_on_the_admin_page(tmp_path: Path) -> None:
+    await run(tmp_path, "init")
+    await run(tmp_path, "user", "add", "alice", "--role", "service", stdin="correct horse battery\n")
+    code, out, err = await run(tmp_path, "user", "token", "alice", "--label", "nightly export")
+    assert code == 0 and "shown only once" in err
+    token = out.strip()
+    assert token.startswith("scrm_")
+    db = Database(f"sqlite:///{tmp_path / 'socialcrm.db'}")
+    with db.read() as session:
+        check = auth.check_api_token(session, token)
+        stored = session.exec(select(ApiToken)).one()
+        entry = session.exec(select(AuditEntry).where(AuditEntry.entity_type == "api_token")).one()
+    db.dispose()
+    assert check is not None and check.user.username == "alice" and stored.name == "nightly export"
+    assert (entry.action, entry.actor, entry.entity_id) == ("api_token.create", "cli", str(stored.id))
+    assert entry.detail == {"user": "alice", "name": "nightly export"}
+    code, _, err = await run(tmp_path, "user", "token", "nobody")
+    assert code == 1 and "no user named 'nobody'" in err
 
 
 async def test_poll_prints_a_summary_and_export_writes_the_contract_fields(tmp_path: Path, feeds: ReplayServer) -> None:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import re
 
-from socialcrm.web import sessions
+from socialcrm.services import auth
 from socialcrm.web.app import create_app
 from tests.web.seed import add_mention
 
 
 def _token(db, username: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
     with db.write() as s:
-        token = sessions.create_api_token(s, username, "test", actor="test")
+        token = auth.create_api_token(s, username, "test", actor="test")
     return {"Authorization": f"Bearer {token}"}
 
 

@@ -7,7 +7,8 @@ from urllib.parse import parse_qs, urlsplit
 from sqlmodel import select
 
 from socialcrm.models import AuditEntry, WebSession
-from socialcrm.web.security import SESSION_COOKIE, hash_token
+from socialcrm.services.auth import hash_secret
+from socialcrm.web.security import SESSION_COOKIE
 from tests.web.conftest import login
 from tests.web.seed import make_users
 
@@ -42,7 +43,7 @@ async def test_login_sets_hardened_cookie_and_stores_only_a_hash(anon, db):
     cookie = anon.session.cookie_jar.filter_cookies(anon.make_url("/"))[SESSION_COOKIE]
     with db.read() as s:
         stored = s.exec(select(WebSession)).all()
-    assert [row.id for row in stored] == [hash_token(cookie.value)]
+    assert [row.id for row in stored] == [hash_secret(cookie.value)]
     assert cookie.value not in {row.id for row in stored}
 
 

@@ -14,8 +14,7 @@ from socialcrm.rules.explain import evaluation_dicts, explain_mention
 from socialcrm.rules.facts import build_facts
 from socialcrm.rules.loader import compile_rules
 from socialcrm.rules.ruleset import RuleSet
-from socialcrm.services import audit, sources, users
-from socialcrm.web import sessions
+from socialcrm.services import audit, auth, sources, users
 from socialcrm.web.middleware import DB_KEY
 from socialcrm.web.render import render
 from socialcrm.web.security import requires, user_of
@@ -107,7 +106,7 @@ async def rules_page(request: web.Request) -> web.Response:
 @routes.get("/admin/users")
 @requires()
 async def users_page(request: web.Request) -> web.Response:
-    rows, tokens = await request.app[DB_KEY].run_read(lambda s: (users.list_users(s), sessions.list_api_tokens(s)))
+    rows, tokens = await request.app[DB_KEY].run_read(lambda s: (users.list_users(s), auth.list_api_tokens(s)))
     return render(request, "users.html", rows=rows, tokens=tokens, roles=ROLES, new_token=None)
 
 
@@ -157,8 +156,8 @@ async def token_create(request: web.Request) -> web.Response:
     name = params.text(form, "name", 64) or "token"
     actor = user_of(request).username
     db = request.app[DB_KEY]
-    token = await db.run_write(lambda s: sessions.create_api_token(s, username, name, actor=actor))
-    rows, tokens = await db.run_read(lambda s: (users.list_users(s), sessions.list_api_tokens(s)))
+    token = await db.run_write(lambda s: auth.create_api_token(s, username, name, actor=actor))
+    rows, tokens = await db.run_read(lambda s: (users.list_users(s), auth.list_api_tokens(s)))
     return render(
         request,
         "users.html",
@@ -176,7 +175,7 @@ async def token_create(request: web.Request) -> web.Response:
 async def token_revoke(request: web.Request) -> web.StreamResponse:
     token_id = params.path_id(request)
     actor = user_of(request).username
-    await request.app[DB_KEY].run_write(lambda s: sessions.revoke_api_token(s, token_id, actor=actor))
+    await request.app[DB_KEY].run_write(lambda s: auth.revoke_api_token(s, token_id, actor=actor))
     return finish(request, "/admin/users", "token_revoked")
 
 

@@ -8,15 +8,15 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from sqlalchemy import text
 
-from socialcrm.services import audit, users
-from socialcrm.web import sessions
+from socialcrm.models import UI_LANGUAGES
+from socialcrm.services import auth, users
+from socialcrm.services.auth import LoginPolicy
 from socialcrm.web.middleware import DB_KEY
 from socialcrm.web.render import render
 from socialcrm.web.security import (
     PRELOGIN_COOKIE,
     PRELOGIN_KEY,
     USER_KEY,
-    LoginThrottle,
     clear_session_cookie,
     client_address,
     local_path,
@@ -27,8 +27,7 @@ from socialcrm.web.security import (
 
 logger = logging.getLogger(__name__)
 routes = web.RouteTableDef()
-THROTTLE_KEY = web.AppKey("login_throttle", LoginThrottle)
-SESSION_HOURS_KEY = web.AppKey("session_hours", float)
+LOGIN_POLICY_KEY = web.AppKey("login_policy", LoginPolicy)
 HOME_BY_ROLE = {
     "admin": "/admin",
     "community": "/queue",
@@ -71,6 +70,7 @@ def _login_page(request: web.Request, status: int = 200, error: str | None = Non
 
 @routes.get("/login")
 async def login_form(request: web.Request) -> web.StreamResponse:
+    """The login form (a logged-in user goes straight on)."""
     if request.get(USER_KEY) is not None:
         raise web.HTTPFound(_safe_next(request.query.get("next")) or "/")
     return _login_page(request)
@@ -78,52 +78,31 @@ async def login_form(request: web.Request) -> web.StreamResponse:
 
 @routes.post("/login")
 async def login_submit(request: web.Request) -> web.StreamResponse:
+    """Check the credentials; on success set the session cookie and go on to ``next`` or the role's home."""
     form = await request.post()
     username = str(form.get("username", "")).strip()[:64]
     password = str(form.get("password", ""))
     address = client_address(request)
-    throttle = request.app[THROTTLE_KEY]
-    db = request.app[DB_KEY]
-    if throttle.blocked(address, username):
-        await db.run_write(lambda s: audit.record(s, username or "-", "login.throttled", "user", None, {"ip": address}))
+    policy = request.app[LOGIN_POLICY_KEY]
+    result = await request.app[DB_KEY].run_write(
+        lambda s: auth.log_in(s, username, password, address=address, policy=policy)
+    )
+    if result.outcome == "throttled":
         return _login_page(request, 429, "Too many attempts. Please wait a few minutes.", username)
-    hours = request.app[SESSION_HOURS_KEY]
-
-    def attempt(s):  # type: ignore[no-untyped-def]
-        user = users.authenticate(s, username, password)
-        if user is None:
-            audit.record(s, username or "-", "login.failure", "user", None, {"ip": address})
-            return None
-        sessions.purge_expired_sessions(s)
-        token, _row = sessions.start_session(s, user, hours)
-        audit.record(s, user.username, "login.success", "user", user.id, {"ip": address})
-        return token, user.role
-
-    outcome = await db.run_write(attempt)
-    if outcome is None:
-        throttle.failed(address, username)
+    if result.user is None or result.session_token is None:
         return _login_page(request, 401, "Wrong username or password.", username)
-    throttle.succeeded(username)
-    token, role = outcome
-    target = _safe_next(str(form.get("next", ""))) or HOME_BY_ROLE.get(role, "/mentions")
+    target = _safe_next(str(form.get("next", ""))) or HOME_BY_ROLE.get(result.user.role, "/mentions")
     response = web.HTTPSeeOther(target)
-    set_session_cookie(request, response, token, int(hours * 3600))
+    set_session_cookie(request, response, result.session_token, int(policy.session_hours * 3600))
     response.del_cookie(PRELOGIN_COOKIE, path="/")
     raise response
 
 
 @routes.post("/logout")
 async def logout(request: web.Request) -> web.StreamResponse:
+    """End this browser's session and go back to the login page."""
     user = user_of(request)
-    db = request.app[DB_KEY]
-    session_hash = user.session_hash
-
-    def finish(s):  # type: ignore[no-untyped-def]
-        if session_hash:
-            sessions.end_session(s, session_hash)
-        audit.record(s, user.username, "logout", "user", user.id)
-
-    await db.run_write(finish)
+    await request.app[DB_KEY].run_write(lambda s: auth.log_out(s, user))
     response = web.HTTPSeeOther("/login")
     clear_session_cookie(request, response)
     raise response
@@ -131,6 +110,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
 
 @routes.get("/")
 async def home(request: web.Request) -> web.StreamResponse:
+    """Each role's start page."""
     raise web.HTTPFound(HOME_BY_ROLE.get(user_of(request).role, "/mentions"))
 
 
@@ -140,8 +120,8 @@ async def set_language(request: web.Request) -> web.StreamResponse:
     user = user_of(request)
     form = await request.post()
     choice = str(form.get("language", "")) or None
-    if choice not in (None, "de", "en"):
+    if choice is not None and choice not in UI_LANGUAGES:
         raise web.HTTPBadRequest(text="language: must be de, en or empty")
-    await request.app[DB_KEY].run_write(lambda s: sessions.set_language(s, user.id, choice))
+    await request.app[DB_KEY].run_write(lambda s: users.set_language(s, user.id, choice))
     referer = _safe_next(urlsplit(request.headers.get("Referer", "")).path)
     raise web.HTTPSeeOther(referer or "/")

@@ -1,0 +1,277 @@
+"""Authentication: the login transaction, browser sessions and API tokens, with their audit entries.
+
+The web layer and the command line call these functions; no other module reads or writes the
+``WebSession`` and ``ApiToken`` tables or checks a password. Secrets are random (256 bits) and only
+their SHA-256 is stored; passwords are stored as Argon2id hashes. Every function runs in the
+caller's transaction, so a change and its audit entry commit together.
+
+Where later rules fit: a per-account lockout goes into ``log_in`` (next to the in-memory
+``LoginThrottle``), ending a disabled user's sessions next to ``end_session``, and token expiry or
+a read-only scope into ``check_api_token`` (which builds the ``AuthenticatedUser`` a request acts as).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+from collections import defaultdict, deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlmodel import Session, col, delete, select
+
+from socialcrm.errors import NotFoundError
+from socialcrm.models import ApiToken, User, WebSession, utcnow
+from socialcrm.services import audit
+
+API_TOKEN_PREFIX = "scrm_"
+# A token's last use is written at most this often, so API reads do not each need a write.
+TOKEN_USE_RESOLUTION = timedelta(minutes=5)
+
+_hasher = PasswordHasher()
+# Verifying against this keeps the time of a login with an unknown name equal to a wrong password.
+_DUMMY_HASH = _hasher.hash("socialcrm-timing-equaliser")
+
+
+def new_secret() -> str:
+    """A random URL-safe secret of 256 bits (session cookies, CSRF tokens, API tokens)."""
+    return secrets.token_urlsafe(32)
+
+
+def hash_secret(secret: str) -> str:
+    """What the database keeps of a session or API token: its SHA-256, hex (the secrets are long and random)."""
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def hash_password(password: str) -> str:
+    """The Argon2id hash stored for a password."""
+    return _hasher.hash(password)
+
+
+def verify_password(session: Session, username: str, password: str) -> User | None:
+    """The enabled user when the password matches (rehashing an outdated hash), else None, in equal time."""
+    user = session.exec(select(User).where(User.username == username)).first()
+    if user is None or user.disabled:
+        try:
+            _hasher.verify(_DUMMY_HASH, password)
+        except VerificationError:
+            pass
+        return None
+    try:
+        _hasher.verify(user.password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+    user.last_login_at = utcnow()
+    session.add(user)
+    return user
+
+
+@dataclass(frozen=True, slots=True)
+class AuthenticatedUser:
+    """Who a request acts as, and how they proved it: a browser session or an API token."""
+
+    id: int
+    username: str
+    role: str
+    language: str | None
+    csrf_token: str  # "" for API tokens: a bearer request carries no cookie that could be forged
+    session_hash: str | None = None  # set for browser sessions
+    token_id: int | None = None  # set for API tokens
+
+
+class LoginThrottle:
+    """Failed logins per client address and per username in a sliding window (15 minutes), in memory."""
+
+    def __init__(self, limit: int, window_seconds: float = 900.0, clock: Callable[[], float] = time.monotonic):
+        self.limit = limit
+        self.window = window_seconds
+        self.clock = clock
+        self._failures: dict[str, deque[float]] = defaultdict(deque)
+        self._lock = threading.Lock()  # logins run on the database's worker threads
+
+    def _count(self, key: str) -> int:
+        entries = self._failures.get(key)
+        if not entries:
+            return 0
+        cutoff = self.clock() - self.window
+        while entries and entries[0] < cutoff:
+            entries.popleft()
+        if not entries:
+            del self._failures[key]
+            return 0
+        return len(entries)
+
+    def blocked(self, address: str, username: str) -> bool:
+        """Whether this address or this username has used up its failed attempts."""
+        with self._lock:
+            return self._count("ip:" + address) >= self.limit or self._count("user:" + username.lower()) >= self.limit
+
+    def failed(self, address: str, username: str) -> None:
+        """Count one failed attempt against the address and the username."""
+        now = self.clock()
+        with self._lock:
+            self._failures["ip:" + address].append(now)
+            self._failures["user:" + username.lower()].append(now)
+
+    def succeeded(self, username: str) -> None:
+        """Forget the username's failures (the address keeps its count)."""
+        with self._lock:
+            self._failures.pop("user:" + username.lower(), None)
+
+
+@dataclass(frozen=True, slots=True)
+class LoginPolicy:
+    """How logins are limited: session length and the throttle of failed attempts."""
+
+    session_hours: float
+    throttle: LoginThrottle
+
+    @classmethod
+    def of(cls, session_hours: float, attempts_per_15min: int) -> LoginPolicy:
+        """The policy for ``[web] session_hours`` and ``login_attempts_per_15min``."""
+        return cls(float(session_hours), LoginThrottle(attempts_per_15min))
+
+
+LoginOutcome = Literal["ok", "refused", "throttled"]
+
+
+@dataclass(frozen=True, slots=True)
+class LoginResult:
+    """What a login attempt came to; the user and the session cookie's value only when it is "ok"."""
+
+    outcome: LoginOutcome
+    user: AuthenticatedUser | None = None
+    session_token: str | None = None
+
+
+def log_in(session: Session, username: str, password: str, *, address: str, policy: LoginPolicy) -> LoginResult:
+    """The login transaction: throttle, password check, a new session; each outcome is audited."""
+    throttle = policy.throttle
+    if throttle.blocked(address, username):
+        audit.record(session, username or "-", "login.throttled", "user", None, {"ip": address})
+        return LoginResult("throttled")
+    user = verify_password(session, username, password)
+    if user is None:
+        audit.record(session, username or "-", "login.failure", "user", None, {"ip": address})
+        throttle.failed(address, username)
+        return LoginResult("refused")
+    purge_expired_sessions(session)
+    token, row = start_session(session, user, policy.session_hours)
+    audit.record(session, user.username, "login.success", "user", user.id, {"ip": address})
+    throttle.succeeded(username)
+    return LoginResult("ok", _session_user(user, row), token)
+
+
+def log_out(session: Session, user: AuthenticatedUser) -> None:
+    """End the user's browser session (if the request came with one) and audit the logout."""
+    if user.session_hash:
+        end_session(session, user.session_hash)
+    audit.record(session, user.username, "logout", "user", user.id)
+
+
+def start_session(session: Session, user: User, hours: float) -> tuple[str, WebSession]:
+    """Create a session for ``user``; return the cookie token (never stored) and the row."""
+    assert user.id is not None
+    token = new_secret()
+    row = WebSession(
+        id=hash_secret(token),
+        user_id=user.id,
+        csrf_token=new_secret(),
+        expires_at=utcnow() + timedelta(hours=hours),
+    )
+    session.add(row)
+    return token, row
+
+
+def user_for_session(session: Session, token: str) -> AuthenticatedUser | None:
+    """The user behind a session cookie, or None when it is unknown, expired or the user is disabled."""
+    row = session.get(WebSession, hash_secret(token))
+    if row is None or row.expires_at <= utcnow():
+        return None
+    user = session.get(User, row.user_id)
+    if user is None or user.disabled:
+        return None
+    return _session_user(user, row)
+
+
+def _session_user(user: User, row: WebSession) -> AuthenticatedUser:
+    assert user.id is not None
+    return AuthenticatedUser(user.id, user.username, user.role, user.language, row.csrf_token, session_hash=row.id)
+
+
+def end_session(session: Session, session_hash: str) -> None:
+    """Forget one browser session (its cookie stops working at once)."""
+    session.exec(delete(WebSession).where(col(WebSession.id) == session_hash))
+
+
+def purge_expired_sessions(session: Session, now: datetime | None = None) -> int:
+    """Forget sessions past their expiry; return how many (run at each login and by housekeeping)."""
+    result = session.exec(delete(WebSession).where(col(WebSession.expires_at) <= (now or utcnow())))
+    return result.rowcount or 0
+
+
+def create_api_token(session: Session, username: str, name: str, *, actor: str) -> str:
+    """A new bearer token for ``username``; the plain token is returned once and only its hash is stored."""
+    user = session.exec(select(User).where(User.username == username)).first()
+    if user is None or user.id is None:
+        raise NotFoundError(f"no user named {username!r}")
+    token = API_TOKEN_PREFIX + new_secret()
+    row = ApiToken(user_id=user.id, name=name[:64] or "token", token_hash=hash_secret(token))
+    session.add(row)
+    session.flush()
+    audit.record(session, actor, "api_token.create", "api_token", row.id, {"user": username, "name": row.name})
+    return token
+
+
+def revoke_api_token(session: Session, token_id: int, *, actor: str) -> None:
+    """Revoke a token: requests with it are refused from now on."""
+    row = session.get(ApiToken, token_id)
+    if row is None:
+        raise NotFoundError(f"no API token with id {token_id}")
+    row.revoked = True
+    session.add(row)
+    audit.record(session, actor, "api_token.revoke", "api_token", token_id)
+
+
+def list_api_tokens(session: Session) -> list[tuple[ApiToken, str]]:
+    """Every token (revoked ones included) with its user's name, oldest first."""
+    rows = session.exec(
+        select(ApiToken, User.username).join(User, col(User.id) == ApiToken.user_id).order_by(col(ApiToken.id))
+    )
+    return [(token, username) for token, username in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class TokenCheck:
+    """A valid bearer token's user; ``record_use`` when its last use is older than TOKEN_USE_RESOLUTION."""
+
+    user: AuthenticatedUser
+    record_use: bool
+
+
+def check_api_token(session: Session, token: str) -> TokenCheck | None:
+    """The user behind a bearer token, or None when it is unknown, revoked or the user is disabled (reads only)."""
+    row = session.exec(select(ApiToken).where(ApiToken.token_hash == hash_secret(token))).first()
+    if row is None or row.revoked or row.id is None:
+        return None
+    user = session.get(User, row.user_id)
+    if user is None or user.disabled or user.id is None:
+        return None
+    stale = row.last_used_at is None or (utcnow() - row.last_used_at) > TOKEN_USE_RESOLUTION
+    return TokenCheck(AuthenticatedUser(user.id, user.username, user.role, user.language, "", token_id=row.id), stale)
+
+
+def record_api_token_use(session: Session, token_id: int) -> None:
+    """Store the time of the token's latest use (shown on the admin's user page)."""
+    row = session.get(ApiToken, token_id)
+    if row is not None:
+        row.last_used_at = utcnow()
+        session.add(row)
