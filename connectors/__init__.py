@@ -18,12 +18,15 @@ from connectors.base import (
     RateLimited,
     RawPost,
     ReplyError,
+    ReplyLength,
     ReplyLookup,
+    ReplyMeasure,
     ReplyPolicy,
     ReplyResult,
     ReplyTarget,
     SharedResources,
     TransientFetchError,
+    measure_reply,
 )
 
 __all__ = [
@@ -39,12 +42,15 @@ __all__ = [
     "RateLimited",
     "RawPost",
     "ReplyError",
+    "ReplyLength",
     "ReplyLookup",
+    "ReplyMeasure",
     "ReplyPolicy",
     "ReplyResult",
     "ReplyTarget",
     "SharedResources",
     "TransientFetchError",
     "make_session",
+    "measure_reply",
     "read_capped",
 ]

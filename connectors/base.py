@@ -95,6 +95,19 @@ class ReplyTarget:
 
 
 @dataclass(frozen=True, slots=True)
+class ReplyLength:
+    """A reply's length as its platform counts it, and the platform's limit (None: no limit)."""
+
+    counted: int
+    limit: int | None
+
+    @property
+    def remaining(self) -> int | None:
+        """Characters left (negative when the reply is too long); None without a limit."""
+        return None if self.limit is None else self.limit - self.counted
+
+
+@dataclass(frozen=True, slots=True)
 class ReplyResult:
     """Where the platform put the reply."""
 
@@ -251,6 +264,28 @@ class ReplyLookup(Protocol):
         ...
 
 
+@runtime_checkable
+class ReplyMeasure(Protocol):
+    """A connector class that counts a reply as its platform does (links, an added mention, graphemes).
+
+    Called on the class with the source's options, before anything is posted, so a person sees the
+    platform's limit count down and an over-long reply is refused at once instead of failing later.
+    """
+
+    @classmethod
+    def measure_reply(cls, options: Any, target: ReplyTarget, text: str) -> ReplyLength:
+        """The length of what ``reply`` would post for ``text`` (added mention included) and the limit."""
+        ...
+
+
+def measure_reply(connector: object, options: Any, target: ReplyTarget, text: str) -> ReplyLength:
+    """Count ``text`` as the connector class's platform does; without its own rule, code points against the policy."""
+    if isinstance(connector, ReplyMeasure):
+        return connector.measure_reply(options, target, text)
+    policy = getattr(connector, "reply_policy", None)
+    return ReplyLength(len(text), policy.max_length if isinstance(policy, ReplyPolicy) else None)
+
+
 class ConnectorFactory(ConnectorClassAttributes, Protocol):
     """What an entry point in ``socialcrm.connectors`` must load: a connector class.
 
@@ -300,13 +335,16 @@ __all__ = [
     "RawPost",
     "ReadOnlyMixin",
     "ReplyError",
+    "ReplyLength",
     "ReplyLookup",
+    "ReplyMeasure",
     "ReplyPolicy",
     "ReplyResult",
     "ReplyTarget",
     "Secret",
     "SharedResources",
     "TransientFetchError",
+    "measure_reply",
     "secret_from_env",
     "utc",
 ]

@@ -41,6 +41,7 @@ from connectors.base import (
     MalformedResponseError,
     RawPost,
     ReplyError,
+    ReplyLength,
     ReplyLookup,
     ReplyPolicy,
     ReplyResult,
@@ -300,6 +301,11 @@ class BlueskyConnector:
         )
 
     # -- replying ------------------------------------------------------------------------
+
+    @classmethod
+    def measure_reply(cls, options: Any, target: ReplyTarget, text: str) -> ReplyLength:
+        """Bluesky counts graphemes (what a reader sees as one character), up to 300."""
+        return ReplyLength(grapheme_count(text), MAX_GRAPHEMES)
 
     def _check_text(self, text: str) -> None:
         if not text.strip():

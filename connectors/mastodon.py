@@ -38,6 +38,7 @@ from connectors.base import (
     MalformedResponseError,
     RawPost,
     ReplyError,
+    ReplyLength,
     ReplyLookup,
     ReplyPolicy,
     ReplyResult,
@@ -92,6 +93,16 @@ class MastodonOptions(ConnectorOptions):
         if needs_token and not self.access_token_env:
             raise ValueError(f"{', '.join(needs_token)} need a user token: set `access_token_env`")
         return self
+
+
+def _with_mention(domain: str, target: ReplyTarget, text: str) -> str:
+    """The status text: ``@author`` first unless the reply already mentions the author."""
+    handle = (target.author_handle or "").lstrip("@")
+    if handle.endswith("@" + domain):
+        handle = handle[: -len(domain) - 1]
+    if not handle or f"@{handle}".casefold() in text.casefold():
+        return text
+    return f"@{handle} {text}"
 
 
 class MastodonConnector:
@@ -295,12 +306,13 @@ class MastodonConnector:
     # -- replying ------------------------------------------------------------------------
 
     def _reply_text(self, target: ReplyTarget, text: str) -> str:
-        handle = (target.author_handle or "").lstrip("@")
-        if handle.endswith("@" + self._domain):
-            handle = handle[: -len(self._domain) - 1]
-        if not handle or f"@{handle}".casefold() in text.casefold():
-            return text
-        return f"@{handle} {text}"
+        return _with_mention(self._domain, target, text)
+
+    @classmethod
+    def measure_reply(cls, options: Any, target: ReplyTarget, text: str) -> ReplyLength:
+        """The length Mastodon counts for the status ``reply`` would post (the author's mention added)."""
+        domain = urlsplit(str(options.base_url).rstrip("/")).netloc
+        return ReplyLength(cls.counted_length(_with_mention(domain, target, text)), int(options.max_characters))
 
     @staticmethod
     def counted_length(text: str) -> int:
