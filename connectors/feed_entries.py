@@ -108,6 +108,22 @@ def _external_ids(entries: Sequence[Mapping[str, Any]]) -> tuple[list[str], int]
     return ids, collided
 
 
+def _with_feed_author(entry: Mapping[str, Any], feed: Mapping[str, Any]) -> Mapping[str, Any]:
+    """An entry without an author of its own has the feed's (Atom says entries inherit it; blogs rely on it)."""
+    if (
+        entry.get("author_name")
+        or entry.get("author_email")
+        or not (feed.get("author_name") or feed.get("author_email"))
+    ):
+        return entry
+    return {
+        **entry,
+        "author_name": feed.get("author_name"),
+        "author_email": feed.get("author_email"),
+        "author_url": entry.get("author_url") or feed.get("author_url"),
+    }
+
+
 def entries_to_posts(
     source: str, parsed: Mapping[str, Any], feed_url: str, fetched_at: datetime
 ) -> tuple[list[RawPost], list[str], int]:
@@ -123,6 +139,7 @@ def entries_to_posts(
         problems.append(f"{collided} entries share an id with another entry; told apart by a hash suffix")
     posts = []
     for entry, external_id in zip(entries, ids, strict=True):
+        entry = _with_feed_author(entry, feed)
         published = _when(entry.get("date")) or feed_date or fetched_at
         if published > fetched_at + FUTURE_SLACK:
             published = fetched_at

@@ -98,6 +98,16 @@ def _entry(entry: Mapping[str, Any], feed_language: str | None) -> dict[str, Any
     }
 
 
+def _feed_author(feed: Mapping[str, Any]) -> dict[str, Any]:
+    """The feed's own author (Atom ``feed/author``, RSS ``dc:creator``): its entries without one inherit it."""
+    detail = feed.get("author_detail") or {}
+    return {
+        "author_name": detail.get("name") or feed.get("author") or None,
+        "author_email": detail.get("email") or None,
+        "author_url": detail.get("href") or None,
+    }
+
+
 def _newest(entries: list[Any], limit: int) -> list[Any]:
     """The ``limit`` newest entries by date; undated ones keep their place in document order."""
     if len(entries) <= limit:
@@ -151,6 +161,7 @@ def parse_feed(
             "link": feed.get("link") or None,
             "date": _timestamp(feed.get("updated_parsed")) or _timestamp(feed.get("published_parsed")),
             "language": feed_language,
+            **_feed_author(feed),
         },
         "total_entries": len(all_entries),
         "entries": [_entry(e, feed_language) for e in chosen],

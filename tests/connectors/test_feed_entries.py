@@ -170,3 +170,26 @@ def test_links_are_resolved_against_the_feed_and_only_http_is_kept() -> None:
     }
     (post,), _, _ = entries_to_posts("blog", parsed, feed, datetime(2026, 3, 1, tzinfo=UTC))
     assert post.url == feed and post.author_url is None
+
+
+async def test_entries_without_an_author_inherit_the_feeds(replay: ReplayServer, http: aiohttp.ClientSession) -> None:
+    """heise's real Atom feed names its author once, at feed level; without inheriting, replies read "Hallo , ..."."""
+    batch = await make_feed(http, serve(replay, "/heise", "real-world/heise.atom", "application/atom+xml")).fetch(None)
+    assert len(batch.posts) == 15
+    assert {(p.author_handle, p.author_name) for p in batch.posts} == {("heise online", "heise online")}
+
+
+def test_an_entrys_own_author_wins_over_the_feeds() -> None:
+    feed = "https://blog.example/feed"
+    parsed = {
+        "feed": {"author_name": "Redaktion", "author_url": "https://blog.example/team"},
+        "entries": [
+            {"id": "1", "link": "https://blog.example/1", "title": "A", "text": "a", "author_name": "Jana Fischer"},
+            {"id": "2", "link": "https://blog.example/2", "title": "B", "text": "b"},
+        ],
+    }
+    posts, _problems, _skipped = entries_to_posts("blog", parsed, feed, datetime(2026, 3, 1, tzinfo=UTC))
+    assert [(p.author_handle, p.author_url) for p in posts] == [
+        ("Jana Fischer", None),
+        ("Redaktion", "https://blog.example/team"),
+    ]
