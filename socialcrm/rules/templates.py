@@ -2,19 +2,30 @@
 
 A template may use only the variables in ``TEMPLATE_VARIABLES`` (and the keys of ``customer``); a
 template that names anything else, or does not parse, is a config error naming
-``templates.NAME.LANG``, never a failure when a reply is drafted.
+``templates.NAME.LANG``, never a failure when a reply is drafted. Rules' templates and the saved
+replies people insert in the composer share this engine and these variables.
+
+A value that is missing (no customer name, no order) never leaves a gap: it renders as nothing and
+the words around it close up, so ``Hallo {{ customer_name }}, danke`` becomes ``Hallo, danke``.
+Dates are written the way the reply's language writes them (``01.10.2026`` / ``1 Oct 2026``).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+from contextvars import ContextVar
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, Template, TemplateSyntaxError, meta, nodes
+from jinja2 import StrictUndefined, Template, TemplateSyntaxError, meta, nodes, pass_context
 from jinja2.exceptions import SecurityError, TemplateError
+from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
+
+from socialcrm.formatting import format_date
 
 CUSTOMER_KEYS = ("name", "company", "customer_ref", "segment", "tags")
 TEMPLATE_VARIABLES = {
@@ -32,10 +43,86 @@ TEMPLATE_VARIABLES = {
     "rule": "the rule that drafted the reply",
     "ticket_id": "the id of the ticket for this thread, if one exists",
     "order_numbers": "order numbers of the customer (newest first)",
+    "order_number": "the number of the customer's latest order",
+    "order_product": "the products of the latest order",
+    "order_date": "the date of the latest order, written as the reply's language writes dates",
+    "order_status": "the status of the latest order",
+    "ticket_number": "the number of the customer's open ticket (this thread's first)",
+    "agent_name": "the name of the person who sends the reply (empty in a rule's draft)",
 }
 FALLBACK_LANGUAGE = "en"
 
-_env = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False)
+_GAP = "\ufffe"  # a noncharacter: stands for a missing value until the text is tidied
+_missing: ContextVar[list[str] | None] = ContextVar("template_missing", default=None)
+
+
+class Missing(str):
+    """An empty value that knows which variable it stands for (falsy, renders as nothing)."""
+
+    variable: str
+
+    def __new__(cls, variable: str) -> Missing:
+        """An empty string standing for ``variable``."""
+        value = super().__new__(cls, "")
+        value.variable = variable
+        return value
+
+
+@pass_context
+def _finalize(context: Context, value: Any) -> Any:
+    """Every ``{{ ... }}`` output: a missing value becomes a gap marker, a date the language's date."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        found = _missing.get()
+        if found is not None:
+            name = value.variable if isinstance(value, Missing) else "?"
+            if name not in found:
+                found.append(name)
+        return _GAP
+    if isinstance(value, datetime | date):
+        return format_date(value, str(context.get("language") or "en"))
+    if isinstance(value, str):
+        return value.replace(_GAP, "")
+    return value
+
+
+_env = SandboxedEnvironment(
+    undefined=StrictUndefined, autoescape=False, keep_trailing_newline=False, finalize=_finalize
+)
+_EMPTY_BRACKETS = re.compile(rf"[ \t]*[(\[][ \t]*{_GAP}[ \t]*[)\]]")
+_GAP_RUN = re.compile(rf"{_GAP}(?:[ \t]*{_GAP})+")
+_BEFORE_PUNCTUATION = re.compile(rf"[ \t]*{_GAP}[ \t]*(?=[,.;:!?)\]])")
+_AT_LINE_EDGE = re.compile(rf"^[ \t]*{_GAP}[ \t]*|[ \t]*{_GAP}[ \t]*$", re.MULTILINE)
+_BETWEEN_WORDS = re.compile(rf"[ \t]*{_GAP}[ \t]*")
+
+
+def close_gaps(text: str) -> str:
+    """Remove the markers of missing values and the space around them, so no empty gap is left."""
+    if _GAP not in text:
+        return text
+    text = _EMPTY_BRACKETS.sub("", text)
+    text = _GAP_RUN.sub(_GAP, text)
+    text = _BEFORE_PUNCTUATION.sub("", text)
+    text = _AT_LINE_EDGE.sub("", text)
+    return _BETWEEN_WORDS.sub(" ", text)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A template's text for one post, and the variables that had no value there."""
+
+    text: str
+    missing: tuple[str, ...]
+
+
+def render_source(source: str, context: Mapping[str, Any]) -> Rendered:
+    """Render one template text; missing values close up and are named in ``missing`` ("?" when unnamed)."""
+    found: list[str] = []
+    token = _missing.set(found)
+    try:
+        text = _compiled(source).render(dict(context))
+    finally:
+        _missing.reset(token)
+    return Rendered(close_gaps(text).strip(), tuple(found))
 
 
 def sample_context() -> dict[str, Any]:
@@ -59,8 +146,14 @@ def sample_context() -> dict[str, Any]:
         "language": "en",
         "sentiment": "negative",
         "rule": "sample-rule",
-        "ticket_id": 1,
+        "ticket_id": "1",
         "order_numbers": ["A-1000"],
+        "order_number": "A-1000",
+        "order_product": "Sample product",
+        "order_date": datetime(2026, 1, 31, tzinfo=UTC),
+        "order_status": "shipped",
+        "ticket_number": "1",
+        "agent_name": "Sample Agent",
     }
 
 
@@ -84,8 +177,7 @@ class CompiledTemplate:
     def render(self, language: str | None, context: Mapping[str, Any]) -> tuple[str, str]:
         """Return (language used, text); jinja2 errors only for data the load check missed."""
         used = self.language_for(language)
-        template = _compiled(self.sources[used])
-        return used, template.render(dict(context, language=used)).strip()
+        return used, render_source(self.sources[used], dict(context, language=used)).text
 
 
 @lru_cache(maxsize=256)
@@ -113,7 +205,7 @@ def check_template(source: str) -> list[str]:
     if problems:
         return problems
     try:
-        _env.from_string(source).render(sample_context())
+        render_source(source, sample_context())
     except SecurityError as err:
         return [f"not allowed in the sandbox: {err}"]
     except TemplateError as err:

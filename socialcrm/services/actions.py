@@ -18,15 +18,16 @@ from datetime import datetime
 from typing import Any
 
 from jinja2.exceptions import TemplateError
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from socialcrm.config import Config
-from socialcrm.models import ActionKey, Customer, Decision, Mention, Order, Ticket, TicketMention
+from socialcrm.models import ActionKey, Customer, Decision, Mention, Ticket, TicketMention
 from socialcrm.rules.actionspec import ActionSpec
 from socialcrm.rules.facts import thread_key
 from socialcrm.rules.ruleset import Evaluation, Rule
 from socialcrm.services import customers, drafts, outbox, tickets
 from socialcrm.services.records import mention_record
+from socialcrm.services.reply_context import template_context
 
 logger = logging.getLogger(__name__)
 EXCERPT_CHARS = 500
@@ -210,7 +211,7 @@ def _draft_reply(
     existing = session.get(ActionKey, key)
     if existing is not None:
         return {"outcome": "already done", "draft_id": int(existing.target) if existing.target else None}
-    language, text = spec.template.render(mention.language, template_context(session, mention, rule.name))
+    language, text = spec.template.render(mention.language, template_context(session, mention, rule=rule.name))
     draft = drafts.create_draft(
         session,
         mention=mention,
@@ -305,45 +306,3 @@ def _subject(mention: Mention) -> str:
     text = (mention.title or mention.text or "").strip().splitlines()
     first = text[0] if text else ""
     return first[:200] or f"{mention.source_type} post by {mention.author or 'unknown'}"
-
-
-def template_context(session: Session, mention: Mention, rule: str) -> dict[str, Any]:
-    """The variables a reply template sees (see templates.TEMPLATE_VARIABLES)."""
-    customer = session.get(Customer, mention.customer_id) if mention.customer_id else None
-    known = customer is not None and not customer.is_prospect
-    ticket = tickets.find_open_ticket(session, thread_key(mention), mention.customer_id)
-    orders = (
-        list(
-            session.exec(
-                select(Order.order_number)
-                .where(Order.customer_id == customer.id)
-                .order_by(col(Order.ordered_at).desc(), col(Order.id).desc())
-                .limit(10)
-            )
-        )
-        if known and customer is not None
-        else []
-    )
-    author_name = mention.author_name or mention.author or ""
-    return {
-        "author": mention.author or "",
-        "author_name": author_name,
-        "customer_name": (customer.name if known and customer and customer.name else author_name),
-        "customer": {
-            "name": (customer.name or "") if known and customer else "",
-            "company": (customer.company or "") if known and customer else "",
-            "customer_ref": customer.customer_ref if known and customer else "",
-            "segment": (customer.segment or "") if known and customer else "",
-            "tags": list(customer.tags) if known and customer else [],
-        },
-        "title": mention.title or "",
-        "text": mention.text or "",
-        "url": mention.url or "",
-        "source": mention.source,
-        "source_type": mention.source_type,
-        "language": mention.language or "",
-        "sentiment": mention.sentiment or "",
-        "rule": rule,
-        "ticket_id": ticket.id if ticket else None,
-        "order_numbers": orders,
-    }

@@ -8,12 +8,17 @@ package is needed.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
+# The formats live in the core (reply texts use them too); the web app reaches them through here.
+from socialcrm.formatting import MONTHS_EN
+from socialcrm.formatting import format_date as format_date
+from socialcrm.formatting import format_datetime as format_datetime
+from socialcrm.formatting import format_number as format_number
 from socialcrm.models import UI_LANGUAGES
 from socialcrm.web.locale_de import CATALOGUE as GERMAN
 
-_MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_MONTHS_EN = MONTHS_EN  # the dashboard's short day labels use it
 
 
 def negotiate(user_language: str | None, accept_language: str | None, default: str) -> str:
@@ -80,34 +85,6 @@ def translator(language: str) -> Callable[..., str]:
         return translate(language, message, **values)
 
     return t
-
-
-def format_datetime(value: datetime | None, language: str) -> str:
-    """``27.11.2026 14:05`` in German, ``27 Nov 2026 14:05`` in English (UTC)."""
-    if value is None:
-        return "–"
-    value = value.astimezone(UTC)
-    if language == "de":
-        return value.strftime("%d.%m.%Y %H:%M")
-    return f"{value.day} {_MONTHS_EN[value.month - 1]} {value.year} {value:%H:%M}"
-
-
-def format_date(value: datetime | None, language: str) -> str:
-    if value is None:
-        return "–"
-    if language == "de":
-        return value.strftime("%d.%m.%Y")
-    return f"{value.day} {_MONTHS_EN[value.month - 1]} {value.year}"
-
-
-def format_number(value: float | int | None, language: str, decimals: int = 0) -> str:
-    """Thousands and decimal separators: ``1.234,5`` in German, ``1,234.5`` in English."""
-    if value is None:
-        return "–"
-    text = f"{value:,.{decimals}f}"
-    if language == "de":
-        text = text.replace(",", "\x00").replace(".", ",").replace("\x00", ".")
-    return text
 
 
 def format_percent(value: float | None, language: str) -> str:

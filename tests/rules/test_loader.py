@@ -127,7 +127,7 @@ def test_all_problems_are_reported_at_once() -> None:
 @pytest.mark.parametrize(
     ("template", "expected"),
     [
-        ("Hallo {{ autor }}", "templates.t.de: unknown variable 'autor' (known: author, author_name,"),
+        ("Hallo {{ autor }}", "templates.t.de: unknown variable 'autor' (known: agent_name, author, author_name,"),
         ("Hallo {{ customer.vorname }}", "templates.t.de: unknown variable 'customer.vorname'"),
         ("Hallo {{ author", "templates.t.de: syntax error on line 1:"),
         ("{{ author.__class__.__mro__ }}", "templates.t.de: "),

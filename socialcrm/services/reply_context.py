@@ -1,0 +1,112 @@
+"""What a reply template or saved reply may say about a post: the author, the customer and their CRM data.
+
+One builder for rules' drafts and for the composer, so ``{{ order_number }}`` means the same in both.
+Values that are not known here are ``Missing`` (empty, and named), so a template closes the gap and
+the composer can say which values it lacked. Prospects (authors we only saw online) have no customer
+data: their name falls back to the author's display name.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from socialcrm.models import OPEN_TICKET_STATUSES, Customer, Mention, Order, Ticket, User
+from socialcrm.rules.facts import thread_key
+from socialcrm.rules.templates import Missing
+from socialcrm.services import tickets
+
+
+def _value(name: str, value: object) -> Any:
+    """``value``, or a Missing standing for ``name`` when there is nothing to say."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return Missing(name)
+    return value
+
+
+def _latest_order(session: Session, customer_id: int) -> Order | None:
+    return session.exec(
+        select(Order)
+        .where(Order.customer_id == customer_id)
+        .order_by(col(Order.ordered_at).desc(), col(Order.id).desc())
+        .limit(1)
+    ).first()
+
+
+def _order_numbers(session: Session, customer_id: int) -> list[str]:
+    return list(
+        session.exec(
+            select(Order.order_number)
+            .where(Order.customer_id == customer_id)
+            .order_by(col(Order.ordered_at).desc(), col(Order.id).desc())
+            .limit(10)
+        )
+    )
+
+
+def _open_ticket(session: Session, mention: Mention, customer_id: int | None) -> Ticket | None:
+    """This thread's open ticket, else the customer's oldest open one."""
+    ticket = tickets.find_open_ticket(session, thread_key(mention), mention.customer_id)
+    if ticket is not None or customer_id is None:
+        return ticket
+    return session.exec(
+        select(Ticket)
+        .where(
+            Ticket.customer_id == customer_id,
+            col(Ticket.status).in_(OPEN_TICKET_STATUSES),
+            col(Ticket.merged_into_id).is_(None),
+        )
+        .order_by(col(Ticket.id))
+        .limit(1)
+    ).first()
+
+
+def agent_name(session: Session, username: str | None) -> str | None:
+    """How a person signs a reply: their display name, else their username."""
+    if not username:
+        return None
+    user = session.exec(select(User).where(User.username == username)).first()
+    if user is None:
+        return username
+    return user.display_name or user.username
+
+
+def template_context(
+    session: Session, mention: Mention, *, rule: str | None = None, agent: str | None = None
+) -> dict[str, Any]:
+    """The variables a template sees for ``mention`` (see templates.TEMPLATE_VARIABLES); ``agent`` is a username."""
+    customer = session.get(Customer, mention.customer_id) if mention.customer_id else None
+    known = customer if customer is not None and not customer.is_prospect else None
+    order = _latest_order(session, known.id) if known is not None and known.id is not None else None
+    ticket = _open_ticket(session, mention, known.id if known is not None else None)
+    author_name = mention.author_name or mention.author
+    ticket_id = str(ticket.id) if ticket is not None else None
+    return {
+        "author": _value("author", mention.author),
+        "author_name": _value("author_name", author_name),
+        "customer_name": _value("customer_name", known.name if known is not None and known.name else author_name),
+        "customer": {
+            "name": _value("customer.name", known.name if known else None),
+            "company": _value("customer.company", known.company if known else None),
+            "customer_ref": _value("customer.customer_ref", known.customer_ref if known else None),
+            "segment": _value("customer.segment", known.segment if known else None),
+            "tags": list(known.tags) if known else [],
+        },
+        "title": _value("title", mention.title),
+        "text": _value("text", mention.text),
+        "url": _value("url", mention.url),
+        "source": mention.source,
+        "source_type": mention.source_type,
+        "language": _value("language", mention.language),
+        "sentiment": _value("sentiment", mention.sentiment),
+        "rule": _value("rule", rule),
+        "ticket_id": _value("ticket_id", ticket_id),
+        "order_numbers": _order_numbers(session, known.id) if known is not None and known.id is not None else [],
+        "order_number": _value("order_number", order.order_number if order else None),
+        "order_product": _value("order_product", ", ".join(order.products) if order else None),
+        "order_date": _value("order_date", order.ordered_at if order else None),
+        "order_status": _value("order_status", order.status if order else None),
+        "ticket_number": _value("ticket_number", ticket_id),
+        "agent_name": _value("agent_name", agent_name(session, agent)),
+    }
