@@ -52,8 +52,23 @@ class DatabaseConfig(_Frozen):
     echo: bool = False
 
 
+class FourEyesConfig(_Frozen):
+    """Which replies need a second person's approval before they leave.
+
+    ``own_replies``: a reply a person wrote in the composer (or edited) waits until someone else
+    approves it; off, sending it is its author's approval. ``rule_drafts``: a rule's draft waits for a
+    person's approval; off, it is approved by the daemon and sent at once (only for rules you trust).
+    """
+
+    own_replies: bool = False
+    rule_drafts: bool = True
+
+
 class WebConfig(_Frozen):
-    """The web app. It binds loopback unless told otherwise."""
+    """The web app. It binds loopback unless told otherwise.
+
+    ``four_eyes`` is a table (``[web.four_eyes]``) or, for short, a boolean that sets ``own_replies``.
+    """
 
     enabled: bool = True
     host: str = "127.0.0.1"
@@ -63,6 +78,13 @@ class WebConfig(_Frozen):
     default_language: UiLanguage = "en"
     login_attempts_per_15min: int = Field(default=10, ge=1)
     access_log: bool = False
+    four_eyes: FourEyesConfig = FourEyesConfig()
+
+    @field_validator("four_eyes", mode="before")
+    @classmethod
+    def _four_eyes_shorthand(cls, value: object) -> object:
+        """``four_eyes = true`` means ``[web.four_eyes] own_replies = true`` (rule drafts keep their default)."""
+        return {"own_replies": value} if isinstance(value, bool) else value
 
 
 class ClassifierConfig(BaseModel):
@@ -596,12 +618,26 @@ def format_validation_error(
         loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in item["loc"])
         message = item["msg"]
         if item["type"] == "extra_forbidden" and model is not None:
-            allowed = sorted({*model.model_fields, *also_allowed})
+            owner = _nested_model(model, item["loc"][:-1])
+            extra = also_allowed if owner is model else ()
+            allowed = sorted({*owner.model_fields, *extra})
             message = f"unknown key (allowed: {', '.join(allowed)})"
         elif message.startswith("Value error, "):
             message = message[len("Value error, ") :]
         lines.append(f"{where}{loc}: {message}")
     return lines
+
+
+def _nested_model(model: type[BaseModel], loc: Sequence[int | str]) -> type[BaseModel]:
+    """The model that owns the key at ``loc`` (``[web.four_eyes]`` inside WebConfig); ``model`` if unsure."""
+    current = model
+    for part in loc:
+        field_info = current.model_fields.get(str(part))
+        annotation = field_info.annotation if field_info is not None else None
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return model
+        current = annotation
+    return current
 
 
 def url_password(url: str) -> str | None:

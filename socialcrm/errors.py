@@ -7,6 +7,7 @@
     ├── DatabaseError        the database cannot be opened or migrated
     ├── NotFoundError        a record named by id or name does not exist
     ├── ConflictError        a state change lost a race or is not allowed from the current state
+    │   └── SecondPersonError  four eyes: the person who wrote a reply cannot approve it alone
     └── InvalidInputError    a value a person gave is not acceptable; the message names it and says why
         ├── ImportFileError  a CSV file cannot be imported as a whole (encoding, header, mapping)
         └── ImportRowError   one CSV row is invalid (line number and reason)
@@ -41,6 +42,10 @@ class NotFoundError(SocialCRMError):
 
 class ConflictError(SocialCRMError):
     """A state change is not allowed from the current state, or another user got there first."""
+
+
+class SecondPersonError(ConflictError):
+    """Four eyes are on (``[web.four_eyes]``) and the approver wrote the reply: someone else must approve it."""
 
 
 class InvalidInputError(SocialCRMError):

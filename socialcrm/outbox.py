@@ -42,7 +42,7 @@ from connectors import (
 from socialcrm.config import Config
 from socialcrm.db import Database
 from socialcrm.models import Mention, OutboxItem, ReplyDraft, utcnow
-from socialcrm.services import drafts, sources
+from socialcrm.services import drafts, replies, sources
 
 logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
@@ -284,15 +284,7 @@ def _reply_context(session: Session, draft_id: int | None) -> tuple[str, ReplyTa
     mention = session.get(Mention, draft.mention_id) if draft is not None else None
     if draft is None or mention is None:
         return None
-    target = ReplyTarget(
-        external_id=mention.external_id,
-        url=mention.url,
-        thread_id=mention.thread_id,
-        parent_id=mention.parent_id,
-        author_handle=mention.author,
-        raw=mention.raw or {},
-    )
-    return draft.text, target, mention.source
+    return draft.text, replies.reply_target(mention), mention.source
 
 
 def _auth_failed(session: Session, source: str, draft_id: int | None, error: str) -> None:

@@ -19,7 +19,7 @@ from socialcrm import __version__
 from socialcrm.cli.examples import HelpFormatter, add_examples
 from socialcrm.errors import ConfigError, DatabaseError, InvalidInputError, SocialCRMError
 
-COMMAND_MODULES = ["core_cmds", "demo_cmds", "crm_cmds", "classifier_cmds", "privacy_cmds", "ops_cmds"]
+COMMAND_MODULES = ["core_cmds", "demo_cmds", "crm_cmds", "reply_cmds", "classifier_cmds", "privacy_cmds", "ops_cmds"]
 logger = logging.getLogger("socialcrm.cli")
 
 

@@ -35,7 +35,7 @@ from socialcrm.models.vocabulary import (
     TicketStatus,
     UiLanguage,
 )
-from socialcrm.models.work import DraftEdit, ReplyDraft, Ticket, TicketMention, TicketNote
+from socialcrm.models.work import DraftEdit, ReplyDraft, SavedReply, Ticket, TicketMention, TicketNote
 
 __all__ = [
     "DRAFT_STATUSES",
@@ -67,6 +67,7 @@ __all__ = [
     "OutboxItem",
     "Priority",
     "ReplyDraft",
+    "SavedReply",
     "Role",
     "SentimentCorrection",
     "SentimentLabel",

@@ -17,7 +17,8 @@ Role = Literal["admin", "community", "service", "marketing"]
 ROLES: Final[tuple[Role, ...]] = get_args(Role)
 
 UiLanguage = Literal["en", "de"]
-"""The web app's languages (a user's choice, ``[web] default_language``); English first, the fallback."""
+"""The web app's languages (a user's choice, ``[web] default_language``), also those of saved replies; English
+first, the fallback."""
 UI_LANGUAGES: Final[tuple[UiLanguage, ...]] = get_args(UiLanguage)
 
 SentimentLabel = Literal["negative", "neutral", "positive"]

@@ -1,10 +1,10 @@
-"""Work items the rules create and people handle: service tickets and reply drafts."""
+"""Work items the rules create and people handle: service tickets, reply drafts and saved replies."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Index, Text
+from sqlalchemy import Index, Text, UniqueConstraint
 from sqlmodel import AutoString, Field, SQLModel
 
 from socialcrm.models.columns import UTCDateTime, utcnow
@@ -69,6 +69,7 @@ class ReplyDraft(SQLModel, table=True):
     idempotency_key: str | None = Field(default=None, unique=True, max_length=900)
     assignee: str | None = Field(default=None, max_length=64)
     manual: bool = False
+    created_by: str | None = Field(default=None, max_length=64)  # the person who wrote it; None: a rule
     version: int = 1
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -80,6 +81,21 @@ class ReplyDraft(SQLModel, table=True):
     external_reply_id: str | None = Field(default=None, max_length=512)
     external_reply_url: str | None = Field(default=None, max_length=2048)
     error: str | None = Field(default=None, sa_type=Text)
+
+
+class SavedReply(SQLModel, table=True):
+    """A canned response in one language, managed by admins and inserted into the composer by its key."""
+
+    __table_args__ = (UniqueConstraint("key", "language", name="uq_savedreply_key_language"),)
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=32)  # typed as /key in the composer; the same key in de and en is one reply
+    language: str = Field(max_length=8)
+    title: str = Field(max_length=128)
+    text: str = Field(sa_type=Text)
+    created_by: str = Field(max_length=64)
+    updated_by: str = Field(max_length=64)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
 class DraftEdit(SQLModel, table=True):

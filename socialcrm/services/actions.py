@@ -234,6 +234,10 @@ def _draft_reply(
             created_at=ctx.now,
         )
     )
+    if not ctx.config.web.four_eyes.rule_drafts:  # the admin trusts the rules: no person approves
+        assert draft.id is not None
+        drafts.approve(session, draft.id, user=ctx.actor, now=ctx.now)
+        return {"outcome": "drafted and approved", "draft_id": draft.id, "language": language}
     return {"outcome": "drafted", "draft_id": draft.id, "language": language}
 
 

@@ -13,7 +13,8 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from socialcrm.errors import ConflictError, InvalidInputError, NotFoundError
+from socialcrm.config import FourEyesConfig
+from socialcrm.errors import ConflictError, InvalidInputError, NotFoundError, SecondPersonError
 from socialcrm.models import DraftEdit, Mention, ReplyDraft, utcnow
 from socialcrm.services import audit, outbox, tickets
 from socialcrm.services.audit import DAEMON
@@ -39,10 +40,11 @@ def create_draft(
     idempotency_key: str | None = None,
     assignee: str | None = None,
     manual: bool = False,
+    created_by: str | None = None,
     actor: str = DAEMON,
     now: datetime | None = None,
 ) -> ReplyDraft:
-    """Store a new pending draft for ``mention`` (by a rule, or by a person with ``manual=True``)."""
+    """Store a new pending draft for ``mention`` (by a rule, or by a person ``created_by`` with ``manual=True``)."""
     assert mention.id is not None
     now = now or utcnow()
     draft = ReplyDraft(
@@ -57,6 +59,7 @@ def create_draft(
         idempotency_key=idempotency_key,
         assignee=assignee,
         manual=manual,
+        created_by=created_by,
         created_at=now,
         updated_at=now,
     )
@@ -113,6 +116,19 @@ def edit(session: Session, draft_id: int, text: str, *, user: str, expected_vers
     return draft
 
 
+def author_of(session: Session, draft: ReplyDraft) -> str | None:
+    """Who wrote the draft's text as it stands: the last person who edited it, else its writer (None: a rule)."""
+    last_edit = session.exec(
+        select(DraftEdit.editor).where(DraftEdit.draft_id == draft.id).order_by(col(DraftEdit.id).desc()).limit(1)
+    ).first()
+    return last_edit or draft.created_by
+
+
+def needs_second_person(session: Session, draft: ReplyDraft, user: str, four_eyes: FourEyesConfig) -> bool:
+    """Whether ``user`` may not approve ``draft`` alone: four eyes are on and ``user`` wrote its text."""
+    return four_eyes.own_replies and author_of(session, draft) == user
+
+
 def approve(
     session: Session,
     draft_id: int,
@@ -121,10 +137,12 @@ def approve(
     expected_version: int | None = None,
     text: str | None = None,
     now: datetime | None = None,
+    four_eyes: FourEyesConfig | None = None,
 ) -> ReplyDraft:
     """Approve a pending draft (optionally with a last edit) and queue the reply in the outbox.
 
-    Raises ConflictError when another reviewer approved, rejected or edited it first.
+    Raises ConflictError when another reviewer approved, rejected or edited it first, and
+    SecondPersonError when ``four_eyes.own_replies`` is on and ``user`` wrote the text that would leave.
     """
     draft = get_draft(session, draft_id)
     if text is not None and text != draft.text:
@@ -132,6 +150,10 @@ def approve(
         expected_version = draft.version
     if draft.status != "pending":
         raise ConflictError(f"draft {draft_id} is {draft.status}; only pending drafts can be approved")
+    if four_eyes is not None and needs_second_person(session, draft, user, four_eyes):
+        raise SecondPersonError(
+            f"draft {draft_id} needs a second person's approval: {user} wrote its text ([web.four_eyes] own_replies)"
+        )
     now = now or utcnow()
     _compare_and_set(
         session,

@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from sqlmodel import Session, col, select
 
-from socialcrm.config import SlaTarget
+from socialcrm.config import FourEyesConfig, SlaTarget
 from socialcrm.errors import ConflictError, NotFoundError
 from socialcrm.models import MergeCandidate, Priority, User
 from socialcrm.services import corrections, drafts, links, merges, tickets
@@ -55,9 +55,18 @@ def merge_tickets(session: Session, duplicate_id: int, into_id: int, actor: str)
     tickets.merge_tickets(session, duplicate_id, into_id, actor=actor)
 
 
-def approve_draft(session: Session, draft_id: int, version: int | None, text: str | None, actor: str) -> str:
-    """Approve (with an optional last edit); returns the draft's new status."""
-    return drafts.approve(session, draft_id, user=actor, expected_version=version, text=text).status
+def approve_draft(
+    session: Session,
+    draft_id: int,
+    version: int | None,
+    text: str | None,
+    actor: str,
+    four_eyes: FourEyesConfig | None = None,
+) -> str:
+    """Approve (with an optional last edit) unless four eyes need someone else; returns the draft's new status."""
+    return drafts.approve(
+        session, draft_id, user=actor, expected_version=version, text=text, four_eyes=four_eyes
+    ).status
 
 
 def edit_draft(session: Session, draft_id: int, version: int | None, text: str, actor: str) -> int:

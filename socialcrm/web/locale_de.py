@@ -113,6 +113,111 @@ CATALOGUE: dict[str, str] = {
     "Approved by": "Freigegeben von",
     "Edits": "Änderungen",
     "No other posts in this thread.": "Keine weiteren Beiträge in dieser Unterhaltung.",
+    # composer and conversation
+    "Conversation": "Unterhaltung",
+    "Earlier mentions": "Frühere Erwähnungen",
+    "Open tickets": "Offene Tickets",
+    "Only the first 200 posts of this thread are shown.": (
+        "Nur die ersten 200 Beiträge dieser Unterhaltung werden gezeigt."
+    ),
+    "Our reply": "Unsere Antwort",
+    "written by {name}": "geschrieben von {name}",
+    "approved by {name}": "freigegeben von {name}",
+    "Open in the reply queue": "In der Antwort-Warteschlange öffnen",
+    "Waiting for approval in the reply queue.": "Wartet in der Antwort-Warteschlange auf Freigabe.",
+    "Waiting for a second person's approval.": "Wartet auf die Freigabe durch eine zweite Person.",
+    "Approved; the reply is on its way.": "Freigegeben; die Antwort wird gesendet.",
+    "Your reply to {author}": "Ihre Antwort an {author}",
+    "of {limit} characters left": "von {limit} Zeichen übrig",
+    "No length limit on this platform.": "Diese Plattform begrenzt die Länge nicht.",
+    "Saved reply": "Textbaustein",
+    "Insert": "Einfügen",
+    "or type /key and press Tab in the reply": "oder /kürzel in die Antwort tippen und Tab drücken",
+    "Preview": "Vorschau",
+    "No value for these, so they were left out:": "Dafür gibt es keinen Wert, sie wurden weggelassen:",
+    "Send reply": "Antwort senden",
+    "Send for approval": "Zur Freigabe senden",
+    "Approve, then post by hand": "Freigeben, dann von Hand posten",
+    "Four eyes: a second person approves your reply before it leaves.": (
+        "Vier-Augen-Prinzip: Eine zweite Person gibt Ihre Antwort frei, bevor sie gesendet wird."
+    ),
+    "This platform takes no replies by API: copy the reply, open the post, reply there, then mark it as posted.": (
+        "Diese Plattform nimmt keine Antworten per API an: Antwort kopieren, Beitrag öffnen, dort antworten, "
+        "dann als gepostet markieren."
+    ),
+    "Reply approved. It is on its way.": "Antwort freigegeben. Sie wird gesendet.",
+    "Reply approved. Copy it, open the post, reply there, then mark it as posted.": (
+        "Antwort freigegeben. Kopieren, Beitrag öffnen, dort antworten, dann als gepostet markieren."
+    ),
+    "Reply saved. It waits for a second person's approval.": (
+        "Antwort gespeichert. Sie wartet auf die Freigabe durch eine zweite Person."
+    ),
+    "This reply was sent already. Nothing was sent twice.": (
+        "Diese Antwort wurde bereits gesendet. Nichts wurde doppelt gesendet."
+    ),
+    "You wrote this reply: a second person approves it (four eyes).": (
+        "Sie haben diese Antwort geschrieben: Eine zweite Person gibt sie frei (Vier-Augen-Prinzip)."
+    ),
+    # saved replies
+    "Saved replies": "Textbausteine",
+    "New saved reply": "Neuer Textbaustein",
+    "No saved replies yet.": "Noch keine Textbausteine.",
+    "Key": "Kürzel",
+    "Title": "Titel",
+    "Text": "Text",
+    "Changed": "Geändert",
+    "Created by": "Angelegt von",
+    "changed by": "geändert von",
+    "Delete": "Löschen",
+    "Variables a saved reply may use": "Variablen, die ein Textbaustein nutzen kann",
+    "A value that is missing is left out and the words around it close up, so a greeting without a name reads: "
+    "Hallo, danke.": (
+        "Ein fehlender Wert wird weggelassen und die Wörter rücken zusammen; eine Anrede ohne Namen lautet dann: "
+        "Hallo, danke."
+    ),
+    "Texts people insert in the reply composer: pick one, or type /key and press Tab. They are filled with the "
+    "customer's data for the post being answered.": (
+        "Texte zum Einfügen in eine Antwort: auswählen oder /kürzel tippen und Tab drücken. Sie werden mit den "
+        "Kundendaten zum beantworteten Beitrag gefüllt."
+    ),
+    "Saved reply stored.": "Textbaustein gespeichert.",
+    "Saved reply deleted.": "Textbaustein gelöscht.",
+    # link review in words
+    "Linked to": "Verknüpft mit",
+    "because of what the post says.": "wegen des Beitragstexts.",
+    "Is the author {author} on {platform} this customer?": "Ist der Autor {author} auf {platform} dieser Kunde?",
+    "Confirming links the author's later posts too.": "Bestätigen verknüpft auch spätere Beiträge des Autors.",
+    "Yes, this is the author": "Ja, das ist der Autor",
+    "No, unlink the post": "Nein, Verknüpfung lösen",
+    "The post contains this customer's e-mail address {value}.": (
+        "Der Beitrag enthält die E-Mail-Adresse {value} dieses Kunden."
+    ),
+    "The post contains this customer's phone number {value}.": (
+        "Der Beitrag enthält die Telefonnummer {value} dieses Kunden."
+    ),
+    "The post names order {value}, which belongs to this customer.": (
+        "Der Beitrag nennt die Bestellung {value} dieses Kunden."
+    ),
+    "The post names this customer's number {value}.": "Der Beitrag nennt die Kundennummer {value}.",
+    "The author's name {name} is close to the customer's name {customer}.": (
+        "Der Name des Autors {name} ähnelt dem Namen des Kunden {customer}."
+    ),
+    "The post names the customer's company.": "Der Beitrag nennt die Firma des Kunden.",
+    "The post names other customers too, so a person decides.": (
+        "Der Beitrag nennt auch andere Kunden, deshalb entscheidet eine Person."
+    ),
+    "{what}: {value}": "{what}: {value}",
+    # merge candidates, grouped
+    "Records that look like one person. They are merged only when you say so.": (
+        "Datensätze, die nach einer Person aussehen. Sie werden nur zusammengeführt, wenn Sie es sagen."
+    ),
+    "Same e-mail address: {value}": "Gleiche E-Mail-Adresse: {value}",
+    "Same phone number (last digits {value})": "Gleiche Telefonnummer (letzte Ziffern {value})",
+    "Same name and company: {name}, {company}": "Gleicher Name und gleiche Firma: {name}, {company}",
+    "{count} records": "{count} Datensätze",
+    "Keep": "Behalten",
+    "Same person": "Gleiche Person",
+    "Merge the ticked records into the kept one": "Angehakte Datensätze in den behaltenen zusammenführen",
     # notices
     "Draft approved. The reply is on its way.": "Entwurf freigegeben. Die Antwort wird gesendet.",
     "Draft approved. Copy the reply, open the post and mark it as posted.": (

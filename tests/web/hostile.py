@@ -29,6 +29,7 @@ class HostileWorld:
     ticket_id: int
     draft_ids: list[int]
     count: int
+    mention_ids: list[int]
 
 
 def store_hostile(db: Database) -> HostileWorld:
@@ -41,6 +42,7 @@ def store_hostile(db: Database) -> HostileWorld:
         ticket = tickets.open_ticket(s, subject=items[4], customer_id=customer.id, thread_key="xss:thread")
         assert ticket.id is not None
         draft_ids = []
+        mention_ids = []
         for index, payload in enumerate(items):
             mention = add_mention(
                 s,
@@ -70,9 +72,10 @@ def store_hostile(db: Database) -> HostileWorld:
             draft = drafts.create_draft(s, mention=mention, text=payload, language="en", rule="xss-rule")
             assert draft.id is not None
             draft_ids.append(draft.id)
+            mention_ids.append(mention.id)  # type: ignore[arg-type]
             if index % 5 == 0:
                 s.flush()
-        return HostileWorld(customer.id, ticket.id, draft_ids, len(items))
+        return HostileWorld(customer.id, ticket.id, draft_ids, len(items), mention_ids)
 
 
 class ActiveContentFinder(HTMLParser):

@@ -10,7 +10,8 @@ from sqlmodel import Session
 
 from socialcrm.db import Database
 from socialcrm.models import Customer, Decision, Identity, Mention, Order, SourceState, utcnow
-from socialcrm.services import drafts, tickets, users
+from socialcrm.services import drafts, saved_replies, tickets, users
+from socialcrm.services.saved_replies import SavedReplyInput
 
 PASSWORD = "correct horse battery"
 ROLES = ("admin", "community", "service", "marketing")
@@ -80,6 +81,7 @@ class World:
     ticket_id: int
     draft_id: int
     other_ticket_id: int
+    saved_reply_id: int
 
 
 def make_world(
@@ -151,6 +153,9 @@ def make_world(
             language="de",
             rule="question-reply",
         )
+        saved = saved_replies.create(
+            s, SavedReplyInput("danke", "de", "Danke", "Danke, {{ customer_name }}!"), actor="test"
+        )
         s.add(SourceState(name="acme-blog", type="feed", state="ok", last_success_at=utcnow()))
-        assert customer.id and mention.id and ticket.id and draft.id and other.id
-        return World(customer.id, mention.id, ticket.id, draft.id, other.id)
+        assert customer.id and mention.id and ticket.id and draft.id and other.id and saved.id
+        return World(customer.id, mention.id, ticket.id, draft.id, other.id, saved.id)

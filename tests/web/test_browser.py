@@ -224,6 +224,7 @@ async def test_hostile_posts_stay_inert_in_queue_ticket_and_customer_views(aioht
     visits = [(community, f"/queue?page={n}") for n in (1, 2, 3)]
     visits += [(community, f"/queue/{hostile.draft_ids[i]}") for i in (0, 1, -1)]
     visits += [(community, f"/customers/{hostile.customer_id}"), (community, "/mentions")]
+    visits += [(community, f"/mentions/{hostile.mention_ids[0]}")]
     visits += [(service, f"/tickets/{hostile.ticket_id}"), (service, "/tickets")]
     for page, path in visits:
         await page.goto(base + path)

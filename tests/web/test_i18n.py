@@ -7,9 +7,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from socialcrm.models import DRAFT_STATUSES, ROLES, TICKET_STATUSES
+from socialcrm.services import merge_review
 from socialcrm.web import i18n
 from socialcrm.web.locale_de import CATALOGUE
 from socialcrm.web.middleware import _MESSAGES
+from socialcrm.web.queries import customers as customer_queries
 from socialcrm.web.queries.queue import AGE_CHOICES
 from socialcrm.web.queries.tickets import PRIORITY_ORDER, SORTS
 from socialcrm.web.views.common import NOTICES
@@ -49,6 +51,7 @@ def _used_texts() -> set[str]:
     }
     texts |= {message for message, _kind in NOTICES.values()} | set(_MESSAGES.values())
     texts |= {"Wrong username or password.", "Too many attempts. Please wait a few minutes."}
+    texts |= set(customer_queries.MESSAGES) | set(merge_review.REASON_MESSAGES)
     return texts
 
 

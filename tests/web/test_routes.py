@@ -12,6 +12,8 @@ SERVICE = ("admin", "service")
 MARKETING = ("admin", "marketing")
 CUSTOMERS = ("admin", "community", "service")
 READERS = ALL
+REPLIERS = ("admin", "community", "service")
+COMPOSE_KEY = "route-matrix-compose-key"
 ADMIN = ("admin",)
 
 # (method, route pattern, concrete path, form data, roles allowed)
@@ -25,6 +27,16 @@ MATRIX = [
         {"sentiment": "neutral"},
         ("admin", "community", "marketing"),
     ),
+    ("GET", r"/mentions/{id}", "/mentions/{mention}", None, READERS),
+    ("POST", r"/mentions/{id}/compose", "/mentions/{mention}/compose", {"text": "Hallo", "do": "preview"}, REPLIERS),
+    (
+        "POST",
+        r"/mentions/{id}/reply",
+        "/mentions/{mention}/reply",
+        {"text": "Danke!", "compose_key": COMPOSE_KEY},
+        REPLIERS,
+    ),
+    ("POST", r"/replies/{id}/posted", "/replies/{draft}/posted", {}, REPLIERS),
     ("POST", "/me/language", "/me/language", {"language": "de"}, ALL),
     ("POST", "/logout", "/logout", {}, ALL),
     ("GET", "/queue", "/queue", None, COMMUNITY),
@@ -51,6 +63,7 @@ MATRIX = [
     ("GET", "/customers/merges", "/customers/merges", None, CUSTOMERS),
     ("POST", r"/customers/merges/{id}/merge", "/customers/merges/999/merge", {"keep": "a"}, CUSTOMERS),
     ("POST", r"/customers/merges/{id}/dismiss", "/customers/merges/999/dismiss", {}, CUSTOMERS),
+    ("POST", "/customers/merges/group", "/customers/merges/group", {"candidate": "999", "do": "dismiss"}, CUSTOMERS),
     ("GET", "/admin", "/admin", None, ADMIN),
     ("POST", "/admin/sources/{name}/{action}", "/admin/sources/acme-blog/pause", {}, ADMIN),
     ("GET", "/admin/rules", "/admin/rules", None, ADMIN),
@@ -67,6 +80,23 @@ MATRIX = [
     ("POST", "/admin/tokens", "/admin/tokens", {"username": "service", "name": "ci"}, ADMIN),
     ("POST", r"/admin/tokens/{id}/revoke", "/admin/tokens/999/revoke", {}, ADMIN),
     ("GET", "/admin/audit", "/admin/audit", None, ADMIN),
+    ("GET", "/admin/replies", "/admin/replies", None, ADMIN),
+    (
+        "POST",
+        "/admin/replies",
+        "/admin/replies",
+        {"key": "gruss", "language": "en", "title": "Hi", "text": "Hi!"},
+        ADMIN,
+    ),
+    ("GET", r"/admin/replies/{id}", "/admin/replies/{saved}", None, ADMIN),
+    (
+        "POST",
+        r"/admin/replies/{id}",
+        "/admin/replies/{saved}",
+        {"key": "danke", "language": "de", "title": "Dank", "text": "Danke sehr!"},
+        ADMIN,
+    ),
+    ("POST", r"/admin/replies/{id}/delete", "/admin/replies/{saved}/delete", {}, ADMIN),
     ("GET", "/api/v1/openapi.json", "/api/v1/openapi.json", None, ALL),
     ("GET", "/api/v1/mentions", "/api/v1/mentions", None, READERS),
     ("GET", r"/api/v1/mentions/{id}", "/api/v1/mentions/{mention}", None, READERS),
@@ -97,6 +127,7 @@ def _fill(text: str, world) -> str:  # type: ignore[no-untyped-def]
         ticket=world.ticket_id,
         customer=world.customer_id,
         other=world.other_ticket_id,
+        saved=world.saved_reply_id,
     )
 
 

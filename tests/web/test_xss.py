@@ -29,6 +29,8 @@ async def test_payloads_render_inert_everywhere(db, as_role):
         (community, f"/queue/{hostile.draft_ids[-1]}"),
         (community, f"/customers/{hostile.customer_id}"),
         (community, "/mentions"),
+        (community, f"/mentions/{hostile.mention_ids[0]}"),
+        (marketing, f"/mentions/{hostile.mention_ids[-1]}"),
         (service, f"/tickets/{hostile.ticket_id}"),
         (service, "/tickets"),
     ]
@@ -37,6 +39,24 @@ async def test_payloads_render_inert_everywhere(db, as_role):
         assert response.status == 200, path
         html = await response.text()
         assert active_content(html) == [], path
+
+
+async def test_a_hostile_reply_text_and_saved_reply_preview_render_inert(db, as_role):
+    from socialcrm.services import saved_replies
+    from socialcrm.services.saved_replies import SavedReplyInput
+
+    make_users(db)
+    hostile = store_hostile(db)
+    items = payloads()
+    with db.write() as s:
+        saved = saved_replies.create(s, SavedReplyInput("hostile", "en", items[5][:100], items[6]), actor="admin")
+    community, csrf = await as_role("community")
+    for data in ({"text": items[7], "do": "preview"}, {"saved": str(saved.id), "do": "insert"}):
+        response = await community.post(
+            f"/mentions/{hostile.mention_ids[1]}/compose", data={"csrf_token": csrf, **data}
+        )
+        assert response.status == 200
+        assert active_content(await response.text()) == [], data
 
 
 async def test_the_finder_does_catch_live_script():

@@ -18,6 +18,7 @@ from socialcrm.web.api.openapi import openapi_document
 from socialcrm.web.middleware import DB_KEY
 from socialcrm.web.security import requires, user_of
 from socialcrm.web.views import params
+from socialcrm.web.views.common import CONFIG_KEY
 
 PREFIX = "/api/v1"
 DEFAULT_LIMIT = 50
@@ -177,7 +178,10 @@ async def approve_draft(request: web.Request) -> web.StreamResponse:
     text = params.text(body, "text", 20000)
     actor = user_of(request).username
     try:
-        await request.app[DB_KEY].run_write(lambda s: actions.approve_draft(s, draft_id, version, text, actor))
+        four_eyes = request.app[CONFIG_KEY].web.four_eyes
+        await request.app[DB_KEY].run_write(
+            lambda s: actions.approve_draft(s, draft_id, version, text, actor, four_eyes)
+        )
     except ConflictError as err:
         return web.json_response({"error": str(err), "status": 409}, status=409)
     return await get_draft(request)

@@ -1,5 +1,7 @@
 /* socialcrm: progressive enhancement. Every form works without this file; with it, queue actions
-   run in place and the reply queue gets keyboard shortcuts (j/k move, a approve, e edit, r reject). */
+   run in place and the reply queue gets keyboard shortcuts (j/k move, a approve, e edit, r reject);
+   the reply composer counts down the platform's limit, inserts saved replies in place (the picker's
+   Insert button, or /key then Tab in the text) and sends with Ctrl+Enter. */
 (function () {
   "use strict";
 
@@ -143,7 +145,109 @@
     });
   }
 
+  /* Reply composer */
+  function codePoints(text) {
+    return Array.from(text.replace(/\r\n/g, "\n").trim()).length;
+  }
+
+  function updateCount(form) {
+    var limit = parseInt(form.getAttribute("data-limit"), 10);
+    var shown = form.querySelector("[data-remaining]");
+    var text = form.querySelector("[data-reply-text]");
+    if (!shown || !text || isNaN(limit)) { return; }
+    var overhead = parseInt(form.getAttribute("data-overhead"), 10) || 0;
+    var remaining = limit - overhead - codePoints(text.value);
+    shown.textContent = String(remaining);
+    var count = form.querySelector("[data-count]");
+    if (count) { count.classList.toggle("over", remaining < 0); }
+  }
+
+  function showPreview(form, text, missing) {
+    var box = form.querySelector("[data-preview]");
+    if (!box) { return; }
+    box.hidden = false;
+    box.querySelector("[data-preview-text]").textContent = text;
+    var warning = box.querySelector("[data-missing]");
+    if (warning && missing) {
+      warning.hidden = missing.length === 0;
+      warning.querySelector("[data-missing-list]").textContent = missing.join(", ");
+    }
+  }
+
+  function fetchSaved(form, fields) {
+    var body = new URLSearchParams();
+    body.set("do", "insert");
+    Object.keys(fields).forEach(function (name) { body.set(name, fields[name]); });
+    var action = form.action.replace(/\/reply$/, "/compose");
+    return fetch(action, {
+      method: "POST",
+      body: body,
+      credentials: "same-origin",
+      headers: { "Accept": "application/json", "X-CSRF-Token": csrfToken() }
+    }).then(function (response) {
+      return response.json().then(function (data) { data.httpStatus = response.status; return data; });
+    });
+  }
+
+  function insertAt(textarea, start, end, piece) {
+    var before = textarea.value.slice(0, start);
+    var after = textarea.value.slice(end);
+    textarea.value = before + piece + after;
+    var caret = before.length + piece.length;
+    textarea.setSelectionRange(caret, caret);
+    textarea.focus();
+  }
+
+  function insertSaved(form, fields, start, end) {
+    var textarea = form.querySelector("[data-reply-text]");
+    fetchSaved(form, fields).then(function (data) {
+      if (data.httpStatus !== 200 || !data.inserted) {
+        showNotice(data.error || "no such saved reply", "warn");
+        return;
+      }
+      insertAt(textarea, start, end, data.inserted);
+      updateCount(form);
+      showPreview(form, textarea.value.trim(), data.missing || []);
+    }).catch(function () { showNotice("network error", "warn"); });
+  }
+
+  function enhanceComposers() {
+    document.querySelectorAll("form[data-composer]").forEach(function (form) {
+      var textarea = form.querySelector("[data-reply-text]");
+      if (!textarea) { return; }
+      updateCount(form);
+      textarea.addEventListener("input", function () {
+        updateCount(form);
+        var box = form.querySelector("[data-preview]");
+        if (box && !box.hidden) { box.querySelector("[data-preview-text]").textContent = textarea.value.trim(); }
+      });
+      textarea.addEventListener("keydown", function (event) {
+        if (event.key === "Enter" && (event.ctrlKey || event.metaKey)) {
+          event.preventDefault();
+          form.requestSubmit(form.querySelector("[data-send]"));
+          return;
+        }
+        if (event.key !== "Tab" || event.shiftKey) { return; }
+        var caret = textarea.selectionStart;
+        var match = /(^|\s)\/([a-z0-9_-]{1,32})$/.exec(textarea.value.slice(0, caret));
+        if (!match) { return; }
+        event.preventDefault();
+        insertSaved(form, { key: match[2] }, caret - match[2].length - 1, caret);
+      });
+      var button = form.querySelector("[data-insert]");
+      var picker = form.querySelector("[data-saved]");
+      if (button && picker) {
+        button.addEventListener("click", function (event) {
+          event.preventDefault();
+          if (!picker.value) { picker.focus(); return; }
+          insertSaved(form, { saved: picker.value }, textarea.selectionStart, textarea.selectionEnd);
+        });
+      }
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    enhanceComposers();
     enhanceAsyncForms();
     enhanceQueue();
     enhanceCopyButtons();

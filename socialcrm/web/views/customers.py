@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from aiohttp import web
+from typing import Any
 
-from socialcrm.services import customers, merges
+from aiohttp import web
+from sqlmodel import Session
+
+from socialcrm.services import customers, merge_review, merges
 from socialcrm.web import actions
+from socialcrm.web.composer import Composer, composers_for
 from socialcrm.web.middleware import DB_KEY
 from socialcrm.web.queries.customers import pending_links
 from socialcrm.web.render import render
 from socialcrm.web.security import requires, user_of
 from socialcrm.web.views import params
-from socialcrm.web.views.common import finish
+from socialcrm.web.views.common import CONFIG_KEY, finish
 
 routes = web.RouteTableDef()
 ROLES = ("community", "service")
@@ -43,10 +47,17 @@ async def customer_list(request: web.Request) -> web.Response:
 @requires(*ROLES)
 async def customer_page(request: web.Request) -> web.Response:
     customer_id = params.path_id(request)
-    view = await request.app[DB_KEY].run_read(lambda s: customers.customer_view(s, customer_id))
+    config = request.app[CONFIG_KEY]
+    user = user_of(request)
+
+    def load(s: Session) -> tuple[customers.CustomerView, dict[int, Composer]]:
+        view = customers.customer_view(s, customer_id)
+        return view, composers_for(s, config, view.mentions, user)
+
+    view, composers = await request.app[DB_KEY].run_read(load)
     if view.customer.id != customer_id:
         raise web.HTTPFound(f"/customers/{view.customer.id}")
-    return render(request, "customer.html", v=view, c=view.customer)
+    return render(request, "customer.html", v=view, c=view.customer, composers=composers)
 
 
 @routes.post(r"/customers/{id:\d+}/notes")
@@ -82,8 +93,39 @@ async def link_decide(request: web.Request) -> web.StreamResponse:
 @routes.get("/customers/merges")
 @requires(*ROLES)
 async def merge_list(request: web.Request) -> web.Response:
-    rows = await request.app[DB_KEY].run_read(lambda s: merges.list_candidates(s, limit=100))
-    return render(request, "merges.html", rows=rows)
+    """Merge candidates grouped by what the records share, their e-mails and phones side by side."""
+    groups = await request.app[DB_KEY].run_read(lambda s: merge_review.candidate_groups(s, limit=100))
+    return render(request, "merges.html", groups=groups)
+
+
+def _ids(form: Any, name: str) -> list[int]:
+    values = []
+    for raw in form.getall(name, []):
+        try:
+            values.append(int(raw))
+        except (TypeError, ValueError):
+            raise web.HTTPBadRequest(text=f"{name}: {raw!r} is not a record number") from None
+    return values
+
+
+@routes.post("/customers/merges/group")
+@requires(*ROLES)
+async def merge_group(request: web.Request) -> web.StreamResponse:
+    """Merge the ticked records of one group into the one kept, or dismiss the whole group (``do``)."""
+    form = await request.post()
+    candidate_ids = _ids(form, "candidate")
+    actor = user_of(request).username
+    if params.choice(form, "do", ("merge", "dismiss")) == "dismiss":
+        await request.app[DB_KEY].run_write(lambda s: merge_review.dismiss_group(s, candidate_ids, actor=actor))
+        return finish(request, "/customers/merges", "merge_dismissed")
+    keep = params.integer(form, "keep", 1)
+    if keep is None:
+        raise web.HTTPBadRequest(text="keep: choose the record to keep")
+    merge_ids = _ids(form, "merge")
+    await request.app[DB_KEY].run_write(
+        lambda s: merge_review.merge_group(s, candidate_ids, keep, merge_ids, actor=actor)
+    )
+    return finish(request, "/customers/merges", "customers_merged")
 
 
 @routes.post(r"/customers/merges/{id:\d+}/merge")

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from aiohttp import web
+from sqlmodel import Session
 
-from socialcrm.models import SENTIMENT_LABELS
+from socialcrm.models import SENTIMENT_LABELS, Customer, Mention
 from socialcrm.web import actions
+from socialcrm.web.composer import Composer, composers_for
 from socialcrm.web.middleware import DB_KEY
 from socialcrm.web.queries.mentions import MentionFilter, recent_mentions
 from socialcrm.web.render import render
 from socialcrm.web.security import local_path, requires, user_of
 from socialcrm.web.views import params
-from socialcrm.web.views.common import finish, source_names
+from socialcrm.web.views.common import CONFIG_KEY, finish, source_names
 
 routes = web.RouteTableDef()
 
@@ -27,11 +29,19 @@ async def mention_list(request: web.Request) -> web.Response:
         group=params.text(q, "group", 64),
         before_id=params.integer(q, "before", 1),
     )
-    rows, next_before = await request.app[DB_KEY].run_read(lambda s: recent_mentions(s, where))
+    config = request.app[CONFIG_KEY]
+    user = user_of(request)
+
+    def load(s: Session) -> tuple[list[tuple[Mention, Customer | None]], int | None, dict[int, Composer]]:
+        rows, next_before = recent_mentions(s, where)
+        return rows, next_before, composers_for(s, config, [m for m, _c in rows], user)
+
+    rows, next_before, composers = await request.app[DB_KEY].run_read(load)
     return render(
         request,
         "mentions.html",
         rows=rows,
+        composers=composers,
         next_before=next_before,
         where=where,
         sources=source_names(request),

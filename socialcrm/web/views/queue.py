@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from socialcrm.errors import ConflictError
+from socialcrm.errors import ConflictError, SecondPersonError
 from socialcrm.models import SENTIMENT_LABELS, utcnow
 from socialcrm.web import actions
 from socialcrm.web.i18n import translate
@@ -24,7 +24,7 @@ from socialcrm.web.queries.queue import (
 from socialcrm.web.render import language_of, render
 from socialcrm.web.security import requires, user_of
 from socialcrm.web.views import params
-from socialcrm.web.views.common import finish, source_names
+from socialcrm.web.views.common import CONFIG_KEY, finish, source_names
 
 logger = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -121,8 +121,11 @@ async def approve(request: web.Request) -> web.StreamResponse:
     version = _version(form)
     actor = user_of(request).username
     db = request.app[DB_KEY]
+    four_eyes = request.app[CONFIG_KEY].web.four_eyes
     try:
-        status = await db.run_write(lambda s: actions.approve_draft(s, draft_id, version, text, actor))
+        status = await db.run_write(lambda s: actions.approve_draft(s, draft_id, version, text, actor, four_eyes))
+    except SecondPersonError as err:
+        return finish(request, _back(request, draft_id), "second_person", status=409, detail=str(err))
     except ConflictError as err:
         logger.info("Approval of draft %s lost a race: %s", draft_id, err)
         return finish(request, _back(request, draft_id), "already_handled", status=409, detail=str(err))
