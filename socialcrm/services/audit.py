@@ -64,6 +64,10 @@ AuditAction = Literal[
     "draft.sent",
     "draft.posted",
     "draft.failed",
+    # saved replies
+    "saved_reply.create",
+    "saved_reply.update",
+    "saved_reply.delete",
 ]
 """Every action the audit log records, written once: ``record`` accepts no other name (mypy checks each call)."""
 AUDIT_ACTIONS: Final[tuple[AuditAction, ...]] = get_args(AuditAction)

@@ -22,7 +22,7 @@ from sqlmodel import Session
 from socialcrm.config import Config
 from socialcrm.models import Mention, SavedReply
 from socialcrm.services import replies, saved_replies
-from socialcrm.web.security import CurrentUser
+from socialcrm.services.auth import AuthenticatedUser
 
 REPLY_ROLES = ("community", "service")
 
@@ -62,7 +62,7 @@ class Composer:
         return None if self.limit is None else self.limit - self.counted
 
 
-def may_reply(user: CurrentUser | None) -> bool:
+def may_reply(user: AuthenticatedUser | None) -> bool:
     """Whether this person gets composers (answering is for community, service and admins)."""
     return user is not None and (user.role == "admin" or user.role in REPLY_ROLES)
 
@@ -97,7 +97,7 @@ def composer_for(config: Config, mention: Mention, saved: Sequence[SavedOption],
 
 
 def composers_for(
-    session: Session, config: Config, mentions: Iterable[Mention], user: CurrentUser | None
+    session: Session, config: Config, mentions: Iterable[Mention], user: AuthenticatedUser | None
 ) -> dict[int, Composer]:
     """A composer per mention (by id), or none at all when ``user`` may not answer."""
     if not may_reply(user):
