@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 
+from socialcrm.models.keys import contact_key
 from socialcrm.rules.text import fold
 
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$")
-PHONE_MATCH_DIGITS = 9  # two numbers are the same phone when their last nine digits agree
 
 
 def normalize_email(value: str) -> str | None:
@@ -31,7 +31,7 @@ def normalize_phone(value: str) -> str | None:
 
 def phone_suffix(digits: str) -> str:
     """The part of a normalised number compared between national and international forms."""
-    return digits[-PHONE_MATCH_DIGITS:]
+    return contact_key("phone", digits)
 
 
 def normalize_handle(platform: str, handle: str) -> str:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Text, UniqueConstraint
+from sqlalchemy import Column, Index, Text, UniqueConstraint, event
 from sqlmodel import AutoString, Field, SQLModel
 
 from socialcrm.models.columns import JSONType, UTCDateTime, utcnow
+from socialcrm.models.keys import contact_key, name_key
 from socialcrm.models.vocabulary import LinkMethod
 
 
@@ -27,16 +28,23 @@ class Customer(SQLModel, table=True):
     merged_into_id: int | None = Field(default=None, foreign_key="customer.id")
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    # Folded name and company (models/keys.py), kept by the flush hook below: duplicates by index.
+    name_key: str | None = Field(default=None, index=True, max_length=1024)
 
 
 class ContactPoint(SQLModel, table=True):
     """An e-mail address or phone number of a customer, stored normalised for lookup."""
 
-    __table_args__ = (UniqueConstraint("kind", "value", "customer_id"),)
+    __table_args__ = (
+        UniqueConstraint("kind", "value", "customer_id"),
+        Index("ix_contactpoint_kind_match_key", "kind", "match_key"),
+    )
     id: int | None = Field(default=None, primary_key=True)
     customer_id: int = Field(foreign_key="customer.id", index=True)
     kind: str = Field(max_length=8)  # email | phone
     value: str = Field(index=True, max_length=256)
+    # What two points are compared by (models/keys.py): the e-mail, or a phone's last nine digits.
+    match_key: str = Field(default="", max_length=256)
 
 
 class Identity(SQLModel, table=True):
@@ -102,3 +110,15 @@ class MergeCandidate(SQLModel, table=True):
     status: str = Field(default="open", index=True, max_length=16)  # open | merged | dismissed
     decided_by: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+@event.listens_for(Customer, "before_insert")
+@event.listens_for(Customer, "before_update")
+def _keep_name_key(_mapper: Any, _connection: Any, customer: Customer) -> None:
+    customer.name_key = name_key(customer.name, customer.company)
+
+
+@event.listens_for(ContactPoint, "before_insert")
+@event.listens_for(ContactPoint, "before_update")
+def _keep_match_key(_mapper: Any, _connection: Any, point: ContactPoint) -> None:
+    point.match_key = contact_key(point.kind, point.value)
