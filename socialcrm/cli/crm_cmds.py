@@ -6,11 +6,15 @@ import argparse
 import getpass
 import sys
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from socialcrm.cli.core_cmds import configure
+from socialcrm.cli.progress import ProgressBar
 from socialcrm.db import open_database
 from socialcrm.errors import ConflictError, InvalidInputError, NotFoundError
+
+if TYPE_CHECKING:
+    from socialcrm.services.imports import ImportReport
 
 
 def _actor() -> str:
@@ -118,35 +122,51 @@ def _run_import(args: argparse.Namespace, kind: str) -> int:
         pass
 
     report: imports.ImportReport | None = None
+    progress = ProgressBar()
     try:
         with db.write() as session:
-            report = importer(session, data, name=args.file, mapping=mapping, delimiter=args.delimiter, actor=_actor())
+            report = importer(
+                session,
+                data,
+                name=args.file,
+                mapping=mapping,
+                delimiter=args.delimiter,
+                actor=_actor(),
+                progress=progress,
+            )
             if args.dry_run:
                 raise _DryRun
     except _DryRun:
         pass
     except imports.ImportFileError as err:
+        progress.close()  # before the message, so it starts on a clean line
         print(f"socialcrm: {err}", file=sys.stderr)
         return 2
     finally:
+        progress.close()
         db.dispose()
     assert report is not None
+    _print_report(report, args.file, kind, dry_run=args.dry_run)
+    return 1 if report.rejected else 0
+
+
+def _print_report(report: ImportReport, file: str, kind: str, *, dry_run: bool) -> None:
     for problem in report.rejected:
-        print(f"{args.file}: line {problem.line}: rejected: {problem.reason}", file=sys.stderr)
+        print(f"{file}: line {problem.line}: rejected: {problem.reason}", file=sys.stderr)
     for note in report.notes:
-        print(f"{args.file}: {note}")
-    verb = "would import" if args.dry_run else "imported"
+        print(f"{file}: {note}")
+    verb = "would import" if dry_run else "imported"
     print(
         f"{kind}: {verb} {report.imported} ({report.created} new, {report.updated} updated, "
         f"{report.unchanged} unchanged), rejected {len(report.rejected)}"
     )
+    print(f"rows: {report.rows} read, {report.rows_imported} {verb}, {len(report.rejected)} rejected")
     for candidate_id, ref_a, ref_b, reason in report.duplicates:
         print(
             f"possible duplicate {ref_a} ~ {ref_b} (merge candidate {candidate_id}): {reason}; "
             f"merge with `socialcrm customers merge {ref_a} {ref_b}` or dismiss with "
             f"`socialcrm customers dismiss {candidate_id}`"
         )
-    return 1 if report.rejected else 0
 
 
 def cmd_customers_import(args: argparse.Namespace) -> int:

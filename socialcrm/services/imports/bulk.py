@@ -1,0 +1,161 @@
+"""Batched writes for imports: COPY on PostgreSQL, executemany on SQLite, in the caller's transaction.
+
+Values go through the columns' own SQLAlchemy bind processors (UTC datetimes, JSON, booleans), so
+rows written here read back exactly like rows the ORM wrote. Ids of new rows are taken up front (the
+sequence on PostgreSQL; on SQLite the write transaction is BEGIN IMMEDIATE, so nobody else inserts).
+A batch that the database refuses is retried row by row in savepoints by ``write_safely``, so one
+bad row is rejected with the database's reason and the others are stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, Table, any_, bindparam, text
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.exc import DBAPIError
+from sqlmodel import Session, col
+
+T = TypeVar("T")
+R = TypeVar("R")
+BATCH = 1000  # rows per batch, and values per IN (...) lookup
+
+
+def batches(items: Sequence[T], size: int = BATCH) -> Iterator[Sequence[T]]:
+    """``items`` in consecutive slices of at most ``size``."""
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class Bulk:
+    """Batched lookups and writes on the session's connection: one statement (or one COPY) per table and batch."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self.connection = session.connection()
+        self.dialect = self.connection.dialect
+        self.postgres = self.dialect.name == "postgresql"
+        self.errors: tuple[type[BaseException], ...] = (DBAPIError, self.dialect.loaded_dbapi.Error)
+        self._processors: dict[tuple[str, tuple[str, ...]], list[Callable[[Any], Any] | None]] = {}
+        if self.postgres:
+            # Lookups send 1,000 keys as one array: a plan made for that array hashes it; a generic plan of
+            # a prepared statement (psycopg prepares repeated queries) compares every row with every key.
+            session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+
+    def analyze(self, *tables: Table) -> None:
+        """Refresh PostgreSQL's statistics after a bulk load, so lookups that follow use the indexes."""
+        if self.postgres:
+            quote = self.dialect.identifier_preparer
+            self.session.execute(text(f"ANALYZE {', '.join(quote.format_table(t) for t in tables)}"))
+
+    def among(self, column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
+        """``column IN values`` for a batch lookup; on PostgreSQL one array parameter (``= ANY``), 3x faster."""
+        element: Any = col(column)
+        if self.postgres:
+            return element == any_(bindparam(None, list(values), type_=ARRAY(element.type)))  # type: ignore[no-any-return]
+        return element.in_(values)  # type: ignore[no-any-return]
+
+    def _cursor(self) -> Any:
+        return self.connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+
+    def _prepare(self, table: Table, columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[tuple[Any, ...]]:
+        key = (table.name, tuple(columns))
+        processors = self._processors.get(key)
+        if processors is None:
+            processors = [table.c[c].type.dialect_impl(self.dialect).bind_processor(self.dialect) for c in columns]
+            self._processors[key] = processors
+        active = [(i, p) for i, p in enumerate(processors) if p is not None]
+        last: dict[int, tuple[Any, Any]] = {}  # column -> (value, processed): a batch shares its timestamp
+        prepared = []
+        for row in rows:
+            values = list(row)
+            for i, process in active:
+                value = values[i]
+                if value is None:
+                    continue
+                seen = last.get(i)
+                if seen is not None and seen[0] is value:
+                    values[i] = seen[1]
+                else:
+                    values[i] = process(value)
+                    last[i] = (value, values[i])
+            prepared.append(tuple(values))
+        return prepared
+
+    def _names(self, table: Table, columns: Sequence[str]) -> tuple[str, str]:
+        quote = self.dialect.identifier_preparer
+        return quote.format_table(table), ", ".join(quote.quote(c) for c in columns)
+
+    def next_ids(self, table: Table, count: int) -> list[int]:
+        """``count`` fresh primary keys for ``table``, in ascending order."""
+        if count == 0:
+            return []
+        if self.postgres:
+            statement = text("SELECT nextval(pg_get_serial_sequence(:table, 'id')) FROM generate_series(1, :n)")
+            return sorted(int(i) for i in self.session.execute(statement, {"table": table.name, "n": count}).scalars())
+        name, _ = self._names(table, ["id"])
+        top = self.session.execute(text(f"SELECT coalesce(max(id), 0) FROM {name}")).scalar_one()
+        return list(range(int(top) + 1, int(top) + 1 + count))
+
+    def insert(self, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> int:
+        """Insert ``rows`` (values in the order of ``columns``); returns how many."""
+        if not rows:
+            return 0
+        name, names = self._names(table, columns)
+        prepared = self._prepare(table, columns, rows)
+        cursor = self._cursor()
+        try:
+            if self.postgres:
+                with cursor.copy(f"COPY {name} ({names}) FROM STDIN") as copy:
+                    for row in prepared:
+                        copy.write_row(row)
+            else:
+                marks = ", ".join("?" for _ in columns)
+                cursor.executemany(f"INSERT INTO {name} ({names}) VALUES ({marks})", prepared)
+        finally:
+            cursor.close()
+        return len(prepared)
+
+    def update(self, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> int:
+        """Set ``columns`` by id: each row holds the new values in the order of ``columns``, then the id."""
+        if not rows:
+            return 0
+        name, _ = self._names(table, columns)
+        mark = "%s" if self.postgres else "?"
+        quote = self.dialect.identifier_preparer.quote
+        assignments = ", ".join(f"{quote(c)} = {mark}" for c in columns)
+        prepared = self._prepare(table, [*columns, "id"], rows)
+        cursor = self._cursor()
+        try:
+            cursor.executemany(f"UPDATE {name} SET {assignments} WHERE id = {mark}", prepared)
+        finally:
+            cursor.close()
+        return len(prepared)
+
+
+def write_safely(
+    bulk: Bulk,
+    items: Sequence[T],
+    write: Callable[[Sequence[T]], R],
+    refused: Callable[[T, str], None],
+) -> list[R]:
+    """``write(items)`` in a savepoint; if the database refuses the batch, each item alone, refusing the bad ones.
+
+    Returns the results of the writes that were kept (one, or one per item that went in alone).
+    """
+    try:
+        with bulk.session.begin_nested():
+            bulk.session.connection()  # emits the SAVEPOINT now (it is lazy): the raw writes below must be inside it
+            return [write(items)]
+    except bulk.errors as err:
+        if len(items) == 1:
+            refused(items[0], _reason(err))
+            return []
+    return [result for item in items for result in write_safely(bulk, [item], write, refused)]
+
+
+def _reason(err: BaseException) -> str:
+    original = getattr(err, "orig", None) or err
+    first_line = str(original).strip().splitlines()[0] if str(original).strip() else type(original).__name__
+    return f"the database refused the row: {first_line[:200]}"
