@@ -209,3 +209,32 @@ def test_the_ascii_shortcut_folds_names_like_the_rules_do() -> None:
 
     for name in ("Anna Müller", "O'Brien & Sons Ltd.", "ÖZLEM YILMAZ", "Ærø Straße", "plain Name-Two", "  "):
         assert folded_name(name) == " ".join(words(name))
+
+
+def test_ahead_hands_over_items_and_errors_and_stops_with_its_consumer() -> None:
+    from itertools import count
+
+    import pytest
+
+    from socialcrm.services.imports.bulk import ahead
+
+    assert list(ahead(iter(range(10)), depth=2)) == list(range(10))
+
+    def failing():  # type: ignore[no-untyped-def]
+        yield 1
+        raise ValueError("bad row")
+
+    with pytest.raises(ValueError, match="bad row"):
+        list(ahead(failing()))
+    produced: list[int] = []
+
+    def endless():  # type: ignore[no-untyped-def]
+        for i in count():
+            produced.append(i)
+            yield i
+
+    items = ahead(endless(), depth=2)
+    assert [next(items) for _ in range(3)] == [0, 1, 2]
+    items.close()  # joins the worker
+    stopped_at = len(produced)
+    assert stopped_at <= 7 and len(produced) == stopped_at

@@ -9,7 +9,10 @@ bad row is rejected with the database's reason and the others are stored.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from queue import Full, Queue
 from typing import Any, TypeVar
 
 from sqlalchemy import ColumnElement, Table, any_, bindparam, text
@@ -20,6 +23,7 @@ from sqlmodel import Session, col
 T = TypeVar("T")
 R = TypeVar("R")
 BATCH = 1000  # rows per batch, and values per IN (...) lookup
+MAX_CACHE_KIB = 128 * 1024  # SQLite page cache while a big import runs
 
 
 def batches(items: Sequence[T], size: int = BATCH) -> Iterator[Sequence[T]]:
@@ -48,6 +52,27 @@ class Bulk:
         if self.postgres:
             quote = self.dialect.identifier_preparer
             self.session.execute(text(f"ANALYZE {', '.join(quote.format_table(t) for t in tables)}"))
+
+    @contextmanager
+    def roomy_cache(self, rows: int) -> Iterator[None]:
+        """On SQLite, a page cache that holds the indexes a load of ``rows`` rows writes into; restored after.
+
+        Measured with 100,000 customers: SQLite's default 2 MiB cache made the writes 1.8x slower.
+        """
+        if self.postgres:
+            yield
+            return
+        kib = min(MAX_CACHE_KIB, max(2048, rows * 2))
+        before = int(self.session.execute(text("PRAGMA cache_size")).scalar_one())
+        page_kib = int(self.session.execute(text("PRAGMA page_size")).scalar_one()) // 1024
+        if (-before if before < 0 else before * page_kib) >= kib:
+            yield
+            return
+        self.session.execute(text(f"PRAGMA cache_size = -{kib}"))
+        try:
+            yield
+        finally:
+            self.session.execute(text(f"PRAGMA cache_size = {before}"))
 
     def among(self, column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
         """``column IN values`` for a batch lookup; on PostgreSQL one array parameter (``= ANY``), 3x faster."""
@@ -132,6 +157,51 @@ class Bulk:
         finally:
             cursor.close()
         return len(prepared)
+
+
+class _Failed:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+def ahead(items: Iterable[T], depth: int = 4) -> Iterator[T]:
+    """``items`` as a worker thread produces them, up to ``depth`` ahead of the consumer.
+
+    For pure-Python work (checking rows) that can run while the database is busy writing the previous
+    batch: the driver waits for the database without holding the GIL. An error in the worker is raised
+    here; if the consumer stops early, the worker stops too.
+    """
+    queue: Queue[object] = Queue(maxsize=depth)
+    stop, end = threading.Event(), object()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                queue.put(item, timeout=0.1)
+                return True
+            except Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+            put(end)
+        except BaseException as err:  # handed to the consumer, which raises it
+            put(_Failed(err))
+
+    worker = threading.Thread(target=work, name="import-checks", daemon=True)
+    worker.start()
+    try:
+        while (item := queue.get()) is not end:
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        worker.join()
 
 
 def write_safely(

@@ -13,6 +13,7 @@ CUSTOMER_COLUMNS = ("customer_ref", "name", "email", "phone", "company", "segmen
 CUSTOMER_OPTIONAL = ("tags", "consent_marketing", "consent_contact")
 LIST_SPLIT = re.compile(r"\s*[;,|]\s*")
 PHONE_SPLIT = re.compile(r"\s*[;|]\s*")
+_SPACE = re.compile(r"\s")
 _TRUE = {"1", "true", "yes", "y", "ja", "j", "x", "wahr"}
 _FALSE = {"0", "false", "no", "n", "nein", "falsch", ""}
 _LIMITS = (("name", 256), ("company", 256), ("segment", 64))
@@ -45,7 +46,7 @@ def _ref(values: dict[str, str]) -> str:
     ref = values.get("customer_ref", "")
     if not ref:
         raise ValueError("customer_ref is empty")
-    if len(ref) > 128 or any(ch.isspace() for ch in ref):
+    if len(ref) > 128 or _SPACE.search(ref):
         raise ValueError(f"customer_ref {ref!r}: at most 128 characters, no spaces")
     if ref.startswith("prospect-"):
         raise ValueError(f"customer_ref {ref!r}: 'prospect-' is reserved for authors not yet known")
@@ -79,7 +80,7 @@ def _handles(values: dict[str, str]) -> dict[str, tuple[str, str]]:
         if not value:
             continue
         handle = normalize_handle(platform, value)
-        if platform != "feed" and any(ch.isspace() for ch in handle):
+        if platform != "feed" and _SPACE.search(handle):
             raise ValueError(f"{platform} handle {value!r} contains spaces")
         if len(handle) > 256 or len(value) > 256:
             raise ValueError(f"{platform} handle is longer than 256 characters")

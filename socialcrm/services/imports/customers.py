@@ -8,7 +8,7 @@ Afterwards the imported customers are checked for duplicates through the match-k
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -20,7 +20,7 @@ from socialcrm.linking.link import resolve_customer
 from socialcrm.models import AuditEntry, ContactPoint, Customer, Identity, utcnow
 from socialcrm.models.keys import contact_key, name_key
 from socialcrm.services import audit
-from socialcrm.services.imports.bulk import BATCH, Bulk, batches, write_safely
+from socialcrm.services.imports.bulk import BATCH, Bulk, ahead, batches, write_safely
 from socialcrm.services.imports.csvfile import CsvTable, read_table
 from socialcrm.services.imports.customer_rows import CUSTOMER_COLUMNS, CUSTOMER_OPTIONAL, CustomerRow, validate_customer
 from socialcrm.services.imports.duplicates import list_duplicates
@@ -298,20 +298,46 @@ def _write_batch(bulk: Bulk, rows: Sequence[CustomerRow], actor: str, now: datet
     return outcome
 
 
-def _valid_rows(table: CsvTable, report: ImportReport) -> list[CustomerRow]:
-    valid: list[CustomerRow] = []
+def _checked_batches(table: CsvTable, report: ImportReport) -> Iterator[tuple[list[CustomerRow], int]]:
+    """Batches of valid rows, with how many rows of the file were checked so far; bad rows go to the report."""
+    batch: list[CustomerRow] = []
     first_line: dict[str, int] = {}
-    for raw in table.rows:
+    for checked, raw in enumerate(table.rows, start=1):
         try:
             row = validate_customer(raw)
             if row.ref in first_line:
                 raise ValueError(f"customer_ref {row.ref!r} already appears on line {first_line[row.ref]}")
         except ValueError as err:
             report.reject(raw.line, str(err))
-            continue
-        first_line[row.ref] = row.line
-        valid.append(row)
-    return valid
+        else:
+            first_line[row.ref] = row.line
+            batch.append(row)
+        if len(batch) == BATCH or (checked == len(table.rows) and batch):
+            yield batch, checked
+            batch = []
+
+
+def _write_all(
+    bulk: Bulk, table: CsvTable, report: ImportReport, actor: str, now: datetime, progress: Progress
+) -> list[int]:
+    """Check and write the rows batch by batch into ``report`` (the next batch is checked during the writes).
+
+    Returns the ids of the customers imported.
+    """
+    touched: list[int] = []
+    progress("customers", 0, len(table.rows))
+    for batch, checked in ahead(_checked_batches(table, report)):
+        write = lambda chunk: _write_batch(bulk, chunk, actor, now)  # noqa: E731
+        for outcome in write_safely(bulk, batch, write, lambda row, why: report.reject(row.line, why)):
+            report.created += outcome.created
+            report.updated += outcome.updated
+            report.unchanged += outcome.unchanged
+            report.rejected.extend(outcome.rejected)
+            report.notes.extend(outcome.notes)
+            touched.extend(outcome.touched)
+        progress("customers", checked, len(table.rows))
+    progress("customers", len(table.rows), len(table.rows))
+    return touched
 
 
 def import_customers(
@@ -334,23 +360,13 @@ def import_customers(
         delimiter=delimiter,
     )
     report = ImportReport(rows=table.count, rejected=list(table.broken))
-    rows = _valid_rows(table, report)
-    bulk, now, touched = Bulk(session), utcnow(), []
-    progress("customers", 0, len(rows))
-    for done, batch in enumerate(batches(rows, BATCH), start=1):
-        write = lambda chunk: _write_batch(bulk, chunk, actor, now)  # noqa: E731
-        for outcome in write_safely(bulk, batch, write, lambda row, why: report.reject(row.line, why)):
-            report.created += outcome.created
-            report.updated += outcome.updated
-            report.unchanged += outcome.unchanged
-            report.rejected.extend(outcome.rejected)
-            report.notes.extend(outcome.notes)
-            touched.extend(outcome.touched)
-        progress("customers", min(done * BATCH, len(rows)), len(rows))
-    session.expire_all()
-    if len(rows) >= BATCH:
-        bulk.analyze(Customer.__table__, ContactPoint.__table__, Identity.__table__)  # type: ignore[attr-defined]
-    list_duplicates(session, touched, report, actor=actor, progress=progress)
+    bulk, now = Bulk(session), utcnow()
+    with bulk.roomy_cache(len(table.rows)):
+        touched = _write_all(bulk, table, report, actor, now, progress)
+        session.expire_all()
+        if len(touched) >= BATCH:
+            bulk.analyze(Customer.__table__, ContactPoint.__table__, Identity.__table__)  # type: ignore[attr-defined]
+        list_duplicates(session, touched, report, actor=actor, progress=progress)
     report.rejected.sort(key=lambda e: e.line)
     detail = {"file": name, "created": report.created, "updated": report.updated, "rejected": len(report.rejected)}
     audit.record(session, actor, "import.customers", "import", None, detail)

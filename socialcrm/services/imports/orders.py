@@ -7,6 +7,7 @@ whose customer is unknown is rejected on every one of its rows. A re-import upda
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -56,6 +57,7 @@ class _Outcome:
     rejected: list[ImportRowError] = field(default_factory=list)
 
 
+@functools.lru_cache(maxsize=4096)  # an export repeats its dates many times
 def parse_date(value: str) -> datetime | None:
     """``2026-03-01``, ``01.03.2026``, ISO with time and zone...: a UTC datetime; None for an empty cell."""
     if not value:
@@ -203,13 +205,14 @@ def import_orders(
             report.reject(line, why)
 
     progress("orders", 0, len(groups))
-    for done, batch in enumerate(batches(groups, BATCH), start=1):
-        for outcome in write_safely(bulk, batch, lambda chunk: _write_batch(bulk, chunk, now), refused):
-            report.created += outcome.created
-            report.updated += outcome.updated
-            report.unchanged += outcome.unchanged
-            report.rejected.extend(outcome.rejected)
-        progress("orders", min(done * BATCH, len(groups)), len(groups))
+    with bulk.roomy_cache(table.count):
+        for done, batch in enumerate(batches(groups, BATCH), start=1):
+            for outcome in write_safely(bulk, batch, lambda chunk: _write_batch(bulk, chunk, now), refused):
+                report.created += outcome.created
+                report.updated += outcome.updated
+                report.unchanged += outcome.unchanged
+                report.rejected.extend(outcome.rejected)
+            progress("orders", min(done * BATCH, len(groups)), len(groups))
     session.expire_all()
     report.rejected.sort(key=lambda e: e.line)
     detail = {"file": name, "created": report.created, "updated": report.updated, "rejected": len(report.rejected)}
