@@ -32,7 +32,7 @@ from sqlalchemy import text
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.crm_data import Person, customers_csv, generate_orders, generate_people, orders_csv  # noqa: E402
-from bench.databases import fresh_database, postgres_server  # noqa: E402
+from bench.databases import describe_server, fresh_database, postgres_server  # noqa: E402
 from socialcrm.db import Database  # noqa: E402
 from socialcrm.services.imports import ImportReport, import_customers, import_orders  # noqa: E402
 
@@ -124,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     print(header + f"{'order import':>22} {'re-import':>22} {'candidates':>10}  cpu s (customers/orders/re-import)")
     servers = postgres_server(args.postgres) if "postgres" in backends else contextlib.nullcontext(None)
     with servers as server:
+        if server is not None:
+            print(f"postgres: {describe_server(server)}", flush=True)
         for backend in backends:
             if backend == "postgres" and server is None:
                 print("postgres: skipped (no server: pass --postgres URL or install Debian's postgresql)")

@@ -68,6 +68,19 @@ def postgres_server(url: str | None = None) -> Iterator[str | None]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
+def describe_server(url: str) -> str:
+    """``PostgreSQL 15.8, fsync on, synchronous_commit on``: what the figures were measured against."""
+    engine = create_engine(make_url(url))
+    try:
+        with engine.connect() as conn:
+            version = conn.execute(text("SHOW server_version")).scalar()
+            fsync = conn.execute(text("SHOW fsync")).scalar()
+            commit = conn.execute(text("SHOW synchronous_commit")).scalar()
+    finally:
+        engine.dispose()
+    return f"PostgreSQL {version}, fsync {fsync}, synchronous_commit {commit}"
+
+
 @contextmanager
 def fresh_database(backend: str, server_url: str | None = None) -> Iterator[Database]:
     """An empty database at the newest schema: a SQLite file, or a new database on ``server_url``."""
