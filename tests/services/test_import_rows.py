@@ -111,3 +111,36 @@ def test_cli_prints_the_rows_read_and_where_they_went(tmp_path: Path, capsys, da
     assert "rows: 11 read, 9 imported, 2 rejected" in out
     assert "customers_quotes.csv: line 3: rejected: unbalanced quote" in err
     assert "\r" not in err  # no progress bar when stderr is not a terminal
+
+
+def test_the_cli_draws_a_progress_bar_on_a_terminal_and_clears_it(tmp_path: Path) -> None:
+    """stderr is a pseudo-terminal here, as in a shell: the bar is drawn, then cleared before the report."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    from bench.crm_data import customers_csv, generate_people
+
+    config = tmp_path / "socialcrm.toml"
+    config.write_text(f'[database]\nurl = "sqlite:///{tmp_path / "bar.db"}"\n', encoding="utf-8")
+    people = tmp_path / "people.csv"
+    people.write_bytes(customers_csv(generate_people(3000, seed=2)))
+    leader, follower = pty.openpty()
+    command = [sys.executable, "-m", "socialcrm", "--config", str(config), "customers", "import", str(people)]
+    done = subprocess.run(command, stderr=follower, stdout=subprocess.PIPE, timeout=120, check=False)
+    os.close(follower)
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal's other end is closed: everything was read
+            break
+        if not chunk:
+            break
+        screen += chunk
+    os.close(leader)
+    assert done.returncode == 0, screen.decode(errors="replace")
+    assert b"\r\x1b[Kcustomers: [" in screen and b"3,000/3,000" in screen
+    assert screen.endswith(b"\r\x1b[K")  # cleared: the report on stdout starts on a clean line
+    assert b"rows: 3000 read, 3000 imported, 0 rejected" in done.stdout
