@@ -11,11 +11,13 @@ ROOT = Path(__file__).resolve().parents[2] / "socialcrm"
 
 
 def _recorded_actions() -> dict[str, list[str]]:
-    """Each action string passed to ``audit.record`` (both arms of a conditional), with where it is written."""
+    """Each action passed to ``audit.record`` or ``record_many`` (both arms of a conditional), and where."""
     found: dict[str, list[str]] = {}
     for path in ROOT.rglob("*.py"):
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "record"):
+            if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Attribute):
+                continue
+            if node.func.attr not in ("record", "record_many"):
                 continue
             if not (isinstance(node.func.value, ast.Name) and node.func.value.id == "audit") or len(node.args) < 3:
                 continue

@@ -13,8 +13,8 @@ from bench.crm_data import customers_csv, generate_orders, generate_people, orde
 from socialcrm.linking.normalize import normalize_email, normalize_handle, normalize_phone
 from socialcrm.models import AuditEntry, ContactPoint, Customer, Identity, MergeCandidate, Order, utcnow
 from socialcrm.models.keys import contact_key, name_key
+from socialcrm.services.bulk import Bulk, write_safely
 from socialcrm.services.imports import import_customers, import_orders
-from socialcrm.services.imports.bulk import Bulk, write_safely
 from socialcrm.services.imports.duplicates import GROUP_LIMIT
 
 PEOPLE = generate_people(2500, seed=11, duplicate_share=0.02)
@@ -216,7 +216,7 @@ def test_ahead_hands_over_items_and_errors_and_stops_with_its_consumer() -> None
 
     import pytest
 
-    from socialcrm.services.imports.bulk import ahead
+    from socialcrm.services.bulk import ahead
 
     assert list(ahead(iter(range(10)), depth=2)) == list(range(10))
 

@@ -17,10 +17,10 @@ from sqlmodel import Session, col, select
 
 from socialcrm.errors import ImportRowError
 from socialcrm.linking.link import resolve_customer
-from socialcrm.models import AuditEntry, ContactPoint, Customer, Identity, utcnow
+from socialcrm.models import ContactPoint, Customer, Identity, utcnow
 from socialcrm.models.keys import contact_key, name_key
 from socialcrm.services import audit
-from socialcrm.services.imports.bulk import BATCH, Bulk, ahead, batches, write_safely
+from socialcrm.services.bulk import BATCH, Bulk, ahead, batches, write_safely
 from socialcrm.services.imports.csvfile import CsvTable, read_table
 from socialcrm.services.imports.customer_rows import CUSTOMER_COLUMNS, CUSTOMER_OPTIONAL, CustomerRow, validate_customer
 from socialcrm.services.imports.duplicates import list_duplicates
@@ -269,20 +269,18 @@ def _add_identities(bulk: Bulk, plans: Sequence[_Plan], now: datetime) -> None:
     bulk.insert(Identity.__table__, columns, rows)  # type: ignore[attr-defined]
 
 
-def _record(bulk: Bulk, plans: Sequence[_Plan], actor: str, now: datetime, outcome: _Outcome) -> None:
-    entries = []
+def _record(session: Session, plans: Sequence[_Plan], actor: str, outcome: _Outcome) -> None:
+    created, changed = [], []
     for plan in plans:
         outcome.touched.append(plan.customer_id)
         if plan.stored is None:
-            outcome.created += 1
-            entries.append((now, actor, "customer.create", "customer", str(plan.customer_id), _FROM_IMPORT))
+            created.append(plan.customer_id)
         elif plan.changed:
-            outcome.updated += 1
-            entries.append((now, actor, "customer.update", "customer", str(plan.customer_id), _FROM_IMPORT))
+            changed.append(plan.customer_id)
         else:
             outcome.unchanged += 1
-    columns = ("at", "actor", "action", "entity_type", "entity_id", "detail")
-    bulk.insert(AuditEntry.__table__, columns, entries)  # type: ignore[attr-defined]
+    outcome.created += audit.record_many(session, actor, "customer.create", "customer", created, _FROM_IMPORT)
+    outcome.updated += audit.record_many(session, actor, "customer.update", "customer", changed, _FROM_IMPORT)
 
 
 def _write_batch(bulk: Bulk, rows: Sequence[CustomerRow], actor: str, now: datetime) -> _Outcome:
@@ -294,7 +292,7 @@ def _write_batch(bulk: Bulk, rows: Sequence[CustomerRow], actor: str, now: datet
     _add_contact_points(bulk, plans)
     _claim_prospects(bulk.session, plans, actor, outcome)
     _add_identities(bulk, plans, now)
-    _record(bulk, plans, actor, now, outcome)
+    _record(bulk.session, plans, actor, outcome)
     return outcome
 
 
@@ -361,6 +359,7 @@ def import_customers(
     )
     report = ImportReport(rows=table.count, rejected=list(table.broken))
     bulk, now = Bulk(session), utcnow()
+    bulk.plan_each_lookup()
     with bulk.roomy_cache(len(table.rows)):
         touched = _write_all(bulk, table, report, actor, now, progress)
         session.expire_all()

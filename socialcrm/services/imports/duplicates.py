@@ -19,7 +19,7 @@ from sqlmodel import Session, select
 
 from socialcrm.models import Customer, MergeCandidate, utcnow
 from socialcrm.services import audit
-from socialcrm.services.imports.bulk import Bulk, batches
+from socialcrm.services.bulk import Bulk, batches
 from socialcrm.services.imports.report import ImportReport, Progress, no_progress
 
 GROUP_LIMIT = 20  # customers sharing one key; above this the key is noted, not paired (190 pairs at most)

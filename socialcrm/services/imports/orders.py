@@ -20,7 +20,7 @@ from socialcrm.errors import ImportRowError
 from socialcrm.linking.link import resolve_customer
 from socialcrm.models import Customer, Order, utcnow
 from socialcrm.services import audit
-from socialcrm.services.imports.bulk import BATCH, Bulk, batches, write_safely
+from socialcrm.services.bulk import BATCH, Bulk, batches, write_safely
 from socialcrm.services.imports.csvfile import CsvRow, read_table
 from socialcrm.services.imports.report import ImportReport, Progress, no_progress
 
@@ -199,6 +199,7 @@ def import_orders(
     report = ImportReport(rows=table.count, rejected=list(table.broken))
     groups = group_orders(table.rows, report)
     bulk, now = Bulk(session), utcnow()
+    bulk.plan_each_lookup()
 
     def refused(group: OrderGroup, why: str) -> None:
         for line in group.lines:

@@ -1,4 +1,4 @@
-"""Batched writes for imports: COPY on PostgreSQL, executemany on SQLite, in the caller's transaction.
+"""Batched reads and writes for imports and the audit log: COPY on PostgreSQL, executemany on SQLite.
 
 Values go through the columns' own SQLAlchemy bind processors (UTC datetimes, JSON, booleans), so
 rows written here read back exactly like rows the ORM wrote. Ids of new rows are taken up front (the
@@ -42,10 +42,15 @@ class Bulk:
         self.postgres = self.dialect.name == "postgresql"
         self.errors: tuple[type[BaseException], ...] = (DBAPIError, self.dialect.loaded_dbapi.Error)
         self._processors: dict[tuple[str, tuple[str, ...]], list[Callable[[Any], Any] | None]] = {}
+
+    def plan_each_lookup(self) -> None:
+        """On PostgreSQL, plan every statement for its values for the rest of the transaction.
+
+        Lookups send 1,000 keys as one array: a plan made for that array hashes it; a generic plan of a
+        prepared statement (psycopg prepares repeated queries) compares every row with every key.
+        """
         if self.postgres:
-            # Lookups send 1,000 keys as one array: a plan made for that array hashes it; a generic plan of
-            # a prepared statement (psycopg prepares repeated queries) compares every row with every key.
-            session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
+            self.session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
 
     def analyze(self, *tables: Table) -> None:
         """Refresh PostgreSQL's statistics after a bulk load, so lookups that follow use the indexes."""
