@@ -107,6 +107,7 @@ def _cpu(timing: Timing | None) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Generate the customers, import them at each size on each database, and print one line per measurement."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", help="customer counts, comma-separated (default 0,10000,100000)")
     parser.add_argument("--quick", action="store_true", help="sizes 0,1000,10000")

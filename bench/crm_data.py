@@ -215,6 +215,7 @@ class _Generator:
         return out
 
     def person(self, number: int) -> Person:
+        """A new customer (not a re-entry) with ref ``K-{100000 + number}``."""
         rng = self.rng
         german = rng.random() < 0.65
         first = _long_tail(rng, GERMAN_FIRST if german else ENGLISH_FIRST, self.weights["gf" if german else "ef"])
