@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
+from sqlmodel.sql.expression import SelectOfScalar
 
 from socialcrm.errors import InvalidInputError, NotFoundError
 from socialcrm.linking.normalize import normalize_email, normalize_phone
@@ -25,6 +26,8 @@ from socialcrm.models import (
 )
 from socialcrm.services import audit
 from socialcrm.services.timeline import TimelineEvent, timeline
+
+T = TypeVar("T")
 
 EDITABLE_FIELDS = ("name", "company", "segment", "tags", "consent_marketing", "consent_contact")
 PAGE = 1000
@@ -186,58 +189,58 @@ def customer_view(session: Session, customer_id: int, *, limit: int = 50) -> Cus
 
     A merged record redirects to the record it was merged into.
     """
+    customer = _surviving_record(session, customer_id)
+    cid = customer.id
+    assert cid is not None
+    points = contact_points(session, cid)
+    return CustomerView(
+        customer=customer,
+        emails=[p.value for p in points if p.kind == "email"],
+        phones=[p.value for p in points if p.kind == "phone"],
+        identities=_rows(session, select(Identity).where(Identity.customer_id == cid), col(Identity.platform)),
+        orders=_rows(
+            session,
+            select(Order).where(Order.customer_id == cid),
+            col(Order.ordered_at).desc(),
+            col(Order.id).desc(),
+        ),
+        tickets=_rows(session, select(Ticket).where(Ticket.customer_id == cid), col(Ticket.id).desc(), limit=limit),
+        drafts=_rows(
+            session, select(ReplyDraft).where(ReplyDraft.customer_id == cid), col(ReplyDraft.id).desc(), limit=limit
+        ),
+        mentions=_rows(
+            session, select(Mention).where(Mention.customer_id == cid), col(Mention.published_at).desc(), limit=limit
+        ),
+        notes=_rows(session, select(CustomerNote).where(CustomerNote.customer_id == cid), col(CustomerNote.id).desc()),
+        timeline=timeline(session, cid, limit=limit * 2),
+        merged_from=list(session.exec(select(Customer).where(Customer.merged_into_id == cid))),
+        sentiment_counts=_sentiment_counts(session, cid),
+    )
+
+
+def _surviving_record(session: Session, customer_id: int) -> Customer:
+    """The customer, or the record it was merged into (following a chain of merges, never a loop)."""
     customer = get_customer(session, customer_id)
     seen = {customer_id}
     while customer.merged_into_id is not None and customer.merged_into_id not in seen:
         seen.add(customer.merged_into_id)
         customer = get_customer(session, customer.merged_into_id)
-    cid = customer.id
-    assert cid is not None
-    points = contact_points(session, cid)
-    sentiments = dict(
-        session.exec(
-            select(Mention.sentiment, func.count()).where(Mention.customer_id == cid).group_by(col(Mention.sentiment))
-        ).all()
+    return customer
+
+
+def _rows(session: Session, statement: SelectOfScalar[T], *order: Any, limit: int | None = None) -> list[T]:
+    """The rows of ``statement`` in ``order``, at most ``limit`` of them."""
+    return list(session.exec(statement.order_by(*order).limit(limit)))
+
+
+def _sentiment_counts(session: Session, customer_id: int) -> dict[str, int]:
+    """How many of the customer's mentions are negative, neutral and positive (unscored ones left out)."""
+    rows = session.exec(
+        select(Mention.sentiment, func.count())
+        .where(Mention.customer_id == customer_id)
+        .group_by(col(Mention.sentiment))
     )
-    return CustomerView(
-        customer=customer,
-        emails=[p.value for p in points if p.kind == "email"],
-        phones=[p.value for p in points if p.kind == "phone"],
-        identities=list(
-            session.exec(select(Identity).where(Identity.customer_id == cid).order_by(col(Identity.platform)))
-        ),
-        orders=list(
-            session.exec(
-                select(Order)
-                .where(Order.customer_id == cid)
-                .order_by(col(Order.ordered_at).desc(), col(Order.id).desc())
-            )
-        ),
-        tickets=list(
-            session.exec(select(Ticket).where(Ticket.customer_id == cid).order_by(col(Ticket.id).desc()).limit(limit))
-        ),
-        drafts=list(
-            session.exec(
-                select(ReplyDraft).where(ReplyDraft.customer_id == cid).order_by(col(ReplyDraft.id).desc()).limit(limit)
-            )
-        ),
-        mentions=list(
-            session.exec(
-                select(Mention)
-                .where(Mention.customer_id == cid)
-                .order_by(col(Mention.published_at).desc())
-                .limit(limit)
-            )
-        ),
-        notes=list(
-            session.exec(
-                select(CustomerNote).where(CustomerNote.customer_id == cid).order_by(col(CustomerNote.id).desc())
-            )
-        ),
-        timeline=timeline(session, cid, limit=limit * 2),
-        merged_from=list(session.exec(select(Customer).where(Customer.merged_into_id == cid))),
-        sentiment_counts={str(k): int(v) for k, v in sentiments.items() if k is not None},
-    )
+    return {str(label): int(count) for label, count in rows if label is not None}
 
 
 def export_customers_rows(session: Session) -> Iterator[dict[str, Any]]:

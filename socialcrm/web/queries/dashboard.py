@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter, defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -13,7 +14,7 @@ from sqlalchemy import String, cast, func, or_
 from sqlmodel import Session, col, select
 
 from socialcrm.models import SENTIMENT_LABELS, Mention, Order, ReplyDraft, Ticket, TicketMention
-from socialcrm.web.queries.rollup import MentionRollup, count_days, count_tags
+from socialcrm.web.queries.rollup import MainKey, MentionRollup, TagKey, count_days, count_tags
 from socialcrm.web.queries.stopwords import STOPWORDS
 
 CHURN_TAGS = ("churn", "cancellation", "kündigung")
@@ -34,6 +35,7 @@ class Focus:
     tag: str | None = None
 
     def conditions(self) -> list[Any]:
+        """SQL conditions on Mention for this focus."""
         found: list[Any] = []
         if self.source:
             found.append(Mention.source == self.source)
@@ -52,11 +54,14 @@ class Series:
     values: dict[str, list[int]]
 
     def total(self, key: str) -> int:
+        """All counts of ``key`` over the range."""
         return sum(self.values.get(key, []))
 
 
 @dataclass(slots=True)
 class Kpis:
+    """The key figures: volume, complaints, response rate and times, churn signals, leads and leads won."""
+
     mentions: int = 0
     complaints: int = 0
     negative_share: float | None = None
@@ -72,6 +77,8 @@ class Kpis:
 
 @dataclass(slots=True)
 class Dashboard:
+    """Every figure of the dashboard for one date range and focus."""
+
     start: datetime
     end: datetime
     bucket: str
@@ -103,6 +110,70 @@ def _bucket_of(day: date, bucket: str) -> date:
     return day - timedelta(days=day.weekday()) if bucket == "week" else day
 
 
+@dataclass(slots=True)
+class _Tally:
+    """Per-bucket counts as the dashboard adds them up, one list per key, one slot per bucket."""
+
+    buckets: list[date]
+    bucket: str
+    sentiment: dict[str, list[int]] = field(init=False)
+    by_source: defaultdict[str, list[int]] = field(init=False)
+    by_group: defaultdict[str, list[int]] = field(init=False)
+    by_tag: defaultdict[str, list[int]] = field(init=False)
+    sentiment_by_source: defaultdict[str, dict[str, int]] = field(init=False)
+    churn: int = 0
+    _index: dict[date, int] = field(init=False)
+
+    def __post_init__(self) -> None:
+        width = len(self.buckets)
+        self.sentiment = {s: [0] * width for s in (*SENTIMENT_LABELS, "unknown")}
+        self.by_source = defaultdict(lambda: [0] * width)
+        self.by_group = defaultdict(lambda: [0] * width)
+        self.by_tag = defaultdict(lambda: [0] * width)
+        self.sentiment_by_source = defaultdict(lambda: dict.fromkeys(SENTIMENT_LABELS, 0))
+        self._index = {b: i for i, b in enumerate(self.buckets)}
+
+    def slot(self, day: date) -> int | None:
+        """The bucket ``day`` falls in, or None outside the range."""
+        return self._index.get(_bucket_of(day, self.bucket))
+
+    def add_mentions(self, rows: Mapping[MainKey, int], focus: Focus) -> None:
+        """Count mentions per (day, source, group, sentiment), leaving out other sources and groups than ``focus``."""
+        for (day, source, group, label), n in rows.items():
+            if (focus.source and source != focus.source) or (focus.group and group != focus.group):
+                continue
+            i = self.slot(day)
+            if i is None:
+                continue
+            self.sentiment[label if label in SENTIMENT_LABELS else "unknown"][i] += n
+            self.by_source[source][i] += n
+            self.by_group[group or "–"][i] += n
+            if label in SENTIMENT_LABELS:
+                self.sentiment_by_source[source][label] += n
+
+    def add_tags(self, rows: Mapping[TagKey, int]) -> None:
+        """Count mentions per tag from (day, JSON tag list) rows; churn signals over the whole range."""
+        for (day, raw_tags), n in rows.items():
+            tags = [str(tag) for tag in json.loads(raw_tags) or ()]
+            self.churn += n if any(tag in CHURN_TAGS for tag in tags) else 0
+            i = self.slot(day)
+            if i is not None:
+                for tag in tags:
+                    self.by_tag[tag][i] += n
+
+    def sentiment_series(self) -> Series:
+        """Sentiment per bucket; "unknown" only when some mentions have no sentiment."""
+        values = {k: v for k, v in self.sentiment.items() if k != "unknown" or any(v)}
+        return Series(self.buckets, values)
+
+    def share_of_voice(self) -> list[tuple[str, int, float]]:
+        """(group, mentions, share of all mentions), the loudest first."""
+        totals = {g: sum(v) for g, v in self.by_group.items()}
+        everything = sum(totals.values())
+        shares = ((g, n, n / everything if everything else 0.0) for g, n in totals.items())
+        return sorted(shares, key=lambda item: -item[1])
+
+
 def build_dashboard(
     session: Session,
     start: datetime,
@@ -114,63 +185,34 @@ def build_dashboard(
     """Every figure of the dashboard for mentions published in [start, end), optionally narrowed by ``focus``."""
     focus = focus or Focus()
     bucket = "week" if (end - start) > timedelta(days=92) else "day"
-    buckets = _buckets(start, end, bucket)
-    index = {b: i for i, b in enumerate(buckets)}
+    tally = _Tally(_buckets(start, end, bucket), bucket)
     in_range = (col(Mention.published_at) >= start, col(Mention.published_at) < end, *focus.conditions())
     use_rollup = rollup is not None and not focus.tag
     counts = rollup.counts(session, start, end) if rollup is not None and use_rollup else count_days(session, in_range)
-
-    sentiment: dict[str, list[int]] = {s: [0] * len(buckets) for s in (*SENTIMENT_LABELS, "unknown")}
-    by_source: dict[str, list[int]] = defaultdict(lambda: [0] * len(buckets))
-    by_group: dict[str, list[int]] = defaultdict(lambda: [0] * len(buckets))
-    sentiment_by_source: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(SENTIMENT_LABELS, 0))
-    for (day, source, group, label), n in counts.main.items():
-        if (focus.source and source != focus.source) or (focus.group and group != focus.group):
-            continue
-        i = index.get(_bucket_of(day, bucket))
-        if i is None:
-            continue
-        sentiment[label if label in SENTIMENT_LABELS else "unknown"][i] += n
-        by_source[source][i] += n
-        by_group[group or "–"][i] += n
-        if label in SENTIMENT_LABELS:
-            sentiment_by_source[source][label] += n
-
-    by_tag: dict[str, list[int]] = defaultdict(lambda: [0] * len(buckets))
-    churn = 0
+    tally.add_mentions(counts.main, focus)
     # The rollup's tag lists are not split by source or group: a focused page counts them live.
-    tag_rows = count_tags(session, in_range) if use_rollup and (focus.source or focus.group) else counts.tags
-    for (day, raw_tags), n in tag_rows.items():
-        tags = [str(tag) for tag in json.loads(raw_tags) or ()]
-        churn += n if any(tag in CHURN_TAGS for tag in tags) else 0
-        i = index.get(_bucket_of(day, bucket))
-        if i is not None:
-            for tag in tags:
-                by_tag[tag][i] += n
-
-    totals = {g: sum(v) for g, v in by_group.items()}
-    all_voice = sum(totals.values())
-    share = sorted(((g, n, n / all_voice if all_voice else 0.0) for g, n in totals.items()), key=lambda item: -item[1])
-    if "unknown" in sentiment and not any(sentiment["unknown"]):
-        del sentiment["unknown"]
+    tally.add_tags(count_tags(session, in_range) if use_rollup and (focus.source or focus.group) else counts.tags)
+    sentiment = tally.sentiment_series()
     return Dashboard(
         start=start,
         end=end,
         bucket=bucket,
-        sentiment=Series(buckets, sentiment),
-        by_source=Series(buckets, dict(by_source)),
-        by_group=Series(buckets, dict(by_group)),
-        by_tag=Series(buckets, dict(sorted(by_tag.items(), key=lambda kv: -sum(kv[1]))[:12])),
-        sentiment_by_source={k: dict(v) for k, v in sorted(sentiment_by_source.items())},
-        share_of_voice=share,
+        sentiment=sentiment,
+        by_source=Series(tally.buckets, dict(tally.by_source)),
+        by_group=Series(tally.buckets, dict(tally.by_group)),
+        by_tag=Series(tally.buckets, dict(sorted(tally.by_tag.items(), key=lambda kv: -sum(kv[1]))[:12])),
+        sentiment_by_source={k: dict(v) for k, v in sorted(tally.sentiment_by_source.items())},
+        share_of_voice=tally.share_of_voice(),
         themes=negative_themes(session, in_range),
-        kpis=kpis(session, start, end, sentiment, focus, churn),
-        recent_negative=list(
-            session.exec(
-                select(Mention).where(*in_range, NEGATIVE).order_by(col(Mention.published_at).desc()).limit(10)
-            )
-        ),
+        kpis=kpis(session, start, end, sentiment.values, focus, tally.churn),
+        recent_negative=recent_negative(session, in_range),
     )
+
+
+def recent_negative(session: Session, in_range: tuple[Any, ...], limit: int = 10) -> list[Mention]:
+    """The newest negative mentions in range."""
+    statement = select(Mention).where(*in_range, NEGATIVE).order_by(col(Mention.published_at).desc()).limit(limit)
+    return list(session.exec(statement))
 
 
 def negative_themes(session: Session, in_range: tuple[Any, ...], top: int = 15) -> list[tuple[str, int]]:
@@ -224,6 +266,15 @@ def kpis(
     result.complaints = sum(sentiment.get("negative", []))
     result.negative_share = result.complaints / result.mentions if result.mentions else None
     focus = focus or Focus()
+    _add_responses(session, start, end, focus, result)
+    result.churn_signals = churn
+    in_range = (col(Mention.published_at) >= start, col(Mention.published_at) < end, *focus.conditions())
+    result.leads, result.leads_won = _leads(session, in_range)
+    return result
+
+
+def _add_responses(session: Session, start: datetime, end: datetime, focus: Focus, result: Kpis) -> None:
+    """Tickets and drafts created in [start, end): how many were answered, and how fast."""
     ticket_filter: list[Any] = [col(Ticket.created_at) >= start, col(Ticket.created_at) < end]
     draft_filter: list[Any] = [col(ReplyDraft.created_at) >= start, col(ReplyDraft.created_at) < end]
     if focus.conditions():
@@ -253,22 +304,24 @@ def kpis(
     result.response_rate = result.responded / result.actionable if result.actionable else None
     result.median_first_response = _median(first_responses)
     result.median_resolution = _median([timedelta(seconds=round(float(r))) for _fr, r in ticket_rows if r is not None])
-    in_range = (col(Mention.published_at) >= start, col(Mention.published_at) < end, *focus.conditions())
-    result.churn_signals = churn
+
+
+def _leads(session: Session, in_range: tuple[Any, ...]) -> tuple[int, int]:
+    """Customers with a lead-tagged mention in range, and how many ordered on or after the first such mention."""
     first_lead = (
         select(col(Mention.customer_id).label("customer_id"), func.min(Mention.published_at).label("first_seen"))
         .where(*in_range, _tag_filter(LEAD_TAGS), col(Mention.customer_id).is_not(None))
         .group_by(col(Mention.customer_id))
         .subquery()
     )
-    result.leads = session.exec(select(func.count()).select_from(first_lead)).one()
-    result.leads_won = session.exec(
+    leads = session.exec(select(func.count()).select_from(first_lead)).one()
+    won = session.exec(
         select(func.count(func.distinct(first_lead.c.customer_id)))
         .select_from(first_lead)
         .join(Order, col(Order.customer_id) == first_lead.c.customer_id)
         .where(col(Order.ordered_at) >= first_lead.c.first_seen)
     ).one()
-    return result
+    return leads, won
 
 
 def export_rows(board: Dashboard) -> list[list[str]]:

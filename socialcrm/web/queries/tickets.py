@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_
+from sqlalchemy import ColumnElement, and_, case, func, or_
 from sqlmodel import Session, col, select
 
 from socialcrm.models import (
@@ -28,6 +28,8 @@ SORTS = ("due", "priority", "newest")
 
 @dataclass(frozen=True, slots=True)
 class TicketFilter:
+    """What the ticket list shows: statuses, priority, assignee, team, breached only, customer; sort and page."""
+
     statuses: tuple[str, ...] = OPEN_TICKET_STATUSES
     priority: str | None = None
     assignee: str | None = None
@@ -41,6 +43,8 @@ class TicketFilter:
 
 @dataclass(slots=True)
 class TicketRow:
+    """A ticket in a list, with its customer and whether each of its due times has passed."""
+
     ticket: Ticket
     customer: Customer | None
     first_response_breached: bool
@@ -48,18 +52,21 @@ class TicketRow:
 
     @property
     def breached(self) -> bool:
+        """Whether the first response or the resolution is overdue."""
         return self.first_response_breached or self.resolution_breached
 
 
 @dataclass(slots=True)
 class TicketPage:
+    """One page of the ticket list, with the total, the number of SLA breaches and counts by status."""
+
     rows: list[TicketRow]
     total: int
     breaches: int
     by_status: dict[str, int] = field(default_factory=dict)
 
 
-def breach_clause(now: datetime):  # type: ignore[no-untyped-def]
+def breach_clause(now: datetime) -> ColumnElement[bool]:
     """SQL: an open ticket past its first-response or resolution due time."""
     return and_(
         col(Ticket.status).in_(OPEN_TICKET_STATUSES),
@@ -140,6 +147,8 @@ def ticket_board(session: Session, now: datetime, per_column: int = 30) -> dict[
 
 @dataclass(slots=True)
 class TicketDetail:
+    """Everything the ticket page shows."""
+
     row: TicketRow
     mentions: list[Mention]
     notes: list[TicketNote]
@@ -149,6 +158,7 @@ class TicketDetail:
 
 
 def ticket_detail(session: Session, ticket_id: int, now: datetime) -> TicketDetail | None:
+    """The ticket with its mentions and notes, and the customer's orders, other mentions and open tickets."""
     ticket = session.get(Ticket, ticket_id)
     if ticket is None:
         return None
@@ -166,36 +176,38 @@ def ticket_detail(session: Session, ticket_id: int, now: datetime) -> TicketDeta
     other_mentions: list[Mention] = []
     duplicates: list[Ticket] = []
     if ticket.customer_id is not None:
-        orders = list(
-            session.exec(
-                select(Order)
-                .where(Order.customer_id == ticket.customer_id)
-                .order_by(col(Order.ordered_at).desc())
-                .limit(20)
-            )
-        )
-        own = {m.id for m in mentions}
-        other_mentions = [
-            m
-            for m in session.exec(
-                select(Mention)
-                .where(Mention.customer_id == ticket.customer_id)
-                .order_by(col(Mention.published_at).desc())
-                .limit(20 + len(own))
-            )
-            if m.id not in own
-        ][:20]
-        duplicates = list(
-            session.exec(
-                select(Ticket)
-                .where(
-                    Ticket.customer_id == ticket.customer_id,
-                    col(Ticket.id) != ticket_id,
-                    col(Ticket.status).in_(OPEN_TICKET_STATUSES),
-                    col(Ticket.merged_into_id).is_(None),
-                )
-                .order_by(col(Ticket.id))
-                .limit(20)
-            )
-        )
+        orders, other_mentions, duplicates = _customer_context(session, ticket, ticket.customer_id, mentions)
     return TicketDetail(_row(ticket, customer, now), mentions, notes, orders, other_mentions, duplicates)
+
+
+def _customer_context(
+    session: Session, ticket: Ticket, customer_id: int, mentions: list[Mention], limit: int = 20
+) -> tuple[list[Order], list[Mention], list[Ticket]]:
+    """The customer's latest orders, latest mentions outside this ticket, and other open tickets."""
+    orders = list(
+        session.exec(
+            select(Order).where(Order.customer_id == customer_id).order_by(col(Order.ordered_at).desc()).limit(limit)
+        )
+    )
+    own = {m.id for m in mentions}
+    latest = session.exec(
+        select(Mention)
+        .where(Mention.customer_id == customer_id)
+        .order_by(col(Mention.published_at).desc())
+        .limit(limit + len(own))
+    )
+    other_mentions = [m for m in latest if m.id not in own][:limit]
+    duplicates = list(
+        session.exec(
+            select(Ticket)
+            .where(
+                Ticket.customer_id == customer_id,
+                col(Ticket.id) != ticket.id,
+                col(Ticket.status).in_(OPEN_TICKET_STATUSES),
+                col(Ticket.merged_into_id).is_(None),
+            )
+            .order_by(col(Ticket.id))
+            .limit(limit)
+        )
+    )
+    return orders, other_mentions, duplicates
