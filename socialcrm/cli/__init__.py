@@ -19,11 +19,21 @@ from socialcrm import __version__
 from socialcrm.cli.examples import HelpFormatter, add_examples
 from socialcrm.errors import ConfigError, DatabaseError, InvalidInputError, SocialCRMError
 
-COMMAND_MODULES = ["core_cmds", "demo_cmds", "crm_cmds", "reply_cmds", "classifier_cmds", "privacy_cmds", "ops_cmds"]
+COMMAND_MODULES = [
+    "core_cmds",
+    "user_cmds",
+    "demo_cmds",
+    "crm_cmds",
+    "reply_cmds",
+    "classifier_cmds",
+    "privacy_cmds",
+    "ops_cmds",
+]
 logger = logging.getLogger("socialcrm.cli")
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The whole command line: global options and every command group's subcommands, with examples."""
     parser = argparse.ArgumentParser(
         prog="socialcrm",
         description="Self-hosted social CRM: listen to feeds and networks, classify, link, "

@@ -1,10 +1,9 @@
-"""Core commands: init, check-config, run, poll, export, user, db, sources."""
+"""Core commands: init, check-config, run, poll, export, db, sources; the helpers every command uses."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import getpass
 import json
 import re
 import shutil
@@ -21,12 +20,12 @@ from sqlmodel import Session
 from socialcrm.cli.tables import format_table
 from socialcrm.config import Config, find_config_path, load_config, url_password
 from socialcrm.db import open_database, redact_url
-from socialcrm.errors import ConfigError, ConflictError, InvalidInputError, NotFoundError, SocialCRMError
+from socialcrm.errors import ConfigError
 from socialcrm.logs import secret_values, setup_logging
-from socialcrm.models import ROLES, UI_LANGUAGES
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add init, check-config, run, poll, export, db and sources."""
     p = sub.add_parser("init", help="write a starter config and create the database")
     p.add_argument("--force", action="store_true", help="overwrite an existing config file")
     p.add_argument(
@@ -60,31 +59,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
     p.set_defaults(func=cmd_export)
-
-    user = sub.add_parser("user", help="manage web app users").add_subparsers(dest="user_command", metavar="ACTION")
-    user.required = True
-    p = user.add_parser("add", help="add a user (password from stdin or a prompt)")
-    p.add_argument("name", help="login name")
-    p.add_argument("--role", required=True, choices=ROLES, help="what the user may do in the web app")
-    p.add_argument("--language", choices=UI_LANGUAGES, help="web app language (default: [web] default_language)")
-    p.add_argument("--replace", action="store_true", help="reset role and password of an existing user")
-    p.set_defaults(func=cmd_user_add)
-    p = user.add_parser("list", help="list users and roles")
-    p.set_defaults(func=cmd_user_list)
-    p = user.add_parser("set-role", help="change a user's role")
-    p.add_argument("name", help="login name")
-    p.add_argument("role", choices=ROLES, help="the new role")
-    p.set_defaults(func=cmd_user_set_role)
-    p = user.add_parser("disable", help="disable a user's login")
-    p.add_argument("name", help="login name")
-    p.set_defaults(func=cmd_user_disable, disabled=True)
-    p = user.add_parser("enable", help="enable a user's login")
-    p.add_argument("name", help="login name")
-    p.set_defaults(func=cmd_user_disable, disabled=False)
-    p = user.add_parser("token", help="create an API token for /api/v1 (printed once)")
-    p.add_argument("name", help="login name of the token's owner")
-    p.add_argument("--label", default="cli", help="a note telling tokens apart (default: cli)")
-    p.set_defaults(func=cmd_user_token)
 
     db = sub.add_parser("db", help="database maintenance").add_subparsers(dest="db_command", metavar="ACTION")
     db.required = True
@@ -128,6 +102,7 @@ def opened(config: Config, *, write: bool, upgrade: bool = True) -> Iterator[Ses
 
 
 def cmd_init(args: argparse.Namespace) -> int:
+    """Write a starter config (unless one exists), create or upgrade the database, and say what to do next."""
     path = find_config_path(args.config)
     if path.exists() and not args.force:
         if args.database_url:
@@ -179,6 +154,7 @@ def invoked_as() -> str:
 
 
 def cmd_check_config(args: argparse.Namespace) -> int:
+    """Validate the config: every problem at once (exit 2), else a summary and, on request, each value's origin."""
     path = find_config_path(args.config)
     try:
         config = load_config(args.config)
@@ -211,6 +187,7 @@ def print_origins(config: Config) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """Run the daemon until SIGTERM or SIGINT."""
     from socialcrm.daemon import run_daemon
 
     config = configure(args)
@@ -218,6 +195,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_poll(args: argparse.Namespace) -> int:
+    """Poll the enabled (or the named) sources once, then deliver the outbox; a line per source, exit 1 on a failure."""
     from socialcrm.runtime import Runtime, keep_startup_objects_out_of_gc
 
     config = configure(args)
@@ -252,6 +230,7 @@ def cmd_poll(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    """Write mentions, tickets, drafts or customers as JSON Lines or CSV."""
     from socialcrm.services.exports import EXPORTS, write_csv, write_jsonl
 
     config = configure(args)
@@ -270,95 +249,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_password() -> str:
-    if not sys.stdin.isatty():
-        line = sys.stdin.readline()
-        if not line:
-            raise SocialCRMError("no password on stdin")
-        return line.rstrip("\r\n")
-    first = getpass.getpass("Password: ")
-    if getpass.getpass("Repeat: ") != first:
-        raise SocialCRMError("passwords do not match")
-    return first
-
-
-def cmd_user_add(args: argparse.Namespace) -> int:
-    from socialcrm.services.users import create_user, get_user, validate_new_user
-
-    config = configure(args)
-    if not args.replace:  # said before the password prompt, not after it
-        try:
-            with opened(config, write=False) as session:
-                get_user(session, args.name)
-            return _user_exists(args)
-        except NotFoundError:
-            pass
-    password = _read_password()
-    try:
-        validate_new_user(args.name, args.role, password)
-    except InvalidInputError as err:
-        print(f"socialcrm: {err}", file=sys.stderr)
-        return 2
-    try:
-        with opened(config, write=True) as session:
-            create_user(session, args.name, args.role, password, language=args.language, replace=args.replace)
-    except ConflictError:  # added by someone else since the check above
-        return _user_exists(args)
-    print(f"User {args.name} ({args.role}) saved")
-    return 0
-
-
-def _user_exists(args: argparse.Namespace) -> int:
-    command = invoked_as() + (f" --config {args.config}" if args.config else "")
-    print(
-        f"socialcrm: user {args.name!r} already exists. To change it, run "
-        f"`{command} user add {args.name} --role {args.role} --replace` (new password and role) "
-        f"or `{command} user set-role {args.name} ROLE`.",
-        file=sys.stderr,
-    )
-    return 2
-
-
-def cmd_user_list(args: argparse.Namespace) -> int:
-    from socialcrm.services.users import list_users
-
-    with opened(configure(args), write=False) as session:
-        for user in list_users(session):
-            state = "disabled" if user.disabled else "active"
-            last = user.last_login_at.isoformat(timespec="minutes") if user.last_login_at else "never"
-            print(f"{user.username:<24} {user.role:<10} {state:<8} last login {last}")
-    return 0
-
-
-def cmd_user_set_role(args: argparse.Namespace) -> int:
-    from socialcrm.services.users import set_role
-
-    with opened(configure(args), write=True) as session:
-        set_role(session, args.name, args.role, actor="cli")
-    print(f"{args.name} is now {args.role}")
-    return 0
-
-
-def cmd_user_disable(args: argparse.Namespace) -> int:
-    from socialcrm.services.users import set_disabled
-
-    with opened(configure(args), write=True) as session:
-        set_disabled(session, args.name, args.disabled, actor="cli")
-    print(f"{args.name} {'disabled' if args.disabled else 'enabled'}")
-    return 0
-
-
-def cmd_user_token(args: argparse.Namespace) -> int:
-    from socialcrm.services.auth import create_api_token
-
-    with opened(configure(args), write=True) as session:
-        token = create_api_token(session, args.name, args.label, actor="cli")
-    print(token)
-    print("Store it now: it is shown only once. Send it as 'Authorization: Bearer <token>'.", file=sys.stderr)
-    return 0
-
-
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    """Migrate the database to the newest schema."""
     config = configure(args)
     db = open_database(config, upgrade=True)
     print(f"Database at revision {db.current_revision()}: {redact_url(config.database_url())}")
@@ -367,6 +259,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_db_current(args: argparse.Namespace) -> int:
+    """Print the database's schema revision."""
     config = configure(args)
     db = open_database(config, upgrade=False)
     print(db.current_revision() or "(empty database: run `socialcrm db upgrade`)")
@@ -375,6 +268,7 @@ def cmd_db_current(args: argparse.Namespace) -> int:
 
 
 def cmd_sources(args: argparse.Namespace) -> int:
+    """List the sources with their state, or pause or resume one."""
     from socialcrm.services.sources import describe_sources, set_paused
 
     config = configure(args)

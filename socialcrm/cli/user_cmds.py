@@ -1,0 +1,132 @@
+"""User commands: add, list, set-role, disable, enable, and API tokens."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+
+from socialcrm.cli.core_cmds import configure, invoked_as, opened
+from socialcrm.errors import ConflictError, InvalidInputError, NotFoundError, SocialCRMError
+from socialcrm.models import ROLES, UI_LANGUAGES
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``socialcrm user ACTION``."""
+    user = sub.add_parser("user", help="manage web app users").add_subparsers(dest="user_command", metavar="ACTION")
+    user.required = True
+    p = user.add_parser("add", help="add a user (password from stdin or a prompt)")
+    p.add_argument("name", help="login name")
+    p.add_argument("--role", required=True, choices=ROLES, help="what the user may do in the web app")
+    p.add_argument("--language", choices=UI_LANGUAGES, help="web app language (default: [web] default_language)")
+    p.add_argument("--replace", action="store_true", help="reset role and password of an existing user")
+    p.set_defaults(func=cmd_user_add)
+    p = user.add_parser("list", help="list users and roles")
+    p.set_defaults(func=cmd_user_list)
+    p = user.add_parser("set-role", help="change a user's role")
+    p.add_argument("name", help="login name")
+    p.add_argument("role", choices=ROLES, help="the new role")
+    p.set_defaults(func=cmd_user_set_role)
+    p = user.add_parser("disable", help="disable a user's login")
+    p.add_argument("name", help="login name")
+    p.set_defaults(func=cmd_user_disable, disabled=True)
+    p = user.add_parser("enable", help="enable a user's login")
+    p.add_argument("name", help="login name")
+    p.set_defaults(func=cmd_user_disable, disabled=False)
+    p = user.add_parser("token", help="create an API token for /api/v1 (printed once)")
+    p.add_argument("name", help="login name of the token's owner")
+    p.add_argument("--label", default="cli", help="a note telling tokens apart (default: cli)")
+    p.set_defaults(func=cmd_user_token)
+
+
+def _read_password() -> str:
+    if not sys.stdin.isatty():
+        line = sys.stdin.readline()
+        if not line:
+            raise SocialCRMError("no password on stdin")
+        return line.rstrip("\r\n")
+    first = getpass.getpass("Password: ")
+    if getpass.getpass("Repeat: ") != first:
+        raise SocialCRMError("passwords do not match")
+    return first
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    """Add a user, reading the password from stdin or a prompt; an existing name is a usage error."""
+    from socialcrm.services.users import create_user, get_user, validate_new_user
+
+    config = configure(args)
+    if not args.replace:  # said before the password prompt, not after it
+        try:
+            with opened(config, write=False) as session:
+                get_user(session, args.name)
+            return _user_exists(args)
+        except NotFoundError:
+            pass
+    password = _read_password()
+    try:
+        validate_new_user(args.name, args.role, password)
+    except InvalidInputError as err:
+        print(f"socialcrm: {err}", file=sys.stderr)
+        return 2
+    try:
+        with opened(config, write=True) as session:
+            create_user(session, args.name, args.role, password, language=args.language, replace=args.replace)
+    except ConflictError:  # added by someone else since the check above
+        return _user_exists(args)
+    print(f"User {args.name} ({args.role}) saved")
+    return 0
+
+
+def _user_exists(args: argparse.Namespace) -> int:
+    command = invoked_as() + (f" --config {args.config}" if args.config else "")
+    print(
+        f"socialcrm: user {args.name!r} already exists. To change it, run "
+        f"`{command} user add {args.name} --role {args.role} --replace` (new password and role) "
+        f"or `{command} user set-role {args.name} ROLE`.",
+        file=sys.stderr,
+    )
+    return 2
+
+
+def cmd_user_list(args: argparse.Namespace) -> int:
+    """Print every user with role, state and last login."""
+    from socialcrm.services.users import list_users
+
+    with opened(configure(args), write=False) as session:
+        for user in list_users(session):
+            state = "disabled" if user.disabled else "active"
+            last = user.last_login_at.isoformat(timespec="minutes") if user.last_login_at else "never"
+            print(f"{user.username:<24} {user.role:<10} {state:<8} last login {last}")
+    return 0
+
+
+def cmd_user_set_role(args: argparse.Namespace) -> int:
+    """Give a user another role."""
+    from socialcrm.services.users import set_role
+
+    with opened(configure(args), write=True) as session:
+        set_role(session, args.name, args.role, actor="cli")
+    print(f"{args.name} is now {args.role}")
+    return 0
+
+
+def cmd_user_disable(args: argparse.Namespace) -> int:
+    """Disable or enable a user's login."""
+    from socialcrm.services.users import set_disabled
+
+    with opened(configure(args), write=True) as session:
+        set_disabled(session, args.name, args.disabled, actor="cli")
+    print(f"{args.name} {'disabled' if args.disabled else 'enabled'}")
+    return 0
+
+
+def cmd_user_token(args: argparse.Namespace) -> int:
+    """Print a new API token for a user (shown once; only its hash is stored)."""
+    from socialcrm.services.auth import create_api_token
+
+    with opened(configure(args), write=True) as session:
+        token = create_api_token(session, args.name, args.label, actor="cli")
+    print(token)
+    print("Store it now: it is shown only once. Send it as 'Authorization: Bearer <token>'.", file=sys.stderr)
+    return 0
