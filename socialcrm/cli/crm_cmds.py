@@ -25,6 +25,7 @@ def _actor() -> str:
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add customers, orders, links and rules."""
     customers = sub.add_parser("customers", help="import, deduplicate and merge customers")
     csub = customers.add_subparsers(dest="customers_command", metavar="ACTION")
     csub.required = True
@@ -170,10 +171,12 @@ def _print_report(report: ImportReport, file: str, kind: str, *, dry_run: bool) 
 
 
 def cmd_customers_import(args: argparse.Namespace) -> int:
+    """Import customers from a CSV file (exit 1 when a row was rejected)."""
     return _run_import(args, "customers")
 
 
 def cmd_orders_import(args: argparse.Namespace) -> int:
+    """Import orders from a CSV file (exit 1 when a row was rejected)."""
     return _run_import(args, "orders")
 
 
@@ -191,6 +194,7 @@ def _with_db(args: argparse.Namespace, work: Any, *, write: bool) -> int:
 
 
 def cmd_merge_candidates(args: argparse.Namespace) -> int:
+    """Look for duplicate customers (unless --no-detect) and list the open candidates with the commands to decide."""
     from socialcrm.services import merges
 
     def work(session: Any, _config: Any) -> int:
@@ -215,6 +219,7 @@ def cmd_merge_candidates(args: argparse.Namespace) -> int:
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
+    """Merge customer B into customer A."""
     from socialcrm.services import merges
 
     def work(session: Any, _config: Any) -> int:
@@ -226,6 +231,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 
 def cmd_dismiss(args: argparse.Namespace) -> int:
+    """Mark a merge candidate as two different people."""
     from socialcrm.services import merges
 
     def work(session: Any, _config: Any) -> int:
@@ -237,6 +243,7 @@ def cmd_dismiss(args: argparse.Namespace) -> int:
 
 
 def cmd_links_review(args: argparse.Namespace) -> int:
+    """List the suggested mention-to-customer links waiting for a decision."""
     from socialcrm.services import links
 
     def work(session: Any, _config: Any) -> int:
@@ -258,6 +265,7 @@ def cmd_links_review(args: argparse.Namespace) -> int:
 
 
 def cmd_links_decide(args: argparse.Namespace) -> int:
+    """Confirm or reject a suggested link."""
     from socialcrm.services import links
 
     def work(session: Any, _config: Any) -> int:
@@ -278,6 +286,7 @@ def _ruleset(config: Any) -> Any:
 
 
 def cmd_rules_explain(args: argparse.Namespace) -> int:
+    """Print why each rule fired or did not for a stored mention."""
     from socialcrm.rules.explain import explain_mention, format_explanation
 
     def work(session: Any, config: Any) -> int:
@@ -289,6 +298,7 @@ def cmd_rules_explain(args: argparse.Namespace) -> int:
 
 
 def cmd_rules_test(args: argparse.Namespace) -> int:
+    """Replay stored mentions through the current rules and print what they would do, changing nothing."""
     from socialcrm.rules.explain import BacktestSummary, backtest, summarise
 
     def work(session: Any, config: Any) -> int:

@@ -28,6 +28,7 @@ logger = logging.getLogger("socialcrm.demo")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``socialcrm demo``."""
     p = sub.add_parser("demo", help="run the daemon on the embedded demo configuration (no network needed)")
     p.add_argument("--dir", default=".demo", help="working folder for the demo database and config (default .demo)")
     p.add_argument("--port", type=int, default=int(os.environ.get("SOCIALCRM_DEMO_PORT", "8080")), help="web port")
@@ -50,6 +51,7 @@ async def start_feed_server() -> tuple[web.AppRunner, str]:
 
 
 def write_demo_config(folder: Path, feed_base: str, web_port: int) -> Path:
+    """Write the demo config into ``folder``, pointed at the local feed server and the web port."""
     text = (DEMO_DATA / "demo.toml").read_text(encoding="utf-8")
     text = text.replace("@FEED_BASE@", feed_base).replace("@WEB_PORT@", str(web_port))
     path = folder / "socialcrm.toml"
@@ -96,6 +98,7 @@ def seed_customers(session: Session) -> None:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    """Set up the demo in ``--dir`` and run the daemon on it (``--prepare-only``: set up, print the config path)."""
     folder = Path(args.dir).resolve()
     folder.mkdir(parents=True, exist_ok=True)
     setup_logging(args.log_level or "INFO")

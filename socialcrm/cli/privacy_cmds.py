@@ -10,6 +10,7 @@ from socialcrm.cli.core_cmds import configure, opened
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``socialcrm privacy export|erase``."""
     privacy = sub.add_parser("privacy", help="export or erase everything held about one person (GDPR)")
     actions = privacy.add_subparsers(dest="privacy_command", metavar="ACTION")
     actions.required = True
@@ -24,6 +25,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    """Print (or write) everything stored about one person as JSON."""
     from socialcrm.services.privacy import export_person
 
     with opened(configure(args), write=True) as session:
@@ -38,6 +40,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_erase(args: argparse.Namespace) -> int:
+    """Erase one person's personal data (only with --yes), keeping pseudonymised statistics."""
     from socialcrm.services.privacy import erase_person
 
     if not args.yes:

@@ -17,6 +17,8 @@ from socialcrm.services import corrections, drafts, links, merges, tickets
 
 
 def usernames_for_roles(roles: Sequence[str]) -> Callable[[Session], list[str]]:
+    """A query for the enabled users of these roles, by name (for the assignee menus)."""
+
     def query(session: Session) -> list[str]:
         statement = (
             select(User.username)
@@ -29,6 +31,7 @@ def usernames_for_roles(roles: Sequence[str]) -> Callable[[Session], list[str]]:
 
 
 def set_ticket_status(session: Session, ticket_id: int, status: str, actor: str) -> None:
+    """Move a ticket to ``status``."""
     tickets.transition(session, ticket_id, status, actor=actor)
 
 
@@ -40,6 +43,7 @@ def assign_ticket(
     actor: str,
     sla: Mapping[Priority, SlaTarget] | None = None,
 ) -> None:
+    """Change a ticket's assignee and priority where they differ from what it has."""
     ticket = tickets.get_ticket(session, ticket_id)
     if ticket.assignee != assignee:
         tickets.assign(session, ticket_id, assignee, actor=actor)
@@ -48,10 +52,12 @@ def assign_ticket(
 
 
 def add_ticket_note(session: Session, ticket_id: int, text: str, actor: str) -> None:
+    """Add an internal note to a ticket."""
     tickets.add_note(session, ticket_id, text, actor=actor)
 
 
 def merge_tickets(session: Session, duplicate_id: int, into_id: int, actor: str) -> None:
+    """Merge the duplicate ticket into ``into_id``."""
     tickets.merge_tickets(session, duplicate_id, into_id, actor=actor)
 
 
@@ -70,22 +76,27 @@ def approve_draft(
 
 
 def edit_draft(session: Session, draft_id: int, version: int | None, text: str, actor: str) -> int:
+    """Save a new text for a draft; returns its new version."""
     return drafts.edit(session, draft_id, text, user=actor, expected_version=version).version
 
 
 def reject_draft(session: Session, draft_id: int, version: int | None, reason: str, actor: str) -> None:
+    """Reject a draft with a reason."""
     drafts.reject(session, draft_id, reason, user=actor, expected_version=version)
 
 
 def reassign_draft(session: Session, draft_id: int, assignee: str | None, actor: str) -> None:
+    """Give a draft to another reviewer (None: nobody)."""
     drafts.reassign(session, draft_id, assignee, user=actor)
 
 
 def mark_draft_posted(session: Session, draft_id: int, url: str, actor: str) -> None:
+    """Record that a person posted the approved reply by hand (at ``url``, if given)."""
     drafts.mark_posted(session, draft_id, url, user=actor)
 
 
 def retry_draft(session: Session, draft_id: int, actor: str) -> None:
+    """Send a failed reply again."""
     drafts.retry(session, draft_id, user=actor)
 
 
@@ -113,4 +124,5 @@ def merge_candidate(session: Session, candidate_id: int, keep: str, actor: str) 
 
 
 def correct_sentiment(session: Session, mention_id: int, label: str, actor: str) -> None:
+    """Record a person's correction of a mention's sentiment."""
     corrections.correct_sentiment(session, mention_id, label, actor)

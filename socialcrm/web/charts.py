@@ -28,6 +28,7 @@ LEFT, RIGHT, TOP, BOTTOM = 48, 12, 12, 28
 
 
 def colour(index: int) -> str:
+    """The chart colour for the ``index``-th series (the palette repeats)."""
     return PALETTE[index % len(PALETTE)]
 
 

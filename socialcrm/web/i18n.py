@@ -81,6 +81,8 @@ def translate(language: str, message: str, **values: object) -> str:
 
 
 def translator(language: str) -> Callable[..., str]:
+    """``t(message, **values)`` for templates, bound to ``language``."""
+
     def t(message: str, **values: object) -> str:
         return translate(language, message, **values)
 
@@ -88,6 +90,7 @@ def translator(language: str) -> Callable[..., str]:
 
 
 def format_percent(value: float | None, language: str) -> str:
+    """A share (0..1) as a percentage with one decimal: ``12,5 %`` in German, ``12.5%`` in English."""
     if value is None:
         return "–"
     number = format_number(value * 100, language, 1)

@@ -31,6 +31,7 @@ NAVIGATION = (
 
 
 def build_environment() -> jinja2.Environment:
+    """The Jinja2 environment: the templates folder, autoescaping, strict undefined names, the post filters."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
         autoescape=True,
@@ -45,6 +46,7 @@ def build_environment() -> jinja2.Environment:
 
 
 def language_of(request: web.Request) -> str:
+    """The request's UI language (the user's choice, the browser's, the configured default), worked out once."""
     cached = request.get(LANGUAGE_KEY)
     if isinstance(cached, str):
         return cached
@@ -100,6 +102,7 @@ def page_context(request: web.Request) -> dict[str, Any]:
 
 
 def render(request: web.Request, template: str, http_status: int = 200, **context: Any) -> web.Response:
+    """An HTML response from ``template`` with the page context and ``context``."""
     env = request.app[JINJA_KEY]
     merged = page_context(request)
     merged.update(context)

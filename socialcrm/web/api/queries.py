@@ -20,6 +20,7 @@ def _refs(session: Session, ids: set[int | None]) -> dict[int, str]:
 def page(
     session: Session, model: Any, filters: Sequence[Any], before: int | None, limit: int
 ) -> tuple[list[Any], int | None]:
+    """Up to ``limit`` rows of ``model`` matching ``filters`` below id ``before``, newest first; and the next cursor."""
     query = select(model).where(*filters).order_by(col(model.id).desc()).limit(limit + 1)
     if before is not None:
         query = query.where(col(model.id) < before)
@@ -32,6 +33,7 @@ def page(
 def mentions(
     session: Session, filters: Sequence[Any], before: int | None, limit: int
 ) -> tuple[list[tuple[Mention, str | None]], int | None]:
+    """A page of mentions, each with its customer_ref."""
     rows, cursor = page(session, Mention, filters, before, limit)
     refs = _refs(session, {m.customer_id for m in rows})
     return [(m, refs.get(m.customer_id) if m.customer_id else None) for m in rows], cursor
@@ -40,6 +42,7 @@ def mentions(
 def tickets(
     session: Session, filters: Sequence[Any], before: int | None, limit: int
 ) -> tuple[list[tuple[Ticket, list[int], str | None]], int | None]:
+    """A page of tickets, each with its mention ids and customer_ref."""
     rows, cursor = page(session, Ticket, filters, before, limit)
     ids = [t.id for t in rows]
     links: dict[int, list[int]] = {i: [] for i in ids if i is not None}
@@ -55,6 +58,7 @@ def tickets(
 def drafts(
     session: Session, filters: Sequence[Any], before: int | None, limit: int
 ) -> tuple[list[tuple[ReplyDraft, str | None]], int | None]:
+    """A page of reply drafts, each with its customer_ref."""
     rows, cursor = page(session, ReplyDraft, filters, before, limit)
     refs = _refs(session, {d.customer_id for d in rows})
     return [(d, refs.get(d.customer_id) if d.customer_id else None) for d in rows], cursor

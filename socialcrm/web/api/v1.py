@@ -57,6 +57,7 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
 
 @routes.get(PREFIX + "/openapi.json")
 async def openapi(request: web.Request) -> web.Response:
+    """The OpenAPI 3 description of this API (any logged-in user)."""
     user_of(request)
     return web.json_response(openapi_document())
 
@@ -64,6 +65,7 @@ async def openapi(request: web.Request) -> web.Response:
 @routes.get(PREFIX + "/mentions")
 @requires("community", "service", "marketing")
 async def list_mentions(request: web.Request) -> web.Response:
+    """Mentions, newest first, filtered by source, sentiment, language, since and customer; paged by cursor."""
     q = request.query
     filters: list[Any] = []
     if source := params.text(q, "source", 64):
@@ -84,6 +86,7 @@ async def list_mentions(request: web.Request) -> web.Response:
 @routes.get(PREFIX + r"/mentions/{id:\d+}")
 @requires("community", "service", "marketing")
 async def get_mention(request: web.Request) -> web.Response:
+    """One mention."""
     mention_id = params.path_id(request)
     rows, _ = await request.app[DB_KEY].run_read(lambda s: queries.mentions(s, [Mention.id == mention_id], None, 1))
     if not rows:
@@ -94,6 +97,7 @@ async def get_mention(request: web.Request) -> web.Response:
 @routes.get(PREFIX + "/tickets")
 @requires("service")
 async def list_tickets(request: web.Request) -> web.Response:
+    """Tickets (merged ones left out), newest first, filtered by status, assignee and customer."""
     q = request.query
     filters: list[Any] = [col(Ticket.merged_into_id).is_(None)]
     if status := params.choice(q, "status", TICKET_STATUSES):
@@ -110,6 +114,7 @@ async def list_tickets(request: web.Request) -> web.Response:
 @routes.get(PREFIX + r"/tickets/{id:\d+}")
 @requires("service")
 async def get_ticket(request: web.Request) -> web.Response:
+    """One ticket with its mention ids and notes."""
     ticket_id = params.path_id(request)
     detail = await request.app[DB_KEY].run_read(lambda s: tickets.ticket_detail(s, ticket_id))
     data = serialize.ticket(
@@ -124,6 +129,7 @@ async def get_ticket(request: web.Request) -> web.Response:
 @routes.post(PREFIX + r"/tickets/{id:\d+}/status")
 @requires("service")
 async def ticket_status(request: web.Request) -> web.StreamResponse:
+    """Move a ticket to ``status``; answers with the ticket."""
     ticket_id = params.path_id(request)
     body = await _json_body(request)
     status = params.choice(body, "status", TICKET_STATUSES)
@@ -137,6 +143,7 @@ async def ticket_status(request: web.Request) -> web.StreamResponse:
 @routes.post(PREFIX + r"/tickets/{id:\d+}/notes")
 @requires("service")
 async def ticket_note(request: web.Request) -> web.StreamResponse:
+    """Add an internal note (``text``) to a ticket; answers with the ticket."""
     ticket_id = params.path_id(request)
     body = await _json_body(request)
     text = params.text(body, "text", 10000)
@@ -150,6 +157,7 @@ async def ticket_note(request: web.Request) -> web.StreamResponse:
 @routes.get(PREFIX + "/drafts")
 @requires("community")
 async def list_drafts(request: web.Request) -> web.Response:
+    """Reply drafts, newest first, optionally of one status."""
     filters: list[Any] = []
     if status := params.choice(request.query, "status", DRAFT_STATUSES):
         filters.append(ReplyDraft.status == status)
@@ -161,6 +169,7 @@ async def list_drafts(request: web.Request) -> web.Response:
 @routes.get(PREFIX + r"/drafts/{id:\d+}")
 @requires("community")
 async def get_draft(request: web.Request) -> web.Response:
+    """One reply draft."""
     draft_id = params.path_id(request)
     rows, _ = await request.app[DB_KEY].run_read(lambda s: queries.drafts(s, [ReplyDraft.id == draft_id], None, 1))
     if not rows:
@@ -190,6 +199,7 @@ async def approve_draft(request: web.Request) -> web.StreamResponse:
 @routes.post(PREFIX + r"/drafts/{id:\d+}/reject")
 @requires("community")
 async def reject_draft(request: web.Request) -> web.StreamResponse:
+    """Reject a draft with a ``reason``; with ``version``, only if nobody changed it since (else 409)."""
     draft_id = params.path_id(request)
     body = await _json_body(request)
     reason = params.text(body, "reason", 2000)
@@ -207,6 +217,7 @@ async def reject_draft(request: web.Request) -> web.StreamResponse:
 @routes.get(PREFIX + "/customers")
 @requires("community", "service")
 async def list_customers(request: web.Request) -> web.Response:
+    """Active customers, newest first; ``q`` searches like the customer list."""
     search = params.text(request.query, "q", 200)
     filters: list[Any] = [col(Customer.merged_into_id).is_(None)]
     before, limit = _paging(request)
@@ -222,6 +233,7 @@ async def list_customers(request: web.Request) -> web.Response:
 @routes.get(PREFIX + r"/customers/{id:\d+}")
 @requires("community", "service")
 async def get_customer(request: web.Request) -> web.Response:
+    """One customer with contacts, identities, orders, and the ids of recent tickets, drafts and mentions."""
     customer_id = params.path_id(request)
     view = await request.app[DB_KEY].run_read(lambda s: customers.customer_view(s, customer_id, limit=20))
     data = serialize.customer(view.customer)
@@ -246,4 +258,5 @@ async def get_customer(request: web.Request) -> web.Response:
 
 
 def setup(app: web.Application) -> None:
+    """Add the API's routes to the app."""
     app.router.add_routes(routes)

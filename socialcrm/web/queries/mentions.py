@@ -14,6 +14,8 @@ PAGE_SIZE = 50
 
 @dataclass(frozen=True, slots=True)
 class MentionFilter:
+    """What the mention list shows: source, sentiment, language, group, customer, since; paged by id."""
+
     source: str | None = None
     sentiment: str | None = None
     language: str | None = None

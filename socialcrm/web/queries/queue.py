@@ -19,6 +19,8 @@ AGE_CHOICES = ("1h", "24h", "7d", "older")
 
 @dataclass(frozen=True, slots=True)
 class QueueFilter:
+    """What the reply queue shows: source, language, sentiment, age, assignee and status; page."""
+
     source: str | None = None
     language: str | None = None
     sentiment: str | None = None
@@ -31,6 +33,8 @@ class QueueFilter:
 
 @dataclass(slots=True)
 class QueueItem:
+    """A reply draft with its mention, customer, the rule decision that made it and the thread around it."""
+
     draft: ReplyDraft
     mention: Mention
     customer: Customer | None
@@ -113,6 +117,7 @@ def _decisions(session: Session, keys: list[tuple[int, str | None]]) -> dict[tup
 
 
 def draft_item(session: Session, draft_id: int) -> QueueItem | None:
+    """One draft as the queue shows it; None when it (or its mention) does not exist."""
     draft = session.get(ReplyDraft, draft_id)
     if draft is None:
         return None

@@ -41,6 +41,7 @@ class DayCounts:
 
 
 def day_expression(session: Session) -> Any:
+    """SQL for the UTC calendar day a mention was published (dialect-specific)."""
     if session.get_bind().dialect.name == "postgresql":
         return func.date(func.timezone("UTC", Mention.published_at))
     return func.date(Mention.published_at)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
+from sqlmodel import Session
 
 from socialcrm.models import ROLES, utcnow
 from socialcrm.rules.explain import evaluation_dicts, explain_mention
@@ -35,6 +36,7 @@ class ActiveRules:
     def replace(
         self, rules: Sequence[Mapping[str, Any]], templates: Mapping[str, Mapping[str, str]], ruleset: RuleSet
     ) -> None:
+        """Swap in newly loaded rules, templates and their compiled rule set."""
         self.rules, self.templates, self.ruleset = rules, templates, ruleset
 
 
@@ -51,6 +53,7 @@ def setup_rules(app: web.Application) -> None:
 @routes.get("/admin")
 @requires()
 async def admin_home(request: web.Request) -> web.Response:
+    """Source health: state, last success, counts and the last error of every source."""
     config = request.app[CONFIG_KEY]
     now = utcnow()
     health = await request.app[DB_KEY].run_read(lambda s: sources.describe_sources(s, config, now))
@@ -60,6 +63,7 @@ async def admin_home(request: web.Request) -> web.Response:
 @routes.post(r"/admin/sources/{name}/{action:pause|resume}")
 @requires()
 async def source_pause(request: web.Request) -> web.StreamResponse:
+    """Pause or resume polling one source."""
     config = request.app[CONFIG_KEY]
     source = next((s for s in config.sources if s.name == request.match_info["name"]), None)
     if source is None:
@@ -80,7 +84,7 @@ async def rules_page(request: web.Request) -> web.Response:
     result = None
     if mention_id is not None:
 
-        def test(s):  # type: ignore[no-untyped-def]
+        def test(s: Session) -> dict[str, Any]:
             stored = explain_mention(s, mention_id)
             mention = stored.mention
             now_verdict = evaluation_dicts(ruleset.evaluate(build_facts(s, mention, ruleset, mention.published_at)))
@@ -106,6 +110,7 @@ async def rules_page(request: web.Request) -> web.Response:
 @routes.get("/admin/users")
 @requires()
 async def users_page(request: web.Request) -> web.Response:
+    """Users with their roles, and every API token with its owner."""
     rows, tokens = await request.app[DB_KEY].run_read(lambda s: (users.list_users(s), auth.list_api_tokens(s)))
     return render(request, "users.html", rows=rows, tokens=tokens, roles=ROLES, new_token=None)
 
@@ -113,6 +118,7 @@ async def users_page(request: web.Request) -> web.Response:
 @routes.post("/admin/users")
 @requires()
 async def user_create(request: web.Request) -> web.StreamResponse:
+    """Add a user (the form's username, role and password, checked like the CLI's)."""
     form = await request.post()
     username = params.text(form, "username", 64) or ""
     role = params.choice(form, "role", ROLES) or ""
@@ -125,6 +131,7 @@ async def user_create(request: web.Request) -> web.StreamResponse:
 @routes.post(r"/admin/users/{name}/role")
 @requires()
 async def user_role(request: web.Request) -> web.StreamResponse:
+    """Give a user another role."""
     form = await request.post()
     role = params.choice(form, "role", ROLES)
     if role is None:
@@ -138,6 +145,7 @@ async def user_role(request: web.Request) -> web.StreamResponse:
 @routes.post(r"/admin/users/{name}/{action:disable|enable}")
 @requires()
 async def user_disable(request: web.Request) -> web.StreamResponse:
+    """Disable or enable a user's login (nobody can disable their own)."""
     name = request.match_info["name"]
     disabled = request.match_info["action"] == "disable"
     actor = user_of(request).username
@@ -173,6 +181,7 @@ async def token_create(request: web.Request) -> web.Response:
 @routes.post(r"/admin/tokens/{id:\d+}/revoke")
 @requires()
 async def token_revoke(request: web.Request) -> web.StreamResponse:
+    """Revoke an API token."""
     token_id = params.path_id(request)
     actor = user_of(request).username
     await request.app[DB_KEY].run_write(lambda s: auth.revoke_api_token(s, token_id, actor=actor))
@@ -182,6 +191,7 @@ async def token_revoke(request: web.Request) -> web.StreamResponse:
 @routes.get("/admin/audit")
 @requires()
 async def audit_page(request: web.Request) -> web.Response:
+    """The audit log, newest first, 100 a page, optionally for one entity."""
     before = params.integer(request.query, "before", 1)
     entity = params.text(request.query, "entity", 32)
     entity_id = params.text(request.query, "entity_id", 64)

@@ -1,4 +1,4 @@
-"""Small things several pages share: configured source names, sentiment labels, notices."""
+"""Small things several pages share: the configuration key, source names, and the answer after an action."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ CONFIG_KEY = web.AppKey("config", Config)
 
 
 def source_names(request: web.Request) -> list[str]:
+    """The configured sources' names, for filter menus."""
     config = request.app[CONFIG_KEY]
     return [source.name for source in config.sources]
 

@@ -24,6 +24,7 @@ ROLES = ("community", "service")
 @routes.get("/customers")
 @requires(*ROLES)
 async def customer_list(request: web.Request) -> web.Response:
+    """Customers by name, 50 a page; ``q`` matches name, company, customer_ref, e-mail or a handle."""
     search = params.text(request.query, "q", 200)
     prospects = request.query.get("prospects") == "1"
     page = params.integer(request.query, "page", 1) or 1
@@ -46,6 +47,7 @@ async def customer_list(request: web.Request) -> web.Response:
 @routes.get(r"/customers/{id:\d+}")
 @requires(*ROLES)
 async def customer_page(request: web.Request) -> web.Response:
+    """The 360-degree view of one customer (a merged record redirects to the one it went into)."""
     customer_id = params.path_id(request)
     config = request.app[CONFIG_KEY]
     user = user_of(request)
@@ -63,6 +65,7 @@ async def customer_page(request: web.Request) -> web.Response:
 @routes.post(r"/customers/{id:\d+}/notes")
 @requires(*ROLES)
 async def customer_note(request: web.Request) -> web.StreamResponse:
+    """Add a note to the customer's timeline."""
     customer_id = params.path_id(request)
     form = await request.post()
     text = params.text(form, "text", 10000)
@@ -76,6 +79,7 @@ async def customer_note(request: web.Request) -> web.StreamResponse:
 @routes.get("/customers/links")
 @requires(*ROLES)
 async def link_review(request: web.Request) -> web.Response:
+    """Suggested mention-to-customer links waiting for a decision."""
     rows = await request.app[DB_KEY].run_read(lambda s: pending_links(s))
     return render(request, "links.html", rows=rows)
 
@@ -83,6 +87,7 @@ async def link_review(request: web.Request) -> web.Response:
 @routes.post(r"/customers/links/{id:\d+}/{decision:confirm|reject}")
 @requires(*ROLES)
 async def link_decide(request: web.Request) -> web.StreamResponse:
+    """Confirm or reject a suggested link."""
     suggestion_id = params.path_id(request)
     confirm = request.match_info["decision"] == "confirm"
     actor = user_of(request).username
@@ -143,6 +148,7 @@ async def merge_do(request: web.Request) -> web.StreamResponse:
 @routes.post(r"/customers/merges/{id:\d+}/dismiss")
 @requires(*ROLES)
 async def merge_dismiss(request: web.Request) -> web.StreamResponse:
+    """Mark a merge candidate as two different people."""
     candidate_id = params.path_id(request)
     actor = user_of(request).username
     await request.app[DB_KEY].run_write(lambda s: merges.dismiss_candidate(s, candidate_id, actor=actor))

@@ -46,6 +46,7 @@ def date_range(request: web.Request, now: datetime) -> tuple[datetime, datetime,
 
 
 def focus_of(request: web.Request) -> Focus:
+    """The source, query group or tag the page is narrowed to (``source``, ``group``, ``tag``)."""
     q = request.query
     return Focus(source=params.text(q, "source", 64), group=params.text(q, "group", 64), tag=params.text(q, "tag", 64))
 
@@ -62,6 +63,7 @@ def _label(language: str) -> Callable[[date], str]:
 @routes.get("/dashboard")
 @requires("marketing")
 async def dashboard(request: web.Request) -> web.Response:
+    """Marketing figures for a date range: volume, sentiment, share of voice, themes and KPIs, as SVG charts."""
     now = utcnow()
     start, end, preset = date_range(request, now)
     by = params.choice(request.query, "by", DIMENSIONS) or "source"
@@ -130,6 +132,7 @@ def _spreadsheet_safe(value: str) -> str:
 @routes.get("/dashboard/export.csv")
 @requires("marketing")
 async def export_csv(request: web.Request) -> web.Response:
+    """The dashboard's series as a CSV download (cells that a spreadsheet would run as formulas are defused)."""
     now = utcnow()
     start, end, _preset = date_range(request, now)
     focus = focus_of(request)

@@ -21,6 +21,7 @@ routes = web.RouteTableDef()
 @routes.get("/mentions")
 @requires("community", "service", "marketing")
 async def mention_list(request: web.Request) -> web.Response:
+    """Stored mentions, newest first, filtered by source, sentiment, language or group; paged by id."""
     q = request.query
     where = MentionFilter(
         source=params.text(q, "source", 64),

@@ -10,6 +10,7 @@ from aiohttp import web
 
 
 def text(values: Mapping[str, Any], name: str, max_length: int = 200) -> str | None:
+    """The stripped value of ``name``, None when missing or blank; 400 when longer than ``max_length``."""
     raw = values.get(name)
     if raw is None or not isinstance(raw, str) or raw.strip() == "":
         return None
@@ -33,6 +34,7 @@ def raw_text(values: Mapping[str, Any], name: str, max_length: int) -> str:
 
 
 def integer(values: Mapping[str, Any], name: str, minimum: int | None = None) -> int | None:
+    """The value of ``name`` as a whole number (at least ``minimum``), None when missing; else 400."""
     raw = text(values, name, 20)
     if raw is None:
         return None
@@ -46,6 +48,7 @@ def integer(values: Mapping[str, Any], name: str, minimum: int | None = None) ->
 
 
 def choice(values: Mapping[str, Any], name: str, allowed: Sequence[str]) -> str | None:
+    """The value of ``name`` when it is one of ``allowed``, None when missing; else 400."""
     raw = text(values, name, 100)
     if raw is None:
         return None
@@ -68,6 +71,7 @@ def day(values: Mapping[str, Any], name: str, *, end: bool = False) -> datetime 
 
 
 def path_id(request: web.Request, name: str = "id") -> int:
+    """The numeric id in the URL path; 404 when it is not a number."""
     raw = request.match_info.get(name, "")
     try:
         return int(raw)

@@ -7,15 +7,18 @@ from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
+from sqlmodel import Session
 
 from socialcrm.errors import ConflictError, SecondPersonError
-from socialcrm.models import SENTIMENT_LABELS, utcnow
+from socialcrm.models import SENTIMENT_LABELS, DraftEdit, utcnow
+from socialcrm.services import drafts
 from socialcrm.web import actions
 from socialcrm.web.i18n import translate
 from socialcrm.web.middleware import DB_KEY
 from socialcrm.web.queries.queue import (
     AGE_CHOICES,
     QueueFilter,
+    QueueItem,
     can_reply_by_api,
     draft_item,
     queue_page,
@@ -34,6 +37,7 @@ MAX_REPLY = 20000
 @routes.get("/queue")
 @requires("community")
 async def queue(request: web.Request) -> web.Response:
+    """Reply drafts waiting for review, filtered, with the approved ones a person must post by hand."""
     q = request.query
     where = QueueFilter(
         source=params.text(q, "source", 64),
@@ -46,7 +50,7 @@ async def queue(request: web.Request) -> web.Response:
     now = utcnow()
     db = request.app[DB_KEY]
 
-    def load(s):  # type: ignore[no-untyped-def]
+    def load(s: Session) -> tuple[list[QueueItem], int, list[QueueItem], list[str]]:
         items, total = queue_page(s, where, now)
         return items, total, to_post_by_hand(s), actions.usernames_for_roles(("community", "admin"))(s)
 
@@ -70,12 +74,11 @@ async def queue(request: web.Request) -> web.Response:
 @routes.get("/queue/{id}")
 @requires("community")
 async def draft_page(request: web.Request) -> web.Response:
+    """One reply draft with its mention, its edit history and who may review it."""
     draft_id = params.path_id(request)
     db = request.app[DB_KEY]
 
-    def load(s):  # type: ignore[no-untyped-def]
-        from socialcrm.services import drafts
-
+    def load(s: Session) -> tuple[QueueItem | None, list[DraftEdit], list[str]]:
         item = draft_item(s, draft_id)
         return (
             item,
@@ -115,6 +118,7 @@ def _back(request: web.Request, draft_id: int) -> str:
 @routes.post("/queue/{id}/approve")
 @requires("community")
 async def approve(request: web.Request) -> web.StreamResponse:
+    """Approve a draft (with a last edit); a stale version or a draft already handled is a 409."""
     draft_id = params.path_id(request)
     form = await request.post()
     text = params.text(form, "text", MAX_REPLY)
@@ -140,6 +144,7 @@ async def approve(request: web.Request) -> web.StreamResponse:
 @routes.post("/queue/{id}/edit")
 @requires("community")
 async def edit(request: web.Request) -> web.StreamResponse:
+    """Save a new text for a draft, checked against the version the reviewer saw."""
     draft_id = params.path_id(request)
     form = await request.post()
     text = params.text(form, "text", MAX_REPLY)
@@ -159,6 +164,7 @@ async def edit(request: web.Request) -> web.StreamResponse:
 @routes.post("/queue/{id}/reject")
 @requires("community")
 async def reject(request: web.Request) -> web.StreamResponse:
+    """Reject a draft, saying why."""
     draft_id = params.path_id(request)
     form = await request.post()
     reason = params.text(form, "reason", 2000)
@@ -176,6 +182,7 @@ async def reject(request: web.Request) -> web.StreamResponse:
 @routes.post("/queue/{id}/reassign")
 @requires("community")
 async def reassign(request: web.Request) -> web.StreamResponse:
+    """Give a draft to another reviewer (or to nobody)."""
     draft_id = params.path_id(request)
     form = await request.post()
     assignee = params.text(form, "assignee", 64)
@@ -204,6 +211,7 @@ async def posted(request: web.Request) -> web.StreamResponse:
 @routes.post("/queue/{id}/retry")
 @requires("community")
 async def retry(request: web.Request) -> web.StreamResponse:
+    """Send a failed reply again (it goes back to approved and out with the next outbox run)."""
     draft_id = params.path_id(request)
     actor = user_of(request).username
     try:

@@ -26,6 +26,7 @@ routes = web.RouteTableDef()
 @routes.get("/tickets")
 @requires("service")
 async def ticket_list(request: web.Request) -> web.Response:
+    """Open tickets (or one status), filtered and sorted, 50 a page; ``view=board`` shows them by status."""
     q = request.query
     now = utcnow()
     db = request.app[DB_KEY]
@@ -58,6 +59,7 @@ async def ticket_list(request: web.Request) -> web.Response:
 @routes.get("/tickets/{id}")
 @requires("service")
 async def ticket_view(request: web.Request) -> web.Response:
+    """One ticket with its mentions, customer, notes and due times."""
     ticket_id = params.path_id(request)
     now = utcnow()
     detail = await request.app[DB_KEY].run_read(lambda s: ticket_detail(s, ticket_id, now))
@@ -78,6 +80,7 @@ async def ticket_view(request: web.Request) -> web.Response:
 @routes.post("/tickets/{id}/status")
 @requires("service")
 async def ticket_status(request: web.Request) -> web.StreamResponse:
+    """Move a ticket to another status (only the allowed steps)."""
     ticket_id = params.path_id(request)
     form = await request.post()
     status = params.choice(form, "status", TICKET_STATUSES)
@@ -91,6 +94,7 @@ async def ticket_status(request: web.Request) -> web.StreamResponse:
 @routes.post("/tickets/{id}/assign")
 @requires("service")
 async def ticket_assign(request: web.Request) -> web.StreamResponse:
+    """Assign a ticket and change its priority (due times follow the SLA)."""
     ticket_id = params.path_id(request)
     form = await request.post()
     assignee = params.text(form, "assignee", 64)
@@ -104,6 +108,7 @@ async def ticket_assign(request: web.Request) -> web.StreamResponse:
 @routes.post("/tickets/{id}/notes")
 @requires("service")
 async def ticket_note(request: web.Request) -> web.StreamResponse:
+    """Add an internal note to a ticket."""
     ticket_id = params.path_id(request)
     form = await request.post()
     text = params.text(form, "text", 10000)
