@@ -70,6 +70,7 @@ def kind_of_file(path: Path) -> str:
 
 
 def default_name(backend: str, now: datetime | None = None) -> str:
+    """A time-stamped file name such as ``socialcrm-20261201-023000Z.sqlite3`` for the backend's format."""
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%d-%H%M%SZ")
     return f"socialcrm-{stamp}{SUFFIX[backend]}"
 

@@ -36,6 +36,7 @@ class SourceFilter(logging.Filter):
     """Puts the current source (``log_source``) on records that do not name one themselves."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Set ``record.source`` from the context when unset; never drops a record."""
         if getattr(record, "source", None) is None:
             record.source = current_source.get()
         return True
@@ -45,6 +46,7 @@ class JsonFormatter(logging.Formatter):
     """One JSON object per record and line; runs after the masking filter, so secrets are already masked."""
 
     def format(self, record: logging.LogRecord) -> str:
+        """The record as a JSON line: time (UTC), level, logger, source, message, exception, http."""
         document: dict[str, Any] = {
             "time": datetime.fromtimestamp(record.created, UTC)
             .isoformat(timespec="milliseconds")
@@ -79,6 +81,7 @@ class SecretMaskingFilter(logging.Filter):
         return text
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """Mask secrets in the formatted message, the traceback text and the http fields; never drops a record."""
         if not self.secrets:
             return True
         message = record.getMessage()

@@ -38,6 +38,7 @@ class Notifier:
 
     @property
     def active(self) -> bool:
+        """Whether systemd gave a socket to notify."""
         return self.address is not None
 
     def send(self, *fields: str) -> bool:
@@ -54,15 +55,19 @@ class Notifier:
         return True
 
     def ready(self, status: str) -> bool:
+        """Tell systemd that start-up is over (``Type=notify`` units count as started from here)."""
         return self.send("READY=1", f"STATUS={status}")
 
     def reloading(self) -> bool:
+        """Tell systemd a reload began; ``ready`` ends it."""
         # MONOTONIC_USEC lets newer systemd versions tell this reload from an older one.
         usec = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
         return self.send("RELOADING=1", f"MONOTONIC_USEC={usec}", "STATUS=Reloading rules and templates")
 
     def stopping(self) -> bool:
+        """Tell systemd the daemon is shutting down."""
         return self.send("STOPPING=1", "STATUS=Stopping: finishing work in flight")
 
     def status(self, status: str) -> bool:
+        """Set the one-line status ``systemctl status`` shows."""
         return self.send(f"STATUS={status}")

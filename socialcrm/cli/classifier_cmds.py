@@ -28,6 +28,7 @@ DEFAULT_DATA = Path("data/sentiment")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``classify`` and ``classifier train|eval``."""
     classify = sub.add_parser(
         "classify",
         help='sentiment and language of JSON Lines posts ({"id": ..., "text": ...} per line)',
@@ -190,6 +191,7 @@ def _has_id(line: bytes | None) -> bool:
 
 
 def cmd_classify(args: argparse.Namespace) -> int:
+    """Classify JSON Lines posts in batches; a line that fails gets an error line, the rest go on."""
     if args.batch_size < 1:
         print("socialcrm: --batch-size must be at least 1", file=sys.stderr)
         return 2
@@ -229,6 +231,7 @@ def _corrections(args: argparse.Namespace) -> list[Any]:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    """Retrain heads or adapters from the labelled data (and corrections if asked) into an adapter file."""
     from classifiers.recipe import TrainPlan, run_training
     from classifiers.training import TrainSettings
 
@@ -259,6 +262,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
+    """Score a classifier on the development sets, as a table or one JSON object per set."""
     from classifiers.recipe import evaluate_classifier
 
     if not args.data.is_dir():

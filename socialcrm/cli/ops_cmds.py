@@ -15,6 +15,7 @@ from socialcrm.db import redact_url
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``backup`` and ``restore``."""
     p = sub.add_parser(
         "backup",
         help="copy the database into a backup file while the daemon keeps running",
@@ -45,6 +46,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def cmd_backup(args: argparse.Namespace) -> int:
+    """Back the configured database up into a file, then prune old backups with ``--keep``."""
     from socialcrm.backup import BackupError, backup, prune
 
     config = configure(args)
@@ -67,6 +69,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
 
 
 def cmd_restore(args: argparse.Namespace) -> int:
+    """Replace the database's contents with a backup file (only with ``--yes``) and migrate it."""
     from socialcrm.backup import BackupError, kind_of_file, restore
     from socialcrm.models import Customer, Mention, Ticket, User
 

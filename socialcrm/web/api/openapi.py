@@ -231,6 +231,7 @@ def _action(tag: str, schema: str, summary: str, body: dict[str, Any], required:
 
 
 def openapi_document() -> dict[str, Any]:
+    """The OpenAPI 3.1 description of /api/v1 that /api/v1/openapi.json serves."""
     sentiments = SENTIMENT_LABELS
     return {
         "openapi": "3.1.0",

@@ -31,10 +31,12 @@ MENTION_FIELDS = (
 
 
 def mention(m: Mention, customer_ref: str | None = None) -> dict[str, Any]:
+    """A mention with the API's fields, written by the same function as exports and webhooks."""
     return mention_record(m, customer_ref, MENTION_FIELDS)
 
 
 def ticket(t: Ticket, mention_ids: list[int] | None = None, customer_ref: str | None = None) -> dict[str, Any]:
+    """A ticket with its deadlines and, when given, the ids of its mentions."""
     data: dict[str, Any] = {
         "id": t.id,
         "status": t.status,
@@ -60,10 +62,12 @@ def ticket(t: Ticket, mention_ids: list[int] | None = None, customer_ref: str | 
 
 
 def note(n: TicketNote) -> dict[str, Any]:
+    """A ticket's internal note."""
     return {"id": n.id, "author": n.author, "text": n.text, "created_at": iso(n.created_at)}
 
 
 def draft(d: ReplyDraft, customer_ref: str | None = None) -> dict[str, Any]:
+    """A reply draft with its review and delivery state."""
     return {
         "id": d.id,
         "status": d.status,
@@ -89,6 +93,7 @@ def draft(d: ReplyDraft, customer_ref: str | None = None) -> dict[str, Any]:
 
 
 def customer(c: Customer) -> dict[str, Any]:
+    """A customer record's own fields, without its contacts, orders or mentions."""
     return {
         "id": c.id,
         "customer_ref": c.customer_ref,
