@@ -26,6 +26,9 @@ _PREDEFINED = {"amp", "lt", "gt", "quot", "apos"}
 _NAME = re.compile(r"[A-Za-z_][\w:.\-]*")
 _INVALID_XML_CHARS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _ESCAPES = str.maketrans({'"': "&quot;", "'": "&apos;", ">": "&gt;"})
+_CHAR_REF = re.compile(r"&#(?:[xX]([0-9A-Fa-f]{1,8})|([0-9]{1,10}));")
+_HIGH_SURROGATES = range(0xD800, 0xDC00)
+_LOW_SURROGATES = range(0xDC00, 0xE000)
 
 
 class EntityBombError(ValueError):
@@ -169,7 +172,51 @@ def make_parser_safe(text: str) -> tuple[str, list[str]]:
     body = text[body_start:]
     if prolog.entities:
         body = _expand_entities(body, prolog.entities)
+    body, replaced = _fix_char_refs(body)
+    if replaced:
+        notes.append(
+            f"replaced {replaced} character reference(s) to characters XML does not allow "
+            "(a lone surrogate such as &#xD83D;, NUL, or beyond U+10FFFF) with U+FFFD"
+        )
     return UTF8_DECLARATION + "\n" + head + body, notes
+
+
+def _xml_allows(code: int) -> bool:
+    """Whether XML 1.0 allows the character (its Char production)."""
+    return code in (0x9, 0xA, 0xD) or 0x20 <= code <= 0xD7FF or 0xE000 <= code <= 0xFFFD or 0x10000 <= code <= 0x10FFFF
+
+
+def _fix_char_refs(body: str) -> tuple[str, int]:
+    """Join references to a surrogate pair into one; turn any other reference XML forbids into &#xFFFD;.
+
+    feedparser crashes on ``&#xD83D;`` (it encodes the surrogate to UTF-8) and on ``&#x110000;``,
+    which failed the whole feed on every poll; the entry is kept with U+FFFD instead.
+    """
+    if "&#" not in body:
+        return body, 0
+    replaced = 0
+    joined_until = -1
+
+    def code_of(match: re.Match[str]) -> int:
+        hex_digits, decimal = match.group(1), match.group(2)
+        return int(hex_digits, 16) if hex_digits is not None else int(decimal)
+
+    def replace(match: re.Match[str]) -> str:
+        nonlocal replaced, joined_until
+        if match.start() < joined_until:
+            return ""  # the low half of a pair joined just before
+        code = code_of(match)
+        if _xml_allows(code):
+            return match.group()
+        if code in _HIGH_SURROGATES:
+            low = _CHAR_REF.match(body, match.end())
+            if low is not None and code_of(low) in _LOW_SURROGATES:
+                joined_until = low.end()
+                return f"&#x{0x10000 + ((code - 0xD800) << 10) + (code_of(low) - 0xDC00):X};"
+        replaced += 1
+        return "&#xFFFD;"
+
+    return _CHAR_REF.sub(replace, body), replaced
 
 
 @dataclass(frozen=True)

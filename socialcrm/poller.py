@@ -23,6 +23,7 @@ from socialcrm.logs import log_source
 from socialcrm.models import utcnow
 from socialcrm.pipeline import Pipeline, PollCounts
 from socialcrm.services import sources
+from socialcrm.storable import storable_batch
 
 if TYPE_CHECKING:
     from socialcrm.models import SourceState
@@ -111,7 +112,8 @@ class Poller:
     async def _fetch_pages(self, cursor: str | None, result: PollResult) -> None:
         """Fetch and store page after page (at most ``max_pages``), adding each page's counts to ``result``."""
         for _ in range(self.max_pages):
-            batch = await self.connector.fetch(cursor)
+            # Where connector output enters the core: nothing unstorable gets past this line.
+            batch = storable_batch(await self.connector.fetch(cursor))
             result.add(await self.pipeline.process(self.source, batch))
             result.pages += 1
             result.not_modified = batch.not_modified
