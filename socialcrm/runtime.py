@@ -26,6 +26,7 @@ from socialcrm.rules.loader import compile_rules
 from socialcrm.rules.ruleset import RuleSet
 
 logger = logging.getLogger(__name__)
+PER_SOURCE_CONNECTIONS = 8
 
 
 @dataclass
@@ -39,6 +40,7 @@ class Runtime:
     http: aiohttp.ClientSession
     connectors: dict[str, Connector] = field(default_factory=dict)
     broken: dict[str, str] = field(default_factory=dict)
+    source_sessions: dict[str, aiohttp.ClientSession] = field(default_factory=dict)
     pipeline: Pipeline = field(init=False)
     outbox: OutboxWorker = field(init=False)
 
@@ -61,9 +63,16 @@ class Runtime:
         return runtime
 
     def _build_connector(self, source: SourceConfig) -> None:
+        """Build the source's connector with an HTTP session (connection pool) of its own.
+
+        A session per source bounds what a hanging source can hold to its own connections; the
+        shared ``http`` session is left to webhooks.
+        """
         try:
             connector_cls = load_connector_class(source.type)
-            self.connectors[source.name] = connector_cls(source.name, source.options, self.http)
+            session = self.source_sessions.get(source.name) or make_session(connections=PER_SOURCE_CONNECTIONS)
+            self.source_sessions[source.name] = session
+            self.connectors[source.name] = connector_cls(source.name, source.options, session)
         except Exception as err:  # noqa: BLE001 - one broken source must not stop the others
             logger.error("Source %s cannot start: %s", source.name, err)
             self.broken[source.name] = str(err)
@@ -94,6 +103,8 @@ class Runtime:
                 await connector.aclose()
             except Exception:  # noqa: BLE001 - closing must reach every connector
                 logger.exception("Closing source %s failed", name)
+        for session in self.source_sessions.values():
+            await session.close()
         await self.http.close()
         for connector_class in {type(connector) for connector in self.connectors.values()}:
             if isinstance(connector_class, SharedResources):
