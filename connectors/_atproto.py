@@ -6,6 +6,7 @@ import hashlib
 import re
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import regex
@@ -28,6 +29,16 @@ def encode_tid(timestamp_us: int, clock_id: int) -> str:
 def is_tid(text: str) -> bool:
     """True for a syntactically valid TID (13 characters, first one 2-7 or a-j)."""
     return bool(re.fullmatch(r"[234567abcdefghij][234567abcdefghijklmnopqrstuvwxyz]{12}", text))
+
+
+def tid_time(text: str) -> datetime | None:
+    """The moment a TID encodes (UTC), or None when ``text`` is not a TID."""
+    if not is_tid(text):
+        return None
+    value = 0
+    for char in text:
+        value = (value << 5) | TID_ALPHABET.index(char)
+    return datetime.fromtimestamp((value >> 10) / 1_000_000, tz=UTC)
 
 
 def tid_for_key(idempotency_key: str, now_us: int | None = None) -> str:

@@ -13,7 +13,8 @@ Exceptions (translate library errors at the boundary with ``raise ... from err``
     ├── AuthError                  401/403 or revoked credentials: pause, do not retry
     ├── MalformedResponseError     the body cannot be used (bad JSON, too deep, not a feed)
     ├── ParseError                 one item is unusable; the batch goes on without it
-    └── ReplyError                 a reply could not be posted; .permanent says whether to retry
+    ├── ReplyError                 a reply could not be posted; .permanent says whether to retry
+    └── ReplyLookupIncompleteError find_reply could not look back far enough to decide
 """
 
 from __future__ import annotations
@@ -156,6 +157,14 @@ class ReplyError(ConnectorError):
         self.permanent = permanent
 
 
+class ReplyLookupIncompleteError(ConnectorError):
+    """``find_reply`` read as far back as it may and still did not reach the first attempt's time.
+
+    It cannot tell whether the reply is out, so the caller must not post blindly: more posts only
+    pile up, so a later look would not decide either; a person has to look.
+    """
+
+
 class ConnectorOptions(BaseModel):
     """Base for every connector's options: unknown keys are errors, values are frozen."""
 
@@ -256,10 +265,16 @@ class SharedResources(Protocol):
 class ReplyLookup(Protocol):
     """A connector that can find a reply it may already have posted (offered where the platform allows).
 
-    The outbox asks before posting again after a send whose outcome is unknown (a timeout, a crash).
+    The outbox asks before posting again after a send whose outcome is unknown (a timeout, a crash),
+    passing ``since``, the time of the first attempt: the look-up pages back through the account's
+    posts until it passes that time (bounded), so posts made in between do not hide the reply. When
+    it cannot reach that far it raises ReplyLookupIncompleteError rather than answer None. Without
+    ``since`` it looks at the latest page only (the first release's contract).
     """
 
-    async def find_reply(self, target: ReplyTarget, text: str, idempotency_key: str) -> ReplyResult | None:
+    async def find_reply(
+        self, target: ReplyTarget, text: str, idempotency_key: str, *, since: datetime | None = None
+    ) -> ReplyResult | None:
         """The reply to ``target`` made under ``idempotency_key`` (or with this text), if it exists."""
         ...
 
@@ -337,6 +352,7 @@ __all__ = [
     "ReplyError",
     "ReplyLength",
     "ReplyLookup",
+    "ReplyLookupIncompleteError",
     "ReplyMeasure",
     "ReplyPolicy",
     "ReplyResult",

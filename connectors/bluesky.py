@@ -10,8 +10,8 @@ Search results and notifications are newest first: each poll reads down to the p
 
 A reply is an ``app.bsky.feed.post`` record with ``reply.root`` and ``reply.parent`` strong refs
 (uri + cid). Its record key is a TID derived from the idempotency key, so a quick retry of the
-same draft hits the same record; ``find_reply`` asks for that record and then looks through the
-account's latest posts for an answer to the same post with the same text.
+same draft hits the same record; ``find_reply`` asks for that record and then pages back through
+the account's posts to the first attempt for an answer to the same post with the same text.
 
 Jetstream (the public firehose) is not used: polling search keeps the cursor logic of the other
 connectors and needs no long-lived socket.
@@ -26,9 +26,10 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 import aiohttp
 from pydantic import Field, model_validator
 
-from connectors._atproto import AtUri, grapheme_count, link_facets, tid_for_key
+from connectors._atproto import AtUri, grapheme_count, link_facets, tid_for_key, tid_time
 from connectors._cursor import Page, PageItem
 from connectors._http import JsonResponse, request_json
+from connectors._lookback import DEFAULT_LOOKUP_PAGES, LookupPage, look_back
 from connectors._markup import normalise_for_match
 from connectors._polling import PollContext, Step, poll_streams, walking
 from connectors._time import iso_millis, parse_iso
@@ -54,6 +55,7 @@ logger = logging.getLogger(__name__)
 MAX_GRAPHEMES = 300
 MAX_TEXT_BYTES = 3000
 POST = "app.bsky.feed.post"
+LOOKUP_PAGE_SIZE = 100  # the most listRecords returns per page
 _TOKEN_ERRORS = {"ExpiredToken", "InvalidToken", "AuthenticationRequired"}
 _KINDS = {"mention": "mention", "reply": "reply", "quote": "mention"}
 
@@ -75,6 +77,7 @@ class BlueskyOptions(ConnectorOptions):
     page_size: int = Field(100, ge=1, le=100)
     max_pages: int = Field(10, ge=1, le=100)
     overlap_seconds: int = Field(120, ge=0, le=86400)
+    reply_lookup_pages: int = Field(DEFAULT_LOOKUP_PAGES, ge=1, le=1000)
 
     @model_validator(mode="after")
     def _consistent(self) -> BlueskyOptions:
@@ -387,8 +390,14 @@ class BlueskyConnector:
             return ReplyResult(str(data["uri"]), self._web_url(str(data["uri"])))
         return None
 
-    async def find_reply(self, target: ReplyTarget, text: str, idempotency_key: str) -> ReplyResult | None:
-        """Find an earlier answer: the record this key named, else one of the account's 50 latest posts."""
+    async def find_reply(
+        self, target: ReplyTarget, text: str, idempotency_key: str, *, since: datetime | None = None
+    ) -> ReplyResult | None:
+        """Find an earlier answer: the record this key named, else among the account's posts since ``since``.
+
+        ``listRecords`` is newest first by record key (a TID, a time); it is paged with ``cursor``
+        until a record is older than ``since``, at most ``reply_lookup_pages`` pages of 100.
+        """
         if not self.options.identifier:
             return None
         rkey = self._rkeys.get(idempotency_key)
@@ -397,19 +406,44 @@ class BlueskyConnector:
             if found is not None:
                 return found
         session = self._session or await self._login()
-        params = {"repo": session["did"], "collection": POST, "limit": "50"}
-        resp = await self._xrpc(None, "com.atproto.repo.listRecords", params)
-        records = resp.data.get("records") if isinstance(resp.data, dict) else None
-        if not isinstance(records, list):
-            raise MalformedResponseError(self.name, "listRecords answer has no records list")
-        for item in records:
-            if isinstance(item, dict) and self._matches(item.get("value"), target, text) and item.get("uri"):
+
+        async def page(cursor: Any | None) -> LookupPage[dict[str, Any]]:
+            params = {"repo": session["did"], "collection": POST, "limit": str(LOOKUP_PAGE_SIZE)}
+            if cursor:
+                params["cursor"] = str(cursor)
+            resp = await self._xrpc(None, "com.atproto.repo.listRecords", params)
+            records = resp.data.get("records") if isinstance(resp.data, dict) else None
+            if not isinstance(records, list):
+                raise MalformedResponseError(self.name, "listRecords answer has no records list")
+            next_cursor = resp.data.get("cursor") if records else None
+            return LookupPage([r for r in records if isinstance(r, dict)], next_cursor or None)
+
+        def match(item: dict[str, Any]) -> ReplyResult | None:
+            if self._matches(item.get("value"), target, text) and item.get("uri"):
                 return ReplyResult(str(item["uri"]), self._web_url(str(item["uri"])))
-        return None
+            return None
+
+        return await look_back(
+            self.name,
+            page,
+            since=since,
+            created_at=_record_time,
+            match=match,
+            max_pages=self.options.reply_lookup_pages,
+        )
 
     async def aclose(self) -> None:
         """Forget the login session."""
         self._session = None
+
+
+def _record_time(item: dict[str, Any]) -> datetime | None:
+    """When a listed record was made: its key's TID time (the listing's order), else its createdAt."""
+    parsed = AtUri.parse(str(item.get("uri") or ""))
+    when = tid_time(parsed.rkey) if parsed else None
+    if when is None and isinstance(item.get("value"), dict):
+        when = parse_iso(item["value"].get("createdAt"))
+    return when
 
 
 def _now() -> float:

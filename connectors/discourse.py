@@ -10,8 +10,8 @@ Streams (``include``):
   ``/t/<topic>/posts.json?post_ids[]=...``; the mark is the highest post id.
 
 Replies need an API key (``api_key_env``) and the user it acts for (``api_username``). Discourse
-has no idempotency key; ``find_reply`` looks through the account's recent replies
-(``/user_actions.json?filter=5``), and a "too similar to what you recently posted" refusal is
+has no idempotency key; ``find_reply`` pages back through the account's replies to the first
+attempt (``/user_actions.json?filter=5``), and a "too similar to what you recently posted" refusal is
 treated as the earlier attempt having gone through.
 """
 
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import aiohttp
@@ -27,6 +27,7 @@ from pydantic import Field, model_validator
 
 from connectors._cursor import Page, PageItem
 from connectors._http import request_json
+from connectors._lookback import DEFAULT_LOOKUP_PAGES, LookupPage, look_back
 from connectors._markup import html_to_text, normalise_for_match
 from connectors._polling import PollContext, Step, keyword_filter, poll_streams, walking
 from connectors._time import parse_iso
@@ -49,6 +50,7 @@ from connectors.base import (
 logger = logging.getLogger(__name__)
 
 MAX_POST_LENGTH = 32000
+LOOKUP_PAGE_SIZE = 30  # Discourse's own page size for user actions
 _TOPIC_URL = re.compile(r"/t/(?:[^/]+/)?(\d+)(?:/(\d+))?")
 
 
@@ -64,6 +66,7 @@ class DiscourseOptions(ConnectorOptions):
     api_key_env: str | None = None
     authenticated_reads: bool = False
     max_pages: int = Field(10, ge=1, le=100)
+    reply_lookup_pages: int = Field(DEFAULT_LOOKUP_PAGES, ge=1, le=1000)
 
     @model_validator(mode="after")
     def _consistent(self) -> DiscourseOptions:
@@ -334,34 +337,57 @@ class DiscourseConnector:
         topic_id = data.get("topic_id") or topic_id
         return f"{self._base}/t/{slug}/{topic_id}/{number}" if number else f"{self._base}/t/{slug}/{topic_id}"
 
-    async def find_reply(self, target: ReplyTarget, text: str, idempotency_key: str) -> ReplyResult | None:
-        """Look for ``text`` among the account's recent replies in the target's topic."""
+    async def find_reply(
+        self, target: ReplyTarget, text: str, idempotency_key: str, *, since: datetime | None = None
+    ) -> ReplyResult | None:
+        """Look for ``text`` among the account's replies in the target's topic made since ``since``.
+
+        ``/user_actions.json?filter=5`` lists the account's replies newest first; it is paged with
+        ``offset`` until one is older than ``since``, at most ``reply_lookup_pages`` pages.
+        """
         if not self.options.api_key_env or not self.options.api_username:
             return None
+        username = self.options.api_username
         topic_id, number = self._target(target)
-        resp = await request_json(
-            self.http,
-            self.name,
-            f"{self._base}/user_actions.json",
-            params={"username": self.options.api_username, "filter": "5", "offset": "0"},
-            headers={**self._auth_headers(), "Accept": "application/json"},
-        )
-        actions = resp.data.get("user_actions") if isinstance(resp.data, dict) else None
-        if not isinstance(actions, list):
-            raise MalformedResponseError(self.name, "/user_actions.json answer has no user_actions list")
         wanted = normalise_for_match(text)
-        for action in actions:
-            if not isinstance(action, dict) or action.get("topic_id") != topic_id:
-                continue
-            if (action.get("username") or "").casefold() != self.options.api_username.casefold():
-                continue
+
+        async def page(offset: Any | None) -> LookupPage[dict[str, Any]]:
+            start = int(offset or 0)
+            resp = await request_json(
+                self.http,
+                self.name,
+                f"{self._base}/user_actions.json",
+                params={"username": username, "filter": "5", "offset": str(start), "limit": str(LOOKUP_PAGE_SIZE)},
+                headers={**self._auth_headers(), "Accept": "application/json"},
+            )
+            actions = resp.data.get("user_actions") if isinstance(resp.data, dict) else None
+            if not isinstance(actions, list):
+                raise MalformedResponseError(self.name, "/user_actions.json answer has no user_actions list")
+            items = [a for a in actions if isinstance(a, dict)]
+            # Older Discourse versions ignore `limit` (30 or 60 per page): an empty page is the end.
+            return LookupPage(items, start + len(actions) if actions else None)
+
+        def match(action: dict[str, Any]) -> ReplyResult | None:
+            if action.get("topic_id") != topic_id:
+                return None
+            if (action.get("username") or "").casefold() != username.casefold():
+                return None
             if number and number > 1 and action.get("reply_to_post_number") != number:
-                continue
+                return None
             excerpt = normalise_for_match(html_to_text(action.get("excerpt") or "")).rstrip("…").rstrip(".").strip()
-            if excerpt and wanted.startswith(excerpt):
-                data = {"topic_slug": action.get("slug"), "post_number": action.get("post_number")}
-                return ReplyResult(str(action.get("post_id")), self._post_url(data, topic_id))
-        return None
+            if not excerpt or not wanted.startswith(excerpt):
+                return None
+            data = {"topic_slug": action.get("slug"), "post_number": action.get("post_number")}
+            return ReplyResult(str(action.get("post_id")), self._post_url(data, topic_id))
+
+        return await look_back(
+            self.name,
+            page,
+            since=since,
+            created_at=lambda action: parse_iso(action.get("created_at")),
+            match=match,
+            max_pages=self.options.reply_lookup_pages,
+        )
 
     async def aclose(self) -> None:
         """Nothing to release: the HTTP session is shared."""

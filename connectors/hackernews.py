@@ -159,7 +159,9 @@ class HackerNewsConnector(ReadOnlyMixin):
             author_metrics={"points": float(points)} if isinstance(points, int | float) else {},
         )
 
-    async def find_reply(self, target: ReplyTarget, text: str, idempotency_key: str) -> ReplyResult | None:
+    async def find_reply(
+        self, target: ReplyTarget, text: str, idempotency_key: str, *, since: datetime | None = None
+    ) -> ReplyResult | None:
         """Hacker News replies are posted by a person, so there is never one to find."""
         return None
 

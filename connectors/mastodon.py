@@ -8,8 +8,8 @@ Search (``/api/v2/search``, needs a user token) is newest first with offsets and
 the previous mark like the other connectors' listings.
 
 Replies go to ``POST /api/v1/statuses`` with ``in_reply_to_id``, the configured visibility and an
-``Idempotency-Key`` header (Mastodon keeps it for an hour); ``find_reply`` looks through the
-account's own recent statuses for an answer to the same status with the same text.
+``Idempotency-Key`` header (Mastodon keeps it for an hour); ``find_reply`` pages back through the
+account's own statuses to the first attempt for an answer to the same status with the same text.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import logging
 import re
 import time
 from collections import OrderedDict
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -27,6 +27,7 @@ from pydantic import Field, field_validator, model_validator
 
 from connectors._cursor import Page, PageItem, StreamState, newer_id
 from connectors._http import JsonResponse, request_json
+from connectors._lookback import DEFAULT_LOOKUP_PAGES, LookupPage, look_back
 from connectors._markup import html_to_text, normalise_for_match
 from connectors._polling import PollContext, Step, keyword_filter, poll_streams, walking
 from connectors._time import parse_iso
@@ -54,6 +55,7 @@ _URL = re.compile(r"https?://\S+")
 _MENTION = re.compile(r"(?<![\w@])@([\w.]+)@[\w.-]+\w")
 _LEADING_MENTIONS = re.compile(r"^(?:@\S+\s+)+")
 ROOT_CACHE = 5000
+LOOKUP_PAGE_SIZE = 40  # the most Mastodon returns per page
 
 
 class MastodonOptions(ConnectorOptions):
@@ -71,6 +73,7 @@ class MastodonOptions(ConnectorOptions):
     page_size: int = Field(40, ge=1, le=40)
     max_pages: int = Field(10, ge=1, le=100)
     thread_lookups_per_poll: int = Field(10, ge=0, le=100)
+    reply_lookup_pages: int = Field(DEFAULT_LOOKUP_PAGES, ge=1, le=1000)
 
     @field_validator("hashtags")
     @classmethod
@@ -357,8 +360,14 @@ class MastodonConnector:
             raise MalformedResponseError(self.name, "the created status came back without an id")
         return ReplyResult(str(resp.data["id"]), resp.data.get("url") or resp.data.get("uri"))
 
-    async def find_reply(self, target: ReplyTarget, text: str, idempotency_key: str) -> ReplyResult | None:
-        """Look for an answer to ``target`` with this text among the account's 40 latest statuses."""
+    async def find_reply(
+        self, target: ReplyTarget, text: str, idempotency_key: str, *, since: datetime | None = None
+    ) -> ReplyResult | None:
+        """Look for an answer to ``target`` with this text among the account's statuses since ``since``.
+
+        Pages back with ``max_id`` (the ``Link: rel="next"`` header) until a status is older than
+        ``since``, at most ``reply_lookup_pages`` pages of 40.
+        """
         if not self.options.access_token_env:
             return None
         if self._me is None:
@@ -366,22 +375,40 @@ class MastodonConnector:
             if not isinstance(me.data, dict) or not me.data.get("id"):
                 raise AuthError(self.name, "verify_credentials did not return the account")
             self._me = me.data
-        resp = await self._get(
-            None,
-            f"/api/v1/accounts/{self._me['id']}/statuses",
-            {"limit": "40", "exclude_reblogs": "true"},
-            auth=True,
-        )
-        if not isinstance(resp.data, list):
-            raise MalformedResponseError(self.name, "account statuses did not come back as a list")
+        path = f"/api/v1/accounts/{self._me['id']}/statuses"
         wanted = _LEADING_MENTIONS.sub("", normalise_for_match(text))
-        for status in resp.data:
-            if not isinstance(status, dict) or str(status.get("in_reply_to_id")) != target.external_id:
-                continue
+
+        async def page(max_id: Any | None) -> LookupPage[dict[str, Any]]:
+            params = {"limit": str(LOOKUP_PAGE_SIZE), "exclude_reblogs": "true"}
+            if max_id:
+                params["max_id"] = str(max_id)
+            resp = await self._get(None, path, params, auth=True)
+            if not isinstance(resp.data, list):
+                raise MalformedResponseError(self.name, "account statuses did not come back as a list")
+            items = [s for s in resp.data if isinstance(s, dict) and s.get("id")]
+            # Mastodon names the next page only while pages are full (records_continue?).
+            link = resp.links.get("next")
+            next_id = parse_qs(urlsplit(link).query).get("max_id", [None])[0] if link else None
+            if next_id is None and len(resp.data) >= LOOKUP_PAGE_SIZE and items:
+                next_id = str(items[-1]["id"])
+            return LookupPage(items, next_id)
+
+        def match(status: dict[str, Any]) -> ReplyResult | None:
+            if str(status.get("in_reply_to_id")) != target.external_id:
+                return None
             posted = _LEADING_MENTIONS.sub("", normalise_for_match(html_to_text(status.get("content"))))
-            if posted == wanted:
-                return ReplyResult(str(status["id"]), status.get("url") or status.get("uri"))
-        return None
+            if posted != wanted:
+                return None
+            return ReplyResult(str(status["id"]), status.get("url") or status.get("uri"))
+
+        return await look_back(
+            self.name,
+            page,
+            since=since,
+            created_at=lambda status: parse_iso(status.get("created_at")),
+            match=match,
+            max_pages=self.options.reply_lookup_pages,
+        )
 
     async def aclose(self) -> None:
         """Nothing to release: the HTTP session is shared."""

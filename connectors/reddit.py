@@ -11,8 +11,8 @@ payload is what Reddit sent. ``oauth_url``/``reddit_url`` redirect praw, e.g. to
 
 Replies are ``POST /api/comment`` as the logged-in user (``username`` + ``password_env`` for a
 script app, or ``refresh_token_env``). Reddit has no idempotency key: a POST that fails
-ambiguously is never retried by prawcore (see ``connectors._praw``) and ``find_reply`` looks for
-the user's answer under the target in the comment tree.
+ambiguously is never retried by prawcore (see ``connectors._praw``) and ``find_reply`` pages back
+through the user's comments to the first attempt for an answer under the target.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from __future__ import annotations
 import logging
 import re
 import time
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 import aiohttp
@@ -28,6 +29,7 @@ import praw
 from pydantic import Field, field_validator, model_validator
 
 from connectors._cursor import Page, PageItem
+from connectors._lookback import LookupPage, look_back
 from connectors._markup import normalise_for_match
 from connectors._polling import PollContext, Step, keyword_filter, poll_streams, walking
 from connectors._praw import PrawRunner
@@ -42,6 +44,7 @@ from connectors.base import (
     RawPost,
     ReplyError,
     ReplyLookup,
+    ReplyLookupIncompleteError,
     ReplyPolicy,
     ReplyResult,
     ReplyTarget,
@@ -52,6 +55,8 @@ logger = logging.getLogger(__name__)
 
 SITE = "https://www.reddit.com"
 MAX_COMMENT_LENGTH = 10000
+LOOKUP_PAGE_SIZE = 100
+LISTING_CAP = 1000  # Reddit lists at most this many items of any listing
 _CONTEXT_LINK = re.compile(r"/comments/([a-z0-9]+)/")
 _TRANSIENT_API_ERRORS = {"RATELIMIT"}
 
@@ -75,6 +80,7 @@ class RedditOptions(ConnectorOptions):
     max_pages: int = Field(10, ge=1, le=100)
     overlap_seconds: int = Field(300, ge=0, le=86400)
     timeout_seconds: int = Field(16, ge=1, le=300)
+    reply_lookup_pages: int = Field(10, ge=1, le=10)
 
     @field_validator("subreddits")
     @classmethod
@@ -313,11 +319,68 @@ class RedditConnector:
             self._me = str(me["name"])
         return self._me
 
-    async def find_reply(self, target: ReplyTarget, text: str, idempotency_key: str) -> ReplyResult | None:
-        """Look for the user's comment with this text directly under ``target`` (newest first)."""
+    async def find_reply(
+        self, target: ReplyTarget, text: str, idempotency_key: str, *, since: datetime | None = None
+    ) -> ReplyResult | None:
+        """Look for the user's comment with this text directly under ``target``.
+
+        With ``since`` (the first attempt's time): page back through the user's own comments
+        (``/user/<name>/comments?sort=new``, ``after``) until one is older, at most
+        ``reply_lookup_pages`` pages of 100; Reddit lists no more than 1,000, so a look-up that
+        needs more cannot decide. Without it: the newest 500 comments under the target.
+        """
         if not self.options.user_login:
             return None
-        me = (await self._username()).casefold()
+        me = await self._username()
+        fullname = target.external_id
+        wanted = normalise_for_match(text)
+
+        def match(comment: dict[str, Any]) -> ReplyResult | None:
+            if (
+                comment.get("parent_id") == fullname
+                and str(comment.get("author") or "").casefold() == me.casefold()
+                and normalise_for_match(str(comment.get("body") or "")) == wanted
+            ):
+                return ReplyResult(str(comment["name"]), self._comment_url(comment))
+            return None
+
+        if since is None:
+            return await self._find_in_tree(target, match)
+        seen = 0
+
+        async def page(after: Any | None) -> LookupPage[dict[str, Any]]:
+            nonlocal seen
+            params: dict[str, Any] = {"sort": "new", "limit": LOOKUP_PAGE_SIZE, "raw_json": 1}
+            if after:
+                params["after"] = after
+            data = await self._request("GET", f"user/{me}/comments", params)
+            listing = data.get("data") if isinstance(data, dict) else None
+            if not isinstance(listing, dict) or not isinstance(listing.get("children"), list):
+                raise MalformedResponseError(self.name, f"/user/{me}/comments came back in an unknown shape")
+            comments = [
+                c["data"] for c in listing["children"] if isinstance(c, dict) and isinstance(c.get("data"), dict)
+            ]
+            seen += len(comments)
+            following = listing.get("after")
+            if not following and seen >= LISTING_CAP:
+                raise ReplyLookupIncompleteError(
+                    self.name,
+                    f"Reddit lists only the user's {LISTING_CAP} latest comments, and all of them are newer than "
+                    f"the first attempt at {since.isoformat(timespec='seconds')}",
+                )
+            return LookupPage(comments, following or None)
+
+        def created(comment: dict[str, Any]) -> datetime | None:
+            stamp = comment.get("created_utc")
+            return from_epoch(float(stamp)) if isinstance(stamp, int | float) else None
+
+        return await look_back(
+            self.name, page, since=since, created_at=created, match=match, max_pages=self.options.reply_lookup_pages
+        )
+
+    async def _find_in_tree(
+        self, target: ReplyTarget, match: Callable[[dict[str, Any]], ReplyResult | None]
+    ) -> ReplyResult | None:
         fullname = target.external_id
         link = (
             fullname if fullname.startswith("t3_") else (target.thread_id or target.raw.get("data", {}).get("link_id"))
@@ -330,14 +393,10 @@ class RedditConnector:
         tree = await self._request("GET", f"comments/{str(link).removeprefix('t3_')}/", params)
         if not isinstance(tree, list) or len(tree) < 2:
             raise MalformedResponseError(self.name, "the comment tree came back in an unknown shape")
-        wanted = normalise_for_match(text)
         for comment in _comments(tree[1]):
-            if (
-                comment.get("parent_id") == fullname
-                and str(comment.get("author") or "").casefold() == me
-                and normalise_for_match(str(comment.get("body") or "")) == wanted
-            ):
-                return ReplyResult(str(comment["name"]), self._comment_url(comment))
+            found = match(comment)
+            if found is not None:
+                return found
         return None
 
     async def aclose(self) -> None:

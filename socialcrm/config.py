@@ -107,6 +107,7 @@ class DaemonConfig(_Frozen):
 
     max_pages_per_poll: int = Field(default=10, ge=1, le=1000)
     outbox_interval: str = "30s"
+    outbox_lease: str = "2m"
     max_text_chars: int = Field(default=20000, ge=100)
     shutdown_grace: str = "30s"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -116,6 +117,13 @@ class DaemonConfig(_Frozen):
     @classmethod
     def _duration(cls, value: str) -> str:
         parse_duration(value)
+        return value
+
+    @field_validator("outbox_lease")
+    @classmethod
+    def _lease(cls, value: str) -> str:
+        if parse_duration(value).total_seconds() < 2:
+            raise ValueError("must be at least 2s: each send may take half of it")
         return value
 
 

@@ -1,10 +1,17 @@
 """The outbox worker: posts approved replies through their connector and sends signed webhooks.
 
-Outbox rows are written in the same transaction that approved a draft or fired a rule. The worker
-claims a row (status "sending", attempts + 1) in its own transaction before it talks to the outside
-world. If the daemon dies mid-send, the row is found in "sending" at the next start: the worker then
-asks the connector whether the reply is already there (``find_reply``) before posting again, and
-the platform's own idempotency key (where it has one) guards the rest. A retry never posts twice.
+Outbox rows are written in the same transaction that approved a draft or fired a rule. A worker
+claims one row at a time (socialcrm/services/outbox.py: a compare-and-set that makes it the row's
+lease owner) and renews the lease, fenced by its owner token, right before each step that talks to
+the outside world: a worker that no longer holds a row sends nothing, so two daemons on one
+database, or ``poll --once`` beside a running daemon, never send the same row. Each step is bounded
+by half the lease (``[daemon] outbox_lease``), so a renewed lease outlives the step.
+
+If the daemon dies mid-send, the row's lease runs out and it is claimed again still "sending": the
+worker then asks the connector whether the reply is already there (``find_reply``, paging back to
+the row's first attempt) before posting again, and the platform's own idempotency key (where it
+has one) guards the rest. When the look-up cannot reach back that far, nothing is posted: the draft
+fails with a message that asks a person to look (more posts only pile up, so retrying cannot decide).
 
 Webhook requests carry ``X-SocialCRM-Signature: sha256=<hex HMAC of "<timestamp>.<body>">``,
 ``X-SocialCRM-Timestamp`` and ``Idempotency-Key`` headers.
@@ -15,17 +22,20 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import inspect
 import json
 import logging
 import os
+import socket
 import time
-from collections.abc import Mapping
+import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import aiohttp
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from connectors import (
     AuthError,
@@ -34,6 +44,7 @@ from connectors import (
     ConnectorError,
     ReplyError,
     ReplyLookup,
+    ReplyLookupIncompleteError,
     ReplyResult,
     ReplyTarget,
     TransientFetchError,
@@ -41,35 +52,35 @@ from connectors import (
 )
 from socialcrm.config import Config
 from socialcrm.db import Database
-from socialcrm.models import Mention, OutboxItem, ReplyDraft, utcnow
+from socialcrm.durations import parse_duration
+from socialcrm.models import Mention, ReplyDraft, utcnow
 from socialcrm.services import drafts, replies, sources
+from socialcrm.services import outbox as queue
+from socialcrm.services.outbox import Claim
 
 logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
 AUTH_RETRY_SECONDS = 3600.0
-SEND_TIMEOUT = 60.0
 
 
 @dataclass
 class OutboxRunResult:
-    """Counts of one pass over the outbox."""
+    """Counts of one pass over the outbox (``taken_over``: rows another worker took before we sent)."""
 
     sent: int = 0
     manual: int = 0
     failed: int = 0
     retrying: int = 0
+    taken_over: int = 0
 
 
-@dataclass(frozen=True)
-class _Claim:
-    item_id: int
-    kind: str
-    attempts: int
-    was_sending: bool
-    source: str | None
-    draft_id: int | None
-    payload: Mapping[str, Any]
-    idempotency_key: str
+class LeaseLostError(Exception):
+    """Another worker holds the row now: this one must not send it."""
+
+
+def worker_token() -> str:
+    """A name for one worker that no other worker, process or machine shares."""
+    return f"{socket.gethostname()[:64]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
 
 class OutboxWorker:
@@ -83,62 +94,62 @@ class OutboxWorker:
         http: aiohttp.ClientSession,
         *,
         batch_size: int = 20,
+        owner: str | None = None,
     ) -> None:
         self.config = config
         self.db = db
         self.connectors = connectors
         self.http = http
         self.batch_size = batch_size
+        self.owner = owner or worker_token()
+        self.lease = parse_duration(config.daemon.outbox_lease)
+        self.step_timeout = self.lease.total_seconds() / 2
         self.backoff = Backoff(base=30.0, cap=3600.0)
         self._lock = asyncio.Lock()
 
     async def run_once(self) -> OutboxRunResult:
-        """Deliver every due row (one pass at a time, even if called concurrently)."""
+        """Deliver every due row, claiming one at a time (one pass at a time, even if called concurrently)."""
         async with self._lock:
             result = OutboxRunResult()
-            claims = await self.db.run_write(self._claim_due)
-            for claim in claims:
-                if claim.kind == "reply":
-                    await self._deliver_reply(claim, result)
-                elif claim.kind == "webhook":
-                    await self._deliver_webhook(claim, result)
-                else:
-                    await self._finish(claim, "failed", error=f"unknown outbox kind {claim.kind!r}")
-                    result.failed += 1
+            handled: list[int] = []
+            for _ in range(self.batch_size):
+                claim = await self.db.run_write(self._claim(handled))
+                if claim is None:
+                    break
+                handled.append(claim.item_id)
+                try:
+                    await self._deliver(claim, result)
+                except LeaseLostError:
+                    logger.warning(
+                        "Outbox item %s (%s): another worker took it over before it was sent; left to that worker",
+                        claim.item_id,
+                        claim.kind,
+                    )
+                    result.taken_over += 1
             return result
 
-    def _claim_due(self, session: Session) -> list[_Claim]:
-        now = utcnow()
-        rows = session.exec(
-            select(OutboxItem)
-            .where(col(OutboxItem.status).in_(("pending", "sending")), OutboxItem.next_attempt_at <= now)
-            .order_by(col(OutboxItem.id))
-            .limit(self.batch_size)
-        ).all()
-        claims = []
-        for item in rows:
-            assert item.id is not None
-            claims.append(
-                _Claim(
-                    item.id,
-                    item.kind,
-                    item.attempts + 1,
-                    item.status == "sending",
-                    item.source,
-                    item.draft_id,
-                    dict(item.payload),
-                    item.idempotency_key,
-                )
-            )
-            item.status = "sending"
-            item.attempts += 1
-            # If we die while sending, the row becomes due again after this lease.
-            item.next_attempt_at = now + timedelta(seconds=SEND_TIMEOUT * 2)
-            item.updated_at = now
-            session.add(item)
-        return claims
+    def _claim(self, handled: list[int]) -> Callable[[Session], Claim | None]:
+        def claim(session: Session) -> Claim | None:
+            return queue.claim_next(session, self.owner, now=utcnow(), lease=self.lease, skip=handled)
 
-    async def _deliver_reply(self, claim: _Claim, result: OutboxRunResult) -> None:
+        return claim
+
+    async def _hold(self, claim: Claim) -> None:
+        """Renew the lease right before talking to the outside world; raise LeaseLostError if it is gone."""
+        held = await self.db.run_write(lambda s: queue.renew(s, claim, now=utcnow(), lease=self.lease))
+        if not held:
+            raise LeaseLostError(claim.item_id)
+
+    async def _deliver(self, claim: Claim, result: OutboxRunResult) -> None:
+        if claim.kind == "reply":
+            await self._deliver_reply(claim, result)
+        elif claim.kind == "webhook":
+            await self._deliver_webhook(claim, result)
+        else:
+            await self._finish(claim, "failed", error=f"unknown outbox kind {claim.kind!r}")
+            result.failed += 1
+
+    async def _deliver_reply(self, claim: Claim, result: OutboxRunResult) -> None:
         """Post one approved reply through its source's connector, or hand it to a person to post."""
         loaded = await self.db.run_read(lambda s: _reply_context(s, claim.draft_id))
         draft_id = claim.draft_id
@@ -155,6 +166,9 @@ class OutboxWorker:
             return
         try:
             reply = await self._post_once(connector, target, draft_text, claim)
+        except ReplyLookupIncompleteError as err:
+            await self._undecided(claim, draft_id, target, err, result)
+            return
         except ReplyError as err:
             await self._reply_failed(claim, draft_id, str(err), result, permanent=err.permanent)
             return
@@ -173,24 +187,53 @@ class OutboxWorker:
             return
 
         def done(session: Session) -> None:
+            # The reply is out, whoever holds the row by now: record it, so no worker sends it again.
             drafts.mark_sent(session, draft_id, reply.external_id, reply.url)
-            _set_status(session, claim.item_id, "done", result={"external_id": reply.external_id, "url": reply.url})
+            outcome = {"external_id": reply.external_id, "url": reply.url}
+            queue.mark_delivered(session, claim.item_id, now=utcnow(), result=outcome)
 
         await self.db.run_write(done)
         logger.info("Reply for draft %s posted on %s: %s", claim.draft_id, source, reply.url or reply.external_id)
         result.sent += 1
 
-    async def _post_once(self, connector: Connector, target: ReplyTarget, text: str, claim: _Claim) -> ReplyResult:
-        """Post the reply; after a try whose outcome is unknown, first ask whether it is already there."""
+    async def _post_once(self, connector: Connector, target: ReplyTarget, text: str, claim: Claim) -> ReplyResult:
+        """Post the reply; after a try whose outcome is unknown, first look back for it."""
         if claim.was_sending and isinstance(connector, ReplyLookup):
-            found = await connector.find_reply(target, text, claim.idempotency_key)
+            await self._hold(claim)
+            found = await asyncio.wait_for(_find(connector, target, text, claim), timeout=self.step_timeout)
             if found is not None:
                 return found
-        return await asyncio.wait_for(connector.reply(target, text, claim.idempotency_key), timeout=SEND_TIMEOUT)
+        await self._hold(claim)
+        return await asyncio.wait_for(connector.reply(target, text, claim.idempotency_key), timeout=self.step_timeout)
+
+    async def _undecided(
+        self,
+        claim: Claim,
+        draft_id: int,
+        target: ReplyTarget,
+        err: ReplyLookupIncompleteError,
+        result: OutboxRunResult,
+    ) -> None:
+        """The look-up could not decide: post nothing and ask a person (a later look would not decide either)."""
+        message = (
+            "Not posted: an earlier try may already have posted this reply, and the check could not tell "
+            f"({err.message}). Look at the account's replies to {target.url}: if the reply is there, mark the "
+            "draft as posted; if not, send it again."
+        )
+        settled = await self._settle(
+            claim,
+            "failed",
+            error=message,
+            result_data={"outcome_unknown": True, "lookup": "undecided"},
+            draft_update=lambda s: drafts.mark_failed(s, draft_id, message, True),
+        )
+        if settled:
+            logger.error("Outbox item %s (draft %s) needs a person: %s", claim.item_id, draft_id, message)
+            result.failed += 1
 
     async def _reply_failed(
         self,
-        claim: _Claim,
+        claim: Claim,
         draft_id: int,
         message: str,
         result: OutboxRunResult,
@@ -201,14 +244,21 @@ class OutboxWorker:
     ) -> None:
         """Fail the draft for good (a permanent error, or the last attempt), else try again later."""
         if permanent or claim.attempts >= MAX_ATTEMPTS:
-            await self.db.run_write(lambda s: drafts.mark_failed(s, draft_id, message, True))
-            await self._finish(claim, "failed", error=message)
-            result.failed += 1
+            settled = await self._settle(
+                claim,
+                "failed",
+                error=message,
+                result_data={"outcome_unknown": True} if unclear else None,
+                draft_update=lambda s: drafts.mark_failed(s, draft_id, message, True),
+            )
+            if settled:
+                logger.error("Outbox item %s (%s) failed for good: %s", claim.item_id, claim.kind, message)
+                result.failed += 1
         else:
             await self._retry(claim, message, retry_after, keep_sending=unclear)
             result.retrying += 1
 
-    async def _deliver_webhook(self, claim: _Claim, result: OutboxRunResult) -> None:
+    async def _deliver_webhook(self, claim: Claim, result: OutboxRunResult) -> None:
         name = claim.payload.get("webhook")
         hook = next((w for w in self.config.webhooks if w.name == name), None)
         if hook is None:
@@ -218,15 +268,18 @@ class OutboxWorker:
         body = json.dumps(claim.payload.get("body", {}), ensure_ascii=False, sort_keys=True).encode()
         headers = {"Content-Type": "application/json", "Idempotency-Key": claim.idempotency_key}
         headers.update(sign_webhook(body, os.environ.get(hook.secret_env or "", "")))
+        await self._hold(claim)
         try:
-            async with self.http.post(hook.url, data=body, headers=headers) as resp:
-                await read_capped(resp, "webhook", 64 * 1024)
-                status = resp.status
+            async with asyncio.timeout(self.step_timeout):
+                async with self.http.post(hook.url, data=body, headers=headers) as resp:
+                    await read_capped(resp, "webhook", 64 * 1024)
+                    status = resp.status
         except (TimeoutError, aiohttp.ClientError, ConnectorError) as err:
             await self._retry_or_fail(claim, f"webhook {name}: {err or 'timed out'}", result)
             return
         if 200 <= status < 300:
-            await self._finish(claim, "done", result_data={"status": status})
+            outcome = {"status": status}
+            await self.db.run_write(lambda s: queue.mark_delivered(s, claim.item_id, now=utcnow(), result=outcome))
             result.sent += 1
         elif status in (400, 401, 403, 404, 410, 422):
             await self._finish(claim, "failed", error=f"webhook {name}: HTTP {status}")
@@ -234,7 +287,7 @@ class OutboxWorker:
         else:
             await self._retry_or_fail(claim, f"webhook {name}: HTTP {status}", result)
 
-    async def _retry_or_fail(self, claim: _Claim, error: str, result: OutboxRunResult) -> None:
+    async def _retry_or_fail(self, claim: Claim, error: str, result: OutboxRunResult) -> None:
         if claim.attempts >= MAX_ATTEMPTS:
             await self._finish(claim, "failed", error=error)
             result.failed += 1
@@ -242,41 +295,72 @@ class OutboxWorker:
             await self._retry(claim, error, None)
             result.retrying += 1
 
-    async def _retry(self, claim: _Claim, error: str, retry_after: float | None, keep_sending: bool = False) -> None:
+    async def _retry(self, claim: Claim, error: str, retry_after: float | None, keep_sending: bool = False) -> None:
         delay = self.backoff.delay(claim.attempts, retry_after)
-
-        def write(session: Session) -> None:
-            item = session.get(OutboxItem, claim.item_id)
-            if item is None:
-                return
-            item.status = "sending" if keep_sending else "pending"
-            item.last_error = error[:2000]
-            item.next_attempt_at = utcnow() + timedelta(seconds=delay)
-            item.updated_at = utcnow()
-            session.add(item)
-
-        await self.db.run_write(write)
-        logger.warning("Outbox item %s (%s) failed, retrying in %.0fs: %s", claim.item_id, claim.kind, delay, error)
+        status = "sending" if keep_sending else "pending"
+        if await self._settle(claim, status, error=error, retry_in=delay):
+            logger.warning("Outbox item %s (%s) failed, retrying in %.0fs: %s", claim.item_id, claim.kind, delay, error)
 
     async def _finish(
-        self, claim: _Claim, status: str, *, error: str | None = None, result_data: dict[str, Any] | None = None
+        self, claim: Claim, status: str, *, error: str | None = None, result_data: dict[str, Any] | None = None
     ) -> None:
-        await self.db.run_write(lambda s: _set_status(s, claim.item_id, status, error=error, result=result_data))
-        if status == "failed":
+        settled = await self._settle(claim, status, error=error, result_data=result_data)
+        if settled and status == "failed":
             logger.error("Outbox item %s (%s) failed for good: %s", claim.item_id, claim.kind, error)
 
+    async def _settle(
+        self,
+        claim: Claim,
+        status: str,
+        *,
+        error: str | None = None,
+        result_data: Mapping[str, Any] | None = None,
+        retry_in: float | None = None,
+        draft_update: Callable[[Session], object] | None = None,
+    ) -> bool:
+        """Release the row in ``status`` (and update its draft) if this worker still holds it."""
 
-def _set_status(
-    session: Session, item_id: int, status: str, *, error: str | None = None, result: dict[str, Any] | None = None
-) -> None:
-    item = session.get(OutboxItem, item_id)
-    if item is None:
-        return
-    item.status = status
-    item.last_error = error[:2000] if error else item.last_error
-    item.result = result or item.result
-    item.updated_at = utcnow()
-    session.add(item)
+        def write(session: Session) -> bool:
+            now = utcnow()
+            next_at = now + timedelta(seconds=retry_in) if retry_in is not None else None
+            released = queue.release(
+                session, claim, status, now=now, error=error, result=result_data, next_attempt_at=next_at
+            )
+            if released and draft_update is not None:
+                draft_update(session)
+            return released
+
+        settled = await self.db.run_write(write)
+        if not settled:
+            logger.warning(
+                "Outbox item %s: another worker holds it now; its outcome is left to that worker", claim.item_id
+            )
+        return settled
+
+
+async def _find(connector: ReplyLookup, target: ReplyTarget, text: str, claim: Claim) -> ReplyResult | None:
+    """Ask the connector for an earlier reply, back to the row's first attempt where it understands that."""
+    if _takes_since(connector):
+        return await connector.find_reply(target, text, claim.idempotency_key, since=claim.first_attempt_at)
+    # A connector written for the first release's contract: it looks at its latest posts only.
+    legacy: Callable[..., Any] = connector.find_reply
+    found: ReplyResult | None = await legacy(target, text, claim.idempotency_key)
+    return found
+
+
+_SINCE_SUPPORT: dict[type[Any], bool] = {}
+
+
+def _takes_since(connector: ReplyLookup) -> bool:
+    """Whether the connector's ``find_reply`` accepts ``since`` (connectors written before it do not)."""
+    kind = type(connector)
+    if kind not in _SINCE_SUPPORT:
+        try:
+            parameters = list(inspect.signature(connector.find_reply).parameters.values())
+        except (TypeError, ValueError):
+            parameters = []
+        _SINCE_SUPPORT[kind] = any(p.name == "since" or p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
+    return _SINCE_SUPPORT[kind]
 
 
 def _reply_context(session: Session, draft_id: int | None) -> tuple[str, ReplyTarget, str] | None:

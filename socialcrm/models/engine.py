@@ -36,7 +36,13 @@ class ActionKey(SQLModel, table=True):
 
 
 class OutboxItem(SQLModel, table=True):
-    """Work that leaves the system (a reply, a webhook), written in the same transaction that decided it."""
+    """Work that leaves the system (a reply, a webhook), written in the same transaction that decided it.
+
+    A worker sends a row only while it holds it: ``lease_owner`` names the worker, and while the row
+    is "sending" ``next_attempt_at`` is when the lease runs out (socialcrm/services/outbox.py).
+    ``first_attempt_at`` is when the first try began: a retry looks back to it for a reply that
+    may already be out.
+    """
 
     __table_args__ = (Index("ix_outbox_status_next", "status", "next_attempt_at"),)
     id: int | None = Field(default=None, primary_key=True)
@@ -48,6 +54,8 @@ class OutboxItem(SQLModel, table=True):
     status: str = Field(default="pending", max_length=16)  # pending | sending | done | failed | manual
     attempts: int = 0
     next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    first_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    lease_owner: str | None = Field(default=None, max_length=128)
     last_error: str | None = Field(default=None, sa_type=Text)
     result: dict[str, Any] | None = Field(default=None, sa_column=Column(JSONType, nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

@@ -296,7 +296,14 @@ def retry(session: Session, draft_id: int, *, user: str) -> ReplyDraft:
     _compare_and_set(session, draft, "failed", None, {"status": "approved", "updated_at": now})
     item = outbox.find(session, outbox.reply_key(draft_id))
     if item is not None:
-        item.status = "pending"
+        result = item.result or {}
+        # After tries whose outcome stayed unknown the next try looks for the reply first ("sending");
+        # after an undecided look-up the person sending it again has looked: post, looking back no further.
+        look_first = bool(result.get("outcome_unknown")) and result.get("lookup") != "undecided"
+        item.status = "sending" if look_first else "pending"
+        if not look_first:
+            item.first_attempt_at = None
+        item.lease_owner = None
         item.attempts = 0
         item.next_attempt_at = now
         item.updated_at = now

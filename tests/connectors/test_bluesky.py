@@ -8,7 +8,6 @@ from typing import Any
 
 import aiohttp
 import pytest
-from aiohttp import web
 
 from connectors._atproto import encode_tid, grapheme_count, is_tid, link_facets, tid_for_key
 from connectors.base import (
@@ -20,7 +19,8 @@ from connectors.base import (
     TransientFetchError,
 )
 from connectors.bluesky import BlueskyConnector, BlueskyOptions
-from tests.replay.cassettes import Interaction, hostile_json, json_response, load, serve
+from tests.replay.accounts import BlueskyRepo
+from tests.replay.cassettes import Interaction, hostile_json, load, serve
 from tests.replay.emulators import OffsetPager
 from tests.replay_server import Canned, ReplayServer
 
@@ -257,54 +257,24 @@ async def test_server_refusal_is_permanent(replay: ReplayServer, http: aiohttp.C
     assert replay.served("GET", X + "com.atproto.repo.getRecord") == 1, "it first checked for an earlier record"
 
 
-class TinyPds:
-    """Stores created records the way a PDS does, answering with the recorded createRecord shape."""
-
-    def __init__(self, delay: float) -> None:
-        self.records: dict[str, dict[str, Any]] = {}
-        self.delay = delay
-        self.created = 0
-
-    async def create(self, request: web.Request) -> web.Response:
-        import asyncio
-
-        body = await request.json()
-        uri = f"at://{body['repo']}/{body['collection']}/{body['rkey']}"
-        if uri in self.records:
-            return json_response({"error": "InvalidRequest", "message": "Record already exists"}, status=400)
-        self.records[uri] = body["record"]
-        self.created += 1
-        await asyncio.sleep(self.delay)
-        return json_response({"uri": uri, "cid": "bafyreia7fptlcy32gmdmtxlqnd3cwjcq7bxae4sdunq5c5i6yr7y72cqmu"})
-
-    async def get(self, request: web.Request) -> web.Response:
-        q = request.query
-        uri = f"at://{q['repo']}/{q['collection']}/{q['rkey']}"
-        if uri not in self.records:
-            return json_response({"error": "RecordNotFound", "message": "Could not locate record"}, status=400)
-        return json_response({"uri": uri, "cid": "bafy", "value": self.records[uri]})
-
-    async def list(self, request: web.Request) -> web.Response:
-        items = [{"uri": u, "cid": "bafy", "value": v} for u, v in reversed(self.records.items())]
-        return json_response({"records": items})
-
-    def install(self, replay: ReplayServer) -> None:
-        replay.add_handler("POST", X + "com.atproto.repo.createRecord", self.create)
-        replay.add_handler("GET", X + "com.atproto.repo.getRecord", self.get)
-        replay.add_handler("GET", X + "com.atproto.repo.listRecords", self.list)
+def repo(replay: ReplayServer, hold: float) -> BlueskyRepo:
+    """The account's repository (tests/replay/accounts.py), answering each created record after ``hold`` s."""
+    pds = BlueskyRepo(SESSION_DID)
+    pds.faults.hold_seconds = hold
+    pds.install(replay)
+    return pds
 
 
 async def test_retry_after_a_timeout_does_not_post_twice(replay: ReplayServer) -> None:
     login(replay)
-    pds = TinyPds(delay=1.0)
-    pds.install(replay)
+    pds = repo(replay, hold=1.0)
     target = reply_target()
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=0.3)) as short:
         conn = make(replay, short, query="x")
         with pytest.raises(TransientFetchError, match="timed out"):
             await conn.reply(target, "Thanks for the tag!", "draft-42")
         found = await conn.find_reply(target, "Thanks for the tag!", "draft-42")
-        assert found is not None and found.external_id in pds.records
+        assert found is not None and found.external_id in {pds.uri(key) for key in pds.records}
         # a restarted daemon has no memory of the record key: the account's posts still show it
         again = await make(replay, short, query="x").find_reply(target, "Thanks for the tag!", "draft-42")
         assert again is not None and again.external_id == found.external_id
@@ -316,8 +286,7 @@ async def test_same_key_retried_at_once_returns_the_existing_record(
     replay: ReplayServer, http: aiohttp.ClientSession
 ) -> None:
     login(replay)
-    pds = TinyPds(delay=0)
-    pds.install(replay)
+    pds = repo(replay, hold=0)
     conn = make(replay, http, query="x")
     first = await conn.reply(reply_target(), "Once only", "draft-5")
     second = await conn.reply(reply_target(), "Once only", "draft-5")

@@ -246,7 +246,7 @@ async def test_find_reply_recognises_the_accounts_recent_reply(
 
     found = await conn.find_reply(target, "Test  reply #1", "k")
     assert found is not None and found.external_id == "48" and found.url == replay.url("/t/test-topic/39/3")
-    assert replay.requests[-1].query == {"username": "testuser", "filter": "5", "offset": "0"}
+    assert replay.requests[-1].query == {"username": "testuser", "filter": "5", "offset": "0", "limit": "30"}
     assert await conn.find_reply(target, "A different answer", "k") is None
     other = ReplyTarget("1", replay.url("/t/test-topic/40/2"), "topic-40", None, "x", {})
     assert await conn.find_reply(other, "Test Reply #1", "k") is None

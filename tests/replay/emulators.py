@@ -4,7 +4,8 @@ The recordings hold one page per listing; a restart in the middle of pagination 
 These handlers serve the *recorded* items (posts, statuses, hits) and only compute the page
 envelope the platform would compute (slicing by ``limit``/``after``/``min_id``/``cursor``, the
 ``Link`` header, ``nbPages``). ``visible`` limits the items to those "already published", so a
-test can let new items appear between two polls.
+test can let new items appear between two polls. The bot's own account on each platform that
+replies (posting, and its posts listed page by page for ``find_reply``) is in ``tests/replay/accounts.py``.
 """
 
 from __future__ import annotations
