@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test bench lint clean
+.PHONY: install run test soak bench lint clean
 
 install: $(STAMP)
 
@@ -21,6 +21,12 @@ run: install
 
 test: install
 	tools/run_tests.sh
+
+# The fault suite at full length (tests/soak): 20 kill -9 while polling and 20 while posting on SQLite and
+# PostgreSQL, a PostgreSQL restart, a full disk, two daemons on one database, hanging feeds. `make test`
+# runs a few kills of it.
+soak: install
+	SOCIALCRM_SOAK=full tools/run_tests.sh tests/soak -p no:cacheprovider -s -q
 
 bench: install
 	$(PY) bench/run_all.py

@@ -217,7 +217,10 @@ def worker_main(requests: Connection, replies: Connection, memory_limit_bytes: i
     _die_with_parent()
     if memory_limit_bytes:
         _limit_memory(memory_limit_bytes)
-    replies.send(("ready", os.getpid()))
+    try:
+        replies.send(("ready", os.getpid()))
+    except OSError:  # the daemon is gone already (killed while starting this worker): nothing to serve
+        return
     while True:
         try:
             request = requests.recv()

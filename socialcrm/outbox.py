@@ -35,6 +35,7 @@ from datetime import timedelta
 from typing import Any
 
 import aiohttp
+import sqlalchemy.exc
 from sqlmodel import Session
 
 from connectors import (
@@ -106,27 +107,45 @@ class OutboxWorker:
         self.step_timeout = self.lease.total_seconds() / 2
         self.backoff = Backoff(base=30.0, cap=3600.0)
         self._lock = asyncio.Lock()
+        self._database_down: str | None = None
 
     async def run_once(self) -> OutboxRunResult:
-        """Deliver every due row, claiming one at a time (one pass at a time, even if called concurrently)."""
+        """Deliver every due row, claiming one at a time (one pass at a time, even if called concurrently).
+
+        While the database cannot be written (a full disk, a restarting server) the pass stops and
+        says so once; rows in flight stay leased and are retried, looking first, when it is back.
+        """
         async with self._lock:
             result = OutboxRunResult()
-            handled: list[int] = []
-            for _ in range(self.batch_size):
-                claim = await self.db.run_write(self._claim(handled))
-                if claim is None:
-                    break
-                handled.append(claim.item_id)
-                try:
-                    await self._deliver(claim, result)
-                except LeaseLostError:
-                    logger.warning(
-                        "Outbox item %s (%s): another worker took it over before it was sent; left to that worker",
-                        claim.item_id,
-                        claim.kind,
-                    )
-                    result.taken_over += 1
+            try:
+                await self._pass(result)
+            except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError) as err:
+                if self._database_down is None:
+                    logger.error("Outbox paused: the database cannot be written (%s); trying again", _first_line(err))
+                self._database_down = str(err)
+            else:
+                if self._database_down is not None:
+                    logger.info("Outbox: the database can be written again; delivering")
+                self._database_down = None
             return result
+
+    async def _pass(self, result: OutboxRunResult) -> None:
+        """Claim and deliver due rows one at a time, at most ``batch_size`` of them."""
+        handled: list[int] = []
+        for _ in range(self.batch_size):
+            claim = await self.db.run_write(self._claim(handled))
+            if claim is None:
+                break
+            handled.append(claim.item_id)
+            try:
+                await self._deliver(claim, result)
+            except LeaseLostError:
+                logger.warning(
+                    "Outbox item %s (%s): another worker took it over before it was sent; left to that worker",
+                    claim.item_id,
+                    claim.kind,
+                )
+                result.taken_over += 1
 
     def _claim(self, handled: list[int]) -> Callable[[Session], Claim | None]:
         def claim(session: Session) -> Claim | None:
@@ -346,6 +365,11 @@ async def _find(connector: ReplyLookup, target: ReplyTarget, text: str, claim: C
     legacy: Callable[..., Any] = connector.find_reply
     found: ReplyResult | None = await legacy(target, text, claim.idempotency_key)
     return found
+
+
+def _first_line(err: BaseException) -> str:
+    """The first line of a database error (SQLAlchemy appends SQL and a link)."""
+    return (str(err).strip().splitlines() or [type(err).__name__])[0][:300]
 
 
 _SINCE_SUPPORT: dict[type[Any], bool] = {}

@@ -3,6 +3,9 @@
 #
 #   tools/pg_test_server.sh             start a server in a new folder under /tmp on a free port; print its URL
 #   tools/pg_test_server.sh stop DIR    stop the server started in DIR and remove DIR
+#   tools/pg_test_server.sh restart DIR [SECONDS]
+#                                       restart the server started in DIR (same port and options),
+#                                       staying down SECONDS (default 0) in between
 #
 # PGTEST_DIR and PGTEST_PORT choose the folder and port instead; a server already running in an
 # explicitly chosen PGTEST_DIR is reused. Uses Debian's postgresql binaries; fsync is off (tests only).
@@ -26,6 +29,17 @@ if [ "${1:-}" = "stop" ]; then
     as_pg "'$PGBIN/pg_ctl' -D '$DIR/data' -m immediate -w stop" >/dev/null 2>&1 || true
   fi
   rm -rf "$DIR"
+  exit 0
+fi
+
+if [ "${1:-}" = "restart" ]; then
+  DIR=${2:?usage: pg_test_server.sh restart DIR [SECONDS]}
+  if [ "${3:-0}" != "0" ]; then
+    as_pg "'$PGBIN/pg_ctl' -D '$DIR/data' -m fast -w -t 60 stop" >/dev/null
+    sleep "$3"
+  fi
+  # restart reuses the options of the last start (postmaster.opts), also when the server is down.
+  as_pg "'$PGBIN/pg_ctl' -D '$DIR/data' -l '$DIR/server.log' -m fast -w -t 60 restart" >/dev/null 2>&1
   exit 0
 fi
 

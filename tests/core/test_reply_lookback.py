@@ -261,3 +261,30 @@ def drafts_target(post: RawPost) -> Any:
     from connectors import ReplyTarget
 
     return ReplyTarget(post.external_id, post.url, post.thread_id, post.parent_id, post.author_handle, post.raw)
+
+
+async def test_sending_again_after_tries_of_unknown_outcome_looks_first(
+    config: Config, db: Database, replay: ReplayServer, http: aiohttp.ClientSession
+) -> None:
+    platform = mastodon(replay)
+    draft_id = await approved(config, db, platform)
+    account: MastodonAccount = platform.account
+    account.faults.refuse_next = 8  # 502 on every try: each outcome is unknown to the outbox
+    worker = OutboxWorker(config, db, {"masto": platform.connector(replay, http)}, http)
+    for _ in range(8):
+        await worker.run_once()
+        make_due(db)
+    with db.read() as session:
+        draft = session.get(ReplyDraft, draft_id)
+        item = session.exec(select(OutboxItem)).one()
+    assert draft is not None and draft.status == "failed" and item.attempts == 8
+    assert (item.result or {}).get("outcome_unknown") is True
+    # One of those tries may have reached the platform after all (a 502 does not say): put it there.
+    account.add_status("Hi someone, thanks for your question!", platform.target.external_id)
+    account.post_elsewhere(45)
+    with db.write() as session:
+        drafts.retry(session, draft_id, user="cm")
+    lookups = sum(1 for r in replay.requests if r.path == account.statuses_path)
+    result = await worker.run_once()
+    assert result.sent == 1 and platform.replies() == 1  # found, not posted again
+    assert sum(1 for r in replay.requests if r.path == account.statuses_path) > lookups

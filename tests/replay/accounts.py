@@ -50,9 +50,17 @@ def _iso(moment: float) -> str:
 class PostFaults:
     """What happens to the answer of the next posts: dropped after storing, or held back for a while."""
 
+    refuse_next: int = 0  # the next N posts are refused with a 502 before anything is stored
     drop_next: int = 0  # the next N posts are stored, then the connection is cut without an answer
     hold_seconds: float = 0.0  # every post is stored, then answered only after this long
     stored: asyncio.Event = field(default_factory=asyncio.Event)  # set whenever a post was stored
+
+    def before_store(self) -> web.Response | None:
+        """A 502 instead of storing the post, while ``refuse_next`` lasts."""
+        if self.refuse_next > 0:
+            self.refuse_next -= 1
+            return web.Response(status=502, text="Bad Gateway")
+        return None
 
     async def after_store(self, request: web.Request) -> web.Response | None:
         """Apply the fault after a post was stored; a response to send instead of the normal one, or None."""
@@ -124,6 +132,8 @@ class MastodonAccount:
 
     async def create(self, request: web.Request) -> web.Response:
         form = await request.post()
+        if refused := self.faults.before_store():
+            return refused
         key = request.headers.get("Idempotency-Key")
         if self.honour_idempotency_keys and key in self.keys:
             return json_response(self.keys[key])
@@ -195,6 +205,8 @@ class BlueskyRepo:
 
     async def create(self, request: web.Request) -> web.Response:
         body = await request.json()
+        if refused := self.faults.before_store():
+            return refused
         rkey = body.get("rkey") or encode_tid(int(time.time() * 1_000_000), 0)
         if rkey in self.records:
             return json_response({"error": "InvalidRequest", "message": "Record already exists"}, status=400)
@@ -289,6 +301,8 @@ class DiscourseAccount:
 
     async def create(self, request: web.Request) -> web.Response:
         body = await request.json()
+        if refused := self.faults.before_store():
+            return refused
         post = self.add_post(int(body["topic_id"]), str(body["raw"]), body.get("reply_to_post_number"))
         return await self.faults.after_store(request) or json_response(post)
 
@@ -360,6 +374,8 @@ class RedditAccount:
 
     async def create(self, request: web.Request) -> web.Response:
         form = await request.post()
+        if refused := self.faults.before_store():
+            return refused
         comment = self.add_comment(str(form["thing_id"]), str(form["text"]))
         answer = {"json": {"errors": [], "data": {"things": [{"kind": "t1", "data": comment}]}}}
         return await self.faults.after_store(request) or json_response(answer)
