@@ -100,6 +100,34 @@ async def test_a_second_worker_never_sends_what_the_first_still_sends(
     assert statuses == {"sent"} and items == {"done"}
 
 
+async def test_a_worker_whose_row_was_taken_over_during_its_look_up_sends_nothing(
+    config: Config, db: Database, replay: ReplayServer, http: aiohttp.ClientSession
+) -> None:
+    account = MastodonAccount(replay.base_url)
+    account.install(replay)
+    src = source(replay)
+    await approve_questions(config, db, src)
+    started = utcnow() - timedelta(minutes=1)
+    with db.write() as session:  # an earlier try died mid-send; none of its replies got out
+        session.exec(update(OutboxItem).values(status="sending", attempts=1, first_attempt_at=started))  # type: ignore[call-overload]
+    first = OutboxWorker(config, db, {"masto": MastodonConnector("masto", src.options, http)}, http)  # type: ignore[arg-type]
+    second = OutboxWorker(config, db, {"masto": MastodonConnector("masto", src.options, http)}, http)  # type: ignore[arg-type]
+
+    gate = account.faults.hold_next_listing = asyncio.Event()
+    looking = asyncio.create_task(first.run_once())
+    await asyncio.wait_for(account.faults.listing_read.wait(), 10)
+    # The first worker has read the account's posts (no reply there) and stalls before it posts; its
+    # lease runs out and a second worker takes the row over, looks, and posts the reply.
+    with db.write() as session:
+        session.exec(update(OutboxItem).values(next_attempt_at=utcnow() - timedelta(seconds=1)))  # type: ignore[call-overload]
+    taken = await second.run_once()
+    gate.set()
+    late = await looking
+    assert taken.sent == 3 and late.taken_over == 1 and late.sent == 0, (taken, late)
+    for status_id in TARGETS:
+        assert len(account.replies_to(status_id)) == 1, f"the reply to {status_id} went out twice"
+
+
 def test_claims_and_renewals_are_fenced_by_owner(db: Database) -> None:
     now = utcnow()
     lease = timedelta(seconds=120)

@@ -48,12 +48,14 @@ def _iso(moment: float) -> str:
 
 @dataclass
 class PostFaults:
-    """What happens to the answer of the next posts: dropped after storing, or held back for a while."""
+    """What happens to the answer of the next posts (dropped after storing, or held back) and of the next listing."""
 
     refuse_next: int = 0  # the next N posts are refused with a 502 before anything is stored
     drop_next: int = 0  # the next N posts are stored, then the connection is cut without an answer
     hold_seconds: float = 0.0  # every post is stored, then answered only after this long
     stored: asyncio.Event = field(default_factory=asyncio.Event)  # set whenever a post was stored
+    hold_next_listing: asyncio.Event | None = None  # the next listing is read at once, answered once this is set
+    listing_read: asyncio.Event = field(default_factory=asyncio.Event)  # set when that held listing was read
 
     def before_store(self) -> web.Response | None:
         """A 502 instead of storing the post, while ``refuse_next`` lasts."""
@@ -73,6 +75,13 @@ class PostFaults:
         if self.hold_seconds:
             await asyncio.sleep(self.hold_seconds)
         return None
+
+    async def before_listing_answer(self) -> None:
+        """Hold back the answer of a listing already read, once, while ``hold_next_listing`` is unset."""
+        gate, self.hold_next_listing = self.hold_next_listing, None
+        if gate is not None:
+            self.listing_read.set()
+            await gate.wait()
 
 
 @dataclass
@@ -166,7 +175,9 @@ class MastodonAccount:
             links.append(f'<{base}?{urlencode({**kept, "max_id": chunk[-1]["id"]})}>; rel="next"')
         if chunk:
             links.append(f'<{base}?{urlencode({**kept, "min_id": chunk[0]["id"]})}>; rel="prev"')
-        return json_response(chunk, headers={"Link": ", ".join(links)} if links else None)
+        answer = json_response(chunk, headers={"Link": ", ".join(links)} if links else None)
+        await self.faults.before_listing_answer()  # what was read stays what is answered
+        return answer
 
 
 @dataclass
