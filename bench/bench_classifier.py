@@ -1,6 +1,7 @@
 """Throughput, load time and memory of a sentiment classifier on tweet-length and 500-character German texts.
 
-Usage: python bench/bench_classifier.py [--model default|lexicon|...] [--threads 2] [--precision auto]
+Usage: python bench/bench_classifier.py [--model default|lexicon|...] [--licence commercial|research]
+[--threads 2] [--precision auto]
 ``*_per_second`` is wall-clock; ``*_per_cpu_budget_second`` divides by this process's CPU time
 over ``--threads`` (the rate on idle cores; compare both and the load average printed).
 Figures printed, nothing asserted: the targets (issue 6) are >= 400 tweets/s and >= 100 German
@@ -43,6 +44,7 @@ def main() -> None:
     parser.add_argument("--model", default="default")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--precision", default=None, help="default model only: auto, bf16, int8, fp32")
+    parser.add_argument("--licence", default=None, help="default model only: commercial or research adapter set")
     parser.add_argument("--batch-size", type=int, default=None, help="texts per batch (the model's default)")
     parser.add_argument("--repeat", type=int, default=2, help="timed passes; the best is reported")
     args = parser.parse_args()
@@ -59,6 +61,8 @@ def main() -> None:
         options["batch_size"] = args.batch_size
     if args.precision:
         options["precision"] = args.precision
+    if args.licence:
+        options["licence"] = args.licence
     started = time.perf_counter()
     classifier = build_classifier(args.model, options)
     load_seconds = time.perf_counter() - started
@@ -67,6 +71,7 @@ def main() -> None:
     results: dict[str, object] = {
         "model": classifier.model_id,
         "precision": getattr(classifier, "precision", None),
+        "licence": getattr(classifier, "licence", None),
         "threads": args.threads,
         "cpu_count": os.cpu_count(),
         "load_seconds": round(load_seconds, 2),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -42,10 +42,18 @@ class AdapterConfig:
     max_length: int = 128
     languages: tuple[str, ...] = ("en", "de")
     record: dict[str, Any] = field(default_factory=dict)
+    pool_layers: tuple[int, ...] = ()  # layers whose mean-pooled states the heads read; () = the last
+    licence: str = ""  # the licence of these weights, which follows from the training data
+    set_name: str = ""  # "commercial" or "research" for the packaged sets (the recipe they were made by)
 
     @property
     def scale(self) -> float:
         return self.alpha / self.rank
+
+    @property
+    def pooled_layers(self) -> tuple[int, ...]:
+        """The encoder layers (1 = first) read by the heads, side by side."""
+        return self.pool_layers or (self.layers,)
 
 
 class LoRALinear(nn.Module):
@@ -166,11 +174,14 @@ def mean_pool(hidden: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def save_adapters(path: Path, config: AdapterConfig, tensors: Mapping[str, torch.Tensor]) -> None:
-    """Write adapters and heads as fp16 safetensors with the config as metadata."""
+    """Write adapters and heads as fp16 safetensors (integer tensors as they are) with the config as metadata."""
     from safetensors.torch import save_file
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    packed = {name: tensor.to(torch.float16).contiguous() for name, tensor in tensors.items()}
+    packed = {
+        name: (tensor.to(torch.float16) if tensor.is_floating_point() else tensor).contiguous()
+        for name, tensor in tensors.items()
+    }
     metadata = {"format": FORMAT, "config": json.dumps(asdict(config), sort_keys=True)}
     save_file(packed, str(path), metadata=metadata)
 
@@ -184,11 +195,15 @@ def load_adapters(path: Path) -> tuple[AdapterConfig, dict[str, torch.Tensor]]:
     try:
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
-            tensors = {name: handle.get_tensor(name).float() for name in handle.keys()}
+            tensors = {name: handle.get_tensor(name) for name in handle.keys()}
     except (OSError, ValueError, RuntimeError) as err:
         raise ClassifierError(f"cannot read adapter file {path}: {err}") from err
     if metadata.get("format") != FORMAT:
         raise ClassifierError(f"{path} is not a {FORMAT} adapter file (format {metadata.get('format')!r})")
     raw = json.loads(metadata["config"])
-    raw["languages"] = tuple(raw["languages"])
-    return AdapterConfig(**raw), tensors
+    known = {item.name for item in fields(AdapterConfig)}
+    config = AdapterConfig(**{key: value for key, value in raw.items() if key in known})
+    config.languages = tuple(config.languages)
+    config.pool_layers = tuple(config.pool_layers)
+    tensors = {name: tensor.float() if tensor.is_floating_point() else tensor for name, tensor in tensors.items()}
+    return config, tensors

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import lzma
 import struct
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -261,15 +262,33 @@ class FastEncoder:
 
     def __call__(self, vectors: Any, mask: Any) -> Any:
         """Hidden states (batch, tokens, hidden) for word vectors (batch, tokens, hidden) and a 0/1 mask."""
+        return self.run(vectors, mask, ())[0]
+
+    def pooled(self, vectors: Any, mask: Any, layers: Sequence[int]) -> Any:
+        """Mean-pooled hidden states of the given layers (1 = first), side by side: (batch, len(layers) * hidden).
+
+        Only the layers up to the highest one asked for are computed.
+        """
+        return self.run(vectors, mask, layers)[1]
+
+    def run(self, vectors: Any, mask: Any, pool_layers: Sequence[int]) -> tuple[Any, Any]:
+        """(last computed hidden states, float32 mean-pooled states of ``pool_layers`` side by side or None)."""
         import torch
         from torch.nn import functional
 
         batch, tokens, hidden = vectors.shape
         size = hidden // self.heads
+        wanted = set(pool_layers)
+        last = max(wanted) if wanted else len(self.layers)
+        if not 1 <= last <= len(self.layers):
+            raise ValueError(f"layer {last} does not exist (1..{len(self.layers)})")
+        weights = mask.unsqueeze(-1).to(torch.float32)
+        count = weights.sum(dim=1).clamp(min=1.0)
+        pooled: dict[int, Any] = {}
         x = vectors + self.position[:tokens] + self.token_type
         x = functional.layer_norm(x, (hidden,), *self.embedding_norm, eps=self.eps)
         keep = mask.to(torch.bool)[:, None, None, :]
-        for layer in self.layers:
+        for number, layer in enumerate(self.layers[:last], start=1):
             qkv = functional.linear(x, *layer["qkv"]).view(batch, tokens, 3, self.heads, size)
             query, key, value = qkv.permute(2, 0, 3, 1, 4).unbind(0)
             context = functional.scaled_dot_product_attention(query, key, value, attn_mask=keep)
@@ -281,7 +300,11 @@ class FastEncoder:
             x = functional.layer_norm(
                 x + functional.linear(up, *layer["down"]), (hidden,), *layer["norm2"], eps=self.eps
             )
-        return x
+            if number in wanted:
+                pooled[number] = (x.float() * weights).sum(dim=1) / count
+        if not wanted:
+            return x, None
+        return x, torch.cat([pooled[number] for number in pool_layers], dim=1)
 
 
 def _linear(module: Any) -> tuple[Any, Any]:

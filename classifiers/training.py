@@ -158,7 +158,7 @@ def train(net: SentimentNet, config: AdapterConfig, data: Encoded, settings: Tra
         optimiser, lambda step: min((step + 1) / warmup, max(0.0, (total - step) / max(1, total - warmup)))
     )
     class_weights = _class_weights(data, config.languages, settings.balanced_languages).to(device)
-    use_bf16 = device.startswith("cuda")
+    autocast_device, use_bf16 = _autocast(device)
     started, step, running = time.monotonic(), 0, 0.0
     net.train()
     while step < total:
@@ -168,7 +168,7 @@ def train(net: SentimentNet, config: AdapterConfig, data: Encoded, settings: Tra
             vectors, mask = net.batch([data.ids[index] for index in batch], device)
             labels = torch.from_numpy(data.labels[batch]).to(device)
             languages = torch.from_numpy(data.languages[batch]).to(device)
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_bf16):
+            with torch.autocast(autocast_device, dtype=torch.bfloat16, enabled=use_bf16):
                 pooled = net.pooled(vectors, mask)
             logits = net.heads(pooled, languages)
             losses = nn.functional.cross_entropy(logits.float(), labels, reduction="none")
@@ -192,17 +192,26 @@ def train(net: SentimentNet, config: AdapterConfig, data: Encoded, settings: Tra
     return {**lora_tensors(wrapped), **net.heads.tensors()}
 
 
+def _autocast(device: str) -> tuple[str, bool]:
+    """bf16 autocast on GPUs and on CPUs that compute bf16 natively (~2.5x faster there), else fp32."""
+    if device.startswith("cuda"):
+        return "cuda", True
+    from classifiers.embedded import cpu_has_fast_bf16
+
+    return "cpu", cpu_has_fast_bf16()
+
+
 def predict_logits(net: SentimentNet, data: Encoded, batch_size: int = 64, device: str = "cpu") -> np.ndarray:
     """Logits (after offsets) for every example, in order."""
     net.eval()
     order = sorted(range(len(data)), key=lambda index: len(data.ids[index]))
     result = np.zeros((len(data), 3), dtype=np.float32)
-    use_bf16 = device.startswith("cuda")
+    autocast_device, use_bf16 = _autocast(device)
     with torch.inference_mode():
         for start in range(0, len(order), batch_size):
             batch = order[start : start + batch_size]
             vectors, mask = net.batch([data.ids[index] for index in batch], device)
-            with torch.autocast("cuda", dtype=torch.bfloat16, enabled=use_bf16):
+            with torch.autocast(autocast_device, dtype=torch.bfloat16, enabled=use_bf16):
                 pooled = net.pooled(vectors, mask)
             languages = torch.from_numpy(data.languages[batch]).to(device)
             result[batch] = net.heads(pooled, languages).float().cpu().numpy()

@@ -114,14 +114,39 @@ def test_classify_with_the_default_model(tmp_path: Path, capsys: pytest.CaptureF
 
 
 @pytest.mark.model
-def test_train_heads_quickly_then_eval_the_result(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_train_heads_quickly_then_eval_marks_what_the_model_was_trained_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     output = tmp_path / "heads.safetensors"
     data = str(REPO / "data/sentiment")
-    assert main(["classifier", "train", "--data", data, "--output", str(output), "--limit", "60", "--epochs", "1"]) == 0
+    arguments = ["classifier", "train", "--licence", "research", "--data", data, "--output", str(output)]
+    assert main([*arguments, "--limit", "40", "--cache", str(tmp_path / "cache")]) == 0
     assert output.is_file()
-    capsys.readouterr()
-    assert main(["classifier", "eval", "--model", str(output), "--data", data, "--limit", "40"]) == 0
-    assert "tweeteval-val" in capsys.readouterr().out
+    record = capsys.readouterr().out
+    assert '"germeval2017-dev-report"' in record  # held out, named in the record
+    eval_arguments = ["classifier", "eval", "--model", str(output), "--data", data, "--limit", "30"]
+    assert main([*eval_arguments, "--set", "germeval2017-dev-tune", "--set", "germeval2017-dev-report"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    trained = next(line for line in lines if line.startswith("germeval2017-dev-tune"))
+    assert "IN-SAMPLE: trained on 30 of these texts" in trained
+    held_out = next(line for line in lines if line.startswith("germeval2017-dev-report"))
+    assert "IN-SAMPLE" not in held_out and "may be in-sample" not in held_out
+    assert main([*eval_arguments, "--set", "germeval2017-dev-tune", "--json"]) == 0
+    row = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert (row["in_sample"], row["examples"], row["role"]) == (30, 30, "tune")
+
+
+@pytest.mark.model
+def test_the_default_recipe_is_the_commercial_one_and_uses_only_its_data(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    output = tmp_path / "heads.safetensors"
+    data = str(REPO / "data/sentiment")
+    code = main(["classifier", "train", "--data", data, "--output", str(output), "--limit", "30", "--no-cache"])
+    assert code == 0
+    out = capsys.readouterr().out
+    record = json.loads(out[out.index("{") : out.rindex("}") + 1])
+    assert record["recipe"] == "commercial" and set(record["examples"]) == {"potts-train"}
 
 
 @pytest.mark.model
@@ -144,9 +169,10 @@ def test_train_includes_the_corrections_people_made(
     capsys.readouterr()
     output = tmp_path / "heads.safetensors"
     arguments = ["classifier", "train", "--data", str(REPO / "data/sentiment"), "--output", str(output)]
-    code = main(["--config", str(config_path), *arguments, "--include-corrections", "--limit", "30", "--epochs", "1"])
+    code = main(["--config", str(config_path), *arguments, "--include-corrections", "--limit", "30", "--no-cache"])
     assert code == 0
     out = capsys.readouterr().out
     assert "Using 1 corrected mentions" in out
+    assert "Training the commercial recipe" in out  # the config's [classifier] licence
     record = json.loads(out[out.index("{") : out.rindex("}") + 1])
     assert record["examples"]["corrections"] == 3  # each correction counts three times

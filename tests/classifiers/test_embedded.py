@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 from classifiers.base import Classifier, ClassifierError
@@ -47,6 +48,49 @@ def test_other_languages_and_empty_input(classifier: EmbeddedClassifier) -> None
     [french] = classifier.analyse(["Le service était excellent, merci beaucoup !"])
     assert (french.language, french.sentiment.label) == ("other", "positive")
     assert classifier.analyse([]) == []
+
+
+def test_one_pass_gives_sentiment_and_sentence_vectors(classifier: EmbeddedClassifier) -> None:
+    texts = [text for text, _, _ in CLEAR]
+    analyses, vectors = classifier.analyse_with_vectors(texts)
+    assert vectors.shape == (len(texts), classifier.vector_size) and vectors.dtype == np.float32
+    assert [a.sentiment.label for a in analyses] == [a.sentiment.label for a in classifier.analyse(texts)]
+    alone = classifier.sentence_vectors(texts[:1])[0]
+    assert np.allclose(alone, vectors[0], atol=0.05 * float(np.abs(vectors[0]).max()))
+    assert classifier.sentence_vectors([]).shape == (0, classifier.vector_size)
+
+
+def test_a_light_head_on_the_sentence_vectors_learns_another_label(classifier: EmbeddedClassifier) -> None:
+    """What custom labels will do: a logistic-regression head on the vectors, trained in a moment."""
+    from classifiers.heads import fit_linear_head
+
+    cancel = [
+        "Ich kündige meinen Vertrag zum Monatsende.",
+        "Please cancel my subscription today.",
+        "Wie kann ich mein Abo kündigen?",
+        "I want to close my account and leave.",
+    ]
+    other = [
+        "Wann öffnet der Laden am Samstag?",
+        "Great coffee this morning!",
+        "Die neue App sieht gut aus.",
+        "Where can I find the user manual?",
+    ]
+    vectors = classifier.sentence_vectors(cancel + other)
+    head = fit_linear_head(vectors, np.array([1] * 4 + [0] * 4), 2, l2=1e-2)
+    unseen = classifier.sentence_vectors(["Bitte kündigen Sie meinen Vertrag.", "Nice weather in Berlin today."])
+    assert head.logits(unseen).argmax(axis=1).tolist() == [1, 0]
+
+
+def test_the_licence_option_picks_a_packaged_set(classifier: EmbeddedClassifier) -> None:
+    assert (classifier.set_name, classifier.model_id.split("@")[0]) == ("commercial", "e5-small-sentiment-commercial")
+    assert classifier.licence.startswith("MIT")
+    assert len(classifier.training_fingerprints) > 1000
+    research = EmbeddedClassifier({"licence": "research"})
+    assert research.set_name == "research" and "non-commercial" in research.licence
+    assert research.model_id != classifier.model_id
+    with pytest.raises(ClassifierError, match="licence must be one of commercial, research"):
+        EmbeddedClassifier({"licence": "free"})
 
 
 def test_bad_options_are_named() -> None:
