@@ -88,17 +88,25 @@ class WebConfig(_Frozen):
 
 
 class ClassifierConfig(BaseModel):
-    """Which classifier scores posts; other keys are that classifier's own options."""
+    """Which classifier scores posts; other keys are that classifier's own options.
+
+    ``licence`` picks the default kind's packaged adapter set: "commercial" (trained only on data
+    whose licence allows commercial use; the default, so a company may run it) or "research"
+    (more data, non-commercial use only). classifiers/MODEL_CARD.md compares them.
+    """
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
     kind: str = "default"
     batch_size: int = Field(default=32, ge=1, le=1024)
+    licence: Literal["commercial", "research"] = "commercial"
 
     def options(self) -> dict[str, Any]:
-        """The classifier's own options: every key but ``kind``."""
+        """The classifier's own options; ``licence`` only for the default kind, whose adapter sets it picks."""
         data = self.model_dump()
         data.pop("kind")
+        if self.kind != "default":
+            data.pop("licence")
         return data
 
 

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
+from classifiers.adapter_sets import DEFAULT_LICENCE, LICENCES
 from classifiers.base import Classifier, ClassifierError
 from classifiers.loader import build_classifier, known_kinds
 
@@ -47,27 +48,59 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     train = actions.add_parser(
         "train",
         help="retrain the embedded model's heads (or adapters) on data/sentiment",
-        description='Writes an adapter file; use it with [classifier] model = "PATH".',
+        description='Writes an adapter file; use it with [classifier] model = "PATH". The recipe of a packaged '
+        "set (--licence) decides the data: commercial uses only sets whose licence allows commercial use.",
     )
     train.add_argument("--data", type=Path, default=DEFAULT_DATA, help="labelled data folder (data/sentiment)")
     train.add_argument("--output", type=Path, required=True, help="adapter file to write (.safetensors)")
     train.add_argument(
+        "--licence",
+        choices=list(LICENCES),
+        help="which set's recipe: commercial (data that allows commercial use) or research (all data); "
+        f"default: [classifier] licence of the config, else {DEFAULT_LICENCE}",
+    )
+    train.add_argument(
         "--mode",
         choices=["heads", "adapters"],
         default="heads",
-        help="heads: keep the shipped adapters, refit the heads (minutes on a CPU); "
-        "adapters: train LoRA adapters and heads from scratch (hours on a CPU, minutes on a GPU)",
+        help="heads: encode once (cached), fit the heads (minutes on a CPU); "
+        "adapters: train LoRA adapters and heads (hours on a CPU, minutes on a GPU)",
     )
     train.add_argument("--include-corrections", action="store_true", help="also learn from people's corrections")
-    train.add_argument("--commercial-only", action="store_true", help="only sets whose licence allows commercial use")
-    train.add_argument("--epochs", type=float, default=3.0, help="passes over the training data (3)")
+    train.add_argument("--commercial-only", action="store_true", help="the same as --licence commercial")
+    train.add_argument(
+        "--hold-out", action="append", default=[], metavar="SET", help="keep a set out of training (repeatable)"
+    )
+    train.add_argument(
+        "--cross-validate",
+        action="append",
+        default=[],
+        metavar="SET",
+        help="print 5-fold out-of-fold figures of a set the recipe trains on (repeatable)",
+    )
+    train.add_argument("--adapters", type=Path, metavar="FILE", help="heads mode: encode with these LoRA adapters")
+    train.add_argument(
+        "--pool-layers", metavar="N,N", help="heads mode: encoder layers the heads read (default: the recipe's)"
+    )
+    train.add_argument("--l2", type=float, metavar="X", help="heads mode: L2 penalty (default: the recipe's)")
+    train.add_argument(
+        "--cache", type=Path, default=Path(".cache/sentiment"), help="sentence-vector cache (.cache/sentiment)"
+    )
+    train.add_argument("--no-cache", action="store_true", help="keep sentence vectors in memory only")
+    train.add_argument("--epochs", type=float, default=3.0, help="adapters mode: passes over the training data (3)")
     train.add_argument("--device", default="cpu", help="torch device (cpu, cuda)")
     train.add_argument("--limit", type=int, metavar="N", help="at most N examples per set (quick trials)")
     train.add_argument("--seed", type=int, default=13, help="random seed, for reproducible runs (13)")
     train.set_defaults(func=cmd_train)
 
-    evaluate = actions.add_parser("eval", help="print the metric of each development set")
+    evaluate = actions.add_parser(
+        "eval",
+        help="print the metric of each development set",
+        description="Scores the model on the development sets. A set whose texts the model was trained on is "
+        "marked in-sample, with the figure on its other texts; only figures on unseen texts are honest.",
+    )
     evaluate.add_argument("--model", metavar="NAME", help="kind, adapter file, model directory or hub id")
+    evaluate.add_argument("--licence", choices=list(LICENCES), help="score this packaged set of the default model")
     evaluate.add_argument("--data", type=Path, default=DEFAULT_DATA, help="labelled data folder (data/sentiment)")
     evaluate.add_argument("--set", dest="sets", action="append", metavar="NAME", help="a set (repeatable)")
     evaluate.add_argument("--limit", type=int, metavar="N", help="at most N examples per set")
@@ -80,8 +113,13 @@ def _config_wanted(args: argparse.Namespace) -> bool:
 
 
 def resolve_classifier(args: argparse.Namespace) -> Classifier:
-    """Build the classifier named by ``--model``, else the configured one, else the default."""
+    """Build the classifier named by ``--model`` (or ``--licence``), else the configured one, else the default."""
     name = getattr(args, "model", None)
+    licence = getattr(args, "licence", None)
+    if licence is not None:
+        if name not in (None, "default"):
+            raise ClassifierError("--licence picks a packaged set of the default model; it cannot go with --model")
+        return build_classifier("default", {"licence": licence, "fallback": False})
     if name is None:
         if _config_wanted(args):
             from socialcrm.cli.core_cmds import configure
@@ -230,6 +268,21 @@ def _corrections(args: argparse.Namespace) -> list[Any]:
     return examples
 
 
+def _training_licence(args: argparse.Namespace) -> str:
+    """--licence, else --commercial-only, else the configured [classifier] licence, else the default."""
+    if args.licence:
+        if args.commercial_only and args.licence != "commercial":
+            raise ClassifierError("--commercial-only contradicts --licence research")
+        return str(args.licence)
+    if args.commercial_only:
+        return "commercial"
+    if _config_wanted(args):
+        from socialcrm.cli.core_cmds import configure
+
+        return str(configure(args).classifier.licence)
+    return DEFAULT_LICENCE
+
+
 def cmd_train(args: argparse.Namespace) -> int:
     """Retrain heads or adapters from the labelled data (and corrections if asked) into an adapter file."""
     from classifiers.recipe import TrainPlan, run_training
@@ -241,16 +294,33 @@ def cmd_train(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    try:
+        licence = _training_licence(args)
+    except ClassifierError as err:
+        print(f"socialcrm: {err}", file=sys.stderr)
+        return 2
+    try:
+        pool_layers = tuple(int(part) for part in args.pool_layers.split(",")) if args.pool_layers else ()
+    except ValueError:
+        print(f"socialcrm: --pool-layers takes layer numbers such as 8,10, not {args.pool_layers!r}", file=sys.stderr)
+        return 2
     extra = _corrections(args) if args.include_corrections else []
     plan = TrainPlan(
         data_root=args.data,
         output=args.output,
+        recipe=licence,
         mode=args.mode,
-        commercial_only=args.commercial_only,
+        adapters=args.adapters,
         extra=extra,
         limit=args.limit,
+        hold_out=args.hold_out,
+        cross_validate=args.cross_validate,
+        cache=None if args.no_cache else args.cache,
+        pool_layers=pool_layers,
+        l2=args.l2,
         settings=TrainSettings(epochs=args.epochs, device=args.device, seed=args.seed),
     )
+    print(f"Training the {licence} recipe ({args.mode})")
     try:
         record = run_training(plan)
     except ClassifierError as err:
@@ -278,13 +348,23 @@ def cmd_eval(args: argparse.Namespace) -> int:
         print(f"socialcrm: {err}", file=sys.stderr)
         return 2 if "unknown" in str(err) else 1
     print(f"model: {classifier.model_id}")
+    licence = getattr(classifier, "licence", "")
+    if licence:
+        print(f"licence: {licence}")
     for row in rows:
         if args.json:
             print(json.dumps(row))
-        else:
-            print(
-                f"{row['set']:<22} n={row['examples']:<5} {row['metric']}={row['value']:.4f}  "
-                f"(accuracy {row['accuracy']:.4f}, macro-recall {row['macro_recall']:.4f}, "
-                f"macro-F1 {row['macro_f1']:.4f}, {row['texts_per_second']} texts/s)"
-            )
+            continue
+        line = (
+            f"{row['set']:<24} n={row['examples']:<5} {row['metric']}={row['value']:.4f}  "
+            f"(accuracy {row['accuracy']:.4f}, macro-recall {row['macro_recall']:.4f}, "
+            f"macro-F1 {row['macro_f1']:.4f}, {row['texts_per_second']} texts/s)"
+        )
+        if row["in_sample"]:
+            clean = row.get("clean")
+            rest = f"; on the other {clean['examples']}: {clean['value']:.4f}" if clean else ""
+            line += f"  IN-SAMPLE: trained on {row['in_sample']} of these texts{rest}"
+        elif row["in_sample"] is None and getattr(classifier, "kind", "") != "lexicon":
+            line += "  (training texts unknown: may be in-sample)"
+        print(line)
     return 0

@@ -33,6 +33,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="URL",
         help="write this [database] url into the new config (default: sqlite:///socialcrm.db next to it)",
     )
+    p.add_argument(
+        "--licence",
+        choices=["commercial", "research"],
+        default="commercial",
+        help="sentiment adapter set: commercial (data that allows commercial use; default) or research "
+        "(more data, non-commercial use only)",
+    )
     p.set_defaults(func=cmd_init)
 
     p = sub.add_parser("check-config", help="validate the config and report every problem at once")
@@ -120,8 +127,9 @@ def cmd_init(args: argparse.Namespace) -> int:
                 count=1,
                 flags=re.M,
             )
+        starter = re.sub(r'^licence = "commercial"', f'licence = "{args.licence}"', starter, count=1, flags=re.M)
         path.write_text(starter, encoding="utf-8")
-        print(f"Wrote {path}")
+        print(f"Wrote {path} (sentiment adapter set: {args.licence})")
     config = configure(args)
     db = open_database(config, upgrade=True)
     print(f"Database ready: {redact_url(config.database_url())}")

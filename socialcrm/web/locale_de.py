@@ -383,6 +383,9 @@ CATALOGUE: dict[str, str] = {
     "Pause": "Anhalten",
     "Resume": "Fortsetzen",
     "No sources configured.": "Keine Quellen eingerichtet.",
+    "Sentiment model": "Stimmungsmodell",
+    "Adapter set": "Adapter-Satz",
+    "Licence": "Lizenz",
     "Rules are edited in the configuration file; they are evaluated in this order": (
         "Regeln werden in der Konfigurationsdatei bearbeitet; sie werden in dieser Reihenfolge ausgewertet"
     ),

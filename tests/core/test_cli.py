@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from sqlmodel import select
 
+from socialcrm.config import parse_config
 from socialcrm.db import Database
 from socialcrm.models import ApiToken, AuditEntry, SourceState, User
 from socialcrm.services import auth
@@ -126,6 +127,14 @@ async def test_init_writes_a_valid_starter_config_and_database(tmp_path: Path) -
     assert code == 0 and "OK" in out
     code, _, err = await run(tmp_path, "init")
     assert code == 0 and "keeping it" in err
+    assert 'licence = "commercial"' in (tmp_path / "socialcrm.toml").read_text(encoding="utf-8")
+
+
+async def test_init_chooses_the_sentiment_adapter_set(tmp_path: Path) -> None:
+    code, out, err = await run(tmp_path, "init", "--licence", "research")
+    assert code == 0, err
+    assert "sentiment adapter set: research" in out
+    assert parse_config((tmp_path / "socialcrm.toml").read_text(encoding="utf-8")).classifier.licence == "research"
 
 
 async def test_user_add_reads_the_password_from_stdin(tmp_path: Path) -> None:

@@ -201,3 +201,16 @@ def test_unknown_classifier_kind_is_a_problem_naming_the_known_kinds() -> None:
     assert "classifier.kind: unknown kind 'sentiment-pro' (known: default, lexicon, transformers)" in (
         caught.value.problems
     )
+
+
+def test_classifier_licence_defaults_to_the_commercial_set_and_only_the_default_kind_gets_it() -> None:
+    assert parse_config("").classifier.licence == "commercial"
+    assert parse_config("").classifier.options()["licence"] == "commercial"
+    research = parse_config('[classifier]\nkind = "default"\nlicence = "research"\n').classifier
+    assert research.options()["licence"] == "research"
+    lexicon = parse_config('[classifier]\nkind = "lexicon"\nlicence = "research"\n').classifier
+    assert "licence" not in lexicon.options()
+    with pytest.raises(ConfigError) as caught:
+        parse_config('[classifier]\nlicence = "free"\n')
+    problems = caught.value.problems
+    assert any(problem.startswith("classifier.licence") and "commercial" in problem for problem in problems)

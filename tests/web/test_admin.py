@@ -100,3 +100,15 @@ async def test_audit_log_lists_logins_and_actions(aiohttp_client, db, world):
     assert "login.success" in html and "ticket.note" in html
     filtered = await (await client.get(f"/admin/audit?entity=ticket&entity_id={world.ticket_id}")).text()
     assert "ticket.note" in filtered and "login.success" not in filtered
+
+
+async def test_admin_page_says_which_sentiment_adapter_set_runs_and_its_licence(aiohttp_client, db, world):
+    client, _ = await _admin(aiohttp_client, db)  # no licence in the config: the commercial set
+    html = await (await client.get("/admin")).text()
+    shown = re.search(r"<p data-sentiment-model>(.*?)</p>", html, re.S)
+    assert shown and "<strong>commercial</strong>" in shown.group(1) and "MIT" in shown.group(1)
+    research = parse_config(CONFIG + '\n[classifier]\nkind = "default"\nlicence = "research"\n')
+    client = await aiohttp_client(create_app(research, db))
+    await login(client, "admin")
+    shown = re.search(r"<p data-sentiment-model>(.*?)</p>", await (await client.get("/admin")).text(), re.S)
+    assert shown and "<strong>research</strong>" in shown.group(1) and "non-commercial" in shown.group(1)

@@ -10,6 +10,8 @@ from typing import Any
 from aiohttp import web
 from sqlmodel import Session
 
+from classifiers.adapter_sets import describe as describe_adapters
+from classifiers.base import ClassifierError
 from socialcrm.models import ROLES, utcnow
 from socialcrm.rules.explain import evaluation_dicts, explain_mention
 from socialcrm.rules.facts import build_facts
@@ -57,7 +59,22 @@ async def admin_home(request: web.Request) -> web.Response:
     config = request.app[CONFIG_KEY]
     now = utcnow()
     health = await request.app[DB_KEY].run_read(lambda s: sources.describe_sources(s, config, now))
-    return render(request, "admin.html", health=health)
+    return render(request, "admin.html", health=health, sentiment=_sentiment_model(config.classifier))
+
+
+def _sentiment_model(classifier: Any) -> dict[str, str]:
+    """Which sentiment classifier the config runs and, for the default kind, its adapter set and licence."""
+    shown = {"kind": classifier.kind, "set": "", "licence": "", "model_id": "", "problem": ""}
+    if classifier.kind != "default":
+        shown["model_id"] = str(classifier.options().get("model", ""))
+        return shown
+    try:
+        info = describe_adapters(classifier.options())
+    except ClassifierError as err:
+        shown["problem"] = str(err)
+        return shown
+    shown.update(set=info.set_name or str(info.path), licence=info.licence, model_id=info.model_id)
+    return shown
 
 
 @routes.post(r"/admin/sources/{name}/{action:pause|resume}")
