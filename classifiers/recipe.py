@@ -377,7 +377,7 @@ def evaluate_classifier(
         if known is not None:
             seen = seen_in([e.text for e in examples], known)
             row["in_sample"] = int(seen.sum())
-            if seen.any():
+            if seen.any() and not seen.all():
                 clean = score_report(gold[~seen], predicted[~seen])
                 row["clean"] = {"examples": int((~seen).sum()), "value": round(clean[metric], 4)}
         rows.append(row)

@@ -362,7 +362,10 @@ def cmd_eval(args: argparse.Namespace) -> int:
         )
         if row["in_sample"]:
             clean = row.get("clean")
-            rest = f"; on the other {clean['examples']}: {clean['value']:.4f}" if clean else ""
+            if clean:
+                rest = f"; on the other {clean['examples']}: {clean['value']:.4f}"
+            else:
+                rest = "; no unseen text left, so no honest figure"
             line += f"  IN-SAMPLE: trained on {row['in_sample']} of these texts{rest}"
         elif row["in_sample"] is None and getattr(classifier, "kind", "") != "lexicon":
             line += "  (training texts unknown: may be in-sample)"

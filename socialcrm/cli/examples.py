@@ -13,6 +13,7 @@ import re
 EXAMPLES: dict[str, list[str]] = {
     "init": [
         "socialcrm init",
+        "socialcrm init --licence research  # the sentiment set for non-commercial use",
         "socialcrm --config /etc/socialcrm/socialcrm.toml init --database-url sqlite:////var/lib/socialcrm/socialcrm.db",
     ],
     "check-config": [
@@ -59,8 +60,14 @@ EXAMPLES: dict[str, list[str]] = {
     "rules test": ["socialcrm rules test --since 2026-03-01 --source acme-blog --verbose  # changes nothing"],
     "classify": ["socialcrm classify --input posts.jsonl --model lexicon > labelled.jsonl"],
     "classifier": ["socialcrm classifier eval", "socialcrm classifier train --output my-heads.safetensors"],
-    "classifier train": ["socialcrm classifier train --output my-heads.safetensors --include-corrections"],
-    "classifier eval": ["socialcrm classifier eval --model my-heads.safetensors --json"],
+    "classifier train": [
+        "socialcrm classifier train --output my-heads.safetensors --include-corrections",
+        "socialcrm classifier train --licence commercial --cross-validate potts-train --l2 0.03 --output x.safetensors",
+    ],
+    "classifier eval": [
+        "socialcrm classifier eval --model my-heads.safetensors --json",
+        "socialcrm classifier eval --licence research  # a packaged set; in-sample texts are marked",
+    ],
     "backup": [
         "socialcrm backup --output /var/lib/socialcrm/backups --keep 14  # daily from a timer: two weeks kept",
         "socialcrm backup --output before-upgrade.sqlite3",

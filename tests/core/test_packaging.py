@@ -96,6 +96,18 @@ def test_wheel_ships_the_mit_licence_and_the_starter_config(wheel: Path) -> None
         assert "socialcrm/starter_config.toml" in names
 
 
+def test_wheel_ships_both_sentiment_adapter_sets_with_their_licences(wheel: Path) -> None:
+    """The default classifier loads offline from package data: each set's weights and LICENSE.md are inside."""
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+        for licence in ("commercial", "research"):
+            weights = f"classifiers/models/{licence}/sentiment.safetensors"
+            assert weights in names
+            assert archive.getinfo(weights).file_size == (ROOT / weights).stat().st_size
+            assert f"classifiers/models/{licence}/LICENSE.md" in names
+        assert "classifiers/models/e5-small/tokenizer.json.xz" in names
+
+
 def test_installed_wheel_runs_version_and_init_outside_the_repository(installed: Path, tmp_path: Path) -> None:
     env = _clean_env(tmp_path)
     script = installed / "bin" / "socialcrm"
