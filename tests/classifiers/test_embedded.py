@@ -28,6 +28,24 @@ def classifier() -> EmbeddedClassifier:
     return EmbeddedClassifier({})
 
 
+@pytest.fixture(scope="module")
+def research() -> EmbeddedClassifier:
+    return EmbeddedClassifier({"licence": "research"})
+
+
+def test_the_research_set_gets_clearly_labelled_german_and_english_right(research: EmbeddedClassifier) -> None:
+    results = research.analyse([text for text, _, _ in CLEAR])
+    assert [(r.language, r.sentiment.label) for r in results] == [(lang, label) for _, lang, label in CLEAR]
+    assert all(r.sentiment.score > 0.5 for r in results)
+    assert all(r.sentiment.model == research.model_id for r in results)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known weakness of the commercial set (MODEL_CARD.md, Limitations): it calls 'My order arrived "
+    "broken and nobody answers my emails.' neutral; strict, so an improved set makes this fail until the "
+    "card and this mark are updated",
+)
 def test_gets_clearly_labelled_german_and_english_right(classifier: EmbeddedClassifier) -> None:
     results = classifier.analyse([text for text, _, _ in CLEAR])
     assert [(r.language, r.sentiment.label) for r in results] == [(lang, label) for _, lang, label in CLEAR]
