@@ -47,15 +47,25 @@ def is_public(request: web.Request) -> bool:
     return request.path in PUBLIC_PATHS or request.path.startswith("/static/")
 
 
-def _error_response(request: web.Request, status: int, detail: str | None) -> web.StreamResponse:
+# Headers an error keeps on its way into the error page: a 405 names the methods allowed (RFC 9110).
+_KEPT_HEADERS = ("Allow",)
+
+
+def _error_response(
+    request: web.Request, status: int, detail: str | None, kept: dict[str, str] | None = None
+) -> web.StreamResponse:
     message = _MESSAGES.get(status, "Error")
     if is_api(request) or wants_json(request):
-        headers = {"WWW-Authenticate": 'Bearer realm="socialcrm"'} if status == 401 else None
+        headers = dict(kept or {})
+        if status == 401:
+            headers["WWW-Authenticate"] = 'Bearer realm="socialcrm"'
         return web.json_response({"error": detail or message, "status": status}, status=status, headers=headers)
     if status == 401:
         target = request.path_qs if request.method == "GET" else "/"
         raise web.HTTPFound("/login?next=" + quote(target, safe=""))
-    return render(request, "error.html", http_status=status, status_code=status, message=message, detail=detail)
+    response = render(request, "error.html", http_status=status, status_code=status, message=message, detail=detail)
+    response.headers.update(kept or {})
+    return response
 
 
 @web.middleware
@@ -69,7 +79,8 @@ async def error_pages(request: web.Request, handler: Handler) -> web.StreamRespo
         if exc.status < 400:
             raise
         detail = exc.text if exc.text and not exc.text.startswith(f"{exc.status}:") else None
-        return _error_response(request, exc.status, detail)
+        kept = {name: exc.headers[name] for name in _KEPT_HEADERS if name in exc.headers}
+        return _error_response(request, exc.status, detail, kept)
     except NotFoundError as err:
         return _error_response(request, 404, str(err))
     except ConflictError as err:

@@ -27,7 +27,7 @@ async def customer_list(request: web.Request) -> web.Response:
     """Customers by name, 50 a page; ``q`` matches name, company, customer_ref, e-mail or a handle."""
     search = params.text(request.query, "q", 200)
     prospects = request.query.get("prospects") == "1"
-    page = params.integer(request.query, "page", 1) or 1
+    page = params.page(request.query)
     rows = await request.app[DB_KEY].run_read(
         lambda s: customers.list_customers(
             s, search=search, include_prospects=prospects, limit=51, offset=(page - 1) * 50
@@ -106,10 +106,10 @@ async def merge_list(request: web.Request) -> web.Response:
 def _ids(form: Any, name: str) -> list[int]:
     values = []
     for raw in form.getall(name, []):
-        try:
-            values.append(int(raw))
-        except (TypeError, ValueError):
-            raise web.HTTPBadRequest(text=f"{name}: {raw!r} is not a record number") from None
+        number = params.whole_number(raw) if isinstance(raw, str) else None
+        if number is None:
+            raise web.HTTPBadRequest(text=f"{name}: {raw!r} is not a record number")
+        values.append(number)
     return values
 
 

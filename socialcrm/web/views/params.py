@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time
 from typing import Any
 
 from aiohttp import web
+
+# The largest id (and cursor, version) a record can have: the id columns are PostgreSQL INTEGERs (32-bit).
+# A larger number in a request names no record; it must not reach a query, where it would overflow.
+MAX_ID = 2**31 - 1
+# Page numbers stop well before an OFFSET (page x page size) could leave 64 bits.
+MAX_PAGE = 1_000_000
+# ASCII digits only: ``int()`` would also take "1_000", " 7" and other scripts' digits.
+_WHOLE_NUMBER = re.compile(r"-?[0-9]+")
+
+
+def whole_number(raw: str, maximum: int = MAX_ID) -> int | None:
+    """``raw`` as a whole number when it is one (ASCII digits, optional minus) no larger than ``maximum``, else None.
+
+    Every number a request carries (path ids, cursors, pages, form ids) is read here, so a value the
+    database cannot hold is turned away before it reaches a query.
+    """
+    if not _WHOLE_NUMBER.fullmatch(raw) or len(raw) > 20:
+        return None
+    number = int(raw)
+    return number if number <= maximum else None
 
 
 def text(values: Mapping[str, Any], name: str, max_length: int = 200) -> str | None:
@@ -33,18 +54,24 @@ def raw_text(values: Mapping[str, Any], name: str, max_length: int) -> str:
     return raw
 
 
-def integer(values: Mapping[str, Any], name: str, minimum: int | None = None) -> int | None:
-    """The value of ``name`` as a whole number (at least ``minimum``), None when missing; else 400."""
-    raw = text(values, name, 20)
+def integer(values: Mapping[str, Any], name: str, minimum: int | None = None, maximum: int = MAX_ID) -> int | None:
+    """The value of ``name`` as a whole number from ``minimum`` to ``maximum``, None when missing; else 400."""
+    raw = text(values, name, 40)
     if raw is None:
         return None
-    try:
-        number = int(raw)
-    except ValueError:
-        raise web.HTTPBadRequest(text=f"{name}: {raw!r} is not a whole number") from None
+    if not _WHOLE_NUMBER.fullmatch(raw):
+        raise web.HTTPBadRequest(text=f"{name}: {raw!r} is not a whole number")
+    number = whole_number(raw, maximum)
+    if number is None:
+        raise web.HTTPBadRequest(text=f"{name}: must be at most {maximum}")
     if minimum is not None and number < minimum:
         raise web.HTTPBadRequest(text=f"{name}: must be at least {minimum}")
     return number
+
+
+def page(values: Mapping[str, Any], name: str = "page") -> int:
+    """A page number (1 when missing); 400 when it is not one from 1 to MAX_PAGE."""
+    return integer(values, name, 1, MAX_PAGE) or 1
 
 
 def choice(values: Mapping[str, Any], name: str, allowed: Sequence[str]) -> str | None:
@@ -71,9 +98,8 @@ def day(values: Mapping[str, Any], name: str, *, end: bool = False) -> datetime 
 
 
 def path_id(request: web.Request, name: str = "id") -> int:
-    """The numeric id in the URL path; 404 when it is not a number."""
-    raw = request.match_info.get(name, "")
-    try:
-        return int(raw)
-    except ValueError:
-        raise web.HTTPNotFound() from None
+    """The record id in the URL path; 404 when it is not a number a record can have (1 to MAX_ID)."""
+    number = whole_number(request.match_info.get(name, ""))
+    if number is None or number < 1:
+        raise web.HTTPNotFound()
+    return number

@@ -45,7 +45,7 @@ async def queue(request: web.Request) -> web.Response:
         sentiment=params.choice(q, "sentiment", SENTIMENT_LABELS),
         age=params.choice(q, "age", AGE_CHOICES),
         assignee=params.text(q, "assignee", 64),
-        page=params.integer(q, "page", 1) or 1,
+        page=params.page(q),
     )
     now = utcnow()
     db = request.app[DB_KEY]

@@ -41,7 +41,7 @@ async def ticket_list(request: web.Request) -> web.Response:
         team=params.text(q, "team", 64),
         breached=q.get("breached") == "1",
         sort=params.choice(q, "sort", SORTS) or "due",
-        page=params.integer(q, "page", 1) or 1,
+        page=params.page(q),
     )
     page = await db.run_read(lambda s: ticket_page(s, where, now))
     return render(
