@@ -32,7 +32,10 @@ EXAMPLES: dict[str, list[str]] = {
     "user set-role": ["socialcrm user set-role bob service"],
     "user disable": ["socialcrm user disable bob"],
     "user enable": ["socialcrm user enable bob"],
-    "user token": ["socialcrm user token alice --label reporting  # printed once; send as 'Authorization: Bearer'"],
+    "user token": [
+        "socialcrm user token alice --label reporting  # printed once; send as 'Authorization: Bearer'",
+        "socialcrm user token alice --label dashboard --expires 30d --read-only  # GET only, gone in 30 days",
+    ],
     "db": ["socialcrm db current", "socialcrm db upgrade"],
     "db upgrade": ["socialcrm db upgrade  # after installing a new version, before starting it"],
     "db current": ["socialcrm db current"],

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import getpass
 import sys
+from datetime import UTC, datetime, timedelta
 
 from socialcrm.cli.core_cmds import configure, invoked_as, opened
+from socialcrm.durations import parse_duration
 from socialcrm.errors import ConflictError, InvalidInputError, NotFoundError, SocialCRMError
 from socialcrm.models import ROLES, UI_LANGUAGES
 
@@ -36,7 +38,26 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = user.add_parser("token", help="create an API token for /api/v1 (printed once)")
     p.add_argument("name", help="login name of the token's owner")
     p.add_argument("--label", default="cli", help="a note telling tokens apart (default: cli)")
+    p.add_argument(
+        "--expires",
+        type=_duration,
+        metavar="DURATION",
+        help="the token stops working after this long (e.g. 30d, 12h, 2w; default: until revoked)",
+    )
+    p.add_argument(
+        "--read-only",
+        action="store_true",
+        help="the token may only read (GET); requests that change something get 403",
+    )
     p.set_defaults(func=cmd_user_token)
+
+
+def _duration(text: str) -> timedelta:
+    """``--expires`` as a timedelta; argparse reports a bad one with exit code 2."""
+    try:
+        return parse_duration(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _read_password() -> str:
@@ -117,7 +138,10 @@ def cmd_user_disable(args: argparse.Namespace) -> int:
 
     with opened(configure(args), write=True) as session:
         set_disabled(session, args.name, args.disabled, actor="cli")
-    print(f"{args.name} {'disabled' if args.disabled else 'enabled'}")
+    if args.disabled:
+        print(f"{args.name} disabled: their sessions are ended and their API tokens revoked")
+    else:
+        print(f"{args.name} enabled (they log in again; revoked API tokens stay revoked)")
     return 0
 
 
@@ -126,7 +150,14 @@ def cmd_user_token(args: argparse.Namespace) -> int:
     from socialcrm.services.auth import create_api_token
 
     with opened(configure(args), write=True) as session:
-        token = create_api_token(session, args.name, args.label, actor="cli")
+        token = create_api_token(
+            session, args.name, args.label, actor="cli", expires_in=args.expires, read_only=args.read_only
+        )
     print(token)
     print("Store it now: it is shown only once. Send it as 'Authorization: Bearer <token>'.", file=sys.stderr)
+    if args.expires is not None:
+        until = (datetime.now(UTC) + args.expires).strftime("%Y-%m-%d %H:%M UTC")
+        print(f"It expires {until}.", file=sys.stderr)
+    if args.read_only:
+        print("It is read-only: requests that change something get 403.", file=sys.stderr)
     return 0

@@ -43,3 +43,5 @@ class ApiToken(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     last_used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     revoked: bool = False
+    expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # None: until revoked
+    read_only: bool = False  # only GET, HEAD and OPTIONS requests

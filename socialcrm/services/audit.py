@@ -23,6 +23,8 @@ AuditAction = Literal[
     "user.role",
     "user.disable",
     "user.enable",
+    "user.access_ended",
+    "session.end_others",
     "api_token.create",
     "api_token.revoke",
     # sources

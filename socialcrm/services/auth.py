@@ -5,9 +5,10 @@ The web layer and the command line call these functions; no other module reads o
 their SHA-256 is stored; passwords are stored as Argon2id hashes. Every function runs in the
 caller's transaction, so a change and its audit entry commit together.
 
-Where later rules fit: a per-account lockout goes into ``log_in`` (next to the in-memory
-``LoginThrottle``), ending a disabled user's sessions next to ``end_session``, and token expiry or
-a read-only scope into ``check_api_token`` (which builds the ``AuthenticatedUser`` a request acts as).
+Disabling a user ends every session and revokes every API token of theirs (``end_all_access``), so
+enabling them again revives nothing; people can end their other sessions themselves
+(``end_other_sessions``). A token may expire and may be read-only: ``check_api_token`` refuses an
+expired one, and the ``AuthenticatedUser`` it builds says whether the request may change anything.
 """
 
 from __future__ import annotations
@@ -26,11 +27,13 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlmodel import Session, col, delete, select
 
-from socialcrm.errors import NotFoundError
+from socialcrm.errors import InvalidInputError, NotFoundError
 from socialcrm.models import ApiToken, User, WebSession, utcnow
 from socialcrm.services import audit
 
 API_TOKEN_PREFIX = "scrm_"
+# The requests a read-only API token may make: the ones that change nothing.
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # A token's last use is written at most this often, so API reads do not each need a write.
 TOKEN_USE_RESOLUTION = timedelta(minutes=5)
 
@@ -85,6 +88,11 @@ class AuthenticatedUser:
     csrf_token: str  # "" for API tokens: a bearer request carries no cookie that could be forged
     session_hash: str | None = None  # set for browser sessions
     token_id: int | None = None  # set for API tokens
+    read_only: bool = False  # a read-only API token: only READ_METHODS
+
+    def may_request(self, method: str) -> bool:
+        """Whether this user, authenticated this way, may make a request with ``method``."""
+        return not self.read_only or method.upper() in READ_METHODS
 
 
 class LoginThrottle:
@@ -212,22 +220,87 @@ def end_session(session: Session, session_hash: str) -> None:
     session.exec(delete(WebSession).where(col(WebSession.id) == session_hash))
 
 
+def end_other_sessions(session: Session, user: AuthenticatedUser) -> int:
+    """End every session of ``user`` except the one making the request; return how many (audited)."""
+    statement = delete(WebSession).where(col(WebSession.user_id) == user.id)
+    if user.session_hash:
+        statement = statement.where(col(WebSession.id) != user.session_hash)
+    ended = session.exec(statement).rowcount or 0
+    audit.record(session, user.username, "session.end_others", "user", user.id, {"sessions": ended})
+    return ended
+
+
+def active_sessions(session: Session, user_id: int) -> list[WebSession]:
+    """The user's sessions that have not expired, newest first."""
+    rows = session.exec(
+        select(WebSession)
+        .where(col(WebSession.user_id) == user_id, col(WebSession.expires_at) > utcnow())
+        .order_by(col(WebSession.created_at).desc())
+    )
+    return list(rows)
+
+
+def end_all_access(session: Session, user: User, *, actor: str) -> tuple[int, int]:
+    """End all of ``user``'s sessions and revoke all their API tokens, for good; return both counts (audited).
+
+    Called when a user is disabled: enabling them later needs a new login and new tokens.
+    """
+    assert user.id is not None
+    sessions = session.exec(delete(WebSession).where(col(WebSession.user_id) == user.id)).rowcount or 0
+    tokens = session.exec(
+        select(ApiToken).where(col(ApiToken.user_id) == user.id, col(ApiToken.revoked).is_(False))
+    ).all()
+    for token in tokens:
+        token.revoked = True
+        session.add(token)
+    audit.record(
+        session, actor, "user.access_ended", "user", user.id, {"sessions": sessions, "api_tokens": len(tokens)}
+    )
+    return sessions, len(tokens)
+
+
 def purge_expired_sessions(session: Session, now: datetime | None = None) -> int:
     """Forget sessions past their expiry; return how many (run at each login and by housekeeping)."""
     result = session.exec(delete(WebSession).where(col(WebSession.expires_at) <= (now or utcnow())))
     return result.rowcount or 0
 
 
-def create_api_token(session: Session, username: str, name: str, *, actor: str) -> str:
-    """A new bearer token for ``username``; the plain token is returned once and only its hash is stored."""
+def create_api_token(
+    session: Session,
+    username: str,
+    name: str,
+    *,
+    actor: str,
+    expires_in: timedelta | None = None,
+    read_only: bool = False,
+) -> str:
+    """A new bearer token for ``username``; the plain token is returned once and only its hash is stored.
+
+    With ``expires_in`` it stops working after that long; a ``read_only`` token may only read.
+    """
     user = session.exec(select(User).where(User.username == username)).first()
     if user is None or user.id is None:
         raise NotFoundError(f"no user named {username!r}")
+    if user.disabled:
+        raise InvalidInputError(f"username: {username!r} is disabled; enable the user first")
+    if expires_in is not None and expires_in <= timedelta(0):
+        raise InvalidInputError("expires: must be a positive duration")
     token = API_TOKEN_PREFIX + new_secret()
-    row = ApiToken(user_id=user.id, name=name[:64] or "token", token_hash=hash_secret(token))
+    row = ApiToken(
+        user_id=user.id,
+        name=name[:64] or "token",
+        token_hash=hash_secret(token),
+        expires_at=utcnow() + expires_in if expires_in is not None else None,
+        read_only=read_only,
+    )
     session.add(row)
     session.flush()
-    audit.record(session, actor, "api_token.create", "api_token", row.id, {"user": username, "name": row.name})
+    details: dict[str, object] = {"user": username, "name": row.name}
+    if read_only:
+        details["read_only"] = True
+    if row.expires_at is not None:
+        details["expires_at"] = row.expires_at.isoformat()
+    audit.record(session, actor, "api_token.create", "api_token", row.id, details)
     return token
 
 
@@ -258,15 +331,19 @@ class TokenCheck:
 
 
 def check_api_token(session: Session, token: str) -> TokenCheck | None:
-    """The user behind a bearer token, or None when it is unknown, revoked or the user is disabled (reads only)."""
+    """The user behind a bearer token; None when it is unknown, revoked, expired or its user disabled (reads only)."""
     row = session.exec(select(ApiToken).where(ApiToken.token_hash == hash_secret(token))).first()
-    if row is None or row.revoked or row.id is None:
+    now = utcnow()
+    if row is None or row.revoked or row.id is None or (row.expires_at is not None and row.expires_at <= now):
         return None
     user = session.get(User, row.user_id)
     if user is None or user.disabled or user.id is None:
         return None
-    stale = row.last_used_at is None or (utcnow() - row.last_used_at) > TOKEN_USE_RESOLUTION
-    return TokenCheck(AuthenticatedUser(user.id, user.username, user.role, user.language, "", token_id=row.id), stale)
+    stale = row.last_used_at is None or (now - row.last_used_at) > TOKEN_USE_RESOLUTION
+    acting = AuthenticatedUser(
+        user.id, user.username, user.role, user.language, "", token_id=row.id, read_only=row.read_only
+    )
+    return TokenCheck(acting, stale)
 
 
 def record_api_token_use(session: Session, token_id: int) -> None:

@@ -8,7 +8,7 @@ from sqlmodel import Session, select
 
 from socialcrm.errors import ConflictError, InvalidInputError, NotFoundError
 from socialcrm.models import ROLES, UI_LANGUAGES, User
-from socialcrm.services import audit
+from socialcrm.services import audit, auth
 from socialcrm.services.auth import hash_password
 
 _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
@@ -80,11 +80,13 @@ def set_role(session: Session, username: str, role: str, *, actor: str) -> User:
 
 
 def set_disabled(session: Session, username: str, disabled: bool, *, actor: str) -> User:
-    """Disable a user's login (their sessions and API tokens stop working at once) or enable it again."""
+    """Disable a user's login (their sessions end and API tokens are revoked, for good) or enable it again."""
     user = get_user(session, username)
     user.disabled = disabled
     session.add(user)
     audit.record(session, actor, "user.disable" if disabled else "user.enable", "user", user.id)
+    if disabled:
+        auth.end_all_access(session, user, actor=actor)
     return user
 
 

@@ -13,7 +13,18 @@ from socialcrm.web.middleware import DB_KEY, authenticate, csrf_protect, error_p
 from socialcrm.web.queries.rollup import MentionRollup
 from socialcrm.web.render import DEFAULT_LANGUAGE_KEY, JINJA_KEY, build_environment
 from socialcrm.web.security import PUBLIC_URL_KEY, add_security_headers
-from socialcrm.web.views import admin, auth, customers, dashboard, mentions, queue, replies, saved_replies, tickets
+from socialcrm.web.views import (
+    account,
+    admin,
+    auth,
+    customers,
+    dashboard,
+    mentions,
+    queue,
+    replies,
+    saved_replies,
+    tickets,
+)
 from socialcrm.web.views.auth import LOGIN_POLICY_KEY
 from socialcrm.web.views.common import CONFIG_KEY
 
@@ -35,7 +46,7 @@ def create_app(config: Config, db: Database) -> web.Application:
     app[PUBLIC_URL_KEY] = config.web.public_url or ""
     app[LOGIN_POLICY_KEY] = LoginPolicy.of(config.web.session_hours, config.web.login_attempts_per_15min)
     app.on_response_prepare.append(add_security_headers)
-    for module in (auth, mentions, replies, queue, tickets, dashboard, customers, admin, saved_replies):
+    for module in (auth, account, mentions, replies, queue, tickets, dashboard, customers, admin, saved_replies):
         app.router.add_routes(module.routes)
     admin.setup_rules(app)
     app[dashboard.ROLLUP_KEY] = MentionRollup()

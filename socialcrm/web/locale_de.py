@@ -422,4 +422,21 @@ CATALOGUE: dict[str, str] = {
     "What": "Was",
     "Detail": "Einzelheiten",
     "Nothing logged yet.": "Noch nichts protokolliert.",
+    # account page and API token limits
+    "Your account": "Ihr Konto",
+    "Where you are logged in": "Wo Sie angemeldet sind",
+    "Logged in": "Angemeldet",
+    "Expires": "Läuft ab",
+    "this browser": "dieser Browser",
+    "Log out all other sessions": "Alle anderen Sitzungen abmelden",
+    "Lost a device or logged in somewhere public? This ends every session but this one.": (
+        "Gerät verloren oder an einem öffentlichen Rechner angemeldet? Das beendet alle Sitzungen außer dieser."
+    ),
+    "Your other sessions are logged out.": "Ihre anderen Sitzungen sind abgemeldet.",
+    "Expires in": "Gültig für",
+    "never": "nie",
+    "Read-only": "Nur lesen",
+    "read-only": "nur lesen",
+    "read and write": "lesen und schreiben",
+    "Access": "Zugriff",
 }

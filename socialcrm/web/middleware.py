@@ -101,6 +101,8 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
         if check is None:
             raise web.HTTPUnauthorized(text="invalid or revoked API token")
         user = check.user
+        if not user.may_request(request.method):
+            raise web.HTTPForbidden(text="this API token is read-only")
         token_id = user.token_id
         if check.record_use and token_id is not None:
             await db.run_write(lambda s: auth.record_api_token_use(s, token_id))

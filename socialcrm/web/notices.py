@@ -32,6 +32,7 @@ NOTICES = {
     "saved_reply_deleted": ("Saved reply deleted.", "ok"),
     "token_created": ("API token created. Copy it now: it is not shown again.", "ok"),
     "token_revoked": ("API token revoked.", "ok"),
+    "sessions_ended": ("Your other sessions are logged out.", "ok"),
 }
 
 

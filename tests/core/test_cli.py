@@ -184,6 +184,29 @@ async def test_user_token_is_made_and_audited_as_on_the_admin_page(tmp_path: Pat
     assert code == 1 and "no user named 'nobody'" in err
 
 
+async def test_user_token_can_expire_and_be_read_only_and_disable_revokes_it(tmp_path: Path) -> None:
+    await run(tmp_path, "init")
+    await run(tmp_path, "user", "add", "alice", "--role", "service", stdin="correct horse battery\n")
+    code, out, err = await run(tmp_path, "user", "token", "alice", "--expires", "30d", "--read-only")
+    assert code == 0 and "It expires" in err and "read-only" in err, err
+    token = out.strip()
+    code, _, err = await run(tmp_path, "user", "token", "alice", "--expires", "soon")
+    assert code == 2 and "not a duration" in err
+    db = Database(f"sqlite:///{tmp_path / 'socialcrm.db'}")
+    with db.read() as session:
+        check = auth.check_api_token(session, token)
+        stored = session.exec(select(ApiToken)).one()
+    assert check is not None and check.user.read_only and not check.user.may_request("POST")
+    assert stored.read_only and stored.expires_at is not None
+    assert 29.9 < (stored.expires_at - datetime.now(UTC)).total_seconds() / 86400 <= 30
+    code, out, _ = await run(tmp_path, "user", "disable", "alice")
+    assert code == 0 and "API tokens revoked" in out
+    await run(tmp_path, "user", "enable", "alice")
+    with db.read() as session:
+        assert auth.check_api_token(session, token) is None
+    db.dispose()
+
+
 async def test_poll_prints_a_summary_and_export_writes_the_contract_fields(tmp_path: Path, feeds: ReplayServer) -> None:
     (tmp_path / "socialcrm.toml").write_text(feed_config(feeds.base_url))
     code, out, err = await run(tmp_path, "poll", "--once")

@@ -38,6 +38,8 @@ MATRIX = [
     ),
     ("POST", r"/replies/{id}/posted", "/replies/{draft}/posted", {}, REPLIERS),
     ("POST", "/me/language", "/me/language", {"language": "de"}, ALL),
+    ("GET", "/me", "/me", None, ALL),
+    ("POST", "/me/sessions/end-others", "/me/sessions/end-others", {}, ALL),
     ("POST", "/logout", "/logout", {}, ALL),
     ("GET", "/queue", "/queue", None, COMMUNITY),
     ("GET", "/queue/{id}", "/queue/{draft}", None, COMMUNITY),

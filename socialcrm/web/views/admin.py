@@ -175,13 +175,17 @@ async def user_disable(request: web.Request) -> web.StreamResponse:
 @routes.post("/admin/tokens")
 @requires()
 async def token_create(request: web.Request) -> web.Response:
-    """Create an API token and show it once (it is stored only as a hash)."""
+    """Create an API token (optionally expiring, optionally read-only) and show it once (stored only as a hash)."""
     form = await request.post()
     username = params.text(form, "username", 64) or ""
     name = params.text(form, "name", 64) or "token"
+    expires_in = params.duration(form, "expires")
+    read_only = form.get("read_only") == "1"
     actor = user_of(request).username
     db = request.app[DB_KEY]
-    token = await db.run_write(lambda s: auth.create_api_token(s, username, name, actor=actor))
+    token = await db.run_write(
+        lambda s: auth.create_api_token(s, username, name, actor=actor, expires_in=expires_in, read_only=read_only)
+    )
     rows, tokens = await db.run_read(lambda s: (users.list_users(s), auth.list_api_tokens(s)))
     return render(
         request,

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from aiohttp import web
+
+from socialcrm.durations import parse_duration
 
 # The largest id (and cursor, version) a record can have: the id columns are PostgreSQL INTEGERs (32-bit).
 # A larger number in a request names no record; it must not reach a query, where it would overflow.
@@ -95,6 +97,17 @@ def day(values: Mapping[str, Any], name: str, *, end: bool = False) -> datetime 
         raise web.HTTPBadRequest(text=f"{name}: {raw!r} is not a date (YYYY-MM-DD)") from None
     moment = datetime.combine(parsed, time.max if end else time.min, tzinfo=UTC)
     return moment
+
+
+def duration(values: Mapping[str, Any], name: str) -> timedelta | None:
+    """A duration such as ``30d`` or ``12h``, None when missing or blank; else 400."""
+    raw = text(values, name, 32)
+    if raw is None:
+        return None
+    try:
+        return parse_duration(raw)
+    except ValueError as err:
+        raise web.HTTPBadRequest(text=f"{name}: {err}") from None
 
 
 def path_id(request: web.Request, name: str = "id") -> int:
