@@ -11,6 +11,7 @@ file: see socialcrm/config_env.py.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
 import re
 import tomllib
@@ -77,8 +78,22 @@ class WebConfig(_Frozen):
     session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
     default_language: UiLanguage = "en"
     login_attempts_per_15min: int = Field(default=10, ge=1)
+    # Proxies (addresses or networks) whose X-Forwarded-For names the client; nobody else's is believed.
+    trusted_proxies: tuple[str, ...] = ()
     access_log: bool = False
     four_eyes: FourEyesConfig = FourEyesConfig()
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        """Each entry is an IP address or network ("10.0.0.5", "10.0.0.0/8", "::1"), stored normalised."""
+        networks = []
+        for entry in value:
+            try:
+                networks.append(str(ipaddress.ip_network(entry.strip(), strict=False)))
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network (e.g. 10.0.0.5 or 10.0.0.0/8)") from None
+        return tuple(networks)
 
     @field_validator("four_eyes", mode="before")
     @classmethod

@@ -5,10 +5,12 @@ The web layer and the command line call these functions; no other module reads o
 their SHA-256 is stored; passwords are stored as Argon2id hashes. Every function runs in the
 caller's transaction, so a change and its audit entry commit together.
 
-Disabling a user ends every session and revokes every API token of theirs (``end_all_access``), so
-enabling them again revives nothing; people can end their other sessions themselves
-(``end_other_sessions``). A token may expire and may be read-only: ``check_api_token`` refuses an
-expired one, and the ``AuthenticatedUser`` it builds says whether the request may change anything.
+Failed logins slow down only their (account, address) pair (``LoginThrottle``), so a correct
+password still gets in from elsewhere. Disabling a user ends every session and revokes every API
+token of theirs (``end_all_access``), so enabling them again revives nothing; people can end their
+other sessions themselves (``end_other_sessions``). A token may expire and may be read-only:
+``check_api_token`` refuses an expired one, and the ``AuthenticatedUser`` it builds says whether
+the request may change anything.
 """
 
 from __future__ import annotations
@@ -17,7 +19,6 @@ import hashlib
 import secrets
 import threading
 import time
-from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -95,56 +96,109 @@ class AuthenticatedUser:
         return not self.read_only or method.upper() in READ_METHODS
 
 
-class LoginThrottle:
-    """Failed logins per client address and per username in a sliding window (15 minutes), in memory."""
+# The throttle remembers at most this many (account, address) pairs (about 10 MB).
+MAX_THROTTLED_PAIRS = 100_000
 
-    def __init__(self, limit: int, window_seconds: float = 900.0, clock: Callable[[], float] = time.monotonic):
-        self.limit = limit
+
+@dataclass(slots=True)
+class _PairFailures:
+    count: int
+    last: float
+
+
+class LoginThrottle:
+    """Failed logins per (account, address) pair, in memory, with delays that grow after ``free`` failures.
+
+    A pair's first ``free`` failures cost nothing; after that each attempt must wait ``first_delay``
+    seconds after the last failure, twice as long after each further one, up to ``max_delay``. A
+    pair quiet for ``window`` seconds (and past its delay) is forgotten, and a success forgets it at
+    once. Only the pair is slowed: the same account from another address, and other accounts from
+    this address, log in as usual, so nobody can lock a named account out, nor everyone behind one
+    address.
+    """
+
+    def __init__(
+        self,
+        free: int,
+        window_seconds: float = 900.0,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        first_delay: float = 30.0,
+        max_delay: float = 900.0,
+    ):
+        self.free = free
         self.window = window_seconds
         self.clock = clock
-        self._failures: dict[str, deque[float]] = defaultdict(deque)
+        self.first_delay = first_delay
+        self.max_delay = max_delay
+        self._pairs: dict[tuple[str, str], _PairFailures] = {}
         self._lock = threading.Lock()  # logins run on the database's worker threads
 
-    def _count(self, key: str) -> int:
-        entries = self._failures.get(key)
-        if not entries:
-            return 0
-        cutoff = self.clock() - self.window
-        while entries and entries[0] < cutoff:
-            entries.popleft()
-        if not entries:
-            del self._failures[key]
-            return 0
-        return len(entries)
+    @staticmethod
+    def _key(address: str, username: str) -> tuple[str, str]:
+        return (username.strip().lower(), address)
 
-    def blocked(self, address: str, username: str) -> bool:
-        """Whether this address or this username has used up its failed attempts."""
-        with self._lock:
-            return self._count("ip:" + address) >= self.limit or self._count("user:" + username.lower()) >= self.limit
+    def _delay(self, failures: int) -> float:
+        if failures < self.free:
+            return 0.0
+        return float(min(self.max_delay, self.first_delay * 2 ** min(failures - self.free, 32)))
 
-    def failed(self, address: str, username: str) -> None:
-        """Count one failed attempt against the address and the username."""
+    def wait(self, address: str, username: str) -> float:
+        """Seconds this account must wait before its next attempt from this address (0: it may try now)."""
         now = self.clock()
         with self._lock:
-            self._failures["ip:" + address].append(now)
-            self._failures["user:" + username.lower()].append(now)
+            entry = self._pairs.get(self._key(address, username))
+            if entry is None:
+                return 0.0
+            ready = entry.last + self._delay(entry.count)
+            if now - entry.last > self.window and now >= ready:
+                del self._pairs[self._key(address, username)]
+                return 0.0
+            return max(0.0, ready - now)
 
-    def succeeded(self, username: str) -> None:
-        """Forget the username's failures (the address keeps its count)."""
+    def blocked(self, address: str, username: str) -> bool:
+        """Whether this account must wait before trying again from this address."""
+        return self.wait(address, username) > 0
+
+    def failed(self, address: str, username: str) -> None:
+        """Count one failed attempt against the (account, address) pair."""
+        now = self.clock()
+        key = self._key(address, username)
         with self._lock:
-            self._failures.pop("user:" + username.lower(), None)
+            entry = self._pairs.get(key)
+            if entry is None or now - entry.last > max(self.window, self._delay(entry.count)):
+                self._pairs[key] = _PairFailures(1, now)
+            else:
+                entry.count += 1
+                entry.last = now
+            if len(self._pairs) > MAX_THROTTLED_PAIRS:
+                self._prune(now)
+
+    def _prune(self, now: float) -> None:
+        """Keep memory bounded under a flood of names: forget quiet pairs, then the longest quiet ones."""
+        for key in [k for k, e in self._pairs.items() if now - e.last > self.window]:
+            del self._pairs[key]
+        if len(self._pairs) > MAX_THROTTLED_PAIRS:
+            oldest = sorted(self._pairs, key=lambda k: self._pairs[k].last)
+            for key in oldest[: len(oldest) - MAX_THROTTLED_PAIRS // 2]:
+                del self._pairs[key]
+
+    def succeeded(self, address: str, username: str) -> None:
+        """Forget the pair's failures."""
+        with self._lock:
+            self._pairs.pop(self._key(address, username), None)
 
 
 @dataclass(frozen=True, slots=True)
 class LoginPolicy:
-    """How logins are limited: session length and the throttle of failed attempts."""
+    """How logins are limited: session length and the throttle of failed attempts per account and address."""
 
     session_hours: float
     throttle: LoginThrottle
 
     @classmethod
     def of(cls, session_hours: float, attempts_per_15min: int) -> LoginPolicy:
-        """The policy for ``[web] session_hours`` and ``login_attempts_per_15min``."""
+        """The policy for ``[web] session_hours`` and ``login_attempts_per_15min`` (free failures per pair)."""
         return cls(float(session_hours), LoginThrottle(attempts_per_15min))
 
 
@@ -158,14 +212,16 @@ class LoginResult:
     outcome: LoginOutcome
     user: AuthenticatedUser | None = None
     session_token: str | None = None
+    retry_after: float = 0.0  # seconds, when "throttled"
 
 
 def log_in(session: Session, username: str, password: str, *, address: str, policy: LoginPolicy) -> LoginResult:
     """The login transaction: throttle, password check, a new session; each outcome is audited."""
     throttle = policy.throttle
-    if throttle.blocked(address, username):
+    wait = throttle.wait(address, username)
+    if wait > 0:
         audit.record(session, username or "-", "login.throttled", "user", None, {"ip": address})
-        return LoginResult("throttled")
+        return LoginResult("throttled", retry_after=wait)
     user = verify_password(session, username, password)
     if user is None:
         audit.record(session, username or "-", "login.failure", "user", None, {"ip": address})
@@ -174,7 +230,7 @@ def log_in(session: Session, username: str, password: str, *, address: str, poli
     purge_expired_sessions(session)
     token, row = start_session(session, user, policy.session_hours)
     audit.record(session, user.username, "login.success", "user", user.id, {"ip": address})
-    throttle.succeeded(username)
+    throttle.succeeded(address, username)
     return LoginResult("ok", _session_user(user, row), token)
 
 

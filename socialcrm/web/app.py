@@ -12,7 +12,7 @@ from socialcrm.services.auth import LoginPolicy
 from socialcrm.web.middleware import DB_KEY, authenticate, csrf_protect, error_pages
 from socialcrm.web.queries.rollup import MentionRollup
 from socialcrm.web.render import DEFAULT_LANGUAGE_KEY, JINJA_KEY, build_environment
-from socialcrm.web.security import PUBLIC_URL_KEY, add_security_headers
+from socialcrm.web.security import PUBLIC_URL_KEY, TRUSTED_PROXIES_KEY, add_security_headers, trusted_networks
 from socialcrm.web.views import (
     account,
     admin,
@@ -44,6 +44,7 @@ def create_app(config: Config, db: Database) -> web.Application:
     app[JINJA_KEY] = build_environment()
     app[DEFAULT_LANGUAGE_KEY] = config.web.default_language
     app[PUBLIC_URL_KEY] = config.web.public_url or ""
+    app[TRUSTED_PROXIES_KEY] = trusted_networks(config.web.trusted_proxies)
     app[LOGIN_POLICY_KEY] = LoginPolicy.of(config.web.session_hours, config.web.login_attempts_per_15min)
     app.on_response_prepare.append(add_security_headers)
     for module in (auth, account, mentions, replies, queue, tickets, dashboard, customers, admin, saved_replies):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import ipaddress
 from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
@@ -67,6 +68,8 @@ def cookie_secure(request: web.Request) -> bool:
 
 
 PUBLIC_URL_KEY = web.AppKey("public_url", str)
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+TRUSTED_PROXIES_KEY: web.AppKey[tuple[IPNetwork, ...]] = web.AppKey("trusted_proxies")
 USER_KEY: web.RequestKey[AuthenticatedUser | None] = web.RequestKey("user")
 AUTH_KEY: web.RequestKey[str | None] = web.RequestKey("auth")
 LANGUAGE_KEY: web.RequestKey[str] = web.RequestKey("language", str)
@@ -146,9 +149,39 @@ def requires(*roles: str) -> Callable[[Handler], Handler]:
     return decorate
 
 
+def _in_networks(address: str, networks: tuple[IPNetwork, ...]) -> bool | None:
+    """Whether ``address`` lies in one of ``networks``; None when it is not an IP address at all."""
+    try:
+        ip = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return None
+    return any(ip in network for network in networks)
+
+
 def client_address(request: web.Request) -> str:
-    """The peer address (a proxy in front is not trusted to name the client)."""
-    return request.remote or "unknown"
+    """The client's address: the peer's, or, when the peer is a trusted proxy, the one X-Forwarded-For names.
+
+    X-Forwarded-For is read from the right, past every trusted proxy, to the first address that is
+    not one; anything an untrusted peer (or a client in front of the proxies) wrote is not believed.
+    """
+    peer = request.remote or "unknown"
+    networks = request.app.get(TRUSTED_PROXIES_KEY, ())
+    if not networks or not _in_networks(peer, networks):
+        return peer
+    hops = [hop.strip() for value in request.headers.getall("X-Forwarded-For", []) for hop in value.split(",")]
+    for hop in reversed([h for h in hops if h]):
+        trusted = _in_networks(hop, networks)
+        if trusted is None:
+            break  # garbage in the header: the last trusted hop is all we know
+        if not trusted:
+            return str(ipaddress.ip_address(hop))
+        peer = hop
+    return peer
+
+
+def trusted_networks(entries: tuple[str, ...]) -> tuple[IPNetwork, ...]:
+    """``[web] trusted_proxies`` as networks (the config has checked every entry)."""
+    return tuple(ipaddress.ip_network(entry, strict=False) for entry in entries)
 
 
 def local_path(target: str | None) -> str:

@@ -43,24 +43,53 @@ def test_login_opens_a_session_its_cookie_finds_and_logout_ends_it(db: Database)
     assert _audit(db) == [("login.success", "maria", "user"), ("logout", "maria", "user")]
 
 
-def test_wrong_passwords_are_refused_then_throttled_even_with_the_right_one(db: Database) -> None:
+def test_wrong_passwords_throttle_the_account_only_from_that_address(db: Database) -> None:
     _add_user(db)
     policy = auth.LoginPolicy.of(12, 2)
     with db.write() as s:
         first = auth.log_in(s, "maria", "wrong-wrong", address="10.0.0.1", policy=policy)
-        unknown = auth.log_in(s, "nobody", "wrong-wrong", address="10.0.0.2", policy=policy)
-        second = auth.log_in(s, "maria", "wrong-wrong", address="10.0.0.3", policy=policy)
-        right = auth.log_in(s, "maria", PASSWORD, address="10.0.0.4", policy=policy)
-    assert [r.outcome for r in (first, unknown, second, right)] == ["refused", "refused", "refused", "throttled"]
-    assert right.user is None and right.session_token is None
+        unknown = auth.log_in(s, "nobody", "wrong-wrong", address="10.0.0.1", policy=policy)
+        second = auth.log_in(s, "Maria", "wrong-wrong", address="10.0.0.1", policy=policy)
+        right_here = auth.log_in(s, "maria", PASSWORD, address="10.0.0.1", policy=policy)
+        right_elsewhere = auth.log_in(s, "maria", PASSWORD, address="10.0.0.4", policy=policy)
+    outcomes = [r.outcome for r in (first, unknown, second, right_here, right_elsewhere)]
+    assert outcomes == ["refused", "refused", "refused", "throttled", "ok"]
+    assert right_here.user is None and right_here.session_token is None and right_here.retry_after > 0
     with db.read() as s:
-        assert s.exec(select(WebSession)).first() is None
+        assert len(s.exec(select(WebSession)).all()) == 1
     assert [action for action, _actor, _entity in _audit(db)] == [
         "login.failure",
         "login.failure",
         "login.failure",
         "login.throttled",
+        "login.success",
     ]
+
+
+def test_the_throttle_delays_grow_per_pair_and_a_success_resets_them() -> None:
+    now = [1000.0]
+    throttle = auth.LoginThrottle(3, clock=lambda: now[0], first_delay=30, max_delay=900)
+    waits = []
+    for _ in range(9):
+        now[0] += throttle.wait("10.0.0.1", "maria")  # the attacker waits out every delay, then fails again
+        throttle.failed("10.0.0.1", "maria")
+        waits.append(throttle.wait("10.0.0.1", "maria"))
+    assert waits == [0, 0, 30, 60, 120, 240, 480, 900, 900]
+    # Nobody else is slowed: the account elsewhere, other accounts here.
+    assert throttle.wait("10.0.0.2", "maria") == 0 and throttle.wait("10.0.0.1", "jonas") == 0
+    # Waiting out a delay does not forget the failures: the next one waits the longest again.
+    now[0] += 900
+    assert throttle.wait("10.0.0.1", "maria") == 0
+    throttle.failed("10.0.0.1", "maria")
+    assert throttle.wait("10.0.0.1", "maria") == 900
+    throttle.succeeded("10.0.0.1", "MARIA")
+    assert throttle.wait("10.0.0.1", "maria") == 0
+    # A pair quiet for the whole window starts afresh.
+    for _ in range(3):
+        throttle.failed("10.0.0.9", "jonas")
+    now[0] += 30 + 901
+    throttle.failed("10.0.0.9", "jonas")
+    assert throttle.wait("10.0.0.9", "jonas") == 0
 
 
 def test_a_disabled_user_cannot_log_in_and_loses_sessions_and_tokens(db: Database) -> None:

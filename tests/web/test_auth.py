@@ -6,11 +6,13 @@ from urllib.parse import parse_qs, urlsplit
 
 from sqlmodel import select
 
+from socialcrm.config import parse_config
 from socialcrm.models import AuditEntry, WebSession
 from socialcrm.services.auth import hash_secret
+from socialcrm.web.app import create_app
 from socialcrm.web.security import SESSION_COOKIE
-from tests.web.conftest import login
-from tests.web.seed import make_users
+from tests.web.conftest import CONFIG_TOML, login
+from tests.web.seed import PASSWORD, make_users
 
 
 async def test_healthz_needs_no_login(anon):
@@ -184,14 +186,49 @@ async def test_disabled_user_loses_access_at_once(as_role, db, world):
     assert (await client.get("/tickets", allow_redirects=False)).status == 302
 
 
-async def test_login_is_throttled_per_address_across_usernames(anon, db):
+async def test_failures_from_one_address_lock_out_neither_others_nor_the_account_elsewhere(aiohttp_client, db):  # type: ignore[no-untyped-def]
+    make_users(db)
+    config = parse_config(CONFIG_TOML + 'trusted_proxies = ["127.0.0.1/32"]\n')
+    client = await aiohttp_client(create_app(config, db))
+
+    async def attempt(username: str, password: str, address: str) -> int:
+        client.session.cookie_jar.clear()  # a fresh browser each time (no session from a success before)
+        page = await client.get("/login")
+        token = (await page.text()).split('name="csrf_token" value="')[1].split('"')[0]
+        form = {"username": username, "password": password, "csrf_token": token}
+        headers = {"X-Forwarded-For": f"198.51.100.7, {address}"}  # the proxy appends the client it saw
+        response = await client.post("/login", data=form, headers=headers, allow_redirects=False)
+        if response.status == 429:
+            assert int(response.headers["Retry-After"]) >= 29
+        return response.status
+
+    attacker = "203.0.113.66"
+    # Guessing many names from one address locks nobody out: each name gets its own free attempts.
+    for name in ("a1", "a2", "a3", "a4", "a5", "a6", "service"):
+        assert await attempt(name, "guess-guess", attacker) == 401
+    assert await attempt("community", PASSWORD, attacker) == 303
+    # Hammering one named account slows only that account from that address...
+    for _ in range(5):
+        assert await attempt("admin", "wrong-wrong", attacker) == 401
+    assert await attempt("admin", PASSWORD, attacker) == 429
+    # ... while its owner logs in from their own address with the right password.
+    assert await attempt("admin", PASSWORD, "192.0.2.10") == 303
+    with db.read() as s:
+        throttled = s.exec(select(AuditEntry).where(AuditEntry.action == "login.throttled")).all()
+    assert [(e.actor, e.detail) for e in throttled] == [("admin", {"ip": attacker})]
+
+
+async def test_x_forwarded_for_counts_only_from_a_trusted_proxy(anon, db):  # type: ignore[no-untyped-def]
     make_users(db)
     page = await anon.get("/login")
     token = (await page.text()).split('name="csrf_token" value="')[1].split('"')[0]
-    for name in ("a1", "a2", "a3", "a4", "a5"):
-        response = await anon.post("/login", data={"username": name, "password": "guess-guess", "csrf_token": token})
-        assert response.status == 401
-    blocked = await anon.post(
-        "/login", data={"username": "service", "password": "correct horse battery", "csrf_token": token}
-    )
-    assert blocked.status == 429
+    # The test client's peer (127.0.0.1) is no trusted proxy here: a forged header changes nothing.
+    for number in range(5):
+        forged = {"X-Forwarded-For": f"192.0.2.{number}"}
+        data = {"username": "admin", "password": "wrong-wrong", "csrf_token": token}
+        assert (await anon.post("/login", data=data, headers=forged)).status == 401
+    data = {"username": "admin", "password": PASSWORD, "csrf_token": token}
+    assert (await anon.post("/login", data=data, headers={"X-Forwarded-For": "192.0.2.99"})).status == 429
+    with db.read() as s:
+        ips = {e.detail["ip"] for e in s.exec(select(AuditEntry).where(AuditEntry.action == "login.failure"))}
+    assert ips == {"127.0.0.1"}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -88,7 +89,9 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         lambda s: auth.log_in(s, username, password, address=address, policy=policy)
     )
     if result.outcome == "throttled":
-        return _login_page(request, 429, "Too many attempts. Please wait a few minutes.", username)
+        page = _login_page(request, 429, "Too many attempts. Please wait a few minutes.", username)
+        page.headers["Retry-After"] = str(math.ceil(result.retry_after))
+        return page
     if result.user is None or result.session_token is None:
         return _login_page(request, 401, "Wrong username or password.", username)
     target = _safe_next(str(form.get("next", ""))) or HOME_BY_ROLE.get(result.user.role, "/mentions")
