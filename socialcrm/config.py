@@ -83,6 +83,14 @@ class WebConfig(_Frozen):
     access_log: bool = False
     four_eyes: FourEyesConfig = FourEyesConfig()
 
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxy_list(cls, value: object) -> object:
+        """A single text (as from the environment) may list them separated by commas."""
+        if isinstance(value, str):
+            return tuple(part for part in (p.strip() for p in value.split(",")) if part)
+        return value
+
     @field_validator("trusted_proxies")
     @classmethod
     def _proxy_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:

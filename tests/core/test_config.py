@@ -214,3 +214,14 @@ def test_classifier_licence_defaults_to_the_commercial_set_and_only_the_default_
         parse_config('[classifier]\nlicence = "free"\n')
     problems = caught.value.problems
     assert any(problem.startswith("classifier.licence") and "commercial" in problem for problem in problems)
+
+
+def test_trusted_proxies_are_addresses_or_networks() -> None:
+    config = parse_config('[web]\ntrusted_proxies = ["127.0.0.1", "10.0.0.0/8", "::1"]\n')
+    assert config.web.trusted_proxies == ("127.0.0.1/32", "10.0.0.0/8", "::1/128")
+    assert parse_config('[web]\ntrusted_proxies = "10.0.0.5, 10.0.0.6"\n').web.trusted_proxies == (
+        "10.0.0.5/32",
+        "10.0.0.6/32",
+    )
+    with pytest.raises(ConfigError, match="trusted_proxies"):
+        parse_config('[web]\ntrusted_proxies = ["proxy.example.com"]\n')
