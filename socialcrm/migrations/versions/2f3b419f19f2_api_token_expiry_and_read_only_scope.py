@@ -1,7 +1,7 @@
 """API tokens can expire (expires_at, NULL: until revoked) and be read-only (read_only, existing tokens: false)
 
 Revision ID: 2f3b419f19f2
-Revises: 0b0e1a144c2f
+Revises: e8a9782725b7
 Create Date: 2026-12-01 03:39:13.518179
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 import socialcrm.models.columns
 
 revision = "2f3b419f19f2"
-down_revision = "0b0e1a144c2f"
+down_revision = "e8a9782725b7"
 branch_labels = None
 depends_on = None
 
