@@ -1,7 +1,7 @@
 """``socialcrm demo``: the embedded demo that ``make run`` starts, working with no network or credentials.
 
 It serves the sample feeds in socialcrm/demo/feeds from a small local HTTP server, writes a demo
-config into a working folder (default ``.demo``), imports sample customers and orders, creates
+config into a working folder (default ``.demo``), imports sample customers, orders and saved replies, creates
 one user per role, and runs the real daemon on it. Credentials go to ``<dir>/credentials.txt``
 (readable only by the owner), never to the log.
 """
@@ -82,6 +82,7 @@ def ensure_demo_users(folder: Path, config_path: Path) -> Path:
                 creds.chmod(0o600)
         with db.write() as session:
             seed_customers(session)
+            seed_saved_replies(session)
     finally:
         db.dispose()
     return creds
@@ -95,6 +96,15 @@ def seed_customers(session: Session) -> None:
     orders = DEMO_DATA / "orders.csv"
     import_customers(session, customers.read_bytes(), name=customers.name, actor="demo")
     import_orders(session, orders.read_bytes(), name=orders.name, actor="demo")
+
+
+def seed_saved_replies(session: Session) -> None:
+    """The sample saved replies, the first time only (later edits in the demo are kept)."""
+    from socialcrm.cli.reply_cmds import read_file
+    from socialcrm.services import saved_replies
+
+    if not saved_replies.list_saved(session):
+        saved_replies.import_replies(session, read_file(str(DEMO_DATA / "saved-replies.toml")), actor="demo")
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

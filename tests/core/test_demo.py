@@ -14,7 +14,7 @@ from sqlalchemy import func
 from sqlmodel import select
 
 from socialcrm.db import Database
-from socialcrm.models import Mention, ReplyDraft, Ticket
+from socialcrm.models import Mention, ReplyDraft, SavedReply, Ticket
 
 
 def demo_counts(folder: Path) -> tuple[int, int, int, int]:
@@ -66,6 +66,10 @@ async def test_demo_works_within_a_minute_and_stops_cleanly(tmp_path: Path) -> N
         text = log_path.read_text(errors="replace")
         assert tickets >= 1 and drafts >= 1, text
         assert mentions == classified == 10
+        db = Database(f"sqlite:///{folder / 'socialcrm.db'}")
+        with db.read() as session:
+            assert session.exec(select(func.count()).select_from(SavedReply)).one() == 8
+        db.dispose()
         url = re.search(r"log in at (http://\S+)/login", text).group(1)  # type: ignore[union-attr]
         credentials = (folder / "credentials.txt").read_text()
         password = re.search(r"password: (\S+)", credentials).group(1)  # type: ignore[union-attr]

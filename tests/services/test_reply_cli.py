@@ -76,3 +76,14 @@ def test_a_bad_entry_changes_nothing_and_says_where(cli, capsys, tmp_path: Path,
     with db.read() as s:
         assert s.exec(select(SavedReply)).all() == []
     db.dispose()
+
+
+def test_the_demos_saved_replies_are_valid_in_both_languages() -> None:
+    from socialcrm.cli.demo_cmds import DEMO_DATA
+    from socialcrm.cli.reply_cmds import read_file
+    from socialcrm.services.saved_replies import validate
+
+    rows = [validate(row) for row in read_file(str(DEMO_DATA / "saved-replies.toml"))]
+    assert sorted({(r.key, r.language) for r in rows}) == [
+        (key, language) for key in ("danke", "entkalken", "lieferung", "ticket") for language in ("de", "en")
+    ]
