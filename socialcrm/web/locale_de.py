@@ -126,6 +126,7 @@ CATALOGUE: dict[str, str] = {
     "Open in the reply queue": "In der Antwort-Warteschlange öffnen",
     "Waiting for approval in the reply queue.": "Wartet in der Antwort-Warteschlange auf Freigabe.",
     "Waiting for a second person's approval.": "Wartet auf die Freigabe durch eine zweite Person.",
+    "You wrote this: a second person approves it.": "Von Ihnen geschrieben: Eine zweite Person gibt es frei.",
     "Approved; the reply is on its way.": "Freigegeben; die Antwort wird gesendet.",
     "Your reply to {author}": "Ihre Antwort an {author}",
     "of {limit} characters left": "von {limit} Zeichen übrig",

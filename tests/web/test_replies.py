@@ -178,6 +178,11 @@ async def test_with_four_eyes_the_author_cannot_approve_and_a_colleague_can(aioh
     assert draft.status == "pending"
     page = await (await author.get(f"/mentions/{world.mention_id}")).text()
     assert "Waiting for a second person" in page
+    queue = await (await author.get("/queue")).text()
+    item = queue[queue.index(f'data-draft="{draft.id}"') :]
+    item = item[: item.index("</li>")]
+    assert "You wrote this: a second person approves it." in item and 'data-action="approve"' not in item
+    assert "written by community" in item
     approve = {"csrf_token": csrf, "version": str(draft.version)}
     refused = await author.post(f"/queue/{draft.id}/approve", data=approve)
     assert "You wrote this reply: a second person approves it" in await refused.text()
@@ -185,6 +190,8 @@ async def test_with_four_eyes_the_author_cannot_approve_and_a_colleague_can(aioh
     assert as_json.status == 409 and "needs a second person" in (await as_json.json())["detail"]
     colleague = await aiohttp_client(create_app(config, db))
     csrf2 = await login(colleague, "colleague")
+    theirs = await (await colleague.get(f"/queue/{draft.id}")).text()
+    assert "data-own" not in theirs and "written by community" in theirs
     ok = await colleague.post(
         f"/queue/{draft.id}/approve", data={"csrf_token": csrf2, "version": str(draft.version)}, allow_redirects=False
     )

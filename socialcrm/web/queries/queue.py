@@ -10,6 +10,7 @@ from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from socialcrm.models import Customer, Decision, Mention, ReplyDraft
+from socialcrm.services import replies
 from socialcrm.web.queries.mentions import mention_thread
 
 PAGE_SIZE = 25
@@ -150,10 +151,4 @@ def to_post_by_hand(session: Session, limit: int = 25) -> list[QueueItem]:
 
 def can_reply_by_api(source_type: str) -> bool:
     """Whether the platform's connector posts replies itself (False: copy, open the post, mark as posted)."""
-    from socialcrm.registry import load_connector_class
-
-    try:
-        policy = getattr(load_connector_class(source_type), "reply_policy", None)
-    except Exception:  # an unknown or broken connector cannot post either
-        return False
-    return bool(getattr(policy, "can_reply", True))
+    return replies.policy_of(source_type).can_reply

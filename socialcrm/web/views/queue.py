@@ -49,12 +49,15 @@ async def queue(request: web.Request) -> web.Response:
     )
     now = utcnow()
     db = request.app[DB_KEY]
+    four_eyes = request.app[CONFIG_KEY].web.four_eyes
+    me = user_of(request).username
 
-    def load(s: Session) -> tuple[list[QueueItem], int, list[QueueItem], list[str]]:
+    def load(s: Session) -> tuple[list[QueueItem], int, list[QueueItem], list[str], set[int | None]]:
         items, total = queue_page(s, where, now)
-        return items, total, to_post_by_hand(s), actions.usernames_for_roles(("community", "admin"))(s)
+        own = {i.draft.id for i in items if drafts.needs_second_person(s, i.draft, me, four_eyes)}
+        return items, total, to_post_by_hand(s), actions.usernames_for_roles(("community", "admin"))(s), own
 
-    items, total, manual, reviewers = await db.run_read(load)
+    items, total, manual, reviewers, own = await db.run_read(load)
     api_sources = {item.mention.source_type: can_reply_by_api(item.mention.source_type) for item in items}
     return render(
         request,
@@ -65,6 +68,7 @@ async def queue(request: web.Request) -> web.Response:
         manual=manual,
         reviewers=reviewers,
         api_sources=api_sources,
+        own=own,
         sources=source_names(request),
         sentiments=SENTIMENT_LABELS,
         ages=AGE_CHOICES,
@@ -78,15 +82,19 @@ async def draft_page(request: web.Request) -> web.Response:
     draft_id = params.path_id(request)
     db = request.app[DB_KEY]
 
-    def load(s: Session) -> tuple[QueueItem | None, list[DraftEdit], list[str]]:
+    four_eyes = request.app[CONFIG_KEY].web.four_eyes
+    me = user_of(request).username
+
+    def load(s: Session) -> tuple[QueueItem | None, list[DraftEdit], list[str], bool]:
         item = draft_item(s, draft_id)
         return (
             item,
             (drafts.edits(s, draft_id) if item else []),
             actions.usernames_for_roles(("community", "admin"))(s),
+            item is not None and drafts.needs_second_person(s, item.draft, me, four_eyes),
         )
 
-    item, history, reviewers = await db.run_read(load)
+    item, history, reviewers, own = await db.run_read(load)
     if item is None:
         raise web.HTTPNotFound(text=f"no reply draft {draft_id}")
     return render(
@@ -95,6 +103,7 @@ async def draft_page(request: web.Request) -> web.Response:
         item=item,
         history=history,
         reviewers=reviewers,
+        own=own,
         can_api=can_reply_by_api(item.mention.source_type),
     )
 
