@@ -40,3 +40,38 @@ def format_number(value: float | int | None, language: str, decimals: int = 0) -
     if language == "de":
         text = text.replace(",", "\x00").replace(".", ",").replace("\x00", ".")
     return text
+
+
+# Order statuses as shops export them (WooCommerce, Shopify, Shopware, hand-made CSV), in either
+# language, each with its English and German wording. A status not listed stays as the shop wrote it.
+_ORDER_STATUSES: tuple[tuple[tuple[str, ...], str, str], ...] = (
+    (("new", "neu"), "new", "neu"),
+    (("open", "offen"), "open", "offen"),
+    (("pending", "pending payment", "ausstehend", "zahlung ausstehend"), "pending", "ausstehend"),
+    (("paid", "bezahlt"), "paid", "bezahlt"),
+    (("processing", "in progress", "in bearbeitung"), "processing", "in Bearbeitung"),
+    (("on hold", "zurückgestellt", "angehalten"), "on hold", "zurückgestellt"),
+    (("backordered", "back order", "nachbestellt"), "backordered", "nachbestellt"),
+    (("partially shipped", "partially fulfilled", "teilweise versandt"), "partially shipped", "teilweise versandt"),
+    (("shipped", "dispatched", "fulfilled", "versandt", "versendet", "verschickt"), "shipped", "versandt"),
+    (("in transit", "unterwegs"), "in transit", "unterwegs"),
+    (("out for delivery", "in zustellung", "in der zustellung"), "out for delivery", "in der Zustellung"),
+    (("delivered", "zugestellt", "geliefert"), "delivered", "zugestellt"),
+    (("completed", "complete", "done", "abgeschlossen"), "completed", "abgeschlossen"),
+    (("cancelled", "canceled", "storniert"), "cancelled", "storniert"),
+    (("returned", "retoure", "zurückgesendet", "zurückgeschickt"), "returned", "zurückgesendet"),
+    (("refunded", "erstattet", "zurückerstattet"), "refunded", "erstattet"),
+    (("failed", "fehlgeschlagen"), "failed", "fehlgeschlagen"),
+)
+_ORDER_STATUS_WORDS = {spelling: (en, de) for spellings, en, de in _ORDER_STATUSES for spelling in spellings}
+
+
+def format_order_status(status: str | None, language: str) -> str:
+    """A shop's order status in ``language`` when it is a common one (``shipped``: ``versandt``), else as given."""
+    if status is None or not status.strip():
+        return "–"
+    key = " ".join(status.strip().lower().removeprefix("wc-").replace("_", " ").replace("-", " ").split())
+    words = _ORDER_STATUS_WORDS.get(key)
+    if words is None:
+        return status.strip()
+    return words[1] if language == "de" else words[0]

@@ -7,7 +7,8 @@ replies people insert in the composer share this engine and these variables.
 
 A value that is missing (no customer name, no order) never leaves a gap: it renders as nothing and
 the words around it close up, so ``Hallo {{ customer_name }}, danke`` becomes ``Hallo, danke``.
-Dates are written the way the reply's language writes them (``01.10.2026`` / ``1 Oct 2026``).
+Dates are written the way the reply's language writes them (``01.10.2026`` / ``1 Oct 2026``), and a
+common order status in its words (``shipped`` in a German reply: ``versandt``).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from jinja2.exceptions import SecurityError, TemplateError
 from jinja2.runtime import Context
 from jinja2.sandbox import SandboxedEnvironment
 
-from socialcrm.formatting import format_date
+from socialcrm.formatting import format_date, format_order_status
 
 CUSTOMER_KEYS = ("name", "company", "customer_ref", "segment", "tags")
 TEMPLATE_VARIABLES = {
@@ -46,7 +47,7 @@ TEMPLATE_VARIABLES = {
     "order_number": "the number of the customer's latest order",
     "order_product": "the products of the latest order",
     "order_date": "the date of the latest order, written as the reply's language writes dates",
-    "order_status": "the status of the latest order",
+    "order_status": "the status of the latest order, a common one in the reply's language (shipped: versandt)",
     "ticket_number": "the number of the customer's open ticket (this thread's first)",
     "agent_name": "the name of the person who sends the reply (empty in a rule's draft)",
 }
@@ -68,6 +69,12 @@ class Missing(str):
         return value
 
 
+class OrderStatus(str):
+    """An order status as the shop wrote it; a template writes a common one in the reply's language."""
+
+    __slots__ = ()
+
+
 @pass_context
 def _finalize(context: Context, value: Any) -> Any:
     """Every ``{{ ... }}`` output: a missing value becomes a gap marker, a date the language's date."""
@@ -80,6 +87,8 @@ def _finalize(context: Context, value: Any) -> Any:
         return _GAP
     if isinstance(value, datetime | date):
         return format_date(value, str(context.get("language") or "en"))
+    if isinstance(value, OrderStatus):
+        return format_order_status(value, str(context.get("language") or "en"))
     if isinstance(value, str):
         return value.replace(_GAP, "")
     return value
@@ -151,7 +160,7 @@ def sample_context() -> dict[str, Any]:
         "order_number": "A-1000",
         "order_product": "Sample product",
         "order_date": datetime(2026, 1, 31, tzinfo=UTC),
-        "order_status": "shipped",
+        "order_status": OrderStatus("shipped"),
         "ticket_number": "1",
         "agent_name": "Sample Agent",
     }

@@ -14,7 +14,7 @@ from sqlmodel import Session, col, select
 
 from socialcrm.models import OPEN_TICKET_STATUSES, Customer, Mention, Order, Ticket, User
 from socialcrm.rules.facts import thread_key
-from socialcrm.rules.templates import Missing
+from socialcrm.rules.templates import Missing, OrderStatus
 from socialcrm.services import tickets
 
 
@@ -106,7 +106,7 @@ def template_context(
         "order_number": _value("order_number", order.order_number if order else None),
         "order_product": _value("order_product", ", ".join(order.products) if order else None),
         "order_date": _value("order_date", order.ordered_at if order else None),
-        "order_status": _value("order_status", order.status if order else None),
+        "order_status": _value("order_status", OrderStatus(order.status) if order and order.status else None),
         "ticket_number": _value("ticket_number", ticket_id),
         "agent_name": _value("agent_name", agent_name(session, agent)),
     }

@@ -9,6 +9,7 @@ from urllib.parse import urlencode
 import jinja2
 from aiohttp import web
 
+from socialcrm.formatting import format_order_status
 from socialcrm.models import utcnow
 from socialcrm.services.auth import AuthenticatedUser
 from socialcrm.web import i18n
@@ -88,6 +89,7 @@ def page_context(request: web.Request) -> dict[str, Any]:
         "date": lambda v: i18n.format_date(v, language),
         "num": lambda v, d=0: i18n.format_number(v, language, d),
         "pct": lambda v: i18n.format_percent(v, language),
+        "order_status": lambda v: format_order_status(v, language),
         "dur": lambda v: i18n.format_duration(v, language),
         "age": lambda v: i18n.format_age(v, now, language),
         "now": now,

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from socialcrm.rules.templates import Missing, check_template, render_source
+from socialcrm.rules.templates import Missing, OrderStatus, check_template, render_source
 from tests.rules import factories as f
 
 
@@ -38,6 +38,22 @@ def test_dates_follow_the_reply_language() -> None:
     day = datetime(2026, 10, 1, 22, 30, tzinfo=UTC)
     assert render_source("vom {{ d }}", {"d": day, "language": "de"}).text == "vom 01.10.2026"
     assert render_source("of {{ d }}", {"d": day, "language": "en"}).text == "of 1 Oct 2026"
+
+
+@pytest.mark.parametrize(
+    ("shop_wrote", "german", "english"),
+    [
+        ("shipped", "versandt", "shipped"),
+        ("wc-on-hold", "zurückgestellt", "on hold"),
+        ("Out_for_Delivery", "in der Zustellung", "out for delivery"),
+        ("Storniert", "storniert", "cancelled"),
+        ("Warten auf Lieferant", "Warten auf Lieferant", "Warten auf Lieferant"),
+    ],
+)
+def test_a_common_order_status_is_written_in_the_replys_language(shop_wrote: str, german: str, english: str) -> None:
+    status = OrderStatus(shop_wrote)
+    assert render_source("Stand: {{ s }}.", {"s": status, "language": "de"}).text == f"Stand: {german}."
+    assert render_source("Status: {{ s }}.", {"s": status, "language": "en"}).text == f"Status: {english}."
 
 
 def test_the_demo_greeting_without_an_author_reads_hallo_danke() -> None:

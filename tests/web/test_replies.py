@@ -63,7 +63,7 @@ async def test_conversation_shows_the_thread_in_order_our_replies_and_the_custom
         drafts.approve(s, sent.id, user="community")
         drafts.mark_sent(s, sent.id, "109", "https://masto.example/@acme/109")
         later_id, earlier_id = later.id, earlier.id
-    client, _ = await as_role("service")
+    client, csrf = await as_role("service")
     html = await (await client.get(f"/mentions/{later_id}")).text()
     first_at, reply_at, later_at = (
         html.index("Meine Bestellung ist nicht angekommen"),
@@ -78,6 +78,9 @@ async def test_conversation_shows_the_thread_in_order_our_replies_and_the_custom
     assert f"/tickets/{world.ticket_id}" in aside and "Lieferung fehlt" in aside
     assert f'href="/mentions/{earlier_id}"' in aside
     assert f'id="composer-{later_id}"' in html
+    await client.post("/me/language", data={"csrf_token": csrf, "language": "de"})
+    german = await (await client.get(f"/mentions/{later_id}")).text()
+    assert "versandt" in german[german.index("<aside>") :], "the shop's status in the reader's language"
 
 
 async def test_marketing_reads_the_conversation_without_composer_or_customer_link(as_role, world):
@@ -252,7 +255,7 @@ async def test_inserting_a_saved_reply_fills_order_data_in_german_without_javasc
     html = await page.text()
     expected = (
         f"Hallo Erika Mustermann, Ihre Bestellung {order.order_number} (Kaffeemaschine X1) vom 01.10.2026 "
-        f"ist shipped. Ticket {world.ticket_id}. Viele Grüße, community"
+        f"ist versandt. Ticket {world.ticket_id}. Viele Grüße, community"
     )
     assert page.status == 200
     assert f">{expected}</textarea>" in html, "the rendered text is in the reply box"
