@@ -59,6 +59,10 @@ def write_demo_config(folder: Path, feed_base: str, web_port: int) -> Path:
     return path
 
 
+# The names the demo users sign replies with ({{ agent_name }}), as a real team's would read.
+DEMO_SIGNATURES = {"admin": "Jonas Weber", "community": "Lena Hoffmann", "service": "Murat Yilmaz"}
+
+
 def ensure_demo_users(folder: Path, config_path: Path) -> Path:
     """One user per role, sharing a random password kept in credentials.txt (0600)."""
     from socialcrm.services.users import create_user, list_users
@@ -72,7 +76,15 @@ def ensure_demo_users(folder: Path, config_path: Path) -> Path:
             if not creds.exists() or not all(f"demo-{role}" in existing for role in ROLES):
                 password = secrets.token_urlsafe(12)
                 for role in ROLES:
-                    create_user(session, f"demo-{role}", role, password, actor="demo", replace=True)
+                    create_user(
+                        session,
+                        f"demo-{role}",
+                        role,
+                        password,
+                        actor="demo",
+                        display_name=DEMO_SIGNATURES.get(role),
+                        replace=True,
+                    )
                 creds.write_text(
                     "socialcrm demo logins (one per role), all with the same password:\n"
                     + "".join(f"  demo-{role}\n" for role in ROLES)

@@ -26,10 +26,15 @@ EXAMPLES: dict[str, list[str]] = {
     "user": ["echo 'a-long-password' | socialcrm user add alice --role admin", "socialcrm user list"],
     "user add": [
         "echo 'a-long-password' | socialcrm user add alice --role admin --language de",
+        "socialcrm user add anna --role community --display-name 'Anna Schmidt'  # replies sign as Anna Schmidt",
         "socialcrm user add bob --role community --replace  # asks for a new password, resets the role",
     ],
     "user list": ["socialcrm user list"],
     "user set-role": ["socialcrm user set-role bob service"],
+    "user set-name": [
+        "socialcrm user set-name bob 'Bob Meier'  # {{ agent_name }} in his replies",
+        "socialcrm user set-name bob ''  # back to the login name",
+    ],
     "user disable": ["socialcrm user disable bob"],
     "user enable": ["socialcrm user enable bob"],
     "user token": [

@@ -1,4 +1,4 @@
-"""User commands: add, list, set-role, disable, enable, and API tokens."""
+"""User commands: add, list, set-role, set-name, disable, enable, and API tokens."""
 
 from __future__ import annotations
 
@@ -21,6 +21,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("name", help="login name")
     p.add_argument("--role", required=True, choices=ROLES, help="what the user may do in the web app")
     p.add_argument("--language", choices=UI_LANGUAGES, help="web app language (default: [web] default_language)")
+    p.add_argument(
+        "--display-name", metavar="NAME", help="the name replies are signed with, {{ agent_name }} (default: login)"
+    )
     p.add_argument("--replace", action="store_true", help="reset role and password of an existing user")
     p.set_defaults(func=cmd_user_add)
     p = user.add_parser("list", help="list users and roles")
@@ -29,6 +32,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("name", help="login name")
     p.add_argument("role", choices=ROLES, help="the new role")
     p.set_defaults(func=cmd_user_set_role)
+    p = user.add_parser("set-name", help="set the name a user signs replies with ({{ agent_name }})")
+    p.add_argument("name", help="login name")
+    p.add_argument("display_name", metavar="DISPLAY_NAME", help='e.g. "Anna Schmidt"; "" goes back to the login name')
+    p.set_defaults(func=cmd_user_set_name)
     p = user.add_parser("disable", help="disable a user's login")
     p.add_argument("name", help="login name")
     p.set_defaults(func=cmd_user_disable, disabled=True)
@@ -74,9 +81,14 @@ def _read_password() -> str:
 
 def cmd_user_add(args: argparse.Namespace) -> int:
     """Add a user, reading the password from stdin or a prompt; an existing name is a usage error."""
-    from socialcrm.services.users import create_user, get_user, validate_new_user
+    from socialcrm.services.users import clean_display_name, create_user, get_user, validate_new_user
 
     config = configure(args)
+    try:
+        clean_display_name(args.display_name)  # said before the password prompt
+    except InvalidInputError as err:
+        print(f"socialcrm: {err}", file=sys.stderr)
+        return 2
     if not args.replace:  # said before the password prompt, not after it
         try:
             with opened(config, write=False) as session:
@@ -92,7 +104,15 @@ def cmd_user_add(args: argparse.Namespace) -> int:
         return 2
     try:
         with opened(config, write=True) as session:
-            create_user(session, args.name, args.role, password, language=args.language, replace=args.replace)
+            create_user(
+                session,
+                args.name,
+                args.role,
+                password,
+                language=args.language,
+                display_name=args.display_name,
+                replace=args.replace,
+            )
     except ConflictError:  # added by someone else since the check above
         return _user_exists(args)
     print(f"User {args.name} ({args.role}) saved")
@@ -111,14 +131,15 @@ def _user_exists(args: argparse.Namespace) -> int:
 
 
 def cmd_user_list(args: argparse.Namespace) -> int:
-    """Print every user with role, state and last login."""
+    """Print every user with role, state, last login and the name they sign replies with."""
     from socialcrm.services.users import list_users
 
     with opened(configure(args), write=False) as session:
         for user in list_users(session):
             state = "disabled" if user.disabled else "active"
             last = user.last_login_at.isoformat(timespec="minutes") if user.last_login_at else "never"
-            print(f"{user.username:<24} {user.role:<10} {state:<8} last login {last}")
+            signs = f"  signs as {user.display_name!r}" if user.display_name else ""
+            print(f"{user.username:<24} {user.role:<10} {state:<8} last login {last}{signs}")
     return 0
 
 
@@ -129,6 +150,17 @@ def cmd_user_set_role(args: argparse.Namespace) -> int:
     with opened(configure(args), write=True) as session:
         set_role(session, args.name, args.role, actor="cli")
     print(f"{args.name} is now {args.role}")
+    return 0
+
+
+def cmd_user_set_name(args: argparse.Namespace) -> int:
+    """Set the name a user signs replies with ("" goes back to the login name)."""
+    from socialcrm.services.users import set_display_name
+
+    with opened(configure(args), write=True) as session:
+        user = set_display_name(session, args.name, args.display_name, actor="cli")
+        shown = user.display_name or user.username
+    print(f"{args.name} signs replies as {shown!r}")
     return 0
 
 

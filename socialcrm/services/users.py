@@ -1,4 +1,8 @@
-"""Users and roles: who may log in, with which role and UI language (passwords are checked in services.auth)."""
+"""Users and roles: who may log in, with which role, UI language and the name they sign replies with.
+
+Passwords are checked in services.auth. The display name is what ``{{ agent_name }}`` writes in a
+reply (the login name when it is not set).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ from socialcrm.services.auth import hash_password
 
 _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 MIN_PASSWORD_LENGTH = 8
+MAX_DISPLAY_NAME = 80
 
 
 def validate_new_user(username: str, role: str, password: str) -> None:
@@ -29,6 +34,18 @@ def _check_role(role: str) -> None:
         raise InvalidInputError(f"role: unknown role {role!r} (allowed: {', '.join(ROLES)})")
 
 
+def clean_display_name(value: str | None) -> str | None:
+    """A display name as stored: spaces tidied, None when empty; InvalidInputError when unfit for a reply."""
+    if value is None:
+        return None
+    if any(ord(c) < 32 or 127 <= ord(c) < 160 for c in value):
+        raise InvalidInputError("display name: no line breaks or control characters")
+    name = " ".join(value.split())
+    if len(name) > MAX_DISPLAY_NAME:
+        raise InvalidInputError(f"display name: at most {MAX_DISPLAY_NAME} characters (this one has {len(name)})")
+    return name or None
+
+
 def create_user(
     session: Session,
     username: str,
@@ -37,10 +54,12 @@ def create_user(
     *,
     actor: str = "cli",
     language: str | None = None,
+    display_name: str | None = None,
     replace: bool = False,
 ) -> User:
     """Create a user (or, with ``replace``, reset an existing user's role and password)."""
     validate_new_user(username, role, password)
+    display_name = clean_display_name(display_name)
     existing = session.exec(select(User).where(User.username == username)).first()
     if existing is not None and not replace:
         raise ConflictError(f"user {username!r} already exists")
@@ -49,9 +68,12 @@ def create_user(
     user.role = role
     if language:
         user.language = language
+    if display_name:
+        user.display_name = display_name
     session.add(user)
     session.flush()
-    audit.record(session, actor, "user.update" if existing else "user.create", "user", user.id, {"role": role})
+    detail: dict[str, str] = {"role": role} | ({"display_name": display_name} if display_name else {})
+    audit.record(session, actor, "user.update" if existing else "user.create", "user", user.id, detail)
     return user
 
 
@@ -76,6 +98,17 @@ def set_role(session: Session, username: str, role: str, *, actor: str) -> User:
     user.role = role
     session.add(user)
     audit.record(session, actor, "user.role", "user", user.id, {"from": old, "to": role})
+    return user
+
+
+def set_display_name(session: Session, username: str, display_name: str | None, *, actor: str) -> User:
+    """Set the name a user signs replies with (``{{ agent_name }}``); empty: back to the login name."""
+    name = clean_display_name(display_name)
+    user = get_user(session, username)
+    old = user.display_name
+    user.display_name = name
+    session.add(user)
+    audit.record(session, actor, "user.update", "user", user.id, {"display_name": {"from": old, "to": name}})
     return user
 
 

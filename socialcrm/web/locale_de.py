@@ -122,6 +122,8 @@ CATALOGUE: dict[str, str] = {
     ),
     "Our reply": "Unsere Antwort",
     "written by {name}": "geschrieben von {name}",
+    "Signs replies as": "Unterschreibt Antworten als",
+    "e.g. Anna Schmidt": "z. B. Anna Schmidt",
     "approved by {name}": "freigegeben von {name}",
     "Open in the reply queue": "In der Antwort-Warteschlange öffnen",
     "Waiting for approval in the reply queue.": "Wartet in der Antwort-Warteschlange auf Freigabe.",

@@ -164,6 +164,44 @@ async def test_user_add_reads_the_password_from_stdin(tmp_path: Path) -> None:
     assert "admin" in out.split("alice", 1)[1].splitlines()[0]
 
 
+async def test_a_users_display_name_is_set_listed_and_cleared(tmp_path: Path) -> None:
+    await run(tmp_path, "init")
+    code, _, err = await run(
+        tmp_path,
+        "user",
+        "add",
+        "anna",
+        "--role",
+        "community",
+        "--display-name",
+        "x" * 81,
+        stdin="correct horse battery\n",
+    )
+    assert code == 2 and "display name: at most 80 characters" in err and "Password" not in err
+    code, _, err = await run(
+        tmp_path,
+        "user",
+        "add",
+        "anna",
+        "--role",
+        "community",
+        "--display-name",
+        "Anna Schmidt",
+        stdin="correct horse pw\n",
+    )
+    assert code == 0, err
+    code, out, _ = await run(tmp_path, "user", "list")
+    assert "signs as 'Anna Schmidt'" in out.split("anna", 1)[1].splitlines()[0]
+    code, out, err = await run(tmp_path, "user", "set-name", "anna", " Anna  Maria Schmidt ")
+    assert code == 0 and "anna signs replies as 'Anna Maria Schmidt'" in out, err
+    code, out, _ = await run(tmp_path, "user", "set-name", "anna", "")
+    assert code == 0 and "anna signs replies as 'anna'" in out
+    code, out, _ = await run(tmp_path, "user", "list")
+    assert "signs as" not in out
+    code, _, err = await run(tmp_path, "user", "set-name", "nobody", "X")
+    assert code == 1 and "no user named 'nobody'" in err
+
+
 async def test_user_token_is_made_and_audited_as_on_the_admin_page(tmp_path: Path) -> None:
     await run(tmp_path, "init")
     await run(tmp_path, "user", "add", "alice", "--role", "service", stdin="correct horse battery\n")

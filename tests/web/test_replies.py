@@ -309,3 +309,34 @@ async def test_preview_without_inserting_counts_the_text(as_role, world):
     )
     data = await response.json()
     assert data["inserted"] is None and data["counted"] == 7 + len("Sehen Sie ") + 23
+
+
+async def test_an_admin_sets_the_name_a_reply_is_signed_with(as_role, db, world):
+    saved_id = _saved(db, "gruss", "de", "Hallo {{ customer_name }}, wir melden uns. Viele Grüße, {{ agent_name }}")
+    admin, admin_csrf = await as_role("admin")
+    too_long = await admin.post(
+        "/admin/users/community/display-name", data={"csrf_token": admin_csrf, "display_name": "x" * 81}
+    )
+    assert too_long.status == 400 and "at most 80 characters" in await too_long.text()
+    saved = await admin.post(
+        "/admin/users/community/display-name",
+        data={"csrf_token": admin_csrf, "display_name": "  Lena   Hoffmann "},
+        allow_redirects=False,
+    )
+    assert saved.status == 303
+    assert 'value="Lena Hoffmann"' in await (await admin.get("/admin/users")).text()
+    client, csrf = await as_role("community")
+    page = await client.post(
+        f"/mentions/{world.mention_id}/compose",
+        data={"csrf_token": csrf, "text": "", "saved": str(saved_id), "do": "insert", "compose_key": KEY},
+    )
+    assert ">Hallo Erika Mustermann, wir melden uns. Viele Grüße, Lena Hoffmann</textarea>" in await page.text()
+    with db.read() as s:
+        entry = s.exec(select(AuditEntry).where(AuditEntry.action == "user.update")).all()[-1]
+    assert (entry.actor, entry.detail) == ("admin", {"display_name": {"from": None, "to": "Lena Hoffmann"}})
+    await admin.post("/admin/users/community/display-name", data={"csrf_token": admin_csrf, "display_name": ""})
+    page = await client.post(
+        f"/mentions/{world.mention_id}/compose",
+        data={"csrf_token": csrf, "text": "", "saved": str(saved_id), "do": "insert", "compose_key": KEY},
+    )
+    assert "Viele Grüße, community</textarea>" in await page.text(), "back to the login name"

@@ -78,6 +78,13 @@ MATRIX = [
         ADMIN,
     ),
     ("POST", "/admin/users/{name}/role", "/admin/users/marketing/role", {"role": "marketing"}, ADMIN),
+    (
+        "POST",
+        "/admin/users/{name}/display-name",
+        "/admin/users/marketing/display-name",
+        {"display_name": "Mara Klein"},
+        ADMIN,
+    ),
     ("POST", "/admin/users/{name}/{action}", "/admin/users/marketing/enable", {}, ADMIN),
     ("POST", "/admin/tokens", "/admin/tokens", {"username": "service", "name": "ci"}, ADMIN),
     ("POST", r"/admin/tokens/{id}/revoke", "/admin/tokens/999/revoke", {}, ADMIN),

@@ -140,8 +140,11 @@ async def user_create(request: web.Request) -> web.StreamResponse:
     username = params.text(form, "username", 64) or ""
     role = params.choice(form, "role", ROLES) or ""
     password = str(form.get("password", ""))
+    display_name = params.text(form, "display_name", users.MAX_DISPLAY_NAME * 2)
     actor = user_of(request).username
-    await request.app[DB_KEY].run_write(lambda s: users.create_user(s, username, role, password, actor=actor))
+    await request.app[DB_KEY].run_write(
+        lambda s: users.create_user(s, username, role, password, actor=actor, display_name=display_name)
+    )
     return finish(request, "/admin/users", "user_saved")
 
 
@@ -156,6 +159,18 @@ async def user_role(request: web.Request) -> web.StreamResponse:
     name = request.match_info["name"]
     actor = user_of(request).username
     await request.app[DB_KEY].run_write(lambda s: users.set_role(s, name, role, actor=actor))
+    return finish(request, "/admin/users", "user_saved")
+
+
+@routes.post(r"/admin/users/{name}/display-name")
+@requires()
+async def user_display_name(request: web.Request) -> web.StreamResponse:
+    """The name a user signs replies with; empty goes back to the login name."""
+    form = await request.post()
+    display_name = params.text(form, "display_name", users.MAX_DISPLAY_NAME * 2)
+    name = request.match_info["name"]
+    actor = user_of(request).username
+    await request.app[DB_KEY].run_write(lambda s: users.set_display_name(s, name, display_name, actor=actor))
     return finish(request, "/admin/users", "user_saved")
 
 
