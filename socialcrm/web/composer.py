@@ -56,6 +56,14 @@ class Composer:
     error: str | None = None
     inserted: str | None = None
 
+    post_language: str | None = None
+
+    @property
+    def saved_groups(self) -> list[tuple[str, list[SavedOption]]]:
+        """The saved replies by language for the picker, the post's language first."""
+        languages = sorted({s.language for s in self.saved}, key=lambda lang: (lang != self.post_language, lang))
+        return [(lang, [s for s in self.saved if s.language == lang]) for lang in languages]
+
     @property
     def remaining(self) -> int | None:
         """Characters left under the platform's limit (negative: too long); None without a limit."""
@@ -91,6 +99,7 @@ def composer_for(config: Config, mention: Mention, saved: Sequence[SavedOption],
         overhead=empty.counted,
         saved=saved,
         four_eyes=config.web.four_eyes.own_replies,
+        post_language=mention.language,
         text=text,
         counted=counted,
     )

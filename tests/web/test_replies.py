@@ -300,6 +300,22 @@ async def test_a_key_picks_the_saved_reply_in_the_posts_language(as_role, db, wo
     assert unknown.status == 404 and "no saved reply /nope" in (await unknown.json())["error"]
 
 
+async def test_the_picker_offers_the_posts_language_first(as_role, db, world):
+    _saved(db, "danke", "en", "Thanks, {{ customer_name }}!")  # the world has "danke" in German
+    with db.write() as s:
+        english = add_mention(s, "Where is my order?", language="en", url="https://blog.example.com/post/2")
+        english_id = english.id
+    client, _ = await as_role("community")
+    listing = await (await client.get("/mentions")).text()
+
+    def groups(mention_id: int) -> list[str]:
+        picker = listing[listing.index(f'id="saved-{mention_id}"') :]
+        return re.findall(r'<optgroup label="[^"]+" data-language="(\w+)"', picker[: picker.index("</select>")])
+
+    assert groups(world.mention_id) == ["de", "en"]
+    assert groups(english_id) == ["en", "de"]
+
+
 async def test_preview_without_inserting_counts_the_text(as_role, world):
     client, csrf = await as_role("community")
     response = await client.post(
