@@ -1,0 +1,297 @@
+"""The configuration's shape: one frozen model per section, a ``[[sources]]`` entry and the whole Config.
+
+Only shapes and their own field checks live here; socialcrm/config_builder.py validates a whole file
+into them. Import them from socialcrm.config, which re-exports every public name.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from connectors import ConnectorOptions
+from socialcrm.durations import parse_duration
+from socialcrm.errors import ConfigError
+from socialcrm.models.vocabulary import Priority, UiLanguage
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatabaseConfig(_Frozen):
+    """Where the data lives. ``sqlite:///relative.db`` is relative to the config file.
+
+    ``url_env`` names an environment variable holding the whole URL, so a password stays out of the file.
+    """
+
+    url: str = "sqlite:///socialcrm.db"
+    url_env: str | None = None
+    echo: bool = False
+
+
+class FourEyesConfig(_Frozen):
+    """Which replies need a second person's approval before they leave.
+
+    ``own_replies``: a reply a person wrote in the composer (or edited) waits until someone else
+    approves it; off, sending it is its author's approval. ``rule_drafts``: a rule's draft waits for a
+    person's approval; off, it is approved by the daemon and sent at once (only for rules you trust).
+    """
+
+    own_replies: bool = False
+    rule_drafts: bool = True
+
+
+class WebConfig(_Frozen):
+    """The web app. It binds loopback unless told otherwise.
+
+    ``four_eyes`` is a table (``[web.four_eyes]``) or, for short, a boolean that sets ``own_replies``.
+    """
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+    public_url: str | None = None
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    default_language: UiLanguage = "en"
+    login_attempts_per_15min: int = Field(default=10, ge=1)
+    # Proxies (addresses or networks) whose X-Forwarded-For names the client; nobody else's is believed.
+    trusted_proxies: tuple[str, ...] = ()
+    access_log: bool = False
+    four_eyes: FourEyesConfig = FourEyesConfig()
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxy_list(cls, value: object) -> object:
+        """A single text (as from the environment) may list them separated by commas."""
+        if isinstance(value, str):
+            return tuple(part for part in (p.strip() for p in value.split(",")) if part)
+        return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        """Each entry is an IP address or network ("10.0.0.5", "10.0.0.0/8", "::1"), stored normalised."""
+        networks = []
+        for entry in value:
+            try:
+                networks.append(str(ipaddress.ip_network(entry.strip(), strict=False)))
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or network (e.g. 10.0.0.5 or 10.0.0.0/8)") from None
+        return tuple(networks)
+
+    @field_validator("four_eyes", mode="before")
+    @classmethod
+    def _four_eyes_shorthand(cls, value: object) -> object:
+        """``four_eyes = true`` means ``[web.four_eyes] own_replies = true`` (rule drafts keep their default)."""
+        return {"own_replies": value} if isinstance(value, bool) else value
+
+
+class ClassifierConfig(BaseModel):
+    """Which classifier scores posts; other keys are that classifier's own options.
+
+    ``licence`` picks the default kind's packaged adapter set: "commercial" (trained only on data
+    whose licence allows commercial use; the default, so a company may run it) or "research"
+    (more data, non-commercial use only). classifiers/MODEL_CARD.md compares them.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    kind: str = "default"
+    batch_size: int = Field(default=32, ge=1, le=1024)
+    licence: Literal["commercial", "research"] = "commercial"
+
+    def options(self) -> dict[str, Any]:
+        """The classifier's own options; ``licence`` only for the default kind, whose adapter sets it picks."""
+        data = self.model_dump()
+        data.pop("kind")
+        if self.kind != "default":
+            data.pop("licence")
+        return data
+
+
+class DaemonConfig(_Frozen):
+    """How the daemon schedules and batches its work."""
+
+    max_pages_per_poll: int = Field(default=10, ge=1, le=1000)
+    outbox_interval: str = "30s"
+    outbox_lease: str = "2m"
+    max_text_chars: int = Field(default=20000, ge=100)
+    shutdown_grace: str = "30s"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    @field_validator("outbox_interval", "shutdown_grace")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    @field_validator("outbox_lease")
+    @classmethod
+    def _lease(cls, value: str) -> str:
+        if parse_duration(value).total_seconds() < 2:
+            raise ValueError("must be at least 2s: each send may take half of it")
+        return value
+
+
+class SlaTarget(_Frozen):
+    """Due times for one ticket priority."""
+
+    first_response: str
+    resolution: str
+
+    @field_validator("first_response", "resolution")
+    @classmethod
+    def _duration(cls, value: str) -> str:
+        parse_duration(value)
+        return value
+
+    def first_response_delta(self) -> timedelta:
+        """The first-response time as a timedelta."""
+        return parse_duration(self.first_response)
+
+    def resolution_delta(self) -> timedelta:
+        """The resolution time as a timedelta."""
+        return parse_duration(self.resolution)
+
+
+DEFAULT_SLA: dict[Priority, SlaTarget] = {
+    "urgent": SlaTarget(first_response="30m", resolution="4h"),
+    "high": SlaTarget(first_response="1h", resolution="8h"),
+    "normal": SlaTarget(first_response="4h", resolution="2d"),
+    "low": SlaTarget(first_response="1d", resolution="5d"),
+}
+
+
+class LinkingConfig(_Frozen):
+    """How mentions are tied to customers: order/customer number patterns and fuzzy matching."""
+
+    order_patterns: list[str] = [
+        r"(?i)\b(?:bestellung|bestellnummer|auftrag|order)\s*(?:nr\.?|no\.?|number|nummer)?\s*[:#]?\s*([A-Z]{0,3}-?\d{4,})",
+    ]
+    customer_patterns: list[str] = [
+        r"(?i)\b(?:kundennummer|kunden-nr\.?|kd\.?-?nr\.?|customer\s*(?:no\.?|number|id))\s*[:#]?\s*([A-Z]{0,3}-?\d{3,})",
+    ]
+    fuzzy_min_score: float = Field(default=0.85, gt=0, le=1)
+
+    @field_validator("order_patterns", "customer_patterns")
+    @classmethod
+    def _regexes(cls, values: list[str]) -> list[str]:
+        for pattern in values:
+            compiled = re.compile(pattern)
+            if compiled.groups < 1:
+                raise ValueError(f"pattern {pattern!r} needs one capturing group for the number")
+        return values
+
+
+class WebhookConfig(_Frozen):
+    """An outbound webhook target for ``notify`` actions, signed with HMAC-SHA256."""
+
+    name: str
+    url: str
+    secret_env: str | None = None
+    events: list[str] = ["notify"]
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not re.match(r"^https?://[^\s/]+", value):
+            raise ValueError("not a URL")
+        return value
+
+
+class RetentionConfig(_Frozen):
+    """How long personal data is kept (GDPR): mentions' raw payloads and texts."""
+
+    raw_payload_days: int = Field(default=90, ge=1)
+    mention_days: int | None = Field(default=None, ge=1)
+
+
+class SourceConfig(BaseModel):
+    """One ``[[sources]]`` entry: the keys every source has, plus its connector's options."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    type: str
+    interval: str = "15m"
+    enabled: bool = True
+    tags: tuple[str, ...] = ()
+    group: str | None = None
+    options: ConnectorOptions | None = None  # an instance of the connector's own Options model
+
+    @property
+    def interval_delta(self) -> timedelta:
+        """The polling interval as a timedelta."""
+        return parse_duration(self.interval)
+
+
+SOURCE_KEYS = frozenset({"name", "type", "interval", "enabled", "tags", "group"})
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole validated configuration."""
+
+    path: Path | None
+    database: DatabaseConfig
+    web: WebConfig
+    classifier: ClassifierConfig
+    daemon: DaemonConfig
+    sources: tuple[SourceConfig, ...]
+    rules: tuple[Mapping[str, Any], ...]
+    templates: Mapping[str, Mapping[str, str]]
+    sla: Mapping[Priority, SlaTarget]
+    linking: LinkingConfig
+    webhooks: tuple[WebhookConfig, ...]
+    retention: RetentionConfig
+    warnings: tuple[str, ...] = ()
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
+    origins: Mapping[str, str] = field(
+        default_factory=dict, repr=False
+    )  # option path -> "env:VAR" (set from the environment)
+
+    @property
+    def base_dir(self) -> Path:
+        """The folder relative paths in the file are resolved against (the config file's, else the working one)."""
+        return self.path.parent if self.path else Path.cwd()
+
+    def database_url(self) -> str:
+        """The SQLAlchemy URL with a relative SQLite path resolved against the config file."""
+        return resolve_database_url(self.database.url, self.base_dir)
+
+    def source(self, name: str) -> SourceConfig:
+        """The source called ``name``; ConfigError (naming the configured ones) when there is none."""
+        for source in self.sources:
+            if source.name == name:
+                return source
+        known = ", ".join(s.name for s in self.sources) or "none"
+        raise ConfigError(f"no source named {name!r} (configured: {known})")
+
+
+def resolve_database_url(url: str, base_dir: Path) -> str:
+    """Make ``sqlite:///relative.db`` absolute against ``base_dir``; leave other URLs alone."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith("sqlite:////") and url != "sqlite:///:memory:":
+        rest = url[len(prefix) :]
+        if not rest.startswith(":memory:"):
+            return prefix + str((base_dir / rest).resolve())
+    return url
+
+
+def url_password(url: str) -> str | None:
+    """The password written into a database URL, if any."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).password
+    except Exception:  # noqa: BLE001 - an unparsable URL is reported when the database is opened
+        return None
