@@ -71,6 +71,12 @@ class ConfigBuilder(SourceSection):
         web = self._section("web", WebConfig) or WebConfig()
         classifier = self._section("classifier", ClassifierConfig) or ClassifierConfig()
         self._check_classifier_kind(classifier.kind)
+        if classifier.kind == "default" and classifier.licence is None:
+            self.warnings.append(
+                "classifier.licence: not set, so the first release's sentiment model runs (the research set, "
+                'licensed for non-commercial use only); set licence = "research" to keep it or licence = '
+                '"commercial" for the set trained only on data that allows commercial use (see the README)'
+            )
         daemon = self._section("daemon", DaemonConfig) or DaemonConfig()
         linking = self._section("linking", LinkingConfig) or LinkingConfig()
         retention = self._section("retention", RetentionConfig) or RetentionConfig()

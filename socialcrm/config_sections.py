@@ -98,21 +98,30 @@ class ClassifierConfig(BaseModel):
     """Which classifier scores posts; other keys are that classifier's own options.
 
     ``licence`` picks the default kind's packaged adapter set: "commercial" (trained only on data
-    whose licence allows commercial use; the default, so a company may run it) or "research"
-    (more data, non-commercial use only). classifiers/MODEL_CARD.md compares them.
+    whose licence allows commercial use) or "research" (more data, non-commercial use only).
+    classifiers/MODEL_CARD.md compares them. ``init`` and the example configs write the key; a
+    config without it (one written for the first release) keeps the first release's model, the
+    research set, so an upgrade never swaps the model silently, and gets a warning saying so.
     """
 
     model_config = ConfigDict(extra="allow", frozen=True)
 
     kind: str = "default"
     batch_size: int = Field(default=32, ge=1, le=1024)
-    licence: Literal["commercial", "research"] = "commercial"
+    licence: Literal["commercial", "research"] | None = None
+
+    @property
+    def adapter_licence(self) -> Literal["commercial", "research"]:
+        """The adapter set the default kind runs: the configured one, else the first release's (research)."""
+        return self.licence or "research"
 
     def options(self) -> dict[str, Any]:
         """The classifier's own options; ``licence`` only for the default kind, whose adapter sets it picks."""
         data = self.model_dump()
         data.pop("kind")
-        if self.kind != "default":
+        if self.kind == "default":
+            data["licence"] = self.adapter_licence
+        else:
             data.pop("licence")
         return data
 

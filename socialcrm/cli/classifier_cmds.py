@@ -279,7 +279,7 @@ def _training_licence(args: argparse.Namespace) -> str:
     if _config_wanted(args):
         from socialcrm.cli.core_cmds import configure
 
-        return str(configure(args).classifier.licence)
+        return configure(args).classifier.adapter_licence
     return DEFAULT_LICENCE
 
 

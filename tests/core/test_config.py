@@ -203,9 +203,16 @@ def test_unknown_classifier_kind_is_a_problem_naming_the_known_kinds() -> None:
     )
 
 
-def test_classifier_licence_defaults_to_the_commercial_set_and_only_the_default_kind_gets_it() -> None:
-    assert parse_config("").classifier.licence == "commercial"
-    assert parse_config("").classifier.options()["licence"] == "commercial"
+def test_classifier_licence_unset_keeps_the_first_release_model_with_a_warning_and_only_the_default_kind_gets_it() -> (
+    None
+):
+    unset = parse_config("")
+    assert unset.classifier.licence is None and unset.classifier.options()["licence"] == "research"
+    assert any(w.startswith("classifier.licence: not set") and "non-commercial" in w for w in unset.warnings)
+    chosen = parse_config('[classifier]\nlicence = "commercial"\n')
+    assert chosen.classifier.options()["licence"] == "commercial"
+    assert not [w for w in chosen.warnings if w.startswith("classifier.licence")]
+    assert not [w for w in parse_config('[classifier]\nkind = "lexicon"\n').warnings if "licence" in w]
     research = parse_config('[classifier]\nkind = "default"\nlicence = "research"\n').classifier
     assert research.options()["licence"] == "research"
     lexicon = parse_config('[classifier]\nkind = "lexicon"\nlicence = "research"\n').classifier

@@ -106,7 +106,7 @@ def test_url_env_reads_the_database_url_from_the_named_variable() -> None:
     url = "postgresql+psycopg://crm:s3cret-pw@db.internal:5432/crm"
     config = parse_config(text, environ={"CRM_DATABASE_URL": url})
     assert config.database_url() == url
-    assert not config.warnings
+    assert not [w for w in config.warnings if w.startswith("database")]
     assert dict((p, o) for p, _, o in effective_values(config))["database.url"] == "env:CRM_DATABASE_URL"
     assert "s3cret-pw" in config_secrets(config)
     assert problems_of(text, {}) == [
@@ -121,7 +121,7 @@ def test_a_password_written_into_the_files_url_is_a_warning_but_not_one_from_the
     warnings = parse_config(in_file, environ={}).warnings
     assert any(w.startswith("database.url: a password is written into the URL in the file") for w in warnings)
     from_env = parse_config(BASE, environ={"SOCIALCRM_DATABASE__URL": "postgresql+psycopg://crm:hunter22@db/crm"})
-    assert not from_env.warnings
+    assert not [w for w in from_env.warnings if w.startswith("database")]
     assert "hunter22" in config_secrets(from_env)
 
 

@@ -103,12 +103,12 @@ async def test_audit_log_lists_logins_and_actions(aiohttp_client, db, world):
 
 
 async def test_admin_page_says_which_sentiment_adapter_set_runs_and_its_licence(aiohttp_client, db, world):
-    client, _ = await _admin(aiohttp_client, db)  # no licence in the config: the commercial set
+    client, _ = await _admin(aiohttp_client, db)  # no licence in the config: the first release's research set
     html = await (await client.get("/admin")).text()
     shown = re.search(r"<p data-sentiment-model>(.*?)</p>", html, re.S)
-    assert shown and "<strong>commercial</strong>" in shown.group(1) and "MIT" in shown.group(1)
-    research = parse_config(CONFIG + '\n[classifier]\nkind = "default"\nlicence = "research"\n')
-    client = await aiohttp_client(create_app(research, db))
+    assert shown and "<strong>research</strong>" in shown.group(1) and "non-commercial" in shown.group(1)
+    commercial = parse_config(CONFIG + '\n[classifier]\nkind = "default"\nlicence = "commercial"\n')
+    client = await aiohttp_client(create_app(commercial, db))
     await login(client, "admin")
     shown = re.search(r"<p data-sentiment-model>(.*?)</p>", await (await client.get("/admin")).text(), re.S)
-    assert shown and "<strong>research</strong>" in shown.group(1) and "non-commercial" in shown.group(1)
+    assert shown and "<strong>commercial</strong>" in shown.group(1) and "MIT" in shown.group(1)
