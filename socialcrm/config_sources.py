@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -19,18 +20,20 @@ _Model = TypeVar("_Model", bound=BaseModel)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
-class SourceSection:
+class SourceSection(ABC):
     """The ``[[sources]]`` checks of ConfigBuilder, which supplies ``problems``, ``_array`` and ``_validate``."""
 
     problems: list[str]
 
+    @abstractmethod
     def _array(self, name: str) -> list[Mapping[str, Any]]:
-        raise NotImplementedError
+        """The config's array of tables ``name`` (ConfigBuilder reads it and reports a wrong shape)."""
 
+    @abstractmethod
     def _validate(
         self, model: type[_Model], raw: Mapping[str, Any], where: str, also_allowed: Sequence[str] = ()
     ) -> _Model | None:
-        raise NotImplementedError
+        """``raw`` validated as ``model``, or None with its problems recorded (ConfigBuilder's check)."""
 
     def _sources(self) -> list[SourceConfig]:
         sources: list[SourceConfig] = []
