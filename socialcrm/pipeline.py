@@ -27,6 +27,7 @@ from socialcrm.rules.facts import build_facts
 from socialcrm.rules.ruleset import RuleSet
 from socialcrm.services import sources
 from socialcrm.services.actions import ActionContext, apply_evaluation
+from socialcrm.threads import LOOKBACK, assign_threads, earlier_threads
 
 logger = logging.getLogger(__name__)
 MAX_RAW_BYTES = 64 * 1024
@@ -125,10 +126,13 @@ class Pipeline:
         # may have stored some of these since the read above.
         known = _known_ids(session, source.name, [p.external_id for p in fresh])
         context = ActionContext(config=self.config, now=now, actor="daemon")
-        for post, analysis in zip(fresh, analyses, strict=True):
+        since = min((p.published_at for p in fresh), default=now) - LOOKBACK
+        earlier = earlier_threads(session, source.name, source.type, fresh, since)
+        threads = assign_threads(source.type, fresh, earlier)
+        for post, analysis, thread_id in zip(fresh, analyses, threads, strict=True):
             if post.external_id in known:
                 continue
-            mention = self._mention(source, post, analysis, now)
+            mention = self._mention(source, post, analysis, thread_id, now)
             session.add(mention)
             session.flush()
             try:
@@ -163,7 +167,9 @@ class Pipeline:
         )
         return result
 
-    def _mention(self, source: SourceConfig, post: RawPost, analysis: Analysis | None, now: datetime) -> Mention:
+    def _mention(
+        self, source: SourceConfig, post: RawPost, analysis: Analysis | None, thread_id: str, now: datetime
+    ) -> Mention:
         limit = self.config.daemon.max_text_chars
         text = post.body or ""
         return Mention(
@@ -172,7 +178,7 @@ class Pipeline:
             external_id=post.external_id[:512],
             url=(post.url or "")[:2048],
             kind=post.kind,
-            thread_id=(post.thread_id or post.external_id)[:512],
+            thread_id=thread_id,
             parent_id=post.parent_id[:512] if post.parent_id else None,
             author=post.author_handle[:256] if post.author_handle else None,
             author_name=post.author_name[:256] if post.author_name else None,

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel import Session, col, select
 
+from socialcrm import threads
 from socialcrm.models import OPEN_TICKET_STATUSES, Customer, Mention, Order, Ticket
 from socialcrm.rules.text import fold, words
 
@@ -59,7 +60,7 @@ class Facts:
 
 def thread_key(mention: Mention) -> str:
     """The key that groups a mention with its thread: ``source:thread_id`` (or its own id)."""
-    return f"{mention.source}:{mention.thread_id or mention.external_id}"
+    return threads.thread_key(mention.source, mention.thread_id or mention.external_id)
 
 
 def mention_text(mention: Mention) -> str:
