@@ -2,7 +2,7 @@
 
 The file shape is a contract (see config.example.toml): ``[database]``, ``[web]``,
 ``[classifier]``, ``[[sources]]``, ``[[rules]]``, ``[templates.NAME]`` and the optional
-``[daemon]``, ``[sla.PRIORITY]``, ``[linking]``, ``[[webhooks]]``, ``[retention]`` tables. Secrets never
+``[daemon]``, ``[sla.PRIORITY]``, ``[linking]``, ``[[webhooks]]``, ``[retention]``, ``[tickets]`` tables. Secrets never
 appear in the file: an option ending in ``_env`` names the environment variable holding it.
 Every option can also be set from the environment (``SOCIALCRM_WEB__PORT``), which wins over the
 file: see socialcrm/config_env.py.
@@ -33,6 +33,7 @@ from socialcrm.config_sections import (
     RetentionConfig,
     SlaTarget,
     SourceConfig,
+    TicketsConfig,
     WebConfig,
     WebhookConfig,
     resolve_database_url,
@@ -58,6 +59,7 @@ __all__ = [
     "RetentionConfig",
     "SlaTarget",
     "SourceConfig",
+    "TicketsConfig",
     "WebConfig",
     "WebhookConfig",
     "find_config_path",

@@ -20,6 +20,7 @@ from socialcrm.config_sections import (
     LinkingConfig,
     RetentionConfig,
     SlaTarget,
+    TicketsConfig,
     WebConfig,
     WebhookConfig,
     url_password,
@@ -49,6 +50,7 @@ class ConfigBuilder(SourceSection):
         "linking",
         "webhooks",
         "retention",
+        "tickets",
         "demo",
     }
 
@@ -80,6 +82,7 @@ class ConfigBuilder(SourceSection):
         daemon = self._section("daemon", DaemonConfig) or DaemonConfig()
         linking = self._section("linking", LinkingConfig) or LinkingConfig()
         retention = self._section("retention", RetentionConfig) or RetentionConfig()
+        tickets = self._section("tickets", TicketsConfig) or TicketsConfig()
         sla = self._sla()
         webhooks = self._webhooks()
         sources = self._sources()
@@ -100,6 +103,7 @@ class ConfigBuilder(SourceSection):
             linking=linking,
             webhooks=tuple(webhooks),
             retention=retention,
+            tickets=tickets,
             warnings=tuple(self.warnings),
             raw=self.data,
             origins=dict(self.origins),

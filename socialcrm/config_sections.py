@@ -224,6 +224,15 @@ class RetentionConfig(_Frozen):
     mention_days: int | None = Field(default=None, ge=1)
 
 
+ClosedThread = Literal["follow_up", "reopen"]
+
+
+class TicketsConfig(_Frozen):
+    """How tickets behave: what a new complaint in the thread of a closed ticket does."""
+
+    closed_thread: ClosedThread = "follow_up"
+
+
 class SourceConfig(BaseModel):
     """One ``[[sources]]`` entry: the keys every source has, plus its connector's options."""
 
@@ -262,6 +271,7 @@ class Config:
     linking: LinkingConfig
     webhooks: tuple[WebhookConfig, ...]
     retention: RetentionConfig
+    tickets: TicketsConfig = field(default_factory=TicketsConfig)
     warnings: tuple[str, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
     origins: Mapping[str, str] = field(

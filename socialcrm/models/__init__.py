@@ -13,7 +13,7 @@ from socialcrm.models.crm import (
 from socialcrm.models.engine import ActionKey, AuditEntry, Decision, OutboxItem
 from socialcrm.models.mentions import Mention, SentimentCorrection
 from socialcrm.models.sources import SourceState
-from socialcrm.models.users import ApiToken, User, WebSession
+from socialcrm.models.users import ApiToken, SavedFilter, User, WebSession
 from socialcrm.models.vocabulary import (
     DRAFT_STATUSES,
     LINK_METHODS,
@@ -67,6 +67,7 @@ __all__ = [
     "OutboxItem",
     "Priority",
     "ReplyDraft",
+    "SavedFilter",
     "SavedReply",
     "Role",
     "SentimentCorrection",

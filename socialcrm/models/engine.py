@@ -65,6 +65,7 @@ class OutboxItem(SQLModel, table=True):
 class AuditEntry(SQLModel, table=True):
     """An append-only record of a state change or a login: who, what, when."""
 
+    __table_args__ = (Index("ix_auditentry_entity", "entity_type", "entity_id"),)
     id: int | None = Field(default=None, primary_key=True)
     at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)
     actor: str = Field(max_length=64)

@@ -1,9 +1,10 @@
-"""Tables for people who log in: users, browser sessions and API tokens."""
+"""Tables for people who log in: users, browser sessions, API tokens and the filters each one saved."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
+from sqlalchemy import UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from socialcrm.models.columns import UTCDateTime, utcnow
@@ -45,3 +46,15 @@ class ApiToken(SQLModel, table=True):
     revoked: bool = False
     expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # None: until revoked
     read_only: bool = False  # only GET, HEAD and OPTIONS requests
+
+
+class SavedFilter(SQLModel, table=True):
+    """A list filter a person saved under a name (the page's query string), for themselves only."""
+
+    __table_args__ = (UniqueConstraint("user_id", "page", "name", name="uq_savedfilter_user_page_name"),)
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="user.id", index=True)
+    page: str = Field(max_length=32)
+    name: str = Field(max_length=64)
+    query: str = Field(default="", max_length=1000)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

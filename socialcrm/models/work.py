@@ -26,6 +26,7 @@ class Ticket(SQLModel, table=True):
     thread_key: str | None = Field(default=None, index=True, max_length=700)
     idempotency_key: str | None = Field(default=None, unique=True, max_length=900)
     merged_into_id: int | None = Field(default=None, foreign_key="ticket.id")
+    follow_up_of_id: int | None = Field(default=None, foreign_key="ticket.id", index=True)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     first_response_due: datetime | None = Field(default=None, sa_type=UTCDateTime)

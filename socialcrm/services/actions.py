@@ -6,7 +6,8 @@ service that owns the record (tickets, drafts, customers, outbox).
 
 Each action has an idempotency key ``rule|action|thread|customer`` (ActionKey). Processing the same
 mention again, or a later mention of the same thread and customer, finds the key and does not act
-twice; ``open_ticket`` instead joins the thread's open ticket so a further complaint lands there.
+twice; ``open_ticket`` instead joins the thread's open ticket so a further complaint lands there (and
+reopens a resolved ticket; a closed one is reopened or followed up, as ``[tickets] closed_thread`` says).
 A failing action (a template meeting unexpected data) is recorded in the decision, never raised.
 """
 
@@ -21,11 +22,13 @@ from jinja2.exceptions import TemplateError
 from sqlmodel import Session, select
 
 from socialcrm.config import Config
-from socialcrm.models import ActionKey, Customer, Decision, Mention, Ticket, TicketMention
+from socialcrm.errors import InvalidInputError
+from socialcrm.models import OPEN_TICKET_STATUSES, ActionKey, Customer, Decision, Mention, Ticket, TicketMention
 from socialcrm.rules.actionspec import ActionSpec
 from socialcrm.rules.facts import thread_key
 from socialcrm.rules.ruleset import Evaluation, Rule
 from socialcrm.services import customers, drafts, outbox, tickets
+from socialcrm.services.assignees import WorkKind, check_assignee
 from socialcrm.services.records import mention_record
 from socialcrm.services.reply_context import template_context
 
@@ -124,47 +127,76 @@ def _claim(
 def _open_ticket(
     session: Session, mention: Mention, rule: Rule, spec: ActionSpec, ctx: ActionContext, key: str
 ) -> dict[str, Any]:
-    """Join the open ticket of the thread; reopen a resolved one; follow up a closed one; else open one."""
+    """Join the thread's active ticket; reopen a resolved one; a closed one: reopen or follow up; else open one."""
     assert mention.id is not None
     thread = thread_key(mention)
+    keyed, next_key = _ticket_of_key(session, key)
     ticket = tickets.find_open_ticket(session, thread, mention.customer_id)
-    earlier, next_key = _ticket_of_key(session, key)
-    if ticket is None and earlier is not None and earlier.status == "resolved":
-        assert earlier.id is not None
-        ticket = tickets.transition(session, earlier.id, "open", actor=ctx.actor, now=ctx.now)
+    if ticket is None and keyed is not None and keyed.status in OPEN_TICKET_STATUSES:
+        ticket = keyed  # the thread's ticket was merged into this one
+    previous: Ticket | None = None
+    reopened = False
+    if ticket is None:
+        previous = _newest(tickets.latest_in_thread(session, thread, mention.customer_id), keyed)
+        if previous is not None and _holds(session, previous, mention.id):
+            return {"outcome": "already on ticket", "ticket_id": previous.id}
+        if previous is not None and (previous.status == "resolved" or ctx.config.tickets.closed_thread == "reopen"):
+            assert previous.id is not None
+            ticket = tickets.reopen(session, previous.id, actor=ctx.actor, mention_id=mention.id, now=ctx.now)
+            reopened = True
     if ticket is not None:
         if session.get(ActionKey, key) is None:
             _remember(session, key, rule, spec, mention, ticket.id, ctx.now)
         added = tickets.attach_mention(session, ticket, mention.id, actor=ctx.actor, now=ctx.now)
-        return {"outcome": "joined" if added else "already on ticket", "ticket_id": ticket.id}
-    if earlier is not None and any(
-        ticket_id == earlier.id
-        for ticket_id in session.exec(select(TicketMention.ticket_id).where(TicketMention.mention_id == mention.id))
-    ):
-        return {"outcome": "already on ticket", "ticket_id": earlier.id}
+        outcome = "reopened" if reopened else ("joined" if added else "already on ticket")
+        return {"outcome": outcome, "ticket_id": ticket.id}
     subject = _subject(mention)
-    if earlier is not None:  # the thread's ticket was closed: a follow-up keeps the history apart
-        subject = f"Follow-up to #{earlier.id}: {subject}"
+    if previous is not None:  # the thread's ticket was closed: a linked follow-up keeps the history apart
+        subject = f"Follow-up to #{previous.id}: {subject}"
+    assignee, assignee_problem = _rule_assignee(session, spec, "tickets")
     ticket = tickets.open_ticket(
         session,
         subject=subject,
         priority=spec.options.get("priority", "normal"),
         team=spec.options.get("team"),
-        assignee=spec.options.get("assignee"),
+        assignee=assignee,
         customer_id=mention.customer_id,
         thread_key=thread,
         rule=rule.name,
         idempotency_key=next_key,
         mention_id=_mention_id(mention),
+        follow_up_of_id=previous.id if previous is not None else None,
         sla=ctx.config.sla,
         actor=ctx.actor,
         now=ctx.now,
     )
     _remember(session, next_key, rule, spec, mention, ticket.id, ctx.now)
     result: dict[str, Any] = {"outcome": "opened", "ticket_id": ticket.id}
-    if earlier is not None:
-        result["follows"] = earlier.id
+    if previous is not None:
+        result["follows"] = previous.id
+    if assignee_problem:
+        result["warning"] = f"{assignee_problem}; the ticket was left unassigned"
     return result
+
+
+def _newest(*candidates: Ticket | None) -> Ticket | None:
+    """The newest of the tickets given (by id), None when none is given."""
+    found = [t for t in candidates if t is not None and t.id is not None]
+    return max(found, key=lambda t: t.id or 0) if found else None
+
+
+def _holds(session: Session, ticket: Ticket, mention_id: int) -> bool:
+    return session.get(TicketMention, (ticket.id, mention_id)) is not None
+
+
+def _rule_assignee(session: Session, spec: ActionSpec, work: WorkKind) -> tuple[str | None, str | None]:
+    """The rule's assignee when that user may take ``work``; else nobody, and why (kept in the decision)."""
+    wanted = spec.options.get("assignee")
+    try:
+        return check_assignee(session, wanted, work), None
+    except InvalidInputError as err:
+        logger.warning("rule assignee %r not used: %s", wanted, err)
+        return None, str(err)
 
 
 def _ticket_of_key(session: Session, key: str) -> tuple[Ticket | None, str]:
@@ -212,6 +244,7 @@ def _draft_reply(
     if existing is not None:
         return {"outcome": "already done", "draft_id": int(existing.target) if existing.target else None}
     language, text = spec.template.render(mention.language, template_context(session, mention, rule=rule.name))
+    assignee, assignee_problem = _rule_assignee(session, spec, "drafts")
     draft = drafts.create_draft(
         session,
         mention=mention,
@@ -220,7 +253,7 @@ def _draft_reply(
         rule=rule.name,
         template=spec.template.name,
         idempotency_key=key,
-        assignee=spec.options.get("assignee"),
+        assignee=assignee,
         actor=ctx.actor,
         now=ctx.now,
     )
@@ -234,11 +267,14 @@ def _draft_reply(
             created_at=ctx.now,
         )
     )
+    result: dict[str, Any] = {"outcome": "drafted", "draft_id": draft.id, "language": language}
+    if assignee_problem:
+        result["warning"] = f"{assignee_problem}; the draft waits in the shared queue"
     if not ctx.config.web.four_eyes.rule_drafts:  # the admin trusts the rules: no person approves
         assert draft.id is not None
         drafts.approve(session, draft.id, user=ctx.actor, now=ctx.now)
-        return {"outcome": "drafted and approved", "draft_id": draft.id, "language": language}
-    return {"outcome": "drafted", "draft_id": draft.id, "language": language}
+        result["outcome"] = "drafted and approved"
+    return result
 
 
 def _tag(

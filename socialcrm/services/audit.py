@@ -57,6 +57,8 @@ AuditAction = Literal[
     "ticket.mention_added",
     "ticket.merge",
     "ticket.merged_from",
+    "ticket.reopen",
+    "ticket.follow_up",
     # reply drafts
     "draft.create",
     "draft.edit",

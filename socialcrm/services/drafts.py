@@ -17,6 +17,7 @@ from socialcrm.config import FourEyesConfig
 from socialcrm.errors import ConflictError, InvalidInputError, NotFoundError, SecondPersonError
 from socialcrm.models import DraftEdit, Mention, ReplyDraft, utcnow
 from socialcrm.services import audit, outbox, tickets
+from socialcrm.services.assignees import check_assignee
 from socialcrm.services.audit import DAEMON
 
 
@@ -211,7 +212,8 @@ def reject(
 
 
 def reassign(session: Session, draft_id: int, assignee: str | None, *, user: str) -> ReplyDraft:
-    """Hand a draft to another reviewer (None: back to the shared queue)."""
+    """Hand a draft to another reviewer who works drafts (None: back to the shared queue)."""
+    check_assignee(session, assignee, "drafts")
     draft = get_draft(session, draft_id)
     old = draft.assignee
     draft.assignee = assignee

@@ -1,8 +1,11 @@
 """Service tickets: opening from mentions, joining threads, transitions, SLA, assignment, notes, merges.
 
-Statuses run new -> open -> pending -> resolved -> closed; an agent may go back (pending -> open,
-resolved -> open) but a closed ticket stays closed. The first status change, note or approved reply
-by a person (not the daemon) sets ``first_response_at``. Every change is audited.
+Statuses run new -> open -> pending -> resolved -> closed; an agent may go back (pending -> open) and
+reopen a resolved or closed ticket (``ticket.reopen`` in the audit log); a ticket merged into another
+stays closed. A new complaint in the thread reopens a resolved ticket and, as ``[tickets]
+closed_thread`` says, reopens a closed one or opens a follow-up linked to it. The first status
+change, note or approved reply by a person (not the daemon) sets ``first_response_at``. Every
+change is audited.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ from socialcrm.models import (
     utcnow,
 )
 from socialcrm.services import audit
+from socialcrm.services.assignees import check_assignee
 from socialcrm.services.audit import DAEMON
 
 TRANSITIONS: dict[TicketStatus, tuple[TicketStatus, ...]] = {
@@ -38,8 +42,9 @@ TRANSITIONS: dict[TicketStatus, tuple[TicketStatus, ...]] = {
     "open": ("pending", "resolved", "closed"),
     "pending": ("open", "resolved", "closed"),
     "resolved": ("open", "closed"),
-    "closed": (),
+    "closed": ("open",),
 }
+REOPENABLE: tuple[TicketStatus, ...] = ("resolved", "closed")
 
 
 def sla_due(sla: Mapping[Priority, SlaTarget] | None, priority: Priority, start: datetime) -> tuple[datetime, datetime]:
@@ -69,6 +74,15 @@ def find_open_ticket(session: Session, thread_key: str, customer_id: int | None)
     return session.exec(statement.order_by(col(Ticket.id))).first()
 
 
+def latest_in_thread(session: Session, thread: str, customer_id: int | None) -> Ticket | None:
+    """The newest ticket of this thread and customer, whatever its status (merged tickets left out)."""
+    statement = select(Ticket).where(Ticket.thread_key == thread, col(Ticket.merged_into_id).is_(None))
+    statement = statement.where(
+        col(Ticket.customer_id).is_(None) if customer_id is None else Ticket.customer_id == customer_id
+    )
+    return session.exec(statement.order_by(col(Ticket.id).desc())).first()
+
+
 def open_ticket(
     session: Session,
     *,
@@ -81,13 +95,18 @@ def open_ticket(
     rule: str | None = None,
     idempotency_key: str | None = None,
     mention_id: int | None = None,
+    follow_up_of_id: int | None = None,
     sla: Mapping[Priority, SlaTarget] | None = None,
     actor: str = DAEMON,
     now: datetime | None = None,
 ) -> Ticket:
-    """Create a ticket (status new) with SLA due times; attach ``mention_id`` when given."""
+    """Create a ticket (status new) with SLA due times; attach ``mention_id`` when given.
+
+    ``follow_up_of_id`` links it to the closed ticket it follows (both audit logs say so).
+    """
     if priority not in PRIORITIES:
         raise InvalidInputError(f"unknown priority {priority!r} (allowed: {', '.join(PRIORITIES)})")
+    check_assignee(session, assignee, "tickets")
     now = now or utcnow()
     first_due, resolution_due = sla_due(sla, priority, now)
     ticket = Ticket(
@@ -100,6 +119,7 @@ def open_ticket(
         customer_id=customer_id,
         thread_key=thread_key,
         idempotency_key=idempotency_key,
+        follow_up_of_id=follow_up_of_id,
         created_at=now,
         updated_at=now,
         first_response_due=first_due,
@@ -113,8 +133,10 @@ def open_ticket(
         "ticket.create",
         "ticket",
         ticket.id,
-        {"priority": priority, "team": team, "rule": rule, "mention_id": mention_id},
+        {"priority": priority, "team": team, "rule": rule, "mention_id": mention_id, "follows": follow_up_of_id},
     )
+    if follow_up_of_id is not None:
+        audit.record(session, actor, "ticket.follow_up", "ticket", follow_up_of_id, {"follow_up": ticket.id})
     if mention_id is not None:
         attach_mention(session, ticket, mention_id, actor=actor, now=now)
     return ticket
@@ -142,7 +164,10 @@ def _mark_first_response(ticket: Ticket, actor: str, now: datetime) -> None:
 
 
 def transition(session: Session, ticket_id: int, status: str, *, actor: str, now: datetime | None = None) -> Ticket:
-    """Move a ticket to ``status``; raise ConflictError when that step is not allowed."""
+    """Move a ticket to ``status``; raise ConflictError when that step is not allowed.
+
+    Moving a resolved or closed ticket back to open is a reopen (see ``reopen``).
+    """
     ticket = get_ticket(session, ticket_id)
     if status not in TICKET_STATUSES:
         raise InvalidInputError(f"unknown status {status!r} (allowed: {', '.join(TRANSITIONS)})")
@@ -150,8 +175,9 @@ def transition(session: Session, ticket_id: int, status: str, *, actor: str, now
         return ticket
     allowed = TRANSITIONS[ticket.status]
     if status not in allowed:
-        options = ", ".join(allowed) or "none; a closed ticket stays closed"
-        raise ConflictError(f"ticket {ticket_id} is {ticket.status}; it can move to: {options}")
+        raise ConflictError(f"ticket {ticket_id} is {ticket.status}; it can move to: {', '.join(allowed)}")
+    if ticket.status in REOPENABLE and status == "open":
+        return reopen(session, ticket_id, actor=actor, now=now)
     now = now or utcnow()
     old = ticket.status
     ticket.status = status
@@ -162,15 +188,47 @@ def transition(session: Session, ticket_id: int, status: str, *, actor: str, now
     elif status == "closed":
         ticket.closed_at = now
         ticket.resolved_at = ticket.resolved_at or now
-    elif old == "resolved":
-        ticket.resolved_at = None
     session.add(ticket)
     audit.record(session, actor, "ticket.status", "ticket", ticket.id, {"from": old, "to": status})
     return ticket
 
 
+def reopen(
+    session: Session,
+    ticket_id: int,
+    *,
+    actor: str,
+    mention_id: int | None = None,
+    now: datetime | None = None,
+) -> Ticket:
+    """Reopen a resolved or closed ticket (by an agent, or by a new complaint ``mention_id`` in its thread).
+
+    Its resolution and close times are cleared; its due times stay, so the SLA figures stay true. A
+    ticket merged into another cannot be reopened: the message names the one to reopen instead.
+    """
+    ticket = get_ticket(session, ticket_id)
+    if ticket.merged_into_id is not None:
+        raise ConflictError(f"ticket {ticket_id} was merged into ticket {ticket.merged_into_id}; reopen that one")
+    if ticket.status not in REOPENABLE:
+        raise ConflictError(f"ticket {ticket_id} is {ticket.status}; only resolved or closed tickets are reopened")
+    now = now or utcnow()
+    old = ticket.status
+    ticket.status = "open"
+    ticket.resolved_at = None
+    ticket.closed_at = None
+    ticket.updated_at = now
+    _mark_first_response(ticket, actor, now)
+    session.add(ticket)
+    detail: dict[str, object] = {"from": old, "to": "open"}
+    if mention_id is not None:
+        detail["mention_id"] = mention_id
+    audit.record(session, actor, "ticket.reopen", "ticket", ticket.id, detail)
+    return ticket
+
+
 def assign(session: Session, ticket_id: int, assignee: str | None, *, actor: str, team: str | None = None) -> Ticket:
-    """Give the ticket to a person (None to unassign) and optionally move it to ``team``."""
+    """Give the ticket to a person who works tickets (None to unassign) and optionally move it to ``team``."""
+    check_assignee(session, assignee, "tickets")
     ticket = get_ticket(session, ticket_id)
     detail = {"from": ticket.assignee, "to": assignee}
     ticket.assignee = assignee
@@ -238,33 +296,6 @@ def record_response(session: Session, mention_id: int, *, actor: str, now: datet
             session.add(ticket)
             audit.record(session, actor, "ticket.first_response", "ticket", ticket.id, {"mention_id": mention_id})
     return tickets
-
-
-def merge_tickets(session: Session, duplicate_id: int, into_id: int, *, actor: str) -> Ticket:
-    """Fold a duplicate ticket into another: its mentions and notes move, the duplicate closes."""
-    if duplicate_id == into_id:
-        raise ConflictError("a ticket cannot be merged into itself")
-    duplicate = get_ticket(session, duplicate_id)
-    target = get_ticket(session, into_id)
-    if duplicate.merged_into_id is not None:
-        raise ConflictError(f"ticket {duplicate_id} was already merged into ticket {duplicate.merged_into_id}")
-    if target.merged_into_id is not None or target.status == "closed":
-        raise ConflictError(f"ticket {into_id} is closed or merged; merge into an active ticket")
-    now = utcnow()
-    for link in session.exec(select(TicketMention).where(TicketMention.ticket_id == duplicate_id)).all():
-        attach_mention(session, target, link.mention_id, actor=actor, now=now)
-        session.delete(link)
-    for note in session.exec(select(TicketNote).where(TicketNote.ticket_id == duplicate_id)).all():
-        note.ticket_id = into_id
-        session.add(note)
-    duplicate.merged_into_id = into_id
-    duplicate.status = "closed"
-    duplicate.closed_at = now
-    duplicate.updated_at = now
-    session.add(duplicate)
-    audit.record(session, actor, "ticket.merge", "ticket", duplicate_id, {"into": into_id})
-    audit.record(session, actor, "ticket.merged_from", "ticket", into_id, {"from": duplicate_id})
-    return target
 
 
 def list_tickets(

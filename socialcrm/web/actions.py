@@ -8,30 +8,26 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from socialcrm.config import FourEyesConfig, SlaTarget
 from socialcrm.errors import ConflictError, NotFoundError
-from socialcrm.models import MergeCandidate, Priority, User
-from socialcrm.services import corrections, drafts, links, merges, tickets
+from socialcrm.models import MergeCandidate, Priority
+from socialcrm.services import assignees, corrections, drafts, links, merges, ticket_desk, ticket_merges, tickets
+from socialcrm.services.assignees import WorkKind
 
 
-def usernames_for_roles(roles: Sequence[str]) -> Callable[[Session], list[str]]:
-    """A query for the enabled users of these roles, by name (for the assignee menus)."""
+def assignable_users(work: WorkKind) -> Callable[[Session], list[str]]:
+    """A read that lists who can be assigned ``work`` (tickets or drafts)."""
 
     def query(session: Session) -> list[str]:
-        statement = (
-            select(User.username)
-            .where(col(User.role).in_(roles), col(User.disabled).is_(False))
-            .order_by(User.username)
-        )
-        return list(session.exec(statement))
+        return assignees.assignable(session, work)
 
     return query
 
 
 def set_ticket_status(session: Session, ticket_id: int, status: str, actor: str) -> None:
-    """Move a ticket to ``status``."""
+    """Move a ticket to ``status`` (from resolved or closed to open: a reopen)."""
     tickets.transition(session, ticket_id, status, actor=actor)
 
 
@@ -43,7 +39,7 @@ def assign_ticket(
     actor: str,
     sla: Mapping[Priority, SlaTarget] | None = None,
 ) -> None:
-    """Change a ticket's assignee and priority where they differ from what it has."""
+    """Assign the ticket (a validated assignee, or nobody) and change its priority when one is given."""
     ticket = tickets.get_ticket(session, ticket_id)
     if ticket.assignee != assignee:
         tickets.assign(session, ticket_id, assignee, actor=actor)
@@ -56,9 +52,42 @@ def add_ticket_note(session: Session, ticket_id: int, text: str, actor: str) -> 
     tickets.add_note(session, ticket_id, text, actor=actor)
 
 
-def merge_tickets(session: Session, duplicate_id: int, into_id: int, actor: str) -> None:
-    """Merge the duplicate ticket into ``into_id``."""
-    tickets.merge_tickets(session, duplicate_id, into_id, actor=actor)
+def merge_tickets(session: Session, duplicate_id: int, into_id: int, actor: str, other_customer: bool) -> None:
+    """Merge ``duplicate_id`` into ``into_id``; tickets of two customers only when a person confirmed it."""
+    ticket_merges.merge_tickets(session, duplicate_id, into_id, actor=actor, other_customer=other_customer)
+
+
+def ticket_from_mention(
+    session: Session,
+    mention_id: int,
+    subject: str | None,
+    priority: str,
+    assignee: str | None,
+    actor: str,
+    sla: Mapping[Priority, SlaTarget] | None = None,
+) -> int:
+    """Open a ticket for a mention; returns its id."""
+    ticket = ticket_desk.ticket_from_mention(
+        session, mention_id, actor=actor, subject=subject, priority=priority, assignee=assignee, sla=sla
+    )
+    assert ticket.id is not None
+    return ticket.id
+
+
+def add_mention_to_ticket(session: Session, ticket_id: int, mention_id: int, actor: str) -> bool:
+    """Add a mention to a ticket; False when it was there already."""
+    return ticket_desk.add_mention(session, ticket_id, mention_id, actor=actor)
+
+
+def bulk_change_tickets(
+    session: Session,
+    ticket_ids: Sequence[int],
+    change: ticket_desk.BulkChange,
+    actor: str,
+    sla: Mapping[Priority, SlaTarget] | None = None,
+) -> ticket_desk.BulkResult:
+    """Apply one change to the selected tickets, each on its own."""
+    return ticket_desk.bulk_change(session, ticket_ids, change, actor=actor, sla=sla)
 
 
 def approve_draft(
@@ -86,7 +115,7 @@ def reject_draft(session: Session, draft_id: int, version: int | None, reason: s
 
 
 def reassign_draft(session: Session, draft_id: int, assignee: str | None, actor: str) -> None:
-    """Give a draft to another reviewer (None: nobody)."""
+    """Hand a draft to a person who works drafts, or back to the shared queue."""
     drafts.reassign(session, draft_id, assignee, user=actor)
 
 

@@ -10,6 +10,7 @@ from socialcrm.config import Config
 from socialcrm.db import Database
 from socialcrm.services.auth import LoginPolicy
 from socialcrm.web.middleware import DB_KEY, authenticate, csrf_protect, error_pages
+from socialcrm.web.permissions import ROUTE_MAP_KEY, RouteMap
 from socialcrm.web.queries.rollup import MentionRollup
 from socialcrm.web.render import DEFAULT_LANGUAGE_KEY, JINJA_KEY, build_environment
 from socialcrm.web.security import PUBLIC_URL_KEY, TRUSTED_PROXIES_KEY, add_security_headers, trusted_networks
@@ -23,6 +24,7 @@ from socialcrm.web.views import (
     queue,
     replies,
     saved_replies,
+    ticket_actions,
     tickets,
 )
 from socialcrm.web.views.auth import LOGIN_POLICY_KEY
@@ -47,10 +49,23 @@ def create_app(config: Config, db: Database) -> web.Application:
     app[TRUSTED_PROXIES_KEY] = trusted_networks(config.web.trusted_proxies)
     app[LOGIN_POLICY_KEY] = LoginPolicy.of(config.web.session_hours, config.web.login_attempts_per_15min)
     app.on_response_prepare.append(add_security_headers)
-    for module in (auth, account, mentions, replies, queue, tickets, dashboard, customers, admin, saved_replies):
+    for module in (
+        auth,
+        account,
+        mentions,
+        replies,
+        queue,
+        tickets,
+        ticket_actions,
+        dashboard,
+        customers,
+        admin,
+        saved_replies,
+    ):
         app.router.add_routes(module.routes)
     admin.setup_rules(app)
     app[dashboard.ROLLUP_KEY] = MentionRollup()
     v1.setup(app)
     app.router.add_static("/static/", STATIC_DIR, name="static", append_version=False)
+    app[ROUTE_MAP_KEY] = RouteMap(app)
     return app

@@ -14,6 +14,7 @@ from socialcrm.models import utcnow
 from socialcrm.services.auth import AuthenticatedUser
 from socialcrm.web import i18n
 from socialcrm.web.notices import notice_of
+from socialcrm.web.permissions import may_open
 from socialcrm.web.sanitize import plain, post_html, safe_url
 from socialcrm.web.security import LANGUAGE_KEY, PRELOGIN_KEY, USER_KEY
 
@@ -22,13 +23,14 @@ JINJA_KEY = web.AppKey("jinja", jinja2.Environment)
 DEFAULT_LANGUAGE_KEY = web.AppKey("default_language", str)
 
 NAVIGATION = (
-    ("/queue", "Reply queue", ("community",)),
-    ("/tickets", "Tickets", ("service",)),
-    ("/dashboard", "Dashboard", ("marketing",)),
-    ("/customers", "Customers", ("community", "service")),
-    ("/mentions", "Mentions", ("community", "service", "marketing")),
-    ("/admin", "Admin", ()),
+    ("/queue", "Reply queue"),
+    ("/tickets", "Tickets"),
+    ("/dashboard", "Dashboard"),
+    ("/customers", "Customers"),
+    ("/mentions", "Mentions"),
+    ("/admin", "Admin"),
 )
+"""The header's links; each is shown to the roles that may open it (web.permissions decides)."""
 
 
 def build_environment() -> jinja2.Environment:
@@ -66,11 +68,12 @@ def page_context(request: web.Request) -> dict[str, Any]:
     language = language_of(request)
     user: AuthenticatedUser | None = request.get(USER_KEY)
     now = utcnow()
-    nav = [
-        (href, label)
-        for href, label, roles in NAVIGATION
-        if user is not None and (user.role == "admin" or user.role in roles)
-    ]
+
+    def may(target: str, method: str = "GET") -> bool:
+        """Whether the current person would get through to ``target`` (links and forms are shown only then)."""
+        return user is not None and may_open(request.app, user.role, target, method)
+
+    nav = [(href, label) for href, label in NAVIGATION if may(href)]
 
     def query(**changes: Any) -> str:
         params = {k: v for k, v in request.query.items()}
@@ -94,6 +97,7 @@ def page_context(request: web.Request) -> dict[str, Any]:
         "age": lambda v: i18n.format_age(v, now, language),
         "now": now,
         "nav": nav,
+        "may": may,
         "path": request.path,
         "query": query,
         "csrf_token": user.csrf_token if user else request.get(PRELOGIN_KEY, ""),

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from socialcrm.services.auth import AuthenticatedUser, new_secret
+from socialcrm.web import permissions
 
 SESSION_COOKIE = "scrm_session"
 PRELOGIN_COOKIE = "scrm_prelogin"
@@ -144,6 +145,7 @@ def requires(*roles: str) -> Callable[[Handler], Handler]:
 
         wrapper.__name__ = handler.__name__
         wrapper.__doc__ = handler.__doc__
+        permissions.register(wrapper, allowed)
         return wrapper
 
     return decorate

@@ -10,7 +10,7 @@ from sqlmodel import func, select
 from socialcrm.db import Database
 from socialcrm.errors import ConflictError, InvalidInputError
 from socialcrm.models import AuditEntry, DraftEdit, OutboxItem, ReplyDraft, Ticket
-from socialcrm.services import drafts
+from socialcrm.services import drafts, users
 from tests.rules import factories as f
 
 
@@ -175,6 +175,12 @@ def test_mark_posted_for_platforms_without_a_reply_api(db) -> None:
 def test_reassign_and_queue(db) -> None:
     draft_id = _draft(db)
     with db.write() as session:
+        users.create_user(session, "cm2", "community", "a long password", actor="test")
+        users.create_user(session, "agent", "service", "a long password", actor="test")
+        with pytest.raises(InvalidInputError, match="has the role service, which cannot work drafts"):
+            drafts.reassign(session, draft_id, "agent", user="lead")
+        with pytest.raises(InvalidInputError, match="there is no user 'cm9'"):
+            drafts.reassign(session, draft_id, "cm9", user="lead")
         drafts.reassign(session, draft_id, "cm2", user="lead")
     with db.read() as session:
         assert [d.id for d in drafts.list_drafts(session, assignee="cm2")] == [draft_id]

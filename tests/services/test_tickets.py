@@ -10,7 +10,7 @@ from sqlmodel import select
 from socialcrm.config import DEFAULT_SLA
 from socialcrm.errors import ConflictError, InvalidInputError
 from socialcrm.models import AuditEntry, Ticket, TicketMention, TicketNote
-from socialcrm.services import tickets
+from socialcrm.services import ticket_merges, tickets, users
 from tests.rules import factories as f
 
 
@@ -33,7 +33,8 @@ def _ticket(session, priority: str = "normal", thread: str = "t1") -> Ticket:  #
         (["open", "pending", "open", "resolved", "closed"], True),
         (["resolved", "open", "closed"], True),
         (["pending", "resolved", "open"], True),
-        (["closed", "open"], False),
+        (["closed", "open"], True),
+        (["closed", "pending"], False),
         (["resolved", "pending"], False),
         (["open", "new"], False),
     ],
@@ -97,6 +98,7 @@ def test_daemon_changes_do_not_count_as_a_first_response(db) -> None:
 
 def test_assign_notes_and_audit(db) -> None:
     with db.write() as session:
+        users.create_user(session, "maria", "service", "a long password", actor="test")
         ticket = _ticket(session)
         tickets.assign(session, ticket.id, "maria", actor="lead", team="returns")
         tickets.add_note(session, ticket.id, "Kunde angerufen", actor="maria")
@@ -107,7 +109,10 @@ def test_assign_notes_and_audit(db) -> None:
         assert (detail.ticket.assignee, detail.ticket.team) == ("maria", "returns")
         assert [n.text for n in detail.notes] == ["Kunde angerufen"]
         assert [m.text for m in detail.mentions] == ["Lieferung fehlt"]
-        actions = [a.action for a in session.exec(select(AuditEntry).order_by(AuditEntry.id))]
+        actions = [
+            a.action
+            for a in session.exec(select(AuditEntry).where(AuditEntry.entity_type == "ticket").order_by(AuditEntry.id))
+        ]
         assert actions == ["ticket.create", "ticket.mention_added", "ticket.assign", "ticket.note"]
         assert tickets.list_tickets(session, assignee="maria")[0].id == ticket.id
 
@@ -117,11 +122,11 @@ def test_merging_duplicates_moves_mentions_and_notes(db) -> None:
         keep = _ticket(session, thread="a")
         duplicate = _ticket(session, thread="b")
         tickets.add_note(session, duplicate.id, "Duplikat", actor="agent")
-        tickets.merge_tickets(session, duplicate.id, keep.id, actor="agent")
+        ticket_merges.merge_tickets(session, duplicate.id, keep.id, actor="agent")
         with pytest.raises(ConflictError, match="already merged"):
-            tickets.merge_tickets(session, duplicate.id, keep.id, actor="agent")
-        with pytest.raises(ConflictError, match="into itself"):
-            tickets.merge_tickets(session, keep.id, keep.id, actor="agent")
+            ticket_merges.merge_tickets(session, duplicate.id, keep.id, actor="agent")
+        with pytest.raises(InvalidInputError, match="cannot be merged into itself"):
+            ticket_merges.merge_tickets(session, keep.id, keep.id, actor="agent")
     with db.read() as session:
         assert len(session.exec(select(TicketMention).where(TicketMention.ticket_id == keep.id)).all()) == 2
         assert session.exec(select(TicketNote)).one().ticket_id == keep.id

@@ -191,7 +191,7 @@ async def test_work_a_ticket_from_the_list(aiohttp_server, browser, db):
     assert (await page.inner_text("#ticket-assignee")).strip() == "service"
     await page.fill("#note-text", "Kundin angerufen, Ersatz unterwegs")
     await page.click("#note-form button")
-    await page.locator(".notes", has_text="Kundin angerufen").wait_for()
+    await page.locator("#history [data-kind=note]", has_text="Kundin angerufen").wait_for()
     with db.read() as s:
         ticket = s.get(Ticket, world.ticket_id)
     assert (ticket.status, ticket.assignee) == ("open", "service") and ticket.first_response_at is not None

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from sqlmodel import select
 
 from socialcrm.models import Mention, Order, SentimentCorrection, Ticket, utcnow
-from socialcrm.services import drafts, tickets
+from socialcrm.services import drafts, ticket_merges, tickets
 from socialcrm.web.queries.dashboard import build_dashboard
 from tests.web.seed import add_customer, add_mention, make_users
 
@@ -160,7 +160,7 @@ def test_tickets_merged_away_do_not_count(db):
     base = seed_marketing(db)
     with db.write() as s:
         first, second, third = s.exec(select(Ticket).order_by(Ticket.id)).all()
-        tickets.merge_tickets(s, third.id, second.id, actor="t")
+        ticket_merges.merge_tickets(s, third.id, second.id, actor="t")
     with db.read() as s:
         board = build_dashboard(s, base - DAY, base + 5 * DAY, utcnow())
     assert board.kpis.actionable == 3

@@ -1,7 +1,8 @@
-"""Tickets for the service team: the list/board with SLA breaches, and one ticket with its context."""
+"""Tickets for the service team: the list and the board (true counts, every ticket reachable), with SLA breaches."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -9,26 +10,20 @@ from typing import Any
 from sqlalchemy import ColumnElement, and_, case, func, or_
 from sqlmodel import Session, col, select
 
-from socialcrm.models import (
-    OPEN_TICKET_STATUSES,
-    PRIORITIES,
-    Customer,
-    Mention,
-    Order,
-    Ticket,
-    TicketMention,
-    TicketNote,
-)
+from socialcrm.models import OPEN_TICKET_STATUSES, PRIORITIES, Customer, Ticket, TicketStatus
 
-BOARD_STATUSES = (*OPEN_TICKET_STATUSES, "resolved")
+BOARD_STATUSES: tuple[TicketStatus, ...] = (*OPEN_TICKET_STATUSES, "resolved")
 PRIORITY_ORDER = tuple(reversed(PRIORITIES))
 PAGE_SIZE = 50
+BOARD_PAGE_SIZE = 30
 SORTS = ("due", "priority", "newest")
+UNASSIGNED = "-"
+"""The assignee filter value for tickets nobody has (a username never starts with '-')."""
 
 
 @dataclass(frozen=True, slots=True)
 class TicketFilter:
-    """What the ticket list shows: statuses, priority, assignee, team, breached only, customer; sort and page."""
+    """What the list (and board) shows: statuses, priority, assignee (``UNASSIGNED`` for nobody), team, breaches."""
 
     statuses: tuple[str, ...] = OPEN_TICKET_STATUSES
     priority: str | None = None
@@ -43,7 +38,7 @@ class TicketFilter:
 
 @dataclass(slots=True)
 class TicketRow:
-    """A ticket in a list, with its customer and whether each of its due times has passed."""
+    """One ticket in a list, with its customer and which due times it missed."""
 
     ticket: Ticket
     customer: Customer | None
@@ -52,18 +47,34 @@ class TicketRow:
 
     @property
     def breached(self) -> bool:
-        """Whether the first response or the resolution is overdue."""
+        """True when either due time was missed."""
         return self.first_response_breached or self.resolution_breached
 
 
 @dataclass(slots=True)
 class TicketPage:
-    """One page of the ticket list, with the total, the number of SLA breaches and counts by status."""
+    """One page of the list, the total it is part of, breaches among them and counts per status."""
 
     rows: list[TicketRow]
     total: int
     breaches: int
     by_status: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class BoardColumn:
+    """One status on the board: a page of its tickets and how many it holds in all."""
+
+    status: str
+    rows: list[TicketRow]
+    total: int
+    page: int
+    per_page: int
+
+    @property
+    def has_next(self) -> bool:
+        """True when tickets of this status follow after this page."""
+        return self.page * self.per_page < self.total
 
 
 def breach_clause(now: datetime) -> ColumnElement[bool]:
@@ -77,7 +88,8 @@ def breach_clause(now: datetime) -> ColumnElement[bool]:
     )
 
 
-def _row(ticket: Ticket, customer: Customer | None, now: datetime) -> TicketRow:
+def ticket_row(ticket: Ticket, customer: Customer | None, now: datetime) -> TicketRow:
+    """The row of one ticket, its breaches judged at ``now``."""
     is_open = ticket.status in OPEN_TICKET_STATUSES
     first = bool(
         is_open and ticket.first_response_at is None and ticket.first_response_due and ticket.first_response_due < now
@@ -97,12 +109,14 @@ def _ordering(sort: str) -> list[Any]:
     return [*due, col(Ticket.id)]
 
 
-def ticket_page(session: Session, where: TicketFilter, now: datetime) -> TicketPage:
-    """One page of tickets ordered by resolution due time (breaches first), with counts."""
-    conditions: list[Any] = [col(Ticket.status).in_(where.statuses), col(Ticket.merged_into_id).is_(None)]
+def _conditions(where: TicketFilter, now: datetime) -> list[Any]:
+    """Everything of the filter but the statuses (the board applies those per column)."""
+    conditions: list[Any] = [col(Ticket.merged_into_id).is_(None)]
     if where.priority:
         conditions.append(Ticket.priority == where.priority)
-    if where.assignee:
+    if where.assignee == UNASSIGNED:
+        conditions.append(col(Ticket.assignee).is_(None))
+    elif where.assignee:
         conditions.append(Ticket.assignee == where.assignee)
     if where.team:
         conditions.append(Ticket.team == where.team)
@@ -110,104 +124,54 @@ def ticket_page(session: Session, where: TicketFilter, now: datetime) -> TicketP
         conditions.append(Ticket.customer_id == where.customer_id)
     if where.breached:
         conditions.append(breach_clause(now))
+    return conditions
+
+
+def _rows(
+    session: Session, conditions: list[Any], sort: str, offset: int, limit: int, now: datetime
+) -> list[TicketRow]:
     query = (
         select(Ticket, Customer)
         .join(Customer, col(Customer.id) == Ticket.customer_id, isouter=True)
         .where(*conditions)
-        .order_by(*_ordering(where.sort))
-        .offset((where.page - 1) * where.limit)
-        .limit(where.limit)
+        .order_by(*_ordering(sort))
+        .offset(offset)
+        .limit(limit)
     )
-    rows = [_row(ticket, customer, now) for ticket, customer in session.exec(query)]
+    return [ticket_row(ticket, customer, now) for ticket, customer in session.exec(query)]
+
+
+def counts_by_status(session: Session, conditions: list[Any]) -> dict[str, int]:
+    """How many tickets each status holds under ``conditions`` (one grouped query)."""
+    statement = select(Ticket.status, func.count()).where(*conditions).group_by(Ticket.status)
+    return {str(status): int(count) for status, count in session.exec(statement)}
+
+
+def ticket_page(session: Session, where: TicketFilter, now: datetime) -> TicketPage:
+    """One page of tickets in the filter's order, with the total, the breaches and counts per status."""
+    others = _conditions(where, now)
+    conditions = [col(Ticket.status).in_(where.statuses), *others]
+    rows = _rows(session, conditions, where.sort, (where.page - 1) * where.limit, where.limit, now)
     total = session.exec(select(func.count()).select_from(Ticket).where(*conditions)).one()
     breaches = session.exec(select(func.count()).select_from(Ticket).where(*conditions, breach_clause(now))).one()
-    by_status = {
-        status: count
-        for status, count in session.exec(
-            select(Ticket.status, func.count()).where(col(Ticket.merged_into_id).is_(None)).group_by(Ticket.status)
-        )
-    }
-    return TicketPage(rows, int(total), int(breaches), by_status)
+    return TicketPage(rows, int(total), int(breaches), counts_by_status(session, others))
 
 
-def ticket_board(session: Session, now: datetime, per_column: int = 30) -> dict[str, list[TicketRow]]:
-    """Columns by status, each ordered by resolution due time."""
-    board: dict[str, list[TicketRow]] = {}
+def ticket_board(
+    session: Session,
+    where: TicketFilter,
+    now: datetime,
+    pages: Mapping[str, int] | None = None,
+    per_page: int = BOARD_PAGE_SIZE,
+) -> list[BoardColumn]:
+    """One column per status, each with its true count and the page of its tickets asked for in ``pages``."""
+    others = _conditions(where, now)
+    totals = counts_by_status(session, others)
+    columns = []
     for status in BOARD_STATUSES:
-        query = (
-            select(Ticket, Customer)
-            .join(Customer, col(Customer.id) == Ticket.customer_id, isouter=True)
-            .where(Ticket.status == status, col(Ticket.merged_into_id).is_(None))
-            .order_by(col(Ticket.resolution_due).is_(None), col(Ticket.resolution_due), col(Ticket.id))
-            .limit(per_column)
-        )
-        board[status] = [_row(ticket, customer, now) for ticket, customer in session.exec(query)]
-    return board
-
-
-@dataclass(slots=True)
-class TicketDetail:
-    """Everything the ticket page shows."""
-
-    row: TicketRow
-    mentions: list[Mention]
-    notes: list[TicketNote]
-    orders: list[Order]
-    other_mentions: list[Mention]
-    duplicates: list[Ticket]
-
-
-def ticket_detail(session: Session, ticket_id: int, now: datetime) -> TicketDetail | None:
-    """The ticket with its mentions and notes, and the customer's orders, other mentions and open tickets."""
-    ticket = session.get(Ticket, ticket_id)
-    if ticket is None:
-        return None
-    customer = session.get(Customer, ticket.customer_id) if ticket.customer_id else None
-    mentions = list(
-        session.exec(
-            select(Mention)
-            .join(TicketMention, col(TicketMention.mention_id) == Mention.id)
-            .where(TicketMention.ticket_id == ticket_id)
-            .order_by(col(Mention.published_at))
-        )
-    )
-    notes = list(session.exec(select(TicketNote).where(TicketNote.ticket_id == ticket_id).order_by(col(TicketNote.id))))
-    orders: list[Order] = []
-    other_mentions: list[Mention] = []
-    duplicates: list[Ticket] = []
-    if ticket.customer_id is not None:
-        orders, other_mentions, duplicates = _customer_context(session, ticket, ticket.customer_id, mentions)
-    return TicketDetail(_row(ticket, customer, now), mentions, notes, orders, other_mentions, duplicates)
-
-
-def _customer_context(
-    session: Session, ticket: Ticket, customer_id: int, mentions: list[Mention], limit: int = 20
-) -> tuple[list[Order], list[Mention], list[Ticket]]:
-    """The customer's latest orders, latest mentions outside this ticket, and other open tickets."""
-    orders = list(
-        session.exec(
-            select(Order).where(Order.customer_id == customer_id).order_by(col(Order.ordered_at).desc()).limit(limit)
-        )
-    )
-    own = {m.id for m in mentions}
-    latest = session.exec(
-        select(Mention)
-        .where(Mention.customer_id == customer_id)
-        .order_by(col(Mention.published_at).desc())
-        .limit(limit + len(own))
-    )
-    other_mentions = [m for m in latest if m.id not in own][:limit]
-    duplicates = list(
-        session.exec(
-            select(Ticket)
-            .where(
-                Ticket.customer_id == customer_id,
-                col(Ticket.id) != ticket.id,
-                col(Ticket.status).in_(OPEN_TICKET_STATUSES),
-                col(Ticket.merged_into_id).is_(None),
-            )
-            .order_by(col(Ticket.id))
-            .limit(limit)
-        )
-    )
-    return orders, other_mentions, duplicates
+        total = totals.get(status, 0)
+        last_page = max(1, -(-total // per_page))
+        page = min(max(1, (pages or {}).get(status, 1)), last_page)
+        rows = _rows(session, [Ticket.status == status, *others], "due", (page - 1) * per_page, per_page, now)
+        columns.append(BoardColumn(status, rows, total, page, per_page))
+    return columns

@@ -246,8 +246,19 @@
     });
   }
 
+  function enhanceSelectAll() {
+    document.querySelectorAll("[data-select-all]").forEach(function (box) {
+      box.addEventListener("change", function () {
+        var form = box.form || box.closest("form");
+        if (!form) { return; }
+        form.querySelectorAll('input[type=checkbox][name="ticket"]').forEach(function (el) { el.checked = box.checked; });
+      });
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
     enhanceComposers();
+    enhanceSelectAll();
     enhanceAsyncForms();
     enhanceQueue();
     enhanceCopyButtons();

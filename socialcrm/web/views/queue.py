@@ -55,7 +55,7 @@ async def queue(request: web.Request) -> web.Response:
     def load(s: Session) -> tuple[list[QueueItem], int, list[QueueItem], list[str], set[int | None]]:
         items, total = queue_page(s, where, now)
         own = {i.draft.id for i in items if drafts.needs_second_person(s, i.draft, me, four_eyes)}
-        return items, total, to_post_by_hand(s), actions.usernames_for_roles(("community", "admin"))(s), own
+        return items, total, to_post_by_hand(s), actions.assignable_users("drafts")(s), own
 
     items, total, manual, reviewers, own = await db.run_read(load)
     api_sources = {item.mention.source_type: can_reply_by_api(item.mention.source_type) for item in items}
@@ -90,7 +90,7 @@ async def draft_page(request: web.Request) -> web.Response:
         return (
             item,
             (drafts.edits(s, draft_id) if item else []),
-            actions.usernames_for_roles(("community", "admin"))(s),
+            actions.assignable_users("drafts")(s),
             item is not None and drafts.needs_second_person(s, item.draft, me, four_eyes),
         )
 
