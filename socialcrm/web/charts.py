@@ -1,9 +1,14 @@
-"""Charts drawn on the server as SVG: no script, no external library, nothing the CSP has to allow."""
+"""Charts drawn on the server as SVG: no script, no external library, nothing the CSP has to allow.
+
+Each chart is drawn twice, wide and compact (``responsive``); the stylesheet shows the compact one on
+narrow screens, so axis labels keep a readable size on a phone instead of shrinking with the chart.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date
 
 from markupsafe import Markup, escape
@@ -23,13 +28,41 @@ PALETTE = (
     "#0d9488",
 )
 SENTIMENT_COLOURS = {"negative": "#b3261e", "neutral": "#9aa3af", "positive": "#1e7b34", "unknown": "#d1d5db"}
-WIDTH, HEIGHT = 820, 260
-LEFT, RIGHT, TOP, BOTTOM = 48, 12, 12, 28
+
+
+@dataclass(frozen=True)
+class Canvas:
+    """The drawing area of one rendering: size, margins, how many x labels fit, and its name suffix."""
+
+    width: int
+    height: int
+    left: int
+    right: int
+    top: int
+    bottom: int
+    x_labels: int
+    label_chars: int
+    suffix: str
+
+
+WIDE = Canvas(820, 260, 48, 12, 12, 28, 10, 40, "")
+COMPACT = Canvas(360, 240, 40, 8, 12, 28, 4, 14, "-compact")
+"""The phone rendering: at 375 px its 11-unit labels show at about 10 px."""
+WIDTH, HEIGHT = WIDE.width, WIDE.height
 
 
 def colour(index: int) -> str:
-    """The chart colour for the ``index``-th series (the palette repeats)."""
+    """The palette colour of the ``index``-th series."""
     return PALETTE[index % len(PALETTE)]
+
+
+def responsive(draw: Callable[[Canvas], Markup]) -> Markup:
+    """The chart drawn wide and compact; CSS shows the one that fits the screen."""
+    return Markup(draw(WIDE) + draw(COMPACT))
+
+
+def _short(text: str, chars: int) -> str:
+    return text if len(text) <= chars else text[: chars - 1] + "…"
 
 
 def _nice_max(value: float) -> float:
@@ -46,40 +79,42 @@ def _nice_max(value: float) -> float:
 
 
 def _frame(
-    y_max: float, buckets: Sequence[date], label: Callable[[date], str], fmt: Callable[[float], str]
+    c: Canvas, y_max: float, buckets: Sequence[date], label: Callable[[date], str], fmt: Callable[[float], str]
 ) -> list[str]:
     parts = []
-    plot_h = HEIGHT - TOP - BOTTOM
+    plot_h = c.height - c.top - c.bottom
     for i in range(5):
         value = y_max * i / 4
-        y = TOP + plot_h - plot_h * i / 4
-        parts.append(f'<line x1="{LEFT}" x2="{WIDTH - RIGHT}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e5e7eb"/>')
+        y = c.top + plot_h - plot_h * i / 4
+        parts.append(f'<line x1="{c.left}" x2="{c.width - c.right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e5e7eb"/>')
         parts.append(
-            f'<text x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11" fill="#5b6474">'
+            f'<text x="{c.left - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11" fill="#5b6474">'
             f"{escape(fmt(value))}</text>"
         )
     n = len(buckets)
-    every = max(1, math.ceil(n / 10))
+    every = max(1, math.ceil(n / c.x_labels))
     for i, bucket in enumerate(buckets):
         if i % every:
             continue
-        x = _x(i, n)
+        x = _x(c, i, n)
         parts.append(
-            f'<text x="{x:.1f}" y="{HEIGHT - 8}" text-anchor="middle" font-size="11" fill="#5b6474">'
+            f'<text x="{x:.1f}" y="{c.height - 8}" text-anchor="middle" font-size="11" fill="#5b6474">'
             f"{escape(label(bucket))}</text>"
         )
     return parts
 
 
-def _x(i: int, n: int) -> float:
-    plot_w = WIDTH - LEFT - RIGHT
-    return LEFT + (plot_w * (i + 0.5) / n if n else 0)
+def _x(c: Canvas, i: int, n: int) -> float:
+    plot_w = c.width - c.left - c.right
+    return c.left + (plot_w * (i + 0.5) / n if n else 0)
 
 
-def _svg(title: str, parts: list[str], kind: str) -> Markup:
+def _svg(c: Canvas, title: str, parts: list[str], kind: str, height: int | None = None) -> Markup:
     body = "".join(parts)
+    variant = "chart-compact" if c.suffix else "chart-wide"
     return Markup(
-        f'<svg class="chart-svg" data-chart="{escape(kind)}" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" '
+        f'<svg class="chart-svg {variant}" data-chart="{escape(kind + c.suffix)}" '
+        f'viewBox="0 0 {c.width} {height or c.height}" role="img" '
         f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>{body}</svg>'
     )
 
@@ -91,20 +126,21 @@ def line_chart(
     colours: dict[str, str],
     label: Callable[[date], str],
     fmt: Callable[[float], str],
+    c: Canvas = WIDE,
 ) -> Markup:
     """One line per key over the buckets, each point with a tooltip."""
     n = len(buckets)
     y_max = _nice_max(max((max(v) for v in values.values() if v), default=0))
-    plot_h = HEIGHT - TOP - BOTTOM
-    parts = _frame(y_max, buckets, label, fmt)
+    plot_h = c.height - c.top - c.bottom
+    parts = _frame(c, y_max, buckets, label, fmt)
     for key, series in values.items():
-        points = [(_x(i, n), TOP + plot_h - plot_h * v / y_max) for i, v in enumerate(series)]
+        points = [(_x(c, i, n), c.top + plot_h - plot_h * v / y_max) for i, v in enumerate(series)]
         if not points:
             continue
         path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
         stroke = colours.get(key, "#2456a6")
         parts.append(
-            f'<polyline class="series" data-key="{escape(key)}" fill="none" stroke="{stroke}" '
+            f'<polyline class="series{c.suffix}" data-key="{escape(key)}" fill="none" stroke="{stroke}" '
             f'stroke-width="2" points="{path}"/>'
         )
         for (x, y), bucket, v in zip(points, buckets, series, strict=True):
@@ -112,7 +148,7 @@ def line_chart(
                 f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{stroke}"><title>'
                 f"{escape(key)} · {escape(label(bucket))}: {escape(fmt(v))}</title></circle>"
             )
-    return _svg(title, parts, "line")
+    return _svg(c, title, parts, "line")
 
 
 def stacked_bars(
@@ -122,17 +158,18 @@ def stacked_bars(
     colours: dict[str, str],
     label: Callable[[date], str],
     fmt: Callable[[float], str],
+    c: Canvas = WIDE,
 ) -> Markup:
     """One bar per bucket, stacked by key (sentiment over time)."""
     n = len(buckets)
     totals = [sum(series[i] for series in values.values()) for i in range(n)]
     y_max = _nice_max(max(totals, default=0))
-    plot_h = HEIGHT - TOP - BOTTOM
-    plot_w = WIDTH - LEFT - RIGHT
+    plot_h = c.height - c.top - c.bottom
+    plot_w = c.width - c.left - c.right
     bar_w = max(1.0, plot_w / max(n, 1) * 0.75)
-    parts = _frame(y_max, buckets, label, fmt)
+    parts = _frame(c, y_max, buckets, label, fmt)
     for i, bucket in enumerate(buckets):
-        base: float = TOP + plot_h
+        base: float = c.top + plot_h
         for key, series in values.items():
             v = series[i]
             if not v:
@@ -140,34 +177,39 @@ def stacked_bars(
             h = plot_h * v / y_max
             base -= h
             parts.append(
-                f'<rect class="bar" x="{_x(i, n) - bar_w / 2:.1f}" y="{base:.1f}" width="{bar_w:.1f}" height="{h:.1f}" '
+                f'<rect class="bar{c.suffix}" x="{_x(c, i, n) - bar_w / 2:.1f}" y="{base:.1f}" width="{bar_w:.1f}" '
+                f'height="{h:.1f}" '
                 f'fill="{colours.get(key, "#2456a6")}"><title>{escape(key)} · {escape(label(bucket))}: '
                 f"{escape(fmt(v))}</title></rect>"
             )
-    return _svg(title, parts, "stacked")
+    return _svg(c, title, parts, "stacked")
 
 
-def share_bars(title: str, shares: Sequence[tuple[str, int, float]], fmt_pct: Callable[[float], str]) -> Markup:
+def share_bars(
+    title: str, shares: Sequence[tuple[str, int, float]], fmt_pct: Callable[[float], str], c: Canvas = WIDE
+) -> Markup:
     """Horizontal bars of each key's share (share of voice)."""
     row_h = 26
     height = max(row_h * len(shares) + 10, 40)
+    names_w = 150 if c is WIDE else 100
     parts = []
     for i, (key, count, share) in enumerate(shares):
         y = 5 + i * row_h
-        w = (WIDTH - 260) * share
-        parts.append(f'<text x="150" y="{y + 16}" text-anchor="end" font-size="12" fill="#1d2330">{escape(key)}</text>')
+        w = (c.width - names_w - 110) * share
         parts.append(
-            f'<rect class="bar" x="160" y="{y + 3}" width="{w:.1f}" height="18" fill="{colour(i)}">'
+            f'<text x="{names_w}" y="{y + 16}" text-anchor="end" font-size="12" fill="#1d2330">'
+            f"{escape(_short(key, c.label_chars))}</text>"
+        )
+        parts.append(
+            f'<rect class="bar{c.suffix}" x="{names_w + 10}" y="{y + 3}" width="{w:.1f}" height="18" '
+            f'fill="{colour(i)}">'
             f"<title>{escape(key)}: {count} ({escape(fmt_pct(share))})</title></rect>"
         )
         parts.append(
-            f'<text x="{166 + w:.1f}" y="{y + 16}" font-size="12" fill="#5b6474">{escape(fmt_pct(share))}</text>'
+            f'<text x="{names_w + 16 + w:.1f}" y="{y + 16}" font-size="12" fill="#5b6474">'
+            f"{escape(fmt_pct(share))}</text>"
         )
-    body = "".join(parts)
-    return Markup(
-        f'<svg class="chart-svg" data-chart="share" viewBox="0 0 {WIDTH} {height}" role="img" '
-        f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>{body}</svg>'
-    )
+    return _svg(c, title, parts, "share", height)
 
 
 def legend(

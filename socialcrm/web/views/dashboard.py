@@ -83,18 +83,23 @@ async def dashboard(request: web.Request) -> web.Response:
     series = {"source": board.by_source, "group": board.by_group, "tag": board.by_tag}[by]
     keys = sorted(series.values, key=lambda k: -series.total(k))
     colours = {k: charts.colour(i) for i, k in enumerate(keys)}
-    volume_chart = charts.line_chart(
-        t("Volume by " + by), series.buckets, {k: series.values[k] for k in keys}, colours, label, fmt
+    volume_chart = charts.responsive(
+        lambda c: charts.line_chart(
+            t("Volume by " + by), series.buckets, {k: series.values[k] for k in keys}, colours, label, fmt, c
+        )
     )
-    sentiment_chart = charts.stacked_bars(
-        t("Sentiment over time"),
-        board.sentiment.buckets,
-        board.sentiment.values,
-        charts.SENTIMENT_COLOURS,
-        label,
-        fmt,
+    sentiment_chart = charts.responsive(
+        lambda c: charts.stacked_bars(
+            t("Sentiment over time"),
+            board.sentiment.buckets,
+            board.sentiment.values,
+            charts.SENTIMENT_COLOURS,
+            label,
+            fmt,
+            c,
+        )
     )
-    share_chart = charts.share_bars(t("Share of voice"), board.share_of_voice, pct)
+    share_chart = charts.responsive(lambda c: charts.share_bars(t("Share of voice"), board.share_of_voice, pct, c))
     return render(
         request,
         "dashboard.html",
