@@ -487,9 +487,8 @@ CATALOGUE: dict[str, str] = {
         "Durch einen neuen Beitrag #{id} in der Unterhaltung wieder geöffnet"
     ),
     "Reopened by {name}": "Von {name} wieder geöffnet",
-    "Replies go to the latest post of the ticket, on its platform.": (
-        "Antworten gehen an den neuesten Beitrag des Tickets, auf seiner Plattform."
-    ),
+    "Answers post #{id} on {source}": "Antwortet auf Beitrag #{id} auf {source}",
+    "Reply to this post": "Auf diesen Beitrag antworten",
     "Reply to the customer": "Dem Kunden antworten",
     "Save this filter": "Diesen Filter speichern",
     "Select all shown": "Alle angezeigten auswählen",

@@ -1,9 +1,11 @@
-"""The help desk in real headless Chromium: a closed ticket reopened by a new complaint, a forum "Re:" post
-joining the open ticket, bulk close, the board's counts against the database, and the 375 px pages."""
+"""The help desk in real headless Chromium: a reply from a ticket reaching a Mastodon replay server once, a closed
+ticket reopened by a new complaint, a forum "Re:" post joining the open ticket, bulk close, the board's counts
+against the database, and the 375 px pages."""
 
 from __future__ import annotations
 
 import os
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,15 +15,18 @@ from sqlmodel import func, select
 
 from connectors import Batch, RawPost
 from socialcrm.config import SourceConfig, parse_config
-from socialcrm.models import Ticket, TicketMention
+from socialcrm.models import Mention, ReplyDraft, Ticket, TicketMention
+from socialcrm.outbox import OutboxWorker
 from socialcrm.services import drafts, tickets
 from tests.connectors.test_feed_helpers import make_feed
 from tests.core.test_pipeline import RULES, make_pipeline
+from tests.replay.cassettes import load, serve
 from tests.replay_server import Canned
 from tests.web.seed import add_mention, make_users, make_world
 from tests.web.test_browser import CHROMIUM, _page, _serve, browser
 
 __all__ = ["browser"]
+MASTODON = Path(__file__).resolve().parents[1] / "replay" / "mastodon"
 DEMO_FORUM = Path(__file__).resolve().parents[2] / "socialcrm" / "demo" / "feeds" / "coffee-forum.atom"
 pytestmark = [
     pytest.mark.browser,
@@ -41,6 +46,63 @@ def _complaint(n: int, thread: str, text: str) -> RawPost:
         published_at=datetime(2026, 11, 20, tzinfo=UTC) + timedelta(hours=n),
         thread_id=f"https://blog.example/{thread}",
     )
+
+
+async def test_a_reply_from_the_ticket_reaches_mastodon_once_and_shows_in_its_history(  # noqa: F811
+    aiohttp_server, browser, db, replay, monkeypatch
+):
+    monkeypatch.setenv("MASTO_TOKEN", "tok-abc")
+    posts = [i for i in load(MASTODON / "test_status_reply.yaml") if i.method == "POST"]
+    original, recorded_reply = posts[0].json(), posts[1]
+    serve(replay, [recorded_reply])
+    config_toml = f"""
+[[sources]]
+name = "masto"
+type = "mastodon"
+base_url = "{replay.base_url}"
+hashtags = ["acme"]
+access_token_env = "MASTO_TOKEN"
+"""
+    make_users(db)
+    world = make_world(db)
+    with db.write() as s:
+        mention = s.get(Mention, world.mention_id)
+        mention.source, mention.external_id = "masto", original["id"]
+        mention.author, mention.url = original["account"]["acct"], original["url"]
+        s.add(mention)
+    base = await _serve(aiohttp_server, db, config_toml)
+    page, dialogs = await _page(browser, base, "service")
+    await page.goto(f"{base}/tickets/{world.ticket_id}")
+    panel = page.locator("#reply-panel")
+    text = "Hallo Erika, der Ersatz ist unterwegs."
+    await panel.locator(f"#reply-text-{world.mention_id}").fill(text)
+    await panel.locator("button[data-send]").click()
+    await page.wait_for_url(re.compile(rf"/tickets/{world.ticket_id}\?notice=reply_queued"))
+    await page.locator("#notice").wait_for()
+    with db.read() as s:
+        sent = s.exec(select(ReplyDraft).where(ReplyDraft.manual)).all()
+    assert [(d.status, d.created_by, d.text) for d in sent] == [("approved", "service", text)]
+
+    config = parse_config(config_toml)
+    from connectors.mastodon import MastodonConnector
+
+    async with aiohttp.ClientSession() as http:
+        connector = MastodonConnector("masto", config.sources[0].options, http)
+        worker = OutboxWorker(config, db, {"masto": connector}, http)
+        first, second = await worker.run_once(), await worker.run_once()
+    assert (first.sent, second.sent) == (1, 0)
+    posted = [r for r in replay.requests if r.method == "POST" and r.path == "/api/v1/statuses"]
+    assert len(posted) == 1, "the reply reached the server exactly once"
+    assert "der+Ersatz+ist+unterwegs" in posted[0].body.decode()
+    await page.reload()
+    reply = page.locator('#history [data-kind="reply"]', has_text=text)
+    assert await reply.locator(".reply-state").get_attribute("data-state") == "sent"
+    delivered = reply.locator('[data-action="draft.sent"]')
+    assert "sent through the platform" in await delivered.inner_text()
+    with db.read() as s:
+        reply_url = s.get(ReplyDraft, sent[0].id).external_reply_url
+    assert reply_url and await delivered.locator("a").get_attribute("href") == reply_url
+    assert dialogs == []
 
 
 async def test_a_new_complaint_reopens_the_ticket_an_agent_closed(aiohttp_server, browser, db):  # noqa: F811

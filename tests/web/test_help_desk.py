@@ -7,7 +7,7 @@ from html import unescape
 
 from sqlmodel import func, select
 
-from socialcrm.models import Mention, ReplyDraft, SavedFilter, Ticket, TicketMention
+from socialcrm.models import Mention, OutboxItem, ReplyDraft, SavedFilter, Ticket, TicketMention, utcnow
 from socialcrm.services import drafts, ticket_merges, tickets, users
 from tests.web.seed import PASSWORD, add_customer, add_mention
 
@@ -231,3 +231,68 @@ async def test_a_role_never_sees_a_link_it_cannot_open(as_role, db, world):
     assert f'href="/customers/{world.customer_id}"' in await (await service.get("/mentions")).text()
     assert f'href="/tickets/{world.ticket_id}"' in await (await service.get(f"/customers/{world.customer_id}")).text()
     assert f'action="/mentions/{world.mention_id}/ticket"' in await (await service.get("/mentions")).text()
+
+
+def _compose_key(html: str, mention_id: int) -> str:
+    form = html.split(f'id="composer-{mention_id}"')[1].split("</form>")[0]
+    return re.search(r'name="compose_key" value="([^"]+)"', form).group(1)
+
+
+async def test_a_public_reply_from_the_ticket_goes_out_once_and_shows_in_its_history(as_role, db, world):
+    with db.write() as s:
+        later = add_mention(s, "Und jetzt?", source="acme-mastodon", source_type="mastodon", published_at=utcnow()).id
+        tickets.attach_mention(s, s.get(Ticket, world.ticket_id), later, actor="service")
+        elsewhere = add_mention(s, "Anderes Thema").id
+    client, csrf = await as_role("service")
+    page = await (await client.get(f"/tickets/{world.ticket_id}")).text()
+    respond = page.split('id="respond"')[1].split('id="history"')[0]
+    assert f'action="/mentions/{later}/reply"' in respond, "the composer answers the ticket's latest post"
+    assert f'name="next" value="/tickets/{world.ticket_id}"' in respond
+    picked = await (await client.get(f"/tickets/{world.ticket_id}?reply_to={world.mention_id}")).text()
+    assert f'action="/mentions/{world.mention_id}/reply"' in picked.split('id="respond"')[1]
+    foreign = await (await client.get(f"/tickets/{world.ticket_id}?reply_to={elsewhere}")).text()
+    assert f'action="/mentions/{later}/reply"' in foreign.split('id="respond"')[1], "only the ticket's posts"
+    key = _compose_key(page, later)
+    form = {"csrf_token": csrf, "text": "Wir melden uns heute noch.", "compose_key": key}
+    form["next"] = f"/tickets/{world.ticket_id}"
+    sent = await client.post(f"/mentions/{later}/reply", data=form, allow_redirects=False)
+    assert sent.headers["Location"].startswith(f"/tickets/{world.ticket_id}?notice=reply_queued")
+    again = await client.post(f"/mentions/{later}/reply", data=form, allow_redirects=False)
+    assert "notice=reply_duplicate" in again.headers["Location"], "a second click sends nothing more"
+    with db.read() as s:
+        replies = s.exec(select(ReplyDraft).where(ReplyDraft.mention_id == later)).all()
+        assert [(r.status, r.created_by) for r in replies] == [("approved", "service")]
+        assert s.get(Ticket, world.ticket_id).first_response_at is not None
+        queued = s.exec(select(func.count()).select_from(OutboxItem).where(OutboxItem.draft_id == replies[0].id)).one()
+    assert queued == 1
+    history = (await (await client.get(f"/tickets/{world.ticket_id}")).text()).split('id="history"')[1]
+    reply = history.split('data-kind="reply"')[-1]
+    assert "Wir melden uns heute noch." in reply and "approved by service" in reply
+    assert "Mark as posted" not in reply, "Mastodon sends it; nobody posts it by hand"
+
+
+async def test_a_feed_reply_from_the_ticket_is_posted_by_hand_from_its_history(as_role, db, world):
+    with db.write() as s:
+        post = add_mention(s, "Kommentar im Blog", url="https://blog.example.com/p/7#c3")
+        ticket = tickets.open_ticket(s, subject="Blog", customer_id=world.customer_id, mention_id=post.id)
+        ticket_id, post_id = ticket.id, post.id
+    client, csrf = await as_role("service")
+    page = await (await client.get(f"/tickets/{ticket_id}")).text()
+    form = {"csrf_token": csrf, "text": "Danke, ist erledigt.", "compose_key": _compose_key(page, post_id)}
+    form["next"] = f"/tickets/{ticket_id}"
+    sent = await client.post(f"/mentions/{post_id}/reply", data=form, allow_redirects=False)
+    assert sent.headers["Location"].startswith(f"/tickets/{ticket_id}?notice=reply_manual"), "back to the ticket"
+    history = (await (await client.get(f"/tickets/{ticket_id}")).text()).split('id="history"')[1]
+    with db.read() as s:
+        draft = s.exec(select(ReplyDraft).where(ReplyDraft.mention_id == post_id)).one()
+    by_hand = history.split(f'id="by-hand-{draft.id}"')[1]
+    assert 'href="https://blog.example.com/p/7#c3"' in by_hand and f'action="/replies/{draft.id}/posted"' in by_hand
+    posted = await client.post(
+        f"/replies/{draft.id}/posted",
+        data={"csrf_token": csrf, "url": "https://blog.example.com/p/7#c4", "next": f"/tickets/{ticket_id}"},
+        allow_redirects=False,
+    )
+    assert posted.headers["Location"].startswith(f"/tickets/{ticket_id}?notice=reply_posted")
+    history = (await (await client.get(f"/tickets/{ticket_id}")).text()).split('id="history"')[1]
+    assert "posted by hand by service" in history and 'href="https://blog.example.com/p/7#c4"' in history
+    assert f'id="by-hand-{draft.id}"' not in history

@@ -24,6 +24,7 @@ from socialcrm.models import (
     TicketMention,
     TicketNote,
 )
+from socialcrm.services.replies import policy_of
 from socialcrm.web.queries.tickets import TicketRow, ticket_row
 
 HISTORY_EVENTS = (
@@ -53,6 +54,10 @@ class HistoryEntry:
     reply: ReplyDraft | None = None
     event: AuditEntry | None = None
     delivery: list[AuditEntry] = field(default_factory=list)
+    by_hand: bool = False
+    """A reply whose platform takes none by API: a person posts it and marks it as posted."""
+    reply_to_url: str = ""
+    """The address of the post a reply answers (to open it and reply there by hand)."""
 
 
 @dataclass(slots=True)
@@ -166,7 +171,20 @@ def _history(session: Session, ticket_id: int, joined: list[Any], notes: list[Ti
             .order_by(col(AuditEntry.id))
         ):
             delivery.setdefault(entry.entity_id or "", []).append(entry)
-    entries += [HistoryEntry(r.created_at, "reply", reply=r, delivery=delivery.get(str(r.id), [])) for r in replies]
+    answered = {m.id: m for m, _ in joined}
+    by_api = {m.source_type: policy_of(m.source_type).can_reply for m, _ in joined}
+    for r in replies:
+        post = answered[r.mention_id]
+        entries.append(
+            HistoryEntry(
+                r.created_at,
+                "reply",
+                reply=r,
+                delivery=delivery.get(str(r.id), []),
+                by_hand=not by_api[post.source_type],
+                reply_to_url=post.url,
+            )
+        )
     events = session.exec(
         select(AuditEntry)
         .where(

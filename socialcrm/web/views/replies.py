@@ -166,8 +166,8 @@ async def send_reply(request: web.Request) -> web.StreamResponse:
         if compose_key:
             state["compose_key"] = compose_key
         return await _page(request, mention_id, with_state(empty, config, mention, **state), http_status=400)
-    if sent.outcome in ("manual", "waiting"):
-        back = f"/mentions/{mention_id}"
+    if sent.outcome in ("manual", "waiting") and not back.startswith("/tickets/"):
+        back = f"/mentions/{mention_id}"  # where the reply waits; a ticket's history shows it too
     return finish(request, back, NOTICE_OF_OUTCOME[sent.outcome], draft_id=sent.draft.id, outcome=sent.outcome)
 
 

@@ -8,9 +8,10 @@ from typing import Any
 from aiohttp import web
 from sqlmodel import Session
 
-from socialcrm.models import OPEN_TICKET_STATUSES, TICKET_STATUSES, SavedFilter, utcnow
+from socialcrm.models import OPEN_TICKET_STATUSES, TICKET_STATUSES, Mention, SavedFilter, utcnow
 from socialcrm.services import saved_filters
 from socialcrm.web import actions
+from socialcrm.web.composer import Composer, composers_for
 from socialcrm.web.middleware import DB_KEY
 from socialcrm.web.queries.ticket_view import TicketView, ticket_view
 from socialcrm.web.queries.tickets import (
@@ -27,6 +28,7 @@ from socialcrm.web.queries.tickets import (
 from socialcrm.web.render import render
 from socialcrm.web.security import requires, user_of
 from socialcrm.web.views import params
+from socialcrm.web.views.common import CONFIG_KEY
 
 routes = web.RouteTableDef()
 ALL_STATUSES = "all"
@@ -88,14 +90,22 @@ async def ticket_list(request: web.Request) -> web.Response:
 @routes.get("/tickets/{id}")
 @requires("service")
 async def ticket_detail(request: web.Request) -> web.Response:
-    """One ticket: its posts, history, replies and notes, and the customer beside it."""
+    """One ticket: its posts, history, replies and notes, the reply composer, and the customer beside it."""
     ticket_id = params.path_id(request)
+    wanted = params.integer(request.query, "reply_to", minimum=1)
+    config = request.app[CONFIG_KEY]
+    user = user_of(request)
     now = utcnow()
 
-    def read(session: Session) -> tuple[TicketView | None, list[str]]:
-        return ticket_view(session, ticket_id, now), actions.assignable_users("tickets")(session)
+    def read(session: Session) -> tuple[TicketView | None, list[str], Mention | None, Composer | None]:
+        view = ticket_view(session, ticket_id, now)
+        if view is None:
+            return None, [], None, None
+        target = reply_target(view.mentions, wanted)
+        composer = composers_for(session, config, [target], user).get(target.id or 0) if target else None
+        return view, actions.assignable_users("tickets")(session), target, composer
 
-    view, assignees = await request.app[DB_KEY].run_read(read)
+    view, assignees, target, composer = await request.app[DB_KEY].run_read(read)
     if view is None:
         raise web.HTTPNotFound(text=f"no ticket {ticket_id}")
     return render(
@@ -106,4 +116,13 @@ async def ticket_detail(request: web.Request) -> web.Response:
         statuses=TICKET_STATUSES,
         priorities=PRIORITY_ORDER,
         assignees=assignees,
+        reply_target=target,
+        composer=composer,
     )
+
+
+def reply_target(mentions: list[Mention], wanted: int | None) -> Mention | None:
+    """The post a public reply from the ticket answers: the one asked for, else the ticket's latest (not erased)."""
+    live = [m for m in mentions if m.erased_at is None]
+    chosen = [m for m in live if m.id == wanted]
+    return chosen[0] if chosen else (live[-1] if live else None)
