@@ -233,6 +233,31 @@ async def test_a_role_never_sees_a_link_it_cannot_open(as_role, db, world):
     assert f'action="/mentions/{world.mention_id}/ticket"' in await (await service.get("/mentions")).text()
 
 
+async def test_the_conversation_and_customer_pages_link_only_where_the_role_may_go(as_role, db, world):
+    conversation = f"/mentions/{world.mention_id}"
+    marketing, _ = await as_role("marketing")
+    page = await (await marketing.get(conversation)).text()
+    assert "Erika Mustermann" in page and 'href="/customers/' not in page
+    assert "Lieferung fehlt" in page and 'href="/tickets/' not in page and "/ticket" not in page.split("<aside")[0]
+    community, _ = await as_role("community")
+    page = await (await community.get(conversation)).text()
+    assert f'href="/customers/{world.customer_id}"' in page and 'href="/tickets/' not in page
+    assert f'action="/mentions/{world.mention_id}/ticket"' not in page, "community opens no tickets"
+    assert f'href="/queue/{world.draft_id}"' in page
+    service, csrf = await as_role("service")
+    page = await (await service.get(conversation)).text()
+    assert f'href="/tickets/{world.ticket_id}"' in page and f'href="/queue/{world.draft_id}"' not in page
+    assert f'action="/mentions/{world.mention_id}/ticket"' in page, "a ticket from the conversation view"
+    customer = await (await service.get(f"/customers/{world.customer_id}")).text()
+    assert f'action="/mentions/{world.mention_id}/ticket"' in customer, "and from the customer page"
+    added = await service.post(
+        f"/mentions/{world.mention_id}/ticket",
+        data={"csrf_token": csrf, "do": "add", "ticket_id": str(world.other_ticket_id)},
+        allow_redirects=False,
+    )
+    assert added.headers["Location"] == f"/tickets/{world.other_ticket_id}?notice=mention_added"
+
+
 def _compose_key(html: str, mention_id: int) -> str:
     form = html.split(f'id="composer-{mention_id}"')[1].split("</form>")[0]
     return re.search(r'name="compose_key" value="([^"]+)"', form).group(1)

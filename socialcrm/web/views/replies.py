@@ -66,7 +66,6 @@ async def _page(
         composers=composers,
         own_drafts=own_drafts,
         can_api=replies.policy_of(found.focus.source_type).can_reply,
-        may_open_customer=user.role in ("admin", "community", "service"),
     )
 
 
