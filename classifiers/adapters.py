@@ -48,6 +48,7 @@ class AdapterConfig:
 
     @property
     def scale(self) -> float:
+        """The LoRA update's scale, alpha divided by the rank."""
         return self.alpha / self.rank
 
     @property
@@ -71,6 +72,7 @@ class LoRALinear(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
+        """The frozen layer's output plus the low-rank update."""
         update = self.dropout(inputs) @ self.a.t() @ self.b.t()
         return self.base(inputs) + update * self.scale
 
@@ -106,6 +108,7 @@ def attach_lora(encoder: nn.Module, config: AdapterConfig, dropout: float = 0.1)
 
 
 def lora_tensors(wrapped: Mapping[str, LoRALinear]) -> dict[str, torch.Tensor]:
+    """The trained LoRA matrices as float32 CPU tensors, named lora.<layer>.a and .b."""
     return {
         **{f"lora.{name}.a": module.a.detach().float().cpu() for name, module in wrapped.items()},
         **{f"lora.{name}.b": module.b.detach().float().cpu() for name, module in wrapped.items()},
@@ -140,6 +143,7 @@ class SentimentHeads(nn.Module):
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, pooled: torch.Tensor, language_index: torch.Tensor) -> torch.Tensor:
+        """Logits from the head of each row's language, plus that language's offsets."""
         pooled = self.dropout(pooled)
         stacked = torch.stack([self.heads[language](pooled) for language in self.languages], dim=1)
         picked = stacked[torch.arange(pooled.shape[0], device=pooled.device), language_index]
@@ -152,6 +156,7 @@ class SentimentHeads(nn.Module):
         return module
 
     def tensors(self) -> dict[str, torch.Tensor]:
+        """The heads' weights, biases and offsets as float32 CPU tensors, named per language."""
         result: dict[str, torch.Tensor] = {}
         for index, language in enumerate(self.languages):
             result[f"head.{language}.weight"] = self.head(language).weight.detach().float().cpu()
@@ -160,6 +165,7 @@ class SentimentHeads(nn.Module):
         return result
 
     def load(self, tensors: Mapping[str, torch.Tensor]) -> None:
+        """Copy saved heads, biases and offsets (as written by ``tensors``) into this module."""
         with torch.no_grad():
             for index, language in enumerate(self.languages):
                 self.head(language).weight.copy_(tensors[f"head.{language}.weight"])

@@ -59,4 +59,5 @@ class ClassifierFactory(Protocol):
 
     kind: ClassVar[str]
 
-    def __call__(self, options: Mapping[str, Any]) -> Classifier: ...
+    def __call__(self, options: Mapping[str, Any]) -> Classifier:
+        """Build a classifier from its config options."""

@@ -68,10 +68,12 @@ def _semeval(path: Path, source: str) -> list[Example]:
 
 
 def read_semeval_pool(root: Path) -> list[Example]:
+    """The SemEval 2013-2016 English tweets (training pool)."""
     return _semeval(root / "en/semeval2013-2016", "semeval2013-2016")
 
 
 def read_tweeteval_val(root: Path) -> list[Example]:
+    """The TweetEval validation tweets (English development set)."""
     folder = root / "en/tweeteval-val"
     texts = (folder / "val_text.txt").read_text(encoding="utf-8").splitlines()
     labels = (folder / "val_labels.txt").read_text(encoding="utf-8").split()
@@ -84,6 +86,7 @@ def read_tweeteval_val(root: Path) -> list[Example]:
 
 
 def read_germeval_dev(root: Path) -> list[Example]:
+    """The GermEval 2017 development posts (German customer feedback on Deutsche Bahn)."""
     file = root / "de/germeval2017/dev.tsv"
     examples = []
     for number, line in enumerate(file.read_text(encoding="utf-8").splitlines(), start=1):
@@ -94,6 +97,7 @@ def read_germeval_dev(root: Path) -> list[Example]:
 
 
 def read_germeval_train_twitter(root: Path) -> list[Example]:
+    """The GermEval 2017 training subset taken from Twitter."""
     file = root / "de/germeval2017/train_twitter_subset_v1.4.tsv"
     with file.open(encoding="utf-8", newline="") as handle:
         rows = list(csv.reader(handle, delimiter="\t"))
@@ -115,22 +119,27 @@ def _id_label_text(file: Path, source: str, skip_labels: Iterable[str] = ("mixed
 
 
 def read_sb10k_train(root: Path) -> list[Example]:
+    """The SB10k German tweets, training split."""
     return _id_label_text(root / "de/sb10k/train.tsv", "sb10k-train")
 
 
 def read_sb10k_dev(root: Path) -> list[Example]:
+    """The SB10k German tweets, development split."""
     return _id_label_text(root / "de/sb10k/dev.tsv", "sb10k-dev")
 
 
 def read_potts_train(root: Path) -> list[Example]:
+    """The PotTS German tweets, training split."""
     return _id_label_text(root / "de/potts/train.tsv", "potts-train")
 
 
 def read_potts_dev(root: Path) -> list[Example]:
+    """The PotTS German tweets, development split."""
     return _id_label_text(root / "de/potts/dev.tsv", "potts-dev")
 
 
 def read_dai_labor(root: Path) -> list[Example]:
+    """The DAI-Labor German tweets on which annotators agreed."""
     file = root / "de/dai_labor/de_sentiment_agree2.tsv"
     examples = []
     for line in file.read_text(encoding="utf-8").splitlines()[1:]:
@@ -141,6 +150,7 @@ def read_dai_labor(root: Path) -> list[Example]:
 
 
 def read_one_million_posts(root: Path) -> list[Example]:
+    """The One Million Posts corpus's German forum posts with a sentiment label."""
     file = root / "de/one_million_posts/million_pos_corpus.tsv"
     examples = []
     for line in file.read_text(encoding="utf-8").splitlines():
@@ -217,6 +227,7 @@ are reported on "dev" sets. A set that is used for training is never scored as i
 
 
 def dataset(name: str) -> DatasetSpec:
+    """The data set called ``name``; ClassifierError naming the known ones otherwise."""
     for spec in DATASETS:
         if spec.name == name:
             return spec

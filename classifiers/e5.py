@@ -109,16 +109,19 @@ class E5File:
             self.tensors[name] = TensorEntry(dtype, elements, start, nbytes)
 
     def raw(self, name: str) -> np.ndarray:
+        """The tensor's bytes as stored in the file, without copying."""
         entry = self._entry(name)
         return self._map[entry.offset : entry.offset + entry.nbytes]
 
     def vector(self, name: str) -> np.ndarray:
+        """A float32 tensor as a flat array (copied out of the file)."""
         entry = self._entry(name)
         if entry.dtype != FLOAT32:
             raise ClassifierError(f"{self.path}: tensor {name} is not float32")
         return np.frombuffer(self.raw(name), dtype=np.float32).copy()
 
     def matrix(self, name: str, columns: int) -> np.ndarray:
+        """A tensor as a matrix of ``columns`` columns, de-quantised if stored as 4-bit."""
         entry = self._entry(name)
         if entry.dtype == FLOAT32:
             return self.vector(name).reshape(-1, columns)

@@ -35,6 +35,7 @@ class LabelMap:
 
     @property
     def two_class(self) -> bool:
+        """Whether the model has no neutral class (positive and negative only)."""
         return "neutral" not in self.targets
 
     def combine(self, probabilities: Sequence[float], neutral_below: float) -> tuple[Label, float]:

@@ -70,6 +70,7 @@ class Lexicon:
     prefixes: Mapping[str, float]
 
     def weight(self, word: str) -> float | None:
+        """A word's weight: an exact entry, else the longest listed prefix of at least three letters."""
         if word in self.exact:
             return self.exact[word]
         for end in range(len(word), 2, -1):

@@ -51,6 +51,7 @@ class Recipe:
     l2: float = 1e-3  # L2 penalty of the heads (on standardised vectors)
 
     def metric(self, language: str) -> str:
+        """The metric this recipe reports and tunes on for a language."""
         return METRIC_BY_LANGUAGE.get(language, DEFAULT_METRIC)
 
 

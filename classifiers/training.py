@@ -89,6 +89,7 @@ class SentimentNet(nn.Module):
         self.heads = heads
 
     def batch(self, rows: Sequence[list[int]], device: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Pad token-id rows to one length: the ids and the attention mask on ``device``."""
         length = max(len(row) for row in rows)
         ids = np.full((len(rows), length), PAD_ID, dtype=np.int64)
         mask = np.zeros((len(rows), length), dtype=np.int64)
@@ -100,11 +101,13 @@ class SentimentNet(nn.Module):
         return vectors.to(device, dtype=dtype, non_blocking=True), torch.from_numpy(mask).to(device, non_blocking=True)
 
     def pooled(self, vectors: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """Mean-pooled sentence vectors of the encoder's last layer, as float32."""
         hidden = self.encoder(inputs_embeds=vectors, attention_mask=mask).last_hidden_state
         return mean_pool(hidden, mask).float()
 
 
 def build_net(file: E5File, config: AdapterConfig, embeddings: WordEmbeddings | None = None) -> SentimentNet:
+    """The trainable sentiment network: the encoder's layers, word embeddings and per-language heads."""
     encoder = build_encoder(file, config.layers)
     heads = SentimentHeads(file.header.hidden, config.languages)
     return SentimentNet(encoder, embeddings or WordEmbeddings(file), heads)
