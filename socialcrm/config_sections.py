@@ -7,6 +7,7 @@ into them. Import them from socialcrm.config, which re-exports every public name
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -250,6 +251,13 @@ class SourceConfig(BaseModel):
     def interval_delta(self) -> timedelta:
         """The polling interval as a timedelta."""
         return parse_duration(self.interval)
+
+    def secret_values(self) -> list[str]:
+        """The values of the environment variables this source's ``*_env`` options name (never to be shown)."""
+        if self.options is None:
+            return []
+        names = [v for k, v in self.options.model_dump().items() if k.endswith("_env") and isinstance(v, str)]
+        return [os.environ[name] for name in names if os.environ.get(name)]
 
 
 SOURCE_KEYS = frozenset({"name", "type", "interval", "enabled", "tags", "group"})

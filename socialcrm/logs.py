@@ -17,7 +17,8 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
-MASK = "**********"
+from socialcrm.secret_mask import SecretMask, mask_secrets, remember_secrets
+
 TEXT_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 current_source: ContextVar[str | None] = ContextVar("socialcrm_log_source", default=None)
 
@@ -67,23 +68,18 @@ class JsonFormatter(logging.Formatter):
 
 
 class SecretMaskingFilter(logging.Filter):
-    """Replaces known secret values in log messages and arguments with a mask."""
+    """Replaces known secret values (those given here and those the process registered) in log records."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
-        # Short values would mask ordinary words; real credentials are longer than this.
-        self.secrets = sorted({s for s in secrets if s and len(s) >= 6}, key=len, reverse=True)
+        # Every length counts: a 4-character secret once went into the log unmasked.
+        self.secrets = SecretMask(secrets)
 
     def _mask(self, text: str) -> str:
-        for secret in self.secrets:
-            if secret in text:
-                text = text.replace(secret, MASK)
-        return text
+        return mask_secrets(self.secrets.mask(text))
 
     def filter(self, record: logging.LogRecord) -> bool:
         """Mask secrets in the formatted message, the traceback text and the http fields; never drops a record."""
-        if not self.secrets:
-            return True
         message = record.getMessage()
         masked = self._mask(message)
         if record.exc_info and not record.exc_text:
@@ -118,9 +114,11 @@ def secret_values(config_raw: Mapping[str, Any]) -> list[str]:
 
 
 def setup_logging(level: str = "INFO", secrets: Iterable[str] = (), log_format: str = "text") -> None:
-    """Log to stderr as text lines or JSON objects; install the secret mask on the root handler."""
+    """Log to stderr as text lines or JSON objects; register ``secrets`` and mask them on the root handler."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else logging.Formatter(TEXT_FORMAT))
+    secrets = list(secrets)
+    remember_secrets(secrets)
     handler.addFilter(SecretMaskingFilter(secrets))
     handler.addFilter(SourceFilter())
     root = logging.getLogger()

@@ -22,6 +22,7 @@ from socialcrm.config import SourceConfig
 from socialcrm.logs import log_source
 from socialcrm.models import utcnow
 from socialcrm.pipeline import Pipeline, PollCounts
+from socialcrm.secret_mask import mask_secrets
 from socialcrm.services import sources
 from socialcrm.storable import storable_batch
 
@@ -77,14 +78,14 @@ class Poller:
         try:
             await self._fetch_pages(state.cursor, result)
         except AuthError as err:
-            await self._failed(result, err, str(err), auth=True)
+            await self._failed(result, str(err), auth=True)
         except TransientFetchError as err:
-            await self._failed(result, err, str(err), retry_after=err.retry_after)
+            await self._failed(result, str(err), retry_after=err.retry_after)
         except ConnectorError as err:
-            await self._failed(result, err, str(err))
+            await self._failed(result, str(err))
         except Exception as err:  # noqa: BLE001 - a bug in one connector must not stop the daemon
             logger.exception("%s: unexpected error while polling", self.source.name)
-            await self._failed(result, err, f"{type(err).__name__}: {err}")
+            await self._failed(result, f"{type(err).__name__}: {err}")
         else:
             if state.state not in sources.HEALTHY:
                 logger.info("%s recovered", self.source.name)
@@ -104,7 +105,7 @@ class Poller:
         if state.state == "paused":
             return "paused by an admin"
         if state.state == "auth_failed":
-            return f"authentication failed: {state.last_error}"
+            return mask_secrets(f"authentication failed: {state.last_error}", self.source.secret_values())
         if state.backoff_until and state.backoff_until > self._now():
             return f"backing off until {state.backoff_until.isoformat()}"
         return None
@@ -126,21 +127,19 @@ class Poller:
     async def _failed(
         self,
         result: PollResult,
-        err: BaseException,
-        message: str,
+        error: str,
         *,
         auth: bool = False,
         retry_after: float | None = None,
     ) -> None:
-        await self._record_failure(err, auth=auth, retry_after=retry_after)
+        # A server may echo a credential in its error body: mask before anything keeps or shows it.
+        message = mask_secrets(error, self.source.secret_values())[: sources.MAX_ERROR_CHARS]
+        await self._record_failure(message, auth=auth, retry_after=retry_after)
         result.error = message
         result.errors += 1
 
-    async def _record_failure(
-        self, err: BaseException, *, auth: bool = False, retry_after: float | None = None
-    ) -> None:
+    async def _record_failure(self, message: str, *, auth: bool = False, retry_after: float | None = None) -> None:
         now = self._now()
-        message = str(err)[:2000]
         backoff = self.backoff
 
         def write(session: Session) -> sources.StateChange:

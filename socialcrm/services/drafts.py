@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 from socialcrm.config import FourEyesConfig
 from socialcrm.errors import ConflictError, InvalidInputError, NotFoundError, SecondPersonError
 from socialcrm.models import DraftEdit, Mention, ReplyDraft, utcnow
+from socialcrm.secret_mask import mask_secrets
 from socialcrm.services import audit, outbox, tickets
 from socialcrm.services.assignees import check_assignee
 from socialcrm.services.audit import DAEMON
@@ -279,7 +280,7 @@ def mark_failed(session: Session, draft_id: int, error: str, permanent: bool) ->
         return draft
     if draft.status not in ("approved", "failed"):
         raise ConflictError(f"draft {draft_id} is {draft.status}; only approved drafts can fail")
-    draft.error = error[:2000]
+    draft.error = mask_secrets(error)[:2000]
     draft.updated_at = utcnow()
     if permanent and draft.status != "failed":
         draft.status = "failed"

@@ -16,6 +16,7 @@ from sqlalchemy import ColumnElement, and_, func, update
 from sqlmodel import Session, col, select
 
 from socialcrm.models import OutboxItem
+from socialcrm.secret_mask import mask_secrets
 
 OutboxKind = Literal["reply", "webhook"]
 
@@ -172,7 +173,7 @@ def release(
     """
     values: dict[str, Any] = {"status": status, "lease_owner": None, "updated_at": now}
     if error is not None:
-        values["last_error"] = error[:2000]
+        values["last_error"] = mask_secrets(error)[:2000]
     if result is not None:
         values["result"] = dict(result)
     if next_attempt_at is not None:

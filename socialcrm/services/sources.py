@@ -22,6 +22,7 @@ from sqlmodel import Session, col
 
 from socialcrm.config import Config, SourceConfig
 from socialcrm.models import SourceState, SourceStatus, utcnow
+from socialcrm.secret_mask import mask_secrets
 from socialcrm.services import audit
 
 MAX_ERROR_CHARS = 2000
@@ -100,7 +101,7 @@ def record_batch(
     state.duplicate_total += fetched - new
     state.error_total += skipped
     if problems:
-        state.last_error = "; ".join(problems)[:MAX_ERROR_CHARS]
+        state.last_error = _shown("; ".join(problems), source)
         state.last_error_at = now
     state.updated_at = now
     session.add(state)
@@ -118,7 +119,7 @@ def record_failure(
     """A poll failed: back off for ``delay_after(consecutive failures)`` seconds."""
     state = source_state(session, source)
     previous = state.state
-    _count_failure(state, error, now)
+    _count_failure(state, _shown(error, source), now)
     state.state = "backoff"
     state.backoff_until = now + timedelta(seconds=delay_after(state.consecutive_failures))
     session.add(state)
@@ -129,7 +130,7 @@ def record_auth_failure(session: Session, source: SourceConfig, error: str, *, n
     """The platform refused the credentials while polling: no more polls until a restart or a resume."""
     state = source_state(session, source)
     previous = state.state
-    _count_failure(state, error, now)
+    _count_failure(state, _shown(error, source), now)
     state.state = "auth_failed"
     state.backoff_until = None
     session.add(state)
@@ -142,9 +143,14 @@ def record_reply_auth_failure(session: Session, name: str, error: str, *, now: d
     if state is None:
         return
     state.state = "auth_failed"
-    state.last_error = f"reply failed: {error}"[:MAX_ERROR_CHARS]
+    state.last_error = _shown(f"reply failed: {error}")
     state.last_error_at = now
     session.add(state)
+
+
+def _shown(error: str, source: SourceConfig | None = None) -> str:
+    """An error as it may be stored and shown: every configured secret masked, at most MAX_ERROR_CHARS."""
+    return mask_secrets(error, source.secret_values() if source is not None else ())[:MAX_ERROR_CHARS]
 
 
 def _count_failure(state: SourceState, error: str, now: datetime) -> None:
@@ -213,6 +219,7 @@ def _health(source: SourceConfig, state: SourceState, now: datetime) -> SourceHe
         new=state.new_total,
         duplicates=state.duplicate_total,
         errors=state.error_total,
-        last_error=(state.last_error or "")[:200] or None,
+        # Masked again on the way out: rows stored by an older release may hold a secret.
+        last_error=_shown(state.last_error or "", source)[:200] or None,
         last_error_at=state.last_error_at,
     )
