@@ -26,6 +26,7 @@ COMMAND_MODULES = [
     "crm_cmds",
     "reply_cmds",
     "classifier_cmds",
+    "label_cmds",
     "privacy_cmds",
     "ops_cmds",
 ]

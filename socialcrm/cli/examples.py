@@ -76,6 +76,25 @@ EXAMPLES: dict[str, list[str]] = {
         "socialcrm classifier eval --model my-heads.safetensors --json",
         "socialcrm classifier eval --licence research  # a packaged set; in-sample texts are marked",
     ],
+    "labels": ["socialcrm labels import --starter", "socialcrm labels train", "socialcrm labels on churn"],
+    "labels list": ["socialcrm labels list"],
+    "labels define": ["socialcrm labels define bug-report --title 'Bug report' --threshold 0.6"],
+    "labels mark": [
+        "socialcrm labels mark bug-report 4711 4712  # these mentions report a bug",
+        "socialcrm labels mark bug-report 4713 --not  # and this one does not",
+    ],
+    "labels add": ["socialcrm labels add bug-report 'Die App stürzt beim Bezahlen ab'"],
+    "labels import": [
+        "socialcrm labels import --starter  # churn and purchase-intent, German and English",
+        "socialcrm labels import my-labels.toml  # [name] tables: title, threshold, positive = [...], negative = [...]",
+    ],
+    "labels train": [
+        "socialcrm labels train  # every label; prints cross-validated precision and recall",
+        "socialcrm labels train churn --features words  # a bag of words instead of sentence vectors",
+    ],
+    "labels on": ["socialcrm labels on churn purchase-intent"],
+    "labels off": ["socialcrm labels off churn"],
+    "labels backfill": ["socialcrm labels backfill churn --limit 10000  # the newest 10,000 mentions"],
     "backup": [
         "socialcrm backup --output /var/lib/socialcrm/backups --keep 14  # daily from a timer: two weeks kept",
         "socialcrm backup --output before-upgrade.sqlite3",

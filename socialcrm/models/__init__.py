@@ -11,6 +11,7 @@ from socialcrm.models.crm import (
     Order,
 )
 from socialcrm.models.engine import ActionKey, AuditEntry, Decision, OutboxItem
+from socialcrm.models.labels import CustomLabel, LabelExample, MentionLabel
 from socialcrm.models.mentions import Mention, SentimentCorrection
 from socialcrm.models.sources import SourceState
 from socialcrm.models.users import ApiToken, SavedFilter, User, WebSession
@@ -53,15 +54,18 @@ __all__ = [
     "AuditEntry",
     "ContactPoint",
     "Customer",
+    "CustomLabel",
     "CustomerNote",
     "Decision",
     "DraftEdit",
     "DraftStatus",
     "Identity",
     "JSONType",
+    "LabelExample",
     "LinkMethod",
     "LinkSuggestion",
     "Mention",
+    "MentionLabel",
     "MergeCandidate",
     "Order",
     "OutboxItem",

@@ -73,6 +73,14 @@ AuditAction = Literal[
     "saved_reply.create",
     "saved_reply.update",
     "saved_reply.delete",
+    # custom labels
+    "label.define",
+    "label.update",
+    "label.train",
+    "label.enable",
+    "label.disable",
+    "label.delete",
+    "label.backfill",
 ]
 """Every action the audit log records, written once: ``record`` accepts no other name (mypy checks each call)."""
 AUDIT_ACTIONS: Final[tuple[AuditAction, ...]] = get_args(AuditAction)
