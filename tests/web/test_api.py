@@ -91,3 +91,51 @@ async def test_openapi_document_describes_every_api_route(anon, db, web_config, 
                 ref = schema.get("$ref") or schema.get("properties", {}).get("items", {}).get("items", {}).get("$ref")
                 if ref:
                     assert ref.split("/")[-1] in doc["components"]["schemas"], path
+
+
+async def test_input_is_checked_against_the_documented_models(anon, db, world):
+    headers = _token(db, "community")
+
+    async def error(response) -> str:  # type: ignore[no-untyped-def]
+        assert response.status == 400, await response.text()
+        return str((await response.json())["error"])
+
+    assert "not a parameter" in await error(await anon.get("/api/v1/mentions?sentimnet=negative", headers=headers))
+    assert "more than once" in await error(await anon.get("/api/v1/mentions?limit=1&limit=2", headers=headers))
+    assert (await error(await anon.get("/api/v1/mentions?sentiment=", headers=headers))).startswith("sentiment:")
+    assert (await error(await anon.get(f"/api/v1/drafts?cursor={2**63}", headers=headers))).startswith("cursor:")
+    assert (await error(await anon.get("/api/v1/drafts?limit=5.0", headers=headers))).startswith("limit:")
+    url = f"/api/v1/drafts/{world.draft_id}/reject"
+    assert "white space" in await error(await anon.post(url, json={"reason": "  "}, headers=headers))
+    assert "null" in await error(await anon.post(url, json={"reason": "spam", "version": None}, headers=headers))
+    assert "not a field" in await error(await anon.post(url, json={"reason": "spam", "why": 1}, headers=headers))
+    assert "version" in await error(await anon.post(url, json={"reason": "spam", "version": 2**40}, headers=headers))
+    multipart = await anon.post(url, data=b"x", headers={**headers, "Content-Type": "multipart/form-data"})
+    assert multipart.status == 415 and "application/json" in (await multipart.json())["error"]
+    # The draft is untouched by all of that; the approval needs no body at all (compare-and-set is optional).
+    approved = await anon.post(f"/api/v1/drafts/{world.draft_id}/approve", headers=headers)
+    assert approved.status == 200 and (await approved.json())["status"] == "approved"
+
+
+async def test_since_takes_a_day_or_an_iso_8601_time_with_its_offset(anon, db, world):
+    from datetime import UTC, datetime
+
+    with db.write() as s:
+        early = add_mention(s, "früh", published_at=datetime(2026, 3, 29, 7, 59, tzinfo=UTC)).id
+        late = add_mention(s, "spät", published_at=datetime(2026, 3, 29, 8, 0, tzinfo=UTC)).id
+    headers = _token(db, "community")
+
+    async def ids(since: str) -> set[int]:
+        response = await anon.get("/api/v1/mentions", params={"since": since, "limit": "200"}, headers=headers)
+        assert response.status == 200, await response.text()
+        return {m["id"] for m in (await response.json())["items"]}
+
+    # 10:00 in Berlin on the day summer time starts is 08:00 UTC: the mention at 07:59 UTC is before it.
+    for moment in ("2026-03-29T10:00:00+02:00", "2026-03-29T08:00:00Z", "2026-03-29 08:00:00.000+00:00"):
+        found = await ids(moment)
+        assert late in found and early not in found, moment
+    assert {early, late} <= await ids("2026-03-29")
+    naive = await anon.get("/api/v1/mentions", params={"since": "2026-03-29T10:00:00"}, headers=headers)
+    assert naive.status == 400 and "time zone" in (await naive.json())["error"]
+    words = await anon.get("/api/v1/mentions", params={"since": "yesterday"}, headers=headers)
+    assert words.status == 400 and "ISO 8601" in (await words.json())["error"]

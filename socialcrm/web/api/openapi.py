@@ -1,10 +1,16 @@
-"""The OpenAPI 3.1 description of /api/v1, served at /api/v1/openapi.json."""
+"""The OpenAPI 3.1 description of /api/v1, served at /api/v1/openapi.json.
+
+Its parameters and bodies are written from the request models the handlers validate with (schemas.py),
+so the document and the server cannot drift apart.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from socialcrm.models import DRAFT_STATUSES, SENTIMENT_LABELS, TICKET_STATUSES
+from socialcrm.web.api import schemas
+from socialcrm.web.views.params import MAX_ID
 
 DESCRIPTION = """\
 Read mentions, tickets, reply drafts and customers; approve or reject drafts; move tickets.
@@ -13,6 +19,10 @@ Authentication: `Authorization: Bearer <token>`; an admin creates tokens under A
 Each token acts as its user, with that user's role (admin, community, service, marketing).
 
 Paging: lists return the newest records first with `next_cursor`; pass it back as `cursor` to continue.
+
+Input: query parameters and bodies are checked against this document. An unknown or repeated parameter,
+an unknown body field, `null` for a field (leave it out instead) or a number out of range is a 400 that
+names the field and says why; a body that is neither JSON nor a form is a 415.
 
 Outbound webhooks (configured in `[[webhooks]]`) are POSTed as JSON with the headers
 `X-SocialCRM-Timestamp` (Unix seconds), `Idempotency-Key` and
@@ -129,27 +139,50 @@ _SCHEMAS: dict[str, Any] = {
     "Error": {"type": "object", "properties": {"error": _string(nullable=False), "status": _INT}},
 }
 
-_PAGING = [
+_ID = [
     {
-        "name": "limit",
-        "in": "query",
-        "schema": {"type": "integer", "minimum": 1, "maximum": 200, "default": 50},
-    },
-    {
-        "name": "cursor",
-        "in": "query",
-        "schema": {"type": "string"},
-        "description": "next_cursor of the previous page",
-    },
+        "name": "id",
+        "in": "path",
+        "required": True,
+        "schema": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+    }
 ]
-_ID = [{"name": "id", "in": "path", "required": True, "schema": _INT}]
 
 
-def _query(name: str, description: str, enum: tuple[str, ...] | None = None) -> dict[str, Any]:
-    schema: dict[str, Any] = {"type": "string"}
-    if enum:
-        schema["enum"] = list(enum)
-    return {"name": name, "in": "query", "schema": schema, "description": description}
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    """An optional field's schema without its ``null`` branch: leaving a field out is how it is left empty."""
+    branches = schema.get("anyOf")
+    if branches and {"type": "null"} in branches:
+        rest = [b for b in branches if b != {"type": "null"}]
+        merged = {k: v for k, v in schema.items() if k not in ("anyOf", "default")}
+        schema = {**merged, **rest[0]} if len(rest) == 1 else {**merged, "anyOf": rest}
+    if schema.get("default", ...) is None:
+        schema = {k: v for k, v in schema.items() if k != "default"}
+    schema.pop("title", None)
+    return schema
+
+
+def model_schema(model: type[schemas.ApiModel]) -> dict[str, Any]:
+    """The JSON Schema of a request model as the document shows it (no titles, no null for an optional field)."""
+    schema = model.model_json_schema()
+    schema.pop("title", None)
+    schema.pop("description", None)
+    schema["properties"] = {name: _without_null(p) for name, p in schema["properties"].items()}
+    return schema
+
+
+def query_parameters(model: type[schemas.ApiModel]) -> list[dict[str, Any]]:
+    """The query parameters of a request model, in the order of its fields."""
+    schema = model_schema(model)
+    required = set(schema.get("required", []))
+    parameters = []
+    for name, field in schema["properties"].items():
+        description = field.pop("description", None)
+        parameter = {"name": name, "in": "query", "required": name in required, "schema": field}
+        if description:
+            parameter["description"] = description
+        parameters.append(parameter)
+    return parameters
 
 
 def _errors(*codes: int) -> dict[str, Any]:
@@ -159,18 +192,19 @@ def _errors(*codes: int) -> dict[str, Any]:
         403: "The token's role may not do this",
         404: "Not found",
         409: "Someone else changed the record first",
+        415: "The body is neither JSON nor a form",
     }
     return {
         str(c): {"description": reasons[c], "content": {"application/json": {"schema": _ref("Error")}}} for c in codes
     }
 
 
-def _list(tag: str, schema: str, summary: str, filters: list[dict[str, Any]]) -> dict[str, Any]:
+def _list(tag: str, schema: str, summary: str, query: type[schemas.ApiModel]) -> dict[str, Any]:
     return {
         "get": {
             "tags": [tag],
             "summary": summary,
-            "parameters": filters + _PAGING,
+            "parameters": query_parameters(query),
             "responses": {
                 "200": {
                     "description": "A page, newest first",
@@ -207,24 +241,23 @@ def _one(tag: str, schema: str, summary: str) -> dict[str, Any]:
     }
 
 
-def _action(tag: str, schema: str, summary: str, body: dict[str, Any], required: list[str]) -> dict[str, Any]:
+def _action(tag: str, schema: str, summary: str, body: type[schemas.ApiModel], required: bool = True) -> dict[str, Any]:
+    body_schema = model_schema(body)
     return {
         "post": {
             "tags": [tag],
             "summary": summary,
             "parameters": _ID,
             "requestBody": {
-                "required": True,
-                "content": {
-                    "application/json": {"schema": {"type": "object", "properties": body, "required": required}}
-                },
+                "required": required,
+                "content": {"application/json": {"schema": body_schema}},
             },
             "responses": {
                 "200": {
                     "description": "The record after the change",
                     "content": {"application/json": {"schema": _ref(schema)}},
                 },
-                **_errors(400, 401, 403, 404, 409),
+                **_errors(400, 401, 403, 404, 409, 415),
             },
         }
     }
@@ -232,7 +265,6 @@ def _action(tag: str, schema: str, summary: str, body: dict[str, Any], required:
 
 def openapi_document() -> dict[str, Any]:
     """The OpenAPI 3.1 description of /api/v1 that /api/v1/openapi.json serves."""
-    sentiments = SENTIMENT_LABELS
     return {
         "openapi": "3.1.0",
         "info": {"title": "socialcrm API", "version": "1", "description": DESCRIPTION},
@@ -243,60 +275,27 @@ def openapi_document() -> dict[str, Any]:
             "schemas": _SCHEMAS,
         },
         "paths": {
-            "/mentions": _list(
-                "mentions",
-                "Mention",
-                "Stored mentions",
-                [
-                    _query("source", "source name"),
-                    _query("sentiment", "label", sentiments),
-                    _query("language", "ISO 639-1 code"),
-                    _query("since", "published on or after (YYYY-MM-DD)"),
-                    _query("customer_id", "linked customer id"),
-                ],
-            ),
+            "/mentions": _list("mentions", "Mention", "Stored mentions", schemas.MentionQuery),
             "/mentions/{id}": _one("mentions", "Mention", "One mention"),
-            "/tickets": _list(
-                "tickets",
-                "Ticket",
-                "Tickets (merged duplicates left out)",
-                [
-                    _query("status", "status", TICKET_STATUSES),
-                    _query("assignee", "username"),
-                    _query("customer_id", "customer id"),
-                ],
-            ),
+            "/tickets": _list("tickets", "Ticket", "Tickets (merged duplicates left out)", schemas.TicketQuery),
             "/tickets/{id}": _one("tickets", "Ticket", "One ticket with its mention ids and notes"),
             "/tickets/{id}/status": _action(
-                "tickets",
-                "Ticket",
-                "Move a ticket to another status",
-                {"status": {"type": "string", "enum": list(TICKET_STATUSES)}},
-                ["status"],
+                "tickets", "Ticket", "Move a ticket to another status", schemas.TicketStatusBody
             ),
-            "/tickets/{id}/notes": _action("tickets", "Ticket", "Add a note", {"text": {"type": "string"}}, ["text"]),
-            "/drafts": _list("drafts", "Draft", "Reply drafts", [_query("status", "status", DRAFT_STATUSES)]),
+            "/tickets/{id}/notes": _action("tickets", "Ticket", "Add a note", schemas.TicketNoteBody),
+            "/drafts": _list("drafts", "Draft", "Reply drafts", schemas.DraftQuery),
             "/drafts/{id}": _one("drafts", "Draft", "One reply draft"),
             "/drafts/{id}/approve": _action(
                 "drafts",
                 "Draft",
                 "Approve a pending draft (optionally with a final text); 409 if someone was first",
-                {"version": {"type": "integer"}, "text": {"type": "string"}},
-                [],
+                schemas.DraftApproveBody,
+                required=False,
             ),
             "/drafts/{id}/reject": _action(
-                "drafts",
-                "Draft",
-                "Reject a pending draft with a reason",
-                {"reason": {"type": "string"}, "version": {"type": "integer"}},
-                ["reason"],
+                "drafts", "Draft", "Reject a pending draft with a reason", schemas.DraftRejectBody
             ),
-            "/customers": _list(
-                "customers",
-                "Customer",
-                "Customers",
-                [_query("q", "name, company, customer number, e-mail or handle")],
-            ),
+            "/customers": _list("customers", "Customer", "Customers", schemas.CustomerQuery),
             "/customers/{id}": _one("customers", "Customer", "One customer with identities, orders and related ids"),
         },
     }

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 from sqlmodel import col
 
-from socialcrm.errors import ConflictError
-from socialcrm.models import DRAFT_STATUSES, SENTIMENT_LABELS, TICKET_STATUSES, Customer, Mention, ReplyDraft, Ticket
+from socialcrm.errors import ConflictError, InvalidInputError
+from socialcrm.models import Customer, Mention, ReplyDraft, Ticket
 from socialcrm.services import customers, tickets
 from socialcrm.services.records import iso
 from socialcrm.web import actions
-from socialcrm.web.api import queries, serialize
+from socialcrm.web.api import queries, schemas, serialize
 from socialcrm.web.api.openapi import openapi_document
 from socialcrm.web.middleware import DB_KEY
 from socialcrm.web.security import requires, user_of
@@ -21,17 +21,20 @@ from socialcrm.web.views import params
 from socialcrm.web.views.common import CONFIG_KEY
 
 PREFIX = "/api/v1"
-DEFAULT_LIMIT = 50
-MAX_LIMIT = 200
 routes = web.RouteTableDef()
+M = TypeVar("M", bound=schemas.ApiModel)
+_JSON = "application/json"
+_FORM = "application/x-www-form-urlencoded"
 
 
-def _paging(request: web.Request) -> tuple[int | None, int]:
-    q = request.query
-    limit = params.integer(q, "limit", 1) or DEFAULT_LIMIT
-    if limit > MAX_LIMIT:
-        raise web.HTTPBadRequest(text=f"limit: at most {MAX_LIMIT}")
-    return params.integer(q, "cursor", 1), limit
+def _query(request: web.Request, model: type[M]) -> M:
+    """The query string as ``model``; 400 for an unknown, repeated or invalid parameter."""
+    values: dict[str, str] = {}
+    for name, value in request.query.items():
+        if name in values:
+            raise InvalidInputError(f"{name}: given more than once")
+        values[name] = value
+    return schemas.validate(model, values, "parameter")
 
 
 def _listing(request: web.Request, items: list[dict[str, Any]], cursor: int | None) -> web.Response:
@@ -42,17 +45,23 @@ def _listing(request: web.Request, items: list[dict[str, Any]], cursor: int | No
     return web.json_response({"items": items, "next_cursor": str(cursor) if cursor else None, "next": next_url})
 
 
-async def _json_body(request: web.Request) -> dict[str, Any]:
-    if request.content_type != "application/json":
+async def _body(request: web.Request, model: type[M]) -> M:
+    """The request body (JSON, or a form) as ``model``; no body at all is an empty one; else 400 or 415."""
+    if not request.body_exists:
+        values: dict[str, Any] = {}
+    elif request.content_type == _JSON:
+        try:
+            values = await request.json()
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise InvalidInputError(f"body: not valid JSON ({err})") from None
+        if not isinstance(values, dict):
+            raise InvalidInputError("body: must be a JSON object")
+    elif request.content_type == _FORM:
         form = await request.post()
-        return {k: v for k, v in form.items() if isinstance(v, str)}
-    try:
-        body = await request.json()
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise web.HTTPBadRequest(text=f"body: not valid JSON ({err})") from None
-    if not isinstance(body, dict):
-        raise web.HTTPBadRequest(text="body: must be a JSON object")
-    return body
+        values = {k: v for k, v in form.items() if isinstance(v, str)}
+    else:
+        raise web.HTTPUnsupportedMediaType(text=f"body: send {_JSON} (or {_FORM}), not {request.content_type}")
+    return schemas.validate(model, values, "field")
 
 
 @routes.get(PREFIX + "/openapi.json")
@@ -66,20 +75,19 @@ async def openapi(request: web.Request) -> web.Response:
 @requires("community", "service", "marketing")
 async def list_mentions(request: web.Request) -> web.Response:
     """Mentions, newest first, filtered by source, sentiment, language, since and customer; paged by cursor."""
-    q = request.query
+    q = _query(request, schemas.MentionQuery)
     filters: list[Any] = []
-    if source := params.text(q, "source", 64):
-        filters.append(Mention.source == source)
-    if sentiment := params.choice(q, "sentiment", SENTIMENT_LABELS):
-        filters.append(Mention.sentiment == sentiment)
-    if language := params.text(q, "language", 8):
-        filters.append(Mention.language == language)
-    if since := params.day(q, "since"):
-        filters.append(col(Mention.published_at) >= since)
-    if (customer_id := params.integer(q, "customer_id", 1)) is not None:
-        filters.append(Mention.customer_id == customer_id)
-    before, limit = _paging(request)
-    rows, cursor = await request.app[DB_KEY].run_read(lambda s: queries.mentions(s, filters, before, limit))
+    if q.source:
+        filters.append(Mention.source == q.source.strip())
+    if q.sentiment:
+        filters.append(Mention.sentiment == q.sentiment)
+    if q.language:
+        filters.append(Mention.language == q.language.strip())
+    if q.since:
+        filters.append(col(Mention.published_at) >= q.since)
+    if q.customer_id is not None:
+        filters.append(Mention.customer_id == q.customer_id)
+    rows, cursor = await request.app[DB_KEY].run_read(lambda s: queries.mentions(s, filters, q.cursor, q.limit))
     return _listing(request, [serialize.mention(m, ref) for m, ref in rows], cursor)
 
 
@@ -98,16 +106,15 @@ async def get_mention(request: web.Request) -> web.Response:
 @requires("service")
 async def list_tickets(request: web.Request) -> web.Response:
     """Tickets (merged ones left out), newest first, filtered by status, assignee and customer."""
-    q = request.query
+    q = _query(request, schemas.TicketQuery)
     filters: list[Any] = [col(Ticket.merged_into_id).is_(None)]
-    if status := params.choice(q, "status", TICKET_STATUSES):
-        filters.append(Ticket.status == status)
-    if assignee := params.text(q, "assignee", 64):
-        filters.append(Ticket.assignee == assignee)
-    if (customer_id := params.integer(q, "customer_id", 1)) is not None:
-        filters.append(Ticket.customer_id == customer_id)
-    before, limit = _paging(request)
-    rows, cursor = await request.app[DB_KEY].run_read(lambda s: queries.tickets(s, filters, before, limit))
+    if q.status:
+        filters.append(Ticket.status == q.status)
+    if q.assignee:
+        filters.append(Ticket.assignee == q.assignee.strip())
+    if q.customer_id is not None:
+        filters.append(Ticket.customer_id == q.customer_id)
+    rows, cursor = await request.app[DB_KEY].run_read(lambda s: queries.tickets(s, filters, q.cursor, q.limit))
     return _listing(request, [serialize.ticket(t, ids, ref) for t, ids, ref in rows], cursor)
 
 
@@ -131,12 +138,9 @@ async def get_ticket(request: web.Request) -> web.Response:
 async def ticket_status(request: web.Request) -> web.StreamResponse:
     """Move a ticket to ``status``; answers with the ticket."""
     ticket_id = params.path_id(request)
-    body = await _json_body(request)
-    status = params.choice(body, "status", TICKET_STATUSES)
-    if status is None:
-        raise web.HTTPBadRequest(text="status: required")
+    body = await _body(request, schemas.TicketStatusBody)
     actor = user_of(request).username
-    await request.app[DB_KEY].run_write(lambda s: actions.set_ticket_status(s, ticket_id, status, actor))
+    await request.app[DB_KEY].run_write(lambda s: actions.set_ticket_status(s, ticket_id, body.status, actor))
     return await get_ticket(request)
 
 
@@ -145,12 +149,9 @@ async def ticket_status(request: web.Request) -> web.StreamResponse:
 async def ticket_note(request: web.Request) -> web.StreamResponse:
     """Add an internal note (``text``) to a ticket; answers with the ticket."""
     ticket_id = params.path_id(request)
-    body = await _json_body(request)
-    text = params.text(body, "text", 10000)
-    if text is None:
-        raise web.HTTPBadRequest(text="text: required")
+    body = await _body(request, schemas.TicketNoteBody)
     actor = user_of(request).username
-    await request.app[DB_KEY].run_write(lambda s: actions.add_ticket_note(s, ticket_id, text, actor))
+    await request.app[DB_KEY].run_write(lambda s: actions.add_ticket_note(s, ticket_id, body.text.strip(), actor))
     return await get_ticket(request)
 
 
@@ -158,11 +159,11 @@ async def ticket_note(request: web.Request) -> web.StreamResponse:
 @requires("community")
 async def list_drafts(request: web.Request) -> web.Response:
     """Reply drafts, newest first, optionally of one status."""
+    q = _query(request, schemas.DraftQuery)
     filters: list[Any] = []
-    if status := params.choice(request.query, "status", DRAFT_STATUSES):
-        filters.append(ReplyDraft.status == status)
-    before, limit = _paging(request)
-    rows, cursor = await request.app[DB_KEY].run_read(lambda s: queries.drafts(s, filters, before, limit))
+    if q.status:
+        filters.append(ReplyDraft.status == q.status)
+    rows, cursor = await request.app[DB_KEY].run_read(lambda s: queries.drafts(s, filters, q.cursor, q.limit))
     return _listing(request, [serialize.draft(d, ref) for d, ref in rows], cursor)
 
 
@@ -182,9 +183,8 @@ async def get_draft(request: web.Request) -> web.Response:
 async def approve_draft(request: web.Request) -> web.StreamResponse:
     """Approve; with ``version`` the approval only happens if nobody changed the draft since (else 409)."""
     draft_id = params.path_id(request)
-    body = await _json_body(request)
-    version = params.integer({k: str(v) for k, v in body.items()}, "version", 1)
-    text = params.text(body, "text", 20000)
+    body = await _body(request, schemas.DraftApproveBody)
+    version, text = body.version, body.text.strip() if body.text else None
     actor = user_of(request).username
     try:
         four_eyes = request.app[CONFIG_KEY].web.four_eyes
@@ -201,11 +201,8 @@ async def approve_draft(request: web.Request) -> web.StreamResponse:
 async def reject_draft(request: web.Request) -> web.StreamResponse:
     """Reject a draft with a ``reason``; with ``version``, only if nobody changed it since (else 409)."""
     draft_id = params.path_id(request)
-    body = await _json_body(request)
-    reason = params.text(body, "reason", 2000)
-    if reason is None:
-        raise web.HTTPBadRequest(text="reason: required")
-    version = params.integer({k: str(v) for k, v in body.items()}, "version", 1)
+    body = await _body(request, schemas.DraftRejectBody)
+    version, reason = body.version, body.reason.strip()
     actor = user_of(request).username
     try:
         await request.app[DB_KEY].run_write(lambda s: actions.reject_draft(s, draft_id, version, reason, actor))
@@ -218,12 +215,12 @@ async def reject_draft(request: web.Request) -> web.StreamResponse:
 @requires("community", "service")
 async def list_customers(request: web.Request) -> web.Response:
     """Active customers, newest first; ``q`` searches like the customer list."""
-    search = params.text(request.query, "q", 200)
+    q = _query(request, schemas.CustomerQuery)
+    search, before, limit = (q.q or "").strip(), q.cursor, q.limit
     filters: list[Any] = [col(Customer.merged_into_id).is_(None)]
-    before, limit = _paging(request)
     if search:
         found = await request.app[DB_KEY].run_read(
-            lambda s: customers.list_customers(s, search=search, include_prospects=True, limit=MAX_LIMIT)
+            lambda s: customers.list_customers(s, search=search, include_prospects=True, limit=schemas.MAX_LIMIT)
         )
         filters.append(col(Customer.id).in_([c.id for c in found]))
     rows, cursor = await request.app[DB_KEY].run_read(lambda s: queries.page(s, Customer, filters, before, limit))
