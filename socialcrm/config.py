@@ -2,8 +2,9 @@
 
 The file shape is a contract (see config.example.toml): ``[database]``, ``[web]``,
 ``[classifier]``, ``[[sources]]``, ``[[rules]]``, ``[templates.NAME]`` and the optional
-``[daemon]``, ``[sla.PRIORITY]``, ``[linking]``, ``[[webhooks]]``, ``[retention]``, ``[tickets]`` tables. Secrets never
-appear in the file: an option ending in ``_env`` names the environment variable holding it.
+``[daemon]``, ``[sla.PRIORITY]``, ``[linking]``, ``[[webhooks]]``, ``[retention]``, ``[tickets]``,
+``[insights]`` tables. Secrets never appear in the file: an option ending in ``_env`` names the
+environment variable holding it.
 Every option can also be set from the environment (``SOCIALCRM_WEB__PORT``), which wins over the
 file: see socialcrm/config_env.py.
 
@@ -29,6 +30,7 @@ from socialcrm.config_sections import (
     DaemonConfig,
     DatabaseConfig,
     FourEyesConfig,
+    InsightsConfig,
     LinkingConfig,
     RetentionConfig,
     SlaTarget,
@@ -60,6 +62,7 @@ __all__ = [
     "SlaTarget",
     "SourceConfig",
     "TicketsConfig",
+    "InsightsConfig",
     "WebConfig",
     "WebhookConfig",
     "find_config_path",

@@ -17,6 +17,7 @@ from socialcrm.config_sections import (
     Config,
     DaemonConfig,
     DatabaseConfig,
+    InsightsConfig,
     LinkingConfig,
     RetentionConfig,
     SlaTarget,
@@ -51,6 +52,7 @@ class ConfigBuilder(SourceSection):
         "webhooks",
         "retention",
         "tickets",
+        "insights",
         "demo",
     }
 
@@ -83,6 +85,7 @@ class ConfigBuilder(SourceSection):
         linking = self._section("linking", LinkingConfig) or LinkingConfig()
         retention = self._section("retention", RetentionConfig) or RetentionConfig()
         tickets = self._section("tickets", TicketsConfig) or TicketsConfig()
+        insights = self._section("insights", InsightsConfig) or InsightsConfig()
         sla = self._sla()
         webhooks = self._webhooks()
         sources = self._sources()
@@ -104,6 +107,7 @@ class ConfigBuilder(SourceSection):
             webhooks=tuple(webhooks),
             retention=retention,
             tickets=tickets,
+            insights=insights,
             warnings=tuple(self.warnings),
             raw=self.data,
             origins=dict(self.origins),

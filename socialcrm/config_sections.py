@@ -225,6 +225,12 @@ class RetentionConfig(_Frozen):
     mention_days: int | None = Field(default=None, ge=1)
 
 
+class InsightsConfig(_Frozen):
+    """What the dashboard's themes leave out: the brand's own terms (besides what the sources listen for)."""
+
+    brand_terms: tuple[str, ...] = ()
+
+
 ClosedThread = Literal["follow_up", "reopen"]
 
 
@@ -280,6 +286,7 @@ class Config:
     webhooks: tuple[WebhookConfig, ...]
     retention: RetentionConfig
     tickets: TicketsConfig = field(default_factory=TicketsConfig)
+    insights: InsightsConfig = field(default_factory=InsightsConfig)
     warnings: tuple[str, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
     origins: Mapping[str, str] = field(

@@ -1,0 +1,1 @@
+"""Tests of socialcrm/insights: themes, alerts and digests."""
