@@ -109,6 +109,17 @@ def _x(c: Canvas, i: int, n: int) -> float:
     return c.left + (plot_w * (i + 0.5) / n if n else 0)
 
 
+def _linked(element: str, href: str | None) -> str:
+    """``element`` inside a link to ``href`` (the mentions behind it), or as it is."""
+    if not href:
+        return element
+    return f'<a class="drill" href="{escape(href)}">{element}</a>'
+
+
+Drill = Callable[[str, date], str | None]
+"""The link to the mentions behind one key in one bucket (None: nothing to open)."""
+
+
 def _svg(c: Canvas, title: str, parts: list[str], kind: str, height: int | None = None) -> Markup:
     body = "".join(parts)
     variant = "chart-compact" if c.suffix else "chart-wide"
@@ -127,8 +138,9 @@ def line_chart(
     label: Callable[[date], str],
     fmt: Callable[[float], str],
     c: Canvas = WIDE,
+    href: Drill | None = None,
 ) -> Markup:
-    """One line per key over the buckets, each point with a tooltip."""
+    """One line per key over the buckets, each point with a tooltip (and, with ``href``, a link)."""
     n = len(buckets)
     y_max = _nice_max(max((max(v) for v in values.values() if v), default=0))
     plot_h = c.height - c.top - c.bottom
@@ -144,10 +156,11 @@ def line_chart(
             f'stroke-width="2" points="{path}"/>'
         )
         for (x, y), bucket, v in zip(points, buckets, series, strict=True):
-            parts.append(
+            circle = (
                 f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{stroke}"><title>'
                 f"{escape(key)} · {escape(label(bucket))}: {escape(fmt(v))}</title></circle>"
             )
+            parts.append(_linked(circle, href(key, bucket) if href and v else None))
     return _svg(c, title, parts, "line")
 
 
@@ -159,8 +172,9 @@ def stacked_bars(
     label: Callable[[date], str],
     fmt: Callable[[float], str],
     c: Canvas = WIDE,
+    href: Drill | None = None,
 ) -> Markup:
-    """One bar per bucket, stacked by key (sentiment over time)."""
+    """One bar per bucket, stacked by key (sentiment over time); with ``href`` each part links somewhere."""
     n = len(buckets)
     totals = [sum(series[i] for series in values.values()) for i in range(n)]
     y_max = _nice_max(max(totals, default=0))
@@ -176,19 +190,24 @@ def stacked_bars(
                 continue
             h = plot_h * v / y_max
             base -= h
-            parts.append(
+            rect = (
                 f'<rect class="bar{c.suffix}" x="{_x(c, i, n) - bar_w / 2:.1f}" y="{base:.1f}" width="{bar_w:.1f}" '
                 f'height="{h:.1f}" '
                 f'fill="{colours.get(key, "#2456a6")}"><title>{escape(key)} · {escape(label(bucket))}: '
                 f"{escape(fmt(v))}</title></rect>"
             )
+            parts.append(_linked(rect, href(key, bucket) if href else None))
     return _svg(c, title, parts, "stacked")
 
 
 def share_bars(
-    title: str, shares: Sequence[tuple[str, int, float]], fmt_pct: Callable[[float], str], c: Canvas = WIDE
+    title: str,
+    shares: Sequence[tuple[str, int, float]],
+    fmt_pct: Callable[[float], str],
+    c: Canvas = WIDE,
+    href: Callable[[str], str | None] | None = None,
 ) -> Markup:
-    """Horizontal bars of each key's share (share of voice)."""
+    """Horizontal bars of each key's share (share of voice); with ``href`` each bar links somewhere."""
     row_h = 26
     height = max(row_h * len(shares) + 10, 40)
     names_w = 150 if c is WIDE else 100
@@ -200,11 +219,12 @@ def share_bars(
             f'<text x="{names_w}" y="{y + 16}" text-anchor="end" font-size="12" fill="#1d2330">'
             f"{escape(_short(key, c.label_chars))}</text>"
         )
-        parts.append(
+        rect = (
             f'<rect class="bar{c.suffix}" x="{names_w + 10}" y="{y + 3}" width="{w:.1f}" height="18" '
             f'fill="{colour(i)}">'
             f"<title>{escape(key)}: {count} ({escape(fmt_pct(share))})</title></rect>"
         )
+        parts.append(_linked(rect, href(key) if href else None))
         parts.append(
             f'<text x="{names_w + 16 + w:.1f}" y="{y + 16}" font-size="12" fill="#5b6474">'
             f"{escape(fmt_pct(share))}</text>"
@@ -217,13 +237,18 @@ def legend(
     colours: dict[str, str],
     names: Callable[[str], str] = str,
     href: Callable[[str], str] | None = None,
+    extra: Callable[[str], Markup] | None = None,
 ) -> Markup:
-    """Swatches with names; with ``href`` each name links somewhere (e.g. to focus on that key)."""
+    """Swatches with names; with ``href`` each name links somewhere (e.g. to focus on that key).
+
+    ``extra`` adds markup after a name (the key's total and its change against the previous period).
+    """
     items = []
     for k in keys:
         fill = colours.get(k, "#999")
         swatch = f'<svg width="12" height="12" aria-hidden="true"><rect width="12" height="12" fill="{fill}"/></svg>'
         name = escape(names(k))
         label = f'<a href="{escape(href(k))}">{name}</a>' if href else str(name)
-        items.append(f"<span>{swatch} {label}</span>")
+        after = f" {extra(k)}" if extra else ""
+        items.append(f'<span data-legend="{escape(k)}">{swatch} {label}{after}</span>')
     return Markup(f'<div class="legend">{"".join(items)}</div>')

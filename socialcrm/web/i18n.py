@@ -66,6 +66,11 @@ ENGLISH = {
     "sort:due": "by due time",
     "sort:priority": "by priority",
     "sort:newest": "newest first",
+    "share-of-voice:setup": (
+        "It appears once mentions come from at least two query groups: give the sources that listen for your "
+        'competitors their own group (group = "competitor" next to group = "brand" in their [[sources]] '
+        "entries, see config.example.toml)."
+    ),
 }
 
 

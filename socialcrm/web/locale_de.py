@@ -369,6 +369,19 @@ CATALOGUE: dict[str, str] = {
     "Share of voice": "Share of Voice",
     "Top negative themes": "Häufigste negative Themen",
     "Sentiment by source": "Stimmung nach Quelle",
+    # dashboard: changes, drill-down, themes, share of voice (insights)
+    "Changes against the previous period: {first} – {last}": "Veränderung gegenüber dem Vorzeitraum: {first} – {last}",
+    "previous period: {value}": "Vorzeitraum: {value}",
+    "new": "neu",
+    "Theme": "Thema",
+    "Share of voice compares how often people talk about you and about your competitors.": (
+        "Share of Voice vergleicht, wie oft über Sie und über Ihre Mitbewerber gesprochen wird."
+    ),
+    "share-of-voice:setup": (
+        "Sie erscheint, sobald Erwähnungen aus mindestens zwei Abfragegruppen kommen: Geben Sie den Quellen, "
+        'die auf Ihre Mitbewerber hören, eine eigene Gruppe (group = "competitor" neben group = "brand" in '
+        "ihren [[sources]]-Einträgen, siehe config.example.toml)."
+    ),
     "Latest negative mentions": "Neueste negative Erwähnungen",
     "Wrong label? Correct it: corrections retrain the classifier.": (
         "Falsch bewertet? Korrigieren Sie es: Korrekturen trainieren den Klassifikator nach."

@@ -215,6 +215,32 @@ async def test_dashboard_draws_its_charts(aiohttp_server, browser, db):
     assert await page.evaluate("window.__violations") == []
 
 
+async def test_dashboard_changes_themes_and_drill_down(aiohttp_server, browser, db):
+    make_users(db)
+    with db.write() as s:
+        for i, text in enumerate(["Acme-Lieferung kaputt angekommen", "Lieferung kaputt, Acme antwortet nicht"] * 2):
+            add_mention(s, f"{text} ({i})", source="blog", sentiment="negative")
+        add_mention(s, "Acme schmeckt prima", source="blog", sentiment="positive")
+    base = await _serve(aiohttp_server, db, '[insights]\nbrand_terms = ["acme"]\n')
+    page, _ = await _page(browser, base, "marketing")
+    assert await page.locator('[data-change="mentions"] .delta.up').inner_text() == "+5 (new)"
+    themes = [t.strip() for t in await page.locator("#themes a[data-theme]").all_inner_texts()]
+    assert "Lieferung kaputt" in themes and not any("acme" in t.lower() for t in themes)
+    await page.click('#themes a[data-theme="Lieferung kaputt"]')
+    await page.wait_for_load_state("load")
+    assert "/mentions?" in page.url and "theme=Lieferung+kaputt" in page.url
+    assert await page.locator("article.post").count() == 4
+    await page.go_back()
+    await page.locator('#sentiment-chart svg.chart-wide a.drill rect[fill="#1e7b34"]').click()
+    await page.wait_for_load_state("load")
+    assert "sentiment=positive" in page.url
+    assert await page.locator("article.post").all_inner_texts() == [
+        t for t in await page.locator("article.post").all_inner_texts() if "prima" in t
+    ]
+    assert await page.locator("article.post").count() == 1
+    assert await page.evaluate("window.__violations") == []
+
+
 async def test_hostile_posts_stay_inert_in_queue_ticket_and_customer_views(aiohttp_server, browser, db):
     make_users(db)
     hostile = store_hostile(db)

@@ -1,29 +1,33 @@
-"""Marketing figures for a date range: volume and sentiment over time, share of voice, themes and KPIs."""
+"""Marketing figures for a date range: volume and sentiment over time, share of voice, themes and KPIs.
+
+Every figure is also computed for the previous period of the same length (``Dashboard.previous``),
+so the page can show how it changed.
+"""
 
 from __future__ import annotations
 
 import json
-import re
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, cast, func, or_
+from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
+from socialcrm.insights import themes
 from socialcrm.models import SENTIMENT_LABELS, Mention, Order, ReplyDraft, Ticket, TicketMention
-from socialcrm.web.queries.rollup import MainKey, MentionRollup, TagKey, count_days, count_tags
-from socialcrm.web.queries.stopwords import STOPWORDS
+from socialcrm.web.queries.mentions import tag_condition
+from socialcrm.web.queries.rollup import DayCounts, MainKey, MentionRollup, TagKey, count_days, count_tags
 
 CHURN_TAGS = ("churn", "cancellation", "kündigung")
 LEAD_TAGS = ("lead",)
-THEME_SAMPLE = 2000
+THEME_SAMPLE = 1000  # the newest negative mentions themes are read from (and half as many others)
 # lower() keeps SQLite from reading all negative posts through the sentiment index and sorting them:
 # the range on published_at is the selective part.
 NEGATIVE = func.lower(Mention.sentiment) == "negative"
-_WORD = re.compile(r"[^\W\d_][\w'-]{2,}", re.UNICODE)
+NOT_NEGATIVE = or_(func.lower(Mention.sentiment) != "negative", col(Mention.sentiment).is_(None))
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +46,7 @@ class Focus:
         if self.group:
             found.append(Mention.group == self.group)
         if self.tag:
-            found.append(_tag_filter((self.tag,)))
+            found.append(tag_condition((self.tag,)))
         return found
 
 
@@ -76,8 +80,22 @@ class Kpis:
 
 
 @dataclass(slots=True)
+class Previous:
+    """The period of the same length just before: its KPIs and the total of every chart key."""
+
+    start: datetime
+    end: datetime
+    kpis: Kpis
+    sentiment: dict[str, int]
+    by_source: dict[str, int]
+    by_group: dict[str, int]
+    by_tag: dict[str, int]
+    share_of_voice: dict[str, float]
+
+
+@dataclass(slots=True)
 class Dashboard:
-    """Every figure of the dashboard for one date range and focus."""
+    """Every figure of the dashboard for one date range and focus, and the previous period's for comparison."""
 
     start: datetime
     end: datetime
@@ -88,8 +106,9 @@ class Dashboard:
     by_tag: Series
     sentiment_by_source: dict[str, dict[str, int]]
     share_of_voice: list[tuple[str, int, float]]
-    themes: list[tuple[str, int]]
+    themes: list[themes.Theme]
     kpis: Kpis
+    previous: Previous
     recent_negative: list[Mention] = field(default_factory=list)
 
 
@@ -174,6 +193,24 @@ class _Tally:
         return sorted(shares, key=lambda item: -item[1])
 
 
+def _count(
+    session: Session, start: datetime, end: datetime, bucket: str, focus: Focus, rolled_up: DayCounts | None
+) -> _Tally:
+    """Per-bucket counts of the mentions published in [start, end) (from the rollup's counts where it can)."""
+    tally = _Tally(_buckets(start, end, bucket), bucket)
+    in_range = (col(Mention.published_at) >= start, col(Mention.published_at) < end, *focus.conditions())
+    use_rollup = rolled_up is not None and not focus.tag
+    counts = rolled_up.between(start, end) if rolled_up is not None and use_rollup else count_days(session, in_range)
+    tally.add_mentions(counts.main, focus)
+    # The rollup's tag lists are not split by source or group: a focused page counts them live.
+    tally.add_tags(count_tags(session, in_range) if use_rollup and (focus.source or focus.group) else counts.tags)
+    return tally
+
+
+def _totals(values: Mapping[str, list[int]]) -> dict[str, int]:
+    return {key: sum(counts) for key, counts in values.items()}
+
+
 def build_dashboard(
     session: Session,
     start: datetime,
@@ -181,18 +218,32 @@ def build_dashboard(
     now: datetime,
     focus: Focus | None = None,
     rollup: MentionRollup | None = None,
+    brand: frozenset[str] = frozenset(),
 ) -> Dashboard:
-    """Every figure of the dashboard for mentions published in [start, end), optionally narrowed by ``focus``."""
+    """Every figure of the dashboard for mentions published in [start, end), optionally narrowed by ``focus``.
+
+    ``brand`` holds the folded brand words that themes leave out (themes.configured_brand_terms).
+    """
     focus = focus or Focus()
     bucket = "week" if (end - start) > timedelta(days=92) else "day"
-    tally = _Tally(_buckets(start, end, bucket), bucket)
+    previous_start = start - (end - start)
+    # One look at the rollup for both periods: it covers (and follows) the whole span from then on.
+    rolled_up = rollup.counts(session, previous_start, end) if rollup is not None and not focus.tag else None
+    tally = _count(session, start, end, bucket, focus, rolled_up)
     in_range = (col(Mention.published_at) >= start, col(Mention.published_at) < end, *focus.conditions())
-    use_rollup = rollup is not None and not focus.tag
-    counts = rollup.counts(session, start, end) if rollup is not None and use_rollup else count_days(session, in_range)
-    tally.add_mentions(counts.main, focus)
-    # The rollup's tag lists are not split by source or group: a focused page counts them live.
-    tally.add_tags(count_tags(session, in_range) if use_rollup and (focus.source or focus.group) else counts.tags)
     sentiment = tally.sentiment_series()
+    before = _count(session, previous_start, start, bucket, focus, rolled_up)
+    before_sentiment = before.sentiment_series()
+    previous = Previous(
+        start=previous_start,
+        end=start,
+        kpis=kpis(session, previous_start, start, before_sentiment.values, focus, before.churn),
+        sentiment=_totals(before_sentiment.values),
+        by_source=_totals(before.by_source),
+        by_group=_totals(before.by_group),
+        by_tag=_totals(before.by_tag),
+        share_of_voice={group: share for group, _n, share in before.share_of_voice()},
+    )
     return Dashboard(
         start=start,
         end=end,
@@ -203,8 +254,9 @@ def build_dashboard(
         by_tag=Series(tally.buckets, dict(sorted(tally.by_tag.items(), key=lambda kv: -sum(kv[1]))[:12])),
         sentiment_by_source={k: dict(v) for k, v in sorted(tally.sentiment_by_source.items())},
         share_of_voice=tally.share_of_voice(),
-        themes=negative_themes(session, in_range),
+        themes=negative_themes(session, in_range, brand),
         kpis=kpis(session, start, end, sentiment.values, focus, tally.churn),
+        previous=previous,
         recent_negative=recent_negative(session, in_range),
     )
 
@@ -215,26 +267,21 @@ def recent_negative(session: Session, in_range: tuple[Any, ...], limit: int = 10
     return list(session.exec(statement))
 
 
-def negative_themes(session: Session, in_range: tuple[Any, ...], top: int = 15) -> list[tuple[str, int]]:
-    """The words negative posts use most (stop words left out), from the latest THEME_SAMPLE of them."""
-    counter: Counter[str] = Counter()
-    rows = session.exec(
-        select(Mention.title, Mention.text)
-        .where(*in_range, NEGATIVE)
-        .order_by(col(Mention.published_at).desc())
-        .limit(THEME_SAMPLE)
-    )
-    for title, text in rows:
-        words = {w.lower() for w in _WORD.findall(f"{title or ''} {text or ''}"[:2000])}
-        counter.update(w for w in words if w not in STOPWORDS and len(w) > 3)
-    return counter.most_common(top)
-
-
-def _tag_filter(tags: tuple[str, ...]) -> Any:
-    text = cast(Mention.tags, String)
-    # SQLite keeps the JSON as written (non-ASCII escaped as \\uXXXX); PostgreSQL's jsonb text is plain.
-    patterns = {f'%"{tag}"%' for tag in tags} | {f"%{json.dumps(tag)}%" for tag in tags}
-    return or_(*(text.like(pattern) for pattern in sorted(patterns)))
+def negative_themes(
+    session: Session, in_range: tuple[Any, ...], brand: frozenset[str] = frozenset(), top: int = 15
+) -> list[themes.Theme]:
+    """Themes of the newest THEME_SAMPLE negative mentions in range, told apart from half as many others."""
+    posts: list[themes.Post] = []
+    for negative, condition, limit in ((True, NEGATIVE, THEME_SAMPLE), (False, NOT_NEGATIVE, THEME_SAMPLE // 2)):
+        rows = session.exec(
+            select(Mention.id, Mention.source, Mention.title, Mention.text)
+            .where(*in_range, condition)
+            .order_by(col(Mention.published_at).desc())
+            .limit(limit)
+        )
+        for mention_id, source, title, text in rows:
+            posts.append(themes.Post(int(mention_id or 0), source, themes.theme_text(title, text), negative))
+    return themes.negative_themes(posts, brand, top)
 
 
 def _seconds(session: Session, later: Any, earlier: Any) -> Any:
@@ -310,7 +357,7 @@ def _leads(session: Session, in_range: tuple[Any, ...]) -> tuple[int, int]:
     """Customers with a lead-tagged mention in range, and how many ordered on or after the first such mention."""
     first_lead = (
         select(col(Mention.customer_id).label("customer_id"), func.min(Mention.published_at).label("first_seen"))
-        .where(*in_range, _tag_filter(LEAD_TAGS), col(Mention.customer_id).is_not(None))
+        .where(*in_range, tag_condition(LEAD_TAGS), col(Mention.customer_id).is_not(None))
         .group_by(col(Mention.customer_id))
         .subquery()
     )

@@ -39,6 +39,14 @@ class DayCounts:
     main: Counter[MainKey]
     tags: Counter[TagKey]
 
+    def between(self, start: datetime, end: datetime) -> DayCounts:
+        """The counts of the days in [start, end) (both at midnight UTC)."""
+        first, last = start.date(), end.date()
+        return DayCounts(
+            Counter({k: n for k, n in self.main.items() if first <= k[0] < last}),
+            Counter({k: n for k, n in self.tags.items() if first <= k[0] < last}),
+        )
+
 
 def day_expression(session: Session) -> Any:
     """SQL for the UTC calendar day a mention was published (dialect-specific)."""
@@ -118,10 +126,7 @@ class MentionRollup:
             if span is None or start < span[0] or end > span[1] or not self._follow(session, version):
                 wide = (start, end) if span is None else (min(start, span[0]), max(end, span[1]))
                 self._rebuild(session, wide, version)
-            first, last = start.date(), end.date()
-            main = Counter({k: n for k, n in self._counts.main.items() if first <= k[0] < last})
-            tags = Counter({k: n for k, n in self._counts.tags.items() if first <= k[0] < last})
-            return DayCounts(main, tags)
+            return self._counts.between(start, end)
 
     def _rebuild(self, session: Session, span: tuple[datetime, datetime], version: _Version) -> None:
         in_span = (col(Mention.published_at) >= span[0], col(Mention.published_at) < span[1])

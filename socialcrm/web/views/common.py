@@ -1,16 +1,23 @@
-"""Small things several pages share: the configuration key, source names, and the answer after an action."""
+"""Small things several pages share: the configuration key, source names, brand terms, the answer after an action."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from socialcrm.config import Config
+from socialcrm.insights.themes import configured_brand_terms
 from socialcrm.web.i18n import translate
 from socialcrm.web.notices import NOTICES
 from socialcrm.web.render import language_of
 from socialcrm.web.security import wants_json
 
 CONFIG_KEY = web.AppKey("config", Config)
+
+
+def brand_terms(request: web.Request) -> frozenset[str]:
+    """The brand's own words that themes leave out: ``[insights] brand_terms`` and what the sources listen for."""
+    config = request.app[CONFIG_KEY]
+    return configured_brand_terms(config.insights.brand_terms, (source.options for source in config.sources))
 
 
 def source_names(request: web.Request) -> list[str]:

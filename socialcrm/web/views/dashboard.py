@@ -1,4 +1,8 @@
-"""The marketing dashboard: charts, share of voice, negative themes, KPIs, CSV export."""
+"""The marketing dashboard: charts, share of voice, negative themes, KPIs, CSV export.
+
+Every figure shows its change against the previous period of the same length, and a bar, a day, a
+share or a theme links to the mentions behind it (the mention list, filtered).
+"""
 
 from __future__ import annotations
 
@@ -6,17 +10,20 @@ import csv
 import io
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from urllib.parse import urlencode
 
 from aiohttp import web
+from markupsafe import Markup
 
 from socialcrm.models import SENTIMENT_LABELS, utcnow
-from socialcrm.web import charts, i18n
+from socialcrm.web import charts, deltas, i18n
 from socialcrm.web.middleware import DB_KEY
 from socialcrm.web.queries.dashboard import Dashboard, Focus, build_dashboard, export_rows
 from socialcrm.web.queries.rollup import MentionRollup
 from socialcrm.web.render import language_of, render
 from socialcrm.web.security import requires
 from socialcrm.web.views import params
+from socialcrm.web.views.common import brand_terms
 
 routes = web.RouteTableDef()
 RANGES = ("7", "30", "90", "365")
@@ -60,6 +67,29 @@ def _label(language: str) -> Callable[[date], str]:
     return label
 
 
+class MentionLinks:
+    """Links to the mention list narrowed to a range, the page's focus and more filters (the drill-down)."""
+
+    def __init__(self, board: Dashboard, focus: Focus) -> None:
+        self.first = board.start.date()
+        self.last = (board.end - timedelta(days=1)).date()
+        self.bucket = board.bucket
+        self.focus = {"source": focus.source, "group": focus.group, "tag": focus.tag}
+
+    def link(self, first: date | None = None, last: date | None = None, **filters: str | None) -> str:
+        """The mention list for [first, last] (default: the page's range) with ``filters`` on top of the focus."""
+        query = {"start": (first or self.first).isoformat(), "end": (last or self.last).isoformat()}
+        merged = {**self.focus, **filters}
+        query.update({k: v for k, v in merged.items() if v})
+        return "/mentions?" + urlencode(query)
+
+    def bucket_link(self, bucket: date, **filters: str | None) -> str:
+        """The mention list for one day or week of the chart."""
+        first = max(bucket, self.first)
+        last = min(bucket + timedelta(days=6 if self.bucket == "week" else 0), self.last)
+        return self.link(first, last, **filters)
+
+
 @routes.get("/dashboard")
 @requires("marketing")
 async def dashboard(request: web.Request) -> web.Response:
@@ -69,7 +99,11 @@ async def dashboard(request: web.Request) -> web.Response:
     by = params.choice(request.query, "by", DIMENSIONS) or "source"
     focus = focus_of(request)
     rollup = request.app[ROLLUP_KEY]
-    board: Dashboard = await request.app[DB_KEY].run_read(lambda s: build_dashboard(s, start, end, now, focus, rollup))
+    brand = brand_terms(request)
+    board: Dashboard = await request.app[DB_KEY].run_read(
+        lambda s: build_dashboard(s, start, end, now, focus, rollup, brand)
+    )
+    links = MentionLinks(board, focus)
     language = language_of(request)
     t = i18n.translator(language)
     label = _label(language)
@@ -81,11 +115,31 @@ async def dashboard(request: web.Request) -> web.Response:
         return i18n.format_percent(v, language)
 
     series = {"source": board.by_source, "group": board.by_group, "tag": board.by_tag}[by]
+    before = {"source": board.previous.by_source, "group": board.previous.by_group, "tag": board.previous.by_tag}[by]
     keys = sorted(series.values, key=lambda k: -series.total(k))
     colours = {k: charts.colour(i) for i, k in enumerate(keys)}
+
+    def volume_link(key: str, bucket: date) -> str | None:
+        return None if key == "–" else links.bucket_link(bucket, **{by: key})
+
+    def sentiment_link(key: str, bucket: date) -> str | None:
+        return links.bucket_link(bucket, sentiment=key if key in SENTIMENT_LABELS else None)
+
+    def total_and_change(total: int, previous: int, worse: deltas.Worse = None) -> Markup:
+        return Markup('<span class="total">{}</span> {}').format(
+            fmt(total), deltas.count(total, previous, language, worse)
+        )
+
     volume_chart = charts.responsive(
         lambda c: charts.line_chart(
-            t("Volume by " + by), series.buckets, {k: series.values[k] for k in keys}, colours, label, fmt, c
+            t("Volume by " + by),
+            series.buckets,
+            {k: series.values[k] for k in keys},
+            colours,
+            label,
+            fmt,
+            c,
+            volume_link,
         )
     )
     sentiment_chart = charts.responsive(
@@ -97,9 +151,19 @@ async def dashboard(request: web.Request) -> web.Response:
             label,
             fmt,
             c,
+            sentiment_link,
         )
     )
-    share_chart = charts.responsive(lambda c: charts.share_bars(t("Share of voice"), board.share_of_voice, pct, c))
+    named_groups = [g for g, _n, _s in board.share_of_voice if g != "–"]
+    share_chart = charts.responsive(
+        lambda c: charts.share_bars(
+            t("Share of voice"),
+            board.share_of_voice,
+            pct,
+            c,
+            lambda group: None if group == "–" else links.link(group=group),
+        )
+    )
     return render(
         request,
         "dashboard.html",
@@ -111,15 +175,40 @@ async def dashboard(request: web.Request) -> web.Response:
         start_value=start.date().isoformat(),
         end_value=(end - timedelta(days=1)).date().isoformat(),
         volume_chart=volume_chart,
-        volume_legend=charts.legend(keys, colours, href=lambda key: _focus_link(request, by, key)),
+        volume_legend=charts.legend(
+            keys,
+            colours,
+            href=lambda key: _focus_link(request, by, key),
+            extra=lambda key: total_and_change(series.total(key), before.get(key, 0)),
+        ),
         focus=focus,
         sentiment_chart=sentiment_chart,
         sentiment_legend=charts.legend(
-            [k for k in board.sentiment.values], charts.SENTIMENT_COLOURS, lambda k: t("sentiment:" + k)
+            [k for k in board.sentiment.values],
+            charts.SENTIMENT_COLOURS,
+            lambda k: t("sentiment:" + k),
+            extra=lambda key: total_and_change(
+                board.sentiment.total(key), board.previous.sentiment.get(key, 0), "up" if key == "negative" else None
+            ),
         ),
-        share_chart=share_chart,
+        share_chart=share_chart if len(named_groups) >= 2 else None,
         sentiments=SENTIMENT_LABELS,
+        links=links,
+        delta_count=lambda now_, before_, worse=None: deltas.count(now_, before_, language, worse),
+        delta_share=lambda now_, before_, worse=None: deltas.share(now_, before_, language, worse),
+        delta_duration=lambda now_, before_, worse="up": deltas.duration(now_, before_, language, worse),
+        previous_first=board.previous.start.date(),
+        previous_last=(board.previous.end - timedelta(days=1)).date(),
+        excerpt=_excerpt,
     )
+
+
+def _excerpt(text: str, limit: int = 160) -> str:
+    """The start of a mention's text, cut at a word."""
+    text = " ".join(text.split())
+    if len(text) <= limit:
+        return text
+    return text[:limit].rsplit(" ", 1)[0] + " …"
 
 
 def _focus_link(request: web.Request, dimension: str, key: str) -> str:
@@ -142,7 +231,8 @@ async def export_csv(request: web.Request) -> web.Response:
     start, end, _preset = date_range(request, now)
     focus = focus_of(request)
     rollup = request.app[ROLLUP_KEY]
-    board = await request.app[DB_KEY].run_read(lambda s: build_dashboard(s, start, end, now, focus, rollup))
+    brand = brand_terms(request)
+    board = await request.app[DB_KEY].run_read(lambda s: build_dashboard(s, start, end, now, focus, rollup, brand))
     out = io.StringIO()
     writer = csv.writer(out)
     for row in export_rows(board):

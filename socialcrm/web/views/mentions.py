@@ -1,6 +1,11 @@
-"""The page of recent mentions, filterable by source, sentiment, language and group."""
+"""The page of recent mentions, filterable by source, sentiment, language, group, dates, tag and theme.
+
+The dashboard's drill-down links open this page: a bar, a day or a theme becomes a filter here.
+"""
 
 from __future__ import annotations
+
+from datetime import timedelta
 
 from aiohttp import web
 from sqlmodel import Session
@@ -13,7 +18,7 @@ from socialcrm.web.queries.mentions import MentionFilter, recent_mentions
 from socialcrm.web.render import render
 from socialcrm.web.security import local_path, requires, user_of
 from socialcrm.web.views import params
-from socialcrm.web.views.common import CONFIG_KEY, finish, source_names
+from socialcrm.web.views.common import CONFIG_KEY, brand_terms, finish, source_names
 
 routes = web.RouteTableDef()
 
@@ -21,14 +26,20 @@ routes = web.RouteTableDef()
 @routes.get("/mentions")
 @requires("community", "service", "marketing")
 async def mention_list(request: web.Request) -> web.Response:
-    """Stored mentions, newest first, filtered by source, sentiment, language or group; paged by id."""
+    """Stored mentions, newest first, filtered by source, sentiment, language, group, dates, tag, theme; paged by id."""
     q = request.query
+    last_day = params.day(q, "end")
     where = MentionFilter(
         source=params.text(q, "source", 64),
         sentiment=params.choice(q, "sentiment", SENTIMENT_LABELS),
         language=params.text(q, "language", 8),
         group=params.text(q, "group", 64),
         before_id=params.integer(q, "before", 1),
+        since=params.day(q, "start"),
+        until=last_day + timedelta(days=1) if last_day else None,
+        tag=params.text(q, "tag", 64),
+        theme=params.text(q, "theme", 120),
+        brand=brand_terms(request),
     )
     config = request.app[CONFIG_KEY]
     user = user_of(request)
@@ -45,6 +56,8 @@ async def mention_list(request: web.Request) -> web.Response:
         composers=composers,
         next_before=next_before,
         where=where,
+        last_day=last_day,
+        request_query=request.query,
         sources=source_names(request),
         sentiments=SENTIMENT_LABELS,
     )
