@@ -12,8 +12,16 @@ with all their tickets:
   status and SLA times stay for the KPIs;
 - pending outbox deliveries of their drafts are cancelled and their payloads wiped;
 - rule decisions on their mentions lose the values they quoted;
+- audit entries about their records, mentions, tickets, drafts and link suggestions keep who did
+  what and when, and lose their details (merge reasons, company changes, rejection reasons,
+  confirmed identities);
+- every other copy of their e-mail, phone, name, handles, order numbers and words, in any table
+  (webhook and e-mail payloads in the outbox, audit details, decision explanations, somebody
+  else's post that quotes their e-mail or phone) is redacted in place (services/erasure_sweep.py);
 - the customer record itself is deleted; the audit log keeps only "customer erased" with the
   customer_ref and counts.
+
+``export_person`` holds everything erasure removes: the records, and every copy the sweep finds.
 """
 
 from __future__ import annotations
@@ -22,10 +30,11 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, or_, update
+from sqlalchemy import and_, delete, or_, update
 from sqlmodel import Session, col, select
 
 from socialcrm.models import (
+    AuditEntry,
     ContactPoint,
     Customer,
     CustomerNote,
@@ -46,6 +55,7 @@ from socialcrm.models import (
 )
 from socialcrm.services import audit
 from socialcrm.services.customers import find_by_ref
+from socialcrm.services.erasure_sweep import PersonTraces, Redactor, find_copies, redact_copies
 
 ERASED = "[erased]"
 
@@ -88,8 +98,9 @@ def export_person(session: Session, customer_ref: str, *, actor: str) -> dict[st
     customer = find_by_ref(session, customer_ref)
     ids = person_ids(session, customer)
     mention_ids = _mention_ids(session, ids)
-    ticket_ids = [t for t in session.exec(select(Ticket.id).where(col(Ticket.customer_id).in_(ids))) if t]
-    draft_ids = [d for d in session.exec(select(ReplyDraft.id).where(col(ReplyDraft.customer_id).in_(ids))) if d]
+    ticket_ids = _ticket_ids(session, ids, mention_ids)
+    draft_ids = _draft_ids(session, ids, mention_ids)
+    redactor = Redactor(person_traces(session, ids, mention_ids))
     document = {
         "customer_ref": customer.customer_ref,
         "exported_at": utcnow().isoformat(),
@@ -104,7 +115,21 @@ def export_person(session: Session, customer_ref: str, *, actor: str) -> dict[st
         "ticket_notes": _rows(session, TicketNote, TicketNote.ticket_id, ticket_ids),
         "drafts": _rows(session, ReplyDraft, ReplyDraft.id, draft_ids),
         "draft_edits": _rows(session, DraftEdit, DraftEdit.draft_id, draft_ids),
-        "link_suggestions": _rows(session, LinkSuggestion, LinkSuggestion.customer_id, ids),
+        "link_suggestions": _rows(session, LinkSuggestion, LinkSuggestion.customer_id, ids)
+        + _rows(session, LinkSuggestion, LinkSuggestion.mention_id, mention_ids),
+        "merge_candidates": _rows(session, MergeCandidate, MergeCandidate.customer_a_id, ids)
+        + _rows(session, MergeCandidate, MergeCandidate.customer_b_id, ids),
+        "decisions": _rows(session, Decision, Decision.mention_id, mention_ids),
+        "outbox": _rows(session, OutboxItem, OutboxItem.draft_id, draft_ids),
+        "audit_entries": [
+            e.model_dump(mode="json") for e in _audit_entries(session, ids, mention_ids, ticket_ids, draft_ids)
+        ],
+        # Copies anywhere else (webhook payloads, audit details, other people's posts quoting her):
+        # where each is and what of her it holds, not the rest of somebody else's post.
+        "copies": [
+            {"table": c.table, "id": c.row_id, "column": c.column, "holds": redactor.found(c.value)}
+            for c in find_copies(session, redactor)
+        ],
     }
     audit.record(session, actor, "customer.export", "customer", customer.id, {"customer_ref": customer.customer_ref})
     return document
@@ -120,6 +145,11 @@ def erase_person(session: Session, customer_ref: str, *, actor: str, now: dateti
     ticket_ids = _ticket_ids(session, ids, mention_ids)
     draft_ids = _draft_ids(session, ids, mention_ids)
     counts = {"customers": len(ids), "mentions": len(mention_ids), "tickets": len(ticket_ids), "drafts": len(draft_ids)}
+    # What identifies her, collected before her records go, to find the copies afterwards.
+    redactor = Redactor(person_traces(session, ids, mention_ids))
+    about_her = [e.id for e in _audit_entries(session, ids, mention_ids, ticket_ids, draft_ids) if e.id is not None]
+    if about_her:
+        session.exec(update(AuditEntry).where(col(AuditEntry.id).in_(about_her)).values(detail={"erased": True}))
     if mention_ids:
         _wipe_mentions(session, mention_ids, now)
     if ticket_ids:
@@ -127,8 +157,71 @@ def erase_person(session: Session, customer_ref: str, *, actor: str, now: dateti
     if draft_ids:
         _wipe_drafts(session, draft_ids)
     _delete_customers(session, ids)
+    session.flush()
+    counts["copies"] = redact_copies(session, redactor, skip_tables=("alembic_version",))
     audit.record(session, actor, "customer.erase", "customer", None, {"customer_ref": ref, **counts})
     return counts
+
+
+def person_traces(session: Session, ids: list[int], mention_ids: list[int]) -> PersonTraces:
+    """Her e-mail addresses, phone numbers, names, handles, order numbers and longer texts."""
+    traces = PersonTraces()
+    for kind, value in session.exec(
+        select(ContactPoint.kind, ContactPoint.value).where(col(ContactPoint.customer_id).in_(ids))
+    ):
+        if kind == "phone":
+            traces.add_phone(value)
+        else:
+            traces.emails.add(value.lower())
+    traces.names.update(n for n in session.exec(select(Customer.name).where(col(Customer.id).in_(ids))) if n)
+    for handle, display_name in session.exec(
+        select(Identity.handle, Identity.display_name).where(col(Identity.customer_id).in_(ids))
+    ):
+        traces.handles.add(handle)
+        if display_name:
+            traces.names.add(display_name)
+    traces.order_numbers.update(session.exec(select(Order.order_number).where(col(Order.customer_id).in_(ids))))
+    if mention_ids:
+        for text, title, author_name in session.exec(
+            select(Mention.text, Mention.title, Mention.author_name).where(col(Mention.id).in_(mention_ids))
+        ):
+            traces.add_text(text)
+            traces.add_text(title)
+            if author_name:
+                traces.names.add(author_name)
+    for note in session.exec(select(CustomerNote.text).where(col(CustomerNote.customer_id).in_(ids))):
+        traces.add_text(note)
+    return traces
+
+
+def _audit_entries(
+    session: Session,
+    ids: list[int],
+    mention_ids: list[int],
+    ticket_ids: list[int],
+    draft_ids: Iterable[int] = (),
+) -> list[AuditEntry]:
+    """Audit entries about her records, mentions, tickets, drafts and the link suggestions of her mentions."""
+    suggestions = list(
+        session.exec(
+            select(LinkSuggestion.id).where(
+                or_(col(LinkSuggestion.customer_id).in_(ids), col(LinkSuggestion.mention_id).in_(mention_ids or [-1]))
+            )
+        )
+    )
+    wanted = {
+        "customer": ids,
+        "mention": mention_ids,
+        "ticket": ticket_ids,
+        "draft": list(draft_ids),
+        "link_suggestion": [s for s in suggestions if s is not None],
+    }
+    clauses = [
+        and_(col(AuditEntry.entity_type) == kind, col(AuditEntry.entity_id).in_([str(i) for i in values]))
+        for kind, values in wanted.items()
+        if values
+    ]
+    return list(session.exec(select(AuditEntry).where(or_(*clauses)).order_by(col(AuditEntry.id)))) if clauses else []
 
 
 def _ticket_ids(session: Session, ids: list[int], mention_ids: list[int]) -> list[int]:
