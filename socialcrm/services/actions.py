@@ -112,6 +112,11 @@ def _mention_id(mention: Mention) -> int:
     return mention.id
 
 
+def webhook_outbox_key(action_key: str) -> str:
+    """The outbox key of the webhook an action sends (retention finds an old mention's webhooks by it)."""
+    return f"webhook:{action_key}"
+
+
 def _claim(
     session: Session, key: str, rule: Rule, spec: ActionSpec, mention: Mention, now: datetime
 ) -> ActionKey | None:
@@ -328,7 +333,11 @@ def _notify(
         "ticket_id": ticket.id if ticket else None,
     }
     item = outbox.enqueue(
-        session, "webhook", f"webhook:{key}", {"webhook": spec.options["webhook"], "body": body}, now=ctx.now
+        session,
+        "webhook",
+        webhook_outbox_key(key),
+        {"webhook": spec.options["webhook"], "body": body},
+        now=ctx.now,
     )
     return {"outcome": "queued", "outbox_id": item.id}
 
