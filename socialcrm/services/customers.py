@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import func, or_
+from sqlalchemy import ColumnElement, func, or_
 from sqlmodel import Session, col, select
 from sqlmodel.sql.expression import SelectOfScalar
 
@@ -135,6 +135,22 @@ def add_note(session: Session, customer_id: int, text: str, *, actor: str) -> Cu
     return note
 
 
+def search_condition(search: str) -> ColumnElement[bool]:
+    """Customers whose name, company, customer_ref, e-mail, phone or a handle contains ``search`` (any case)."""
+    # % and _ typed in the search box are literal characters, not wildcards.
+    literal = search.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    needle = f"%{literal}%"
+    by_contact = select(ContactPoint.customer_id).where(func.lower(ContactPoint.value).like(needle, escape="\\"))
+    by_handle = select(Identity.customer_id).where(func.lower(Identity.handle).like(needle, escape="\\"))
+    return or_(
+        func.lower(Customer.name).like(needle, escape="\\"),
+        func.lower(Customer.company).like(needle, escape="\\"),
+        func.lower(Customer.customer_ref).like(needle, escape="\\"),
+        col(Customer.id).in_(by_contact),
+        col(Customer.id).in_(by_handle),
+    )
+
+
 def list_customers(
     session: Session,
     *,
@@ -148,20 +164,7 @@ def list_customers(
     if not include_prospects:
         statement = statement.where(col(Customer.is_prospect).is_(False))
     if search and search.strip():
-        # % and _ typed in the search box are literal characters, not wildcards.
-        literal = search.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        needle = f"%{literal}%"
-        by_contact = select(ContactPoint.customer_id).where(func.lower(ContactPoint.value).like(needle, escape="\\"))
-        by_handle = select(Identity.customer_id).where(func.lower(Identity.handle).like(needle, escape="\\"))
-        statement = statement.where(
-            or_(
-                func.lower(Customer.name).like(needle, escape="\\"),
-                func.lower(Customer.company).like(needle, escape="\\"),
-                func.lower(Customer.customer_ref).like(needle, escape="\\"),
-                col(Customer.id).in_(by_contact),
-                col(Customer.id).in_(by_handle),
-            )
-        )
+        statement = statement.where(search_condition(search))
     statement = statement.order_by(func.lower(Customer.name), col(Customer.id)).offset(offset).limit(limit)
     return list(session.exec(statement))
 

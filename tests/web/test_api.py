@@ -6,7 +6,7 @@ import re
 
 from socialcrm.services import auth
 from socialcrm.web.app import create_app
-from tests.web.seed import add_mention
+from tests.web.seed import add_customer, add_mention
 
 
 def _token(db, username: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
@@ -139,3 +139,23 @@ async def test_since_takes_a_day_or_an_iso_8601_time_with_its_offset(anon, db, w
     assert naive.status == 400 and "time zone" in (await naive.json())["error"]
     words = await anon.get("/api/v1/mentions", params={"since": "yesterday"}, headers=headers)
     assert words.status == 400 and "ISO 8601" in (await words.json())["error"]
+
+
+async def test_lists_link_to_their_next_page_and_customer_search_reaches_every_match(anon, db, world):
+    with db.write() as s:
+        wanted = {add_customer(s, f"Schulz {i:03d}", company="Schulz GmbH").id for i in range(205)}
+        add_customer(s, "Meier")
+    headers = _token(db, "service")
+    seen: list[int] = []
+    url: str | None = "/api/v1/customers?q=SCHULZ&limit=200"
+    while url:
+        response = await anon.get(url, headers=headers)
+        body = await response.json()
+        seen.extend(c["id"] for c in body["items"])
+        link = response.headers.get("Link")
+        if body["next"]:
+            assert link == f'<{body["next"]}>; rel="next"' and f"cursor={body['next_cursor']}" in link
+        else:
+            assert link is None and body["next_cursor"] is None
+        url = body["next"]
+    assert len(seen) == 205 and set(seen) == wanted and seen == sorted(seen, reverse=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlmodel import select
 
 from socialcrm.models import Customer, Identity, LinkSuggestion, Mention, MergeCandidate
@@ -200,3 +202,22 @@ async def test_many_identical_names_are_one_card_with_contacts_side_by_side(as_r
     )
     assert dismissed.status == 303
     assert "No merge candidates." in await (await client.get("/customers/merges")).text()
+
+
+async def test_search_pages_through_every_match(as_role, db, world):
+    """More matches than a page (and more than the 200 the first release stopped at): every one is reachable."""
+    with db.write() as s:
+        wanted = {add_customer(s, f"Schulz {i:03d}").id for i in range(205)}
+        add_customer(s, "Meier")
+    client, _ = await as_role("community")
+    seen: set[int] = set()
+    page = 1
+    while True:
+        html = await (await client.get("/customers", params={"q": "schulz", "page": str(page)})).text()
+        found = {int(i) for i in re.findall(r'href="/customers/(\d+)"', html)}
+        assert found and not found & seen, page
+        seen |= found
+        if 'rel="next"' not in html:
+            break
+        page += 1
+    assert seen == wanted and page == 5

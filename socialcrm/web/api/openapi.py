@@ -18,7 +18,11 @@ Read mentions, tickets, reply drafts and customers; approve or reject drafts; mo
 Authentication: `Authorization: Bearer <token>`; an admin creates tokens under Admin → Users and API tokens.
 Each token acts as its user, with that user's role (admin, community, service, marketing).
 
-Paging: lists return the newest records first with `next_cursor`; pass it back as `cursor` to continue.
+Paging: lists return the newest records first, at most `limit` (50; up to 200) a page. While more
+follow, the body's `next` and the `Link: <next>; rel="next"` header (RFC 8288; a reference relative to
+the request) give the next page's address, and `next_cursor` is what to pass as `cursor` for it; on
+the last page all three are absent or null. Lists carry no total: counting every match of a filter
+on millions of mentions would cost more than the page itself.
 
 Input: query parameters and bodies are checked against this document. An unknown or repeated parameter,
 an unknown body field, `null` for a field (leave it out instead) or a number out of range is a 400 that
@@ -208,6 +212,12 @@ def _list(tag: str, schema: str, summary: str, query: type[schemas.ApiModel]) ->
             "responses": {
                 "200": {
                     "description": "A page, newest first",
+                    "headers": {
+                        "Link": {
+                            "description": 'The next page, when there is one: `<next>; rel="next"` (RFC 8288)',
+                            "schema": {"type": "string"},
+                        }
+                    },
                     "content": {
                         "application/json": {
                             "schema": {

@@ -38,11 +38,15 @@ def _query(request: web.Request, model: type[M]) -> M:
 
 
 def _listing(request: web.Request, items: list[dict[str, Any]], cursor: int | None) -> web.Response:
+    """A page as JSON; when more follow, ``next`` and a ``Link: <...>; rel="next"`` header (RFC 8288) lead on."""
     next_url = None
+    headers: dict[str, str] = {}
     if cursor is not None:
         query = {**request.query, "cursor": str(cursor)}
         next_url = str(request.rel_url.with_query(query))
-    return web.json_response({"items": items, "next_cursor": str(cursor) if cursor else None, "next": next_url})
+        headers["Link"] = f'<{next_url}>; rel="next"'
+    body = {"items": items, "next_cursor": str(cursor) if cursor else None, "next": next_url}
+    return web.json_response(body, headers=headers)
 
 
 async def _body(request: web.Request, model: type[M]) -> M:
@@ -214,15 +218,12 @@ async def reject_draft(request: web.Request) -> web.StreamResponse:
 @routes.get(PREFIX + "/customers")
 @requires("community", "service")
 async def list_customers(request: web.Request) -> web.Response:
-    """Active customers, newest first; ``q`` searches like the customer list."""
+    """Active customers and prospects, newest first; ``q`` searches like the customer list (every match, paged)."""
     q = _query(request, schemas.CustomerQuery)
     search, before, limit = (q.q or "").strip(), q.cursor, q.limit
     filters: list[Any] = [col(Customer.merged_into_id).is_(None)]
     if search:
-        found = await request.app[DB_KEY].run_read(
-            lambda s: customers.list_customers(s, search=search, include_prospects=True, limit=schemas.MAX_LIMIT)
-        )
-        filters.append(col(Customer.id).in_([c.id for c in found]))
+        filters.append(customers.search_condition(search))
     rows, cursor = await request.app[DB_KEY].run_read(lambda s: queries.page(s, Customer, filters, before, limit))
     return _listing(request, [serialize.customer(c) for c in rows], cursor)
 
