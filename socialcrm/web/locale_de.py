@@ -374,6 +374,11 @@ CATALOGUE: dict[str, str] = {
     "previous period: {value}": "Vorzeitraum: {value}",
     "new": "neu",
     "Theme": "Thema",
+    "New customers from leads (first order after the lead)": "Neukunden aus Leads (erste Bestellung nach dem Lead)",
+    "Campaign response": "Kampagnenresonanz",
+    "Mentions and their sentiment per campaign tag, against the previous period.": (
+        "Erwähnungen und ihre Stimmung je Kampagnen-Schlagwort, verglichen mit dem Vorzeitraum."
+    ),
     "Share of voice compares how often people talk about you and about your competitors.": (
         "Share of Voice vergleicht, wie oft über Sie und über Ihre Mitbewerber gesprochen wird."
     ),

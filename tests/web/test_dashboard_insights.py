@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from socialcrm.models import utcnow
 from socialcrm.web.queries.dashboard import build_dashboard
-from tests.web.seed import add_mention, make_users
+from tests.web.seed import add_customer, add_mention, make_users
 from tests.web.test_dashboard import seed_marketing
 
 DAY = timedelta(days=1)
@@ -104,3 +104,52 @@ async def test_themes_leave_out_the_configured_brand_terms(aiohttp_client, db):
     html = await (await client.get("/dashboard")).text()
     themes = re.findall(r'data-theme="([^"]*)"', html)
     assert "Kaffeemaschine undicht" in themes and not any("Acme" in t for t in themes)
+
+
+def test_campaign_response_new_customers_and_labelled_churn(db):
+    from socialcrm.models import CustomLabel, MentionLabel, Order
+
+    start = _seed(db)
+    with db.write() as s:
+        add_mention(
+            s,
+            "Frühlingsaktion super",
+            source="blog",
+            sentiment="positive",
+            tags=["spring-sale"],
+            published_at=start - 3 * DAY,
+        )
+        bert = add_customer(s, "Bert Bestand")  # ordered before his lead mention: a lead won, not a new customer
+        s.add(Order(order_number="B-1", customer_id=bert.id, ordered_at=start - 30 * DAY, products=["X"]))
+        s.add(Order(order_number="B-2", customer_id=bert.id, ordered_at=start + 3 * DAY, products=["Y"]))
+        add_mention(
+            s, "Gibt es das auch in Blau?", customer=bert, tags=["lead"], sentiment="neutral", published_at=start + DAY
+        )
+        quits = add_mention(s, "Ich kündige zum Monatsende", sentiment="negative", published_at=start + DAY)
+        label = CustomLabel(name="churn", enabled=True)
+        s.add(label)
+        s.flush()
+        s.add(MentionLabel(mention_id=quits.id, label_id=label.id, score=0.9))
+    with db.read() as s:
+        board = build_dashboard(s, start, start + 5 * DAY, utcnow())
+    sale = next(c for c in board.campaigns if c.tag == "spring-sale")
+    assert (sale.mentions, sale.positive, sale.negative) == (2, 1, 1)
+    assert (sale.previous_mentions, sale.previous_positive, sale.previous_negative) == (1, 1, 0)
+    assert (sale.positive_share, sale.previous_positive_share) == (0.5, 1.0)
+    assert {c.tag for c in board.campaigns} == {"spring-sale"}  # churn and lead tags are KPIs of their own
+    k = board.kpis
+    assert (k.leads, k.leads_won, k.new_customers) == (2, 2, 1)  # Lea is new, Bert ordered before
+    assert k.churn_signals == 2  # the "kündigung" tag and the churn label
+    assert board.previous.kpis.churn_signals == 0
+
+
+async def test_campaign_table_and_new_customers_on_the_page(as_role, db):
+    make_users(db)
+    start = _seed(db)
+    first, last = start.date().isoformat(), (start + 4 * DAY).date().isoformat()
+    client, _ = await as_role("marketing")
+    html = await (await client.get(f"/dashboard?start={first}&end={last}")).text()
+    row = re.search(r'<tr data-campaign="spring-sale">(.*?)</tr>', html, re.S)
+    assert row and f"/mentions?start={first}&amp;end={last}&amp;tag=spring-sale" in row.group(1)
+    assert "50.0%" in row.group(1) and "+2 (new)" in row.group(1)
+    assert re.search(r'data-kpi="new_customers">1<', html)

@@ -7,7 +7,7 @@ so the page can show how it changed.
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -17,12 +17,11 @@ from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
 from socialcrm.insights import themes
-from socialcrm.models import SENTIMENT_LABELS, Mention, Order, ReplyDraft, Ticket, TicketMention
+from socialcrm.models import SENTIMENT_LABELS, Mention
+from socialcrm.web.queries.kpis import CHURN_TAGS, Campaign, Kpis, campaigns, kpis
 from socialcrm.web.queries.mentions import tag_condition
 from socialcrm.web.queries.rollup import DayCounts, MainKey, MentionRollup, TagKey, count_days, count_tags
 
-CHURN_TAGS = ("churn", "cancellation", "kündigung")
-LEAD_TAGS = ("lead",)
 THEME_SAMPLE = 1000  # the newest negative mentions themes are read from (and half as many others)
 # lower() keeps SQLite from reading all negative posts through the sentiment index and sorting them:
 # the range on published_at is the selective part.
@@ -63,23 +62,6 @@ class Series:
 
 
 @dataclass(slots=True)
-class Kpis:
-    """The key figures: volume, complaints, response rate and times, churn signals, leads and leads won."""
-
-    mentions: int = 0
-    complaints: int = 0
-    negative_share: float | None = None
-    response_rate: float | None = None
-    responded: int = 0
-    actionable: int = 0
-    median_first_response: timedelta | None = None
-    median_resolution: timedelta | None = None
-    churn_signals: int = 0
-    leads: int = 0
-    leads_won: int = 0
-
-
-@dataclass(slots=True)
 class Previous:
     """The period of the same length just before: its KPIs and the total of every chart key."""
 
@@ -109,6 +91,7 @@ class Dashboard:
     themes: list[themes.Theme]
     kpis: Kpis
     previous: Previous
+    campaigns: list[Campaign] = field(default_factory=list)
     recent_negative: list[Mention] = field(default_factory=list)
 
 
@@ -139,6 +122,7 @@ class _Tally:
     by_source: defaultdict[str, list[int]] = field(init=False)
     by_group: defaultdict[str, list[int]] = field(init=False)
     by_tag: defaultdict[str, list[int]] = field(init=False)
+    tag_sentiment: defaultdict[str, Counter[str]] = field(init=False)
     sentiment_by_source: defaultdict[str, dict[str, int]] = field(init=False)
     churn: int = 0
     _index: dict[date, int] = field(init=False)
@@ -149,6 +133,7 @@ class _Tally:
         self.by_source = defaultdict(lambda: [0] * width)
         self.by_group = defaultdict(lambda: [0] * width)
         self.by_tag = defaultdict(lambda: [0] * width)
+        self.tag_sentiment = defaultdict(Counter)
         self.sentiment_by_source = defaultdict(lambda: dict.fromkeys(SENTIMENT_LABELS, 0))
         self._index = {b: i for i, b in enumerate(self.buckets)}
 
@@ -171,14 +156,18 @@ class _Tally:
                 self.sentiment_by_source[source][label] += n
 
     def add_tags(self, rows: Mapping[TagKey, int]) -> None:
-        """Count mentions per tag from (day, JSON tag list) rows; churn signals over the whole range."""
-        for (day, raw_tags), n in rows.items():
+        """Count mentions per tag (and per tag and sentiment) from (day, JSON tag list, sentiment) rows.
+
+        Churn signals are counted over the whole range.
+        """
+        for (day, raw_tags, label), n in rows.items():
             tags = [str(tag) for tag in json.loads(raw_tags) or ()]
             self.churn += n if any(tag in CHURN_TAGS for tag in tags) else 0
             i = self.slot(day)
             if i is not None:
                 for tag in tags:
                     self.by_tag[tag][i] += n
+                    self.tag_sentiment[tag][label or "unknown"] += n
 
     def sentiment_series(self) -> Series:
         """Sentiment per bucket; "unknown" only when some mentions have no sentiment."""
@@ -237,7 +226,7 @@ def build_dashboard(
     previous = Previous(
         start=previous_start,
         end=start,
-        kpis=kpis(session, previous_start, start, before_sentiment.values, focus, before.churn),
+        kpis=kpis(session, previous_start, start, before_sentiment.values, focus.conditions(), before.churn),
         sentiment=_totals(before_sentiment.values),
         by_source=_totals(before.by_source),
         by_group=_totals(before.by_group),
@@ -255,8 +244,9 @@ def build_dashboard(
         sentiment_by_source={k: dict(v) for k, v in sorted(tally.sentiment_by_source.items())},
         share_of_voice=tally.share_of_voice(),
         themes=negative_themes(session, in_range, brand),
-        kpis=kpis(session, start, end, sentiment.values, focus, tally.churn),
+        kpis=kpis(session, start, end, sentiment.values, focus.conditions(), tally.churn),
         previous=previous,
+        campaigns=campaigns(tally.tag_sentiment, before.tag_sentiment),
         recent_negative=recent_negative(session, in_range),
     )
 
@@ -282,93 +272,6 @@ def negative_themes(
         for mention_id, source, title, text in rows:
             posts.append(themes.Post(int(mention_id or 0), source, themes.theme_text(title, text), negative))
     return themes.negative_themes(posts, brand, top)
-
-
-def _seconds(session: Session, later: Any, earlier: Any) -> Any:
-    """SQL for ``later - earlier`` in seconds (NULL when either is NULL)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return func.extract("epoch", later - earlier)
-    return (func.julianday(later) - func.julianday(earlier)) * 86400.0
-
-
-def _median(values: list[timedelta]) -> timedelta | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
-
-
-def kpis(
-    session: Session,
-    start: datetime,
-    end: datetime,
-    sentiment: dict[str, list[int]],
-    focus: Focus | None = None,
-    churn: int = 0,
-) -> Kpis:
-    """Response rate, times to first response and to resolution, complaints, churn signals and leads won."""
-    result = Kpis()
-    result.mentions = sum(sum(v) for v in sentiment.values())
-    result.complaints = sum(sentiment.get("negative", []))
-    result.negative_share = result.complaints / result.mentions if result.mentions else None
-    focus = focus or Focus()
-    _add_responses(session, start, end, focus, result)
-    result.churn_signals = churn
-    in_range = (col(Mention.published_at) >= start, col(Mention.published_at) < end, *focus.conditions())
-    result.leads, result.leads_won = _leads(session, in_range)
-    return result
-
-
-def _add_responses(session: Session, start: datetime, end: datetime, focus: Focus, result: Kpis) -> None:
-    """Tickets and drafts created in [start, end): how many were answered, and how fast."""
-    ticket_filter: list[Any] = [col(Ticket.created_at) >= start, col(Ticket.created_at) < end]
-    draft_filter: list[Any] = [col(ReplyDraft.created_at) >= start, col(ReplyDraft.created_at) < end]
-    if focus.conditions():
-        focused = select(Mention.id).where(*focus.conditions())
-        ticket_filter.append(
-            col(Ticket.id).in_(select(TicketMention.ticket_id).where(col(TicketMention.mention_id).in_(focused)))
-        )
-        draft_filter.append(col(ReplyDraft.mention_id).in_(focused))
-    # Durations come from the database in whole seconds: converting 10,000s of timestamps in Python costs more.
-    ticket_rows = list(
-        session.exec(
-            select(
-                _seconds(session, Ticket.first_response_at, Ticket.created_at),
-                _seconds(session, Ticket.resolved_at, Ticket.created_at),
-            ).where(*ticket_filter, col(Ticket.merged_into_id).is_(None))
-        )
-    )
-    draft_rows = list(
-        session.exec(
-            select(_seconds(session, ReplyDraft.sent_at, ReplyDraft.created_at), ReplyDraft.status).where(*draft_filter)
-        )
-    )
-    first_responses = [timedelta(seconds=round(float(fr))) for fr, _r in ticket_rows if fr is not None]
-    first_responses += [timedelta(seconds=round(float(sent))) for sent, _s in draft_rows if sent is not None]
-    result.actionable = len(ticket_rows) + sum(1 for _s, status in draft_rows if status != "rejected")
-    result.responded = len(first_responses)
-    result.response_rate = result.responded / result.actionable if result.actionable else None
-    result.median_first_response = _median(first_responses)
-    result.median_resolution = _median([timedelta(seconds=round(float(r))) for _fr, r in ticket_rows if r is not None])
-
-
-def _leads(session: Session, in_range: tuple[Any, ...]) -> tuple[int, int]:
-    """Customers with a lead-tagged mention in range, and how many ordered on or after the first such mention."""
-    first_lead = (
-        select(col(Mention.customer_id).label("customer_id"), func.min(Mention.published_at).label("first_seen"))
-        .where(*in_range, tag_condition(LEAD_TAGS), col(Mention.customer_id).is_not(None))
-        .group_by(col(Mention.customer_id))
-        .subquery()
-    )
-    leads = session.exec(select(func.count()).select_from(first_lead)).one()
-    won = session.exec(
-        select(func.count(func.distinct(first_lead.c.customer_id)))
-        .select_from(first_lead)
-        .join(Order, col(Order.customer_id) == first_lead.c.customer_id)
-        .where(col(Order.ordered_at) >= first_lead.c.first_seen)
-    ).one()
-    return leads, won
 
 
 def export_rows(board: Dashboard) -> list[list[str]]:

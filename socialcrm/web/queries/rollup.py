@@ -29,12 +29,12 @@ from sqlmodel import Session, col, select
 from socialcrm.models import Mention, SentimentCorrection
 
 MainKey = tuple[date, str, str | None, str | None]  # day, source, group, sentiment
-TagKey = tuple[date, str]  # day, tag list as stored JSON text
+TagKey = tuple[date, str, str | None]  # day, tag list as stored JSON text, sentiment
 
 
 @dataclass(slots=True)
 class DayCounts:
-    """Mention counts per day: by (source, group, sentiment), and by tag list (JSON text, empty lists left out)."""
+    """Mention counts per day: by (source, group, sentiment), and by (tag list, sentiment); empty tag lists left out."""
 
     main: Counter[MainKey]
     tags: Counter[TagKey]
@@ -74,14 +74,17 @@ def count_days(session: Session, conditions: tuple[Any, ...]) -> DayCounts:
 
 
 def count_tags(session: Session, conditions: tuple[Any, ...]) -> Counter[TagKey]:
-    """Mentions per day and tag list; grouped by the JSON text, so only the few distinct lists are decoded."""
+    """Mentions per day, tag list and sentiment; grouped by the JSON text, so few distinct lists are decoded."""
     day = day_expression(session)
     tags_text = cast(Mention.tags, String)
     tags: Counter[TagKey] = Counter()
-    for raw_day, raw_tags, n in session.exec(
-        select(day, tags_text, func.count()).where(*conditions, tags_text != "[]").group_by(day, tags_text)
-    ):
-        tags[(_as_date(raw_day), raw_tags)] += n
+    statement: Any = (
+        sa_select(day, tags_text, col(Mention.sentiment), func.count())
+        .where(*conditions, tags_text != "[]")
+        .group_by(day, tags_text, col(Mention.sentiment))
+    )
+    for raw_day, raw_tags, sentiment, n in session.exec(statement):
+        tags[(_as_date(raw_day), raw_tags, sentiment)] += n
     return tags
 
 
