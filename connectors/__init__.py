@@ -6,6 +6,7 @@ session for every connector and webhook, capped reads, and the backoff of failin
 """
 
 from connectors._http import Backoff, make_session, read_capped
+from connectors._netguard import NetworkGuard
 from connectors.base import (
     AuthError,
     Batch,
@@ -39,6 +40,7 @@ __all__ = [
     "ConnectorFactory",
     "ConnectorOptions",
     "MalformedResponseError",
+    "NetworkGuard",
     "ParseError",
     "RateLimited",
     "RawPost",

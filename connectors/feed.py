@@ -34,6 +34,7 @@ import aiohttp
 from pydantic import Field, field_validator
 
 from connectors._http import raise_for_status, read_capped
+from connectors._netguard import refusal
 from connectors.base import (
     Batch,
     ConnectorError,
@@ -226,6 +227,8 @@ class FeedConnector(ReadOnlyMixin):
         except aiohttp.TooManyRedirects as err:
             raise ConnectorError(self.name, f"too many redirects fetching {url}") from err
         except aiohttp.ClientError as err:
+            if (why := refusal(err)) is not None:
+                raise ConnectorError(self.name, f"{why} (fetching {url})") from err
             raise TransientFetchError(self.name, f"network error fetching {url}: {err}") from err
 
     def _raise_for_status(self, resp: aiohttp.ClientResponse, excerpt: str) -> None:

@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from connectors import ConnectorOptions
+from connectors import ConnectorOptions, NetworkGuard
 from socialcrm.durations import parse_duration
 from socialcrm.errors import ConfigError
 from socialcrm.models.vocabulary import Priority, UiLanguage
@@ -251,12 +251,21 @@ class SourceConfig(BaseModel):
     enabled: bool = True
     tags: tuple[str, ...] = ()
     group: str | None = None
+    # Whether the source may connect to loopback, private and link-local addresses other than those
+    # written in its own options (connectors/_netguard.py): redirects and host names included.
+    allow_private_network: bool = False
     options: ConnectorOptions | None = None  # an instance of the connector's own Options model
 
     @property
     def interval_delta(self) -> timedelta:
         """The polling interval as a timedelta."""
         return parse_duration(self.interval)
+
+    def network_guard(self) -> NetworkGuard:
+        """What this source's HTTP session may connect to: public addresses, and the IP literals in its own URLs."""
+        values = self.options.model_dump().values() if self.options is not None else ()
+        urls = [v for v in values if isinstance(v, str) and v.startswith(("http://", "https://"))]
+        return NetworkGuard.for_urls(urls, allow_private=self.allow_private_network)
 
     def secret_values(self) -> list[str]:
         """The values of the environment variables this source's ``*_env`` options name (never to be shown)."""
@@ -266,7 +275,7 @@ class SourceConfig(BaseModel):
         return [os.environ[name] for name in names if os.environ.get(name)]
 
 
-SOURCE_KEYS = frozenset({"name", "type", "interval", "enabled", "tags", "group"})
+SOURCE_KEYS = frozenset({"name", "type", "interval", "enabled", "tags", "group", "allow_private_network"})
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,9 @@ class SourceSection(ABC):
         enabled = raw.get("enabled", True)
         if not isinstance(enabled, bool):
             self.problems.append(f"{where}.enabled: must be true or false")
+        private = raw.get("allow_private_network", False)
+        if not isinstance(private, bool):
+            self.problems.append(f"{where}.allow_private_network: must be true or false")
         options = None
         if connector_cls is not None:
             options = self._validate(connector_cls.Options, option_values, where, sorted(SOURCE_KEYS))
@@ -85,6 +88,7 @@ class SourceSection(ABC):
             enabled=bool(enabled),
             tags=tuple(tags),
             group=group,
+            allow_private_network=bool(private),
             options=options,
         )
 

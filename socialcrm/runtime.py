@@ -70,7 +70,9 @@ class Runtime:
         """
         try:
             connector_cls = load_connector_class(source.type)
-            session = self.source_sessions.get(source.name) or make_session(connections=PER_SOURCE_CONNECTIONS)
+            session = self.source_sessions.get(source.name) or make_session(
+                connections=PER_SOURCE_CONNECTIONS, guard=source.network_guard()
+            )
             self.source_sessions[source.name] = session
             self.connectors[source.name] = connector_cls(source.name, source.options, session)
         except Exception as err:  # noqa: BLE001 - one broken source must not stop the others

@@ -46,7 +46,8 @@ class SeenRequest:
 class ReplayServer:
     """Serve canned responses keyed by (METHOD, path)."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
         self._routes: dict[tuple[str, str], list[Canned] | Handler] = {}
         self._served: dict[tuple[str, str], int] = {}
         self.requests: list[SeenRequest] = []
@@ -55,7 +56,7 @@ class ReplayServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def url(self, path: str) -> str:
         return self.base_url + path
@@ -111,7 +112,7 @@ class ReplayServer:
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, self.host, 0)
         await site.start()
         server = site._server
         assert server is not None

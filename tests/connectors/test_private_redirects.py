@@ -1,0 +1,178 @@
+"""Issue 11 item 9: a fetch never follows a redirect, or a host name, into loopback, private or link-local space.
+
+How the tests are built, offline: every server here is a real HTTP server on a loopback address.
+``127.0.0.1`` plays the inside of the network (an admin page that must stay unreachable); a
+second server on ``127.0.0.2`` plays a feed on the internet.
+
+- Through the daemon's own code path (config file, Runtime, per-source session), a source
+  configured with ``url = "http://127.0.0.2:…/feed.xml"`` has chosen 127.0.0.2 explicitly, but
+  not 127.0.0.1: its redirect there is refused and the inside server is never asked. The first
+  release followed it and put the inside answer into the source's last error.
+- With a host name, as on the internet: aiohttp's resolver seam maps ``news.example.com`` to
+  127.0.0.2 and ``intranet.example.com`` to 127.0.0.1, and the guard is told that 127.0.0.2
+  stands in for a public address (``treat_as_public``, a seam for tests only). A redirect to the
+  intranet name is refused, and so is DNS rebinding: the same name resolving to 127.0.0.1 on the
+  next fetch.
+- ``allow_private_network = true`` on the source lets the redirect through.
+"""
+
+from __future__ import annotations
+
+import socket
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp.abc import AbstractResolver, ResolveResult
+
+from connectors import ConnectorError, NetworkGuard, make_session
+from connectors.feed import FeedConnector
+from socialcrm.config import parse_config
+from socialcrm.db import Database
+from socialcrm.models import SourceState
+from socialcrm.runtime import Runtime
+from tests.replay_server import Canned, ReplayServer
+
+FEED = Path(__file__).resolve().parents[2] / "socialcrm" / "demo" / "feeds" / "acme-blog-comments.xml"
+INSIDE_ANSWER = b"INTERNAL-ADMIN root password hint: " + b"x" * 2000
+
+
+@pytest.fixture
+async def inside() -> Any:
+    server = ReplayServer("127.0.0.1")
+    server.add("GET", "/admin", Canned(500, INSIDE_ANSWER, {"Content-Type": "text/plain"}))
+    server.add_file("GET", "/feed.xml", FEED, "application/rss+xml")
+    await server.start()
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+async def outside(inside: ReplayServer) -> Any:
+    server = ReplayServer("127.0.0.2")
+    server.add_file("GET", "/feed.xml", FEED, "application/rss+xml")
+    server.add("GET", "/to-admin", Canned(302, b"", {"Location": inside.url("/admin")}))
+    server.add("GET", "/to-feed", Canned(302, b"", {"Location": inside.url("/feed.xml")}))
+    server.add(
+        "GET", "/to-intranet", Canned(302, b"", {"Location": f"http://intranet.example.com:{inside.port}/admin"})
+    )
+    await server.start()
+    yield server
+    await server.close()
+
+
+async def test_daemon_refuses_a_redirect_into_the_network(
+    inside: ReplayServer, outside: ReplayServer, database_url: str
+) -> None:
+    config = parse_config(f"""
+[database]
+url = "{database_url}"
+[classifier]
+kind = "lexicon"
+[[sources]]
+name = "redirected"
+type = "feed"
+url = "{outside.url("/to-admin")}"
+[[sources]]
+name = "allowed"
+type = "feed"
+url = "{outside.url("/to-feed")}"
+allow_private_network = true
+[[sources]]
+name = "direct"
+type = "feed"
+url = "{inside.url("/feed.xml")}"
+""")
+    db = Database(database_url)
+    runtime = await Runtime.open(config, db=db)
+    try:
+        results = {r.source: r for r in await runtime.poll_once()}
+    finally:
+        await runtime.close()
+    error = results["redirected"].error or ""
+    assert "refused to connect to 127.0.0.1" in error and "allow_private_network = true" in error
+    assert inside.served("GET", "/admin") == 0  # the inside server was never asked
+    assert results["allowed"].new == 6 and results["allowed"].error is None  # the admin allowed it
+    assert results["direct"].new == 6 and results["direct"].error is None  # a configured 127.0.0.1 is a choice
+    check = Database(database_url)
+    with check.read() as session:
+        state = session.get(SourceState, "redirected")
+    check.dispose()
+    assert state is not None and state.last_error and "INTERNAL-ADMIN" not in state.last_error
+
+
+class MapResolver(AbstractResolver):
+    """Answers host names from a table; a name with several answers gives the next one on each look-up."""
+
+    def __init__(self, answers: dict[str, list[str]]) -> None:
+        self.answers = answers
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        queue = self.answers[host]
+        address = queue.pop(0) if len(queue) > 1 else queue[0]
+        return [
+            ResolveResult(
+                hostname=host, host=address, port=port, family=socket.AF_INET, proto=0, flags=socket.AI_NUMERICHOST
+            )
+        ]
+
+    async def close(self) -> None:
+        pass
+
+
+async def fetch(url: str, resolver: MapResolver, *, allow_private: bool = False) -> Any:
+    source = parse_config(f'[[sources]]\nname = "news"\ntype = "feed"\nurl = "{url}"\n').sources[0]
+    guard = NetworkGuard.for_urls([url], allow_private=allow_private, treat_as_public={"127.0.0.2"})
+    session = make_session(guard=guard, resolver=resolver)
+    try:
+        return await FeedConnector("news", source.options, session).fetch(None)  # type: ignore[arg-type]
+    finally:
+        await session.close()
+
+
+async def test_a_public_name_redirecting_to_an_intranet_name_is_refused(
+    inside: ReplayServer, outside: ReplayServer
+) -> None:
+    resolver = MapResolver({"news.example.com": ["127.0.0.2"], "intranet.example.com": ["127.0.0.1"]})
+    url = f"http://news.example.com:{outside.port}"
+    assert len((await fetch(url + "/feed.xml", resolver)).posts) == 6  # the public feed itself is fine
+    with pytest.raises(ConnectorError, match="refused to connect to 127.0.0.1, a loopback address"):
+        await fetch(url + "/to-intranet", resolver)
+    with pytest.raises(ConnectorError, match="refused to connect to 127.0.0.1"):
+        await fetch(url + "/to-admin", resolver)
+    assert inside.served("GET", "/admin") == 0
+    # With the option, the same redirect is followed (and the inside answer is only excerpted).
+    with pytest.raises(ConnectorError) as allowed:
+        await fetch(url + "/to-intranet", resolver, allow_private=True)
+    assert inside.served("GET", "/admin") == 1 and len(str(allowed.value)) < 400
+
+
+async def test_dns_rebinding_is_refused_at_connect_time(inside: ReplayServer, outside: ReplayServer) -> None:
+    # The name answers with the "public" address first, with the loopback address on the next look-up.
+    resolver = MapResolver({"news.example.com": ["127.0.0.2", "127.0.0.1"]})
+    url = f"http://news.example.com:{outside.port}/feed.xml"
+    assert len((await fetch(url, resolver)).posts) == 6
+    inside.add_file("GET", "/feed.xml", FEED, "application/rss+xml")
+    with pytest.raises(ConnectorError, match="refused to connect to 127.0.0.1"):
+        await fetch(url.replace(str(outside.port), str(inside.port)), resolver)
+    assert inside.served("GET", "/feed.xml") == 0
+
+
+def test_addresses_are_told_apart() -> None:
+    guard = NetworkGuard.for_urls(["http://10.1.2.3:8080/feed", "http://localhost/x", "https://example.com/"])
+    for allowed in ("10.1.2.3", "127.0.0.1", "::1", "93.184.215.14", "2606:2800:21f:cb07:6820:80da:af6b:8b2c"):
+        guard.check(allowed)
+    for refused in (
+        "10.1.2.4",
+        "192.168.1.1",
+        "169.254.169.254",
+        "fe80::1",
+        "::ffff:127.0.0.2",
+        "100.64.0.1",
+        "0.0.0.0",
+    ):
+        with pytest.raises(OSError, match="refused"):
+            guard.check(refused)
+    NetworkGuard(allow_private=True).check("169.254.169.254")
