@@ -66,6 +66,8 @@ class WebConfig(_Frozen):
     # Proxies (addresses or networks) whose X-Forwarded-For names the client; nobody else's is believed.
     trusted_proxies: tuple[str, ...] = ()
     access_log: bool = False
+    # The variable holding the bearer token Prometheus sends to /metrics; without one only loopback may scrape.
+    metrics_token_env: str | None = None
     four_eyes: FourEyesConfig = FourEyesConfig()
 
     @field_validator("trusted_proxies", mode="before")

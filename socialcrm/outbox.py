@@ -20,6 +20,7 @@ Webhook requests carry ``X-SocialCRM-Signature: sha256=<hex HMAC of "<timestamp>
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import hmac
 import inspect
@@ -55,6 +56,7 @@ from socialcrm.config import Config
 from socialcrm.db import Database
 from socialcrm.durations import parse_duration
 from socialcrm.models import Mention, ReplyDraft, utcnow
+from socialcrm.monitoring import instruments
 from socialcrm.services import drafts, replies, sources
 from socialcrm.services import outbox as queue
 from socialcrm.services.outbox import Claim
@@ -160,6 +162,23 @@ class OutboxWorker:
             raise LeaseLostError(claim.item_id)
 
     async def _deliver(self, claim: Claim, result: OutboxRunResult) -> None:
+        """Deliver one held row, counting its outcome for the metrics (LeaseLostError passes through)."""
+        before = dataclasses.astuple(result)
+        started = time.perf_counter()
+        try:
+            await self._deliver_kind(claim, result)
+        except LeaseLostError:
+            instruments.observe_delivery(claim.kind, "taken_over", time.perf_counter() - started)
+            raise
+        changed = [
+            f.name
+            for f, old, new in zip(dataclasses.fields(result), before, dataclasses.astuple(result), strict=True)
+            if old != new
+        ]
+        outcome = changed[0] if changed else "taken_over"  # its lease was lost before the outcome was stored
+        instruments.observe_delivery(claim.kind, outcome, time.perf_counter() - started)
+
+    async def _deliver_kind(self, claim: Claim, result: OutboxRunResult) -> None:
         if claim.kind == "reply":
             await self._deliver_reply(claim, result)
         elif claim.kind == "webhook":

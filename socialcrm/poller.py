@@ -10,6 +10,7 @@ edge-triggered: once when a source goes down, once when it recovers.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -21,6 +22,7 @@ from connectors import AuthError, Backoff, Connector, ConnectorError, TransientF
 from socialcrm.config import SourceConfig
 from socialcrm.logs import log_source
 from socialcrm.models import utcnow
+from socialcrm.monitoring import instruments
 from socialcrm.pipeline import Pipeline, PollCounts
 from socialcrm.secret_mask import mask_secrets
 from socialcrm.services import sources
@@ -41,6 +43,15 @@ class PollResult(PollCounts):
     skipped_reason: str | None = None
     error: str | None = None
     not_modified: bool = False
+
+    @property
+    def outcome(self) -> str:
+        """In a word, for metrics: skipped, failed, not_modified (nothing new on the server) or ok."""
+        if self.skipped_reason is not None:
+            return "skipped"
+        if self.error is not None:
+            return "failed"
+        return "not_modified" if self.not_modified and not self.fetched else "ok"
 
 
 class Poller:
@@ -66,8 +77,11 @@ class Poller:
 
     async def run_once(self, *, force: bool = False) -> PollResult:
         """Fetch until the connector has no more pages (bounded), storing each page as it comes."""
+        started = time.perf_counter()
         with log_source(self.source.name):
-            return await self._poll(force)
+            result = await self._poll(force)
+        instruments.observe_poll(self.source.name, self.source.type, result.outcome, time.perf_counter() - started)
+        return result
 
     async def _poll(self, force: bool) -> PollResult:
         result = PollResult(source=self.source.name)
@@ -115,7 +129,10 @@ class Poller:
         for _ in range(self.max_pages):
             # Where connector output enters the core: nothing unstorable gets past this line.
             batch = storable_batch(await self.connector.fetch(cursor))
-            result.add(await self.pipeline.process(self.source, batch))
+            started = time.perf_counter()
+            stored = await self.pipeline.process(self.source, batch)
+            instruments.observe_batch(stored.new, stored.duplicates, stored.errors, time.perf_counter() - started)
+            result.add(stored)
             result.pages += 1
             result.not_modified = batch.not_modified
             for problem in batch.problems:

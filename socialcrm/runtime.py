@@ -18,6 +18,7 @@ from classifiers.loader import build_classifier
 from connectors import Connector, SharedResources, make_session
 from socialcrm.config import Config, SourceConfig
 from socialcrm.db import Database, open_database
+from socialcrm.monitoring.instruments import timed
 from socialcrm.outbox import OutboxWorker
 from socialcrm.pipeline import Pipeline
 from socialcrm.poller import Poller, PollResult
@@ -45,7 +46,7 @@ class Runtime:
     outbox: OutboxWorker = field(init=False)
 
     def __post_init__(self) -> None:
-        self.pipeline = Pipeline(self.config, self.db, self.classifier, self.ruleset)
+        self.pipeline = Pipeline(self.config, self.db, timed(self.classifier), self.ruleset)
         self.outbox = OutboxWorker(self.config, self.db, self.connectors, self.http)
 
     @classmethod

@@ -4,7 +4,7 @@ The poller records successes and failures, the pipeline advances the cursor with
 stored, the outbox reports credentials a reply was refused for, people pause and resume sources,
 and the daemon gives sources paused by an authentication failure another try at start. No other
 module writes SourceState (tests/test_architecture.py checks this). Reading is here too: the
-health of every source in words for ``socialcrm sources`` and the admin page.
+health of every source in words for ``socialcrm sources``, the admin page and the metrics.
 
 States (``SourceStatus``): ``new`` (not polled yet), ``ok``, ``backoff`` (failing; the next poll
 waits until ``backoff_until``), ``auth_failed`` (credentials refused: no polls until a restart or
@@ -47,6 +47,8 @@ class SourceHealth:
     errors: int
     last_error: str | None
     last_error_at: datetime | None
+    consecutive_failures: int = 0
+    last_poll_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -222,4 +224,6 @@ def _health(source: SourceConfig, state: SourceState, now: datetime) -> SourceHe
         # Masked again on the way out: rows stored by an older release may hold a secret.
         last_error=_shown(state.last_error or "", source)[:200] or None,
         last_error_at=state.last_error_at,
+        consecutive_failures=state.consecutive_failures,
+        last_poll_at=state.last_poll_at,
     )

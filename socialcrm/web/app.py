@@ -9,6 +9,7 @@ from aiohttp import web
 from socialcrm.config import Config
 from socialcrm.db import Database
 from socialcrm.services.auth import LoginPolicy
+from socialcrm.web import metrics
 from socialcrm.web.middleware import DB_KEY, authenticate, csrf_protect, error_pages
 from socialcrm.web.permissions import ROUTE_MAP_KEY, RouteMap
 from socialcrm.web.queries.rollup import MentionRollup
@@ -38,7 +39,7 @@ def create_app(config: Config, db: Database) -> web.Application:
     from socialcrm.web.api import v1
 
     app = web.Application(
-        middlewares=[error_pages, authenticate, csrf_protect],
+        middlewares=[metrics.time_requests, error_pages, authenticate, csrf_protect],
         client_max_size=1024 * 1024,
     )
     app[CONFIG_KEY] = config
@@ -47,6 +48,7 @@ def create_app(config: Config, db: Database) -> web.Application:
     app[DEFAULT_LANGUAGE_KEY] = config.web.default_language
     app[PUBLIC_URL_KEY] = config.web.public_url or ""
     app[TRUSTED_PROXIES_KEY] = trusted_networks(config.web.trusted_proxies)
+    app[metrics.METRICS_TOKEN_KEY] = metrics.metrics_token(config)
     app[LOGIN_POLICY_KEY] = LoginPolicy.of(config.web.session_hours, config.web.login_attempts_per_15min)
     app.on_response_prepare.append(add_security_headers)
     for module in (
@@ -61,6 +63,7 @@ def create_app(config: Config, db: Database) -> web.Application:
         customers,
         admin,
         saved_replies,
+        metrics,
     ):
         app.router.add_routes(module.routes)
     admin.setup_rules(app)

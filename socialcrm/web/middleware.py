@@ -26,7 +26,7 @@ from socialcrm.web.security import (
 
 logger = logging.getLogger(__name__)
 DB_KEY = web.AppKey("db", Database)
-PUBLIC_PATHS = frozenset({"/healthz", "/login"})
+PUBLIC_PATHS = frozenset({"/healthz", "/login", "/metrics"})  # /metrics checks its own token
 _MESSAGES = {
     400: "The request is not valid.",
     403: "You may not do this.",
@@ -43,7 +43,7 @@ def is_api(request: web.Request) -> bool:
 
 
 def is_public(request: web.Request) -> bool:
-    """Whether the path is open without login (the health check, the login page, static files)."""
+    """Whether the path needs no login (the health check, the login page, static files, /metrics with its own check)."""
     return request.path in PUBLIC_PATHS or request.path.startswith("/static/")
 
 

@@ -125,7 +125,7 @@ MATRIX = [
     ("GET", "/api/v1/customers", "/api/v1/customers", None, CUSTOMERS),
     ("GET", r"/api/v1/customers/{id}", "/api/v1/customers/{customer}", None, CUSTOMERS),
 ]
-PUBLIC = {("GET", "/healthz"), ("GET", "/login"), ("POST", "/login")}
+PUBLIC = {("GET", "/healthz"), ("GET", "/login"), ("POST", "/login"), ("GET", "/metrics")}  # /metrics: own token
 
 
 def _canonical(pattern: str) -> str:
