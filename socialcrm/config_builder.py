@@ -31,6 +31,7 @@ from socialcrm.errors import ConfigError
 from socialcrm.models.vocabulary import PRIORITIES, Priority
 from socialcrm.registry import classifier_kinds
 from socialcrm.rules.loader import compile_rules
+from socialcrm.webhooks import is_standard_secret
 
 _SECRET_KEY = re.compile(r"(password|secret|token|api_key|apikey|private_key)", re.IGNORECASE)
 _Model = TypeVar("_Model", bound=BaseModel)
@@ -90,7 +91,7 @@ class ConfigBuilder(SourceSection):
         webhooks = self._webhooks()
         sources = self._sources()
         templates = self._templates()
-        rules = self._rules(templates, {w.name for w in webhooks})
+        rules = self._rules(templates, webhooks)
         if self.problems:
             raise ConfigError([self._with_origin(problem) for problem in self.problems])
         return Config(
@@ -215,7 +216,24 @@ class ConfigBuilder(SourceSection):
             hook = self._validate(WebhookConfig, raw, f"webhooks[{index}]")
             if hook is not None:
                 hooks.append(hook)
+                self._check_webhook_secret(hook, f"webhooks[{index}]")
         return hooks
+
+    def _check_webhook_secret(self, hook: WebhookConfig, where: str) -> None:
+        """Warn about a webhook whose receivers cannot verify it, or only with the secret's bytes."""
+        if not hook.secret_env:
+            self.warnings.append(
+                f"{where}: no secret_env, so {hook.name!r} is sent unsigned and its receivers cannot tell it from "
+                "a forgery; `socialcrm webhooks new-secret` makes a secret"
+            )
+            return
+        secret = self.environ.get(hook.secret_env, "")
+        if secret and not is_standard_secret(secret):
+            self.warnings.append(
+                f"{where}.secret_env: {hook.secret_env} is not a Standard Webhooks secret (whsec_ and base64): "
+                "receivers using the standardwebhooks libraries must be given its UTF-8 bytes; "
+                "`socialcrm webhooks new-secret` makes one"
+            )
 
     def _array(self, name: str) -> list[Mapping[str, Any]]:
         raw = self.data.get(name, [])
@@ -240,13 +258,30 @@ class ConfigBuilder(SourceSection):
             templates[name] = {str(k): v for k, v in table.items() if isinstance(v, str)}
         return templates
 
-    def _rules(self, templates: Mapping[str, Mapping[str, str]], webhooks: set[str]) -> list[Mapping[str, Any]]:
+    def _rules(
+        self, templates: Mapping[str, Mapping[str, str]], webhooks: list[WebhookConfig]
+    ) -> list[Mapping[str, Any]]:
         rules = self._array("rules")
         try:
-            compile_rules(rules, templates, webhooks=webhooks)
+            compile_rules(rules, templates, webhooks={w.name for w in webhooks})
         except ConfigError as err:
             self.problems.extend(err.problems)
+        self._check_notify_targets(rules, webhooks)
         return rules
+
+    def _check_notify_targets(self, rules: list[Mapping[str, Any]], webhooks: list[WebhookConfig]) -> None:
+        """A notify action may only name a webhook that takes notify events."""
+        refusing = {w.name: w for w in webhooks if "notify" not in w.events}
+        for index, rule in enumerate(rules):
+            actions = rule.get("then")
+            for position, action in enumerate(actions if isinstance(actions, list) else []):
+                name = action.get("webhook") if isinstance(action, Mapping) else None
+                if action.get("action") == "notify" and isinstance(name, str) and name in refusing:
+                    events = ", ".join(refusing[name].events)
+                    self.problems.append(
+                        f"rules[{index}].then[{position}].webhook: webhook {name!r} is not sent notify events "
+                        f'(its events: {events}); add "notify" to its events or name another webhook'
+                    )
 
 
 def format_validation_error(

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from connectors import ConnectorOptions, NetworkGuard
 from socialcrm.durations import parse_duration
 from socialcrm.errors import ConfigError
-from socialcrm.models.vocabulary import Priority, UiLanguage
+from socialcrm.models.vocabulary import WEBHOOK_EVENTS, Priority, UiLanguage
 
 
 class _Frozen(BaseModel):
@@ -205,18 +205,38 @@ class LinkingConfig(_Frozen):
 
 
 class WebhookConfig(_Frozen):
-    """An outbound webhook target for ``notify`` actions, signed with HMAC-SHA256."""
+    """An outbound webhook: where its events go, signed the Standard Webhooks way (socialcrm/webhooks.py).
+
+    ``events`` names what it is sent (``WEBHOOK_EVENTS``); ``legacy_signature`` also sends the first
+    release's ``X-SocialCRM-Signature`` and ``X-SocialCRM-Timestamp`` headers, for receivers not yet
+    verifying Standard Webhooks.
+    """
 
     name: str
     url: str
     secret_env: str | None = None
-    events: list[str] = ["notify"]
+    events: tuple[str, ...] = ("notify",)  # each one of WEBHOOK_EVENTS (checked below)
+    legacy_signature: bool = True
 
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
         if not re.match(r"^https?://[^\s/]+", value):
             raise ValueError("not a URL")
+        return value
+
+    @field_validator("events", mode="before")
+    @classmethod
+    def _known_events(cls, value: object) -> object:
+        """Every event named is one the application sends; the message lists them."""
+        names = [value] if isinstance(value, str) else value
+        if isinstance(names, list | tuple):
+            unknown = [name for name in names if name not in WEBHOOK_EVENTS]
+            if unknown:
+                known = ", ".join(WEBHOOK_EVENTS)
+                raise ValueError(f"unknown event {', '.join(map(repr, unknown))} (known: {known})")
+            if not names:
+                raise ValueError(f"names no event: a webhook needs at least one (known: {', '.join(WEBHOOK_EVENTS)})")
         return value
 
 

@@ -13,16 +13,15 @@ the row's first attempt) before posting again, and the platform's own idempotenc
 has one) guards the rest. When the look-up cannot reach back that far, nothing is posted: the draft
 fails with a message that asks a person to look (more posts only pile up, so retrying cannot decide).
 
-Webhook requests carry ``X-SocialCRM-Signature: sha256=<hex HMAC of "<timestamp>.<body>">``,
-``X-SocialCRM-Timestamp`` and ``Idempotency-Key`` headers.
+Webhook requests follow the Standard Webhooks specification (``webhook-id``, ``webhook-timestamp``,
+``webhook-signature``; socialcrm/webhooks.py), carry the first release's signature headers while
+``legacy_signature`` is on, and carry ``Idempotency-Key``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import hashlib
-import hmac
 import inspect
 import json
 import logging
@@ -52,6 +51,7 @@ from connectors import (
     TransientFetchError,
     read_capped,
 )
+from socialcrm import webhooks
 from socialcrm.config import Config
 from socialcrm.db import Database
 from socialcrm.durations import parse_duration
@@ -60,6 +60,9 @@ from socialcrm.monitoring import instruments
 from socialcrm.services import drafts, replies, sources
 from socialcrm.services import outbox as queue
 from socialcrm.services.outbox import Claim
+from socialcrm.webhooks import sign_webhook
+
+__all__ = ["LeaseLostError", "OutboxRunResult", "OutboxWorker", "sign_webhook", "worker_token"]
 
 logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
@@ -298,14 +301,21 @@ class OutboxWorker:
 
     async def _deliver_webhook(self, claim: Claim, result: OutboxRunResult) -> None:
         name = claim.payload.get("webhook")
+        body_data = claim.payload.get("body", {})
+        # Rows queued by the first release name their event in the body only.
+        event = claim.payload.get("event") or body_data.get("event") or "notify"
         hook = next((w for w in self.config.webhooks if w.name == name), None)
         if hook is None:
             await self._finish(claim, "failed", error=f"webhook {name!r} is not configured")
             result.failed += 1
             return
-        body = json.dumps(claim.payload.get("body", {}), ensure_ascii=False, sort_keys=True).encode()
-        headers = {"Content-Type": "application/json", "Idempotency-Key": claim.idempotency_key}
-        headers.update(sign_webhook(body, os.environ.get(hook.secret_env or "", "")))
+        if event not in hook.events:
+            await self._finish(claim, "failed", error=f"webhook {name!r} is no longer sent {event} events")
+            result.failed += 1
+            return
+        body = json.dumps(body_data, ensure_ascii=False, sort_keys=True).encode()
+        secret = os.environ.get(hook.secret_env or "", "")
+        headers = webhooks.request_headers(claim.idempotency_key, body, secret, legacy=hook.legacy_signature)
         await self._hold(claim)
         try:
             async with asyncio.timeout(self.step_timeout):
@@ -418,13 +428,3 @@ def _auth_failed(session: Session, source: str, draft_id: int | None, error: str
     sources.record_reply_auth_failure(session, source, error, now=utcnow())
     if draft_id is not None:
         drafts.mark_failed(session, draft_id, error, False)
-
-
-def sign_webhook(body: bytes, secret: str, timestamp: int | None = None) -> dict[str, str]:
-    """Headers that let a receiver verify a webhook: HMAC-SHA256 over "<timestamp>.<body>"."""
-    ts = str(timestamp if timestamp is not None else int(time.time()))
-    headers = {"X-SocialCRM-Timestamp": ts}
-    if secret:
-        digest = hmac.new(secret.encode(), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
-        headers["X-SocialCRM-Signature"] = f"sha256={digest}"
-    return headers

@@ -29,6 +29,7 @@ COMMAND_MODULES = [
     "label_cmds",
     "privacy_cmds",
     "ops_cmds",
+    "webhook_cmds",
 ]
 logger = logging.getLogger("socialcrm.cli")
 

@@ -103,6 +103,8 @@ EXAMPLES: dict[str, list[str]] = {
     "privacy": ["socialcrm privacy export K-1001 --output k-1001.json", "socialcrm privacy erase K-1001 --yes"],
     "privacy export": ["socialcrm privacy export K-1001 --output k-1001.json"],
     "privacy erase": ["socialcrm privacy erase K-1001 --yes"],
+    "webhooks": ["socialcrm webhooks new-secret  # then SOCIALCRM_WEBHOOK_SECRET=whsec_... for secret_env"],
+    "webhooks new-secret": ["socialcrm webhooks new-secret > /etc/socialcrm/webhook.secret"],
 }
 
 

@@ -26,6 +26,7 @@ from socialcrm.models.vocabulary import (
     TEXT_LINK_METHODS,
     TICKET_STATUSES,
     UI_LANGUAGES,
+    WEBHOOK_EVENTS,
     DraftStatus,
     LinkMethod,
     Priority,
@@ -35,6 +36,7 @@ from socialcrm.models.vocabulary import (
     TextLinkMethod,
     TicketStatus,
     UiLanguage,
+    WebhookEvent,
 )
 from socialcrm.models.work import DraftEdit, ReplyDraft, SavedReply, Ticket, TicketMention, TicketNote
 
@@ -49,6 +51,7 @@ __all__ = [
     "TEXT_LINK_METHODS",
     "TICKET_STATUSES",
     "UI_LANGUAGES",
+    "WEBHOOK_EVENTS",
     "ActionKey",
     "ApiToken",
     "AuditEntry",
@@ -87,5 +90,6 @@ __all__ = [
     "UiLanguage",
     "User",
     "WebSession",
+    "WebhookEvent",
     "utcnow",
 ]

@@ -44,6 +44,11 @@ SourceStatus = Literal["ok", "backoff", "auth_failed", "paused", "error", "new"]
 never polled. "error" is reserved: the first release listed it, no code writes it."""
 SOURCE_STATES: Final[tuple[SourceStatus, ...]] = get_args(SourceStatus)
 
+WebhookEvent = Literal["notify"]
+"""What a webhook can be sent: ``notify`` (a rule's notify action). Each is queued through
+``services.outbox.enqueue_webhook`` somewhere (tests/core/test_standard_webhooks.py checks both directions)."""
+WEBHOOK_EVENTS: Final[tuple[WebhookEvent, ...]] = get_args(WebhookEvent)
+
 __all__ = [
     "DRAFT_STATUSES",
     "LINK_METHODS",
@@ -55,6 +60,7 @@ __all__ = [
     "TEXT_LINK_METHODS",
     "TICKET_STATUSES",
     "UI_LANGUAGES",
+    "WEBHOOK_EVENTS",
     "DraftStatus",
     "LinkMethod",
     "Priority",
@@ -64,4 +70,5 @@ __all__ = [
     "TextLinkMethod",
     "TicketStatus",
     "UiLanguage",
+    "WebhookEvent",
 ]

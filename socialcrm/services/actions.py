@@ -332,12 +332,8 @@ def _notify(
         "customer_ref": customer.customer_ref if customer else None,
         "ticket_id": ticket.id if ticket else None,
     }
-    item = outbox.enqueue(
-        session,
-        "webhook",
-        webhook_outbox_key(key),
-        {"webhook": spec.options["webhook"], "body": body},
-        now=ctx.now,
+    item = outbox.enqueue_webhook(
+        session, spec.options["webhook"], "notify", webhook_outbox_key(key), body, now=ctx.now
     )
     return {"outcome": "queued", "outbox_id": item.id}
 

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, and_, func, update
 from sqlmodel import Session, col, select
 
-from socialcrm.models import OutboxItem
+from socialcrm.models import OutboxItem, WebhookEvent
 from socialcrm.secret_mask import mask_secrets
 
 OutboxKind = Literal["reply", "webhook"]
@@ -50,6 +50,20 @@ def enqueue(
     session.add(item)
     session.flush()
     return item
+
+
+def enqueue_webhook(
+    session: Session,
+    webhook: str,
+    event: WebhookEvent,
+    idempotency_key: str,
+    body: Mapping[str, Any],
+    *,
+    now: datetime,
+) -> OutboxItem:
+    """Queue one ``event`` message for the webhook named ``webhook``; its key makes it unique (and its webhook-id)."""
+    payload = {"webhook": webhook, "event": event, "body": dict(body)}
+    return enqueue(session, "webhook", idempotency_key, payload, now=now)
 
 
 def find(session: Session, idempotency_key: str) -> OutboxItem | None:

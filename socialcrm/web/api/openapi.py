@@ -28,10 +28,12 @@ Input: query parameters and bodies are checked against this document. An unknown
 an unknown body field, `null` for a field (leave it out instead) or a number out of range is a 400 that
 names the field and says why; a body that is neither JSON nor a form is a 415.
 
-Outbound webhooks (configured in `[[webhooks]]`) are POSTed as JSON with the headers
-`X-SocialCRM-Timestamp` (Unix seconds), `Idempotency-Key` and
+Outbound webhooks (configured in `[[webhooks]]`) are POSTed as JSON following the Standard Webhooks
+specification: `webhook-id` (the same on every retry), `webhook-timestamp` (Unix seconds) and
+`webhook-signature: v1,<base64 HMAC-SHA256 of "<id>.<timestamp>.<raw body>">`; verify them with a
+`standardwebhooks` library and the webhook's `whsec_` secret. Each also carries `Idempotency-Key` and,
+while `legacy_signature` is on, the first release's `X-SocialCRM-Timestamp` and
 `X-SocialCRM-Signature: sha256=<hex HMAC-SHA256 of "<timestamp>.<raw body>" with the webhook's secret>`.
-Verify the signature and reject timestamps older than a few minutes.
 """
 
 
