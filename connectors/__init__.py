@@ -5,7 +5,7 @@ connectors' own plumbing. The HTTP helpers below are public because the core sha
 session for every connector and webhook, capped reads, and the backoff of failing sources.
 """
 
-from connectors._http import Backoff, make_session, read_capped
+from connectors._http import Backoff, make_session, parse_retry_after, read_capped
 from connectors._netguard import NetworkGuard
 from connectors.base import (
     AuthError,
@@ -56,5 +56,6 @@ __all__ = [
     "TransientFetchError",
     "make_session",
     "measure_reply",
+    "parse_retry_after",
     "read_capped",
 ]

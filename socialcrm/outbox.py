@@ -15,7 +15,8 @@ fails with a message that asks a person to look (more posts only pile up, so ret
 
 Webhook requests follow the Standard Webhooks specification (``webhook-id``, ``webhook-timestamp``,
 ``webhook-signature``; socialcrm/webhooks.py), carry the first release's signature headers while
-``legacy_signature`` is on, and carry ``Idempotency-Key``.
+``legacy_signature`` is on, and carry ``Idempotency-Key``. A receiver's Retry-After (on 429, 503 or
+any other answer that is retried) sets when the next try is due.
 """
 
 from __future__ import annotations
@@ -49,6 +50,7 @@ from connectors import (
     ReplyResult,
     ReplyTarget,
     TransientFetchError,
+    parse_retry_after,
     read_capped,
 )
 from socialcrm import webhooks
@@ -322,6 +324,7 @@ class OutboxWorker:
                 async with self.http.post(hook.url, data=body, headers=headers) as resp:
                     await read_capped(resp, "webhook", 64 * 1024)
                     status = resp.status
+                    retry_after = parse_retry_after(resp.headers.get("Retry-After"))
         except (TimeoutError, aiohttp.ClientError, ConnectorError) as err:
             await self._retry_or_fail(claim, f"webhook {name}: {err or 'timed out'}", result)
             return
@@ -333,14 +336,18 @@ class OutboxWorker:
             await self._finish(claim, "failed", error=f"webhook {name}: HTTP {status}")
             result.failed += 1
         else:
-            await self._retry_or_fail(claim, f"webhook {name}: HTTP {status}", result)
+            # 429, 5xx and the like: try again when the receiver's Retry-After says (at most 6 hours), else back off.
+            asked = f" (Retry-After {retry_after:.0f}s)" if retry_after is not None else ""
+            await self._retry_or_fail(claim, f"webhook {name}: HTTP {status}{asked}", result, retry_after)
 
-    async def _retry_or_fail(self, claim: Claim, error: str, result: OutboxRunResult) -> None:
+    async def _retry_or_fail(
+        self, claim: Claim, error: str, result: OutboxRunResult, retry_after: float | None = None
+    ) -> None:
         if claim.attempts >= MAX_ATTEMPTS:
             await self._finish(claim, "failed", error=error)
             result.failed += 1
         else:
-            await self._retry(claim, error, None)
+            await self._retry(claim, error, retry_after)
             result.retrying += 1
 
     async def _retry(self, claim: Claim, error: str, retry_after: float | None, keep_sending: bool = False) -> None:
