@@ -20,7 +20,7 @@ from sqlmodel import Session
 from socialcrm.cli.tables import format_table
 from socialcrm.config import Config, find_config_path, load_config, url_password
 from socialcrm.db import open_database, redact_url
-from socialcrm.errors import ConfigError
+from socialcrm.errors import ConfigError, InvalidInputError
 from socialcrm.logs import secret_values, setup_logging
 
 
@@ -65,6 +65,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--format", choices=["jsonl", "csv"], default="jsonl", help="JSON Lines (default) or CSV with a header row"
     )
     p.add_argument("--output", metavar="FILE", help="write to FILE instead of stdout")
+    p.add_argument(
+        "--delimiter",
+        choices=[",", ";", "tab"],
+        help="CSV field separator: ',' (the default), ';' (German Excel) or tab",
+    )
+    p.add_argument("--bom", action="store_true", help="start the CSV with a UTF-8 byte order mark (for Excel)")
+    p.add_argument(
+        "--excel",
+        action="store_true",
+        help="CSV for Excel: a byte order mark and the separator of [web] default_language (';' for de, ',' for en); "
+        "--delimiter overrides the separator",
+    )
     p.set_defaults(func=cmd_export)
 
     db = sub.add_parser("db", help="database maintenance").add_subparsers(dest="db_command", metavar="ACTION")
@@ -239,16 +251,21 @@ def cmd_poll(args: argparse.Namespace) -> int:
 
 def cmd_export(args: argparse.Namespace) -> int:
     """Write mentions, tickets, drafts or customers as JSON Lines or CSV."""
-    from socialcrm.services.exports import EXPORTS, write_csv, write_jsonl
+    from socialcrm.services.exports import DELIMITERS, EXPORTS, CsvStyle, write_csv, write_jsonl
 
     config = configure(args)
     db = open_database(config, upgrade=False)
     rows_fn, fields = EXPORTS[args.kind]
+    style = CsvStyle.for_spreadsheet(config.web.default_language) if args.excel else CsvStyle()
+    if args.delimiter or args.bom:
+        style = CsvStyle(DELIMITERS[args.delimiter] if args.delimiter else style.delimiter, style.bom or args.bom)
+    if style != CsvStyle() and args.format != "csv":
+        raise InvalidInputError("--excel, --delimiter and --bom are for --format csv")
     out = open(args.output, "w", encoding="utf-8", newline="") if args.output else sys.stdout
     try:
         with db.read() as session:
             rows = rows_fn(session)
-            count = write_csv(rows, out, fields) if args.format == "csv" else write_jsonl(rows, out)
+            count = write_csv(rows, out, fields, style) if args.format == "csv" else write_jsonl(rows, out)
     finally:
         if args.output:
             out.close()

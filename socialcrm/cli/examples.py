@@ -22,7 +22,10 @@ EXAMPLES: dict[str, list[str]] = {
     ],
     "run": ["SOCIALCRM_WEB__PORT=8081 socialcrm run  # any option can come from the environment"],
     "poll": ["socialcrm poll --source acme-blog --force  # poll one source now, even if it is backing off"],
-    "export": ["socialcrm export tickets --format csv --output tickets.csv"],
+    "export": [
+        "socialcrm export tickets --format csv --output tickets.csv",
+        "socialcrm export mentions --format csv --excel --delimiter ';' --output erwaehnungen.csv  # German Excel",
+    ],
     "user": ["echo 'a-long-password' | socialcrm user add alice --role admin", "socialcrm user list"],
     "user add": [
         "echo 'a-long-password' | socialcrm user add alice --role admin --language de",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from typing import IO, Any
 
 from sqlmodel import Session, col, select
@@ -186,16 +187,51 @@ def _csv_value(value: Any) -> Any:
     return value
 
 
-def write_csv(rows: Iterable[dict[str, Any]], out: IO[str], fields: list[str] | None = None) -> int:
+@dataclass(frozen=True, slots=True)
+class CsvStyle:
+    """How a CSV file is written: its separator, and whether it opens with a UTF-8 byte order mark."""
+
+    delimiter: str = ","
+    bom: bool = False
+
+    @classmethod
+    def for_spreadsheet(cls, language: str) -> CsvStyle:
+        """What Excel opens cleanly in ``language``: a byte order mark, and ';' in German, ',' in English.
+
+        Without the mark Excel reads UTF-8 as its ANSI code page (umlauts break); German Excel separates
+        fields with ';' because ',' is its decimal comma.
+        """
+        return cls(delimiter=";" if language == "de" else ",", bom=True)
+
+
+PLAIN_CSV = CsvStyle()
+"""RFC 4180 as tools expect it: commas, no byte order mark."""
+DELIMITERS = {",": ",", ";": ";", "tab": "\t"}
+"""The separators one can choose (``--delimiter``), by the name given."""
+
+
+def csv_writer(out: IO[str], style: CsvStyle = PLAIN_CSV, line_end: str = "\n") -> Any:
+    """A ``csv.writer`` on ``out`` in ``style``, the byte order mark already written when the style has one."""
+    if style.bom:
+        out.write("\ufeff")
+    return csv.writer(out, delimiter=style.delimiter, lineterminator=line_end)
+
+
+def write_csv(
+    rows: Iterable[dict[str, Any]], out: IO[str], fields: list[str] | None = None, style: CsvStyle = PLAIN_CSV
+) -> int:
     """Write CSV with a header (``fields``, else the first row's keys), formulas defused; return the row count."""
-    writer: csv.DictWriter[str] | None = None
+    writer: Any = None
+    names = fields
     count = 0
     for row in rows:
         if writer is None:
-            writer = csv.DictWriter(out, fieldnames=fields or list(row), extrasaction="ignore", lineterminator="\n")
-            writer.writeheader()
-        writer.writerow({k: _csv_value(v) for k, v in row.items()})
+            writer = csv_writer(out, style)
+            names = fields or list(row)
+            writer.writerow(names)
+        assert names is not None
+        writer.writerow([_csv_value(row.get(name)) for name in names])
         count += 1
     if writer is None and fields:
-        csv.DictWriter(out, fieldnames=fields, lineterminator="\n").writeheader()
+        csv_writer(out, style).writerow(fields)
     return count

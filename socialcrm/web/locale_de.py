@@ -349,6 +349,7 @@ CATALOGUE: dict[str, str] = {
     "From": "Von",
     "To": "Bis",
     "Export CSV": "CSV exportieren",
+    "Export for Excel": "Für Excel exportieren",
     "Key figures": "Kennzahlen",
     "Complaints (negative mentions)": "Beschwerden (negative Erwähnungen)",
     "Response rate": "Antwortquote",

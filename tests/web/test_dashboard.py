@@ -190,3 +190,21 @@ async def test_legend_links_focus_the_page(as_role, db):
     link = re.search(r'<a href="(/dashboard\?[^"]*source=reddit[^"]*)">reddit</a>', html).group(1)
     focused = await (await client.get(link.replace("&amp;", "&"))).text()
     assert re.search(r'data-kpi="mentions">2<', focused) and 'id="focus"' in focused
+
+
+async def test_csv_export_for_excel_follows_the_users_language(as_role, db):
+    make_users(db)
+    base = seed_marketing(db)
+    client, _ = await as_role("marketing")
+    start, end = base.date().isoformat(), (base + 4 * DAY).date().isoformat()
+    url = f"/dashboard/export.csv?start={start}&end={end}"
+    plain = await (await client.get(url)).read()
+    german = await (await client.get(url + "&excel=1", headers={"Accept-Language": "de"})).read()
+    english = await (await client.get(url + "&excel=1", headers={"Accept-Language": "en"})).read()
+    assert not plain.startswith(b"\xef\xbb\xbf")
+    assert german.startswith(b"\xef\xbb\xbfbucket_start;dimension;key;mentions\r\n")
+    assert english.startswith(b"\xef\xbb\xbfbucket_start,dimension,key,mentions\r\n")
+    rows = list(csv.reader(io.StringIO(german.decode("utf-8-sig")), delimiter=";"))
+    assert rows == list(csv.reader(io.StringIO(plain.decode("utf-8"))))
+    page = await (await client.get("/dashboard", headers={"Accept-Language": "de"})).text()
+    assert "excel=1" in page and "Für Excel exportieren" in page

@@ -6,7 +6,6 @@ share or a theme links to the mentions behind it (the mention list, filtered).
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
@@ -16,6 +15,7 @@ from aiohttp import web
 from markupsafe import Markup
 
 from socialcrm.models import SENTIMENT_LABELS, utcnow
+from socialcrm.services.exports import PLAIN_CSV, CsvStyle, csv_writer
 from socialcrm.web import charts, deltas, i18n
 from socialcrm.web.middleware import DB_KEY
 from socialcrm.web.queries.dashboard import Dashboard, Focus, build_dashboard, export_rows
@@ -234,7 +234,8 @@ async def export_csv(request: web.Request) -> web.Response:
     brand = brand_terms(request)
     board = await request.app[DB_KEY].run_read(lambda s: build_dashboard(s, start, end, now, focus, rollup, brand))
     out = io.StringIO()
-    writer = csv.writer(out)
+    style = CsvStyle.for_spreadsheet(language_of(request)) if request.query.get("excel") == "1" else PLAIN_CSV
+    writer = csv_writer(out, style, line_end="\r\n")
     for row in export_rows(board):
         writer.writerow([_spreadsheet_safe(cell) for cell in row])
     name = f"socialcrm-{start.date().isoformat()}-{(end - timedelta(days=1)).date().isoformat()}.csv"
