@@ -7,7 +7,7 @@ worker thread so the event loop never waits on inference. They never import ``so
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol, runtime_checkable
 
 Label = Literal["negative", "neutral", "positive"]
@@ -32,10 +32,15 @@ class Sentiment:
 
 @dataclass(frozen=True, slots=True)
 class Analysis:
-    """Sentiment and detected language of one text."""
+    """Sentiment and detected language of one text; ``vector``: its sentence vector where the classifier has one.
+
+    The embedded classifier hands over the vector its sentiment heads read (float32), so heads for other
+    labels reuse the same encoder pass instead of encoding the text again.
+    """
 
     sentiment: Sentiment
     language: Language
+    vector: Any = field(default=None, compare=False, repr=False)
 
 
 class ClassifierError(Exception):

@@ -215,7 +215,7 @@ class EmbeddedClassifier:
         )
 
     def analyse(self, texts: Sequence[str], languages: Sequence[Language | None] | None = None) -> list[Analysis]:
-        """Return one Analysis per text, in order."""
+        """Return one Analysis per text, in order, each with its sentence vector (``Analysis.vector``)."""
         return self.analyse_with_vectors(texts, languages)[0]
 
     def analyse_with_vectors(
@@ -225,10 +225,11 @@ class EmbeddedClassifier:
         resolved = resolve_languages(texts, languages)
         vectors = self.sentence_vectors(texts)
         results = []
-        for row, language in zip(self.probabilities_of_vectors(vectors, resolved), resolved, strict=True):
+        probabilities = self.probabilities_of_vectors(vectors, resolved)
+        for row, language, vector in zip(probabilities, resolved, vectors, strict=True):
             best = int(row.argmax())
             score = float(min(1.0, max(0.0, row[best])))
-            results.append(Analysis(Sentiment(LABELS[best], round(score, 6), self.model_id), language))
+            results.append(Analysis(Sentiment(LABELS[best], round(score, 6), self.model_id), language, vector))
         return results, vectors
 
     def sentence_vectors(self, texts: Sequence[str]) -> np.ndarray:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import tomllib
 from importlib import resources
@@ -179,7 +180,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         with db.read() as session:
             chosen = [labels.by_name(session, n) for n in args.names] if args.names else labels.list_labels(session)
             ids = [(label.id, label.name) for label in chosen if label.id is not None]
-        features = _features(config, args.features)
+        features = functools.cache(lambda: _features(config, args.features))  # loaded once, only if needed
         failed = 0
         for label_id, name in ids:
             try:

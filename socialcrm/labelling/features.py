@@ -9,8 +9,9 @@ columns. A head remembers which features it was trained on (``key``) and is only
 
 from __future__ import annotations
 
+import threading
 import zlib
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -105,3 +106,34 @@ def sigmoid(values: np.ndarray) -> np.ndarray:
     """The logistic function, stable for large magnitudes."""
     clipped = np.clip(values, -60.0, 60.0)
     return np.asarray(1.0 / (1.0 + np.exp(-clipped)), dtype=np.float32)
+
+
+class FeatureSource:
+    """The features labels use in one process, from the configured classifier: given, or built when first needed.
+
+    With the lexicon classifier (no encoder) this is words, and nothing is loaded. Call ``get`` off
+    the event loop: building the embedded classifier takes seconds.
+    """
+
+    def __init__(self, kind: str, options: Mapping[str, Any], classifier: object | None = None) -> None:
+        self._kind = kind
+        self._options = dict(options)
+        self._features: Features | None = None if classifier is None else features_for(classifier)
+        self._lock = threading.Lock()
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the features are at hand without building a classifier."""
+        return self._features is not None or self._kind == "lexicon"
+
+    def get(self) -> Features:
+        """The features (building the classifier on the first call where one is needed)."""
+        with self._lock:
+            if self._features is None:
+                if self._kind == "lexicon":
+                    self._features = WordFeatures()
+                else:
+                    from classifiers.loader import build_classifier
+
+                    self._features = features_for(build_classifier(self._kind, self._options))
+            return self._features

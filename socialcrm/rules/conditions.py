@@ -22,6 +22,7 @@ from socialcrm.rules.text import fold, words
 
 CUSTOMER_STATES = ("linked", "unknown", "prospect", "any")
 VOLUME_PAGE = 1000
+LABEL_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")  # the names services.labels accepts
 
 
 class ConditionError(ValueError):
@@ -199,6 +200,24 @@ class OrderedProductCondition:
         """Matched when the customer ordered any of the products."""
         hits = [p for p in self.products if fold(p) in facts.ordered_products]
         return ConditionResult(self.name, bool(hits), list(self.products), hits)
+
+
+@dataclass(frozen=True)
+class LabelCondition:
+    """The mention has any of these custom labels (predicted at or above the label's threshold, or ``min_score``)."""
+
+    labels: tuple[str, ...]
+    min_score: float | None = None
+    name: str = "label"
+
+    def check(self, facts: Facts) -> ConditionResult:
+        """Matched when one of the labels was predicted; found shows every label the mention has, with its score."""
+        floor = self.min_score or 0.0
+        matched = any(facts.labels.get(label, -1.0) >= floor for label in self.labels)
+        expected: Any = list(self.labels)
+        if self.min_score is not None:
+            expected = {"labels": list(self.labels), "min_score": floor}
+        return ConditionResult(self.name, matched, expected, dict(sorted(facts.labels.items())))
 
 
 @dataclass(frozen=True)
@@ -392,6 +411,29 @@ def _compile_consent(value: Any) -> list[Condition]:
     return [ConsentCondition(value)]
 
 
+def _compile_label(value: Any) -> list[Condition]:
+    if isinstance(value, Mapping):
+        unknown = set(value) - {"labels", "min_score"}
+        if unknown:
+            raise ConditionError(f"label.{sorted(unknown)[0]}", "unknown key (allowed: labels, min_score)")
+        if "labels" not in value:
+            raise ConditionError("label.labels", "required: the label names")
+        names = _label_names("label.labels", value["labels"])
+        low = _number("label.min_score", value["min_score"]) if "min_score" in value else None
+        if low is not None and not 0 <= low <= 1:
+            raise ConditionError("label.min_score", "must lie between 0 and 1")
+        return [LabelCondition(names, low)]
+    return [LabelCondition(_label_names("label", value))]
+
+
+def _label_names(field: str, value: Any) -> tuple[str, ...]:
+    names = _strings(field, value)
+    for name in names:
+        if not LABEL_NAME.match(name):
+            raise ConditionError(field, f"{name!r} is not a label name (lower-case letters, digits, '-' and '_')")
+    return names
+
+
 def _compile_metrics(value: Any) -> list[Condition]:
     if not isinstance(value, Mapping) or not value:
         raise ConditionError(
@@ -445,6 +487,7 @@ _SIMPLE: dict[str, Callable[[Any], list[Condition]]] = {
     "consent_marketing": _compile_consent,
     "ordered_product": lambda value: [OrderedProductCondition(_strings("ordered_product", value))],
     "author_metrics": _compile_metrics,
+    "label": _compile_label,
 }
 WHEN_KEYS = tuple(sorted({*_SIMPLE, "sentiment", "min_score", "max_score", "volume"}))
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sqlmodel import Session, col, select
 
 from socialcrm import threads
-from socialcrm.models import OPEN_TICKET_STATUSES, Customer, Mention, Order, Ticket
+from socialcrm.models import OPEN_TICKET_STATUSES, Customer, CustomLabel, Mention, MentionLabel, Order, Ticket
 from socialcrm.rules.text import fold, words
 
 if TYPE_CHECKING:
@@ -46,6 +46,7 @@ class Facts:
     open_ticket_ids: tuple[int, ...] = ()
     ordered_products: frozenset[str] = frozenset()
     volume: Mapping[str, int] = field(default_factory=dict)
+    labels: Mapping[str, float] = field(default_factory=dict)  # custom labels predicted, name -> score
     words: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
@@ -91,6 +92,7 @@ def build_facts(session: Session, mention: Mention, ruleset: RuleSet, now: datet
             )
     text = mention_text(mention)
     volume = {cond.key: cond.count(session, mention, now) for cond in ruleset.volume_conditions}
+    labels = predicted_labels(session, mention.id) if ruleset.needs_labels and mention.id is not None else {}
     return Facts(
         mention_id=mention.id,
         source=mention.source,
@@ -113,4 +115,15 @@ def build_facts(session: Session, mention: Mention, ruleset: RuleSet, now: datet
         open_ticket_ids=open_ids,
         ordered_products=products,
         volume=volume,
+        labels=labels,
     )
+
+
+def predicted_labels(session: Session, mention_id: int) -> dict[str, float]:
+    """The switched-on custom labels predicted for a mention, name -> score."""
+    rows = session.exec(
+        select(CustomLabel.name, MentionLabel.score)
+        .join(MentionLabel, col(MentionLabel.label_id) == CustomLabel.id)
+        .where(MentionLabel.mention_id == mention_id, col(CustomLabel.enabled).is_(True))
+    )
+    return {name: score for name, score in rows}

@@ -13,7 +13,13 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from socialcrm.rules.actionspec import ActionSpec
-from socialcrm.rules.conditions import Condition, ConditionResult, OrderedProductCondition, VolumeCondition
+from socialcrm.rules.conditions import (
+    Condition,
+    ConditionResult,
+    LabelCondition,
+    OrderedProductCondition,
+    VolumeCondition,
+)
 from socialcrm.rules.facts import Facts
 from socialcrm.rules.templates import CompiledTemplate
 
@@ -96,6 +102,11 @@ class RuleSet:
     def needs_orders(self) -> bool:
         """True when an enabled rule looks at ordered products (build_facts then reads orders)."""
         return any(isinstance(c, OrderedProductCondition) for r in self.rules if r.enabled for c in r.conditions)
+
+    @property
+    def needs_labels(self) -> bool:
+        """True when an enabled rule looks at custom labels (build_facts then reads the mention's labels)."""
+        return any(isinstance(c, LabelCondition) for r in self.rules if r.enabled for c in r.conditions)
 
     def rule(self, name: str) -> Rule | None:
         """The rule called ``name``, if any."""

@@ -11,6 +11,7 @@ from typing import IO, Any
 from sqlmodel import Session, col, select
 
 from socialcrm.models import Customer, Mention, ReplyDraft, Ticket, TicketMention
+from socialcrm.services.label_predictions import labels_of
 from socialcrm.services.records import iso, mention_record
 
 MENTION_FIELDS = [
@@ -36,6 +37,7 @@ MENTION_FIELDS = [
     "tags",
     "published_at",
     "fetched_at",
+    "labels",  # the custom labels predicted for the mention (names); added after the first release
 ]
 TICKET_FIELDS = [
     "id",
@@ -96,8 +98,10 @@ def mention_rows(session: Session) -> Iterator[dict[str, Any]]:
     """Every mention as an export row (MENTION_FIELDS), oldest id first."""
     for page in _paged(session, Mention):
         refs = _refs(session, (m.customer_id for m in page))
+        labels = labels_of(session, [m.id for m in page if m.id is not None])
         for m in page:
-            yield mention_record(m, refs.get(m.customer_id) if m.customer_id else None, MENTION_FIELDS)
+            ref = refs.get(m.customer_id) if m.customer_id else None
+            yield mention_record(m, ref, MENTION_FIELDS, list(labels.get(m.id or 0, {})))
 
 
 def ticket_rows(session: Session) -> Iterator[dict[str, Any]]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, func
 from sqlmodel import Session, col, select
@@ -135,3 +136,13 @@ def backfill(
             )
     next_before = ids[-1] if len(ids) >= limit else None
     return BackfillPage(len(ids), found, next_before, skipped)
+
+
+def has_label(name: str) -> Any:
+    """A filter clause on Mention: the mention has the switched-on label ``name``."""
+    predicted = (
+        select(MentionLabel.mention_id)
+        .join(CustomLabel, col(CustomLabel.id) == MentionLabel.label_id)
+        .where(CustomLabel.name == name, col(CustomLabel.enabled).is_(True))
+    )
+    return col(Mention.id).in_(predicted)

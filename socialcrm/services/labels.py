@@ -9,8 +9,7 @@ new mention (``services.label_predictions``).
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,12 +19,12 @@ from sqlmodel import Session, col, select
 from socialcrm.db import Database
 from socialcrm.errors import ConflictError, InvalidInputError, NotFoundError
 from socialcrm.labelling.features import Features
-from socialcrm.labelling.training import Trained, train
+from socialcrm.labelling.training import Trained, check_counts, train
 from socialcrm.models import CustomLabel, LabelExample, Mention, MentionLabel, utcnow
+from socialcrm.rules.conditions import LABEL_NAME
 from socialcrm.rules.facts import mention_text
 from socialcrm.services import audit
 
-NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 MAX_TITLE = 200
 MAX_DESCRIPTION = 2000
 MAX_EXAMPLE_TEXT = 5000
@@ -52,7 +51,7 @@ class Example:
 def check_name(name: str) -> str:
     """The label name, or InvalidInputError saying what a name may contain."""
     cleaned = name.strip().lower()
-    if not NAME.match(cleaned):
+    if not LABEL_NAME.match(cleaned):
         raise InvalidInputError(
             f"label name {name!r}: use 1-64 lower-case letters, digits, '-' or '_', starting with a letter or digit"
         )
@@ -282,16 +281,20 @@ def save_training(session: Session, label_id: int, trained: Trained, *, actor: s
     return label
 
 
-def train_label(db: Database, label_id: int, features: Features, *, actor: str) -> CustomLabel:
+def train_label(db: Database, label_id: int, features: Features | Callable[[], Features], *, actor: str) -> CustomLabel:
     """Read the label's examples, train and cross-validate outside any transaction, then store the result.
 
-    Too few examples is an InvalidInputError naming how many of each kind there are and are needed.
+    ``features`` may be a function that builds them (loading a model): it is called only once there are
+    enough examples. Too few examples is an InvalidInputError saying how many of each kind there are.
     """
     with db.read() as session:
         threshold = get_label(session, label_id).threshold
         marked = training_examples(session, label_id)
+    positives = sum(1 for e in marked if e.positive)
     try:
-        trained = train([e.text for e in marked], [e.positive for e in marked], features, threshold)
+        check_counts(positives, len(marked) - positives)
+        chosen = features() if callable(features) else features
+        trained = train([e.text for e in marked], [e.positive for e in marked], chosen, threshold)
     except ValueError as err:
         raise InvalidInputError(str(err)) from None
     with db.write() as session:

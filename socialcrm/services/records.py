@@ -21,8 +21,10 @@ def iso(value: datetime | None) -> str | None:
     return value.isoformat().replace("+00:00", "Z")
 
 
-def mention_record(mention: Mention, customer_ref: str | None, fields: Sequence[str]) -> dict[str, Any]:
-    """The mention's ``fields`` (any of the keys below), in the order given."""
+def mention_record(
+    mention: Mention, customer_ref: str | None, fields: Sequence[str], labels: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The mention's ``fields`` (any of the keys below), in the order given; ``labels``: its custom labels' names."""
     m = mention
     values: dict[str, Any] = {
         "id": m.id,
@@ -48,5 +50,6 @@ def mention_record(mention: Mention, customer_ref: str | None, fields: Sequence[
         "tags": list(m.tags or []),
         "published_at": iso(m.published_at),
         "fetched_at": iso(m.fetched_at),
+        "labels": sorted(labels),
     }
     return {name: values[name] for name in fields}

@@ -92,6 +92,12 @@ CASES = [
     ("author_metrics = { karma = 1 }", {"author_metrics": {}}, False),
     ('volume = { count = 3, window = "1h" }', {"volume": {"r#volume": 3}}, True),
     ('volume = { count = 3, window = "1h" }', {"volume": {"r#volume": 2}}, False),
+    ('label = ["churn"]', {"labels": {"churn": 0.83}}, True),
+    ('label = ["churn", "purchase-intent"]', {"labels": {"purchase-intent": 0.6}}, True),
+    ('label = "churn"', {"labels": {"purchase-intent": 0.6}}, False),
+    ('label = "churn"', {}, False),
+    ('label = { labels = ["churn"], min_score = 0.9 }', {"labels": {"churn": 0.83}}, False),
+    ('label = { labels = ["churn"], min_score = 0.8 }', {"labels": {"churn": 0.83}}, True),
 ]
 
 

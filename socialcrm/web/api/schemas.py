@@ -119,6 +119,9 @@ class MentionQuery(Page):
     language: Annotated[str | None, Field(max_length=8, description="ISO 639-1 code")] = None
     since: Since | None = None
     customer_id: Annotated[RecordId | None, Field(description="linked customer id")] = None
+    label: Annotated[
+        str | None, Field(max_length=64, description="a switched-on custom label the mention has (its name)")
+    ] = None
 
 
 class TicketQuery(Page):

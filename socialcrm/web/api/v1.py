@@ -10,7 +10,7 @@ from sqlmodel import col
 
 from socialcrm.errors import ConflictError, InvalidInputError
 from socialcrm.models import Customer, Mention, ReplyDraft, Ticket
-from socialcrm.services import customers, tickets
+from socialcrm.services import customers, label_predictions, tickets
 from socialcrm.services.records import iso
 from socialcrm.web import actions
 from socialcrm.web.api import queries, schemas, serialize
@@ -78,7 +78,7 @@ async def openapi(request: web.Request) -> web.Response:
 @routes.get(PREFIX + "/mentions")
 @requires("community", "service", "marketing")
 async def list_mentions(request: web.Request) -> web.Response:
-    """Mentions, newest first, filtered by source, sentiment, language, since and customer; paged by cursor."""
+    """Mentions, newest first, filtered by source, sentiment, language, since, customer and label; paged by cursor."""
     q = _query(request, schemas.MentionQuery)
     filters: list[Any] = []
     if q.source:
@@ -91,6 +91,8 @@ async def list_mentions(request: web.Request) -> web.Response:
         filters.append(col(Mention.published_at) >= q.since)
     if q.customer_id is not None:
         filters.append(Mention.customer_id == q.customer_id)
+    if q.label:
+        filters.append(label_predictions.has_label(q.label.strip().lower()))
     rows, cursor = await request.app[DB_KEY].run_read(lambda s: queries.mentions(s, filters, q.cursor, q.limit))
     return _listing(request, [serialize.mention(m, ref) for m, ref in rows], cursor)
 

@@ -12,6 +12,7 @@ from sqlmodel import Session, col, select
 
 from socialcrm.insights.themes import mentions_phrase, theme_text
 from socialcrm.models import Customer, Mention
+from socialcrm.services.label_predictions import has_label
 
 PAGE_SIZE = 50
 # A theme is matched in Python (as themes are counted): at most this many mentions are read per page.
@@ -20,13 +21,14 @@ THEME_SCAN = 5000
 
 @dataclass(frozen=True, slots=True)
 class MentionFilter:
-    """What the mention list shows: source, sentiment, language, group, customer, dates, tag, theme; paged by id."""
+    """What the mention list shows: source, sentiment, language, group, customer, dates, tag, theme, label; paged by id."""
 
     source: str | None = None
     sentiment: str | None = None
     language: str | None = None
     group: str | None = None
     customer_id: int | None = None
+    label: str | None = None
     since: datetime | None = None
     before_id: int | None = None
     limit: int = PAGE_SIZE
@@ -62,6 +64,8 @@ def recent_mentions(session: Session, where: MentionFilter) -> tuple[list[tuple[
         query = query.where(Mention.group == where.group)
     if where.customer_id is not None:
         query = query.where(Mention.customer_id == where.customer_id)
+    if where.label:
+        query = query.where(has_label(where.label))
     if where.since is not None:
         query = query.where(col(Mention.published_at) >= where.since)
     if where.until is not None:
