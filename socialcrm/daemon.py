@@ -68,7 +68,7 @@ class Daemon:
     async def _start_web(self) -> None:
         from socialcrm.web.app import create_app
 
-        app = create_app(self.config, self.runtime.db)
+        app = create_app(self.config, self.runtime.db, classifier=self.runtime.classifier)
         self.web_app = app
         from socialcrm.web.access_log import access_log_options
 

@@ -21,6 +21,7 @@ from socialcrm.web.views import (
     auth,
     customers,
     dashboard,
+    labels,
     mentions,
     queue,
     replies,
@@ -34,8 +35,12 @@ from socialcrm.web.views.common import CONFIG_KEY
 STATIC_DIR = Path(__file__).parent / "static"
 
 
-def create_app(config: Config, db: Database) -> web.Application:
-    """Build the web app for ``config`` on ``db``; it needs no startup or cleanup hooks of its own."""
+def create_app(config: Config, db: Database, *, classifier: object | None = None) -> web.Application:
+    """Build the web app for ``config`` on ``db``; it needs no startup or cleanup hooks of its own.
+
+    ``classifier``: the running sentiment classifier, whose sentence vectors labels train on (without
+    one, the configured classifier is built when a label is first trained).
+    """
     from socialcrm.web.api import v1
 
     app = web.Application(
@@ -64,9 +69,11 @@ def create_app(config: Config, db: Database) -> web.Application:
         admin,
         saved_replies,
         metrics,
+        labels,
     ):
         app.router.add_routes(module.routes)
     admin.setup_rules(app)
+    labels.setup(app, classifier)
     app[dashboard.ROLLUP_KEY] = MentionRollup()
     v1.setup(app)
     app.router.add_static("/static/", STATIC_DIR, name="static", append_version=False)

@@ -1,5 +1,7 @@
 """German UI texts, keyed by the English text (a test checks that every text the templates use is here)."""
 
+from socialcrm.web.locale_de_labels import LABELS_DE
+
 CATALOGUE: dict[str, str] = {
     # navigation and frame
     "Reply queue": "Antwort-Warteschlange",
@@ -537,3 +539,5 @@ CATALOGUE: dict[str, str] = {
     "{changed} changed, {refused} not changed.": "{changed} geändert, {refused} nicht geändert.",
     "{first}–{last} of {total}": "{first}–{last} von {total}",
 }
+
+CATALOGUE.update(LABELS_DE)

@@ -39,6 +39,15 @@ NOTICES = {
     "token_created": ("API token created. Copy it now: it is not shown again.", "ok"),
     "token_revoked": ("API token revoked.", "ok"),
     "sessions_ended": ("Your other sessions are logged out.", "ok"),
+    "label_defined": ("Label created. Now mark examples and counter-examples.", "ok"),
+    "label_saved": ("Label saved.", "ok"),
+    "label_example_added": ("Example added.", "ok"),
+    "label_example_removed": ("Example removed.", "ok"),
+    "label_trained": ("Label trained; the estimate below is new.", "ok"),
+    "label_on": ("Label switched on: it is predicted for every new mention.", "ok"),
+    "label_off": ("Label switched off.", "ok"),
+    "label_backfilled": ("Existing mentions labelled.", "ok"),
+    "label_deleted": ("Label deleted.", "ok"),
 }
 
 

@@ -28,6 +28,7 @@ NAVIGATION = (
     ("/dashboard", "Dashboard"),
     ("/customers", "Customers"),
     ("/mentions", "Mentions"),
+    ("/labels", "Labels"),
     ("/admin", "Admin"),
 )
 """The header's links; each is shown to the roles that may open it (web.permissions decides)."""

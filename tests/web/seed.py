@@ -9,7 +9,7 @@ from itertools import count
 from sqlmodel import Session
 
 from socialcrm.db import Database
-from socialcrm.models import Customer, Decision, Identity, Mention, Order, SourceState, utcnow
+from socialcrm.models import Customer, CustomLabel, Decision, Identity, Mention, Order, SourceState, utcnow
 from socialcrm.services import drafts, saved_replies, tickets, users
 from socialcrm.services.saved_replies import SavedReplyInput
 
@@ -82,6 +82,7 @@ class World:
     draft_id: int
     other_ticket_id: int
     saved_reply_id: int
+    label_id: int = 0  # a custom label "churn" (defined, not trained)
 
 
 def make_world(
@@ -157,5 +158,8 @@ def make_world(
             s, SavedReplyInput("danke", "de", "Danke", "Danke, {{ customer_name }}!"), actor="test"
         )
         s.add(SourceState(name="acme-blog", type="feed", state="ok", last_success_at=utcnow()))
-        assert customer.id and mention.id and ticket.id and draft.id and other.id and saved.id
-        return World(customer.id, mention.id, ticket.id, draft.id, other.id, saved.id)
+        label = CustomLabel(name="churn", title="Churn signal")
+        s.add(label)
+        s.flush()
+        assert customer.id and mention.id and ticket.id and draft.id and other.id and saved.id and label.id
+        return World(customer.id, mention.id, ticket.id, draft.id, other.id, saved.id, label.id)

@@ -111,6 +111,16 @@ MATRIX = [
         ADMIN,
     ),
     ("POST", r"/admin/replies/{id}/delete", "/admin/replies/{saved}/delete", {}, ADMIN),
+    ("GET", "/labels", "/labels", None, ALL),
+    ("POST", "/labels", "/labels", {"name": "bug-report", "title": "Bug report"}, COMMUNITY),
+    ("GET", r"/labels/{id}", "/labels/{label}", None, ALL),
+    ("POST", r"/labels/{id}", "/labels/{label}", {"title": "Churn", "threshold": "0.5"}, COMMUNITY),
+    ("POST", r"/labels/{id}/examples", "/labels/{label}/examples", {"text": "I quit", "positive": "1"}, COMMUNITY),
+    ("POST", r"/labels/{id}/examples/{example}/delete", "/labels/{label}/examples/999/delete", {}, COMMUNITY),
+    ("POST", r"/labels/{id}/train", "/labels/{label}/train", {}, COMMUNITY),
+    ("POST", r"/labels/{id}/switch", "/labels/{label}/switch", {"enabled": "0"}, COMMUNITY),
+    ("POST", r"/labels/{id}/backfill", "/labels/{label}/backfill", {}, COMMUNITY),
+    ("POST", r"/labels/{id}/delete", "/labels/999/delete", {}, ADMIN),
     ("GET", "/api/v1/openapi.json", "/api/v1/openapi.json", None, ALL),
     ("GET", "/api/v1/mentions", "/api/v1/mentions", None, READERS),
     ("GET", r"/api/v1/mentions/{id}", "/api/v1/mentions/{mention}", None, READERS),
@@ -142,6 +152,7 @@ def _fill(text: str, world) -> str:  # type: ignore[no-untyped-def]
         customer=world.customer_id,
         other=world.other_ticket_id,
         saved=world.saved_reply_id,
+        label=world.label_id,
     )
 
 

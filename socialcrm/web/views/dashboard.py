@@ -19,6 +19,7 @@ from socialcrm.services.exports import PLAIN_CSV, CsvStyle, csv_writer
 from socialcrm.web import charts, deltas, i18n
 from socialcrm.web.middleware import DB_KEY
 from socialcrm.web.queries.dashboard import Dashboard, Focus, build_dashboard, export_rows
+from socialcrm.web.queries.label_counts import label_counts
 from socialcrm.web.queries.rollup import MentionRollup
 from socialcrm.web.render import language_of, render
 from socialcrm.web.security import requires
@@ -164,6 +165,19 @@ async def dashboard(request: web.Request) -> web.Response:
             lambda group: None if group == "–" else links.link(group=group),
         )
     )
+    per_label = await request.app[DB_KEY].run_read(
+        lambda s: label_counts(s, start, end, board.sentiment.buckets, board.bucket)
+    )
+    label_colours = {k: charts.colour(i) for i, k in enumerate(per_label)}
+    label_chart = (
+        charts.responsive(
+            lambda c: charts.line_chart(
+                t("Mentions per label"), board.sentiment.buckets, per_label, label_colours, label, fmt, c
+            )
+        )
+        if per_label
+        else None
+    )
     return render(
         request,
         "dashboard.html",
@@ -200,6 +214,8 @@ async def dashboard(request: web.Request) -> web.Response:
         previous_first=board.previous.start.date(),
         previous_last=(board.previous.end - timedelta(days=1)).date(),
         excerpt=_excerpt,
+        label_chart=label_chart,
+        label_legend=charts.legend(list(per_label), label_colours, href=lambda name: f"/mentions?label={name}"),
     )
 
 
