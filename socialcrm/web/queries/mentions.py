@@ -21,7 +21,7 @@ THEME_SCAN = 5000
 
 @dataclass(frozen=True, slots=True)
 class MentionFilter:
-    """What the mention list shows: source, sentiment, language, group, customer, dates, tag, theme, label; paged by id."""
+    """What the mention list shows: source, sentiment, language, group, customer, dates, tag, theme, label."""
 
     source: str | None = None
     sentiment: str | None = None
