@@ -8,6 +8,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import SQLModel
 
 import socialcrm.models  # noqa: F401  (registers every table)
+from socialcrm.jobs.schema import include_name
 
 target_metadata = SQLModel.metadata
 
@@ -30,6 +31,7 @@ def _migrate(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=True,
         compare_type=True,
+        include_name=include_name,  # Procrastinate's tables are its own, not our models'
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -39,6 +39,7 @@ from socialcrm.models.vocabulary import (
     WebhookEvent,
 )
 from socialcrm.models.work import DraftEdit, ReplyDraft, SavedReply, Ticket, TicketMention, TicketNote
+from socialcrm.models.workers import WorkerProcess
 
 __all__ = [
     "DRAFT_STATUSES",
@@ -91,5 +92,6 @@ __all__ = [
     "User",
     "WebSession",
     "WebhookEvent",
+    "WorkerProcess",
     "utcnow",
 ]
