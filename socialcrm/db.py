@@ -11,14 +11,15 @@ The event loop never touches the database directly: async callers go through ``r
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import event, inspect
+from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlmodel import Session, create_engine
@@ -29,6 +30,7 @@ from socialcrm.errors import DatabaseError
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+UPGRADE_LOCK_KEY = 0x5C1A1C0DE  # pg_advisory_xact_lock key held while migrating a PostgreSQL database
 
 
 class Database:
@@ -106,6 +108,10 @@ class Database:
 
         try:
             with self.engine.begin() as connection:
+                if not self.is_sqlite:
+                    # Workers on several machines start at once: one migrates, the others wait and
+                    # then find the schema at head (the lock ends with this transaction).
+                    connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({UPGRADE_LOCK_KEY})")
                 cfg = alembic_config(self.url)
                 cfg.attributes["connection"] = connection
                 command.upgrade(cfg, "head")
@@ -126,6 +132,34 @@ class Database:
     def dispose(self) -> None:
         """Close every pooled connection."""
         self.engine.dispose()
+
+
+def lock_across_processes(session: Session, names: Iterable[str]) -> None:
+    """Hold a lock on each name until this write transaction ends; another one naming any of them waits.
+
+    On PostgreSQL, workers on several machines store batches at once, and batches of different sources
+    meet the same people: two would create the same prospect in the same moment, and two that create
+    them in opposite orders would deadlock. Locking every person of a batch first, in one statement and
+    in one fixed order (sorted 64-bit keys), serialises exactly the batches that share someone and
+    cannot deadlock on those locks. SQLite needs none: ``BEGIN IMMEDIATE`` already makes every write
+    transaction the only one.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    keys = sorted(
+        {int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True) for name in names}
+    )
+    if keys:
+        # unnest yields the array in order and count() takes the locks row by row, in that order.
+        session.connection().execute(
+            text("SELECT count(pg_advisory_xact_lock(k)) FROM unnest(CAST(:keys AS bigint[])) AS k"), {"keys": keys}
+        )
+
+
+def must_restart_transaction(err: BaseException) -> bool:
+    """True for a deadlock or serialisation failure: the whole transaction has to be run again."""
+    code = getattr(getattr(err, "orig", None), "sqlstate", None)
+    return code in ("40P01", "40001")
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -144,15 +144,30 @@ class OutboxWorker:
             if claim is None:
                 break
             handled.append(claim.item_id)
-            try:
-                await self._deliver(claim, result)
-            except LeaseLostError:
-                logger.warning(
-                    "Outbox item %s (%s): another worker took it over before it was sent; left to that worker",
-                    claim.item_id,
-                    claim.kind,
-                )
-                result.taken_over += 1
+            await self._deliver_held(claim, result)
+
+    async def deliver(self, item_id: int) -> OutboxRunResult:
+        """Deliver the one row ``item_id`` if it is due (a send job of a queue worker); nothing otherwise."""
+        result = OutboxRunResult()
+
+        def claim(session: Session) -> Claim | None:
+            return queue.claim_next(session, self.owner, now=utcnow(), lease=self.lease, only=item_id)
+
+        taken = await self.db.run_write(claim)
+        if taken is not None:
+            await self._deliver_held(taken, result)
+        return result
+
+    async def _deliver_held(self, claim: Claim, result: OutboxRunResult) -> None:
+        try:
+            await self._deliver(claim, result)
+        except LeaseLostError:
+            logger.warning(
+                "Outbox item %s (%s): another worker took it over before it was sent; left to that worker",
+                claim.item_id,
+                claim.kind,
+            )
+            result.taken_over += 1
 
     def _claim(self, handled: list[int]) -> Callable[[Session], Claim | None]:
         def claim(session: Session) -> Claim | None:

@@ -15,14 +15,16 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, select
 
 from classifiers.base import Analysis, Classifier, ClassifierError
 from connectors import Batch, RawPost
 from socialcrm.config import Config, SourceConfig
-from socialcrm.db import Database
+from socialcrm.db import Database, lock_across_processes, must_restart_transaction
 from socialcrm.linking import link_mention
-from socialcrm.models import Mention, utcnow
+from socialcrm.linking.normalize import normalize_handle
+from socialcrm.models import Decision, Mention, utcnow
 from socialcrm.rules.facts import build_facts
 from socialcrm.rules.ruleset import RuleSet
 from socialcrm.services import sources
@@ -31,6 +33,8 @@ from socialcrm.threads import LOOKBACK, assign_threads, earlier_threads
 
 logger = logging.getLogger(__name__)
 MAX_RAW_BYTES = 64 * 1024
+UNIQUE_RACE_TRIES = 3
+RESTART_TRIES = 3
 
 
 @dataclass
@@ -77,7 +81,16 @@ class Pipeline:
         def store(session: Session) -> BatchResult:
             return self._store(session, source, batch, fresh, analyses, now)
 
-        result = await self.db.run_write(store)
+        for attempt in range(1, RESTART_TRIES + 1):
+            try:
+                result = await self.db.run_write(store)
+                break
+            except OperationalError as err:
+                # A deadlock with another worker's transaction (on rows the person locks do not cover):
+                # PostgreSQL rolled this one back; the batch is stored again from the start.
+                if not must_restart_transaction(err) or attempt == RESTART_TRIES:
+                    raise
+                logger.warning("%s: storing a page collided with another worker; trying again", source.name)
         result.fetched = len(batch.posts)
         result.duplicates = result.fetched - result.new
         result.errors += batch.skipped
@@ -122,6 +135,8 @@ class Pipeline:
     ) -> BatchResult:
 
         result = BatchResult()
+        # Other workers store other sources' batches meanwhile; those sharing an author with this one wait.
+        lock_across_processes(session, (_person(source, p) for p in fresh if p.author_handle))
         # Re-check inside the write transaction: another writer (a CLI poll, a restarted daemon)
         # may have stored some of these since the read above.
         known = _known_ids(session, source.name, [p.external_id for p in fresh])
@@ -136,15 +151,13 @@ class Pipeline:
             session.add(mention)
             session.flush()
             try:
-                with session.begin_nested():
-                    link_mention(session, mention, self.config.linking, now)
-                    facts = build_facts(session, mention, self.ruleset, now)
-                    evaluation = self.ruleset.evaluate(facts)
-                    decisions = apply_evaluation(session, mention, evaluation, context)
+                decisions = self._link_and_act(session, mention, context, now)
                 outcomes = [a.get("outcome") for d in decisions for a in d.actions]
                 result.tickets += outcomes.count("opened")
                 result.drafts += outcomes.count("drafted")
-            except Exception:  # noqa: BLE001 - one mention's linking/rules bug must not block the source
+            except Exception as err:  # noqa: BLE001 - one mention's linking/rules bug must not block the source
+                if must_restart_transaction(err):
+                    raise  # a deadlock lost the transaction as a whole: process() stores the batch again
                 # The mention itself stays stored (it was flushed before the savepoint); only its
                 # link and actions are rolled back. `socialcrm rules test` shows the failure again.
                 logger.exception(
@@ -166,6 +179,33 @@ class Pipeline:
             now=now,
         )
         return result
+
+    def _link_and_act(
+        self, session: Session, mention: Mention, context: ActionContext, now: datetime
+    ) -> list[Decision]:
+        """Link the mention and apply the rules in a savepoint; again if a concurrent writer won a unique key.
+
+        Workers polling different sources at once meet the same people: two may create the same prospect
+        (or identity) in the same moment. The loser's insert fails on the unique key once the winner
+        commits; rolled back to the savepoint, the next try finds the winner's row and links to it, so
+        the mention still gets its ticket or draft.
+        """
+        for attempt in range(1, UNIQUE_RACE_TRIES + 1):
+            try:
+                with session.begin_nested():
+                    link_mention(session, mention, self.config.linking, now)
+                    facts = build_facts(session, mention, self.ruleset, now)
+                    evaluation = self.ruleset.evaluate(facts)
+                    return apply_evaluation(session, mention, evaluation, context)
+            except IntegrityError:
+                if attempt == UNIQUE_RACE_TRIES:
+                    raise
+                logger.info(
+                    "%s/%s: another writer stored the same record first; trying again",
+                    mention.source,
+                    mention.external_id,
+                )
+        raise AssertionError("unreachable")
 
     def _mention(
         self, source: SourceConfig, post: RawPost, analysis: Analysis | None, thread_id: str, now: datetime
@@ -197,6 +237,12 @@ class Pipeline:
             published_at=post.published_at,
             fetched_at=now,
         )
+
+
+def _person(source: SourceConfig, post: RawPost) -> str:
+    """The name under which storing a post of this author is locked against other workers."""
+    author = (post.author_handle or "")[:256]
+    return f"person:{source.type}:{normalize_handle(source.type, author)}"
 
 
 def _unique(posts: Sequence[RawPost]) -> list[RawPost]:

@@ -102,15 +102,21 @@ class Claim:
 
 
 def claim_next(
-    session: Session, owner: str, *, now: datetime, lease: timedelta, skip: Collection[int] = ()
+    session: Session,
+    owner: str,
+    *,
+    now: datetime,
+    lease: timedelta,
+    skip: Collection[int] = (),
+    only: int | None = None,
 ) -> Claim | None:
-    """Claim the oldest due row for ``owner`` (compare-and-set), or None when nothing is due."""
-    due = session.exec(
-        select(OutboxItem.id, OutboxItem.attempts, OutboxItem.status)
-        .where(col(OutboxItem.status).in_(("pending", "sending")), OutboxItem.next_attempt_at <= now)
-        .order_by(col(OutboxItem.next_attempt_at), col(OutboxItem.id))
-        .limit(len(skip) + 5)
-    ).all()
+    """Claim the oldest due row (or the row ``only``, if due) for ``owner`` (compare-and-set), or None."""
+    query = select(OutboxItem.id, OutboxItem.attempts, OutboxItem.status).where(
+        col(OutboxItem.status).in_(("pending", "sending")), OutboxItem.next_attempt_at <= now
+    )
+    if only is not None:
+        query = query.where(col(OutboxItem.id) == only)
+    due = session.exec(query.order_by(col(OutboxItem.next_attempt_at), col(OutboxItem.id)).limit(len(skip) + 5)).all()
     for item_id, attempts, status in due:
         if item_id is None or item_id in skip:
             continue
