@@ -3,8 +3,8 @@
 The file shape is a contract (see config.example.toml): ``[database]``, ``[web]``,
 ``[classifier]``, ``[[sources]]``, ``[[rules]]``, ``[templates.NAME]`` and the optional
 ``[daemon]``, ``[sla.PRIORITY]``, ``[linking]``, ``[[webhooks]]``, ``[retention]``, ``[tickets]``,
-``[insights]`` tables. Secrets never appear in the file: an option ending in ``_env`` names the
-environment variable holding it.
+``[insights]``, ``[workers]`` tables. Secrets never appear in the file: an option ending in ``_env`` names
+the environment variable holding it.
 Every option can also be set from the environment (``SOCIALCRM_WEB__PORT``), which wins over the
 file: see socialcrm/config_env.py.
 
@@ -38,6 +38,7 @@ from socialcrm.config_sections import (
     TicketsConfig,
     WebConfig,
     WebhookConfig,
+    WorkersConfig,
     resolve_database_url,
     url_password,
 )
@@ -65,6 +66,7 @@ __all__ = [
     "InsightsConfig",
     "WebConfig",
     "WebhookConfig",
+    "WorkersConfig",
     "find_config_path",
     "format_validation_error",
     "load_config",

@@ -24,6 +24,7 @@ from socialcrm.config_sections import (
     TicketsConfig,
     WebConfig,
     WebhookConfig,
+    WorkersConfig,
     url_password,
 )
 from socialcrm.config_sources import SourceSection
@@ -54,6 +55,7 @@ class ConfigBuilder(SourceSection):
         "retention",
         "tickets",
         "insights",
+        "workers",
         "demo",
     }
 
@@ -87,6 +89,7 @@ class ConfigBuilder(SourceSection):
         retention = self._section("retention", RetentionConfig) or RetentionConfig()
         tickets = self._section("tickets", TicketsConfig) or TicketsConfig()
         insights = self._section("insights", InsightsConfig) or InsightsConfig()
+        workers = self._section("workers", WorkersConfig) or WorkersConfig()
         sla = self._sla()
         webhooks = self._webhooks()
         sources = self._sources()
@@ -109,6 +112,7 @@ class ConfigBuilder(SourceSection):
             retention=retention,
             tickets=tickets,
             insights=insights,
+            workers=workers,
             warnings=tuple(self.warnings),
             raw=self.data,
             origins=dict(self.origins),

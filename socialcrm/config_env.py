@@ -216,7 +216,7 @@ def effective_values(config: Any) -> list[tuple[str, Any, str]]:
     from pydantic import BaseModel
 
     rows: list[tuple[tuple[str | int, ...], Any]] = []
-    for section in ("database", "web", "classifier", "daemon", "linking", "retention", "tickets"):
+    for section in ("database", "web", "classifier", "daemon", "linking", "retention", "tickets", "workers"):
         for key, value in getattr(config, section).model_dump().items():
             rows.append(((section, key), value))
     for priority, target in config.sla.items():

@@ -154,6 +154,29 @@ class DaemonConfig(_Frozen):
         return value
 
 
+class WorkersConfig(_Frozen):
+    """How work runs as jobs on PostgreSQL (``socialcrm worker``, and ``socialcrm run`` there).
+
+    ``concurrency``: jobs (polls, sends) one process runs at once. ``stalled_after``: a worker whose
+    heartbeat is older than this is taken for dead, and its jobs are run again by another one.
+    """
+
+    concurrency: int = Field(default=8, ge=1, le=256)
+    stalled_after: str = "30s"
+
+    @field_validator("stalled_after")
+    @classmethod
+    def _stalled(cls, value: str) -> str:
+        if parse_duration(value).total_seconds() < 3:
+            raise ValueError("must be at least 3s: a worker sends its heartbeat every third of it")
+        return value
+
+    @property
+    def stalled_seconds(self) -> float:
+        """``stalled_after`` in seconds."""
+        return parse_duration(self.stalled_after).total_seconds()
+
+
 class SlaTarget(_Frozen):
     """Due times for one ticket priority."""
 
@@ -318,6 +341,7 @@ class Config:
     retention: RetentionConfig
     tickets: TicketsConfig = field(default_factory=TicketsConfig)
     insights: InsightsConfig = field(default_factory=InsightsConfig)
+    workers: WorkersConfig = field(default_factory=WorkersConfig)
     warnings: tuple[str, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
     origins: Mapping[str, str] = field(

@@ -1,4 +1,9 @@
-"""The daemon: scheduler, outbox, housekeeping and web app in one process, stopped cleanly by SIGTERM/SIGINT.
+"""The daemon: polls, outbox, housekeeping and web app, stopped cleanly by SIGTERM/SIGINT.
+
+Three roles share this code. ``run`` does everything in one process: on SQLite with APScheduler
+(the default setup), on PostgreSQL as a worker of the job queue plus the web app. ``worker``
+(PostgreSQL only) takes jobs from the queue and serves no web app; any number run on any machines.
+``web`` serves only the web app and does no polling or sending.
 
 SIGHUP reloads the rules and templates from the config file without a restart; a config that does
 not load keeps the rules in force and logs why. Under systemd (``Type=notify``) the daemon reports
@@ -12,12 +17,15 @@ import dataclasses
 import logging
 import signal
 from collections.abc import Callable
+from typing import Any, Literal
 
 from aiohttp import web
 
 from socialcrm.config import Config, load_config
+from socialcrm.db import Database, open_database
 from socialcrm.durations import parse_duration
 from socialcrm.errors import ConfigError
+from socialcrm.jobs.worker import QueueWork
 from socialcrm.rules.loader import compile_rules
 from socialcrm.rules.ruleset import RuleSet
 from socialcrm.runtime import Runtime, keep_startup_objects_out_of_gc
@@ -26,15 +34,30 @@ from socialcrm.sdnotify import Notifier
 from socialcrm.services import sources
 
 logger = logging.getLogger(__name__)
+Role = Literal["run", "worker", "web"]
 
 
 class Daemon:
-    """One running socialcrm instance."""
+    """One running socialcrm process in one of its roles (``runtime`` is None for the web app alone)."""
 
-    def __init__(self, runtime: Runtime, notifier: Notifier | None = None) -> None:
+    def __init__(
+        self,
+        runtime: Runtime | None,
+        notifier: Notifier | None = None,
+        *,
+        role: Role = "run",
+        config: Config | None = None,
+        db: Database | None = None,
+    ) -> None:
         self.runtime = runtime
-        self.config: Config = runtime.config
+        self.role: Role = role
+        if runtime is not None:
+            config, db = runtime.config, runtime.db
+        assert config is not None and db is not None, "the web app alone needs a config and a database"
+        self.config: Config = config
+        self.db: Database = db
         self.scheduler = Scheduler()
+        self.queue: QueueWork | None = None
         self.web_runner: web.AppRunner | None = None
         self.web_app: web.Application | None = None
         self.web_url: str | None = None
@@ -44,31 +67,41 @@ class Daemon:
         self._reloads: set[asyncio.Task[bool]] = set()
 
     async def start(self) -> None:
-        """Schedule every source, the outbox and housekeeping; start the web app."""
-        await self.runtime.db.run_write(sources.retry_auth_failures)
+        """Start this role's work (local schedule or queue worker) and, where it serves one, the web app."""
+        if self.runtime is not None:
+            await self.db.run_write(sources.retry_auth_failures)
+            if self.db.is_sqlite:
+                self._schedule_locally(self.runtime)
+            else:
+                self.queue = QueueWork(self.runtime, self.role)
+                await self.queue.start()
+        if self.role == "web" or (self.role == "run" and self.config.web.enabled):
+            await self._start_web()
+
+    def _schedule_locally(self, runtime: Runtime) -> None:
+        """One process, APScheduler: every source, the outbox and housekeeping on their intervals."""
         for source in self.config.sources:
             if not source.enabled:
                 logger.info("Source %s is disabled in the config", source.name)
                 continue
-            poller = self.runtime.poller(source)
+            poller = runtime.poller(source)
             if poller is None:
                 continue
             self.scheduler.every(f"poll:{source.name}", source.interval_delta, poller.run_once)
         self.scheduler.every(
             "outbox",
             parse_duration(self.config.daemon.outbox_interval),
-            self.runtime.outbox.run_once,
+            runtime.outbox.run_once,
             first_run_within=2.0,
         )
         self.scheduler.every("housekeeping", parse_duration("1h"), self._housekeeping, first_run_within=60.0)
         self.scheduler.start()
-        if self.config.web.enabled:
-            await self._start_web()
 
     async def _start_web(self) -> None:
         from socialcrm.web.app import create_app
 
-        app = create_app(self.config, self.runtime.db, classifier=self.runtime.classifier)
+        classifier = self.runtime.classifier if self.runtime is not None else None
+        app = create_app(self.config, self.db, classifier=classifier)
         self.web_app = app
         from socialcrm.web.access_log import access_log_options
 
@@ -85,20 +118,38 @@ class Daemon:
     async def _housekeeping(self) -> None:
         from socialcrm.services.housekeeping import run_housekeeping
 
-        await self.runtime.db.run_write(lambda s: run_housekeeping(s, self.config))
+        await self.db.run_write(lambda s: run_housekeeping(s, self.config))
 
-    async def run_until_stopped(self) -> None:
-        """Start, wait for a stop signal, then stop cleanly."""
+    async def run_until_stopped(self) -> int:
+        """Start, wait for a stop signal (or the queue worker failing), then stop cleanly; return the exit code."""
         await self.start()
         self.notifier.ready(self.status())
-        await self.stopping.wait()
+        stop_asked = asyncio.ensure_future(self.stopping.wait())
+        waits: set[asyncio.Future[Any]] = {stop_asked}
+        if self.queue is not None and self.queue.finished is not None:
+            waits.add(self.queue.finished)
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        code = 0
+        if not self.stopping.is_set():
+            # The queue worker ended by itself: the database went away for good, or a bug. Exit non-zero
+            # so that systemd or the container restarts the process.
+            logger.error("The queue worker stopped on its own; stopping the process")
+            stop_asked.cancel()
+            code = 1
         await self.stop()
+        return code
 
     def status(self) -> str:
         """One line for ``systemctl status``."""
-        scheduled = sum(1 for s in self.config.sources if s.enabled and s.name in self.runtime.connectors)
         web_part = f"web app at {self.web_url}" if self.web_url else "web app off"
-        return f"Running: {scheduled} source(s) scheduled, {len(self.config.rules)} rule(s), {web_part}"
+        if self.runtime is None:
+            return f"Running: {web_part} (no polling here)"
+        usable = sum(1 for s in self.config.sources if s.enabled and s.name in self.runtime.connectors)
+        if self.queue is not None:
+            work = f"queue worker {self.queue.name} for {usable} source(s)"
+        else:
+            work = f"{usable} source(s) scheduled"
+        return f"Running: {work}, {len(self.config.rules)} rule(s), {web_part}"
 
     async def reload(self) -> bool:
         """Load the config file again and put its rules and templates in force; keep the old ones if it fails."""
@@ -139,10 +190,11 @@ class Daemon:
 
     def _use_rules(self, config: Config, ruleset: RuleSet) -> None:
         self.config = config
-        self.runtime.config = config
-        self.runtime.ruleset = ruleset
-        self.runtime.pipeline.config = config
-        self.runtime.pipeline.ruleset = ruleset
+        if self.runtime is not None:
+            self.runtime.config = config
+            self.runtime.ruleset = ruleset
+            self.runtime.pipeline.config = config
+            self.runtime.pipeline.ruleset = ruleset
         if self.web_app is not None:
             from socialcrm.web.views.admin import RULES_KEY
 
@@ -154,9 +206,14 @@ class Daemon:
         logger.info("Stopping: finishing work in flight")
         grace = parse_duration(self.config.daemon.shutdown_grace).total_seconds()
         await self.scheduler.shutdown(grace)
+        if self.queue is not None:
+            await self.queue.stop(grace)
         if self.web_runner is not None:
             await self.web_runner.cleanup()
-        await self.runtime.close()
+        if self.runtime is not None:
+            await self.runtime.close()
+        else:
+            await asyncio.to_thread(self.db.dispose)
         logger.info("Stopped")
 
     def install_signal_handlers(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -190,15 +247,18 @@ def bound_port(site: web.TCPSite, default: int) -> int:
     return default
 
 
-async def run_daemon(config: Config) -> int:
-    """Run until SIGTERM/SIGINT; return the exit code."""
+async def run_daemon(config: Config, role: Role = "run") -> int:
+    """Run in ``role`` until SIGTERM/SIGINT; return the exit code."""
     notifier = Notifier.from_environment()
     loop = asyncio.get_running_loop()
     # Until the handlers below are installed, SIGHUP's default action would end the process.
     loop.add_signal_handler(signal.SIGHUP, lambda: logger.warning("SIGHUP while starting: nothing to reload yet"))
-    runtime = await Runtime.open(config)
-    keep_startup_objects_out_of_gc()
-    daemon = Daemon(runtime, notifier)
+    if role == "web":
+        db = await asyncio.to_thread(open_database, config, upgrade=True)
+        daemon = Daemon(None, notifier, role=role, config=config, db=db)
+    else:
+        runtime = await Runtime.open(config)
+        keep_startup_objects_out_of_gc()
+        daemon = Daemon(runtime, notifier, role=role)
     daemon.install_signal_handlers(loop)
-    await daemon.run_until_stopped()
-    return 0
+    return await daemon.run_until_stopped()

@@ -22,6 +22,7 @@ from socialcrm.errors import ConfigError, DatabaseError, InvalidInputError, Soci
 COMMAND_MODULES = [
     "core_cmds",
     "user_cmds",
+    "serve_cmds",
     "demo_cmds",
     "crm_cmds",
     "reply_cmds",

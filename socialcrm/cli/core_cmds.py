@@ -294,6 +294,7 @@ def cmd_db_current(args: argparse.Namespace) -> int:
 
 def cmd_sources(args: argparse.Namespace) -> int:
     """List the sources with their state, or pause or resume one."""
+    from socialcrm.services.queue import queue_status
     from socialcrm.services.sources import describe_sources, set_paused
 
     config = configure(args)
@@ -310,15 +311,40 @@ def cmd_sources(args: argparse.Namespace) -> int:
             return 0
         with db.read() as session:
             rows = describe_sources(session, config, datetime.now(UTC))
+            queue = queue_status(session, config.workers.stalled_seconds)
     finally:
         db.dispose()
-    table = format_table(
-        ["source", "type", "state", "last success", "fetched", "new", "errors", "last error"],
-        [
-            [r.name, r.type, r.state_text, r.last_success or "never", r.fetched, r.new, r.errors, r.last_error]
-            for r in rows
-        ],
-        numeric=["fetched", "new", "errors"],
-    )
-    print("\n".join(table))
+    headers = ["source", "type", "state", "last success", "fetched", "new", "errors", "last error"]
+    cells = [
+        [r.name, r.type, r.state_text, r.last_success or "never", r.fetched, r.new, r.errors, r.last_error]
+        for r in rows
+    ]
+    if queue.available:  # on PostgreSQL: which worker polls what now, and what waits
+        headers.insert(4, "poll job")
+        for r, row in zip(rows, cells, strict=True):
+            row.insert(4, _poll_job_text(queue.sources.get(r.name)))
+    print("\n".join(format_table(headers, cells, numeric=["fetched", "new", "errors"])))
+    if queue.available:
+        print()
+        print(queue.summary())
+        for worker in queue.workers:
+            health = "alive" if worker.alive else f"no heartbeat since {_hms(worker.last_heartbeat)}: stalled"
+            print(f"  worker {worker.name} ({worker.role}): {worker.running} job(s) running, {health}")
     return 0
+
+
+def _hms(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%H:%M:%SZ") if moment else "?"
+
+
+def _poll_job_text(job: Any) -> str:
+    """A source's poll job in a few words: where it runs, or when it is due."""
+    if job is None:
+        return "-"
+    if job.state == "running":
+        return f"polling on {job.worker} since {_hms(job.at)}"
+    if job.state == "stalled":
+        return f"stalled on {job.worker} (no heartbeat): retried soon"
+    if job.state == "scheduled":
+        return f"next at {_hms(job.at)}"
+    return "waiting for a worker"

@@ -21,6 +21,11 @@ EXAMPLES: dict[str, list[str]] = {
         "socialcrm check-config --show-origin  # each value and where it came from (file, environment, default)",
     ],
     "run": ["SOCIALCRM_WEB__PORT=8081 socialcrm run  # any option can come from the environment"],
+    "worker": [
+        "socialcrm worker  # with PostgreSQL: start one on each machine, as many as you like",
+        "socialcrm worker --concurrency 16  # I/O-bound sources: more polls at once",
+    ],
+    "web": ["socialcrm web  # the web app alone; `socialcrm worker` processes poll and send"],
     "poll": ["socialcrm poll --source acme-blog --force  # poll one source now, even if it is backing off"],
     "export": [
         "socialcrm export tickets --format csv --output tickets.csv",

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import update
-from sqlmodel import Session, col
+from sqlmodel import Session, col, select
 
 from socialcrm.config import Config, SourceConfig
 from socialcrm.models import SourceState, SourceStatus, utcnow
@@ -77,6 +77,13 @@ def source_state(session: Session, source: SourceConfig) -> SourceState:
 def snapshot(session: Session, source: SourceConfig) -> SourceState:
     """A detached copy of the stored state, safe to read after the session has closed."""
     return SourceState.model_validate(source_state(session, source).model_dump())
+
+
+def stored_states(session: Session) -> dict[str, SourceState]:
+    """Detached copies of every stored source state, by source name (sources never polled have none)."""
+    return {
+        state.name: SourceState.model_validate(state.model_dump()) for state in session.exec(select(SourceState)).all()
+    }
 
 
 def record_batch(

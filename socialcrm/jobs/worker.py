@@ -1,0 +1,256 @@
+"""One process's share of the queued work on PostgreSQL: a Procrastinate worker and what its jobs do.
+
+``socialcrm worker`` runs one ``QueueWork`` (and no web app); ``socialcrm run`` on PostgreSQL runs one
+beside the web app. Any number of them, on any machines, share the queue in the database. Each job
+runs the same code as the single-process daemon: ``Poller.run_once`` for a poll,
+``OutboxWorker.deliver`` for a send, ``run_housekeeping`` for housekeeping.
+
+A worker sends a heartbeat every third of ``[workers] stalled_after``. When one dies (kill -9, a lost
+machine), its heartbeat stops and the ``retry_stalled`` job of another worker puts its running jobs
+back into the queue: a poll simply runs again (stored pages and their cursors are kept, duplicates
+are dropped by the (source, external_id) key); a send finds its outbox row still "sending" and first
+looks whether the reply got out. A worker alive but stuck for longer than ``stalled_after`` would be
+taken for dead too: keep it well above a heartbeat interval (the default 30 s is).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from procrastinate import App, PsycopgConnector, exceptions
+from procrastinate.jobs import JobDeferrer
+from procrastinate.worker import Worker
+from psycopg_pool import AsyncConnectionPool
+from sqlalchemy.engine import make_url
+from sqlmodel import Session
+
+from socialcrm import __version__
+from socialcrm.config import Config
+from socialcrm.durations import parse_duration
+from socialcrm.errors import DatabaseError
+from socialcrm.jobs.schedule import plan_polls
+from socialcrm.jobs.schema import schema_problem
+from socialcrm.jobs.tasks import register_tasks
+from socialcrm.models import utcnow
+from socialcrm.runtime import Runtime
+from socialcrm.services import queue, sources
+from socialcrm.services.housekeeping import run_housekeeping
+
+if TYPE_CHECKING:
+    from socialcrm.models import SourceState  # read here; written only by services/sources.py
+
+logger = logging.getLogger(__name__)
+TICK = timedelta(seconds=5)  # how often `schedule` runs (tasks.EVERY_5_SECONDS)
+FETCH_INTERVAL = 2.0  # seconds between a worker's looks for jobs that came due (new jobs wake it at once)
+FINISHED_JOBS_KEPT_HOURS = 7 * 24
+
+
+def conninfo(url: str) -> str:
+    """The libpq connection string of a SQLAlchemy PostgreSQL URL (``postgresql+psycopg://`` -> ``postgresql://``)."""
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def process_name() -> str:
+    """How workers are told apart in `socialcrm sources` and the admin page: host:pid."""
+    return f"{socket.gethostname()[:100]}:{os.getpid()}"
+
+
+class QueueWork:
+    """Runs jobs from the queue in this process until stopped."""
+
+    def __init__(self, runtime: Runtime, role: str) -> None:
+        self.runtime = runtime
+        self.role = role
+        self.name = process_name()
+        self.app: App | None = None
+        self.worker: Worker | None = None
+        self.worker_id: int | None = None
+        self.finished: asyncio.Task[None] | None = None
+        self._pool: AsyncConnectionPool | None = None
+
+    @property
+    def config(self) -> Config:
+        """The config in force (a reload replaces the runtime's)."""
+        return self.runtime.config
+
+    async def start(self) -> None:
+        """Open the queue and start fetching jobs."""
+        await self.open()
+        assert self.app is not None
+        workers = self.config.workers
+        stalled = workers.stalled_seconds
+        self.worker = Worker(
+            self.app,
+            name=self.name,
+            concurrency=workers.concurrency,
+            shutdown_graceful_timeout=parse_duration(self.config.daemon.shutdown_grace).total_seconds(),
+            delete_jobs="successful",
+            additional_context={"work": self},
+            install_signal_handlers=False,
+            update_heartbeat_interval=stalled / 3,
+            stalled_worker_timeout=stalled,
+            fetch_job_polling_interval=FETCH_INTERVAL,
+        )
+        self.finished = asyncio.create_task(self.worker.run(), name="procrastinate worker")  # type: ignore[no-untyped-call]
+        await self._record_name()
+        logger.info(
+            "Worker %s (id %s) takes jobs from the queue, %d at a time", self.name, self.worker_id, workers.concurrency
+        )
+
+    async def open(self) -> None:
+        """Check the queue's schema and connect to it (what deferring jobs needs; ``start`` also runs them)."""
+        db = self.runtime.db
+        problem = await db.run_read(lambda s: schema_problem(s.connection()))
+        if problem is not None:
+            raise DatabaseError(problem)
+        if logging.getLogger().getEffectiveLevel() > logging.DEBUG:
+            # Procrastinate logs every job start and end at INFO: a line per tick. Our jobs log what matters.
+            logging.getLogger("procrastinate").setLevel(logging.WARNING)
+        workers = self.config.workers
+        self._pool = AsyncConnectionPool(
+            conninfo(db.url),
+            min_size=1,
+            max_size=4 + workers.concurrency // 4,
+            open=False,
+            name="socialcrm-queue",
+            check=AsyncConnectionPool.check_connection,
+        )
+        await self._pool.open(wait=True, timeout=30)
+        self.app = App(connector=PsycopgConnector())
+        register_tasks(self.app)
+        await self.app.open_async(self._pool)
+
+    async def _record_name(self) -> None:
+        """Wait for Procrastinate to register the worker, then store which process it is."""
+        assert self.worker is not None and self.finished is not None
+        for _ in range(300):
+            if self.worker.worker_id is not None or self.finished.done():
+                break
+            await asyncio.sleep(0.1)
+        if self.finished.done():
+            self.finished.result()  # raises what stopped it
+            raise DatabaseError("the queue worker stopped while starting")
+        worker_id = self.worker.worker_id
+        if worker_id is None:
+            raise DatabaseError("the queue worker did not register within 30 s")
+        self.worker_id = worker_id
+        now = utcnow()
+        await self.runtime.db.run_write(
+            lambda s: queue.record_worker(s, worker_id, self.name, self.role, __version__, now=now)
+        )
+
+    async def stop(self, grace: float) -> None:
+        """Finish the jobs in flight (up to ``grace`` seconds, then abort them), leave the queue."""
+        if self.worker is not None and self.finished is not None:
+            self.worker.stop()  # type: ignore[no-untyped-call]
+            try:
+                await asyncio.wait_for(asyncio.shield(self.finished), grace + 15)
+            except TimeoutError:
+                logger.warning("The queue worker did not stop within %.0f s; cancelling it", grace + 15)
+                self.finished.cancel()
+            except Exception:  # noqa: BLE001 - stopping goes on; the worker's own error is logged here
+                logger.exception("The queue worker ended with an error")
+        if self.worker_id is not None:
+            worker_id = self.worker_id
+            await self.runtime.db.run_write(lambda s: queue.forget_worker(s, worker_id))
+        if self.app is not None:
+            await self.app.close_async()
+        if self._pool is not None:
+            await self._pool.close()
+
+    # -- what the jobs do (socialcrm/jobs/tasks.py) ------------------------------------------------
+
+    async def poll(self, name: str) -> str:
+        """Poll one source once, as the single-process daemon would."""
+        source = next((s for s in self.config.sources if s.name == name), None)
+        if source is None or not source.enabled:
+            logger.warning("Poll of %s skipped: not an enabled source in this worker's config", name)
+            return "not an enabled source here"
+        poller = self.runtime.poller(source)
+        if poller is None:
+            return f"cannot start: {self.runtime.broken.get(name, 'not built')}"
+        result = await poller.run_once()
+        if result.skipped_reason:
+            return f"skipped: {result.skipped_reason}"
+        if result.error:
+            return f"failed: {result.error}"
+        return f"{result.fetched} fetched, {result.new} new"
+
+    async def send(self, item_id: int) -> str:
+        """Deliver one outbox row."""
+        result = await self.runtime.outbox.deliver(item_id)
+        done = {"sent": result.sent, "manual": result.manual, "failed": result.failed, "retrying": result.retrying}
+        return ", ".join(f"{k} {v}" for k, v in done.items() if v) or "not due (sent, or held by another worker)"
+
+    async def schedule(self) -> str:
+        """Queue a poll for every source that is due and a send for every outbox row that is due."""
+        app = self._app()
+        now = utcnow()
+
+        def read(session: Session) -> tuple[dict[str, SourceState], set[str], list[tuple[int, datetime]]]:
+            pending_sends = queue.pending_sends(session)
+            due = queue.due_outbox_items(session, now + TICK, pending_sends)
+            return sources.stored_states(session), queue.pending_polls(session), due
+
+        states, pending, due_items = await self.runtime.db.run_read(read)
+        polls = sends = 0
+        for plan in plan_polls(self.config.sources, states, pending, now):
+            lock = queue.poll_lock(plan.source)
+            deferrer = app.configure_task(
+                queue.POLL_TASK, lock=lock, queueing_lock=lock, schedule_at=plan.at, task_kwargs={"source": plan.source}
+            )
+            polls += await _defer(deferrer)
+        for item_id, due in due_items:
+            lock = queue.send_lock(item_id)
+            at = due if due > now else None
+            deferrer = app.configure_task(
+                queue.SEND_TASK, lock=lock, queueing_lock=lock, schedule_at=at, task_kwargs={"item_id": item_id}
+            )
+            sends += await _defer(deferrer)
+        return f"queued {polls} poll(s), {sends} send(s)"
+
+    async def retry_stalled(self) -> str:
+        """Put the running jobs of workers without a heartbeat back into the queue, and forget those workers."""
+        manager = self._app().job_manager
+        stalled_after = self.config.workers.stalled_seconds
+        retried = 0
+        for job in await manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after):
+            try:
+                await manager.retry_job(job)
+            except exceptions.ProcrastinateException as err:
+                logger.debug("Stalled job %s could not be retried (finished meanwhile?): %s", job.id, err)
+                continue
+            retried += 1
+            logger.warning(
+                "Job %s goes back to the queue: its worker sent no heartbeat for %.0f s", job.call_string, stalled_after
+            )
+        pruned = await manager.prune_stalled_workers(stalled_after)
+        await self.runtime.db.run_write(queue.forget_gone_workers)
+        return f"retried {retried} job(s), forgot {len(pruned)} worker(s)"
+
+    async def housekeeping(self) -> str:
+        """Retention and expired sessions; finished jobs older than a week leave the queue."""
+        config = self.config
+        done = await self.runtime.db.run_write(lambda s: run_housekeeping(s, config))
+        await self._app().job_manager.delete_old_jobs(
+            nb_hours=FINISHED_JOBS_KEPT_HOURS, include_failed=True, include_cancelled=True, include_aborted=True
+        )
+        return ", ".join(f"{k}={v}" for k, v in done.items()) or "nothing to do"
+
+    def _app(self) -> App:
+        assert self.app is not None, "the queue is not open"
+        return self.app
+
+
+async def _defer(deferrer: JobDeferrer) -> int:
+    """Defer a configured job; 0 when its queueing lock says one is already waiting."""
+    try:
+        await deferrer.defer_async()
+    except exceptions.AlreadyEnqueued:
+        return 0
+    return 1

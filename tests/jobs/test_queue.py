@@ -1,0 +1,123 @@
+"""The job queue on PostgreSQL with the real Procrastinate: what the scheduler queues, what people see, stalled jobs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import text
+
+from socialcrm.config import parse_config
+from socialcrm.db import Database
+from socialcrm.jobs.worker import QueueWork
+from socialcrm.models import SourceState, utcnow
+from socialcrm.runtime import Runtime
+from socialcrm.services import outbox, queue
+from tests.core.fakes import FakeClassifier
+
+CONFIG = """
+[workers]
+stalled_after = "6s"
+[[sources]]
+name = "due"
+type = "feed"
+url = "http://127.0.0.1:9/due.xml"
+[[sources]]
+name = "later"
+type = "feed"
+url = "http://127.0.0.1:9/later.xml"
+interval = "15m"
+[[sources]]
+name = "paused"
+type = "feed"
+url = "http://127.0.0.1:9/paused.xml"
+"""
+
+
+@pytest.fixture
+async def work(pg_url: str) -> AsyncIterator[QueueWork]:
+    """A QueueWork connected to the queue of a fresh database, running no jobs itself."""
+    db = Database(pg_url)
+    runtime = await Runtime.open(parse_config(CONFIG), db=db, classifier=FakeClassifier())
+    queue_work = QueueWork(runtime, "worker")
+    await queue_work.open()
+    try:
+        yield queue_work
+    finally:
+        await queue_work.stop(0)
+        await runtime.close()
+
+
+def jobs(db: Database) -> list[tuple[str, str, str | None, str | None, object]]:
+    with db.engine.connect() as conn:
+        rows = conn.execute(
+            text(
+                "SELECT task_name, status::text, lock, queueing_lock, scheduled_at FROM procrastinate_jobs ORDER BY id"
+            )
+        ).all()
+    return [tuple(row) for row in rows]  # type: ignore[misc]
+
+
+def status(db: Database) -> queue.QueueStatus:
+    with db.read() as session:
+        return queue.queue_status(session, 6.0)
+
+
+async def test_schedule_queues_each_due_poll_and_send_once(work: QueueWork) -> None:
+    db = work.runtime.db
+    now = utcnow()
+    with db.write() as session:
+        session.add(SourceState(name="later", type="feed", state="ok", last_poll_at=now - timedelta(minutes=1)))
+        session.add(SourceState(name="paused", type="feed", state="paused"))
+        item = outbox.enqueue(session, "webhook", "hook:1", {"webhook": "ops", "body": {}}, now=now)
+        item_id = item.id
+
+    assert await work.schedule() == "queued 2 poll(s), 1 send(s)"
+    assert await work.schedule() == "queued 0 poll(s), 0 send(s)"  # each has its job waiting already
+
+    queued = jobs(db)
+    assert [(task, state, lock, qlock) for task, state, lock, qlock, _ in queued] == [
+        (queue.POLL_TASK, "todo", "poll:due", "poll:due"),
+        (queue.POLL_TASK, "todo", "poll:later", "poll:later"),
+        (queue.SEND_TASK, "todo", f"outbox:{item_id}", f"outbox:{item_id}"),
+    ]
+    due_at, later_at, send_at = (row[4] for row in queued)
+    assert due_at is None and send_at is None
+    assert now + timedelta(minutes=14) <= later_at <= now + timedelta(minutes=15, seconds=61)  # type: ignore[operator]
+
+    seen = status(db)
+    assert (seen.waiting, seen.scheduled, seen.running, seen.stalled) == (2, 1, 0, 0)
+    assert seen.waiting_by_queue == {"poll": 1, "send": 1}
+    assert seen.sources["due"].state == "waiting" and seen.sources["later"].state == "scheduled"
+    assert "paused" not in seen.sources
+
+
+async def test_a_dead_workers_poll_shows_as_stalled_then_goes_back_to_the_queue(work: QueueWork) -> None:
+    db = work.runtime.db
+    await work.schedule()
+    manager = work._app().job_manager
+    dead = await manager.register_worker()
+    with db.write() as session:
+        queue.record_worker(session, dead, "host-a:4242", "worker", "test", now=utcnow())
+    job = await manager.fetch_job(queues=["poll"], worker_id=dead)
+    assert job is not None and job.task_kwargs == {"source": "due"}
+
+    running = status(db)
+    assert running.sources["due"].state == "running" and running.sources["due"].worker == "host-a:4242"
+    assert [(w.name, w.alive, w.running) for w in running.workers] == [("host-a:4242", True, 1)]
+
+    with db.engine.begin() as conn:  # the worker is killed: its heartbeat stops
+        conn.execute(
+            text("UPDATE procrastinate_workers SET last_heartbeat = NOW() - interval '1 minute' WHERE id = :id"),
+            {"id": dead},
+        )
+    stalled = status(db)
+    assert stalled.stalled == 1 and stalled.sources["due"].state == "stalled"
+    assert [(w.name, w.alive) for w in stalled.workers] == [("host-a:4242", False)]
+
+    assert await work.retry_stalled() == "retried 1 job(s), forgot 1 worker(s)"
+    after = status(db)
+    assert after.sources["due"].state == "waiting" and after.stalled == 0 and after.workers == []
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM workerprocess")).scalar() == 0
