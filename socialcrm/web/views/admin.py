@@ -17,7 +17,7 @@ from socialcrm.rules.explain import evaluation_dicts, explain_mention
 from socialcrm.rules.facts import build_facts
 from socialcrm.rules.loader import compile_rules
 from socialcrm.rules.ruleset import RuleSet
-from socialcrm.services import audit, auth, sources, users
+from socialcrm.services import audit, auth, queue, sources, users
 from socialcrm.web.middleware import DB_KEY
 from socialcrm.web.render import render
 from socialcrm.web.security import requires, user_of
@@ -58,8 +58,13 @@ async def admin_home(request: web.Request) -> web.Response:
     """Source health: state, last success, counts and the last error of every source."""
     config = request.app[CONFIG_KEY]
     now = utcnow()
-    health = await request.app[DB_KEY].run_read(lambda s: sources.describe_sources(s, config, now))
-    return render(request, "admin.html", health=health, sentiment=_sentiment_model(config.classifier))
+    stalled_after = config.workers.stalled_seconds
+
+    def read(session: Session) -> tuple[list[sources.SourceHealth], queue.QueueStatus]:
+        return sources.describe_sources(session, config, now), queue.queue_status(session, stalled_after)
+
+    health, work = await request.app[DB_KEY].run_read(read)
+    return render(request, "admin.html", health=health, work=work, sentiment=_sentiment_model(config.classifier))
 
 
 def _sentiment_model(classifier: Any) -> dict[str, str]:
