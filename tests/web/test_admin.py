@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 
+from sqlalchemy import text
 from sqlmodel import select
 
 from socialcrm.config import parse_config
 from socialcrm.models import SourceState, User
+from socialcrm.services.queue import POLL_TASK, SEND_TASK
 from socialcrm.web.app import create_app
 from tests.web.conftest import login
 
@@ -112,3 +114,48 @@ async def test_admin_page_says_which_sentiment_adapter_set_runs_and_its_licence(
     await login(client, "admin")
     shown = re.search(r"<p data-sentiment-model>(.*?)</p>", await (await client.get("/admin")).text(), re.S)
     assert shown and "<strong>commercial</strong>" in shown.group(1) and "MIT" in shown.group(1)
+
+
+async def test_sources_page_shows_poll_jobs_workers_and_queue_depth_on_postgres(aiohttp_client, db, world):
+    client, _ = await _admin(aiohttp_client, db)
+    if db.is_sqlite:  # one process does all the work: no queue, no workers to show
+        html = await (await client.get("/admin")).text()
+        assert "acme-blog" in html and "Workers and job queue" not in html and "Poll job" not in html
+        return
+    with db.engine.begin() as conn:
+        worker_id = conn.execute(text("INSERT INTO procrastinate_workers DEFAULT VALUES RETURNING id")).scalar_one()
+        conn.execute(
+            text(
+                "INSERT INTO workerprocess (id, name, role, version, started_at) "
+                "VALUES (:id, 'host-a:4123', 'worker', '1', NOW())"
+            ),
+            {"id": worker_id},
+        )
+        job = conn.execute(
+            text(
+                "INSERT INTO procrastinate_jobs (queue_name, task_name, lock, queueing_lock, args) "
+                "VALUES ('poll', :task, 'poll:acme-blog', 'poll:acme-blog', '{\"source\": \"acme-blog\"}') RETURNING id"
+            ),
+            {"task": POLL_TASK},
+        ).scalar_one()
+        conn.execute(
+            text("UPDATE procrastinate_jobs SET status = 'doing', worker_id = :w WHERE id = :j"),
+            {"w": worker_id, "j": job},
+        )
+        conn.execute(
+            text("INSERT INTO procrastinate_jobs (queue_name, task_name, args) VALUES ('send', :task, :args)"),
+            {"task": SEND_TASK, "args": '{"item_id": 7}'},
+        )
+    html = await (await client.get("/admin")).text()
+    row = re.search(r'<tr data-source="acme-blog">.*?</tr>', html, re.S)
+    assert row and "polling on host-a:4123" in row.group(0)
+    assert re.search(r'data-worker="[^"]*".*?host-a:4123.*?worker-alive|worker-alive.*?host-a:4123', html, re.S)
+    summary = re.search(r'<p data-queue="summary">(.*?)</p>', html, re.S)
+    assert summary and "Waiting: 1" in summary.group(1) and "Running: 1" in summary.group(1)
+    # The worker dies: no heartbeat for longer than [workers] stalled_after.
+    with db.engine.begin() as conn:
+        conn.execute(text("UPDATE procrastinate_workers SET last_heartbeat = NOW() - interval '10 minutes'"))
+    html = await (await client.get("/admin")).text()
+    assert "stalled on host-a:4123" in html and "worker-stalled" in html
+    summary = re.search(r'<p data-queue="summary">(.*?)</p>', html, re.S)
+    assert summary and "Stalled: 1" in summary.group(1)
