@@ -1,10 +1,12 @@
 """Many sources on 127.0.0.1 and worker processes to run against them (the worker tests and bench/bench_workers.py).
 
 ``FeedFarm`` serves N RSS feeds from one aiohttp server, each answering after ``delay`` seconds (an
-I/O-bound source, as a slow blog is). Posts are complaints, questions and neutral reports in turn;
-their authors recur across feeds, as people comment on several blogs, so workers polling different
-sources meet the same customers at the same time. ``Workers`` starts, kills and stops real
-``socialcrm worker`` processes, and tells which process holds which job.
+I/O-bound source, as a slow blog is), and a webhook receiver (``/hook``) that answers after
+``hook_delay`` seconds and records every delivery by its Idempotency-Key. Posts are complaints,
+questions and neutral reports in turn; their authors recur across feeds, as people comment on
+several blogs, so workers polling different sources meet the same customers at the same time.
+``Workers`` starts, kills and stops real ``socialcrm worker`` processes, and tells which process
+holds which job.
 """
 
 from __future__ import annotations
@@ -80,6 +82,33 @@ def make_feed(feed: int, entries: int) -> bytes:
     ).encode()
 
 
+WEBHOOK_RULES = """
+[[webhooks]]
+name = "ops"
+url = "{url}"
+
+[[rules]]
+name = "complaint-notify"
+order = 5
+[rules.when]
+sentiment = ["negative"]
+query = 'lieferung'
+[[rules.then]]
+action = "notify"
+webhook = "ops"
+message = "complaint"
+"""
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One webhook request the receiver got: its Idempotency-Key, when it came and when it was answered."""
+
+    key: str
+    arrived: float
+    answered: float
+
+
 @dataclass
 class FeedFarm:
     """``feeds`` RSS feeds of ``entries`` posts each on 127.0.0.1, each answering after ``delay`` seconds."""
@@ -90,6 +119,9 @@ class FeedFarm:
     requests: int = 0
     _runner: web.AppRunner | None = None
     port: int = 0
+    hook_delay: float = 0.0
+    deliveries: list[Delivery] = field(default_factory=list)
+    hooks_in_flight: int = 0
     _bodies: dict[int, bytes] = field(default_factory=dict)
 
     @property
@@ -115,8 +147,21 @@ class FeedFarm:
             body = self._bodies[int(request.match_info["n"])]
             return web.Response(body=body, content_type="application/rss+xml")
 
+        async def hook(request: web.Request) -> web.Response:
+            loop = asyncio.get_running_loop()
+            arrived = loop.time()
+            await request.read()
+            self.hooks_in_flight += 1
+            try:
+                await asyncio.sleep(self.hook_delay)
+            finally:
+                self.hooks_in_flight -= 1
+            self.deliveries.append(Delivery(request.headers.get("Idempotency-Key", ""), arrived, loop.time()))
+            return web.Response(text="ok")
+
         app = web.Application()
         app.router.add_get("/f/{n}.xml", feed)
+        app.router.add_post("/hook", hook)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0, backlog=1024)
@@ -128,6 +173,10 @@ class FeedFarm:
         if self._runner is not None:
             await self._runner.cleanup()
 
+    def webhook_rules(self) -> str:
+        """A ``[[webhooks]]`` entry for ``/hook`` and a rule that notifies it of every complaint."""
+        return WEBHOOK_RULES.format(url=f"http://127.0.0.1:{self.port}/hook")
+
     def sources(self, interval: str = "1h") -> str:
         """The ``[[sources]]`` of every feed."""
         return "".join(
@@ -137,7 +186,14 @@ class FeedFarm:
 
 
 def write_config(
-    folder: Path, database_url: str, sources: str, *, concurrency: int, stalled_after: str = "3s", extra: str = ""
+    folder: Path,
+    database_url: str,
+    sources: str,
+    *,
+    concurrency: int,
+    stalled_after: str = "3s",
+    outbox_lease: str = "2m",
+    extra: str = "",
 ) -> Path:
     """A worker config: the PostgreSQL database, the word-list classifier, the demo rules, ``sources``."""
     path = folder / "socialcrm.toml"
@@ -145,7 +201,7 @@ def write_config(
         f'[database]\nurl = "{database_url}"\n'
         '[web]\nenabled = false\nhost = "127.0.0.1"\nport = 0\n'
         '[classifier]\nkind = "lexicon"\n'
-        '[daemon]\nshutdown_grace = "10s"\n'
+        f'[daemon]\nshutdown_grace = "10s"\noutbox_lease = "{outbox_lease}"\n'
         f'[workers]\nconcurrency = {concurrency}\nstalled_after = "{stalled_after}"\n'
         f"{extra}{sources}{RULES}"
     )
