@@ -10,7 +10,10 @@
 
 Periodic jobs are deferred by every worker, but Procrastinate stores one job per task and time
 (``procrastinate_periodic_defers``), so each runs once across all workers; a queueing lock keeps
-a second one from piling up behind a slow one. The bodies live in ``QueueWork`` (worker.py).
+a second one from piling up behind a slow one. ``schedule`` also holds a lock: two schedulers at once
+(one slower than its 5 s) could both find a row without its send job and queue two. ``retry_stalled``
+holds none: it is what frees the locks of a dead worker's jobs, its own included. The bodies live in
+``QueueWork`` (worker.py).
 """
 
 from __future__ import annotations
@@ -48,7 +51,14 @@ def register_tasks(app: App) -> None:
         return await _work(context).send(item_id)
 
     @app.periodic(cron=EVERY_5_SECONDS)
-    @app.task(name=SCHEDULE_TASK, queue="maintenance", priority=10, queueing_lock="schedule", pass_context=True)
+    @app.task(
+        name=SCHEDULE_TASK,
+        queue="maintenance",
+        priority=10,
+        lock="schedule",
+        queueing_lock="schedule",
+        pass_context=True,
+    )
     async def schedule(context: JobContext, timestamp: int) -> str:
         return await _work(context).schedule()
 

@@ -23,7 +23,8 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from procrastinate import App, PsycopgConnector, exceptions
-from procrastinate.jobs import JobDeferrer
+from procrastinate.jobs import Job, JobDeferrer, Status
+from procrastinate.manager import JobManager
 from procrastinate.worker import Worker
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.engine import make_url
@@ -218,10 +219,18 @@ class QueueWork:
         """Put the running jobs of workers without a heartbeat back into the queue, and forget those workers."""
         manager = self._app().job_manager
         stalled_after = self.config.workers.stalled_seconds
-        retried = 0
+        retried = dropped = 0
         for job in await manager.get_stalled_jobs(seconds_since_heartbeat=stalled_after):
             try:
                 await manager.retry_job(job)
+            except exceptions.UniqueViolation as err:
+                if err.queueing_lock is None:
+                    raise
+                # The same work already waits in a job of its own (the same poll, the same outbox row): this
+                # one cannot go back beside it, and kept "doing" it would hold the lock that one waits for.
+                if await _drop_stalled(manager, job):
+                    dropped += 1
+                continue
             except exceptions.ProcrastinateException as err:
                 logger.debug("Stalled job %s could not be retried (finished meanwhile?): %s", job.id, err)
                 continue
@@ -231,7 +240,7 @@ class QueueWork:
             )
         pruned = await manager.prune_stalled_workers(stalled_after)
         await self.runtime.db.run_write(queue.forget_gone_workers)
-        return f"retried {retried} job(s), forgot {len(pruned)} worker(s)"
+        return f"retried {retried} job(s), dropped {dropped} already queued again, forgot {len(pruned)} worker(s)"
 
     async def housekeeping(self) -> str:
         """Retention and expired sessions; finished jobs older than a week leave the queue."""
@@ -245,6 +254,19 @@ class QueueWork:
     def _app(self) -> App:
         assert self.app is not None, "the queue is not open"
         return self.app
+
+
+async def _drop_stalled(manager: JobManager, job: Job) -> bool:
+    """End a dead worker's job whose work waits in another job already (kept a week as "aborted")."""
+    try:
+        await manager.finish_job(job, Status.ABORTED, delete_job=False)
+    except exceptions.ProcrastinateException as err:
+        logger.debug("Stalled job %s could not be ended (finished meanwhile?): %s", job.id, err)
+        return False
+    logger.warning(
+        "Job %s of a worker without a heartbeat ends here: the same job waits in the queue already", job.call_string
+    )
+    return True
 
 
 async def _defer(deferrer: JobDeferrer) -> int:

@@ -6,10 +6,12 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
+from procrastinate.jobs import Status
 from sqlalchemy import text
 
 from socialcrm.config import parse_config
 from socialcrm.db import Database
+from socialcrm.jobs.tasks import SCHEDULE_TASK
 from socialcrm.jobs.worker import QueueWork
 from socialcrm.models import SourceState, utcnow
 from socialcrm.runtime import Runtime
@@ -116,8 +118,58 @@ async def test_a_dead_workers_poll_shows_as_stalled_then_goes_back_to_the_queue(
     assert stalled.stalled == 1 and stalled.sources["due"].state == "stalled"
     assert [(w.name, w.alive) for w in stalled.workers] == [("host-a:4242", False)]
 
-    assert await work.retry_stalled() == "retried 1 job(s), forgot 1 worker(s)"
+    assert await work.retry_stalled() == "retried 1 job(s), dropped 0 already queued again, forgot 1 worker(s)"
     after = status(db)
     assert after.sources["due"].state == "waiting" and after.stalled == 0 and after.workers == []
     with db.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM workerprocess")).scalar() == 0
+
+
+async def test_a_dead_workers_send_ends_when_the_same_send_waits_again_so_the_row_still_leaves(
+    work: QueueWork,
+) -> None:
+    # A worker dies while it runs an outbox row's send job; meanwhile a second send job for the same row
+    # was queued (two schedulers at once used to do that). The dead job cannot go back beside the waiting
+    # one (one waiting job per row), and while it stays "doing" it holds the row's lock: the waiting job
+    # could never start and the reply would never leave.
+    db = work.runtime.db
+    with db.write() as session:
+        item_id = outbox.enqueue(session, "webhook", "hook:1", {"webhook": "ops", "body": {}}, now=utcnow()).id
+    assert await work.schedule() == "queued 3 poll(s), 1 send(s)"
+    manager = work._app().job_manager
+    dead = await manager.register_worker()
+    first = await manager.fetch_job(queues=["send"], worker_id=dead)
+    assert first is not None and first.task_kwargs == {"item_id": item_id}
+    lock = queue.send_lock(item_id)
+    again = work._app().configure_task(queue.SEND_TASK, lock=lock, queueing_lock=lock, task_kwargs={"item_id": item_id})
+    await again.defer_async()
+    alive = await manager.register_worker()
+    assert await manager.fetch_job(queues=["send"], worker_id=alive) is None  # the lock is held by the dead one
+
+    with db.engine.begin() as conn:
+        conn.execute(
+            text("UPDATE procrastinate_workers SET last_heartbeat = NOW() - interval '1 minute' WHERE id = :id"),
+            {"id": dead},
+        )
+    assert await work.retry_stalled() == "retried 0 job(s), dropped 1 already queued again, forgot 1 worker(s)"
+    assert [(task, state) for task, state, *_ in jobs(db) if task == queue.SEND_TASK] == [
+        (queue.SEND_TASK, "aborted"),
+        (queue.SEND_TASK, "todo"),
+    ]
+    waiting = await manager.fetch_job(queues=["send"], worker_id=alive)
+    assert waiting is not None and waiting.task_kwargs == {"item_id": item_id}
+
+
+async def test_two_schedulers_never_run_at_once(work: QueueWork) -> None:
+    # A scheduler slower than its 5 s must not meet the next one: both would find the same rows unqueued.
+    manager = work._app().job_manager
+    worker = await manager.register_worker()
+    for timestamp in (1, 2):
+        await work._app().tasks[SCHEDULE_TASK].defer_async(timestamp=timestamp)
+        if timestamp == 1:
+            running = await manager.fetch_job(queues=["maintenance"], worker_id=worker)
+            assert running is not None and running.task_name == SCHEDULE_TASK
+    assert await manager.fetch_job(queues=["maintenance"], worker_id=worker) is None
+    await manager.finish_job(running, Status.SUCCEEDED, delete_job=True)
+    following = await manager.fetch_job(queues=["maintenance"], worker_id=worker)
+    assert following is not None and following.task_name == SCHEDULE_TASK

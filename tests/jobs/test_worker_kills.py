@@ -41,6 +41,7 @@ async def test_killed_workers_lose_and_double_nothing(tmp_path: Path, pg_url: st
     workers = Workers(tmp_path)
     db = Database(pg_url)
     victims: list[tuple[str, int]] = []
+    kill_times: list[float] = []  # on the farm's clock (this loop's)
 
     def busy_with(task: str) -> dict[int, int]:
         alive = {p.pid for p in workers.alive()}
@@ -57,6 +58,7 @@ async def test_killed_workers_lose_and_double_nothing(tmp_path: Path, pg_url: st
             assert await wait_for(lambda t=task: bool(busy_with(t)), 90), (task, victims, workers.log()[-3000:])  # type: ignore[misc]
             busy = busy_with(task)
             victim = next(p for p in workers.alive() if p.pid in busy)
+            kill_times.append(asyncio.get_running_loop().time())
             await workers.kill(victim)
             victims.append((task, busy[victim.pid]))
             await workers.start(1)  # a replacement, as systemd's Restart= would
@@ -84,8 +86,10 @@ async def test_killed_workers_lose_and_double_nothing(tmp_path: Path, pg_url: st
     log = workers.log()
     assert codes == [0] * len(codes), log[-3000:]
     assert [task for task, _ in victims] == [POLL_TASK, SEND_TASK] * KILLS_EACH
-    # The victims' jobs were taken over by the others after their heartbeat stopped, not waited out.
-    assert log.count("goes back to the queue") >= 2 * KILLS_EACH, log[-3000:]
+    # The victims' jobs were taken over by the others after their heartbeat stopped, not waited out (or
+    # ended, where the scheduler had queued the same work again meanwhile).
+    taken_over = log.count("goes back to the queue") + log.count("the same job waits in the queue already")
+    assert taken_over >= 2 * KILLS_EACH, log[-3000:]
     assert "Linking or rules failed" not in log
 
     with db.read() as session:
@@ -114,6 +118,9 @@ async def test_killed_workers_lose_and_double_nothing(tmp_path: Path, pg_url: st
         times.sort()
         # Never two workers at once: a repeat starts only after the first request ended.
         assert all(later[0] >= earlier[1] for earlier, later in zip(times, times[1:], strict=False)), key
-    # Only a request cut off by a kill may come again (same Idempotency-Key, for the receiver to drop).
-    repeated = sum(len(times) - 1 for times in by_key.values())
-    assert repeated <= KILLS_EACH, by_key
+    # Only a request a kill cut off (or that a kill hit before its success was stored) may come again, with
+    # the same Idempotency-Key for the receiver to drop: every earlier request of a repeated key was in flight
+    # when a worker was killed (up to [workers] concurrency of them per kill).
+    for key, times in by_key.items():
+        for arrived, answered in times[:-1]:
+            assert any(arrived <= at <= answered + 5.0 for at in kill_times), (key, times, kill_times)
