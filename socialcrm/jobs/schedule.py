@@ -14,14 +14,30 @@ import random
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from socialcrm.config import SourceConfig
 
-if TYPE_CHECKING:
-    from socialcrm.models import SourceState  # read here; written only by services/sources.py
-
 MAX_JITTER = timedelta(seconds=60)
+
+
+class PollTimes(Protocol):
+    """What a source's stored state says about its next poll (services.sources.PollTiming, or the row itself)."""
+
+    @property
+    def state(self) -> str:
+        """new, ok, backoff, paused or auth_failed."""
+        ...
+
+    @property
+    def last_poll_at(self) -> datetime | None:
+        """When it was last polled."""
+        ...
+
+    @property
+    def backoff_until(self) -> datetime | None:
+        """Until when it backs off after failures."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -34,7 +50,7 @@ class PlannedPoll:
 
 def plan_polls(
     sources: Iterable[SourceConfig],
-    states: Mapping[str, SourceState],
+    states: Mapping[str, PollTimes],
     pending: set[str],
     now: datetime,
     jitter: Callable[[float], float] = lambda most: random.uniform(0.0, most),
@@ -57,7 +73,7 @@ def plan_polls(
     return planned
 
 
-def next_poll_at(source: SourceConfig, state: SourceState | None, now: datetime) -> datetime:
+def next_poll_at(source: SourceConfig, state: PollTimes | None, now: datetime) -> datetime:
     """When ``source`` is due: an interval after its last poll, and not while it backs off."""
     if state is None or state.last_poll_at is None:
         due = now

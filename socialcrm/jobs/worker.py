@@ -20,7 +20,6 @@ import logging
 import os
 import socket
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from procrastinate import App, PsycopgConnector, exceptions
 from procrastinate.jobs import Job, JobDeferrer, Status
@@ -41,9 +40,6 @@ from socialcrm.models import utcnow
 from socialcrm.runtime import Runtime
 from socialcrm.services import queue, sources
 from socialcrm.services.housekeeping import run_housekeeping
-
-if TYPE_CHECKING:
-    from socialcrm.models import SourceState  # read here; written only by services/sources.py
 
 logger = logging.getLogger(__name__)
 TICK = timedelta(seconds=5)  # how often `schedule` runs (tasks.EVERY_5_SECONDS)
@@ -193,10 +189,10 @@ class QueueWork:
         app = self._app()
         now = utcnow()
 
-        def read(session: Session) -> tuple[dict[str, SourceState], set[str], list[tuple[int, datetime]]]:
+        def read(session: Session) -> tuple[dict[str, sources.PollTiming], set[str], list[tuple[int, datetime]]]:
             pending_sends = queue.pending_sends(session)
             due = queue.due_outbox_items(session, now + TICK, pending_sends)
-            return sources.stored_states(session), queue.pending_polls(session), due
+            return sources.poll_timings(session), queue.pending_polls(session), due
 
         states, pending, due_items = await self.runtime.db.run_read(read)
         polls = sends = 0
