@@ -75,6 +75,10 @@ class Daemon:
             else:
                 self.queue = QueueWork(self.runtime, self.role)
                 await self.queue.start()
+                if self.role == "run":
+                    # `run` polls every source when it starts, on PostgreSQL as on SQLite (and as the first
+                    # release did); a `worker` start follows the schedule kept in the queue.
+                    logger.info("Polling every source now: %s", await self.queue.poll_everything_now())
         if self.role == "web" or (self.role == "run" and self.config.web.enabled):
             await self._start_web()
 

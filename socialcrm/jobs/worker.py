@@ -16,6 +16,7 @@ taken for dead too: keep it well above a heartbeat interval (the default 30 s is
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import socket
@@ -210,6 +211,29 @@ class QueueWork:
             )
             sends += await _defer(deferrer)
         return f"queued {polls} poll(s), {sends} send(s)"
+
+    async def poll_everything_now(self) -> str:
+        """Queue a poll of every enabled source to run now, in place of one waiting for a later time."""
+        app = self._app()
+        manager = app.job_manager
+        queued = 0
+        for source in self.config.sources:
+            if not source.enabled:
+                continue
+            lock = queue.poll_lock(source.name)
+            deferrer = app.configure_task(
+                queue.POLL_TASK, lock=lock, queueing_lock=lock, task_kwargs={"source": source.name}
+            )
+            for _ in range(3):
+                if await _defer(deferrer):
+                    queued += 1
+                    break
+                # One waits already: if only for a later time, it gives way (and the scheduler may add one
+                # for later again in between: then this tries again).
+                later = await self.runtime.db.run_read(functools.partial(queue.later_poll, source=source.name))
+                if later is None or not await manager.cancel_job_by_id_async(later, delete_job=True):
+                    break
+        return f"queued {queued} poll(s)"
 
     async def retry_stalled(self) -> str:
         """Put the running jobs of workers without a heartbeat back into the queue, and forget those workers."""

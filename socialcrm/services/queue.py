@@ -198,6 +198,17 @@ def pending_polls(session: Session) -> set[str]:
     return {str(source) for (source,) in rows if source is not None}
 
 
+def later_poll(session: Session, source: str) -> int | None:
+    """The id of ``source``'s poll job that waits for a later time, if it has one."""
+    rows = _rows(
+        session,
+        "SELECT id FROM procrastinate_jobs WHERE task_name = :task AND status = 'todo' "
+        "AND args->>'source' = :source AND scheduled_at > NOW()",
+        {"task": POLL_TASK, "source": source},
+    )
+    return int(rows[0][0]) if rows else None
+
+
 def pending_sends(session: Session) -> set[int]:
     """Outbox rows with a send job waiting or running."""
     rows = _rows(

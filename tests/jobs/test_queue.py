@@ -173,3 +173,21 @@ async def test_two_schedulers_never_run_at_once(work: QueueWork) -> None:
     await manager.finish_job(running, Status.SUCCEEDED, delete_job=True)
     following = await manager.fetch_job(queues=["maintenance"], worker_id=worker)
     assert following is not None and following.task_name == SCHEDULE_TASK
+
+
+async def test_run_polls_every_enabled_source_at_start_even_one_whose_next_poll_waits_for_later(
+    work: QueueWork,
+) -> None:
+    # `socialcrm run` has always polled every source when it starts; on PostgreSQL a poll queued for later
+    # (the source was polled a minute before the restart) gives way to one now.
+    db = work.runtime.db
+    with db.write() as session:
+        session.add(SourceState(name="later", type="feed", state="ok", last_poll_at=utcnow() - timedelta(minutes=1)))
+    assert await work.schedule() == "queued 3 poll(s), 0 send(s)"
+    assert [row[4] is None for row in jobs(db)] == [True, False, True]  # due now, later, never-polled "paused"
+
+    assert await work.poll_everything_now() == "queued 1 poll(s)"
+    polls = [(lock, scheduled_at) for task, _, lock, _, scheduled_at in jobs(db) if task == queue.POLL_TASK]
+    assert sorted(lock for lock, _ in polls) == ["poll:due", "poll:later", "poll:paused"]
+    assert all(at is None for _, at in polls)
+    assert await work.poll_everything_now() == "queued 0 poll(s)"  # each has one waiting to run now
