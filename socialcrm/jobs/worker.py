@@ -16,7 +16,6 @@ taken for dead too: keep it well above a heartbeat interval (the default 30 s is
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import os
 import socket
@@ -213,26 +212,30 @@ class QueueWork:
         return f"queued {polls} poll(s), {sends} send(s)"
 
     async def poll_everything_now(self) -> str:
-        """Queue a poll of every enabled source to run now, in place of one waiting for a later time."""
+        """Queue a poll of every enabled source to run now, unless one runs or waits to run now already.
+
+        A poll waiting for a later time gives way: it is cancelled and one for now takes its place.
+        """
         app = self._app()
         manager = app.job_manager
+        pending, later = await self.runtime.db.run_read(lambda s: (queue.pending_polls(s), queue.later_polls(s)))
         queued = 0
         for source in self.config.sources:
-            if not source.enabled:
+            if not source.enabled or (source.name in pending and source.name not in later):
                 continue
             lock = queue.poll_lock(source.name)
             deferrer = app.configure_task(
                 queue.POLL_TASK, lock=lock, queueing_lock=lock, task_kwargs={"source": source.name}
             )
             for _ in range(3):
+                job_id = later.get(source.name)
+                if job_id is not None and not await manager.cancel_job_by_id_async(job_id, delete_job=True):
+                    break  # it started meanwhile
                 if await _defer(deferrer):
                     queued += 1
                     break
-                # One waits already: if only for a later time, it gives way (and the scheduler may add one
-                # for later again in between: then this tries again).
-                later = await self.runtime.db.run_read(functools.partial(queue.later_poll, source=source.name))
-                if later is None or not await manager.cancel_job_by_id_async(later, delete_job=True):
-                    break
+                # The scheduler queued one for later in between: that one gives way too.
+                later = await self.runtime.db.run_read(queue.later_polls)
         return f"queued {queued} poll(s)"
 
     async def retry_stalled(self) -> str:

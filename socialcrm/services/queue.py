@@ -161,7 +161,7 @@ def queue_status(session: Session, stalled_after: float) -> QueueStatus:
             continue
         if status == "doing":
             sources[source] = SourceJob(source, "running" if alive else "stalled", worker, started)
-        else:
+        elif source not in sources:  # a poll that runs shows, not the next one waiting behind it
             scheduled = isinstance(due, datetime) and due > now
             sources[source] = SourceJob(source, "scheduled" if scheduled else "waiting", None, due)
     return QueueStatus(
@@ -198,15 +198,15 @@ def pending_polls(session: Session) -> set[str]:
     return {str(source) for (source,) in rows if source is not None}
 
 
-def later_poll(session: Session, source: str) -> int | None:
-    """The id of ``source``'s poll job that waits for a later time, if it has one."""
+def later_polls(session: Session) -> dict[str, int]:
+    """The poll jobs that wait for a later time: job id by source."""
     rows = _rows(
         session,
-        "SELECT id FROM procrastinate_jobs WHERE task_name = :task AND status = 'todo' "
-        "AND args->>'source' = :source AND scheduled_at > NOW()",
-        {"task": POLL_TASK, "source": source},
+        "SELECT args->>'source', id FROM procrastinate_jobs "
+        "WHERE task_name = :task AND status = 'todo' AND scheduled_at > NOW()",
+        {"task": POLL_TASK},
     )
-    return int(rows[0][0]) if rows else None
+    return {str(source): int(job_id) for source, job_id in rows if source is not None}
 
 
 def pending_sends(session: Session) -> set[int]:

@@ -191,3 +191,13 @@ async def test_run_polls_every_enabled_source_at_start_even_one_whose_next_poll_
     assert sorted(lock for lock, _ in polls) == ["poll:due", "poll:later", "poll:paused"]
     assert all(at is None for _, at in polls)
     assert await work.poll_everything_now() == "queued 0 poll(s)"  # each has one waiting to run now
+
+    # A poll that runs already is not followed by a second one.
+    manager = work._app().job_manager
+    running = await manager.fetch_job(queues=["poll"], worker_id=await manager.register_worker())
+    assert running is not None
+    await manager.cancel_job_by_id_async(
+        next(j for j in await manager.list_jobs_async(status="todo")).id, delete_job=True
+    )
+    assert await work.poll_everything_now() == "queued 1 poll(s)"  # the cancelled one's source only
+    assert status(db).sources[running.task_kwargs["source"]].state == "running"
