@@ -1,8 +1,10 @@
-"""Figures read from the database at scrape time: sources' totals and lag, the outbox queue, open tickets, SLA breaches.
+"""Figures read from the database at scrape time: sources' totals and lag, the outbox, the job queue, open tickets.
 
 They are what the database already keeps, so they survive restarts and read the same whichever
 process is scraped, however many processes poll and send: the sources' running totals
-(``socialcrm.services.sources``), what waits in the outbox, open tickets and the ones past a due time.
+(``socialcrm.services.sources``), what waits in the outbox, the job queue of workers on PostgreSQL (the
+same reading as ``socialcrm sources`` and the admin page: ``services.queue.queue_status``), open tickets
+and the ones past a due time.
 ``read_figures`` runs in one read session (off the event loop); ``StoredCollector`` turns its
 result into metric families for prometheus-client.
 """
@@ -28,7 +30,7 @@ from socialcrm.models import (
     ReplyDraft,
     Ticket,
 )
-from socialcrm.services import sources
+from socialcrm.services import queue, sources
 
 WAITING = ("pending", "sending")
 UNDELIVERED = ("failed", "manual")
@@ -64,6 +66,7 @@ class Figures:
     tickets_open: dict[tuple[str, str], int] = field(default_factory=dict)  # (status, priority) -> tickets
     sla_breached: dict[tuple[str, str], int] = field(default_factory=dict)  # (priority, due) -> tickets
     drafts_pending: int = 0
+    jobs: queue.QueueStatus | None = None  # None on SQLite: one process, no job queue
 
 
 def read_figures(session: Session, config: Config, now: datetime) -> Figures:
@@ -72,6 +75,8 @@ def read_figures(session: Session, config: Config, now: datetime) -> Figures:
     _read_sources(session, config, figures)
     _read_outbox(session, now, figures)
     _read_tickets(session, now, figures)
+    jobs = queue.queue_status(session, config.workers.stalled_seconds)
+    figures.jobs = jobs if jobs.available else None
     pending = session.exec(select(func.count()).select_from(ReplyDraft).where(col(ReplyDraft.status) == "pending"))
     figures.drafts_pending = int(pending.one())
     return figures
@@ -145,6 +150,7 @@ class StoredCollector(Collector):
         yield from self._sources()
         yield from self._outbox()
         yield from self._work()
+        yield from self._jobs()
         info = GaugeMetricFamily("socialcrm_info", "The running socialcrm version (always 1).", labels=["version"])
         info.add_metric([__version__], 1)
         yield info
@@ -262,3 +268,36 @@ class StoredCollector(Collector):
         drafts = GaugeMetricFamily("socialcrm_reply_drafts_pending", "Reply drafts waiting for a person's approval.")
         drafts.add_metric([], figures.drafts_pending)
         yield from (tickets, breached, drafts)
+
+    def _jobs(self) -> Iterator[Metric]:
+        jobs = self.figures.jobs
+        if jobs is None:
+            return
+        by_state = GaugeMetricFamily(
+            "socialcrm_job_queue_jobs",
+            "Jobs of the workers' queue (PostgreSQL): waiting (due), scheduled (later), running, stalled "
+            "(running on a worker without a heartbeat), failed (kept a week).",
+            labels=["state"],
+        )
+        for state, count in (
+            ("waiting", jobs.waiting),
+            ("scheduled", jobs.scheduled),
+            ("running", jobs.running),
+            ("stalled", jobs.stalled),
+            ("failed", jobs.failed),
+        ):
+            by_state.add_metric([state], count)
+        yield by_state
+        waiting = GaugeMetricFamily(
+            "socialcrm_job_queue_waiting_jobs", "Jobs due and waiting for a worker, by queue.", labels=["queue"]
+        )
+        for name in queue.QUEUES:
+            waiting.add_metric([name], jobs.waiting_by_queue.get(name, 0))
+        yield waiting
+        workers = GaugeMetricFamily(
+            "socialcrm_job_queue_workers", "Worker processes known to the queue, alive or stalled.", labels=["state"]
+        )
+        alive = sum(1 for w in jobs.workers if w.alive)
+        workers.add_metric(["alive"], alive)
+        workers.add_metric(["stalled"], len(jobs.workers) - alive)
+        yield workers

@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from aiohttp.test_utils import TestClient
 from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import text
 from sqlmodel import select
 
 from connectors.base import TransientFetchError
@@ -16,6 +17,7 @@ from socialcrm.models import Ticket, utcnow
 from socialcrm.monitoring.instruments import PROCESS_REGISTRY, timed
 from socialcrm.poller import Poller
 from socialcrm.services import outbox
+from socialcrm.services.queue import POLL_TASK, SEND_TASK
 from socialcrm.web.app import create_app
 from tests.core.fakes import FakeClassifier, ScriptedConnector
 from tests.core.test_pipeline import PAGE, RULES, make_pipeline
@@ -133,3 +135,38 @@ async def test_without_a_token_only_this_machine_may_scrape(aiohttp_client, db: 
     behind = await aiohttp_client(create_app(parse_config('[web]\ntrusted_proxies = ["127.0.0.1"]\n'), db))
     assert (await behind.get("/metrics", headers={"X-Forwarded-For": "203.0.113.7"})).status == 403
     await scrape(behind, **{"X-Forwarded-For": "127.0.0.1"})  # the proxy says the client is local itself
+
+
+async def test_the_job_queue_of_workers_shows_on_postgres_only(aiohttp_client, db: Database) -> None:
+    client = await aiohttp_client(create_app(parse_config(SOURCES), db))
+    if db.is_sqlite:  # one process does all the work: no queue to show
+        assert value(await scrape(client), "socialcrm_job_queue_jobs", state="waiting") is None
+        return
+    with db.engine.begin() as conn:
+        alive = conn.execute(text("INSERT INTO procrastinate_workers DEFAULT VALUES RETURNING id")).scalar_one()
+        dead = conn.execute(
+            text(
+                "INSERT INTO procrastinate_workers (last_heartbeat) VALUES (NOW() - interval '10 minutes') RETURNING id"
+            )
+        ).scalar_one()
+        for worker, source in ((alive, "blog"), (dead, "forum")):
+            conn.execute(
+                text(
+                    "INSERT INTO procrastinate_jobs (queue_name, task_name, lock, args, status, worker_id) "
+                    "VALUES ('poll', :task, :lock, CAST(:args AS jsonb), 'doing', :worker)"
+                ),
+                {"task": POLL_TASK, "lock": f"poll:{source}", "args": f'{{"source": "{source}"}}', "worker": worker},
+            )
+        conn.execute(
+            text("INSERT INTO procrastinate_jobs (queue_name, task_name, args) VALUES ('send', :task, :args)"),
+            {"task": SEND_TASK, "args": '{"item_id": 7}'},
+        )
+    samples = await scrape(client)
+    jobs = {
+        state: value(samples, "socialcrm_job_queue_jobs", state=state) for state in ("waiting", "running", "stalled")
+    }
+    assert jobs == {"waiting": 1, "running": 2, "stalled": 1}
+    assert value(samples, "socialcrm_job_queue_waiting_jobs", queue="send") == 1
+    assert value(samples, "socialcrm_job_queue_waiting_jobs", queue="poll") == 0
+    assert value(samples, "socialcrm_job_queue_workers", state="alive") == 1
+    assert value(samples, "socialcrm_job_queue_workers", state="stalled") == 1
