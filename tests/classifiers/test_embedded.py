@@ -76,6 +76,9 @@ def test_one_pass_gives_sentiment_and_sentence_vectors(classifier: EmbeddedClass
     alone = classifier.sentence_vectors(texts[:1])[0]
     assert np.allclose(alone, vectors[0], atol=0.05 * float(np.abs(vectors[0]).max()))
     assert classifier.sentence_vectors([]).shape == (0, classifier.vector_size)
+    # each Analysis carries its own row, so heads for custom labels reuse this pass
+    assert all(np.array_equal(a.vector, v) for a, v in zip(analyses, vectors, strict=True))
+    assert all(a.vector is not None and a.vector.shape == (classifier.vector_size,) for a in classifier.analyse(texts))
 
 
 def test_a_light_head_on_the_sentence_vectors_learns_another_label(classifier: EmbeddedClassifier) -> None:

@@ -130,7 +130,7 @@ async def test_labelled_mentions_in_the_filter_api_export_and_dashboard(client_a
     assert f'data-mention="{ids[LEAVING[0]]}"' in page and f'data-mention="{ids[STAYING[0]]}"' not in page
     assert 'data-label="churn"' in page
     api = await (await client.get("/api/v1/mentions?label=churn", headers={"Authorization": f"Bearer {token}"})).json()
-    assert [m["id"] for m in api["items"]] == [ids[LEAVING[0]]]
+    assert [(m["id"], m["labels"]) for m in api["items"]] == [(ids[LEAVING[0]], ["churn"])]
     with db.read() as s:
         rows = {row["id"]: row for row in mention_rows(s)}
     assert rows[ids[LEAVING[0]]]["labels"] == ["churn"] and rows[ids[STAYING[0]]]["labels"] == []

@@ -76,6 +76,7 @@ _SCHEMAS: dict[str, Any] = {
             "tags": {"type": "array", "items": {"type": "string"}},
             "published_at": _TIME,
             "fetched_at": _TIME,
+            "labels": {"type": "array", "items": {"type": "string"}, "description": "custom labels predicted"},
         },
     },
     "Ticket": {

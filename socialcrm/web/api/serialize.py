@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from socialcrm.models import Customer, Mention, ReplyDraft, Ticket, TicketNote
@@ -27,12 +28,13 @@ MENTION_FIELDS = (
     "tags",
     "published_at",
     "fetched_at",
+    "labels",
 )
 
 
-def mention(m: Mention, customer_ref: str | None = None) -> dict[str, Any]:
-    """A mention with the API's fields, written by the same function as exports and webhooks."""
-    return mention_record(m, customer_ref, MENTION_FIELDS)
+def mention(m: Mention, customer_ref: str | None = None, labels: Iterable[str] = ()) -> dict[str, Any]:
+    """A mention with the API's fields (``labels``: its custom labels), written as exports and webhooks are."""
+    return mention_record(m, customer_ref, MENTION_FIELDS, list(labels))
 
 
 def ticket(t: Ticket, mention_ids: list[int] | None = None, customer_ref: str | None = None) -> dict[str, Any]:

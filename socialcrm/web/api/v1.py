@@ -6,7 +6,7 @@ import json
 from typing import Any, TypeVar
 
 from aiohttp import web
-from sqlmodel import col
+from sqlmodel import Session, col
 
 from socialcrm.errors import ConflictError, InvalidInputError
 from socialcrm.models import Customer, Mention, ReplyDraft, Ticket
@@ -93,8 +93,16 @@ async def list_mentions(request: web.Request) -> web.Response:
         filters.append(Mention.customer_id == q.customer_id)
     if q.label:
         filters.append(label_predictions.has_label(q.label.strip().lower()))
-    rows, cursor = await request.app[DB_KEY].run_read(lambda s: queries.mentions(s, filters, q.cursor, q.limit))
-    return _listing(request, [serialize.mention(m, ref) for m, ref in rows], cursor)
+    rows, cursor, labels = await request.app[DB_KEY].run_read(lambda s: _mentions(s, filters, q.cursor, q.limit))
+    return _listing(request, [serialize.mention(m, ref, labels.get(m.id or 0, {})) for m, ref in rows], cursor)
+
+
+def _mentions(
+    session: Session, filters: list[Any], before: int | None, limit: int
+) -> tuple[list[tuple[Mention, str | None]], int | None, dict[int, dict[str, float]]]:
+    """A page of mentions with their customer refs, the next cursor, and each mention's custom labels."""
+    rows, cursor = queries.mentions(session, filters, before, limit)
+    return rows, cursor, label_predictions.labels_of(session, [m.id for m, _ref in rows if m.id is not None])
 
 
 @routes.get(PREFIX + r"/mentions/{id:\d+}")
@@ -102,10 +110,10 @@ async def list_mentions(request: web.Request) -> web.Response:
 async def get_mention(request: web.Request) -> web.Response:
     """One mention."""
     mention_id = params.path_id(request)
-    rows, _ = await request.app[DB_KEY].run_read(lambda s: queries.mentions(s, [Mention.id == mention_id], None, 1))
+    rows, _, labels = await request.app[DB_KEY].run_read(lambda s: _mentions(s, [Mention.id == mention_id], None, 1))
     if not rows:
         raise web.HTTPNotFound(text=f"no mention {mention_id}")
-    return web.json_response(serialize.mention(*rows[0]))
+    return web.json_response(serialize.mention(*rows[0], labels.get(mention_id, {})))
 
 
 @routes.get(PREFIX + "/tickets")
