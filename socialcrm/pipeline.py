@@ -1,4 +1,7 @@
-"""Batch -> normalise -> dedup -> classify -> link -> rules -> persist, in one transaction per batch.
+"""Batch -> normalise -> dedup -> classify -> enrich -> link -> rules -> persist, in one transaction per batch.
+
+Enrichers (``Pipeline(enrichers=[...])``, such as custom labels) annotate each batch's new posts after
+classification and store what they found with the mentions, before linking and rules see them.
 
 The cursor only advances in the transaction that stored the batch, so a crash at any point
 either stores the whole page (with its cursor) or nothing: re-polling then fetches the same page
@@ -13,7 +16,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlmodel import Session, col, select
@@ -61,14 +64,47 @@ class BatchResult(PollCounts):
     mention_ids: list[int] = field(default_factory=list)
 
 
+@dataclass
+class NewPost:
+    """A post about to be stored, with its analysis and what enrichers added (``extra``)."""
+
+    post: RawPost
+    analysis: Analysis | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Enricher(Protocol):
+    """A step for each batch of new posts after classification (such as custom labels).
+
+    ``enrich`` runs on a worker thread before the batch is stored and may annotate the posts (their
+    ``extra``); ``store`` runs in the batch's write transaction, once a mention exists, before its rules.
+    """
+
+    def enrich(self, posts: Sequence[NewPost]) -> None:
+        """Annotate the new posts of one batch."""
+        ...
+
+    def store(self, session: Session, stored: Sequence[tuple[NewPost, Mention]]) -> None:
+        """Write what ``enrich`` found for the mentions just stored (same transaction)."""
+        ...
+
+
 class Pipeline:
     """Turns connector batches into stored mentions and the work the rules derive from them."""
 
-    def __init__(self, config: Config, db: Database, classifier: Classifier, ruleset: RuleSet) -> None:
+    def __init__(
+        self,
+        config: Config,
+        db: Database,
+        classifier: Classifier,
+        ruleset: RuleSet,
+        enrichers: Sequence[Enricher] = (),
+    ) -> None:
         self.config = config
         self.db = db
         self.classifier = classifier
         self.ruleset = ruleset
+        self.enrichers = list(enrichers)
 
     async def process(self, source: SourceConfig, batch: Batch) -> BatchResult:
         """Store one batch and advance the source's cursor, atomically."""
@@ -76,10 +112,13 @@ class Pipeline:
         known = await self.db.run_read(lambda s: _known_ids(s, source.name, [p.external_id for p in posts]))
         fresh = [p for p in posts if p.external_id not in known]
         analyses = await self._classify(fresh) if fresh else []
+        items = [NewPost(post, analysis) for post, analysis in zip(fresh, analyses, strict=True)]
+        for enricher in self.enrichers if items else ():
+            await asyncio.to_thread(enricher.enrich, items)
         now = utcnow()
 
         def store(session: Session) -> BatchResult:
-            return self._store(session, source, batch, fresh, analyses, now)
+            return self._store(session, source, batch, items, now)
 
         for attempt in range(1, RESTART_TRIES + 1):
             try:
@@ -129,12 +168,11 @@ class Pipeline:
         session: Session,
         source: SourceConfig,
         batch: Batch,
-        fresh: Sequence[RawPost],
-        analyses: Sequence[Analysis | None],
+        items: Sequence[NewPost],
         now: datetime,
     ) -> BatchResult:
-
         result = BatchResult()
+        fresh = [item.post for item in items]
         # Other workers store other sources' batches meanwhile; those sharing an author with this one wait.
         lock_across_processes(session, (_person(source, p) for p in fresh if p.author_handle))
         # Re-check inside the write transaction: another writer (a CLI poll, a restarted daemon)
@@ -144,12 +182,15 @@ class Pipeline:
         since = min((p.published_at for p in fresh), default=now) - LOOKBACK
         earlier = earlier_threads(session, source.name, source.type, fresh, since)
         threads = assign_threads(source.type, fresh, earlier)
-        for post, analysis, thread_id in zip(fresh, analyses, threads, strict=True):
+        for item, thread_id in zip(items, threads, strict=True):
+            post = item.post
             if post.external_id in known:
                 continue
-            mention = self._mention(source, post, analysis, thread_id, now)
+            mention = self._mention(source, post, item.analysis, thread_id, now)
             session.add(mention)
             session.flush()
+            for enricher in self.enrichers:
+                enricher.store(session, [(item, mention)])
             try:
                 decisions = self._link_and_act(session, mention, context, now)
                 outcomes = [a.get("outcome") for d in decisions for a in d.actions]

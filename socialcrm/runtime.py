@@ -25,6 +25,7 @@ from socialcrm.poller import Poller, PollResult
 from socialcrm.registry import load_connector_class
 from socialcrm.rules.loader import compile_rules
 from socialcrm.rules.ruleset import RuleSet
+from socialcrm.services.label_enricher import LabelEnricher
 
 logger = logging.getLogger(__name__)
 PER_SOURCE_CONNECTIONS = 8
@@ -46,7 +47,8 @@ class Runtime:
     outbox: OutboxWorker = field(init=False)
 
     def __post_init__(self) -> None:
-        self.pipeline = Pipeline(self.config, self.db, timed(self.classifier), self.ruleset)
+        labels = LabelEnricher(self.db, self.config.daemon.max_text_chars)
+        self.pipeline = Pipeline(self.config, self.db, timed(self.classifier), self.ruleset, enrichers=[labels])
         self.outbox = OutboxWorker(self.config, self.db, self.connectors, self.http)
 
     @classmethod

@@ -209,3 +209,39 @@ def test_starter_labels_import_once_with_examples_in_both_languages(db) -> None:
         labels.import_labels(session, {"x": {"positive": "not a list"}}, actor="cli")
     with db.read() as session:
         assert session.exec(select(CustomLabel).where(CustomLabel.name == "x")).first() is None
+
+
+def test_the_enricher_reads_the_classifiers_vectors_and_stores_labels_with_the_mention(db, caplog) -> None:
+    from classifiers.base import Analysis, Sentiment
+    from connectors import RawPost
+    from socialcrm.pipeline import NewPost
+    from socialcrm.services.label_enricher import LabelEnricher
+
+    with db.write() as session:
+        loud = CustomLabel(
+            name="loud",
+            enabled=True,
+            head=LabelHead(np.array([1.0, 0.0], dtype=np.float32), 0.0).to_bytes(),
+            features=vectors_key("e5@1"),
+        )
+        stale = CustomLabel(
+            name="stale", enabled=True, head=loud.head, features=vectors_key("e5@0")
+        )  # trained for another classifier
+        session.add_all([loud, stale])
+    now = f.NOW
+
+    def item(text: str, vector: list[float]) -> NewPost:
+        post = RawPost("acme-forum", text, "https://x.example/" + text, "a", None, text, now)
+        return NewPost(post, Analysis(Sentiment("neutral", 0.9, "e5@1"), "en", np.array(vector, dtype=np.float32)))
+
+    items = [item("shout", [6.0, 0.0]), item("whisper", [-6.0, 0.0])]
+    enricher = LabelEnricher(db)
+    enricher.enrich(items)
+    assert [[p.name for p in i.extra["labels"]] for i in items] == [["loud"], []]
+    assert "Label stale was trained for another classifier" in caplog.text
+    with db.write() as session:
+        mentions = [f.mention(session, i.post.body, external_id=i.post.external_id) for i in items]
+        enricher.store(session, list(zip(items, mentions, strict=True)))
+        ids = [m.id for m in mentions]
+    with db.read() as session:
+        assert label_predictions.labels_of(session, ids) == {ids[0]: {"loud": 0.9975}}  # sigmoid(6)
