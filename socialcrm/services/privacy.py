@@ -7,7 +7,8 @@ with all their tickets:
 - identities, e-mail addresses, phone numbers, orders, notes, link suggestions, merge candidates:
   deleted;
 - their mentions: text, title, author, URLs and the raw payload are wiped, ``erased_at`` is set;
-  source, dates, language and sentiment stay for the dashboards;
+  source, dates, language, sentiment and predicted custom labels stay for the dashboards (a
+  mention marked as a label's example drops out of training);
 - tickets and drafts about them: unlinked from the customer, subject/texts/notes/edits wiped;
   status and SLA times stay for the KPIs;
 - pending outbox deliveries of their drafts are cancelled and their payloads wiped;
@@ -41,8 +42,10 @@ from socialcrm.models import (
     Decision,
     DraftEdit,
     Identity,
+    LabelExample,
     LinkSuggestion,
     Mention,
+    MentionLabel,
     MergeCandidate,
     Order,
     OutboxItem,
@@ -111,6 +114,8 @@ def export_person(session: Session, customer_ref: str, *, actor: str) -> dict[st
         "notes": _rows(session, CustomerNote, CustomerNote.customer_id, ids),
         "mentions": _rows(session, Mention, Mention.id, mention_ids),
         "sentiment_corrections": _rows(session, SentimentCorrection, SentimentCorrection.mention_id, mention_ids),
+        "custom_labels": _rows(session, MentionLabel, MentionLabel.mention_id, mention_ids),
+        "label_examples": _rows(session, LabelExample, LabelExample.mention_id, mention_ids),
         "tickets": _rows(session, Ticket, Ticket.id, ticket_ids),
         "ticket_notes": _rows(session, TicketNote, TicketNote.ticket_id, ticket_ids),
         "drafts": _rows(session, ReplyDraft, ReplyDraft.id, draft_ids),

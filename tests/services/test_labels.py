@@ -245,3 +245,21 @@ def test_the_enricher_reads_the_classifiers_vectors_and_stores_labels_with_the_m
         ids = [m.id for m in mentions]
     with db.read() as session:
         assert label_predictions.labels_of(session, ids) == {ids[0]: {"loud": 0.9975}}  # sigmoid(6)
+
+
+def test_a_persons_export_holds_the_labels_of_their_mentions(db) -> None:
+    from socialcrm.services.privacy import export_person
+
+    cfg = f.config("")
+    with db.write() as session:
+        f.customer(session, "K-77", "Erika Muster", handles={"feed": "erika"})
+        mention = f.mention(session, "I am cancelling my contract", author="erika", source_type="feed")
+        f.process(session, mention, cfg, f.ruleset(cfg))
+        label = labels.define(session, LabelInput("churn"), actor="anna")
+        assert label.id is not None and mention.id is not None
+        labels.mark_mention(session, label.id, mention.id, True, actor="anna")
+        session.add(MentionLabel(mention_id=mention.id, label_id=label.id, score=0.8))
+    with db.write() as session:
+        document = export_person(session, "K-77", actor="dpo")
+    assert [(row["mention_id"], row["score"]) for row in document["custom_labels"]] == [(mention.id, 0.8)]
+    assert [row["positive"] for row in document["label_examples"]] == [True]
