@@ -263,3 +263,31 @@ def test_a_persons_export_holds_the_labels_of_their_mentions(db) -> None:
         document = export_person(session, "K-77", actor="dpo")
     assert [(row["mention_id"], row["score"]) for row in document["custom_labels"]] == [(mention.id, 0.8)]
     assert [row["positive"] for row in document["label_examples"]] == [True]
+
+
+async def test_a_new_post_gets_its_labels_before_the_rules_run(db) -> None:
+    # The pipeline as the daemon runs it: classify, predict labels, store, then link and rules.
+    from classifiers.lexicon import LexiconClassifier
+    from connectors import Batch, RawPost
+    from socialcrm.models import TicketMention
+    from socialcrm.pipeline import Pipeline
+    from socialcrm.services.label_enricher import LabelEnricher
+
+    _trained_active_label(db)
+    cfg = f.config(
+        '[[sources]]\nname = "acme-forum"\ntype = "feed"\nurl = "https://forum.example/feed"\n'
+        '[[rules]]\nname = "churn-ticket"\n[rules.when]\nlabel = ["churn"]\n'
+        '[[rules.then]]\naction = "open_ticket"\npriority = "high"\n'
+    )
+    pipeline = Pipeline(cfg, db, LexiconClassifier(), f.ruleset(cfg), enrichers=[LabelEnricher(db)])
+    posts = [
+        RawPost("acme-forum", "p1", "https://forum.example/1", "a", None, "I am cancelling my contract today", f.NOW),
+        RawPost("acme-forum", "p2", "https://forum.example/2", "b", None, "what are your opening hours", f.NOW),
+    ]
+    result = await pipeline.process(cfg.sources[0], Batch(posts=posts, cursor=None))
+    assert result.new == 2 and result.tickets == 1
+    with db.read() as session:
+        labelled = label_predictions.labels_of(session, result.mention_ids)
+        ticket_mentions = list(session.exec(select(TicketMention.mention_id)))
+    assert set(labelled) == {result.mention_ids[0]} and "churn" in labelled[result.mention_ids[0]]
+    assert ticket_mentions == [result.mention_ids[0]]
