@@ -25,6 +25,7 @@ from socialcrm.poller import Poller, PollResult
 from socialcrm.registry import load_connector_class
 from socialcrm.rules.loader import compile_rules
 from socialcrm.rules.ruleset import RuleSet
+from socialcrm.secret_mask import mask_secrets
 from socialcrm.services.label_enricher import LabelEnricher
 
 logger = logging.getLogger(__name__)
@@ -80,7 +81,7 @@ class Runtime:
             self.connectors[source.name] = connector_cls(source.name, source.options, session)
         except Exception as err:  # noqa: BLE001 - one broken source must not stop the others
             logger.error("Source %s cannot start: %s", source.name, err)
-            self.broken[source.name] = str(err)
+            self.broken[source.name] = mask_secrets(str(err), source.secret_values())
 
     def poller(self, source: SourceConfig) -> Poller | None:
         """The poller of ``source``; None when its connector could not be built."""

@@ -214,20 +214,34 @@ def _tables(skip: Iterable[str]) -> Iterator[tuple[Table, Column[Any], list[Colu
             yield table, primary[0], columns
 
 
+# Terms per query: SQLite parses a chain of ORs into a tree at most 1000 deep.
+_TERMS_PER_QUERY = 200
+
+
 def find_copies(session: Session, redactor: Redactor, *, skip_tables: Iterable[str] = ()) -> list[Copy]:
-    """Every value in the database that holds one of the person's traces (read-only)."""
+    """Every value in the database that holds one of the person's traces (read-only).
+
+    One pass over each table per 200 search terms (a term: one column against one pattern).
+    """
     if not redactor.traces:
         return []
     patterns = redactor.patterns()
     found: list[Copy] = []
     for table, primary, columns in _tables(skip_tables):
-        for column in columns:
-            lowered = func.lower(cast(column, Text))
-            query = select(primary, column).where(or_(*(lowered.like(p, escape="\\") for p in patterns)))
-            for row_id, value in session.execute(query):
-                redacted = redactor.json(value) if _is_json(column) else redactor.text(value)
-                if redacted != value:
-                    found.append(Copy(table.name, row_id, column.name, value))
+        terms = [func.lower(cast(c, Text)).like(p, escape="\\") for c in columns for p in patterns]
+        seen: set[Any] = set()
+        for start in range(0, len(terms), _TERMS_PER_QUERY):
+            query = select(primary, *columns).where(or_(*terms[start : start + _TERMS_PER_QUERY]))
+            for row in session.execute(query):
+                if row[0] in seen:
+                    continue
+                seen.add(row[0])
+                for column, value in zip(columns, row[1:], strict=True):
+                    if value is None:
+                        continue
+                    redacted = redactor.json(value) if _is_json(column) else redactor.text(value)
+                    if redacted != value:
+                        found.append(Copy(table.name, row[0], column.name, value))
     return found
 
 

@@ -26,6 +26,7 @@ from socialcrm.backup import find_pg_tool
 from socialcrm.db import Database
 from socialcrm.models import Customer, LinkSuggestion, Mention, ReplyDraft
 from socialcrm.services import customers, drafts, links, merges
+from socialcrm.services.erasure_sweep import PersonTraces, Redactor, find_copies
 from socialcrm.services.privacy import export_person
 from tests.rules import factories as f
 
@@ -169,3 +170,14 @@ async def test_dump_after_erase_holds_none_of_her_identifiers(db: Database, data
         assert session.exec(select(Customer).where(Customer.customer_ref == "K-2")).one().name == "Tom Weber"
         assert session.exec(select(Mention).where(Mention.erased_at.is_not(None))).all()  # type: ignore[union-attr]
     check.dispose()
+
+
+def test_a_person_with_many_posts_is_searched_in_bounded_queries(db: Database) -> None:
+    """600 long posts make 600 search patterns per column: more ORs than SQLite parses in one query."""
+    traces = PersonTraces(emails={EMAIL})
+    for n in range(600):
+        traces.add_text(f"Beitrag Nummer {n:04d} über die Lieferung, die nie ankam")
+    with db.write() as session:
+        f.mention(session, "Zitat: Beitrag Nummer 0599 über die Lieferung, die nie ankam. Schade.", author="tomw")
+        copies = find_copies(session, Redactor(traces))
+    assert [(c.table, c.column) for c in copies] == [("mention", "text")]
