@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import re
 import shutil
 import sys
@@ -99,7 +100,10 @@ def configure(args: argparse.Namespace) -> Config:
     config = load_config(args.config)
     setup_logging(args.log_level or config.daemon.log_level, config_secrets(config), config.daemon.log_format)
     for warning in config.warnings:
-        print(f"socialcrm: warning: {warning}", file=sys.stderr)
+        if config.daemon.log_format == "json":  # one JSON object per line on stderr, warnings included
+            logging.getLogger("socialcrm.config").warning("%s", warning)
+        else:
+            print(f"socialcrm: warning: {warning}", file=sys.stderr)
     return config
 
 
