@@ -1,32 +1,32 @@
 """Dates and numbers written the German or the English way, for the web app and for reply texts.
 
-Dates are UTC (the web app says so on every page). No locale data package is needed: the two
-languages the application writes in are spelled out here.
+Times are written in the zone the caller gives (the web app: the user's; reply texts and exports: UTC).
+No locale data package is needed: the two languages the application writes in are spelled out here.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 
 MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
-def format_datetime(value: datetime | None, language: str) -> str:
-    """``27.11.2026 14:05`` in German, ``27 Nov 2026 14:05`` in English (UTC)."""
+def format_datetime(value: datetime | None, language: str, zone: tzinfo = UTC) -> str:
+    """``27.11.2026 14:05`` in German, ``27 Nov 2026 14:05`` in English, in ``zone`` (UTC unless given)."""
     if value is None:
         return "–"
-    value = value.astimezone(UTC)
+    value = value.astimezone(zone)
     if language == "de":
         return value.strftime("%d.%m.%Y %H:%M")
     return f"{value.day} {MONTHS_EN[value.month - 1]} {value.year} {value:%H:%M}"
 
 
-def format_date(value: date | None, language: str) -> str:
-    """``01.10.2026`` in German, ``1 Oct 2026`` in English (a datetime is taken in UTC)."""
+def format_date(value: date | None, language: str, zone: tzinfo = UTC) -> str:
+    """``01.10.2026`` in German, ``1 Oct 2026`` in English (a datetime's day in ``zone``, UTC unless given)."""
     if value is None:
         return "–"
     if isinstance(value, datetime) and value.tzinfo is not None:
-        value = value.astimezone(UTC)
+        value = value.astimezone(zone)
     if language == "de":
         return f"{value.day:02d}.{value.month:02d}.{value.year}"
     return f"{value.day} {MONTHS_EN[value.month - 1]} {value.year}"

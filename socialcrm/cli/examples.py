@@ -39,6 +39,10 @@ EXAMPLES: dict[str, list[str]] = {
     ],
     "user list": ["socialcrm user list"],
     "user set-role": ["socialcrm user set-role bob service"],
+    "user set-timezone": [
+        "socialcrm user set-timezone anna Europe/Berlin  # the web app shows her times in German local time",
+        "socialcrm user set-timezone anna ''  # back to her browser's time zone",
+    ],
     "user set-name": [
         "socialcrm user set-name bob 'Bob Meier'  # {{ agent_name }} in his replies",
         "socialcrm user set-name bob ''  # back to the login name",

@@ -1,4 +1,4 @@
-"""User commands: add, list, set-role, set-name, disable, enable, and API tokens."""
+"""User commands: add, list, set-role, set-name, set-timezone, disable, enable, and API tokens."""
 
 from __future__ import annotations
 
@@ -36,6 +36,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("name", help="login name")
     p.add_argument("display_name", metavar="DISPLAY_NAME", help='e.g. "Anna Schmidt"; "" goes back to the login name')
     p.set_defaults(func=cmd_user_set_name)
+    p = user.add_parser("set-timezone", help="set the time zone the web app shows a user's times in")
+    p.add_argument("name", help="login name")
+    p.add_argument(
+        "time_zone",
+        metavar="ZONE",
+        help="an IANA name such as Europe/Berlin; \"\" goes back to the browser's (else the server's)",
+    )
+    p.set_defaults(func=cmd_user_set_time_zone)
     p = user.add_parser("disable", help="disable a user's login")
     p.add_argument("name", help="login name")
     p.set_defaults(func=cmd_user_disable, disabled=True)
@@ -161,6 +169,21 @@ def cmd_user_set_name(args: argparse.Namespace) -> int:
         user = set_display_name(session, args.name, args.display_name, actor="cli")
         shown = user.display_name or user.username
     print(f"{args.name} signs replies as {shown!r}")
+    return 0
+
+
+def cmd_user_set_time_zone(args: argparse.Namespace) -> int:
+    """Set the time zone a user's web app shows times in ("" goes back to the browser's, else the server's)."""
+    from socialcrm.services.users import set_time_zone
+    from socialcrm.timezones import server_zone_name
+
+    with opened(configure(args), write=True) as session:
+        user = set_time_zone(session, args.name, args.time_zone, actor="cli")
+        chosen = user.time_zone
+    if chosen:
+        print(f"{args.name} sees times in {chosen}")
+    else:
+        print(f"{args.name} sees times in the browser's time zone (else the server's, {server_zone_name()})")
     return 0
 
 

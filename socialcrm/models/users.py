@@ -19,6 +19,7 @@ class User(SQLModel, table=True):
     role: str = Field(max_length=16)
     display_name: str | None = None
     language: str | None = Field(default=None, max_length=8)
+    time_zone: str | None = Field(default=None, max_length=64)  # IANA name; None: the browser's, else the server's
     disabled: bool = False
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     last_login_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

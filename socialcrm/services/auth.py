@@ -90,6 +90,7 @@ class AuthenticatedUser:
     session_hash: str | None = None  # set for browser sessions
     token_id: int | None = None  # set for API tokens
     read_only: bool = False  # a read-only API token: only READ_METHODS
+    time_zone: str | None = None  # the user's own choice (an IANA name); None: the browser's, else the server's
 
     def may_request(self, method: str) -> bool:
         """Whether this user, authenticated this way, may make a request with ``method``."""
@@ -268,7 +269,15 @@ def user_for_session(session: Session, token: str) -> AuthenticatedUser | None:
 
 def _session_user(user: User, row: WebSession) -> AuthenticatedUser:
     assert user.id is not None
-    return AuthenticatedUser(user.id, user.username, user.role, user.language, row.csrf_token, session_hash=row.id)
+    return AuthenticatedUser(
+        user.id,
+        user.username,
+        user.role,
+        user.language,
+        row.csrf_token,
+        session_hash=row.id,
+        time_zone=user.time_zone,
+    )
 
 
 def end_session(session: Session, session_hash: str) -> None:

@@ -14,6 +14,7 @@ from socialcrm.errors import ConflictError, InvalidInputError, NotFoundError
 from socialcrm.models import ROLES, UI_LANGUAGES, User
 from socialcrm.services import audit, auth
 from socialcrm.services.auth import hash_password
+from socialcrm.timezones import checked_zone_name
 
 _USERNAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 MIN_PASSWORD_LENGTH = 8
@@ -109,6 +110,17 @@ def set_display_name(session: Session, username: str, display_name: str | None, 
     user.display_name = name
     session.add(user)
     audit.record(session, actor, "user.update", "user", user.id, {"display_name": {"from": old, "to": name}})
+    return user
+
+
+def set_time_zone(session: Session, username: str, time_zone: str | None, *, actor: str) -> User:
+    """Set the zone a user's web app shows times in (an IANA name); empty: the browser's, else the server's."""
+    name = checked_zone_name(time_zone)
+    user = get_user(session, username)
+    old = user.time_zone
+    user.time_zone = name
+    session.add(user)
+    audit.record(session, actor, "user.update", "user", user.id, {"time_zone": {"from": old, "to": name}})
     return user
 
 

@@ -1,8 +1,8 @@
 """German and English for the web app: language negotiation, message lookup, dates and numbers.
 
-Messages are keyed by their English text; ``locale_de.CATALOGUE`` holds the German. Dates are
-shown in UTC (stated on the page) and numbers use each language's separators, so no locale data
-package is needed.
+Messages are keyed by their English text; ``locale_de.CATALOGUE`` holds the German. Times are
+shown in the user's time zone (render.zone_name_of; the footer names it) and numbers use each
+language's separators, so no locale data package is needed.
 """
 
 from __future__ import annotations

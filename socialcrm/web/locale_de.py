@@ -18,6 +18,15 @@ CATALOGUE: dict[str, str] = {
     "Username": "Benutzername",
     "Password": "Passwort",
     "Times are shown in UTC.": "Zeiten in UTC.",
+    "Times are shown in {zone}.": "Zeiten in {zone}.",
+    "Change": "Ändern",
+    "Time zone": "Zeitzone",
+    "Show times in": "Zeiten anzeigen in",
+    "Automatic (your browser's, else the server's): {zone}": (
+        "Automatisch (die des Browsers, sonst die des Servers): {zone}"
+    ),
+    "Exports and the API always give times in UTC.": "Exporte und die API geben Zeiten immer in UTC an.",
+    "Time zone saved.": "Zeitzone gespeichert.",
     "Back to the start page": "Zur Startseite",
     "Wrong username or password.": "Benutzername oder Passwort falsch.",
     "Too many attempts. Please wait a few minutes.": "Zu viele Versuche. Bitte warten Sie einige Minuten.",

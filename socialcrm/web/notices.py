@@ -48,6 +48,7 @@ NOTICES = {
     "label_off": ("Label switched off.", "ok"),
     "label_backfilled": ("Existing mentions labelled.", "ok"),
     "label_deleted": ("Label deleted.", "ok"),
+    "time_zone_saved": ("Time zone saved.", "ok"),
 }
 
 

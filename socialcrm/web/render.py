@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -12,6 +13,7 @@ from aiohttp import web
 from socialcrm.formatting import format_order_status
 from socialcrm.models import utcnow
 from socialcrm.services.auth import AuthenticatedUser
+from socialcrm.timezones import server_zone_name, zone
 from socialcrm.web import i18n
 from socialcrm.web.notices import notice_of
 from socialcrm.web.permissions import may_open
@@ -21,6 +23,8 @@ from socialcrm.web.security import LANGUAGE_KEY, PRELOGIN_KEY, USER_KEY
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 JINJA_KEY = web.AppKey("jinja", jinja2.Environment)
 DEFAULT_LANGUAGE_KEY = web.AppKey("default_language", str)
+TIME_ZONE_COOKIE = "tz"
+"""The browser's time zone (an IANA name), set by app.js; used while the user has chosen none."""
 
 NAVIGATION = (
     ("/queue", "Reply queue"),
@@ -64,11 +68,22 @@ def language_of(request: web.Request) -> str:
     return language
 
 
+def zone_name_of(request: web.Request) -> str:
+    """The zone the request's times are shown in: the user's choice, the browser's (its ``tz`` cookie), the server's."""
+    user: AuthenticatedUser | None = request.get(USER_KEY)
+    for name in (user.time_zone if user else None, request.cookies.get(TIME_ZONE_COOKIE)):
+        if name and zone(name) is not None:
+            return name
+    return server_zone_name()
+
+
 def page_context(request: web.Request) -> dict[str, Any]:
     """What every page template can use: the user, language helpers, formatting, navigation."""
     language = language_of(request)
     user: AuthenticatedUser | None = request.get(USER_KEY)
     now = utcnow()
+    zone_name = zone_name_of(request)
+    shown_in = zone(zone_name) or UTC
 
     def may(target: str, method: str = "GET") -> bool:
         """Whether the current person would get through to ``target`` (links and forms are shown only then)."""
@@ -89,8 +104,10 @@ def page_context(request: web.Request) -> dict[str, Any]:
         "user": user,
         "lang": language,
         "t": i18n.translator(language),
-        "dt": lambda v: i18n.format_datetime(v, language),
-        "date": lambda v: i18n.format_date(v, language),
+        "dt": lambda v: i18n.format_datetime(v, language, shown_in),
+        "date": lambda v: i18n.format_date(v, language, shown_in),
+        "day": lambda v: i18n.format_date(v, language),  # a UTC day the page filters by, as the filter names it
+        "time_zone": zone_name,
         "num": lambda v, d=0: i18n.format_number(v, language, d),
         "pct": lambda v: i18n.format_percent(v, language),
         "order_status": lambda v: format_order_status(v, language),

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 from aiohttp.test_utils import TestClient
 
 from socialcrm.config import Config, parse_config
 from socialcrm.db import Database
+from socialcrm.timezones import server_zone_name
 from socialcrm.web.app import create_app
 from tests.web.seed import PASSWORD, World, make_users, make_world
 
@@ -20,6 +21,16 @@ login_attempts_per_15min = 5
 """
 _META_CSRF = re.compile(r'<meta name="csrf-token" content="([^"]*)">')
 _FORM_CSRF = re.compile(r'name="csrf_token" value="([^"]*)"')
+
+
+@pytest.fixture(autouse=True)
+def server_in_utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Pages show times in the server's zone when the user and browser name none: UTC here, wherever tests run."""
+    monkeypatch.setenv("TZ", "UTC")
+    server_zone_name.cache_clear()
+    yield
+    monkeypatch.undo()
+    server_zone_name.cache_clear()
 
 
 @pytest.fixture

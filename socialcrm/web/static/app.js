@@ -256,7 +256,18 @@
     });
   }
 
+  // The browser's time zone, for the server to show times in while the user has chosen none (Your account).
+  function rememberTimeZone() {
+    var zone = "";
+    try { zone = Intl.DateTimeFormat().resolvedOptions().timeZone || ""; } catch (e) { return; }
+    if (!/^[A-Za-z0-9_+\-\/]{1,64}$/.test(zone)) { return; }
+    if (document.cookie.split("; ").indexOf("tz=" + zone) !== -1) { return; }
+    document.cookie = "tz=" + zone + "; path=/; max-age=31536000; SameSite=Lax" +
+      (location.protocol === "https:" ? "; Secure" : "");
+  }
+
   document.addEventListener("DOMContentLoaded", function () {
+    rememberTimeZone();
     enhanceComposers();
     enhanceSelectAll();
     enhanceAsyncForms();

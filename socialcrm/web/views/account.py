@@ -1,13 +1,15 @@
-"""The account page: who you are, where you are logged in, and ending your other sessions."""
+"""The account page: who you are, the time zone your times are shown in, where you are logged in."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from socialcrm.services import auth
+from socialcrm.services import auth, users
+from socialcrm.timezones import server_zone_name, zone, zone_names
 from socialcrm.web.middleware import DB_KEY
-from socialcrm.web.render import render
+from socialcrm.web.render import TIME_ZONE_COOKIE, render
 from socialcrm.web.security import user_of
+from socialcrm.web.views import params
 from socialcrm.web.views.common import finish
 
 routes = web.RouteTableDef()
@@ -18,7 +20,26 @@ async def account(request: web.Request) -> web.Response:
     """The logged-in user's account: name, role and the sessions still open (this one marked)."""
     user = user_of(request)
     sessions = await request.app[DB_KEY].run_read(lambda s: auth.active_sessions(s, user.id))
-    return render(request, "account.html", sessions=sessions, current=user.session_hash)
+    browser = request.cookies.get(TIME_ZONE_COOKIE)
+    return render(
+        request,
+        "account.html",
+        sessions=sessions,
+        current=user.session_hash,
+        chosen_zone=user.time_zone,
+        automatic_zone=browser if browser and zone(browser) else server_zone_name(),
+        zone_names=zone_names(),
+    )
+
+
+@routes.post("/me/time-zone")
+async def set_time_zone(request: web.Request) -> web.StreamResponse:
+    """Show this user's times in the zone chosen (empty: the browser's, else the server's)."""
+    user = user_of(request)
+    form = await request.post()
+    choice = params.text(form, "time_zone", 64)
+    await request.app[DB_KEY].run_write(lambda s: users.set_time_zone(s, user.username, choice, actor=user.username))
+    return finish(request, "/me", "time_zone_saved")
 
 
 @routes.post("/me/sessions/end-others")
