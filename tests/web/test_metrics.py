@@ -10,16 +10,17 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 from sqlmodel import select
 
-from connectors.base import TransientFetchError
-from socialcrm.config import Config, parse_config
+from connectors.base import Batch, TransientFetchError
+from socialcrm.config import Config, SourceConfig, parse_config
 from socialcrm.db import Database
 from socialcrm.models import Ticket, utcnow
 from socialcrm.monitoring.instruments import PROCESS_REGISTRY, timed
 from socialcrm.poller import Poller
+from socialcrm.runtime import Runtime
 from socialcrm.services import outbox
 from socialcrm.services.queue import POLL_TASK, SEND_TASK
 from socialcrm.web.app import create_app
-from tests.core.fakes import FakeClassifier, ScriptedConnector
+from tests.core.fakes import FakeClassifier, ScriptedConnector, post
 from tests.core.test_pipeline import PAGE, RULES, make_pipeline
 
 SOURCES = """
@@ -170,3 +171,15 @@ async def test_the_job_queue_of_workers_shows_on_postgres_only(aiohttp_client, d
     assert value(samples, "socialcrm_job_queue_waiting_jobs", queue="poll") == 0
     assert value(samples, "socialcrm_job_queue_workers", state="alive") == 1
     assert value(samples, "socialcrm_job_queue_workers", state="stalled") == 1
+
+
+async def test_the_runtime_times_its_classifier(db: Database) -> None:
+    """Polls of the daemon (and `poll --once`) show up in the classifier's histograms, whatever wraps it."""
+    before = process_value("socialcrm_classifier_batch_size_count", classifier="fake")
+    runtime = await Runtime.open(parse_config(RULES), db=db, classifier=FakeClassifier())  # type: ignore[arg-type]
+    try:
+        batch = Batch(posts=[post("blog", 1, "Super Kaffee, toll!")], cursor="c1")
+        assert (await runtime.pipeline.process(SourceConfig(name="blog", type="feed"), batch)).new == 1
+    finally:
+        await runtime.close()
+    assert process_value("socialcrm_classifier_batch_size_count", classifier="fake") == before + 1
