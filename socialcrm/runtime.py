@@ -26,6 +26,7 @@ from socialcrm.registry import load_connector_class
 from socialcrm.rules.loader import compile_rules
 from socialcrm.rules.ruleset import RuleSet
 from socialcrm.secret_mask import mask_secrets
+from socialcrm.services import label_predictions
 from socialcrm.services.label_enricher import LabelEnricher
 
 logger = logging.getLogger(__name__)
@@ -64,7 +65,19 @@ class Runtime:
         runtime = cls(config=config, db=database, classifier=classifier, ruleset=ruleset, http=http)
         for source in config.sources:
             runtime._build_connector(source)
+        await asyncio.to_thread(runtime.warn_about_rule_labels)
         return runtime
+
+    def warn_about_rule_labels(self) -> list[str]:
+        """Log (and return) the labels that enabled rules name but that are not switched on: they match nothing yet."""
+        wanted = self.ruleset.label_names
+        if not wanted:
+            return []
+        with self.db.read() as session:
+            missing = label_predictions.not_switched_on(session, wanted)
+        for name in missing:
+            logger.warning("A rule names the label %r, which is not defined or switched off: it matches nothing", name)
+        return missing
 
     def _build_connector(self, source: SourceConfig) -> None:
         """Build the source's connector with an HTTP session (connection pool) of its own.

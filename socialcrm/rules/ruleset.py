@@ -108,6 +108,12 @@ class RuleSet:
         """True when an enabled rule looks at custom labels (build_facts then reads the mention's labels)."""
         return any(isinstance(c, LabelCondition) for r in self.rules if r.enabled for c in r.conditions)
 
+    @property
+    def label_names(self) -> list[str]:
+        """The custom labels enabled rules name, sorted."""
+        conditions = [c for r in self.rules if r.enabled for c in r.conditions if isinstance(c, LabelCondition)]
+        return sorted({name for condition in conditions for name in condition.labels})
+
     def rule(self, name: str) -> Rule | None:
         """The rule called ``name``, if any."""
         return next((r for r in self.rules if r.name == name), None)

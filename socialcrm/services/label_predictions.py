@@ -138,6 +138,13 @@ def backfill(
     return BackfillPage(len(ids), found, next_before, skipped)
 
 
+def not_switched_on(session: Session, names: Iterable[str]) -> list[str]:
+    """Those of ``names`` that are no label or a label switched off (rules on them match nothing)."""
+    wanted = sorted(set(names))
+    on = set(session.exec(select(CustomLabel.name).where(col(CustomLabel.name).in_(wanted), col(CustomLabel.enabled))))
+    return [name for name in wanted if name not in on]
+
+
 def has_label(name: str) -> Any:
     """A filter clause on Mention: the mention has the switched-on label ``name``."""
     predicted = (

@@ -70,3 +70,15 @@ def test_label_conditions_are_checked_when_the_config_loads(when: str, problem: 
 
 def test_rules_without_labels_do_not_read_them() -> None:
     assert not f.ruleset(f.config()).needs_labels
+
+
+def test_the_labels_rules_name_and_which_of_them_are_not_switched_on(db) -> None:
+    from socialcrm.services.label_predictions import not_switched_on
+
+    rules = f.ruleset(f.config(RULE + RULE.replace("churn-ticket", "lead").replace('["churn"]', '["purchase-intent"]')))
+    assert rules.label_names == ["churn", "purchase-intent"]
+    with db.write() as session:
+        session.add(CustomLabel(name="churn", enabled=True, head=b"\0" * 8, features="words-v1"))
+        session.add(CustomLabel(name="purchase-intent", enabled=False))
+    with db.read() as session:
+        assert not_switched_on(session, rules.label_names) == ["purchase-intent"]
