@@ -3,8 +3,8 @@
 The file shape is a contract (see config.example.toml): ``[database]``, ``[web]``,
 ``[classifier]``, ``[[sources]]``, ``[[rules]]``, ``[templates.NAME]`` and the optional
 ``[daemon]``, ``[sla.PRIORITY]``, ``[linking]``, ``[[webhooks]]``, ``[retention]``, ``[tickets]``,
-``[insights]``, ``[workers]`` tables. Secrets never appear in the file: an option ending in ``_env`` names
-the environment variable holding it.
+``[insights]``, ``[workers]``, ``[smtp]``, ``[alerts]`` tables. Secrets never appear in the file: an
+option ending in ``_env`` names the environment variable holding it.
 Every option can also be set from the environment (``SOCIALCRM_WEB__PORT``), which wins over the
 file: see socialcrm/config_env.py.
 
@@ -25,6 +25,7 @@ from socialcrm.config_builder import ConfigBuilder, format_validation_error
 from socialcrm.config_sections import (
     DEFAULT_SLA,
     SOURCE_KEYS,
+    AlertsConfig,
     ClassifierConfig,
     Config,
     DaemonConfig,
@@ -34,6 +35,7 @@ from socialcrm.config_sections import (
     LinkingConfig,
     RetentionConfig,
     SlaTarget,
+    SmtpConfig,
     SourceConfig,
     TicketsConfig,
     WebConfig,
@@ -64,6 +66,8 @@ __all__ = [
     "SourceConfig",
     "TicketsConfig",
     "InsightsConfig",
+    "SmtpConfig",
+    "AlertsConfig",
     "WebConfig",
     "WebhookConfig",
     "WorkersConfig",

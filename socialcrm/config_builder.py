@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 from socialcrm.config_env import apply_environment
 from socialcrm.config_sections import (
     DEFAULT_SLA,
+    AlertsConfig,
     ClassifierConfig,
     Config,
     DaemonConfig,
@@ -21,6 +22,7 @@ from socialcrm.config_sections import (
     LinkingConfig,
     RetentionConfig,
     SlaTarget,
+    SmtpConfig,
     TicketsConfig,
     WebConfig,
     WebhookConfig,
@@ -28,6 +30,7 @@ from socialcrm.config_sections import (
     url_password,
 )
 from socialcrm.config_sources import SourceSection
+from socialcrm.durations import parse_duration
 from socialcrm.errors import ConfigError
 from socialcrm.models.vocabulary import PRIORITIES, Priority
 from socialcrm.registry import classifier_kinds
@@ -56,6 +59,8 @@ class ConfigBuilder(SourceSection):
         "tickets",
         "insights",
         "workers",
+        "smtp",
+        "alerts",
         "demo",
     }
 
@@ -90,11 +95,14 @@ class ConfigBuilder(SourceSection):
         tickets = self._section("tickets", TicketsConfig) or TicketsConfig()
         insights = self._section("insights", InsightsConfig) or InsightsConfig()
         workers = self._section("workers", WorkersConfig) or WorkersConfig()
+        smtp = self._section("smtp", SmtpConfig)
+        alerts = self._section("alerts", AlertsConfig) or AlertsConfig()
         sla = self._sla()
         webhooks = self._webhooks()
         sources = self._sources()
         templates = self._templates()
         rules = self._rules(templates, webhooks)
+        self._check_alerts(alerts, smtp, webhooks)
         if self.problems:
             raise ConfigError([self._with_origin(problem) for problem in self.problems])
         return Config(
@@ -113,6 +121,8 @@ class ConfigBuilder(SourceSection):
             tickets=tickets,
             insights=insights,
             workers=workers,
+            smtp=smtp,
+            alerts=alerts,
             warnings=tuple(self.warnings),
             raw=self.data,
             origins=dict(self.origins),
@@ -213,6 +223,26 @@ class ConfigBuilder(SourceSection):
             if target is not None:
                 result[priority] = target
         return result
+
+    def _check_alerts(self, alerts: AlertsConfig, smtp: SmtpConfig | None, webhooks: list[WebhookConfig]) -> None:
+        """Alert e-mails need [smtp]; alert webhooks must be configured and take alert events; durations must parse."""
+        if alerts.email_to and smtp is None:
+            self.problems.append("alerts.email_to: e-mail needs an [smtp] section (host, from_address)")
+        by_name = {w.name: w for w in webhooks}
+        for name in alerts.webhooks:
+            hook = by_name.get(name)
+            if hook is None:
+                known = ", ".join(sorted(by_name)) or "none"
+                self.problems.append(f"alerts.webhooks: no [[webhooks]] entry named {name!r} (configured: {known})")
+            elif "alert" not in hook.events:
+                self.problems.append(
+                    f'alerts.webhooks: webhook {name!r} is not sent alert events; add "alert" to its events'
+                )
+        for key in ("check_every", "window", "baseline"):
+            try:
+                parse_duration(getattr(alerts, key))
+            except ValueError as err:
+                self.problems.append(f"alerts.{key}: {err}")
 
     def _webhooks(self) -> list[WebhookConfig]:
         hooks: list[WebhookConfig] = []

@@ -276,6 +276,42 @@ class InsightsConfig(_Frozen):
     brand_terms: tuple[str, ...] = ()
 
 
+SmtpSecurity = Literal["starttls", "tls", "none"]
+
+
+class SmtpConfig(_Frozen):
+    """The mail server alert and digest e-mails go out through; the password comes from ``password_env``."""
+
+    host: str
+    port: int = Field(default=587, ge=1, le=65535)
+    security: SmtpSecurity = "starttls"
+    username: str | None = None
+    password_env: str | None = None
+    from_address: str = Field(min_length=3)
+    timeout: float = Field(default=30.0, gt=0)
+
+
+class AlertsConfig(_Frozen):
+    """Spike alerts: where they go and how the detector decides (see socialcrm/insights/alerts.py)."""
+
+    email_to: tuple[str, ...] = ()
+    webhooks: tuple[str, ...] = ()  # names of [[webhooks]]
+    language: Literal["de", "en"] = "en"
+    check_every: str = "5m"
+    window: str = "1h"
+    baseline: str = "7d"
+    min_mentions: int = Field(default=20, ge=1)
+    spike_factor: float = Field(default=2.0, ge=1.0)
+    sensitivity: float = Field(default=4.0, gt=0)
+    min_negative: int = Field(default=10, ge=1)
+    negative_rise: float = Field(default=0.2, gt=0, le=1)
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any alert has somewhere to go."""
+        return bool(self.email_to or self.webhooks)
+
+
 ClosedThread = Literal["follow_up", "reopen"]
 
 
@@ -342,6 +378,8 @@ class Config:
     tickets: TicketsConfig = field(default_factory=TicketsConfig)
     insights: InsightsConfig = field(default_factory=InsightsConfig)
     workers: WorkersConfig = field(default_factory=WorkersConfig)
+    smtp: SmtpConfig | None = None
+    alerts: AlertsConfig = field(default_factory=AlertsConfig)
     warnings: tuple[str, ...] = ()
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
     origins: Mapping[str, str] = field(

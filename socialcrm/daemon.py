@@ -26,12 +26,13 @@ from socialcrm.db import Database, open_database
 from socialcrm.durations import parse_duration
 from socialcrm.errors import ConfigError
 from socialcrm.jobs.worker import QueueWork
+from socialcrm.models import utcnow
 from socialcrm.rules.loader import compile_rules
 from socialcrm.rules.ruleset import RuleSet
 from socialcrm.runtime import Runtime, keep_startup_objects_out_of_gc
 from socialcrm.scheduler import Scheduler
 from socialcrm.sdnotify import Notifier
-from socialcrm.services import sources
+from socialcrm.services import alerts, sources
 
 logger = logging.getLogger(__name__)
 Role = Literal["run", "worker", "web"]
@@ -99,6 +100,9 @@ class Daemon:
             first_run_within=2.0,
         )
         self.scheduler.every("housekeeping", parse_duration("1h"), self._housekeeping, first_run_within=60.0)
+        if self.config.alerts.enabled:
+            every = parse_duration(self.config.alerts.check_every)
+            self.scheduler.every("alerts", every, self._check_alerts, first_run_within=min(5.0, every.total_seconds()))
         self.scheduler.start()
 
     async def _start_web(self) -> None:
@@ -123,6 +127,11 @@ class Daemon:
         from socialcrm.services.housekeeping import run_housekeeping
 
         await self.db.run_write(lambda s: run_housekeeping(s, self.config))
+
+    async def _check_alerts(self) -> None:
+        """Queue alerts for spikes in the window in progress (the outbox sends them)."""
+        config = self.config
+        await self.db.run_write(lambda s: alerts.check(s, config, utcnow()))
 
     async def run_until_stopped(self) -> int:
         """Start, wait for a stop signal (or the queue worker failing), then stop cleanly; return the exit code."""

@@ -1,4 +1,4 @@
-"""The outbox worker: posts approved replies through their connector and sends signed webhooks.
+"""The outbox worker: posts approved replies through their connector, sends signed webhooks and e-mails.
 
 Outbox rows are written in the same transaction that approved a draft or fired a rule. A worker
 claims one row at a time (socialcrm/services/outbox.py: a compare-and-set that makes it the row's
@@ -12,6 +12,11 @@ worker then asks the connector whether the reply is already there (``find_reply`
 the row's first attempt) before posting again, and the platform's own idempotency key (where it
 has one) guards the rest. When the look-up cannot reach back that far, nothing is posted: the draft
 fails with a message that asks a person to look (more posts only pile up, so retrying cannot decide).
+
+E-mails (alerts, digests) go out over SMTP in two steps (socialcrm/mailer.py): everything but the
+final ``.``, then, after the row records "final dot" under the worker's lease, the ``.`` itself. A
+crash before the mark leaves nothing at the mail server, so the next try sends; a row found with the
+mark may be out already and is not sent again (SMTP has no way to ask).
 
 Webhook requests follow the Standard Webhooks specification (``webhook-id``, ``webhook-timestamp``,
 ``webhook-signature``; socialcrm/webhooks.py), carry the first release's signature headers while
@@ -53,7 +58,7 @@ from connectors import (
     parse_retry_after,
     read_capped,
 )
-from socialcrm import webhooks
+from socialcrm import mailer, webhooks
 from socialcrm.config import Config
 from socialcrm.db import Database
 from socialcrm.durations import parse_duration
@@ -68,6 +73,7 @@ __all__ = ["LeaseLostError", "OutboxRunResult", "OutboxWorker", "sign_webhook", 
 
 logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
+FINAL_DOT = "final-dot"  # an e-mail row's mark: the end of the message went to the server
 AUTH_RETRY_SECONDS = 3600.0
 
 
@@ -203,6 +209,8 @@ class OutboxWorker:
             await self._deliver_reply(claim, result)
         elif claim.kind == "webhook":
             await self._deliver_webhook(claim, result)
+        elif claim.kind == "email":
+            await self._deliver_email(claim, result)
         else:
             await self._finish(claim, "failed", error=f"unknown outbox kind {claim.kind!r}")
             result.failed += 1
@@ -354,6 +362,74 @@ class OutboxWorker:
             # 429, 5xx and the like: try again when the receiver's Retry-After says (at most 6 hours), else back off.
             asked = f" (Retry-After {retry_after:.0f}s)" if retry_after is not None else ""
             await self._retry_or_fail(claim, f"webhook {name}: HTTP {status}{asked}", result, retry_after)
+
+    async def _deliver_email(self, claim: Claim, result: OutboxRunResult) -> None:
+        """Send one e-mail exactly once: staged, marked as past the point of no return, then committed."""
+        if claim.was_sending:
+            earlier = await self.db.run_read(lambda s: queue.result_of(s, claim.item_id))
+            if earlier.get("smtp") == FINAL_DOT:
+                logger.warning(
+                    "Outbox item %s: an earlier try ended the e-mail without an answer; it may be out, not sent again",
+                    claim.item_id,
+                )
+                await self._finish(claim, "done", result_data={**earlier, "outcome_unknown": True})
+                result.sent += 1
+                return
+        smtp = self.config.smtp
+        if smtp is None:
+            await self._finish(claim, "failed", error="e-mail needs an [smtp] section in the config")
+            result.failed += 1
+            return
+        try:
+            message = mailer.message_from_payload(smtp, claim.payload, claim.idempotency_key)
+        except mailer.MailError as err:
+            await self._finish(claim, "failed", error=str(err))
+            result.failed += 1
+            return
+        password = os.environ.get(smtp.password_env) if smtp.password_env else None
+        await self._hold(claim)
+        try:
+            staged = await asyncio.wait_for(
+                asyncio.to_thread(mailer.stage, smtp, password, message), timeout=self.step_timeout
+            )
+        except (TimeoutError, mailer.MailError) as err:
+            # Nothing was ended with ".": the server keeps nothing, so trying again cannot double it.
+            await self._mail_failed(claim, str(err) or "no answer in time", result, getattr(err, "permanent", False))
+            return
+
+        def mark(session: Session) -> bool:
+            point = {"smtp": FINAL_DOT, "message_id": str(message["Message-ID"])}
+            return queue.mark_point_of_no_return(session, claim, point, now=utcnow(), lease=self.lease)
+
+        if not await self.db.run_write(mark):
+            staged.close()
+            raise LeaseLostError(claim.item_id)
+        try:
+            answer = await asyncio.wait_for(asyncio.to_thread(staged.commit), timeout=self.step_timeout)
+        except (TimeoutError, mailer.MailError) as err:
+            if isinstance(err, mailer.MailError) and not err.unknown:
+                # Refused after the ".": not delivered; the mark goes so a later try sends again.
+                await self.db.run_write(
+                    lambda s: queue.mark_point_of_no_return(s, claim, {}, now=utcnow(), lease=self.lease)
+                )
+                await self._mail_failed(claim, str(err), result, err.permanent)
+                return
+            # No answer: it may be out. Leave the row marked; the next claim settles it without sending.
+            why = str(err) or "no answer in time"
+            await self._retry(claim, f"e-mail: {why}; it may be out already", None, keep_sending=True)
+            result.retrying += 1
+            return
+        outcome = {"smtp": "250", "answer": answer[:200], "message_id": str(message["Message-ID"])}
+        await self.db.run_write(lambda s: queue.mark_delivered(s, claim.item_id, now=utcnow(), result=outcome))
+        logger.info("E-mail %s sent to %s", message["Message-ID"], message["To"])
+        result.sent += 1
+
+    async def _mail_failed(self, claim: Claim, error: str, result: OutboxRunResult, permanent: bool) -> None:
+        if permanent:
+            await self._finish(claim, "failed", error=f"e-mail: {error}")
+            result.failed += 1
+        else:
+            await self._retry_or_fail(claim, f"e-mail: {error}", result)
 
     async def _retry_or_fail(
         self, claim: Claim, error: str, result: OutboxRunResult, retry_after: float | None = None

@@ -7,6 +7,7 @@
 * ``schedule`` (every 5 s): adds the poll jobs that are due and a send job for every due outbox row.
 * ``retry_stalled`` (every 5 s): jobs of workers whose heartbeat stopped go back to the queue.
 * ``housekeeping`` (hourly): retention, and finished jobs older than a week are removed.
+* ``insights`` (every 5 s, working at most every ``[alerts] check_every``): spike alerts are queued.
 
 Periodic jobs are deferred by every worker, but Procrastinate stores one job per task and time
 (``procrastinate_periodic_defers``), so each runs once across all workers; a queueing lock keeps
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 SCHEDULE_TASK = "socialcrm:schedule"
 RETRY_STALLED_TASK = "socialcrm:retry_stalled"
 HOUSEKEEPING_TASK = "socialcrm:housekeeping"
+INSIGHTS_TASK = "socialcrm:insights"
 EVERY_5_SECONDS = "* * * * * */5"  # croniter: a sixth field holds the seconds
 HOURLY = "23 * * * *"
 
@@ -68,6 +70,11 @@ def register_tasks(app: App) -> None:
     )
     async def retry_stalled(context: JobContext, timestamp: int) -> str:
         return await _work(context).retry_stalled()
+
+    @app.periodic(cron=EVERY_5_SECONDS)
+    @app.task(name=INSIGHTS_TASK, queue="maintenance", priority=1, queueing_lock="insights", pass_context=True)
+    async def insights(context: JobContext, timestamp: int) -> str:
+        return await _work(context).insights()
 
     @app.periodic(cron=HOURLY)
     @app.task(name=HOUSEKEEPING_TASK, queue="maintenance", queueing_lock="housekeeping", pass_context=True)

@@ -44,9 +44,10 @@ SourceStatus = Literal["ok", "backoff", "auth_failed", "paused", "error", "new"]
 never polled. "error" is reserved: the first release listed it, no code writes it."""
 SOURCE_STATES: Final[tuple[SourceStatus, ...]] = get_args(SourceStatus)
 
-WebhookEvent = Literal["notify"]
-"""What a webhook can be sent: ``notify`` (a rule's notify action). Each is queued through
-``services.outbox.enqueue_webhook`` somewhere (tests/core/test_standard_webhooks.py checks both directions)."""
+WebhookEvent = Literal["notify", "alert"]
+"""What a webhook can be sent: ``notify`` (a rule's notify action), ``alert`` (a spike, [alerts]). Each is
+queued through ``services.outbox.enqueue_webhook`` somewhere (tests/core/test_standard_webhooks.py checks both
+directions)."""
 WEBHOOK_EVENTS: Final[tuple[WebhookEvent, ...]] = get_args(WebhookEvent)
 
 __all__ = [

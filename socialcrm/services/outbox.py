@@ -1,4 +1,4 @@
-"""Putting work that leaves the system into the outbox: one function for replies and webhooks alike.
+"""Putting work that leaves the system into the outbox: one function for replies, webhooks and e-mails alike.
 
 A row is written in the caller's transaction, so it exists exactly when the decision behind it (an
 approval, a fired rule) was stored. Its idempotency key is unique: the same reply or webhook cannot
@@ -18,7 +18,7 @@ from sqlmodel import Session, col, select
 from socialcrm.models import OutboxItem, WebhookEvent
 from socialcrm.secret_mask import mask_secrets
 
-OutboxKind = Literal["reply", "webhook"]
+OutboxKind = Literal["reply", "webhook", "email"]
 
 
 def reply_key(draft_id: int) -> str:
@@ -36,7 +36,7 @@ def enqueue(
     source: str | None = None,
     draft_id: int | None = None,
 ) -> OutboxItem:
-    """Queue one reply or webhook, due now, in the caller's transaction."""
+    """Queue one reply, webhook or e-mail, due now, in the caller's transaction."""
     item = OutboxItem(
         kind=kind,
         idempotency_key=idempotency_key,
@@ -202,6 +202,28 @@ def release(
         update(OutboxItem).where(_held(claim)).values(**values).execution_options(synchronize_session=False)
     )
     return bool(released.rowcount == 1)
+
+
+def mark_point_of_no_return(
+    session: Session, claim: Claim, mark: Mapping[str, Any], *, now: datetime, lease: timedelta
+) -> bool:
+    """Record in the row that its work may be out from now on (and renew the lease), if ``claim`` still holds it.
+
+    A worker that later claims the row and finds ``mark`` in its result knows not to send it again.
+    """
+    marked = session.exec(
+        update(OutboxItem)
+        .where(_held(claim))
+        .values(result=dict(mark), next_attempt_at=now + lease, updated_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return bool(marked.rowcount == 1)
+
+
+def result_of(session: Session, item_id: int) -> dict[str, Any]:
+    """The result recorded in a row so far ({} when none)."""
+    found = session.exec(select(OutboxItem.result).where(OutboxItem.id == item_id)).first()
+    return dict(found or {})
 
 
 def mark_delivered(session: Session, item_id: int, *, now: datetime, result: Mapping[str, Any]) -> None:
