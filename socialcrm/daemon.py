@@ -32,7 +32,7 @@ from socialcrm.rules.ruleset import RuleSet
 from socialcrm.runtime import Runtime, keep_startup_objects_out_of_gc
 from socialcrm.scheduler import Scheduler
 from socialcrm.sdnotify import Notifier
-from socialcrm.services import alerts, sources
+from socialcrm.services import alerts, digests, sources
 
 logger = logging.getLogger(__name__)
 Role = Literal["run", "worker", "web"]
@@ -100,6 +100,8 @@ class Daemon:
             first_run_within=2.0,
         )
         self.scheduler.every("housekeeping", parse_duration("1h"), self._housekeeping, first_run_within=60.0)
+        if self.config.smtp is not None:
+            self.scheduler.every("digests", parse_duration("15m"), self._queue_digests, first_run_within=30.0)
         if self.config.alerts.enabled:
             every = parse_duration(self.config.alerts.check_every)
             self.scheduler.every("alerts", every, self._check_alerts, first_run_within=min(5.0, every.total_seconds()))
@@ -132,6 +134,11 @@ class Daemon:
         """Queue alerts for spikes in the window in progress (the outbox sends them)."""
         config = self.config
         await self.db.run_write(lambda s: alerts.check(s, config, utcnow()))
+
+    async def _queue_digests(self) -> None:
+        """Queue last week's digest for the users who opted in (the outbox sends them)."""
+        config = self.config
+        await self.db.run_write(lambda s: digests.check(s, config, utcnow()))
 
     async def run_until_stopped(self) -> int:
         """Start, wait for a stop signal (or the queue worker failing), then stop cleanly; return the exit code."""

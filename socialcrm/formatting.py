@@ -6,7 +6,7 @@ No locale data package is needed: the two languages the application writes in ar
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, tzinfo
+from datetime import UTC, date, datetime, timedelta, tzinfo
 
 MONTHS_EN = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
@@ -40,6 +40,28 @@ def format_number(value: float | int | None, language: str, decimals: int = 0) -
     if language == "de":
         text = text.replace(",", "\x00").replace(".", ",").replace("\x00", ".")
     return text
+
+
+def format_percent(value: float | None, language: str) -> str:
+    """A share (0..1) as a percentage with one decimal: ``12,5 %`` in German, ``12.5%`` in English."""
+    if value is None:
+        return "–"
+    number = format_number(value * 100, language, 1)
+    return f"{number} %" if language == "de" else f"{number}%"
+
+
+def format_duration(value: timedelta | float | None, language: str) -> str:
+    """A duration as hours and minutes (``2 h 05 min``) or days (``3,5 d`` / ``3.5 d``)."""
+    if value is None:
+        return "–"
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    if seconds < 0:
+        seconds = 0
+    if seconds >= 2 * 86400:
+        return f"{format_number(seconds / 86400, language, 1)} d"
+    hours, rest = divmod(int(seconds), 3600)
+    minutes = rest // 60
+    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
 
 
 # Order statuses as shops export them (WooCommerce, Shopify, Shopware, hand-made CSV), in either

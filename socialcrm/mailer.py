@@ -48,9 +48,9 @@ def build_message(
     message["Subject"] = subject
     message["Date"] = formatdate(usegmt=True)
     message["Message-ID"] = message_id
-    message["Content-Language"] = language
     message["Auto-Submitted"] = "auto-generated"
     message.set_content(text)
+    message["Content-Language"] = language  # after set_content, which clears the Content-* headers
     return message
 
 

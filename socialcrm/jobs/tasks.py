@@ -7,7 +7,7 @@
 * ``schedule`` (every 5 s): adds the poll jobs that are due and a send job for every due outbox row.
 * ``retry_stalled`` (every 5 s): jobs of workers whose heartbeat stopped go back to the queue.
 * ``housekeeping`` (hourly): retention, and finished jobs older than a week are removed.
-* ``insights`` (every 5 s, working at most every ``[alerts] check_every``): spike alerts are queued.
+* ``insights`` (every 5 s, working at most every ``[alerts] check_every``): spike alerts and weekly digests are queued.
 
 Periodic jobs are deferred by every worker, but Procrastinate stores one job per task and time
 (``procrastinate_periodic_defers``), so each runs once across all workers; a queueing lock keeps

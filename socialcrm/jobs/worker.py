@@ -38,7 +38,7 @@ from socialcrm.jobs.schema import schema_problem
 from socialcrm.jobs.tasks import register_tasks
 from socialcrm.models import utcnow
 from socialcrm.runtime import Runtime
-from socialcrm.services import alerts, queue, sources
+from socialcrm.services import alerts, digests, queue, sources
 from socialcrm.services.housekeeping import run_housekeeping
 
 logger = logging.getLogger(__name__)
@@ -267,15 +267,16 @@ class QueueWork:
         return f"retried {retried} job(s), dropped {dropped} already queued again, forgot {len(pruned)} worker(s)"
 
     async def insights(self) -> str:
-        """Look for spikes (every ``[alerts] check_every``) and queue their alerts; the outbox sends them."""
+        """Queue spike alerts and weekly digests (every ``[alerts] check_every``); the outbox sends them."""
         config = self.config
         now = utcnow()
         every = parse_duration(config.alerts.check_every)
-        if not config.alerts.enabled or (self._insights_at is not None and now - self._insights_at < every):
+        if self._insights_at is not None and now - self._insights_at < every:
             return "not due"
         self._insights_at = now
         queued = await self.runtime.db.run_write(lambda s: alerts.check(s, config, now))
-        return f"queued {len(queued)} alert(s)"
+        letters = await self.runtime.db.run_write(lambda s: digests.check(s, config, now))
+        return f"queued {len(queued)} alert(s), {len(letters)} digest(s)"
 
     async def housekeeping(self) -> str:
         """Retention and expired sessions; finished jobs older than a week leave the queue."""

@@ -23,6 +23,8 @@ class User(SQLModel, table=True):
     disabled: bool = False
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     last_login_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    email: str | None = Field(default=None, max_length=254)  # where the weekly digest goes
+    weekly_digest: bool = False  # opted in to the weekly digest e-mail
 
 
 class WebSession(SQLModel, table=True):

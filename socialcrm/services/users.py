@@ -144,3 +144,23 @@ def set_language(session: Session, user_id: int, language: str | None) -> None:
         raise NotFoundError(f"no user with id {user_id}")
     user.language = language
     session.add(user)
+
+
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+def set_digest(session: Session, user_id: int, email: str | None, weekly_digest: bool) -> User:
+    """Store where a user's weekly digest goes and whether they want it (an address is needed to switch it on)."""
+    email = (email or "").strip() or None
+    if email is not None and (len(email) > 254 or not _EMAIL.fullmatch(email)):
+        raise InvalidInputError(f"email: {email!r} is not an e-mail address")
+    if weekly_digest and email is None:
+        raise InvalidInputError("email: the weekly digest needs an e-mail address")
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFoundError(f"no user with id {user_id}")
+    user.email = email
+    user.weekly_digest = weekly_digest
+    session.add(user)
+    audit.record(session, user.username, "user.update", "user", user.id, {"weekly_digest": weekly_digest})
+    return user

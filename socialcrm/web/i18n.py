@@ -8,13 +8,15 @@ language's separators, so no locale data package is needed.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 
 # The formats live in the core (reply texts use them too); the web app reaches them through here.
 from socialcrm.formatting import MONTHS_EN
 from socialcrm.formatting import format_date as format_date
 from socialcrm.formatting import format_datetime as format_datetime
+from socialcrm.formatting import format_duration as format_duration
 from socialcrm.formatting import format_number as format_number
+from socialcrm.formatting import format_percent as format_percent
 from socialcrm.models import UI_LANGUAGES
 from socialcrm.web.locale_de import CATALOGUE as GERMAN
 
@@ -92,28 +94,6 @@ def translator(language: str) -> Callable[..., str]:
         return translate(language, message, **values)
 
     return t
-
-
-def format_percent(value: float | None, language: str) -> str:
-    """A share (0..1) as a percentage with one decimal: ``12,5 %`` in German, ``12.5%`` in English."""
-    if value is None:
-        return "–"
-    number = format_number(value * 100, language, 1)
-    return f"{number} %" if language == "de" else f"{number}%"
-
-
-def format_duration(value: timedelta | float | None, language: str) -> str:
-    """A duration as hours and minutes (``2 h 05 min``) or days (``3,5 d`` / ``3.5 d``)."""
-    if value is None:
-        return "–"
-    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
-    if seconds < 0:
-        seconds = 0
-    if seconds >= 2 * 86400:
-        return f"{format_number(seconds / 86400, language, 1)} d"
-    hours, rest = divmod(int(seconds), 3600)
-    minutes = rest // 60
-    return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
 
 
 def format_age(value: datetime | None, now: datetime, language: str) -> str:

@@ -386,6 +386,15 @@ CATALOGUE: dict[str, str] = {
     "previous period: {value}": "Vorzeitraum: {value}",
     "new": "neu",
     "Theme": "Thema",
+    "Weekly digest": "Wochenbericht",
+    "E-mail address": "E-Mail-Adresse",
+    "Send me last week's figures every Monday (in my language)": (
+        "Schicken Sie mir montags die Zahlen der Vorwoche (in meiner Sprache)"
+    ),
+    "No mail server is configured yet ([smtp]): digests wait until an admin sets one up.": (
+        "Noch kein Mailserver eingerichtet ([smtp]): Wochenberichte warten, bis ein Admin einen einrichtet."
+    ),
+    "Weekly digest settings saved.": "Einstellungen zum Wochenbericht gespeichert.",
     "New customers from leads (first order after the lead)": "Neukunden aus Leads (erste Bestellung nach dem Lead)",
     "Campaign response": "Kampagnenresonanz",
     "Mentions and their sentiment per campaign tag, against the previous period.": (

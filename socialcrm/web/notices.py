@@ -49,6 +49,7 @@ NOTICES = {
     "label_backfilled": ("Existing mentions labelled.", "ok"),
     "label_deleted": ("Label deleted.", "ok"),
     "time_zone_saved": ("Time zone saved.", "ok"),
+    "digest_saved": ("Weekly digest settings saved.", "ok"),
 }
 
 

@@ -157,7 +157,7 @@ async def test_a_first_release_secret_still_signs_both_ways(
 def test_unknown_events_are_config_errors_and_unsigned_webhooks_a_warning() -> None:
     with pytest.raises(ConfigError) as err:
         parse_config('[[webhooks]]\nname = "ops"\nurl = "https://hooks.example.com/x"\nevents = ["notify", "ticket"]\n')
-    assert err.value.problems == ["webhooks[0].events: unknown event 'ticket' (known: notify)"]
+    assert err.value.problems == ["webhooks[0].events: unknown event 'ticket' (known: notify, alert)"]
     with pytest.raises(ConfigError) as err:
         parse_config('[[webhooks]]\nname = "ops"\nurl = "https://hooks.example.com/x"\nevents = []\n')
     assert "names no event" in err.value.problems[0]

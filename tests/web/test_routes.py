@@ -40,6 +40,7 @@ MATRIX = [
     ("POST", "/me/language", "/me/language", {"language": "de"}, ALL),
     ("GET", "/me", "/me", None, ALL),
     ("POST", "/me/sessions/end-others", "/me/sessions/end-others", {}, ALL),
+    ("POST", "/me/digest", "/me/digest", {"email": "me@example.com", "weekly_digest": "on"}, ALL),
     ("POST", "/logout", "/logout", {}, ALL),
     ("GET", "/queue", "/queue", None, COMMUNITY),
     ("GET", "/queue/{id}", "/queue/{draft}", None, COMMUNITY),

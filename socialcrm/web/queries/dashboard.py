@@ -17,9 +17,8 @@ from sqlalchemy import func, or_
 from sqlmodel import Session, col, select
 
 from socialcrm.insights import themes
+from socialcrm.insights.kpis import CHURN_TAGS, Campaign, Kpis, campaigns, kpis, tag_condition
 from socialcrm.models import SENTIMENT_LABELS, Mention
-from socialcrm.web.queries.kpis import CHURN_TAGS, Campaign, Kpis, campaigns, kpis
-from socialcrm.web.queries.mentions import tag_condition
 from socialcrm.web.queries.rollup import DayCounts, MainKey, MentionRollup, TagKey, count_days, count_tags
 
 THEME_SAMPLE = 1000  # the newest negative mentions themes are read from (and half as many others)

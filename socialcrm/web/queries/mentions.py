@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String, cast, or_
 from sqlmodel import Session, col, select
 
+from socialcrm.insights.kpis import tag_condition
 from socialcrm.insights.themes import mentions_phrase, theme_text
 from socialcrm.models import Customer, Mention
 from socialcrm.services.label_predictions import has_label
@@ -36,14 +35,6 @@ class MentionFilter:
     tag: str | None = None
     theme: str | None = None
     brand: frozenset[str] = frozenset()  # the brand words themes leave out, to match a theme as it was counted
-
-
-def tag_condition(tags: tuple[str, ...]) -> Any:
-    """SQL: the mention carries one of ``tags``."""
-    text = cast(Mention.tags, String)
-    # SQLite keeps the JSON as written (non-ASCII escaped as \\uXXXX); PostgreSQL's jsonb text is plain.
-    patterns = {f'%"{tag}"%' for tag in tags} | {f"%{json.dumps(tag)}%" for tag in tags}
-    return or_(*(text.like(pattern) for pattern in sorted(patterns)))
 
 
 def recent_mentions(session: Session, where: MentionFilter) -> tuple[list[tuple[Mention, Customer | None]], int | None]:

@@ -9,18 +9,27 @@ period before).
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func
+from sqlalchemy import String, cast, func, or_
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from socialcrm.models import CustomLabel, Mention, MentionLabel, Order, ReplyDraft, Ticket, TicketMention
-from socialcrm.web.queries.mentions import tag_condition
+
+
+def tag_condition(tags: tuple[str, ...]) -> Any:
+    """SQL: the mention carries one of ``tags``."""
+    text = cast(Mention.tags, String)
+    # SQLite keeps the JSON as written (non-ASCII escaped as \\uXXXX); PostgreSQL's jsonb text is plain.
+    patterns = {f'%"{tag}"%' for tag in tags} | {f"%{json.dumps(tag)}%" for tag in tags}
+    return or_(*(text.like(pattern) for pattern in sorted(patterns)))
+
 
 CHURN_TAGS = ("churn", "cancellation", "kündigung")
 CHURN_LABELS = ("churn", "cancellation")  # custom labels (socialcrm labels) that count as churn signals
