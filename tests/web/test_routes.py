@@ -41,6 +41,7 @@ MATRIX = [
     ("GET", "/me", "/me", None, ALL),
     ("POST", "/me/sessions/end-others", "/me/sessions/end-others", {}, ALL),
     ("POST", "/me/digest", "/me/digest", {"email": "me@example.com", "weekly_digest": "on"}, ALL),
+    ("POST", "/me/time-zone", "/me/time-zone", {"time_zone": "Europe/Berlin"}, ALL),
     ("POST", "/logout", "/logout", {}, ALL),
     ("GET", "/queue", "/queue", None, COMMUNITY),
     ("GET", "/queue/{id}", "/queue/{draft}", None, COMMUNITY),
