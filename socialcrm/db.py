@@ -14,12 +14,14 @@ import asyncio
 import hashlib
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import event, inspect, text
+from sqlalchemy import Table, event, inspect, text
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlmodel import Session, create_engine
@@ -160,6 +162,29 @@ def must_restart_transaction(err: BaseException) -> bool:
     """True for a deadlock or serialisation failure: the whole transaction has to be run again."""
     code = getattr(getattr(err, "orig", None), "sqlstate", None)
     return code in ("40P01", "40001")
+def insert_missing(
+    session: Session,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    conflict: Sequence[str],
+    returning: Sequence[str] = (),
+) -> list[tuple[Any, ...]]:
+    """Insert the rows whose ``conflict`` columns are not taken yet; return the inserted ones.
+
+    Each returned row holds the ``returning`` columns (default: the ``conflict`` columns), in no
+    particular order.
+
+    ``INSERT ... ON CONFLICT DO NOTHING`` on SQLite and PostgreSQL alike: of two processes inserting
+    the same key at once, one inserts and the other skips it without an error, so the caller then
+    reads the row either way (insert-or-get) and nothing fails on a race.
+    """
+    if not rows:
+        return []
+    dialect = session.get_bind().dialect.name
+    insert: Any = postgresql_insert if dialect == "postgresql" else sqlite_insert
+    returned = [table.c[name] for name in returning or conflict]
+    statement = insert(table).on_conflict_do_nothing(index_elements=list(conflict)).returning(*returned)
+    return [tuple(row) for row in session.connection().execute(statement, list(rows))]
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -1,12 +1,16 @@
 """Linking mentions to customers: identities, contact points and numbers in the text, fuzzy suggestions."""
 
-from socialcrm.linking.link import LinkResult, ensure_prospect, link_mention, prospect_ref, resolve_customer
+from socialcrm.linking.customers import CustomerCache, resolve_customer
+from socialcrm.linking.link import LinkResult, link_mention, link_mentions
 from socialcrm.linking.normalize import normalize_email, normalize_handle, normalize_name, normalize_phone
+from socialcrm.linking.prospects import ensure_prospect, prospect_ref
 
 __all__ = [
+    "CustomerCache",
     "LinkResult",
     "ensure_prospect",
     "link_mention",
+    "link_mentions",
     "normalize_email",
     "normalize_handle",
     "normalize_name",

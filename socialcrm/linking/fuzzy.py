@@ -1,18 +1,26 @@
-"""Fuzzy name (and company) matching of an author to customers: only ever a suggestion for review."""
+"""Fuzzy name (and company) matching of an author to customers: only ever a suggestion for review.
+
+Candidates come from an index, never a scan: customers whose name sounds like the author's in its
+first and last word (``customer.fuzzy_key``, Kölner Phonetik: ``models/name_keys.py``), at most
+``MAX_CANDIDATES`` per name. rapidfuzz then scores that short list: the better of the plain and the
+word-order-insensitive similarity of the folded names. A company named in the text adds a bonus.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from difflib import SequenceMatcher
-from typing import Any
 
-from sqlalchemy import func, or_
+from rapidfuzz import fuzz
+from sqlalchemy import ColumnElement, and_, or_
 from sqlmodel import Session, col, select
 
 from socialcrm.linking.normalize import normalize_name
 from socialcrm.models import Customer
+from socialcrm.models.name_keys import lookup_keys, prefix_end
 
 MAX_CANDIDATES = 500
+MAX_SUGGESTIONS = 3
 COMPANY_BONUS = 0.1
 
 
@@ -26,51 +34,85 @@ class FuzzyMatch:
     company_in_text: bool
 
 
+@dataclass(frozen=True)
+class NameQuery:
+    """One author name to match, with the folded words of the post (for the company bonus)."""
+
+    name: str
+    text_words: tuple[str, ...]
+
+
 def name_score(left: str, right: str, floor: float = 0.0) -> float:
-    """Similarity of two folded names in [0, 1], insensitive to word order; 0 when surely below ``floor``."""
+    """Similarity of two folded names in [0, 1], insensitive to word order; 0 when below ``floor``."""
     if not left or not right:
         return 0.0
-    best = 0.0
-    for a, b in ((left, right), (" ".join(sorted(left.split())), " ".join(sorted(right.split())))):
-        matcher = SequenceMatcher(None, a, b, autojunk=False)
-        if matcher.real_quick_ratio() < floor or matcher.quick_ratio() < floor:
-            continue  # cheap upper bounds already rule this pair out
-        best = max(best, matcher.ratio())
-    return best
+    cutoff = floor * 100
+    best = max(fuzz.ratio(left, right, score_cutoff=cutoff), fuzz.token_sort_ratio(left, right, score_cutoff=cutoff))
+    return best / 100
 
 
 def fuzzy_matches(
     session: Session, author_name: str, text_words: tuple[str, ...], min_score: float
 ) -> list[FuzzyMatch]:
-    """Customers whose name scores at least ``min_score`` against ``author_name`` (best first, at most 3).
+    """Customers whose name scores at least ``min_score`` against ``author_name`` (best first, at most 3)."""
+    return fuzzy_matches_batch(session, [NameQuery(author_name, text_words)], min_score)[0]
 
-    A name of one word is too weak to suggest anything. A company named in the text adds a bonus.
-    Candidates have words starting like the first and the last word of the author's name (a cheap
-    filter the database does), so typos inside words are found, a wrong first letter is not.
+
+def fuzzy_matches_batch(session: Session, queries: Sequence[NameQuery], min_score: float) -> list[list[FuzzyMatch]]:
+    """The matches of every name, with the candidates of all names read in one indexed query.
+
+    A name of one word, or of words shorter than three letters, is too weak to suggest anything.
     """
-    wanted = normalize_name(author_name)
-    tokens = wanted.split()
-    if len(tokens) < 2 or max(len(t) for t in tokens) < 3:
-        return []
-    lowered = func.lower(Customer.name)
-
-    def has_word_starting(token: str) -> Any:
-        return or_(lowered.like(f"{token[:2]}%"), lowered.like(f"% {token[:2]}%"))
-
-    statement = (
-        select(Customer.id, Customer.name, Customer.company)
-        .where(col(Customer.is_prospect).is_(False), col(Customer.merged_into_id).is_(None))
-        .where(has_word_starting(tokens[0]), has_word_starting(tokens[-1]))
-        .limit(MAX_CANDIDATES)
-    )
-    words = set(text_words)
+    keyed = [_keys(q.name) for q in queries]
+    exact = sorted({k for keys, _ in keyed for k in keys})
+    prefixes = sorted({p for _, found in keyed for p in found})
+    candidates = _candidates(session, exact, prefixes)
     floor = max(0.0, min_score - COMPANY_BONUS)
+    out: list[list[FuzzyMatch]] = []
+    for query, (keys, found_prefixes) in zip(queries, keyed, strict=True):
+        pool = {c for k in keys for c in candidates.get(k, ())}
+        for prefix in found_prefixes:
+            pool.update(c for key, rows in candidates.items() if key.startswith(prefix) for c in rows)
+        out.append(_score(query, sorted(pool)[:MAX_CANDIDATES], floor, min_score))
+    return out
+
+
+def _keys(name: str) -> tuple[list[str], list[str]]:
+    tokens = normalize_name(name).split()
+    if len(tokens) < 2 or max(len(t) for t in tokens) < 3:
+        return [], []
+    return lookup_keys(name)
+
+
+_Candidate = tuple[int, str, str | None]
+
+
+def _candidates(session: Session, exact: list[str], prefixes: list[str]) -> dict[str, list[_Candidate]]:
+    """Customers (not prospects, not merged away) with these keys or key prefixes, grouped by key."""
+    if not exact and not prefixes:
+        return {}
+    key = col(Customer.fuzzy_key)
+    wanted: list[ColumnElement[bool]] = [key.in_(exact)] if exact else []
+    wanted += [and_(key >= p, key < prefix_end(p)) for p in prefixes]
+    statement = (
+        select(Customer.fuzzy_key, Customer.id, Customer.name, Customer.company)
+        .where(or_(*wanted), col(Customer.merged_into_id).is_(None), col(Customer.is_prospect).is_(False))
+        .limit(MAX_CANDIDATES * (len(exact) + len(prefixes)))
+    )
+    grouped: dict[str, list[_Candidate]] = {}
+    for fuzzy_key, customer_id, name, company in session.exec(statement):
+        if fuzzy_key is not None and customer_id is not None and name:
+            grouped.setdefault(fuzzy_key, []).append((customer_id, name, company))
+    return grouped
+
+
+def _score(query: NameQuery, pool: list[_Candidate], floor: float, min_score: float) -> list[FuzzyMatch]:
+    wanted = normalize_name(query.name)
+    words = set(query.text_words)
     matches: list[FuzzyMatch] = []
-    for customer_id, name, company in session.exec(statement):
-        if customer_id is None or not name:
-            continue
+    for customer_id, name, company in pool:
         score = name_score(wanted, normalize_name(name), floor)
-        if score < floor:
+        if score < floor or score == 0.0:
             continue
         company_words = normalize_name(company or "").split()
         in_text = bool(company_words) and all(w in words for w in company_words)
@@ -78,5 +120,5 @@ def fuzzy_matches(
             score = min(1.0, score + COMPANY_BONUS)
         if score >= min_score:
             matches.append(FuzzyMatch(customer_id, round(score, 3), name, in_text))
-    matches.sort(key=lambda m: -m.score)
-    return matches[:3]
+    matches.sort(key=lambda m: (-m.score, m.customer_id))
+    return matches[:MAX_SUGGESTIONS]

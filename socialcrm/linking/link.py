@@ -1,15 +1,19 @@
-"""Tie a new mention to a customer, with a method, a confidence and the evidence; never merge silently.
+"""Tie new mentions to customers, with a method, a confidence and the evidence; never merge silently.
 
 Order of evidence: the author's platform identity (certain), then e-mail, phone, order or customer
 numbers in the text (strong; the mention is linked and the identity waits in the review list), then a
 fuzzy name match (a suggestion only). An author with no identity becomes a prospect: one customer
 record per (platform, handle).
+
+A batch is linked with a few set-based queries (identities, customers, each kind of text evidence,
+name candidates, earlier suggestions), then decided in memory mention by mention, in order, so a later
+mention of the batch sees the prospect an earlier one created. ``link_mention`` is a batch of one.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -17,16 +21,25 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from socialcrm.config import LinkingConfig
-from socialcrm.linking.evidence import Clue, find_clues
-from socialcrm.linking.fuzzy import fuzzy_matches
-from socialcrm.linking.normalize import normalize_handle
-from socialcrm.models import Customer, Identity, LinkMethod, LinkSuggestion, Mention
+from socialcrm.linking.customers import CustomerCache, resolve_customer
+from socialcrm.linking.evidence import Clue, TextEvidence, find_clues_batch
+from socialcrm.linking.fuzzy import FuzzyMatch, NameQuery, fuzzy_matches_batch
+from socialcrm.linking.prospects import (
+    NewAuthor,
+    author_key,
+    ensure_prospect,
+    ensure_prospects,
+    find_identities,
+    prospect_ref,
+)
+from socialcrm.models import Customer, Identity, LinkMethod, LinkSuggestion, Mention, table_of
 from socialcrm.rules.facts import mention_text
 from socialcrm.rules.text import words
 
 logger = logging.getLogger(__name__)
 AGREEMENT_BONUS = 0.05
 MAX_TEXT_CONFIDENCE = 0.98
+LOOKUP_CHUNK = 500
 
 
 @dataclass
@@ -41,161 +54,238 @@ class LinkResult:
     prospect: Customer | None = None  # set when a prospect was created for this author
 
 
-def resolve_customer(session: Session, customer_id: int | None) -> Customer | None:
-    """The customer, following merges to the record that survived."""
-    seen: set[int] = set()
-    while customer_id is not None and customer_id not in seen:
-        seen.add(customer_id)
-        customer = session.get(Customer, customer_id)
-        if customer is None or customer.merged_into_id is None:
-            return customer
-        customer_id = customer.merged_into_id
-    return None
-
-
-def prospect_ref(platform: str, handle: str) -> str:
-    """A stable customer_ref for the prospect of one platform identity."""
-    digest = hashlib.sha256(f"{platform}\x00{handle}".encode()).hexdigest()[:12]
-    return f"prospect-{platform[:20]}-{digest}"
-
-
-def find_identity(session: Session, platform: str, author: str | None) -> Identity | None:
-    """The stored identity of ``author`` on ``platform``, if any."""
-    if not author:
-        return None
-    handle = normalize_handle(platform, author)
-    return session.exec(select(Identity).where(Identity.platform == platform, Identity.handle == handle)).first()
-
-
-def ensure_prospect(session: Session, mention: Mention, now: datetime) -> tuple[Identity, Customer, bool]:
-    """The identity of the mention's author, creating a prospect for it if it has none."""
-    assert mention.author, "a prospect needs an author"
-    platform = mention.source_type
-    handle = normalize_handle(platform, mention.author)
-    identity = session.exec(select(Identity).where(Identity.platform == platform, Identity.handle == handle)).first()
-    if identity is not None:
-        customer = resolve_customer(session, identity.customer_id)
-        if customer is not None:
-            return identity, customer, False
-    prospect = session.exec(select(Customer).where(Customer.customer_ref == prospect_ref(platform, handle))).first()
-    if prospect is None:
-        prospect = Customer(
-            customer_ref=prospect_ref(platform, handle),
-            name=mention.author_name or mention.author,
-            is_prospect=True,
-            consent_marketing=False,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(prospect)
-        session.flush()
-    assert prospect.id is not None
-    if identity is None:
-        identity = Identity(
-            platform=platform,
-            handle=handle,
-            customer_id=prospect.id,
-            display_name=mention.author_name,
-            profile_url=mention.author_url,
-            created_at=now,
-        )
-        session.add(identity)
-    else:
-        identity.customer_id = prospect.id
-    session.flush()
-    return identity, prospect, True
-
-
 def link_mention(session: Session, mention: Mention, config: LinkingConfig, now: datetime) -> LinkResult:
     """Set mention.customer_id / link_method / link_confidence; add prospects and review suggestions."""
-    identity = find_identity(session, mention.source_type, mention.author)
-    owner = resolve_customer(session, identity.customer_id) if identity else None
-    if identity is not None and owner is not None and not owner.is_prospect:
-        evidence = {"identity": f"{identity.platform}:{identity.handle}"}
-        return _set(mention, LinkResult(owner.id, "identity", 1.0, evidence))
-
-    text = mention_text(mention)
-    by_customer = _clues_by_customer(session, text, config)
-    prospect_created: Customer | None = None
-    if mention.author:
-        identity, owner, created = ensure_prospect(session, mention, now)
-        prospect_created = owner if created else None
-
-    if len(by_customer) == 1:
-        result = _link_on_text(session, mention, *next(iter(by_customer.items())), now)
-    else:
-        if owner is not None and identity is not None:
-            evidence = {"identity": f"{mention.source_type}:{identity.handle}"}
-            result = LinkResult(owner.id, "prospect", 1.0, evidence)
-        else:
-            result = LinkResult(None, None, None, {})
-        _suggest_ambiguous(session, mention, by_customer, result, now)
-        if not by_customer and prospect_created is not None and mention.author_name:
-            _suggest_fuzzy(session, mention, mention.author_name, text, config, result, now)
-    result.prospect = prospect_created
-    return _set(mention, result)
+    return link_mentions(session, [mention], config, now)[0]
 
 
-def _clues_by_customer(session: Session, text: str, config: LinkingConfig) -> dict[int, list[Clue]]:
-    """The clues in ``text`` that point at known customers, grouped by the record that survived merges."""
-    by_customer: dict[int, list[Clue]] = {}
-    for clue in find_clues(session, text, config):
-        if not _is_customer(session, clue):
-            continue
-        survivor = resolve_customer(session, clue.customer_id)
-        if survivor is not None and survivor.id is not None:
-            by_customer.setdefault(survivor.id, []).append(clue)
-    return by_customer
-
-
-def _link_on_text(session: Session, mention: Mention, customer_id: int, found: list[Clue], now: datetime) -> LinkResult:
-    """One customer named in the text: link to it (agreeing clues add confidence); the identity waits for review."""
-    methods = {c.method for c in found}
-    best = max(found, key=lambda c: c.confidence)
-    confidence = min(MAX_TEXT_CONFIDENCE, best.confidence + AGREEMENT_BONUS * (len(methods) - 1))
-    evidence = _evidence(found)
-    result = LinkResult(customer_id, best.method, confidence, evidence)
-    if mention.author:
-        _keep(result, _suggest(session, mention, customer_id, best.method, confidence, evidence, now))
-    return result
-
-
-def _suggest_ambiguous(
-    session: Session, mention: Mention, by_customer: dict[int, list[Clue]], result: LinkResult, now: datetime
-) -> None:
-    """Several customers named in the text: a person decides (each suggested at half its confidence)."""
-    for customer_id, found in by_customer.items():
-        best = max(found, key=lambda c: c.confidence)
-        evidence = {**_evidence(found), "ambiguous": True}
-        confidence = round(best.confidence / 2, 3)
-        _keep(result, _suggest(session, mention, customer_id, best.method, confidence, evidence, now))
-
-
-def _suggest_fuzzy(
+def link_mentions(
     session: Session,
-    mention: Mention,
-    author_name: str,
-    text: str,
+    mentions: Sequence[Mention],
     config: LinkingConfig,
-    result: LinkResult,
     now: datetime,
-) -> None:
-    """A new author with nothing in the text: customers with a similar name are suggested."""
-    for match in fuzzy_matches(session, author_name, words(text), config.fuzzy_min_score):
-        hint: dict[str, Any] = {"name": author_name, "customer_name": match.name}
-        if match.company_in_text:
-            hint["company_in_text"] = True
-        _keep(result, _suggest(session, mention, match.customer_id, "fuzzy_name", match.score, hint, now))
+    customers: CustomerCache | None = None,
+) -> list[LinkResult]:
+    """Link every mention of a batch (stored, with ids), in order; one result per mention."""
+    return _Linker(session, config, now, customers or CustomerCache(session)).run(mentions)
 
 
-def _keep(result: LinkResult, suggestion: LinkSuggestion | None) -> None:
-    if suggestion is not None:
-        result.suggestions.append(suggestion)
+@dataclass
+class _Suggestion:
+    mention: Mention
+    customer_id: int
+    method: LinkMethod
+    confidence: float
+    evidence: dict[str, Any]
+    result: LinkResult
 
 
-def _is_customer(session: Session, clue: Clue) -> bool:
-    customer = session.get(Customer, clue.customer_id)
-    return customer is not None and not customer.is_prospect
+class _Linker:
+    """The lookups of one batch, then the decisions in order, then the review items in one insert."""
+
+    def __init__(self, session: Session, config: LinkingConfig, now: datetime, customers: CustomerCache) -> None:
+        self.session = session
+        self.config = config
+        self.now = now
+        self.customers = customers
+        self._suggestions: list[_Suggestion] = []
+
+    def run(self, mentions: Sequence[Mention]) -> list[LinkResult]:
+        keys = [author_key(m) for m in mentions]
+        identities = find_identities(self.session, [k for k in keys if k is not None])
+        self.customers.load(i.customer_id for i in identities.values())
+        known = [self._known_customer(identities.get(k) if k else None) for k in keys]
+        texts = [mention_text(m) if customer is None else "" for m, customer in zip(mentions, known, strict=True)]
+        evidence = [TextEvidence.of(t, self.config) if t else TextEvidence() for t in texts]
+        clues = find_clues_batch(self.session, evidence) if any(evidence) else [[] for _ in mentions]
+        self.customers.load(c.customer_id for found in clues for c in found)
+        owned = [self._owned(found) for found in clues]
+        created = self._prospects(mentions, keys, known, identities)
+        fuzzy = self._fuzzy(mentions, keys, owned, texts, created)
+        results = []
+        for index, mention in enumerate(mentions):
+            key = keys[index]
+            identity = identities.get(key) if key is not None else None
+            made_here = key is not None and created.get(key) == index
+            result = self._decide(mention, identity, known[index], owned[index], made_here, fuzzy.get(index, []))
+            results.append(_set(mention, result))
+        self._write_suggestions(self._suggestions)
+        return results
+
+    def _known_customer(self, identity: Identity | None) -> Customer | None:
+        """The real (not prospect) customer an existing identity belongs to, if any."""
+        if identity is None:
+            return None
+        owner = self.customers.resolve(identity.customer_id)
+        return owner if owner is not None and not owner.is_prospect else None
+
+    def _prospects(
+        self,
+        mentions: Sequence[Mention],
+        keys: list[tuple[str, str] | None],
+        known: list[Customer | None],
+        identities: dict[tuple[str, str], Identity],
+    ) -> dict[tuple[str, str], int]:
+        """Create the prospects the batch needs; return the index of the mention each new one was made for."""
+        authors: dict[tuple[str, str], tuple[int, NewAuthor]] = {}
+        for index, (mention, key, customer) in enumerate(zip(mentions, keys, known, strict=True)):
+            if key is None or customer is not None or key in authors:
+                continue
+            identity = identities.get(key)
+            if identity is not None and self.customers.resolve(identity.customer_id) is not None:
+                continue
+            name = mention.author_name or mention.author or key[1]
+            authors[key] = (index, NewAuthor(key[0], key[1], name, mention.author_name, mention.author_url))
+        made = ensure_prospects(self.session, [a for _, a in authors.values()], identities, self.customers, self.now)
+        return {key: authors[key][0] for key in made}
+
+    def _fuzzy(
+        self,
+        mentions: Sequence[Mention],
+        keys: list[tuple[str, str] | None],
+        owned: list[dict[int, list[Clue]]],
+        texts: list[str],
+        created: dict[tuple[str, str], int],
+    ) -> dict[int, list[FuzzyMatch]]:
+        """Name matches for each new author with a name and nothing in the text, looked up together."""
+        wanted = [
+            index
+            for index, (mention, key) in enumerate(zip(mentions, keys, strict=True))
+            if key is not None and created.get(key) == index and mention.author_name and not owned[index]
+        ]
+        if not wanted:
+            return {}
+        queries = [NameQuery(mentions[i].author_name or "", words(texts[i])) for i in wanted]
+        found = fuzzy_matches_batch(self.session, queries, self.config.fuzzy_min_score)
+        return dict(zip(wanted, found, strict=True))
+
+    def _owned(self, clues: list[Clue]) -> dict[int, list[Clue]]:
+        """The clues that point at known customers, grouped by the record that survived merges."""
+        by_customer: dict[int, list[Clue]] = {}
+        for clue in clues:
+            customer = self.customers.get(clue.customer_id)
+            if customer is None or customer.is_prospect:
+                continue
+            survivor = self.customers.resolve(clue.customer_id)
+            if survivor is not None and survivor.id is not None:
+                by_customer.setdefault(survivor.id, []).append(clue)
+        return by_customer
+
+    def _decide(
+        self,
+        mention: Mention,
+        identity: Identity | None,
+        customer: Customer | None,
+        by_customer: dict[int, list[Clue]],
+        prospect_made_here: bool,
+        fuzzy: list[FuzzyMatch],
+    ) -> LinkResult:
+        if customer is not None and identity is not None:
+            return LinkResult(customer.id, "identity", 1.0, {"identity": f"{identity.platform}:{identity.handle}"})
+        owner = self.customers.resolve(identity.customer_id) if identity is not None else None
+        if len(by_customer) == 1:
+            customer_id, found = next(iter(by_customer.items()))
+            result = self._link_on_text(mention, customer_id, found)
+        else:
+            if owner is not None and identity is not None:
+                result = LinkResult(owner.id, "prospect", 1.0, {"identity": f"{mention.source_type}:{identity.handle}"})
+            else:
+                result = LinkResult(None, None, None, {})
+            for customer_id, found in by_customer.items():  # several customers named: a person decides
+                best = max(found, key=lambda c: c.confidence)
+                evidence = {**_evidence(found), "ambiguous": True}
+                self._suggest(mention, result, customer_id, best.method, round(best.confidence / 2, 3), evidence)
+            for match in fuzzy:
+                hint: dict[str, Any] = {"name": mention.author_name, "customer_name": match.name}
+                if match.company_in_text:
+                    hint["company_in_text"] = True
+                self._suggest(mention, result, match.customer_id, "fuzzy_name", match.score, hint)
+        result.prospect = owner if prospect_made_here else None
+        return result
+
+    def _link_on_text(self, mention: Mention, customer_id: int, found: list[Clue]) -> LinkResult:
+        """One customer named in the text: link to it (agreeing clues add confidence); the identity waits for review."""
+        methods = {c.method for c in found}
+        best = max(found, key=lambda c: c.confidence)
+        confidence = min(MAX_TEXT_CONFIDENCE, best.confidence + AGREEMENT_BONUS * (len(methods) - 1))
+        evidence = _evidence(found)
+        result = LinkResult(customer_id, best.method, confidence, evidence)
+        if mention.author:
+            self._suggest(mention, result, customer_id, best.method, confidence, evidence)
+        return result
+
+    def _suggest(
+        self,
+        mention: Mention,
+        result: LinkResult,
+        customer_id: int,
+        method: LinkMethod,
+        confidence: float,
+        evidence: dict[str, Any],
+    ) -> None:
+        self._suggestions.append(_Suggestion(mention, customer_id, method, confidence, evidence, result))
+
+    def _write_suggestions(self, suggestions: list[_Suggestion]) -> None:
+        """Add the review items, leaving out any author already suggested for (or rejected as) that customer."""
+        if not suggestions:
+            return
+        taken = _earlier_suggestions(self.session, suggestions)
+        rows: list[dict[str, Any]] = []
+        kept: list[_Suggestion] = []
+        for item in suggestions:
+            assert item.mention.id is not None, "linking needs stored mentions"
+            who = (item.mention.source_type, item.mention.author, item.customer_id)
+            if who in taken:
+                continue
+            taken.add(who)
+            kept.append(item)
+            rows.append(
+                {
+                    "mention_id": item.mention.id,
+                    "customer_id": item.customer_id,
+                    "method": item.method,
+                    "confidence": item.confidence,
+                    "evidence": {**item.evidence, "platform": item.mention.source_type, "handle": item.mention.author},
+                    "status": "pending",
+                    "created_at": self.now,
+                }
+            )
+        ids = {
+            (mention_id, customer_id): suggestion_id
+            for suggestion_id, mention_id, customer_id in _insert_suggestions(self.session, rows)
+        }
+        for item, row in zip(kept, rows, strict=True):
+            suggestion = LinkSuggestion(id=ids.get((row["mention_id"], row["customer_id"])), **row)
+            item.result.suggestions.append(suggestion)
+
+
+def _insert_suggestions(session: Session, rows: list[dict[str, Any]]) -> list[tuple[int, int, int]]:
+    if not rows:
+        return []
+    table = table_of(LinkSuggestion)
+    returned = session.connection().execute(
+        table.insert().returning(table.c.id, table.c.mention_id, table.c.customer_id), rows
+    )
+    return [(r[0], r[1], r[2]) for r in returned]
+
+
+def _earlier_suggestions(session: Session, suggestions: list[_Suggestion]) -> set[tuple[str, str | None, int]]:
+    """(platform, author, customer) of suggestions already pending or rejected for these authors."""
+    authors = sorted({s.mention.author for s in suggestions if s.mention.author})
+    customer_ids = sorted({s.customer_id for s in suggestions})
+    found: set[tuple[str, str | None, int]] = set()
+    for start in range(0, len(authors), LOOKUP_CHUNK):
+        statement = (
+            select(Mention.source_type, Mention.author, LinkSuggestion.customer_id)
+            .join(Mention, col(Mention.id) == col(LinkSuggestion.mention_id))
+            .where(
+                col(Mention.author).in_(authors[start : start + LOOKUP_CHUNK]),
+                col(LinkSuggestion.customer_id).in_(customer_ids),
+                col(LinkSuggestion.status).in_(("pending", "rejected")),
+            )
+        )
+        found.update(session.exec(statement))
+    return found
 
 
 def _evidence(clues: list[Clue]) -> dict[str, Any]:
@@ -207,44 +297,12 @@ def _evidence(clues: list[Clue]) -> dict[str, Any]:
     return evidence
 
 
-def _suggest(
-    session: Session,
-    mention: Mention,
-    customer_id: int,
-    method: LinkMethod,
-    confidence: float,
-    evidence: dict[str, Any],
-    now: datetime,
-) -> LinkSuggestion | None:
-    """Add a review item unless this author was already suggested for (or rejected as) this customer."""
-    assert mention.id is not None, "link_mention needs a flushed mention"
-    earlier = session.exec(
-        select(LinkSuggestion.id)
-        .join(Mention, col(Mention.id) == col(LinkSuggestion.mention_id))
-        .where(
-            LinkSuggestion.customer_id == customer_id,
-            Mention.source_type == mention.source_type,
-            Mention.author == mention.author,
-            col(LinkSuggestion.status).in_(("pending", "rejected")),
-        )
-    ).first()
-    if earlier is not None:
-        return None
-    suggestion = LinkSuggestion(
-        mention_id=mention.id,
-        customer_id=customer_id,
-        method=method,
-        confidence=confidence,
-        evidence={**evidence, "platform": mention.source_type, "handle": mention.author},
-        created_at=now,
-    )
-    session.add(suggestion)
-    session.flush()
-    return suggestion
-
-
 def _set(mention: Mention, result: LinkResult) -> LinkResult:
     mention.customer_id = result.customer_id
     mention.link_method = result.method
     mention.link_confidence = result.confidence
     return result
+
+
+# Older callers import these from here; they live in linking/customers.py and linking/prospects.py.
+__all__ = ["LinkResult", "ensure_prospect", "link_mention", "link_mentions", "prospect_ref", "resolve_customer"]

@@ -1,6 +1,6 @@
 """SQLModel tables of socialcrm and the vocabularies they store; importing this package registers every table."""
 
-from socialcrm.models.columns import JSONType, UTCDateTime, utcnow
+from socialcrm.models.columns import JSONType, UTCDateTime, as_stored, table_of, unsaved, utcnow
 from socialcrm.models.crm import (
     ContactPoint,
     Customer,
@@ -93,5 +93,8 @@ __all__ = [
     "WebSession",
     "WebhookEvent",
     "WorkerProcess",
+    "as_stored",
+    "table_of",
+    "unsaved",
     "utcnow",
 ]

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import JSON, DateTime, TypeDecorator
+from sqlalchemy import JSON, DateTime, Table, TypeDecorator, inspect
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import configure_mappers, make_transient_to_detached
+from sqlmodel import SQLModel
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -50,3 +53,37 @@ class JSONType(TypeDecorator[Any]):
 def utcnow() -> datetime:
     """The current time, tz-aware UTC."""
     return datetime.now(UTC)
+
+
+def table_of(model: type[SQLModel]) -> Table:
+    """The Core table of a model, for bulk inserts and indexes on expressions."""
+    table = model.__table__  # type: ignore[attr-defined]
+    assert isinstance(table, Table)
+    return table
+
+
+Model = TypeVar("Model", bound=SQLModel)
+
+
+def as_stored(model: type[Model], values: Mapping[str, Any]) -> Model:
+    """An instance for a row just written in bulk, as if read back: no ``__init__``, no query.
+
+    ``values`` must hold every column (an absent one would be read from the database on first use).
+    Added to a session the instance is persistent: a change to it is written as an UPDATE.
+    """
+    configure_mappers()  # instrumentation is complete only once the mappers are configured
+    instance: Model = inspect(model).class_manager.new_instance()
+    instance.__dict__.update(values)
+    make_transient_to_detached(instance)
+    return instance
+
+
+def unsaved(model: type[Model], values: Mapping[str, Any]) -> Model:
+    """An instance holding ``values`` (every column), built without ``__init__``: a cheap copy of a row to read.
+
+    It belongs to no session; adding one would insert it again.
+    """
+    configure_mappers()
+    instance: Model = inspect(model).class_manager.new_instance()
+    instance.__dict__.update(values)
+    return instance

@@ -5,11 +5,12 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint, event
+from sqlalchemy import Column, Index, Text, UniqueConstraint, event, func
 from sqlmodel import AutoString, Field, SQLModel
 
-from socialcrm.models.columns import JSONType, UTCDateTime, utcnow
+from socialcrm.models.columns import JSONType, UTCDateTime, table_of, utcnow
 from socialcrm.models.keys import contact_key, name_key
+from socialcrm.models.name_keys import fuzzy_key
 from socialcrm.models.vocabulary import LinkMethod
 
 
@@ -30,6 +31,9 @@ class Customer(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     # Folded name and company (models/keys.py), kept by the flush hook below: duplicates by index.
     name_key: str | None = Field(default=None, index=True, max_length=1024)
+    # The sound of the name's first and last word (models/name_keys.py), kept by the flush hook below:
+    # fuzzy name suggestions look candidates up by this index. None for prospects and one-word names.
+    fuzzy_key: str | None = Field(default=None, index=True, max_length=64)
 
 
 class ContactPoint(SQLModel, table=True):
@@ -110,6 +114,22 @@ class MergeCandidate(SQLModel, table=True):
     status: str = Field(default="open", index=True, max_length=16)  # open | merged | dismissed
     decided_by: str | None = Field(default=None, max_length=64)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+def number_key(column: Any) -> Any:
+    """The SQL form numbers in posts are compared in: upper case, dashes dropped (``a-123`` = ``A123``)."""
+    return func.replace(func.upper(column), "-", "")
+
+
+# Indexes on that form, so an order or customer number found in a post is one index lookup.
+Index("ix_order_number_key", number_key(table_of(Order).c.order_number))
+Index("ix_customer_ref_key", number_key(table_of(Customer).c.customer_ref))
+
+
+@event.listens_for(Customer, "before_insert")
+@event.listens_for(Customer, "before_update")
+def _keep_fuzzy_key(_mapper: Any, _connection: Any, customer: Customer) -> None:
+    customer.fuzzy_key = None if customer.is_prospect else fuzzy_key(customer.name)
 
 
 @event.listens_for(Customer, "before_insert")

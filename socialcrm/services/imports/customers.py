@@ -19,6 +19,7 @@ from socialcrm.errors import ImportRowError
 from socialcrm.linking.link import resolve_customer
 from socialcrm.models import ContactPoint, Customer, Identity, utcnow
 from socialcrm.models.keys import contact_key, name_key
+from socialcrm.models.name_keys import fuzzy_key
 from socialcrm.services import audit
 from socialcrm.services.bulk import BATCH, Bulk, ahead, batches, write_safely
 from socialcrm.services.imports.csvfile import CsvTable, read_table
@@ -40,6 +41,7 @@ _NEW_COLUMNS = (
     "created_at",
     "updated_at",
     "name_key",
+    "fuzzy_key",
 )
 _FROM_IMPORT = {"source": "import"}  # the audit detail of every customer an import creates or changes
 _UPDATED_COLUMNS = (
@@ -51,6 +53,7 @@ _UPDATED_COLUMNS = (
     "consent_contact",
     "updated_at",
     "name_key",
+    "fuzzy_key",
 )
 
 
@@ -203,6 +206,7 @@ def _insert_new(bulk: Bulk, plans: Sequence[_Plan], now: datetime) -> None:
                 now,
                 now,
                 name_key(name, company),
+                fuzzy_key(name),
             )
         )
     bulk.insert(Customer.__table__, _NEW_COLUMNS, rows)  # type: ignore[attr-defined]
@@ -222,7 +226,7 @@ def _update_existing(bulk: Bulk, plans: Sequence[_Plan], now: datetime) -> None:
         new = (name, company, segment, tags, marketing, contact)
         if new != (old.name, old.company, old.segment, old.tags, old.consent_marketing, old.consent_contact):
             plan.changed = True
-            rows.append((*new, now, name_key(name, company), old.id))
+            rows.append((*new, now, name_key(name, company), fuzzy_key(name), old.id))
     bulk.update(Customer.__table__, _UPDATED_COLUMNS, rows)  # type: ignore[attr-defined]
 
 
