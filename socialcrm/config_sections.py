@@ -335,6 +335,9 @@ class SourceConfig(BaseModel):
     # Whether the source may connect to loopback, private and link-local addresses other than those
     # written in its own options (connectors/_netguard.py): redirects and host names included.
     allow_private_network: bool = False
+    # Keep only posts whose title or text match this query (the rules' query language): the others
+    # are dropped before classification, so a firehose source classifies and stores only what matters.
+    keep_only: str | None = None
     options: ConnectorOptions | None = None  # an instance of the connector's own Options model
 
     @property
@@ -356,7 +359,7 @@ class SourceConfig(BaseModel):
         return [os.environ[name] for name in names if os.environ.get(name)]
 
 
-SOURCE_KEYS = frozenset({"name", "type", "interval", "enabled", "tags", "group", "allow_private_network"})
+SOURCE_KEYS = frozenset({"name", "type", "interval", "enabled", "tags", "group", "allow_private_network", "keep_only"})
 
 
 @dataclass(frozen=True)

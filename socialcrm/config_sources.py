@@ -15,6 +15,7 @@ from connectors import ConnectorFactory
 from socialcrm.config_sections import SOURCE_KEYS, SourceConfig
 from socialcrm.durations import parse_duration
 from socialcrm.registry import connector_kinds, load_connector_class
+from socialcrm.rules.query import QuerySyntaxError, parse_query
 
 _Model = TypeVar("_Model", bound=BaseModel)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -76,6 +77,8 @@ class SourceSection(ABC):
         private = raw.get("allow_private_network", False)
         if not isinstance(private, bool):
             self.problems.append(f"{where}.allow_private_network: must be true or false")
+        keep_only = raw.get("keep_only")
+        self._check_keep_only(keep_only, where)
         options = None
         if connector_cls is not None:
             options = self._validate(connector_cls.Options, option_values, where, sorted(SOURCE_KEYS))
@@ -89,8 +92,21 @@ class SourceSection(ABC):
             tags=tuple(tags),
             group=group,
             allow_private_network=bool(private),
+            keep_only=keep_only,
             options=options,
         )
+
+    def _check_keep_only(self, keep_only: Any, where: str) -> None:
+        """Record a problem when ``keep_only`` is not a query the rules' query language can parse."""
+        if keep_only is None:
+            return
+        if not isinstance(keep_only, str) or not keep_only.strip():
+            self.problems.append(f"{where}.keep_only: must be a query string such as 'acme OR \"acme coffee\"'")
+            return
+        try:
+            parse_query(keep_only)
+        except QuerySyntaxError as err:
+            self.problems.append(f"{where}.keep_only: {err}")
 
     def _connector_class(self, kind: str | None, where: str) -> ConnectorFactory | None:
         """The connector class registered for ``kind``, or None (after recording why, if it cannot load)."""

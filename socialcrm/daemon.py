@@ -17,6 +17,7 @@ import dataclasses
 import logging
 import signal
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any, Literal
 
 from aiohttp import web
@@ -36,6 +37,7 @@ from socialcrm.services import alerts, digests, sources
 
 logger = logging.getLogger(__name__)
 Role = Literal["run", "worker", "web"]
+RETRY_CHECK = timedelta(minutes=1)  # how often mentions whose linking or rules failed are looked at
 
 
 class Daemon:
@@ -105,6 +107,7 @@ class Daemon:
         if self.config.alerts.enabled:
             every = parse_duration(self.config.alerts.check_every)
             self.scheduler.every("alerts", every, self._check_alerts, first_run_within=min(5.0, every.total_seconds()))
+        self.scheduler.every("retries", RETRY_CHECK, runtime.retry_failed, first_run_within=30.0)
         self.scheduler.start()
 
     async def _start_web(self) -> None:

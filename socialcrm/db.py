@@ -162,6 +162,8 @@ def must_restart_transaction(err: BaseException) -> bool:
     """True for a deadlock or serialisation failure: the whole transaction has to be run again."""
     code = getattr(getattr(err, "orig", None), "sqlstate", None)
     return code in ("40P01", "40001")
+
+
 def insert_missing(
     session: Session,
     table: Table,

@@ -1,16 +1,22 @@
-"""Batch -> normalise -> dedup -> classify -> enrich -> link -> rules -> persist, in one transaction per batch.
+"""Batch -> dedup -> keep_only -> classify -> enrich -> store (link, rules, actions), in one transaction per batch.
 
 Enrichers (``Pipeline(enrichers=[...])``, such as custom labels) annotate each batch's new posts after
 classification and store what they found with the mentions, before linking and rules see them.
 
-The cursor only advances in the transaction that stored the batch, so a crash at any point
-either stores the whole page (with its cursor) or nothing: re-polling then fetches the same page
-again and the (source, external_id) check drops what is already stored.
+``Pipeline.process(source, batch)`` is the entry point: it processes one fetched batch of one source.
+The poller calls it for every page, and so may any worker that fetched a page.
+
+The cursor only advances in the transaction that stored the batch, so a crash at any point either
+stores the whole page (with its cursor) or nothing: re-polling then fetches the same page again and
+the (source, external_id) key drops what is already stored. Classification runs on one thread of its
+own (``socialcrm.classifying``), so the next batch is classified while the previous one is stored.
+Storing is batched (``services.ingest``): a few set-based queries for the whole batch, not per post.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 from collections.abc import Sequence
@@ -18,31 +24,30 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
-from classifiers.base import Analysis, Classifier, ClassifierError
+from classifiers.base import Analysis, Classifier
 from connectors import Batch, RawPost
+from socialcrm.classifying import Classification
 from socialcrm.config import Config, SourceConfig
 from socialcrm.db import Database, lock_across_processes, must_restart_transaction
-from socialcrm.linking import link_mention
 from socialcrm.linking.normalize import normalize_handle
-from socialcrm.models import Decision, Mention, utcnow
-from socialcrm.rules.facts import build_facts
+from socialcrm.models import Mention, utcnow
+from socialcrm.rules.query import Query, parse_query
 from socialcrm.rules.ruleset import RuleSet
-from socialcrm.services import sources
-from socialcrm.services.actions import ActionContext, apply_evaluation
+from socialcrm.rules.text import words
+from socialcrm.services import ingest, sources
 from socialcrm.threads import LOOKBACK, assign_threads, earlier_threads
 
 logger = logging.getLogger(__name__)
 MAX_RAW_BYTES = 64 * 1024
-UNIQUE_RACE_TRIES = 3
 RESTART_TRIES = 3
 
 
 @dataclass
 class PollCounts:
-    """What polling amounted to: posts fetched, new and already stored, errors, tickets opened, drafts written."""
+    """What polling amounted to: posts fetched, new, already stored, dropped by keep_only, errors, tickets, drafts."""
 
     fetched: int = 0
     new: int = 0
@@ -50,6 +55,7 @@ class PollCounts:
     errors: int = 0
     tickets: int = 0
     drafts: int = 0
+    filtered: int = 0
 
     def add(self, other: PollCounts) -> None:
         """Add ``other``'s counts to these."""
@@ -96,29 +102,35 @@ class Pipeline:
         self,
         config: Config,
         db: Database,
-        classifier: Classifier,
+        classifier: Classifier | Classification,
         ruleset: RuleSet,
         enrichers: Sequence[Enricher] = (),
     ) -> None:
         self.config = config
         self.db = db
-        self.classifier = classifier
+        self.classification = (
+            classifier
+            if isinstance(classifier, Classification)
+            else Classification(classifier, batch_size=config.classifier.batch_size)
+        )
         self.ruleset = ruleset
         self.enrichers = list(enrichers)
 
     async def process(self, source: SourceConfig, batch: Batch) -> BatchResult:
-        """Store one batch and advance the source's cursor, atomically."""
+        """Process one fetched batch of one source: store its new posts and advance the cursor, atomically."""
         posts = _unique(batch.posts)
-        known = await self.db.run_read(lambda s: _known_ids(s, source.name, [p.external_id for p in posts]))
-        fresh = [p for p in posts if p.external_id not in known]
-        analyses = await self._classify(fresh) if fresh else []
-        items = [NewPost(post, analysis) for post, analysis in zip(fresh, analyses, strict=True)]
-        for enricher in self.enrichers if items else ():
-            await asyncio.to_thread(enricher.enrich, items)
+        kept = _keep(source, posts)
+        known = await self.db.run_read(lambda s: _known_ids(s, source.name, [p.external_id for p in kept]))
+        fresh = [p for p in kept if p.external_id[:512] not in known]
+        analyses = await self._classify(fresh)
+        new_posts = [NewPost(post, analysis) for post, analysis in zip(fresh, analyses, strict=True)]
+        for enricher in self.enrichers if new_posts else ():
+            await asyncio.to_thread(enricher.enrich, new_posts)
         now = utcnow()
+        filtered = len(posts) - len(kept)
 
         def store(session: Session) -> BatchResult:
-            return self._store(session, source, batch, items, now)
+            return self._store(session, source, batch, new_posts, filtered, now)
 
         for attempt in range(1, RESTART_TRIES + 1):
             try:
@@ -131,33 +143,14 @@ class Pipeline:
                     raise
                 logger.warning("%s: storing a page collided with another worker; trying again", source.name)
         result.fetched = len(batch.posts)
-        result.duplicates = result.fetched - result.new
+        result.filtered = filtered
+        result.duplicates = result.fetched - result.new - filtered
         result.errors += batch.skipped
         return result
 
     async def _classify(self, posts: Sequence[RawPost]) -> list[Analysis | None]:
         texts = [self._classify_text(p) for p in posts]
-        hints = [p.language_hint for p in posts]
-        size = self.config.classifier.batch_size
-        results: list[Analysis | None] = []
-        for start in range(0, len(texts), size):
-            chunk, chunk_hints = texts[start : start + size], hints[start : start + size]
-            try:
-                results.extend(await asyncio.to_thread(self.classifier.analyse, chunk, chunk_hints))
-            except (ClassifierError, RuntimeError, ValueError) as err:
-                logger.error("Classifier failed on a batch of %d texts (%s); retrying one by one", len(chunk), err)
-                results.extend(await asyncio.to_thread(self._classify_each, chunk, chunk_hints))
-        return results
-
-    def _classify_each(self, texts: Sequence[str], hints: Sequence[str | None]) -> list[Analysis | None]:
-        out: list[Analysis | None] = []
-        for text, hint in zip(texts, hints, strict=True):
-            try:
-                out.append(self.classifier.analyse([text], [hint])[0])
-            except (ClassifierError, RuntimeError, ValueError) as err:
-                logger.error("Classifier failed on one text (%s); stored without sentiment", err)
-                out.append(None)
-        return out
+        return await self.classification.analyse(texts, [p.language_hint for p in posts])
 
     def _classify_text(self, post: RawPost) -> str:
         text = post.body if not post.title else f"{post.title}\n{post.body}"
@@ -168,52 +161,42 @@ class Pipeline:
         session: Session,
         source: SourceConfig,
         batch: Batch,
-        items: Sequence[NewPost],
+        new_posts: Sequence[NewPost],
+        filtered: int,
         now: datetime,
     ) -> BatchResult:
         result = BatchResult()
-        fresh = [item.post for item in items]
+        posts = [item.post for item in new_posts]
         # Other workers store other sources' batches meanwhile; those sharing an author with this one wait.
-        lock_across_processes(session, (_person(source, p) for p in fresh if p.author_handle))
-        # Re-check inside the write transaction: another writer (a CLI poll, a restarted daemon)
-        # may have stored some of these since the read above.
-        known = _known_ids(session, source.name, [p.external_id for p in fresh])
-        context = ActionContext(config=self.config, now=now, actor="daemon")
-        since = min((p.published_at for p in fresh), default=now) - LOOKBACK
-        earlier = earlier_threads(session, source.name, source.type, fresh, since)
-        threads = assign_threads(source.type, fresh, earlier)
-        for item, thread_id in zip(items, threads, strict=True):
-            post = item.post
-            if post.external_id in known:
-                continue
-            mention = self._mention(source, post, item.analysis, thread_id, now)
-            session.add(mention)
-            session.flush()
+        lock_across_processes(session, (_person(source, p) for p in posts if p.author_handle))
+        since = min((p.published_at for p in posts), default=now) - LOOKBACK
+        earlier = earlier_threads(session, source.name, source.type, posts, since)
+        threads = assign_threads(source.type, posts, earlier)
+        rows = [
+            self._row(source, item.post, item.analysis, thread_id, now)
+            for item, thread_id in zip(new_posts, threads, strict=True)
+        ]
+        # Another writer (a CLI poll, a second daemon) may have stored some of these since the read
+        # above: the insert skips those, and they are counted as duplicates.
+        mentions = ingest.insert_mentions(session, rows)
+        if self.enrichers and mentions:
+            by_id = {m.external_id: m for m in mentions}
+            stored = [
+                (item, by_id[row["external_id"]])
+                for item, row in zip(new_posts, rows, strict=True)
+                if row["external_id"] in by_id
+            ]
             for enricher in self.enrichers:
-                enricher.store(session, [(item, mention)])
-            try:
-                decisions = self._link_and_act(session, mention, context, now)
-                outcomes = [a.get("outcome") for d in decisions for a in d.actions]
-                result.tickets += outcomes.count("opened")
-                result.drafts += outcomes.count("drafted")
-            except Exception as err:  # noqa: BLE001 - one mention's linking/rules bug must not block the source
-                if must_restart_transaction(err):
-                    raise  # a deadlock lost the transaction as a whole: process() stores the batch again
-                # The mention itself stays stored (it was flushed before the savepoint); only its
-                # link and actions are rolled back. `socialcrm rules test` shows the failure again.
-                logger.exception(
-                    "Linking or rules failed for %s/%s; mention stored without actions", source.name, post.external_id
-                )
-                result.errors += 1
-            result.new += 1
-            assert mention.id is not None
-            result.mention_ids.append(mention.id)
-            known.add(post.external_id)
+                enricher.store(session, stored)
+        processed = ingest.process_mentions(session, mentions, self.config, self.ruleset, now)
+        result.new = len(mentions)
+        result.tickets, result.drafts, result.errors = processed.tickets, processed.drafts, len(processed.failed)
+        result.mention_ids = [m.id for m in mentions if m.id is not None]
         sources.record_batch(
             session,
             source,
             cursor=batch.cursor,
-            fetched=len(batch.posts),
+            fetched=len(batch.posts) - filtered,
             new=result.new,
             skipped=batch.skipped,
             problems=batch.problems,
@@ -221,63 +204,41 @@ class Pipeline:
         )
         return result
 
-    def _link_and_act(
-        self, session: Session, mention: Mention, context: ActionContext, now: datetime
-    ) -> list[Decision]:
-        """Link the mention and apply the rules in a savepoint; again if a concurrent writer won a unique key.
-
-        Workers polling different sources at once meet the same people: two may create the same prospect
-        (or identity) in the same moment. The loser's insert fails on the unique key once the winner
-        commits; rolled back to the savepoint, the next try finds the winner's row and links to it, so
-        the mention still gets its ticket or draft.
-        """
-        for attempt in range(1, UNIQUE_RACE_TRIES + 1):
-            try:
-                with session.begin_nested():
-                    link_mention(session, mention, self.config.linking, now)
-                    facts = build_facts(session, mention, self.ruleset, now)
-                    evaluation = self.ruleset.evaluate(facts)
-                    return apply_evaluation(session, mention, evaluation, context)
-            except IntegrityError:
-                if attempt == UNIQUE_RACE_TRIES:
-                    raise
-                logger.info(
-                    "%s/%s: another writer stored the same record first; trying again",
-                    mention.source,
-                    mention.external_id,
-                )
-        raise AssertionError("unreachable")
-
-    def _mention(
+    def _row(
         self, source: SourceConfig, post: RawPost, analysis: Analysis | None, thread_id: str, now: datetime
-    ) -> Mention:
+    ) -> dict[str, Any]:
+        """The mention row of one new post (every column but the id), in the thread ``assign_threads`` chose."""
         limit = self.config.daemon.max_text_chars
         text = post.body or ""
-        return Mention(
-            source=source.name,
-            source_type=source.type,
-            external_id=post.external_id[:512],
-            url=(post.url or "")[:2048],
-            kind=post.kind,
-            thread_id=thread_id,
-            parent_id=post.parent_id[:512] if post.parent_id else None,
-            author=post.author_handle[:256] if post.author_handle else None,
-            author_name=post.author_name[:256] if post.author_name else None,
-            author_url=post.author_url[:1024] if post.author_url else None,
-            title=post.title[:1000] if post.title else None,
-            text=text[:limit],
-            truncated=len(text) > limit,
-            language=analysis.language if analysis else post.language_hint,
-            sentiment=analysis.sentiment.label if analysis else None,
-            sentiment_score=round(analysis.sentiment.score, 4) if analysis else None,
-            classifier=analysis.sentiment.model[:128] if analysis else None,
-            group=source.group,
-            tags=list(source.tags),
-            author_metrics={k: float(v) for k, v in post.author_metrics.items()},
-            raw=_json_safe(post.raw),
-            published_at=post.published_at,
-            fetched_at=now,
-        )
+        return {
+            "source": source.name,
+            "source_type": source.type,
+            "external_id": post.external_id[:512],
+            "url": (post.url or "")[:2048],
+            "kind": post.kind,
+            "thread_id": thread_id,
+            "parent_id": post.parent_id[:512] if post.parent_id else None,
+            "author": post.author_handle[:256] if post.author_handle else None,
+            "author_name": post.author_name[:256] if post.author_name else None,
+            "author_url": post.author_url[:1024] if post.author_url else None,
+            "title": post.title[:1000] if post.title else None,
+            "text": text[:limit],
+            "truncated": len(text) > limit,
+            "language": analysis.language if analysis else post.language_hint,
+            "sentiment": analysis.sentiment.label if analysis else None,
+            "sentiment_score": round(analysis.sentiment.score, 4) if analysis else None,
+            "classifier": analysis.sentiment.model[:128] if analysis else None,
+            "customer_id": None,
+            "link_method": None,
+            "link_confidence": None,
+            "group": source.group,
+            "tags": list(source.tags),
+            "author_metrics": {k: float(v) for k, v in post.author_metrics.items()},
+            "raw": _json_safe(post.raw),
+            "published_at": post.published_at,
+            "fetched_at": now,
+            "erased_at": None,
+        }
 
 
 def _person(source: SourceConfig, post: RawPost) -> str:
@@ -294,6 +255,19 @@ def _unique(posts: Sequence[RawPost]) -> list[RawPost]:
             seen.add(post.external_id)
             out.append(post)
     return out
+
+
+@functools.lru_cache(maxsize=256)
+def _keep_query(source: str) -> Query:
+    return parse_query(source)
+
+
+def _keep(source: SourceConfig, posts: list[RawPost]) -> list[RawPost]:
+    """The posts a source keeps: all, or those whose title or text match its ``keep_only`` query."""
+    if not source.keep_only:
+        return posts
+    query = _keep_query(source.keep_only)
+    return [p for p in posts if query.matches(words(f"{p.title}\n{p.body}" if p.title else p.body or ""))]
 
 
 def _known_ids(session: Session, source: str, external_ids: Sequence[str]) -> set[str]:

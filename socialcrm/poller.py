@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from sqlmodel import Session
 
+from classifiers.base import ClassifierError
 from connectors import AuthError, Backoff, Connector, ConnectorError, TransientFetchError
 from socialcrm.config import SourceConfig
 from socialcrm.logs import log_source
@@ -97,6 +98,8 @@ class Poller:
             await self._failed(result, str(err), retry_after=err.retry_after)
         except ConnectorError as err:
             await self._failed(result, str(err))
+        except ClassifierError:
+            raise  # the model could not load: not this source's fault, and every source needs it
         except Exception as err:  # noqa: BLE001 - a bug in one connector must not stop the daemon
             logger.exception("%s: unexpected error while polling", self.source.name)
             await self._failed(result, f"{type(err).__name__}: {err}")

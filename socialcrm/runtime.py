@@ -16,8 +16,10 @@ import aiohttp
 from classifiers.base import Classifier
 from classifiers.loader import build_classifier
 from connectors import Connector, SharedResources, make_session
+from socialcrm.classifying import Classification
 from socialcrm.config import Config, SourceConfig
 from socialcrm.db import Database, open_database
+from socialcrm.models import utcnow
 from socialcrm.monitoring.instruments import timed
 from socialcrm.outbox import OutboxWorker
 from socialcrm.pipeline import Pipeline
@@ -26,7 +28,7 @@ from socialcrm.registry import load_connector_class
 from socialcrm.rules.loader import compile_rules
 from socialcrm.rules.ruleset import RuleSet
 from socialcrm.secret_mask import mask_secrets
-from socialcrm.services import label_predictions
+from socialcrm.services import ingest, label_predictions
 from socialcrm.services.label_enricher import LabelEnricher
 
 logger = logging.getLogger(__name__)
@@ -39,7 +41,7 @@ class Runtime:
 
     config: Config
     db: Database
-    classifier: Classifier
+    classification: Classification
     ruleset: RuleSet
     http: aiohttp.ClientSession
     connectors: dict[str, Connector] = field(default_factory=dict)
@@ -50,19 +52,38 @@ class Runtime:
 
     def __post_init__(self) -> None:
         labels = LabelEnricher(self.db, self.config.daemon.max_text_chars)
-        self.pipeline = Pipeline(self.config, self.db, timed(self.classifier), self.ruleset, enrichers=[labels])
+        self.pipeline = Pipeline(self.config, self.db, self.classification, self.ruleset, enrichers=[labels])
         self.outbox = OutboxWorker(self.config, self.db, self.connectors, self.http)
 
     @classmethod
-    async def open(cls, config: Config, *, db: Database | None = None, classifier: Classifier | None = None) -> Runtime:
-        """Open the database (migrating it), load the classifier off the loop, build connectors."""
+    async def open(
+        cls,
+        config: Config,
+        *,
+        db: Database | None = None,
+        classifier: Classifier | None = None,
+        lazy_classifier: bool = False,
+    ) -> Runtime:
+        """Open the database (migrating it), load the classifier off the loop, build connectors.
+
+        With ``lazy_classifier`` the model is loaded only when a first new post needs it (``poll``).
+        """
         database = db if db is not None else await asyncio.to_thread(open_database, config, upgrade=True)
-        if classifier is None:
+        size = config.classifier.batch_size
+
+        def build() -> Classifier:
             logger.info("Loading the %r sentiment classifier", config.classifier.kind)
-            classifier = await asyncio.to_thread(build_classifier, config.classifier.kind, config.classifier.options())
+            return timed(build_classifier(config.classifier.kind, config.classifier.options()))
+
+        if classifier is not None:
+            classification = Classification(timed(classifier), batch_size=size)
+        elif lazy_classifier:
+            classification = Classification(build=build, batch_size=size)
+        else:
+            classification = Classification(await asyncio.to_thread(build), batch_size=size)
         ruleset = compile_rules(list(config.rules), config.templates, webhooks={w.name for w in config.webhooks})
         http = make_session()
-        runtime = cls(config=config, db=database, classifier=classifier, ruleset=ruleset, http=http)
+        runtime = cls(config=config, db=database, classification=classification, ruleset=ruleset, http=http)
         for source in config.sources:
             runtime._build_connector(source)
         await asyncio.to_thread(runtime.warn_about_rule_labels)
@@ -78,6 +99,11 @@ class Runtime:
         for name in missing:
             logger.warning("A rule names the label %r, which is not defined or switched off: it matches nothing", name)
         return missing
+
+    @property
+    def classifier(self) -> Classifier | None:
+        """The loaded sentiment classifier (None while a lazy one waits for a first new post)."""
+        return self.classification.classifier() if self.classification.loaded else None
 
     def _build_connector(self, source: SourceConfig) -> None:
         """Build the source's connector with an HTTP session (connection pool) of its own.
@@ -113,7 +139,24 @@ class Runtime:
                 return PollResult(source=source.name, errors=1, error=self.broken.get(source.name, "not built"))
             return await poller.run_once(force=force)
 
-        return list(await asyncio.gather(*(one(s) for s in sources)))
+        results = await asyncio.gather(*(one(s) for s in sources), return_exceptions=True)
+        for failure in results:
+            if isinstance(failure, BaseException):
+                raise failure  # a classifier that cannot load (pollers record every source error themselves)
+        return [r for r in results if isinstance(r, PollResult)]
+
+    async def retry_failed(self) -> ingest.Processed:
+        """Link and act on stored mentions whose earlier try failed and whose retry is due (``services.retries``)."""
+        now = utcnow()
+        processed = await self.db.run_write(lambda s: ingest.retry_due(s, self.config, self.pipeline.ruleset, now))
+        if processed.done or processed.failed:
+            logger.info(
+                "Retried %d mention(s): %d went through, %d failed again",
+                len(processed.done) + len(processed.failed),
+                len(processed.done),
+                len(processed.failed),
+            )
+        return processed
 
     async def close(self) -> None:
         """Close every connector, the HTTP session, what connector classes share, and the database."""
@@ -125,6 +168,7 @@ class Runtime:
         for session in self.source_sessions.values():
             await session.close()
         await self.http.close()
+        self.classification.close()
         for connector_class in {type(connector) for connector in self.connectors.values()}:
             if isinstance(connector_class, SharedResources):
                 connector_class.close_shared()

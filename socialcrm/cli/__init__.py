@@ -31,6 +31,7 @@ COMMAND_MODULES = [
     "privacy_cmds",
     "ops_cmds",
     "webhook_cmds",
+    "retry_cmds",
 ]
 logger = logging.getLogger("socialcrm.cli")
 

@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -175,8 +175,14 @@ def parse_line(number: int, line: bytes | None) -> tuple[Any, str | None, str | 
     return identifier, text, None
 
 
-def classify_stream(classifier: Classifier, source: IO[bytes], sink: IO[str], batch_size: int) -> tuple[int, int]:
-    """Classify JSON Lines from ``source`` into ``sink`` batch by batch; returns (lines, errors)."""
+def classify_stream(
+    classifier: Classifier | Callable[[], Classifier], source: IO[bytes], sink: IO[str], batch_size: int
+) -> tuple[int, int]:
+    """Classify JSON Lines from ``source`` into ``sink`` batch by batch; returns (lines, errors).
+
+    ``classifier`` may be a function that builds it: it is then called only once a line has text to
+    classify, so input with nothing to classify never loads a model.
+    """
     pending: list[tuple[bool, Any, str | None, str | None]] = []
     counts = [0, 0]
 
@@ -185,8 +191,9 @@ def classify_stream(classifier: Classifier, source: IO[bytes], sink: IO[str], ba
         analyses: list[Any] = []
         failure = None
         if texts:
+            model = classifier if isinstance(classifier, Classifier) else classifier()
             try:
-                analyses = classifier.analyse(texts)
+                analyses = model.analyse(texts)
             except (ClassifierError, RuntimeError, ValueError) as err:
                 failure = f"classifier failed on this batch: {err}"
                 logger.error("Classifier failed on a batch of %d texts: %s", len(texts), err)
@@ -236,17 +243,24 @@ def cmd_classify(args: argparse.Namespace) -> int:
     if args.input and not Path(args.input).is_file():
         print(f"socialcrm: input file {args.input} does not exist", file=sys.stderr)
         return 2
+    loaded: list[Classifier] = []
+
+    def classifier() -> Classifier:  # built when the first text needs it
+        if not loaded:
+            loaded.append(resolve_classifier(args))
+        return loaded[0]
+
     try:
-        classifier = resolve_classifier(args)
+        if args.input:
+            with open(args.input, "rb") as source:
+                lines, errors = classify_stream(classifier, source, sys.stdout, args.batch_size)
+        else:
+            lines, errors = classify_stream(classifier, sys.stdin.buffer, sys.stdout, args.batch_size)
     except ClassifierError as err:
         print(f"socialcrm: {err}", file=sys.stderr)
         return 2 if "unknown classifier kind" in str(err) else 1
-    if args.input:
-        with open(args.input, "rb") as source:
-            lines, errors = classify_stream(classifier, source, sys.stdout, args.batch_size)
-    else:
-        lines, errors = classify_stream(classifier, sys.stdin.buffer, sys.stdout, args.batch_size)
-    logger.info("classified %d lines (%d errors) with %s", lines, errors, classifier.model_id)
+    model = loaded[0].model_id if loaded else "no model (nothing to classify)"
+    logger.info("classified %d lines (%d errors) with %s", lines, errors, model)
     return 0
 
 

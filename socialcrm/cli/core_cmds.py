@@ -229,10 +229,11 @@ def cmd_poll(args: argparse.Namespace) -> int:
             config.source(name)
 
     async def go() -> list[Any]:
-        runtime = await Runtime.open(config)
+        runtime = await Runtime.open(config, lazy_classifier=True)  # loaded only if a new post needs it
         keep_startup_objects_out_of_gc()
         try:
             results = await runtime.poll_once(names, force=args.force)
+            await runtime.retry_failed()
             await runtime.outbox.run_once()
             return results
         finally:
@@ -244,6 +245,8 @@ def cmd_poll(args: argparse.Namespace) -> int:
         note = r.error or r.skipped_reason or ("not modified" if r.not_modified else "")
         if r.tickets or r.drafts:
             note = (note + "; " if note else "") + f"{r.tickets} ticket(s), {r.drafts} draft(s)"
+        if r.filtered:
+            note = (note + "; " if note else "") + f"{r.filtered} left out by keep_only"
         rows.append([r.source, r.fetched, r.new, r.duplicates, r.errors, note])
     headers = ["source", "fetched", "new", "dupes", "errors", "note"]
     print("\n".join(format_table(headers, rows, numeric=headers[1:5])))
@@ -318,16 +321,18 @@ def cmd_sources(args: argparse.Namespace) -> int:
             queue = queue_status(session, config.workers.stalled_seconds)
     finally:
         db.dispose()
-    headers = ["source", "type", "state", "last success", "fetched", "new", "errors", "last error"]
+    headers = ["source", "type", "state", "last success", "fetched", "new", "errors", "retrying", "last error"]
     cells = [
-        [r.name, r.type, r.state_text, r.last_success or "never", r.fetched, r.new, r.errors, r.last_error]
+        [r.name, r.type, r.state_text, r.last_success or "never", r.fetched, r.new, r.errors, r.retrying, r.last_error]
         for r in rows
     ]
     if queue.available:  # on PostgreSQL: which worker polls what now, and what waits
         headers.insert(4, "poll job")
         for r, row in zip(rows, cells, strict=True):
             row.insert(4, _poll_job_text(queue.sources.get(r.name)))
-    print("\n".join(format_table(headers, cells, numeric=["fetched", "new", "errors"])))
+    print("\n".join(format_table(headers, cells, numeric=["fetched", "new", "errors", "retrying"])))
+    if any(r.retrying for r in rows):
+        print("Mentions whose linking or rules failed are retried; `socialcrm retries` shows why.")
     if queue.available:
         print()
         print(queue.summary())

@@ -57,6 +57,11 @@ EXAMPLES: dict[str, list[str]] = {
     "db upgrade": ["socialcrm db upgrade  # after installing a new version, before starting it"],
     "db current": ["socialcrm db current"],
     "sources": ["socialcrm sources", "socialcrm sources pause acme-blog"],
+    "retries": [
+        "socialcrm retries  # mentions whose linking or rules failed, and why",
+        "socialcrm retries run  # try them all again now",
+        "socialcrm retries dismiss 4711 4712",
+    ],
     "demo": ["socialcrm demo --dir /tmp/socialcrm-demo --port 8090"],
     "customers": ["socialcrm customers import customers.csv --dry-run", "socialcrm customers merge-candidates"],
     "customers import": [

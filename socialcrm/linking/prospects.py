@@ -76,20 +76,25 @@ def ensure_prospects(
     """
     if not authors:
         return set()
+    # Sorted by key, so two processes inserting overlapping authors take their locks in one order.
+    authors = sorted(authors, key=lambda a: (a.platform, a.handle))
     refs = {(a.platform, a.handle): prospect_ref(a.platform, a.handle) for a in authors}
-    rows = [
-        {
-            "customer_ref": refs[(a.platform, a.handle)],
-            "name": a.name,
-            "tags": [],
-            "is_prospect": True,
-            "consent_marketing": False,
-            "consent_contact": True,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for a in authors
-    ]
+    rows = sorted(
+        (
+            {
+                "customer_ref": refs[(a.platform, a.handle)],
+                "name": a.name,
+                "tags": [],
+                "is_prospect": True,
+                "consent_marketing": False,
+                "consent_contact": True,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for a in authors
+        ),
+        key=lambda row: str(row["customer_ref"]),
+    )
     created_refs = {row[0] for row in insert_missing(session, table_of(Customer), rows, ["customer_ref"])}
     prospects = _by_ref(session, sorted(refs.values()))
     for prospect in prospects.values():

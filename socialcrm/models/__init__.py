@@ -12,7 +12,7 @@ from socialcrm.models.crm import (
 )
 from socialcrm.models.engine import ActionKey, AuditEntry, Decision, OutboxItem
 from socialcrm.models.labels import CustomLabel, LabelExample, MentionLabel
-from socialcrm.models.mentions import Mention, SentimentCorrection
+from socialcrm.models.mentions import Mention, MentionRetry, SentimentCorrection
 from socialcrm.models.sources import SourceState
 from socialcrm.models.users import ApiToken, SavedFilter, User, WebSession
 from socialcrm.models.vocabulary import (
@@ -70,6 +70,7 @@ __all__ = [
     "LinkSuggestion",
     "Mention",
     "MentionLabel",
+    "MentionRetry",
     "MergeCandidate",
     "Order",
     "OutboxItem",

@@ -59,3 +59,18 @@ class SentimentCorrection(SQLModel, table=True):
     new_label: SentimentLabel = Field(sa_type=AutoString(length=16))
     corrected_by: str = Field(max_length=64)
     corrected_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class MentionRetry(SQLModel, table=True):
+    """A stored mention whose linking or rules failed: retried later until it succeeds or a person dismisses it."""
+
+    __table_args__ = (Index("ix_mentionretry_due", "dismissed_at", "next_attempt_at"),)
+    mention_id: int = Field(foreign_key="mention.id", primary_key=True)
+    source: str = Field(index=True, max_length=64)
+    error: str = Field(sa_type=Text)
+    attempts: int = 1
+    first_failed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    last_failed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    next_attempt_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    dismissed_by: str | None = Field(default=None, max_length=64)
+    dismissed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -6,7 +6,7 @@ then decides from the facts alone, so evaluation is pure and a backtest can repl
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -85,19 +85,33 @@ def build_facts(session: Session, mention: Mention, ruleset: RuleSet, now: datet
             if ticket_id is not None
         )
         if ruleset.needs_orders:
-            products = frozenset(
-                fold(product)
-                for products_list in session.exec(select(Order.products).where(Order.customer_id == customer.id))
-                for product in products_list or ()
+            products = ordered_products(
+                order.products for order in session.exec(select(Order).where(Order.customer_id == customer.id))
             )
-    text = mention_text(mention)
     volume = {cond.key: cond.count(session, mention, now) for cond in ruleset.volume_conditions}
     labels = predicted_labels(session, mention.id) if ruleset.needs_labels and mention.id is not None else {}
+    return facts_for(mention, customer, open_ids, products, volume, labels)
+
+
+def ordered_products(product_lists: Iterable[Sequence[str] | None]) -> frozenset[str]:
+    """The folded names of every product in these orders' product lists."""
+    return frozenset(fold(product) for products in product_lists for product in products or ())
+
+
+def facts_for(
+    mention: Mention,
+    customer: Customer | None,
+    open_ticket_ids: tuple[int, ...],
+    products: frozenset[str],
+    volume: Mapping[str, int],
+    labels: Mapping[str, float] | None = None,
+) -> Facts:
+    """The facts of ``mention`` from what was read about it (no I/O): the batch pipeline reads in bulk."""
     return Facts(
         mention_id=mention.id,
         source=mention.source,
         source_type=mention.source_type,
-        text=text,
+        text=mention_text(mention),
         language=mention.language,
         sentiment=mention.sentiment,
         sentiment_score=mention.sentiment_score,
@@ -112,10 +126,10 @@ def build_facts(session: Session, mention: Mention, ruleset: RuleSet, now: datet
         consent_marketing=bool(customer and customer.consent_marketing),
         segment=customer.segment if customer else None,
         customer_tags=frozenset(fold(t) for t in (customer.tags if customer else ()) or ()),
-        open_ticket_ids=open_ids,
+        open_ticket_ids=open_ticket_ids,
         ordered_products=products,
-        volume=volume,
-        labels=labels,
+        volume=dict(volume),
+        labels=dict(labels or {}),
     )
 
 

@@ -19,16 +19,17 @@ from datetime import datetime
 from typing import Any
 
 from jinja2.exceptions import TemplateError
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from socialcrm.config import Config
 from socialcrm.errors import InvalidInputError
-from socialcrm.models import OPEN_TICKET_STATUSES, ActionKey, Customer, Decision, Mention, Ticket, TicketMention
+from socialcrm.models import OPEN_TICKET_STATUSES, ActionKey, Decision, Mention, Ticket
 from socialcrm.rules.actionspec import ActionSpec
 from socialcrm.rules.facts import thread_key
 from socialcrm.rules.ruleset import Evaluation, Rule
 from socialcrm.services import customers, drafts, outbox, tickets
 from socialcrm.services.assignees import WorkKind, check_assignee
+from socialcrm.services.desk import Desk, DirectDesk
 from socialcrm.services.records import mention_record
 from socialcrm.services.reply_context import template_context
 
@@ -64,33 +65,45 @@ def action_key(rule: str, action: str, mention: Mention) -> str:
 
 
 def apply_evaluation(
-    session: Session, mention: Mention, evaluation: Evaluation, context: ActionContext
+    session: Session,
+    mention: Mention,
+    evaluation: Evaluation,
+    context: ActionContext,
+    desk: Desk | None = None,
 ) -> list[Decision]:
-    """Store one Decision per rule and perform the fired rules' actions; idempotent per mention."""
+    """Store one Decision per rule and perform the fired rules' actions; idempotent per mention.
+
+    ``desk`` is where the actions look things up and write: the database by default, a batch's
+    caches in the pipeline (``BatchDesk``; it writes the decisions and keys when the batch ends).
+    """
     assert mention.id is not None, "apply_evaluation needs a flushed mention"
-    if session.exec(select(Decision.id).where(Decision.mention_id == mention.id)).first() is not None:
+    desk = desk or DirectDesk(session)
+    if desk.has_decisions(mention.id):
         logger.debug("mention %s already has decisions; nothing to do", mention.id)
         return []
     decisions = []
     for position, result in enumerate(evaluation.results):
-        outcomes = [_perform(session, mention, result.rule, spec, context) for spec in result.actions]
-        decision = Decision(
-            mention_id=_mention_id(mention),
-            rule=result.rule.name,
-            position=position,
-            fired=result.fired,
-            explanation=result.explanation(),
-            actions=outcomes,
-            created_at=context.now,
+        outcomes = [_perform(session, desk, mention, result.rule, spec, context) for spec in result.actions]
+        decisions.append(
+            desk.add_decision(
+                {
+                    "mention_id": _mention_id(mention),
+                    "rule": result.rule.name,
+                    "position": position,
+                    "fired": result.fired,
+                    "explanation": result.explanation(),
+                    "actions": outcomes,
+                    "created_at": context.now,
+                }
+            )
         )
-        session.add(decision)
-        decisions.append(decision)
-    session.flush()
+    if isinstance(desk, DirectDesk):
+        session.flush()
     return decisions
 
 
 def _perform(
-    session: Session, mention: Mention, rule: Rule, spec: ActionSpec, context: ActionContext
+    session: Session, desk: Desk, mention: Mention, rule: Rule, spec: ActionSpec, context: ActionContext
 ) -> dict[str, Any]:
     outcome = spec.describe()
     if spec.kind == "suppress":
@@ -99,8 +112,8 @@ def _perform(
     key = action_key(rule.name, spec.kind, mention)
     handler = _HANDLERS[spec.kind]
     try:
-        with session.begin_nested():
-            outcome.update(handler(session, mention, rule, spec, context, key))
+        with desk.protect():
+            outcome.update(handler(session, desk, mention, rule, spec, context, key))
     except TemplateError as err:
         logger.warning("rule %s: action %s on mention %s failed: %s", rule.name, spec.kind, mention.id, err)
         outcome.update(outcome="error", error=f"template: {err}")
@@ -117,50 +130,47 @@ def webhook_outbox_key(action_key: str) -> str:
     return f"webhook:{action_key}"
 
 
-def _claim(
-    session: Session, key: str, rule: Rule, spec: ActionSpec, mention: Mention, now: datetime
-) -> ActionKey | None:
+def _claim(desk: Desk, key: str, rule: Rule, spec: ActionSpec, mention: Mention, now: datetime) -> ActionKey | None:
     """Take the key; return the existing ActionKey when the action was already done (then do nothing)."""
-    existing = session.get(ActionKey, key)
+    existing = desk.action_key(key)
     if existing is not None:
         return existing
-    session.add(ActionKey(key=key, rule=rule.name, action=spec.kind, mention_id=_mention_id(mention), created_at=now))
-    session.flush()
+    desk.remember(ActionKey(key=key, rule=rule.name, action=spec.kind, mention_id=_mention_id(mention), created_at=now))
     return None
 
 
 def _open_ticket(
-    session: Session, mention: Mention, rule: Rule, spec: ActionSpec, ctx: ActionContext, key: str
+    session: Session, desk: Desk, mention: Mention, rule: Rule, spec: ActionSpec, ctx: ActionContext, key: str
 ) -> dict[str, Any]:
     """Join the thread's active ticket; reopen a resolved one; a closed one: reopen or follow up; else open one."""
     assert mention.id is not None
     thread = thread_key(mention)
-    keyed, next_key = _ticket_of_key(session, key)
-    ticket = tickets.find_open_ticket(session, thread, mention.customer_id)
+    keyed, next_key = _ticket_of_key(desk, key)
+    ticket = desk.find_open_ticket(thread, mention.customer_id)
     if ticket is None and keyed is not None and keyed.status in OPEN_TICKET_STATUSES:
         ticket = keyed  # the thread's ticket was merged into this one
     previous: Ticket | None = None
     reopened = False
     if ticket is None:
-        previous = _newest(tickets.latest_in_thread(session, thread, mention.customer_id), keyed)
-        if previous is not None and _holds(session, previous, mention.id):
+        previous = _newest(desk.latest_in_thread(thread, mention.customer_id), keyed)
+        if previous is not None and previous.id in desk.ticket_ids_of(mention.id):
             return {"outcome": "already on ticket", "ticket_id": previous.id}
         if previous is not None and (previous.status == "resolved" or ctx.config.tickets.closed_thread == "reopen"):
             assert previous.id is not None
             ticket = tickets.reopen(session, previous.id, actor=ctx.actor, mention_id=mention.id, now=ctx.now)
+            desk.opened(ticket)
             reopened = True
     if ticket is not None:
-        if session.get(ActionKey, key) is None:
-            _remember(session, key, rule, spec, mention, ticket.id, ctx.now)
-        added = tickets.attach_mention(session, ticket, mention.id, actor=ctx.actor, now=ctx.now)
+        if desk.action_key(key) is None:
+            _remember(desk, key, rule, spec, mention, ticket.id, ctx.now)
+        added = desk.attach_mention(ticket, mention.id, actor=ctx.actor, now=ctx.now)
         outcome = "reopened" if reopened else ("joined" if added else "already on ticket")
         return {"outcome": outcome, "ticket_id": ticket.id}
     subject = _subject(mention)
     if previous is not None:  # the thread's ticket was closed: a linked follow-up keeps the history apart
         subject = f"Follow-up to #{previous.id}: {subject}"
     assignee, assignee_problem = _rule_assignee(session, spec, "tickets")
-    ticket = tickets.open_ticket(
-        session,
+    ticket = desk.open_ticket(
         subject=subject,
         priority=spec.options.get("priority", "normal"),
         team=spec.options.get("team"),
@@ -175,7 +185,7 @@ def _open_ticket(
         actor=ctx.actor,
         now=ctx.now,
     )
-    _remember(session, next_key, rule, spec, mention, ticket.id, ctx.now)
+    _remember(desk, next_key, rule, spec, mention, ticket.id, ctx.now)
     result: dict[str, Any] = {"outcome": "opened", "ticket_id": ticket.id}
     if previous is not None:
         result["follows"] = previous.id
@@ -190,10 +200,6 @@ def _newest(*candidates: Ticket | None) -> Ticket | None:
     return max(found, key=lambda t: t.id or 0) if found else None
 
 
-def _holds(session: Session, ticket: Ticket, mention_id: int) -> bool:
-    return session.get(TicketMention, (ticket.id, mention_id)) is not None
-
-
 def _rule_assignee(session: Session, spec: ActionSpec, work: WorkKind) -> tuple[str | None, str | None]:
     """The rule's assignee when that user may take ``work``; else nobody, and why (kept in the decision)."""
     wanted = spec.options.get("assignee")
@@ -204,14 +210,14 @@ def _rule_assignee(session: Session, spec: ActionSpec, work: WorkKind) -> tuple[
         return None, str(err)
 
 
-def _ticket_of_key(session: Session, key: str) -> tuple[Ticket | None, str]:
+def _ticket_of_key(desk: Desk, key: str) -> tuple[Ticket | None, str]:
     """The newest ticket opened under ``key`` (through merges and follow-ups) and the key for the next."""
     ticket: Ticket | None = None
     current = key
-    while (taken := session.get(ActionKey, current)) is not None and taken.target:
-        ticket = session.get(Ticket, int(taken.target))
+    while (taken := desk.action_key(current)) is not None and taken.target:
+        ticket = desk.ticket(int(taken.target))
         while ticket is not None and ticket.merged_into_id is not None:
-            ticket = session.get(Ticket, ticket.merged_into_id)
+            ticket = desk.ticket(ticket.merged_into_id)
         if ticket is None or ticket.status != "closed":
             return ticket, current
         current = f"{key}|after:{ticket.id}"[:900]
@@ -219,7 +225,7 @@ def _ticket_of_key(session: Session, key: str) -> tuple[Ticket | None, str]:
 
 
 def _remember(
-    session: Session,
+    desk: Desk,
     key: str,
     rule: Rule,
     spec: ActionSpec,
@@ -227,7 +233,7 @@ def _remember(
     target: int | None,
     now: datetime,
 ) -> None:
-    session.add(
+    desk.remember(
         ActionKey(
             key=key,
             rule=rule.name,
@@ -237,15 +243,14 @@ def _remember(
             created_at=now,
         )
     )
-    session.flush()
 
 
 def _draft_reply(
-    session: Session, mention: Mention, rule: Rule, spec: ActionSpec, ctx: ActionContext, key: str
+    session: Session, desk: Desk, mention: Mention, rule: Rule, spec: ActionSpec, ctx: ActionContext, key: str
 ) -> dict[str, Any]:
     if spec.template is None:
         return {"outcome": "error", "error": f"template {spec.options.get('template')!r} is not usable"}
-    existing = session.get(ActionKey, key)
+    existing = desk.action_key(key)
     if existing is not None:
         return {"outcome": "already done", "draft_id": int(existing.target) if existing.target else None}
     language, text = spec.template.render(mention.language, template_context(session, mention, rule=rule.name))
@@ -262,16 +267,7 @@ def _draft_reply(
         actor=ctx.actor,
         now=ctx.now,
     )
-    session.add(
-        ActionKey(
-            key=key,
-            rule=rule.name,
-            action=spec.kind,
-            mention_id=_mention_id(mention),
-            target=str(draft.id),
-            created_at=ctx.now,
-        )
-    )
+    _remember(desk, key, rule, spec, mention, draft.id, ctx.now)
     result: dict[str, Any] = {"outcome": "drafted", "draft_id": draft.id, "language": language}
     if assignee_problem:
         result["warning"] = f"{assignee_problem}; the draft waits in the shared queue"
@@ -283,11 +279,11 @@ def _draft_reply(
 
 
 def _tag(
-    session: Session, mention: Mention, rule: Rule, spec: ActionSpec, ctx: ActionContext, key: str
+    session: Session, desk: Desk, mention: Mention, rule: Rule, spec: ActionSpec, ctx: ActionContext, key: str
 ) -> dict[str, Any]:
     wanted = list(spec.options["tags"])
     if spec.options.get("target") == "customer":
-        customer = session.get(Customer, mention.customer_id) if mention.customer_id else None
+        customer = desk.customer(mention.customer_id)
         if customer is None:
             return {"outcome": "no customer to tag"}
         added = customers.add_tags(session, customer, wanted, actor=ctx.actor, now=ctx.now, detail={"rule": rule.name})
@@ -300,12 +296,12 @@ def _tag(
 
 
 def _set_priority(
-    session: Session, mention: Mention, rule: Rule, spec: ActionSpec, ctx: ActionContext, key: str
+    session: Session, desk: Desk, mention: Mention, rule: Rule, spec: ActionSpec, ctx: ActionContext, key: str
 ) -> dict[str, Any]:
-    ticket = tickets.find_open_ticket(session, thread_key(mention), mention.customer_id)
+    ticket = desk.find_open_ticket(thread_key(mention), mention.customer_id)
     if ticket is None:
         return {"outcome": "no open ticket in this thread"}
-    if _claim(session, key, rule, spec, mention, ctx.now) is not None:
+    if _claim(desk, key, rule, spec, mention, ctx.now) is not None:
         return {"outcome": "already done", "ticket_id": ticket.id}
     old = ticket.priority
     assert ticket.id is not None
@@ -314,12 +310,12 @@ def _set_priority(
 
 
 def _notify(
-    session: Session, mention: Mention, rule: Rule, spec: ActionSpec, ctx: ActionContext, key: str
+    session: Session, desk: Desk, mention: Mention, rule: Rule, spec: ActionSpec, ctx: ActionContext, key: str
 ) -> dict[str, Any]:
-    if _claim(session, key, rule, spec, mention, ctx.now) is not None:
+    if _claim(desk, key, rule, spec, mention, ctx.now) is not None:
         return {"outcome": "already done"}
-    customer = session.get(Customer, mention.customer_id) if mention.customer_id else None
-    ticket = tickets.find_open_ticket(session, thread_key(mention), mention.customer_id)
+    customer = desk.customer(mention.customer_id)
+    ticket = desk.find_open_ticket(thread_key(mention), mention.customer_id)
     body = {
         "event": "notify",
         "rule": rule.name,

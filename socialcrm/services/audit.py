@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, Final, Literal, get_args
 
 from sqlmodel import Session, col, select
 
-from socialcrm.models import AuditEntry, utcnow
+from socialcrm.models import AuditEntry, table_of, utcnow
 from socialcrm.services.bulk import Bulk
 
 DAEMON = "daemon"
+_COLLECTED = "socialcrm.audit.collected"
 
 AuditAction = Literal[
     # people and access
@@ -45,6 +47,7 @@ AuditAction = Literal[
     "import.orders",
     # mentions and links
     "mention.sentiment",
+    "mention.retry_dismiss",
     "link.confirm",
     "link.reject",
     # tickets
@@ -93,16 +96,24 @@ def record(
     entity_type: str,
     entity_id: object | None = None,
     detail: Mapping[str, Any] | None = None,
-) -> AuditEntry:
-    """Append one entry in the caller's transaction (so it commits or rolls back with the change)."""
-    entry = AuditEntry(
-        at=utcnow(),
-        actor=actor,
-        action=action,
-        entity_type=entity_type,
-        entity_id=None if entity_id is None else str(entity_id),
-        detail=dict(detail or {}),
-    )
+) -> AuditEntry | None:
+    """Append one entry in the caller's transaction (so it commits or rolls back with the change).
+
+    Inside ``collected`` the entry is kept as a row for one bulk insert (and None is returned).
+    """
+    row: dict[str, Any] = {
+        "at": utcnow(),
+        "actor": actor,
+        "action": action,
+        "entity_type": entity_type,
+        "entity_id": None if entity_id is None else str(entity_id),
+        "detail": dict(detail or {}),
+    }
+    collected_rows = session.info.get(_COLLECTED)
+    if collected_rows is not None:
+        collected_rows.append(row)
+        return None
+    entry = AuditEntry(**row)
     session.add(entry)
     return entry
 
@@ -120,6 +131,32 @@ def record_many(
     rows = [(now, actor, action, entity_type, str(entity_id), shared) for entity_id in entity_ids]
     columns = ("at", "actor", "action", "entity_type", "entity_id", "detail")
     return Bulk(session).insert(AuditEntry.__table__, columns, rows)  # type: ignore[attr-defined]
+
+
+@contextmanager
+def collected(session: Session) -> Iterator[list[dict[str, Any]]]:
+    """Keep the entries recorded meanwhile as rows (the pipeline writes a batch's entries in one insert).
+
+    The caller writes them with ``write_rows``, in the same transaction; on an error they are dropped
+    with the work they describe.
+    """
+    rows: list[dict[str, Any]] = []
+    previous = session.info.get(_COLLECTED)
+    session.info[_COLLECTED] = rows
+    try:
+        yield rows
+    finally:
+        if previous is None:
+            session.info.pop(_COLLECTED, None)
+        else:
+            session.info[_COLLECTED] = previous
+
+
+def write_rows(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert collected entries in one statement, then forget them."""
+    if rows:
+        session.connection().execute(table_of(AuditEntry).insert(), rows)
+        rows.clear()
 
 
 def recent(

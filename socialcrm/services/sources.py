@@ -23,7 +23,7 @@ from sqlmodel import Session, col, select
 from socialcrm.config import Config, SourceConfig
 from socialcrm.models import SourceState, SourceStatus, utcnow
 from socialcrm.secret_mask import mask_secrets
-from socialcrm.services import audit
+from socialcrm.services import audit, retries
 
 MAX_ERROR_CHARS = 2000
 HEALTHY: tuple[SourceStatus, ...] = ("ok", "new")
@@ -49,6 +49,7 @@ class SourceHealth:
     last_error_at: datetime | None
     consecutive_failures: int = 0
     last_poll_at: datetime | None = None
+    retrying: int = 0  # stored mentions whose linking or rules failed, waiting for a retry (services.retries)
 
 
 @dataclass(frozen=True)
@@ -207,13 +208,14 @@ def retry_auth_failures(session: Session) -> None:
 def describe_sources(session: Session, config: Config, now: datetime) -> list[SourceHealth]:
     """Every configured source with its stored state (sources never polled show as "new")."""
     rows = []
+    waiting = retries.count_by_source(session)
     for source in config.sources:
         state = session.get(SourceState, source.name) or SourceState(name=source.name, type=source.type)
-        rows.append(_health(source, state, now))
+        rows.append(_health(source, state, now, waiting.get(source.name, 0)))
     return rows
 
 
-def _health(source: SourceConfig, state: SourceState, now: datetime) -> SourceHealth:
+def _health(source: SourceConfig, state: SourceState, now: datetime, retrying: int) -> SourceHealth:
     if not source.enabled:
         text = "disabled in config"
     elif state.state == "backoff" and state.backoff_until and state.backoff_until > now:
@@ -246,4 +248,5 @@ def _health(source: SourceConfig, state: SourceState, now: datetime) -> SourceHe
         last_error_at=state.last_error_at,
         consecutive_failures=state.consecutive_failures,
         last_poll_at=state.last_poll_at,
+        retrying=retrying,
     )

@@ -99,10 +99,13 @@ def open_ticket(
     sla: Mapping[Priority, SlaTarget] | None = None,
     actor: str = DAEMON,
     now: datetime | None = None,
+    attach: bool = True,
 ) -> Ticket:
     """Create a ticket (status new) with SLA due times; attach ``mention_id`` when given.
 
-    ``follow_up_of_id`` links it to the closed ticket it follows (both audit logs say so).
+    ``follow_up_of_id`` links it to the closed ticket it follows (both audit logs say so). With
+    ``attach=False`` the mention is only named in the audit entry: the caller links it (the pipeline
+    writes a batch's links in one insert).
     """
     if priority not in PRIORITIES:
         raise InvalidInputError(f"unknown priority {priority!r} (allowed: {', '.join(PRIORITIES)})")
@@ -137,7 +140,7 @@ def open_ticket(
     )
     if follow_up_of_id is not None:
         audit.record(session, actor, "ticket.follow_up", "ticket", follow_up_of_id, {"follow_up": ticket.id})
-    if mention_id is not None:
+    if mention_id is not None and attach:
         attach_mention(session, ticket, mention_id, actor=actor, now=now)
     return ticket
 

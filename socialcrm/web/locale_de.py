@@ -575,6 +575,17 @@ CATALOGUE: dict[str, str] = {
     "sent through the platform": "über die Plattform gesendet",
     "{changed} changed, {refused} not changed.": "{changed} geändert, {refused} nicht geändert.",
     "{first}–{last} of {total}": "{first}–{last} von {total}",
+    "Waiting for a retry": "Warten auf neuen Versuch",
+    "Mentions waiting for a retry": "Erwähnungen, die auf einen neuen Versuch warten",
+    "Their linking or rules failed; they are retried until they go through or you dismiss them.": (
+        "Ihre Zuordnung oder ihre Regeln sind fehlgeschlagen; sie werden erneut versucht, bis es gelingt "
+        "oder Sie sie verwerfen."
+    ),
+    "Retry all now": "Alle jetzt erneut versuchen",
+    "Mention": "Erwähnung",
+    "Tries": "Versuche",
+    "Next try": "Nächster Versuch",
+    "Dismiss": "Verwerfen",
 }
 
 CATALOGUE.update(LABELS_DE)

@@ -85,8 +85,20 @@ def test_unknown_model_kind_and_missing_input_are_usage_errors(
 ) -> None:
     assert main(["classify", "--input", str(tmp_path / "missing.jsonl"), "--model", "lexicon"]) == 2
     assert "does not exist" in capsys.readouterr().err
-    assert main(["classify", "--model", str(tmp_path / "nothing-here"), "--input", str(REPO / "pyproject.toml")]) == 1
+    posts = tmp_path / "posts.jsonl"
+    posts.write_text('{"id": 1, "text": "Lieferung kam nie an"}\n')
+    assert main(["classify", "--model", str(tmp_path / "nothing-here"), "--input", str(posts)]) == 1
     assert "model directory" in capsys.readouterr().err
+
+
+def test_classify_loads_no_model_when_nothing_needs_classifying(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Input without a single text to classify never loads the model (a missing one is not even noticed)."""
+    assert main(["classify", "--model", str(tmp_path / "nothing-here"), "--input", str(REPO / "pyproject.toml")]) == 0
+    captured = capsys.readouterr()
+    assert "model directory" not in captured.err
+    assert all("error" in json.loads(line) for line in captured.out.splitlines())
 
 
 def test_eval_prints_the_metric_of_each_set(capsys: pytest.CaptureFixture[str]) -> None:

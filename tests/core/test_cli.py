@@ -303,7 +303,9 @@ async def test_poll_failure_exits_1_and_sources_shows_the_state(tmp_path: Path, 
     assert code == 2
 
 
-async def test_classifier_problems_are_a_message_and_an_exit_code_not_a_traceback(tmp_path: Path) -> None:
+async def test_classifier_problems_are_a_message_and_an_exit_code_not_a_traceback(
+    tmp_path: Path, feeds: ReplayServer
+) -> None:
     config = tmp_path / "socialcrm.toml"
     config.write_text('[database]\nurl = "sqlite:///crm.db"\n[classifier]\nkind = "sentiment-pro"\n')
     code, _, err = await run(tmp_path, "check-config")
@@ -312,15 +314,26 @@ async def test_classifier_problems_are_a_message_and_an_exit_code_not_a_tracebac
     assert code == 2 and "classifier.kind: unknown kind 'sentiment-pro'" in err and "Traceback" not in err
 
     missing = tmp_path / "no-such-model"
-    config.write_text(
-        f'[database]\nurl = "sqlite:///crm.db"\n[classifier]\nkind = "transformers"\nmodel = "{missing}"\n'
-        "fallback = false\n"
+    broken = feed_config(feeds.base_url).replace(
+        'kind = "lexicon"', f'kind = "transformers"\nmodel = "{missing}"\nfallback = false'
     )
+    config.write_text(broken)
     code, _, err = await run(tmp_path, "check-config")
     assert code == 0, err
-    code, _, err = await run(tmp_path, "poll")
+    code, _, err = await run(tmp_path, "poll")  # new posts need the model, which cannot load
     assert code == 1 and "Traceback" not in err
     assert f"socialcrm: classifier: model directory {missing} does not exist" in err
+    with Database(f"sqlite:///{tmp_path / 'crm.db'}").read() as session:
+        state = session.get(SourceState, "acme-blog")
+        assert state is None or state.state != "backoff"  # the model's fault is not the source's
+
+    config.write_text(feed_config(feeds.base_url))
+    code, _, err = await run(tmp_path, "poll")
+    assert code == 0, err
+    config.write_text(broken)
+    code, out, err = await run(tmp_path, "poll", "--force")  # nothing new: the model is never loaded
+    assert code == 0, err
+    assert "model directory" not in err
 
 
 async def test_sources_table_stays_aligned_with_long_states_and_names(tmp_path: Path) -> None:
@@ -397,3 +410,32 @@ async def test_privacy_commands(tmp_path: Path) -> None:
     assert code == 0 and "Erased 1 customers" in out
     code, _, err = await run(tmp_path, "privacy", "export", "K-9")
     assert code == 1 and "no customer" in err
+
+
+async def test_mentions_whose_rules_fail_are_listed_retried_and_dismissed(tmp_path: Path, feeds: ReplayServer) -> None:
+    config = tmp_path / "socialcrm.toml"
+    good = feed_config(feeds.base_url)
+    broken = good.replace("danke für Ihre Frage!", "danke! {{ 1000 // (ticket_id or 0) }}")
+    assert broken != good
+    config.write_text(broken)  # a reply template that breaks when the thread has no ticket
+    code, out, err = await run(tmp_path, "poll")
+    assert code == 0, err
+    code, out, _ = await run(tmp_path, "sources")
+    header, *lines = out.splitlines()
+    waiting = {line.split()[0]: line for line in lines if line and not line.startswith("Mentions")}
+    column = header.index("retrying")
+    failing = [name for name, line in waiting.items() if line[column : column + 8].strip() not in ("", "0")]
+    assert failing, out
+    assert "`socialcrm retries` shows why" in out
+    code, out, _ = await run(tmp_path, "retries")
+    assert code == 0 and "ZeroDivisionError" in out
+    ids = [int(line.split()[0]) for line in out.splitlines()[1:]]
+    code, out, _ = await run(tmp_path, "retries", "dismiss", str(ids[0]))
+    assert code == 0 and f"dismissed 1 mention(s): {ids[0]}" in out
+    config.write_text(good)  # the template is fixed
+    code, out, _ = await run(tmp_path, "retries", "run")
+    assert code == 0 and f"retried {len(ids) - 1} mention(s): {len(ids) - 1} went through, 0 failed" in out
+    code, out, _ = await run(tmp_path, "retries")
+    assert "No mention waits for a retry." in out
+    code, out, _ = await run(tmp_path, "retries", "--all")
+    assert str(ids[0]) in out and "dismissed by cli" in out

@@ -8,10 +8,12 @@ from sqlalchemy import text
 from sqlmodel import select
 
 from socialcrm.config import parse_config
-from socialcrm.models import SourceState, User
+from socialcrm.models import MentionRetry, SourceState, Ticket, TicketMention, User, utcnow
+from socialcrm.services import retries
 from socialcrm.services.queue import POLL_TASK, SEND_TASK
 from socialcrm.web.app import create_app
 from tests.web.conftest import login
+from tests.web.seed import add_mention
 
 CONFIG = """
 [[sources]]
@@ -159,3 +161,31 @@ async def test_sources_page_shows_poll_jobs_workers_and_queue_depth_on_postgres(
     assert "stalled on host-a:4123" in html and "worker-stalled" in html
     summary = re.search(r'<p data-queue="summary">(.*?)</p>', html, re.S)
     assert summary and "Stalled: 1" in summary.group(1)
+
+
+async def test_mentions_waiting_for_a_retry_are_shown_retried_and_dismissed(aiohttp_client, db, world):
+    """A mention whose linking or rules failed is counted on its source, listed, retried now or dismissed."""
+    with db.write() as s:
+        first = add_mention(s, "Meine Lieferung ist nicht angekommen", author="neu-1")
+        second = add_mention(s, "Lieferung kaputt", author="neu-2")
+        for mention in (first, second):
+            retries.record_failure(s, mention, "ZeroDivisionError: integer division by zero", now=utcnow())
+    client, csrf = await _admin(aiohttp_client, db)
+    html = await (await client.get("/admin")).text()
+    assert f'data-retry="{first.id}"' in html and f'data-retry="{second.id}"' in html
+    assert "ZeroDivisionError: integer division by zero" in html and 'href="#retries">2</a>' in html
+
+    response = await client.post(f"/admin/retries/{second.id}/dismiss", data={"csrf_token": csrf})
+    assert response.status == 200  # redirected back to the page
+    assert (await client.post(f"/admin/retries/{second.id}/dismiss")).status == 403  # CSRF protected
+    with db.read() as s:
+        assert [w.mention_id for w in retries.waiting(s)] == [first.id]
+        dismissed = s.get(MentionRetry, second.id)
+        assert dismissed is not None and dismissed.dismissed_by == "admin"
+
+    await client.post("/admin/retries/run", data={"csrf_token": csrf})
+    with db.read() as s:
+        assert retries.waiting(s) == [] and s.get(MentionRetry, first.id) is None
+        assert s.exec(select(Ticket).join(TicketMention).where(TicketMention.mention_id == first.id)).one()
+    html = await (await client.get("/admin")).text()
+    assert 'data-retry="' not in html

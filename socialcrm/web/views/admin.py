@@ -17,7 +17,7 @@ from socialcrm.rules.explain import evaluation_dicts, explain_mention
 from socialcrm.rules.facts import build_facts
 from socialcrm.rules.loader import compile_rules
 from socialcrm.rules.ruleset import RuleSet
-from socialcrm.services import audit, auth, queue, sources, users
+from socialcrm.services import audit, auth, ingest, queue, retries, sources, users
 from socialcrm.web.middleware import DB_KEY
 from socialcrm.web.render import render
 from socialcrm.web.security import requires, user_of
@@ -25,6 +25,7 @@ from socialcrm.web.views import params
 from socialcrm.web.views.common import CONFIG_KEY, finish
 
 routes = web.RouteTableDef()
+RETRIES_SHOWN = 50
 
 
 @dataclass
@@ -60,11 +61,22 @@ async def admin_home(request: web.Request) -> web.Response:
     now = utcnow()
     stalled_after = config.workers.stalled_seconds
 
-    def read(session: Session) -> tuple[list[sources.SourceHealth], queue.QueueStatus]:
-        return sources.describe_sources(session, config, now), queue.queue_status(session, stalled_after)
+    def read(session: Session) -> tuple[list[sources.SourceHealth], queue.QueueStatus, list[retries.WaitingMention]]:
+        return (
+            sources.describe_sources(session, config, now),
+            queue.queue_status(session, stalled_after),
+            retries.waiting(session, limit=RETRIES_SHOWN),
+        )
 
-    health, work = await request.app[DB_KEY].run_read(read)
-    return render(request, "admin.html", health=health, work=work, sentiment=_sentiment_model(config.classifier))
+    health, work, waiting = await request.app[DB_KEY].run_read(read)
+    return render(
+        request,
+        "admin.html",
+        health=health,
+        work=work,
+        waiting=waiting,
+        sentiment=_sentiment_model(config.classifier),
+    )
 
 
 def _sentiment_model(classifier: Any) -> dict[str, str]:
@@ -80,6 +92,30 @@ def _sentiment_model(classifier: Any) -> dict[str, str]:
         return shown
     shown.update(set=info.set_name or str(info.path), licence=info.licence, model_id=info.model_id)
     return shown
+
+
+@routes.post("/admin/retries/run")
+@requires()
+async def retries_run(request: web.Request) -> web.StreamResponse:
+    """Link and act on every mention waiting for a retry, now (with the rules in force)."""
+    config, ruleset = request.app[CONFIG_KEY], request.app[RULES_KEY].ruleset
+    now = utcnow()
+
+    def run(session: Session) -> None:
+        ingest.process_each(session, retries.due(session, now, all_waiting=True), config, ruleset, now)
+
+    await request.app[DB_KEY].run_write(run)
+    raise web.HTTPSeeOther("/admin")
+
+
+@routes.post(r"/admin/retries/{mention_id:\d+}/dismiss")
+@requires()
+async def retries_dismiss(request: web.Request) -> web.StreamResponse:
+    """Stop retrying one mention (it stays stored, without links or actions)."""
+    mention_id = params.path_id(request, "mention_id")
+    actor = user_of(request).username
+    await request.app[DB_KEY].run_write(lambda s: retries.dismiss(s, [mention_id], actor=actor, now=utcnow()))
+    raise web.HTTPSeeOther("/admin")
 
 
 @routes.post(r"/admin/sources/{name}/{action:pause|resume}")

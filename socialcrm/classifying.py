@@ -1,0 +1,98 @@
+"""The sentiment classifier of a running instance: loaded when first needed, run on one worker thread.
+
+One thread runs every classification, batch after batch, while the database work of batches already
+classified goes on in other threads: classifying the next batch overlaps with storing the previous
+one, and the model never competes with itself for the cores. ``socialcrm poll --once`` builds its
+classifier lazily, so a poll that finds nothing new never loads a model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+
+from classifiers.base import Analysis, Classifier, ClassifierError
+
+logger = logging.getLogger(__name__)
+FAILURES = (ClassifierError, RuntimeError, ValueError)
+
+
+class Classification:
+    """A classifier (given, or built on first use) and the one thread it runs on."""
+
+    def __init__(
+        self,
+        classifier: Classifier | None = None,
+        *,
+        build: Callable[[], Classifier] | None = None,
+        batch_size: int = 32,
+    ) -> None:
+        if classifier is None and build is None:
+            raise ValueError("Classification needs a classifier or a way to build one")
+        self._classifier = classifier
+        self._build = build
+        self.batch_size = batch_size
+        self._lock = threading.Lock()
+        self._failure: ClassifierError | None = None
+        self._executor: ThreadPoolExecutor | None = None
+
+    @property
+    def loaded(self) -> bool:
+        """True once the classifier exists (given, or built by a first classification)."""
+        return self._classifier is not None
+
+    def classifier(self) -> Classifier:
+        """The classifier, built now if it was not yet (blocking: call it off the event loop)."""
+        with self._lock:
+            if self._failure is not None:
+                raise self._failure  # tried once already: every later batch gets the same answer at once
+            if self._classifier is None:
+                assert self._build is not None
+                try:
+                    self._classifier = self._build()
+                except ClassifierError as err:
+                    self._failure = err
+                    raise
+            return self._classifier
+
+    async def analyse(self, texts: Sequence[str], hints: Sequence[str | None]) -> list[Analysis | None]:
+        """Analyse ``texts`` on the classifier's thread; a text the classifier fails on gets None."""
+        if not texts:
+            return []
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="classifier")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self.analyse_now, list(texts), list(hints))
+
+    def analyse_now(self, texts: Sequence[str], hints: Sequence[str | None]) -> list[Analysis | None]:
+        """Analyse in chunks of ``batch_size`` on the calling thread; a failing chunk is retried text by text."""
+        classifier = self.classifier()
+        results: list[Analysis | None] = []
+        for start in range(0, len(texts), self.batch_size):
+            chunk, chunk_hints = texts[start : start + self.batch_size], hints[start : start + self.batch_size]
+            try:
+                results.extend(classifier.analyse(chunk, chunk_hints))
+            except FAILURES as err:
+                logger.error("Classifier failed on a batch of %d texts (%s); retrying one by one", len(chunk), err)
+                results.extend(self._each(classifier, chunk, chunk_hints))
+        return results
+
+    @staticmethod
+    def _each(classifier: Classifier, texts: Sequence[str], hints: Sequence[str | None]) -> list[Analysis | None]:
+        out: list[Analysis | None] = []
+        for text, hint in zip(texts, hints, strict=True):
+            try:
+                out.append(classifier.analyse([text], [hint])[0])
+            except FAILURES as err:
+                logger.error("Classifier failed on one text (%s); stored without sentiment", err)
+                out.append(None)
+        return out
+
+    def close(self) -> None:
+        """Let the worker thread end (after the classification in progress)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=False)
+            self._executor = None

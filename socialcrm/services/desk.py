@@ -1,0 +1,408 @@
+"""Where actions look things up and write: straight to the database, or through a batch's caches.
+
+``services/actions.py`` decides what an action does (join the thread's ticket, open one, draft a
+reply, ...) and asks a desk for what it needs: an action key, the thread's open ticket, the tickets
+a mention is on. ``DirectDesk`` asks the database each time (one mention at a time: the web app,
+``rules test``, the per-mention fallback). ``BatchDesk`` serves a whole batch of new mentions: it reads
+the keys, tickets and customers of the batch with a few set-based queries first, answers from memory,
+keeps what the batch's own actions change, and writes the small append-only rows (action keys,
+ticket links, decisions, audit entries) in one insert per table at the end. Tickets and drafts are
+still created one by one through their services, so every rule of those services holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlmodel import Session, col, select
+
+from socialcrm.linking import CustomerCache
+from socialcrm.models import (
+    OPEN_TICKET_STATUSES,
+    ActionKey,
+    Customer,
+    Decision,
+    Mention,
+    Order,
+    Ticket,
+    TicketMention,
+    table_of,
+    unsaved,
+)
+from socialcrm.rules.facts import thread_key
+from socialcrm.services import audit, tickets
+
+LOOKUP_CHUNK = 500
+ORDER_NUMBERS = 10
+
+
+class Desk(Protocol):
+    """What actions read and write besides the services that own tickets, drafts and customers."""
+
+    def action_key(self, key: str) -> ActionKey | None:
+        """The action already taken under ``key``, if any."""
+        ...
+
+    def remember(self, key: ActionKey) -> None:
+        """Store a newly taken action key."""
+        ...
+
+    def find_open_ticket(self, thread: str, customer_id: int | None) -> Ticket | None:
+        """The oldest new/open/pending ticket of this thread and customer."""
+        ...
+
+    def latest_in_thread(self, thread: str, customer_id: int | None) -> Ticket | None:
+        """The newest ticket of this thread and customer, whatever its status (merged ones left out)."""
+        ...
+
+    def ticket(self, ticket_id: int) -> Ticket | None:
+        """The ticket with this id."""
+        ...
+
+    def ticket_ids_of(self, mention_id: int) -> list[int]:
+        """The tickets the mention is on."""
+        ...
+
+    def attach_mention(self, ticket: Ticket, mention_id: int, *, actor: str, now: datetime) -> bool:
+        """Put the mention on the ticket; False when it was already there."""
+        ...
+
+    def open_ticket(self, **fields: Any) -> Ticket:
+        """Open a ticket through the tickets service (``tickets.open_ticket``'s arguments) with its mention on it."""
+        ...
+
+    def opened(self, ticket: Ticket) -> None:
+        """A ticket's status changed outside ``open_ticket``: later look-ups must see it."""
+        ...
+
+    def customer(self, customer_id: int | None) -> Customer | None:
+        """The customer with this id."""
+        ...
+
+    def order_numbers(self, customer_id: int) -> list[str]:
+        """The customer's newest order numbers (at most ten), newest first."""
+        ...
+
+    def has_decisions(self, mention_id: int) -> bool:
+        """True when the rules already acted on this mention."""
+        ...
+
+    def add_decision(self, values: dict[str, Any]) -> Decision:
+        """Store one rule's verdict on a mention (``values``: the Decision's fields but its id)."""
+        ...
+
+    def protect(self) -> Any:
+        """A context in which one action runs, so a failing action leaves nothing half done."""
+        ...
+
+
+class DirectDesk:
+    """Every look-up and write goes straight to the database (one mention at a time)."""
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def action_key(self, key: str) -> ActionKey | None:
+        """The stored key."""
+        return self.session.get(ActionKey, key)
+
+    def remember(self, key: ActionKey) -> None:
+        """Add the key now (a later action of the same mention must find it)."""
+        self.session.add(key)
+        self.session.flush()
+
+    def find_open_ticket(self, thread: str, customer_id: int | None) -> Ticket | None:
+        """Asked of the tickets service."""
+        return tickets.find_open_ticket(self.session, thread, customer_id)
+
+    def latest_in_thread(self, thread: str, customer_id: int | None) -> Ticket | None:
+        """Asked of the tickets service."""
+        return tickets.latest_in_thread(self.session, thread, customer_id)
+
+    def ticket(self, ticket_id: int) -> Ticket | None:
+        """The stored ticket."""
+        return self.session.get(Ticket, ticket_id)
+
+    def ticket_ids_of(self, mention_id: int) -> list[int]:
+        """The stored ticket links of the mention."""
+        return list(self.session.exec(select(TicketMention.ticket_id).where(TicketMention.mention_id == mention_id)))
+
+    def attach_mention(self, ticket: Ticket, mention_id: int, *, actor: str, now: datetime) -> bool:
+        """Through the tickets service."""
+        return tickets.attach_mention(self.session, ticket, mention_id, actor=actor, now=now)
+
+    def open_ticket(self, **fields: Any) -> Ticket:
+        """Through the tickets service, which links the mention."""
+        return tickets.open_ticket(self.session, **fields)
+
+    def opened(self, ticket: Ticket) -> None:
+        """Nothing to remember: the database answers every look-up."""
+
+    def customer(self, customer_id: int | None) -> Customer | None:
+        """The stored customer."""
+        return self.session.get(Customer, customer_id) if customer_id is not None else None
+
+    def order_numbers(self, customer_id: int) -> list[str]:
+        """Read from the orders."""
+        return list(
+            self.session.exec(
+                select(Order.order_number)
+                .where(Order.customer_id == customer_id)
+                .order_by(col(Order.ordered_at).desc(), col(Order.id).desc())
+                .limit(ORDER_NUMBERS)
+            )
+        )
+
+    def has_decisions(self, mention_id: int) -> bool:
+        """Asked of the decisions table."""
+        return self.session.exec(select(Decision.id).where(Decision.mention_id == mention_id)).first() is not None
+
+    def add_decision(self, values: dict[str, Any]) -> Decision:
+        """Added to the session (flushed with the mention's other work)."""
+        decision = Decision(**values)
+        self.session.add(decision)
+        return decision
+
+    def protect(self) -> Any:
+        """A savepoint: a failing action rolls back what it had done."""
+        return self.session.begin_nested()
+
+
+class BatchDesk:
+    """The keys, tickets and customers of one batch of new mentions, read in bulk and kept current.
+
+    ``prepare`` reads, for all mentions at once, the action keys the enabled rules could use, the
+    tickets of their threads, the open tickets and (when asked) the orders of their customers. Look-ups
+    outside what was read go to the database (and are kept). Writes of the batch's own actions update
+    these caches, so a later mention sees an earlier one's ticket exactly as one by one would.
+    ``write`` inserts the collected rows; call it before the session is used for anything else.
+    """
+
+    def __init__(self, session: Session, customers: CustomerCache) -> None:
+        self.session = session
+        self.customers = customers
+        self._keys: dict[str, ActionKey | None] = {}
+        self._threads: dict[str, list[Ticket]] = {}
+        self._open_by_customer: dict[int, list[Ticket]] = {}
+        self._links: set[tuple[int, int]] = set()
+        self._orders: dict[int, list[tuple[Any, int, str, list[str]]]] = {}
+        self._fresh: set[int] = set()
+        self.key_rows: list[dict[str, Any]] = []
+        self.link_rows: list[dict[str, Any]] = []
+        self.decision_rows: list[dict[str, Any]] = []
+
+    # ---- reading in bulk -----------------------------------------------------------------------
+
+    def prepare(self, mentions: Sequence[Mention], keys: Sequence[str], *, with_orders: bool) -> None:
+        """Read what the batch's actions and facts will need; ``mentions`` are new (no decisions, no tickets)."""
+        self._fresh.update(m.id for m in mentions if m.id is not None)
+        self._load_keys(keys)
+        self._load_threads(sorted({thread_key(m) for m in mentions}))
+        customer_ids = sorted({m.customer_id for m in mentions if m.customer_id is not None})
+        self.customers.load(customer_ids)
+        self._load_open_tickets(customer_ids)
+        if with_orders:
+            self.load_orders(customer_ids)
+
+    def _load_keys(self, keys: Sequence[str]) -> None:
+        wanted = sorted({k for k in keys if k not in self._keys})
+        for start in range(0, len(wanted), LOOKUP_CHUNK):
+            chunk = wanted[start : start + LOOKUP_CHUNK]
+            self._keys.update(dict.fromkeys(chunk))
+            for found in self.session.exec(select(ActionKey).where(col(ActionKey.key).in_(chunk))):
+                self._keys[found.key] = found
+
+    def _load_threads(self, threads: list[str]) -> None:
+        wanted = [t for t in threads if t not in self._threads]
+        for start in range(0, len(wanted), LOOKUP_CHUNK):
+            chunk = wanted[start : start + LOOKUP_CHUNK]
+            for thread in chunk:
+                self._threads[thread] = []
+            statement = select(Ticket).where(col(Ticket.thread_key).in_(chunk), col(Ticket.merged_into_id).is_(None))
+            for ticket in self.session.exec(statement.order_by(col(Ticket.id))):
+                self._threads[ticket.thread_key or ""].append(ticket)
+
+    def _load_open_tickets(self, customer_ids: list[int]) -> None:
+        wanted = [c for c in customer_ids if c not in self._open_by_customer]
+        for start in range(0, len(wanted), LOOKUP_CHUNK):
+            chunk = wanted[start : start + LOOKUP_CHUNK]
+            for customer_id in chunk:
+                self._open_by_customer[customer_id] = []
+            statement = select(Ticket).where(
+                col(Ticket.customer_id).in_(chunk), col(Ticket.status).in_(OPEN_TICKET_STATUSES)
+            )
+            for ticket in self.session.exec(statement.order_by(col(Ticket.id))):
+                assert ticket.customer_id is not None
+                self._open_by_customer[ticket.customer_id].append(ticket)
+
+    def load_orders(self, customer_ids: Sequence[int]) -> None:
+        """Read the orders of these customers (for ordered products and order numbers in replies)."""
+        wanted = sorted({c for c in customer_ids if c not in self._orders})
+        for start in range(0, len(wanted), LOOKUP_CHUNK):
+            chunk = wanted[start : start + LOOKUP_CHUNK]
+            for customer_id in chunk:
+                self._orders[customer_id] = []
+            for order in self.session.exec(select(Order).where(col(Order.customer_id).in_(chunk))):
+                assert order.id is not None
+                self._orders[order.customer_id].append((order.ordered_at, order.id, order.order_number, order.products))
+
+    # ---- what facts read ------------------------------------------------------------------------
+
+    def open_ticket_ids(self, customer_id: int) -> tuple[int, ...]:
+        """Ids of the customer's new/open/pending tickets, in id order (as ``build_facts`` reads them)."""
+        self._load_open_tickets([customer_id])
+        return tuple(sorted(t.id for t in self._open_by_customer[customer_id] if t.id is not None))
+
+    def product_lists(self, customer_id: int) -> list[list[str]]:
+        """The product lists of the customer's orders."""
+        self.load_orders([customer_id])
+        return [products for *_, products in self._orders[customer_id]]
+
+    # ---- the Desk protocol ----------------------------------------------------------------------
+
+    def action_key(self, key: str) -> ActionKey | None:
+        """From the keys read for the batch (or the database, for a key no rule announced)."""
+        if key not in self._keys:
+            self._keys[key] = self.session.get(ActionKey, key)
+        return self._keys[key]
+
+    def remember(self, key: ActionKey) -> None:
+        """Kept for the insert at the end; later look-ups find it."""
+        self._keys[key.key] = key
+        self.key_rows.append(
+            {
+                "key": key.key,
+                "rule": key.rule,
+                "action": key.action,
+                "mention_id": key.mention_id,
+                "target": key.target,
+                "created_at": key.created_at,
+            }
+        )
+
+    def find_open_ticket(self, thread: str, customer_id: int | None) -> Ticket | None:
+        """The oldest open ticket of the thread and customer, from the thread's tickets."""
+        self._load_threads([thread])
+        found = [
+            t
+            for t in self._threads[thread]
+            if t.status in OPEN_TICKET_STATUSES and t.merged_into_id is None and t.customer_id == customer_id
+        ]
+        return min(found, key=lambda t: t.id or 0) if found else None
+
+    def latest_in_thread(self, thread: str, customer_id: int | None) -> Ticket | None:
+        """The newest of the thread's tickets of this customer (those of the batch included)."""
+        found = self.thread_tickets(thread, customer_id)
+        return max(found, key=lambda t: t.id or 0) if found else None
+
+    def thread_tickets(self, thread: str, customer_id: int | None) -> list[Ticket]:
+        """Every ticket of the thread and customer that was not merged away, oldest first."""
+        self._load_threads([thread])
+        return [t for t in self._threads[thread] if t.customer_id == customer_id and t.merged_into_id is None]
+
+    def ticket(self, ticket_id: int) -> Ticket | None:
+        """The session holds every ticket read or opened in the batch; others are read."""
+        return self.session.get(Ticket, ticket_id)
+
+    def ticket_ids_of(self, mention_id: int) -> list[int]:
+        """The links made in this batch (a new mention was on no ticket before)."""
+        found = [t for t, m in self._links if m == mention_id]
+        if mention_id not in self._fresh:
+            found += DirectDesk(self.session).ticket_ids_of(mention_id)
+        return sorted(set(found))
+
+    def attach_mention(self, ticket: Ticket, mention_id: int, *, actor: str, now: datetime) -> bool:
+        """Link the mention to the ticket (written at the end), audited as the tickets service does."""
+        assert ticket.id is not None
+        if (ticket.id, mention_id) in self._links or (
+            mention_id not in self._fresh and session_holds(self.session, ticket.id, mention_id)
+        ):
+            return False
+        self._links.add((ticket.id, mention_id))
+        self.link_rows.append({"ticket_id": ticket.id, "mention_id": mention_id, "added_at": now})
+        ticket.updated_at = now
+        self.session.add(ticket)
+        audit.record(self.session, actor, "ticket.mention_added", "ticket", ticket.id, {"mention_id": mention_id})
+        return True
+
+    def open_ticket(self, **fields: Any) -> Ticket:
+        """Opened through the tickets service (one insert); its mention link is written with the batch's."""
+        ticket = tickets.open_ticket(self.session, **{**fields, "attach": False})
+        self.opened(ticket)
+        mention_id = fields.get("mention_id")
+        if mention_id is not None:
+            self.attach_mention(ticket, mention_id, actor=fields.get("actor", audit.DAEMON), now=ticket.created_at)
+        return ticket
+
+    def opened(self, ticket: Ticket) -> None:
+        """Put a new or changed ticket where later look-ups of the batch find it."""
+        thread = ticket.thread_key or ""
+        if thread in self._threads and not _holds_object(self._threads[thread], ticket):
+            self._threads[thread].append(ticket)
+        for customer_id, listed in self._open_by_customer.items():
+            if ticket.status not in OPEN_TICKET_STATUSES or ticket.customer_id != customer_id:
+                listed[:] = [t for t in listed if t is not ticket]
+        if ticket.customer_id in self._open_by_customer and ticket.status in OPEN_TICKET_STATUSES:
+            listed = self._open_by_customer[ticket.customer_id]
+            if not _holds_object(listed, ticket):
+                listed.append(ticket)
+
+    def customer(self, customer_id: int | None) -> Customer | None:
+        """From the customers of the batch."""
+        return self.customers.get(customer_id)
+
+    def order_numbers(self, customer_id: int) -> list[str]:
+        """The newest ten, from the orders read for the batch."""
+        self.load_orders([customer_id])
+        newest = sorted(self._orders[customer_id], key=_order_age, reverse=True)
+        return [number for _, _, number, _ in newest[:ORDER_NUMBERS]]
+
+    def has_decisions(self, mention_id: int) -> bool:
+        """A new mention has none."""
+        return mention_id not in self._fresh and DirectDesk(self.session).has_decisions(mention_id)
+
+    def add_decision(self, values: dict[str, Any]) -> Decision:
+        """Kept for the insert at the end; the Decision returned is a copy for the caller to read."""
+        self.decision_rows.append(values)
+        return unsaved(Decision, {"id": None, **values})
+
+    @contextmanager
+    def protect(self) -> Iterator[None]:
+        """Rows collected by an action that fails are dropped (its services write after any template ran)."""
+        sizes = (len(self.key_rows), len(self.link_rows))
+        try:
+            yield
+        except Exception:
+            del self.key_rows[sizes[0] :]
+            del self.link_rows[sizes[1] :]
+            raise
+
+    def write(self) -> None:
+        """Insert the collected action keys, ticket links and decisions (one statement per table)."""
+        connection = self.session.connection()
+        for table, rows in (
+            (table_of(ActionKey), self.key_rows),
+            (table_of(TicketMention), self.link_rows),
+            (table_of(Decision), self.decision_rows),
+        ):
+            if rows:
+                connection.execute(table.insert(), rows)
+                rows.clear()
+
+
+def _holds_object(items: list[Ticket], ticket: Ticket) -> bool:
+    """True when this very object is in the list (models compare by value, which is slow and not meant)."""
+    return any(item is ticket for item in items)
+
+
+def session_holds(session: Session, ticket_id: int, mention_id: int) -> bool:
+    """True when the database links the mention to the ticket."""
+    return session.get(TicketMention, (ticket_id, mention_id)) is not None
+
+
+def _order_age(order: tuple[Any, int, str, list[str]]) -> tuple[bool, Any, int]:
+    ordered_at, order_id, _, _ = order
+    return (ordered_at is not None, ordered_at, order_id)

@@ -1,0 +1,174 @@
+"""Storing a batch of new mentions: one insert, then linking, facts, rules and actions for the whole batch.
+
+``insert_mentions`` writes the rows in one statement (a row another process stored meanwhile is
+skipped, not an error). ``process_mentions`` then links the batch, reads what the rules need and acts
+on their verdicts with a few set-based queries (``linking.link_mentions``, ``services.desk.BatchDesk``),
+deciding in memory mention by mention, in order, and writes the small rows in bulk.
+
+All of it runs in the caller's transaction, inside one savepoint. When anything in the batch fails,
+the savepoint is rolled back and the mentions are processed one by one, each in its own savepoint, as
+before; a mention that fails on its own stays stored without links or actions and waits for a retry
+(``services.retries``), so a bug or a conflict never loses it and never silences it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from socialcrm.config import Config
+from socialcrm.db import insert_missing, must_restart_transaction
+from socialcrm.linking import CustomerCache, link_mention, link_mentions
+from socialcrm.models import Decision, Mention, as_stored, table_of
+from socialcrm.rules.facts import build_facts, facts_for, ordered_products, predicted_labels
+from socialcrm.rules.ruleset import RuleSet
+from socialcrm.services import audit, retries
+from socialcrm.services.actions import ActionContext, action_key, apply_evaluation
+from socialcrm.services.desk import BatchDesk
+
+logger = logging.getLogger(__name__)
+_MENTION_COLUMNS = tuple(column.key for column in table_of(Mention).columns)
+
+
+@dataclass
+class Processed:
+    """What processing new mentions amounted to."""
+
+    tickets: int = 0
+    drafts: int = 0
+    done: list[int] = field(default_factory=list)
+    failed: list[int] = field(default_factory=list)
+
+    def count(self, decisions: Sequence[Decision]) -> None:
+        """Add the tickets opened and drafts written by these decisions."""
+        outcomes = [a.get("outcome") for d in decisions for a in d.actions]
+        self.tickets += outcomes.count("opened")
+        self.drafts += outcomes.count("drafted")
+
+
+def insert_mentions(session: Session, rows: Sequence[dict[str, Any]]) -> list[Mention]:
+    """Store new mentions in one insert; return them (with ids) in the order given, less any stored meanwhile.
+
+    Every row names every column but ``id``. A (source, external_id) another process stored since the
+    caller looked is left out of the result: it is that process's mention.
+    """
+    if not rows:
+        return []
+    inserted = insert_missing(
+        session, table_of(Mention), rows, ["source", "external_id"], returning=["id", "source", "external_id"]
+    )
+    ids: dict[tuple[str, str], int] = {(row[1], row[2]): row[0] for row in inserted}
+    mentions = []
+    for row in rows:
+        mention_id = ids.pop((row["source"], row["external_id"]), None)  # a key given twice is stored once
+        if mention_id is not None:
+            mentions.append(as_stored(Mention, {**dict.fromkeys(_MENTION_COLUMNS), **row, "id": mention_id}))
+    session.add_all(mentions)
+    return mentions
+
+
+def process_mentions(
+    session: Session, mentions: Sequence[Mention], config: Config, ruleset: RuleSet, now: datetime
+) -> Processed:
+    """Link new mentions, evaluate the rules and act, as one batch; fall back to one by one if the batch fails."""
+    processed = Processed()
+    if not mentions:
+        return processed
+    try:
+        with session.begin_nested():
+            processed.count(_process_batch(session, mentions, config, ruleset, now))
+        processed.done = [m.id for m in mentions if m.id is not None]
+    except Exception as err:  # noqa: BLE001 - a bug or a conflict in one mention must not cost the batch its links
+        if must_restart_transaction(err):
+            raise  # a deadlock lost the whole transaction: the pipeline stores the batch again
+        _forget_rolled_back(session)
+        logger.warning(
+            "Linking or rules failed for a batch of %d mention(s) of %s; processing them one by one",
+            len(mentions),
+            mentions[0].source,
+            exc_info=True,
+        )
+        processed = process_each(session, mentions, config, ruleset, now)
+    return processed
+
+
+def process_each(
+    session: Session, mentions: Sequence[Mention], config: Config, ruleset: RuleSet, now: datetime
+) -> Processed:
+    """Link, evaluate and act on each mention in its own savepoint; a failure waits for a retry."""
+    processed = Processed()
+    context = ActionContext(config=config, now=now, actor=audit.DAEMON)
+    for mention in mentions:
+        assert mention.id is not None
+        try:
+            with session.begin_nested():
+                link_mention(session, mention, config.linking, now)
+                facts = build_facts(session, mention, ruleset, now)
+                processed.count(apply_evaluation(session, mention, ruleset.evaluate(facts), context))
+            processed.done.append(mention.id)
+        except Exception as err:  # noqa: BLE001 - one mention's bug must not block the others
+            if must_restart_transaction(err):
+                raise
+            _forget_rolled_back(session)
+            logger.exception(
+                "Linking or rules failed for %s/%s; stored without actions, to be retried",
+                mention.source,
+                mention.external_id,
+            )
+            retries.record_failure(session, mention, f"{type(err).__name__}: {err}", now=now)
+            processed.failed.append(mention.id)
+    retries.succeeded(session, processed.done)
+    return processed
+
+
+def retry_due(session: Session, config: Config, ruleset: RuleSet, now: datetime) -> Processed:
+    """Process again, one by one, the stored mentions whose retry is due."""
+    return process_each(session, retries.due(session, now), config, ruleset, now)
+
+
+def _forget_rolled_back(session: Session) -> None:
+    """After a savepoint's rollback, let the session read every row afresh.
+
+    Rows read inside the savepoint stay in the session unexpired; one that the rollback removed could
+    otherwise stand in for a new row that reuses its id (SQLite reuses the highest ids).
+    """
+    session.expire_all()
+
+
+def _process_batch(
+    session: Session, mentions: Sequence[Mention], config: Config, ruleset: RuleSet, now: datetime
+) -> list[Decision]:
+    """The batch path: a few reads for all mentions, decisions in memory, writes in bulk."""
+    customers = CustomerCache(session)
+    context = ActionContext(config=config, now=now, actor=audit.DAEMON)
+    with audit.collected(session) as audit_rows:
+        link_mentions(session, mentions, config.linking, now, customers)
+        desk = BatchDesk(session, customers)
+        desk.prepare(mentions, _planned_keys(mentions, ruleset), with_orders=ruleset.needs_orders)
+        volume = {cond.key: cond.count_many(session, mentions, now) for cond in ruleset.volume_conditions}
+        decisions: list[Decision] = []
+        for index, mention in enumerate(mentions):
+            customer = customers.get(mention.customer_id)
+            open_ids = desk.open_ticket_ids(customer.id) if customer is not None and customer.id is not None else ()
+            products = frozenset[str]()
+            if ruleset.needs_orders and customer is not None and customer.id is not None:
+                products = ordered_products(desk.product_lists(customer.id))
+            counts = {key: found[index] for key, found in volume.items()}
+            labels = predicted_labels(session, mention.id) if ruleset.needs_labels and mention.id is not None else {}
+            facts = facts_for(mention, customer, open_ids, products, counts, labels)
+            decisions += apply_evaluation(session, mention, ruleset.evaluate(facts), context, desk)
+        desk.write()
+        audit.write_rows(session, audit_rows)
+    session.flush()
+    return decisions
+
+
+def _planned_keys(mentions: Sequence[Mention], ruleset: RuleSet) -> list[str]:
+    """The action keys the enabled rules could take for these mentions (read before deciding, in one query)."""
+    kinds = {(rule.name, spec.kind) for rule in ruleset.rules if rule.enabled for spec in rule.actions}
+    return [action_key(rule, kind, mention) for mention in mentions for rule, kind in kinds if kind != "suppress"]

@@ -1,0 +1,409 @@
+"""The batched pipeline: a batch stored in bulk does exactly what storing its mentions one by one does.
+
+Every test runs on SQLite and PostgreSQL. The one-by-one path is the pipeline's own fallback (it is
+forced by making the batch path fail, a seam of our own), so the comparison is between the two code
+paths the daemon really runs.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlmodel import Session, col, select
+
+from connectors.base import Batch, RawPost
+from socialcrm.classifying import Classification
+from socialcrm.config import Config, SourceConfig, parse_config
+from socialcrm.db import Database
+from socialcrm.models import (
+    ActionKey,
+    AuditEntry,
+    Customer,
+    Decision,
+    LinkSuggestion,
+    Mention,
+    OutboxItem,
+    ReplyDraft,
+    Ticket,
+    TicketMention,
+    utcnow,
+)
+from socialcrm.pipeline import Pipeline
+from socialcrm.rules.loader import compile_rules
+from socialcrm.services import ingest, retries, sources, tickets
+from tests.core.fakes import FakeClassifier
+from tests.rules import factories as f
+
+RULES = """
+[[webhooks]]
+name = "service-desk"
+url = "http://127.0.0.1:9/hook"
+
+[[rules]]
+name = "complaint-ticket"
+order = 10
+[rules.when]
+sentiment = ["negative"]
+query = 'lieferung OR delivery OR "kam nie"'
+[[rules.then]]
+action = "open_ticket"
+team = "service"
+priority = "high"
+
+[[rules]]
+name = "negative-linked"
+order = 20
+[rules.when]
+sentiment = ["negative"]
+customer = "linked"
+[[rules.then]]
+action = "open_ticket"
+priority = "normal"
+[[rules.then]]
+action = "notify"
+webhook = "service-desk"
+message = "A known customer complains"
+
+[[rules]]
+name = "vip-escalation"
+order = 30
+[rules.when]
+customer_tag = "vip"
+has_open_ticket = true
+[[rules.then]]
+action = "set_priority"
+priority = "urgent"
+[[rules.then]]
+action = "tag"
+target = "customer"
+tags = ["escalated"]
+
+[[rules]]
+name = "question-reply"
+order = 40
+[rules.when]
+query = 'wie OR how'
+[[rules.then]]
+action = "draft_reply"
+template = "question"
+
+[[rules]]
+name = "churn"
+order = 50
+[rules.when]
+query = 'kündig*'
+[[rules.then]]
+action = "tag"
+tags = ["churn"]
+
+[[rules]]
+name = "delivery-spike"
+order = 60
+[rules.when]
+volume = { count = 3, window = "1h", query = "lieferung" }
+[[rules.then]]
+action = "tag"
+tags = ["spike"]
+
+[templates.question]
+de = "Hallo {{ customer_name }}, danke! Ticket {{ ticket_id }}, Bestellungen {{ order_numbers | join(', ') }}"
+en = "Hi {{ customer_name }}, thanks! Ticket {{ ticket_id }}, orders {{ order_numbers | join(', ') }}"
+"""
+START = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
+
+
+def raw(
+    n: int,
+    text: str,
+    *,
+    author: str | None,
+    thread: str | None = None,
+    name: str | None = None,
+) -> RawPost:
+    return RawPost(
+        source="shop",
+        external_id=f"shop-{n}",
+        url=f"https://shop.example/t/{n}",
+        author_handle=author,
+        author_name=name,
+        title=None,
+        body=text,
+        published_at=START + timedelta(minutes=n),
+        thread_id=thread,
+        raw={"n": n},
+    )
+
+
+POSTS = [
+    raw(1, "Meine Lieferung ist seit Tagen überfällig, sehr ärgerlich!", author="anna_s", thread="t1"),
+    raw(2, "Schreibt an anna@example.de, wie geht das mit dem Entkalken?", author="neu1"),
+    raw(3, "Immer noch keine Lieferung, ärgerlich.", author="anna_s", thread="t1"),
+    raw(4, "Hallo zusammen, ich bin neu hier", author="bbeker", name="Ben Beker"),
+    raw(5, "Bestellung A-12345 kam nie an, delivery failed, ärgerlich", author="neu2", thread="t5"),
+    raw(6, "Wie kündige ich meinen Vertrag?", author="neu2", thread="t5"),
+    raw(7, "Die Lieferung ist schon wieder kaputt, ärgerlich", author="anna_s", thread="t-old"),
+    raw(8, "Lieferung heute pünktlich, super", author="gast1"),
+    raw(9, "Noch eine Lieferung, alles toll", author="gast2"),
+    raw(10, "The delivery never arrived, terrible", author=None, thread="t10"),
+    raw(11, "How do I descale the machine?", author="Anna Schmidt-Fan", name="Anna Schmid"),
+]
+
+
+def seed(session: Session) -> None:
+    anna = f.customer(
+        session,
+        "K-1001",
+        "Anna Schmidt",
+        email="anna@example.de",
+        phone="+49 170 1234567",
+        company="Schmidt GmbH",
+        handles={"feed": "anna_s"},
+        tags=["vip"],
+    )
+    ben = f.customer(session, "K-1002", "Ben Becker", email="ben@example.com")
+    f.order(session, "A-12345", ben.id, ["Kettle"])
+    f.order(session, "A-20001", anna.id, ["Grinder"])
+    tickets.open_ticket(
+        session, subject="Older complaint", customer_id=anna.id, thread_key="shop:t-old", now=START - timedelta(days=1)
+    )
+
+
+@pytest.fixture
+def config() -> Config:
+    return parse_config(RULES)
+
+
+@pytest.fixture
+def other_db(database_url: str, tmp_path: Any, _pg_template: Any) -> Iterator[Database]:
+    """A second empty database of the same kind as ``db``."""
+    if database_url.startswith("sqlite"):
+        url = f"sqlite:///{tmp_path / 'other.db'}"
+        database = Database(url)
+        database.upgrade()
+        yield database
+        database.dispose()
+        return
+    name = _pg_template.clone()
+    database = Database(make_url(_pg_template.admin_url).set(database=name).render_as_string(hide_password=False))
+    yield database
+    database.dispose()
+    _pg_template.drop(name)
+
+
+def make_pipeline(config: Config, db: Database, classifier: Any = None) -> Pipeline:
+    ruleset = compile_rules(list(config.rules), config.templates, webhooks={w.name for w in config.webhooks})
+    return Pipeline(config, db, classifier or FakeClassifier(), ruleset)
+
+
+def snapshot(db: Database) -> dict[str, Any]:
+    """Everything the pipeline wrote, in terms that do not depend on row ids."""
+    with db.read() as s:
+        mentions = {m.id: m for m in s.exec(select(Mention))}
+        customers = {c.id: c for c in s.exec(select(Customer))}
+        all_tickets = {t.id: t for t in s.exec(select(Ticket))}
+        drafts = {d.id: d for d in s.exec(select(ReplyDraft))}
+        ext = {i: m.external_id for i, m in mentions.items()}
+        ref = {i: c.customer_ref for i, c in customers.items()}
+        on_ticket: dict[int | None, list[str]] = {}
+        for link in s.exec(select(TicketMention)):
+            on_ticket.setdefault(link.ticket_id, []).append(ext[link.mention_id])
+
+        def ticket_name(ticket_id: Any) -> Any:
+            ticket = all_tickets.get(int(ticket_id)) if ticket_id is not None else None
+            return None if ticket is None else (ticket.thread_key, ticket.subject)
+
+        def outcome(action: dict[str, Any]) -> dict[str, Any]:
+            shown = dict(action)
+            if "ticket_id" in shown:
+                shown["ticket_id"] = ticket_name(shown["ticket_id"])
+            if shown.get("draft_id") is not None:
+                shown["draft_id"] = ext[drafts[shown["draft_id"]].mention_id]
+            shown.pop("outbox_id", None)
+            return shown
+
+        return {
+            "mentions": {
+                m.external_id: (ref.get(m.customer_id), m.link_method, m.link_confidence, sorted(m.tags))
+                for m in mentions.values()
+            },
+            "customers": sorted((c.customer_ref, c.is_prospect, sorted(c.tags), c.name) for c in customers.values()),
+            "decisions": sorted(
+                (ext[d.mention_id], d.position, d.rule, d.fired, repr([outcome(a) for a in d.actions]))
+                for d in s.exec(select(Decision))
+            ),
+            "tickets": sorted(
+                (
+                    t.thread_key,
+                    ref.get(t.customer_id),
+                    t.subject,
+                    t.status,
+                    t.priority,
+                    t.team,
+                    t.idempotency_key,
+                    sorted(on_ticket.get(t.id, [])),
+                )
+                for t in all_tickets.values()
+            ),
+            "drafts": sorted((ext[d.mention_id], d.text, d.rule, d.language) for d in drafts.values()),
+            "suggestions": sorted(
+                (
+                    ext[x.mention_id],
+                    ref[x.customer_id],
+                    x.method,
+                    x.confidence,
+                    x.status,
+                    repr(sorted(x.evidence.items())),
+                )
+                for x in s.exec(select(LinkSuggestion))
+            ),
+            "keys": sorted(
+                (
+                    k.key,
+                    k.rule,
+                    k.action,
+                    ext[k.mention_id],
+                    ticket_name(k.target) if k.action == "open_ticket" else k.target,
+                )
+                for k in s.exec(select(ActionKey))
+            ),
+            "outbox": sorted(o.idempotency_key for o in s.exec(select(OutboxItem))),
+            "audit": Counter((a.action, a.entity_type, repr(sorted(a.detail))) for a in s.exec(select(AuditEntry))),
+        }
+
+
+async def test_a_batch_does_what_one_by_one_does(
+    config: Config, db: Database, other_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    source = SourceConfig(name="shop", type="feed", tags=("campaign",))
+    for database in (db, other_db):
+        with database.write() as session:
+            seed(session)
+    batched = await make_pipeline(config, db).process(source, Batch(posts=POSTS, cursor="c1"))
+
+    def batch_fails(*_args: Any) -> None:
+        raise RuntimeError("the batch path is switched off for this comparison")
+
+    monkeypatch.setattr(ingest, "_process_batch", batch_fails)
+    single = await make_pipeline(config, other_db).process(source, Batch(posts=POSTS, cursor="c1"))
+    monkeypatch.undo()
+
+    expected, found = snapshot(other_db), snapshot(db)
+    for part in expected:
+        assert found[part] == expected[part], part
+    assert (batched.new, batched.tickets, batched.drafts, batched.errors) == (11, 3, 3, 0)
+    assert (single.new, single.tickets, single.drafts, single.errors) == (11, 3, 3, 0)
+    # What the batch did, spelled out (both paths agree on it, as checked above).
+    mentions = found["mentions"]
+    assert mentions["shop-1"][:2] == ("K-1001", "identity")
+    assert mentions["shop-2"][:2] == ("K-1001", "email")
+    assert mentions["shop-5"][:2] == ("K-1002", "order")
+    assert mentions["shop-4"][1] == "prospect" and mentions["shop-10"][0] is None
+    assert "churn" in mentions["shop-6"][3] and "spike" in mentions["shop-9"][3]
+    assert ("shop:t1", "K-1001") in {(t[0], t[1]) for t in found["tickets"]}
+    t1 = next(t for t in found["tickets"] if t[0] == "shop:t1")
+    assert t1[4] == "urgent" and t1[7] == ["shop-1", "shop-3"]  # joined, and the VIP rule raised it
+    old = next(t for t in found["tickets"] if t[0] == "shop:t-old")
+    assert old[7] == ["shop-7"]
+    assert {s[0]: (s[1], s[2]) for s in found["suggestions"]} == {
+        "shop-2": ("K-1001", "email"),
+        "shop-4": ("K-1002", "fuzzy_name"),
+        "shop-5": ("K-1002", "order"),
+        "shop-11": ("K-1001", "fuzzy_name"),
+    }
+    draft = next(d for d in found["drafts"] if d[0] == "shop-2")
+    assert "Anna Schmidt" in draft[1] and "A-20001" in draft[1]
+
+
+async def test_a_batch_costs_a_few_statements_not_a_few_per_mention(config: Config, db: Database) -> None:
+    """Reads are set-based and writes are bulk: 50 new posts take well under three statements each."""
+    with db.write() as session:
+        seed(session)
+    texts = [
+        "Meine Lieferung ist überfällig, ärgerlich",
+        "Wie entkalke ich die Maschine?",
+        "Super Kaffee, toll!",
+        "The delivery never arrived, terrible",
+        "How do I reset the grinder?",
+    ]
+    posts = [raw(n, texts[n % len(texts)], author=f"author{n % 17}", thread=f"t{n}") for n in range(100, 150)]
+    statements: list[str] = []
+    event.listen(db.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    result = await make_pipeline(config, db).process(SourceConfig(name="shop", type="feed"), Batch(posts, "c"))
+    assert result.new == 50 and result.tickets == 20 and result.drafts == 20
+    assert len(statements) / result.new < 3, "\n".join(statements)
+
+
+async def test_keep_only_drops_posts_before_classification(config: Config, db: Database) -> None:
+    classifier = FakeClassifier()
+    source = SourceConfig(name="shop", type="feed", keep_only="acme AND (kaffee OR coffee)")
+    posts = [
+        raw(1, "Acme Kaffee ist super", author="a"),
+        raw(2, "Irgendein anderer Kaffee", author="b"),
+        raw(3, "Coffee from ACME never arrived", author="c"),
+    ]
+    result = await make_pipeline(config, db, classifier).process(source, Batch(posts, "c"))
+    assert (result.fetched, result.new, result.filtered, result.duplicates) == (3, 2, 1, 0)
+    assert classifier.calls == [2]  # only what was kept was classified
+    with db.read() as session:
+        assert sorted(session.exec(select(Mention.external_id))) == ["shop-1", "shop-3"]
+
+
+async def test_the_model_is_loaded_only_when_a_post_is_new(config: Config, db: Database) -> None:
+    built: list[FakeClassifier] = []
+
+    def build() -> FakeClassifier:
+        built.append(FakeClassifier())
+        return built[-1]
+
+    source = SourceConfig(name="shop", type="feed")
+    pipeline = make_pipeline(config, db, Classification(build=build))
+    await pipeline.process(source, Batch([], "empty"))
+    assert built == []
+    await pipeline.process(source, Batch(POSTS[:2], "c1"))
+    assert len(built) == 1
+    again = await pipeline.process(source, Batch(POSTS[:2], "c1"))
+    assert again.duplicates == 2 and built[0].calls == [2]
+
+
+async def test_a_mention_that_fails_is_kept_retried_and_can_be_dismissed(config: Config, db: Database) -> None:
+    """A rule's template that breaks on some data fails one mention: it is stored, shown and retried."""
+    broken = RULES.replace("Ticket {{ ticket_id }}", "Ticket {{ 1000 // (ticket_id or 0) }}")
+    source = SourceConfig(name="shop", type="feed")
+    posts = [
+        raw(1, "Wie entkalke ich?", author="x1", thread="q1"),  # no ticket in its thread: the template fails
+        raw(2, "Lieferung kam nie an, ärgerlich", author="x2", thread="q2"),
+        raw(3, "How do I descale?", author="x3", thread="q3"),
+    ]
+    result = await make_pipeline(parse_config(broken), db).process(source, Batch(posts, "c"))
+    assert (result.new, result.tickets, result.errors) == (3, 1, 2)
+    with db.read() as session:
+        waiting = retries.waiting(session)
+        assert [w.mention_id for w in waiting] == sorted(result.mention_ids[i] for i in (0, 2))
+        assert all("ZeroDivisionError" in w.error for w in waiting)
+        health = sources.describe_sources(session, parse_config(broken + _SOURCE), START)
+        assert health[0].retrying == 2
+        decided = set(session.exec(select(Decision.mention_id)))
+        assert decided == {result.mention_ids[1]}  # the others stay stored, without actions for now
+
+    fixed = parse_config(RULES)
+    ruleset = compile_rules(list(fixed.rules), fixed.templates, webhooks={"service-desk"})
+    later = utcnow() + timedelta(days=1)
+    with db.write() as session:
+        dismissed = retries.dismiss(session, [result.mention_ids[2]], actor="lead", now=later)
+        done = ingest.retry_due(session, fixed, ruleset, later)
+    assert dismissed == [result.mention_ids[2]] and done.done == [result.mention_ids[0]]
+    with db.read() as session:
+        assert [w.mention_id for w in retries.waiting(session)] == []
+        assert [w.dismissed_by for w in retries.waiting(session, include_dismissed=True)] == ["lead"]
+        draft = session.exec(select(ReplyDraft).where(ReplyDraft.mention_id == result.mention_ids[0])).one()
+        assert draft.text.startswith("Hallo x1")
+        assert session.exec(select(Decision).where(col(Decision.mention_id) == result.mention_ids[2])).first() is None
+
+
+_SOURCE = '\n[[sources]]\nname = "shop"\ntype = "feed"\nurl = "https://shop.example/feed.xml"\n'
