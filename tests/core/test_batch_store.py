@@ -218,6 +218,12 @@ def snapshot(db: Database) -> dict[str, Any]:
             ticket = all_tickets.get(int(ticket_id)) if ticket_id is not None else None
             return None if ticket is None else (ticket.thread_key, ticket.subject)
 
+        def key_name(key: str) -> str:
+            """The action key with its customer id as the customer's ref (prospects are numbered in another order)."""
+            rule, action, thread, customer, *rest = key.split("|")
+            named = ref.get(int(customer), customer) if customer.isdigit() else customer
+            return "|".join([rule, action, thread, str(named), *rest])
+
         def outcome(action: dict[str, Any]) -> dict[str, Any]:
             shown = dict(action)
             if "ticket_id" in shown:
@@ -264,7 +270,7 @@ def snapshot(db: Database) -> dict[str, Any]:
             ),
             "keys": sorted(
                 (
-                    k.key,
+                    key_name(k.key),
                     k.rule,
                     k.action,
                     ext[k.mention_id],
@@ -373,7 +379,7 @@ async def test_the_model_is_loaded_only_when_a_post_is_new(config: Config, db: D
 
 async def test_a_mention_that_fails_is_kept_retried_and_can_be_dismissed(config: Config, db: Database) -> None:
     """A rule's template that breaks on some data fails one mention: it is stored, shown and retried."""
-    broken = RULES.replace("Ticket {{ ticket_id }}", "Ticket {{ 1000 // (ticket_id or 0) }}")
+    broken = RULES.replace("Ticket {{ ticket_id }}", "Ticket {{ 1000 // (ticket_id | int) }}")
     source = SourceConfig(name="shop", type="feed")
     posts = [
         raw(1, "Wie entkalke ich?", author="x1", thread="q1"),  # no ticket in its thread: the template fails

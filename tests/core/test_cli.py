@@ -415,7 +415,7 @@ async def test_privacy_commands(tmp_path: Path) -> None:
 async def test_mentions_whose_rules_fail_are_listed_retried_and_dismissed(tmp_path: Path, feeds: ReplayServer) -> None:
     config = tmp_path / "socialcrm.toml"
     good = feed_config(feeds.base_url)
-    broken = good.replace("danke für Ihre Frage!", "danke! {{ 1000 // (ticket_id or 0) }}")
+    broken = good.replace("danke für Ihre Frage!", "danke! {{ 1000 // (ticket_id | int) }}")
     assert broken != good
     config.write_text(broken)  # a reply template that breaks when the thread has no ticket
     code, out, err = await run(tmp_path, "poll")
