@@ -9,7 +9,7 @@ from socialcrm.config import LinkingConfig
 from socialcrm.errors import ConflictError
 from socialcrm.linking import link_mention, normalize_handle, normalize_phone
 from socialcrm.models import Customer, Identity, LinkSuggestion, Mention, MergeCandidate
-from socialcrm.services import links
+from socialcrm.services import imports, links
 from tests.rules import factories as f
 
 LINKING = LinkingConfig()
@@ -225,3 +225,40 @@ def test_phone_normal_form(raw: str, normal: str | None) -> None:
 )
 def test_handle_normal_form(platform: str, raw: str, normal: str) -> None:
     assert normalize_handle(platform, raw) == normal
+
+
+IMPORTED = b"""customer_ref,name,email,phone,company,segment,reddit,mastodon,bluesky,discourse,hackernews,feed
+K-7001,J\xc3\xb6rg M\xc3\xbcller,joerg.mueller@example.de,+49 40 5556667,M\xc3\xbcller Kaffee GmbH,business,,,,,,
+K-7002,Emma Clarke,emma.clarke@example.com,,,private,,,,,,espresso_emma
+"""
+IMPORTED_ORDERS = b"order_number,customer_ref,date,product,status\nB-4711,K-7001,2026-11-05,Barista 3000,shipped\n"
+
+
+def test_customers_imported_from_csv_are_linked_by_every_route(db) -> None:
+    """Imported customers (whatever way the import writes them) carry the keys linking looks them up by."""
+    with db.write() as session:
+        imports.import_customers(session, IMPORTED, actor="test")
+        imports.import_orders(session, IMPORTED_ORDERS, actor="test")
+    with db.write() as session:
+        joerg = session.exec(select(Customer).where(Customer.customer_ref == "K-7001")).one()
+        emma = session.exec(select(Customer).where(Customer.customer_ref == "K-7002")).one()
+        routes = [
+            ("Hallo", "espresso_emma", None, "identity", emma.id),
+            ("Schreibt an Joerg.Mueller@example.de", "neu1", None, "email", joerg.id),
+            ("Rückruf unter 040 555 66 67", "neu2", None, "phone", joerg.id),
+            ("Bestellung b4711 fehlt", "neu3", None, "order", joerg.id),
+            ("Kundennummer k7002", "neu4", None, "customer_ref", emma.id),
+        ]
+        for text, author, name, method, expected in routes:
+            mention = f.mention(session, text, author=author, author_name=name)
+            link_mention(session, mention, LINKING, f.NOW)
+            assert (mention.link_method, mention.customer_id) == (method, expected), text
+        by_name = f.mention(session, "Die Müller Kaffee GmbH", author="jm", author_name="Jörg Müler")
+        [suggestion] = link_mention(session, by_name, LINKING, f.NOW).suggestions
+        assert (by_name.link_method, suggestion.customer_id, suggestion.method) == ("prospect", joerg.id, "fuzzy_name")
+    renamed = IMPORTED.replace(b"Emma Clarke", b"Emma Whitfield")
+    with db.write() as session:
+        imports.import_customers(session, renamed, actor="test")  # a re-import updates the name
+        mention = f.mention(session, "Hello there", author="ewhit", author_name="Emma Whitfield")
+        [suggestion] = link_mention(session, mention, LINKING, f.NOW).suggestions
+        assert (suggestion.customer_id, suggestion.method) == (emma.id, "fuzzy_name")
