@@ -1,0 +1,413 @@
+"""Benchmark: the ingest pipeline's first poll and 304 pass, side by side with its limits, on SQLite and PostgreSQL.
+
+Issue 14 ("one machine, faster"). Measured in one run, on the same rows and texts:
+
+- first poll of FEEDS x ENTRIES new posts through the daemon's own path (``Runtime.poll_once``) with
+  the word-list (lexicon) classifier: mentions per second and SQL statements per new mention
+  (counted with SQLAlchemy's ``before_cursor_execute``), then the 304 pass of the same feeds;
+- its limits: feedparser alone (``connectors.feed_parse.parse_feed`` on the same bodies, one
+  process), a bare SQLite insert of the stored mention rows (one transaction per feed, no pipeline),
+  and the classifier alone on the stored texts;
+- with the default classifier (fewer feeds, ``--default-feeds``): the pipeline's rate beside the
+  classifier alone on the same texts (the pipeline overlaps classifying one batch with storing the
+  previous one, so it can come close to the classifier's rate).
+
+Wall time on a shared machine includes waiting for the CPU: the load average is printed first, and
+each poll's CPU seconds (this process: event loop, classifier and database threads; not the feed
+parser processes or the PostgreSQL server) beside it. Targets (2 cores): >= 1,000 mentions/s on
+SQLite (first release: 230), PostgreSQL within 30% of it, <= 3 statements per new mention, the 304
+pass <= 2 s, the default-classifier pipeline >= 80% of the classifier alone. Figures are printed,
+never asserted.
+
+Issue 16 (``--parts customers``): for 0, 10,000 and 100,000 generated customers (bench/crm_data.py,
+imported as ``socialcrm customers import`` / ``orders import`` do, bench/bench_imports.py), the import
+rates, then the first poll of 200 feeds x 50 new posts with the demo's CRM rules and the lexicon
+classifier: mentions per second, statements and milliseconds per mention. The posts are the same at
+every size: authors named like customers (fuzzy suggestions), e-mails, phone and order numbers in the
+text, and unknown handles; the more customers are known, the more of them link. Target: ingest with
+100,000 customers within 20% of ingest with none, on SQLite and PostgreSQL.
+
+    .venv/bin/python bench/bench_ingest.py [--quick] [--feeds 1000] [--entries 50] [--default-feeds 100]
+                                           [--backends sqlite,postgres] [--postgres URL]
+                                           [--parts pipeline,default,customers] [--sizes 0,10000,100000]
+                                           [--customer-feeds 200]
+
+PostgreSQL: ``--postgres URL`` (or SOCIALCRM_BENCH_DATABASE_URL), else a private server with default
+durability is started and stopped (bench/databases.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.bench_imports import Timing, prepare  # noqa: E402
+from bench.crm_data import Person, generate_people  # noqa: E402
+from bench.databases import describe_server, fresh_database, postgres_server  # noqa: E402
+from bench.feed_server import Entry, feed_url, make_feed, plain_entries, serving  # noqa: E402
+from socialcrm.db import Database  # noqa: E402
+
+RULES = """
+[[rules]]
+name = "complaint-ticket"
+order = 10
+[rules.when]
+sentiment = ["negative"]
+query = '(lieferung OR delivery OR "never arrived")'
+[[rules.then]]
+action = "open_ticket"
+team = "service"
+priority = "high"
+
+[[rules]]
+name = "question-reply"
+order = 20
+[rules.when]
+query = 'wie OR how'
+[[rules.then]]
+action = "draft_reply"
+template = "question"
+
+[templates.question]
+de = "Hallo {{ author }}, danke!"
+en = "Hi {{ author }}, thanks!"
+"""
+
+
+@dataclass
+class Pass:
+    """One timed poll of every feed."""
+
+    seconds: float
+    new: int
+    errors: int
+    statements: int
+    cpu: float  # CPU seconds of this process (all its threads; not the feed parsers' or PostgreSQL's)
+
+    @property
+    def rate(self) -> float:
+        """New mentions per second."""
+        return self.new / self.seconds if self.seconds else 0.0
+
+    @property
+    def per_mention(self) -> float:
+        """SQL statements per new mention."""
+        return self.statements / self.new if self.new else 0.0
+
+
+@contextlib.contextmanager
+def counting_statements() -> Iterator[list[int]]:
+    """Count every SQL statement any engine of this process sends while the block runs."""
+    counter = [0]
+
+    def count(*_args: Any) -> None:
+        counter[0] += 1
+
+    event.listen(Engine, "before_cursor_execute", count)
+    try:
+        yield counter
+    finally:
+        event.remove(Engine, "before_cursor_execute", count)
+
+
+def write_config(folder: Path, db: Database, feeds: int, port: int, classifier: str, rules: str = RULES) -> Path:
+    """A config with one feed source per served feed and ``rules``."""
+    lines = [
+        "[database]",
+        f'url = "{db.url}"',
+        "[web]",
+        "enabled = false",
+        "[classifier]",
+        f'kind = "{classifier}"',
+        "batch_size = 64",
+        "[daemon]",
+        "max_pages_per_poll = 1",
+    ]
+    for i in range(feeds):
+        lines += ["[[sources]]", f'name = "feed-{i:04d}"', 'type = "feed"', f'url = "{feed_url(i, port)}"']
+        lines.append('interval = "1h"')
+    path = folder / "bench.toml"
+    path.write_text("\n".join(lines) + "\n" + rules)
+    return path
+
+
+async def poll_pass(config_path: Path, db: Database, classifier: Any = None) -> Pass:
+    """Poll every source once through the daemon's path; time it and count its statements."""
+    from socialcrm.config import load_config
+    from socialcrm.runtime import Runtime
+
+    config = load_config(config_path)
+    runtime = await Runtime.open(config, db=db, classifier=classifier)
+    try:
+        with counting_statements() as statements:
+            start, cpu = time.perf_counter(), time.process_time()
+            results = await runtime.poll_once(force=True)
+            elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+    finally:
+        await runtime.close()  # the database stays usable: a disposed engine opens new connections
+    errors = sum(1 for r in results if r.error)
+    return Pass(elapsed, sum(r.new for r in results), errors, statements[0], cpu)
+
+
+def stored_rows(db: Database) -> list[dict[str, Any]]:
+    """Every stored mention as its row (without the id), in id order."""
+    from sqlmodel import col, select
+
+    from socialcrm.models import Mention, table_of
+
+    columns = [c.key for c in table_of(Mention).columns if c.key != "id"]
+    with db.read() as session:
+        mentions = session.exec(select(Mention).order_by(col(Mention.id))).all()
+        return [{name: getattr(m, name) for name in columns} for m in mentions]
+
+
+def bare_insert_rate(rows: Sequence[dict[str, Any]], per_transaction: int) -> float:
+    """Rows per second for a plain insert of ``rows`` into an SQLite mention table, one transaction per feed."""
+    from sqlalchemy import create_engine
+
+    from socialcrm.models import Mention, table_of
+
+    table = table_of(Mention)
+    with tempfile.TemporaryDirectory(prefix="socialcrm-bench.") as folder:
+        engine = create_engine(f"sqlite:///{Path(folder) / 'bare.db'}")
+
+        @event.listens_for(engine, "connect")
+        def _wal(connection: Any, _record: Any) -> None:
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+
+        table.metadata.create_all(engine, tables=[table])
+        start = time.perf_counter()
+        for first in range(0, len(rows), per_transaction):
+            with engine.begin() as connection:
+                connection.execute(table.insert(), list(rows[first : first + per_transaction]))
+        elapsed = time.perf_counter() - start
+        engine.dispose()
+    return len(rows) / elapsed if elapsed else 0.0
+
+
+def feedparser_rate(bodies: Sequence[bytes]) -> float:
+    """Entries per second for ``parse_feed`` on ``bodies`` in this one process (the pipeline's parser, alone)."""
+    from connectors.feed_parse import parse_feed
+
+    start, entries = time.perf_counter(), 0
+    for body in bodies:
+        entries += len(parse_feed(body, "application/rss+xml", 1000)["entries"])
+    elapsed = time.perf_counter() - start
+    return entries / elapsed if elapsed else 0.0
+
+
+def classifier_rate(classifier: Any, rows: Sequence[dict[str, Any]], per_batch: int) -> float:
+    """Texts per second for the classifier alone on the stored texts, a feed's worth at a time as the pipeline does."""
+    from socialcrm.classifying import Classification
+
+    texts = [f"{r['title']}\n{r['text']}" if r["title"] else r["text"] for r in rows]
+    classification = Classification(classifier, batch_size=64)
+    start = time.perf_counter()
+    for first in range(0, len(texts), per_batch):
+        chunk = texts[first : first + per_batch]
+        classification.analyse_now(chunk, [None] * len(chunk))
+    elapsed = time.perf_counter() - start
+    return len(texts) / elapsed if elapsed else 0.0
+
+
+def build(kind: str) -> Any:
+    """The classifier ``kind`` as the daemon builds it."""
+    from classifiers.loader import build_classifier
+
+    return build_classifier(kind, {"fallback": False})
+
+
+def pipeline_part(backends: list[str], server: str | None, feeds: int, entries: int, port: int) -> None:
+    """First poll and 304 pass with the lexicon classifier on each database, then the limits."""
+    bodies = [make_feed(i, plain_entries(i, entries)) for i in range(feeds)]
+    lexicon = build("lexicon")
+    print(f"\n-- pipeline: {feeds} feeds x {entries} new entries, lexicon classifier, 2 rules", flush=True)
+    print(
+        f"{'':28} {'wall s':>8} {'mentions':>9} {'mentions/s':>11} {'statements/mention':>19} {'errors':>7}"
+        f" {'cpu s':>7}"
+    )
+    rows: list[dict[str, Any]] = []
+    with serving(bodies, port):
+        for backend in backends:
+            with fresh_database(backend, server) as db, tempfile.TemporaryDirectory() as folder:
+                config = write_config(Path(folder), db, feeds, port, "lexicon")
+                for label in ("first poll", "304 pass"):
+                    done = asyncio.run(poll_pass(config, db, lexicon))
+                    print(
+                        f"{backend + ' ' + label:28} {done.seconds:8.2f} {done.new:9,} {done.rate:11,.0f}"
+                        f" {done.per_mention:19.2f} {done.errors:7} {done.cpu:7.1f}",
+                        flush=True,
+                    )
+                if not rows:
+                    rows = stored_rows(db)
+    print("limits, measured now on the same rows and texts:")
+    print(f"  {'feedparser alone (one process)':40} {feedparser_rate(bodies):9,.0f} entries/s")
+    print(f"  {'bare SQLite insert, a feed per commit':40} {bare_insert_rate(rows, entries):9,.0f} rows/s")
+    print(f"  {'lexicon classifier alone':40} {classifier_rate(lexicon, rows, entries):9,.0f} texts/s", flush=True)
+
+
+def default_part(feeds: int, entries: int, port: int) -> None:
+    """The pipeline with the default classifier on SQLite beside the classifier alone on the same texts."""
+    import torch
+
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "2")))
+    bodies = [make_feed(i, plain_entries(i, entries)) for i in range(feeds)]
+    start = time.perf_counter()
+    model = build("default")
+    print(f"\n-- default classifier: {feeds} feeds x {entries} new entries, SQLite", flush=True)
+    print(f"  model loaded in {time.perf_counter() - start:.1f} s ({model.model_id})")
+    with serving(bodies, port), fresh_database("sqlite") as db, tempfile.TemporaryDirectory() as folder:
+        config = write_config(Path(folder), db, feeds, port, "default")
+        done = asyncio.run(poll_pass(config, db, model))
+        rows = stored_rows(db)
+    alone = classifier_rate(model, rows, entries)
+    share = done.rate / alone if alone else 0.0
+    print(f"  {'pipeline, first poll':40} {done.rate:9,.0f} mentions/s ({done.new:,} in {done.seconds:.1f} s)")
+    print(f"  {'classifier alone, same texts':40} {alone:9,.0f} texts/s")
+    print(f"  {'pipeline / classifier alone':40} {share:9.0%}", flush=True)
+
+
+DEMO_CONFIG = Path(__file__).resolve().parents[1] / "socialcrm" / "demo" / "demo.toml"
+CUSTOMER_TEXTS = (
+    "Meine Lieferung ist seit Tagen überfällig, sehr ärgerlich. {ref}",
+    "Wie kann ich die Maschine entkalken? {ref}",
+    "The delivery never arrived, terrible service. {ref}",
+    "Great coffee, lovely crema. {ref}",
+    "Wann kommt mein Paket? {ref}",
+)
+
+
+def demo_rules() -> str:
+    """The demo's SLA, rules and templates (everything from its first ``[sla`` table on)."""
+    text = DEMO_CONFIG.read_text(encoding="utf-8")
+    return text[text.index("[sla") :]
+
+
+def customer_entries(feed: int, entries: int, everyone: Sequence[Person]) -> list[Entry]:
+    """Posts that name customers as people do: by name, e-mail, phone or order number, or not at all."""
+    out = []
+    for i in range(entries):
+        k = feed * entries + i
+        person = everyone[(k * 7919) % len(everyone)]
+        kind, text = k % 10, CUSTOMER_TEXTS[k % len(CUSTOMER_TEXTS)]
+        author, ref = f"fan{k % 997}", ""
+        if kind < 3:
+            author = person.name
+        elif kind == 3:
+            ref = f"Bitte an {person.emails[0]} antworten."
+        elif kind == 4 and person.phones:
+            ref = f"Rückruf unter {person.phones[0]}"
+        elif kind == 5:
+            ref = f"Bestellung A-{1_000_000 + (k * 7919) % len(everyone)}"
+        out.append(Entry(author=author, text=text.format(ref=ref).strip()))
+    return out
+
+
+def customers_part(backends: list[str], server: str | None, sizes: list[int], feeds: int, port: int) -> None:
+    """Import each number of customers, then ingest the same posts; one line per database and size."""
+    started = time.perf_counter()
+    everyone = generate_people(max(max(sizes), 1))
+    print(f"\n-- customers: generated {len(everyone):,} in {time.perf_counter() - started:.1f} s", flush=True)
+    bodies = [make_feed(i, customer_entries(i, 50, everyone)) for i in range(feeds)]
+    lexicon = build("lexicon")
+    print(f"ingest: {feeds} feeds x 50 new posts, lexicon classifier, the demo's CRM rules")
+    print(
+        f"{'database':9} {'customers':>9} {'customer import':>20} {'order import':>20}"
+        f" {'ingest/s':>9} {'statements':>10} {'ms/mention':>10} {'vs none':>8} {'linked':>7} {'cpu s':>6}"
+    )
+    with serving(bodies, port):
+        for backend in backends:
+            base: float | None = None
+            for size in sizes:
+                with fresh_database(backend, server) as db, tempfile.TemporaryDirectory() as folder:
+                    imported = prepare(db, everyone[:size], size)
+                    config = write_config(Path(folder), db, feeds, port, "lexicon", demo_rules())
+                    done = asyncio.run(poll_pass(config, db, lexicon))
+                    linked = _linked(db)
+                base = done.rate if base is None else base
+                print(
+                    f"{backend:9} {size:9,} {_timing(imported.get('customers')):>20}"
+                    f" {_timing(imported.get('orders')):>20} {done.rate:9,.0f} {done.per_mention:10.2f}"
+                    f" {1000 / done.rate if done.rate else 0:10.2f} {done.rate / base if base else 0:8.0%}"
+                    f" {linked:7,} {done.cpu:6.1f}",
+                    flush=True,
+                )
+
+
+def _timing(timing: Timing | None) -> str:
+    return "-" if timing is None else f"{timing.seconds:5.1f} s {timing.rate:7,.0f}/s"
+
+
+def _linked(db: Database) -> int:
+    """Mentions linked to a known customer (not a prospect) or with a suggestion to one."""
+    from sqlmodel import func, select
+
+    from socialcrm.models import Customer, LinkSuggestion, Mention
+
+    with db.read() as session:
+        direct = session.exec(
+            select(func.count())
+            .select_from(Mention)
+            .join(Customer, Customer.id == Mention.customer_id)  # type: ignore[arg-type]
+            .where(Customer.is_prospect == False)  # noqa: E712
+        ).one()
+        suggested = session.exec(select(func.count(func.distinct(LinkSuggestion.mention_id)))).one()
+    return int(direct) + int(suggested)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the chosen parts and print their figures."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--feeds", type=int, default=1000)
+    parser.add_argument("--entries", type=int, default=50)
+    parser.add_argument("--default-feeds", type=int, default=100, help="feeds for the default-classifier part")
+    parser.add_argument("--quick", action="store_true", help="100 feeds, 20 with the default classifier")
+    parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--postgres", metavar="URL", help="a PostgreSQL server to use (default: start one)")
+    parser.add_argument("--parts", default="pipeline,default,customers")
+    parser.add_argument("--sizes", default="0,10000,100000", help="customer counts for the customers part")
+    parser.add_argument("--customer-feeds", type=int, default=200)
+    parser.add_argument("--port", type=int, default=int(os.environ.get("BENCH_PORT", "18765")))
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.feeds, args.default_feeds = min(args.feeds, 100), min(args.default_feeds, 20)
+        args.sizes, args.customer_feeds = "0,10000", min(args.customer_feeds, 50)
+    logging.basicConfig(level=logging.WARNING)
+    parts = {p.strip() for p in args.parts.split(",")}
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    print(f"bench_ingest: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}", flush=True)
+    servers = postgres_server(args.postgres) if "postgres" in backends else contextlib.nullcontext(None)
+    with servers as server:
+        if server is not None:
+            print(f"postgres: {describe_server(server)}")
+        elif "postgres" in backends:
+            print("postgres: skipped (no server: pass --postgres URL or install Debian's postgresql)")
+            backends.remove("postgres")
+        if "pipeline" in parts:
+            pipeline_part(backends, server, args.feeds, args.entries, args.port)
+        if "customers" in parts:
+            sizes = [int(size) for size in args.sizes.split(",")]
+            customers_part(backends, server, sizes, args.customer_feeds, args.port)
+    if "default" in parts:
+        default_part(args.default_feeds, args.entries, args.port)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
