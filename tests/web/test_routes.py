@@ -75,6 +75,8 @@ MATRIX = [
     ("POST", "/customers/merges/group", "/customers/merges/group", {"candidate": "999", "do": "dismiss"}, CUSTOMERS),
     ("GET", "/admin", "/admin", None, ADMIN),
     ("POST", "/admin/sources/{name}/{action}", "/admin/sources/acme-blog/pause", {}, ADMIN),
+    ("POST", "/admin/retries/run", "/admin/retries/run", {}, ADMIN),
+    ("POST", "/admin/retries/{mention_id}/dismiss", "/admin/retries/999/dismiss", {}, ADMIN),
     ("GET", "/admin/rules", "/admin/rules", None, ADMIN),
     ("GET", "/admin/users", "/admin/users", None, ADMIN),
     (
