@@ -309,7 +309,7 @@ def customer_entries(feed: int, entries: int, everyone: Sequence[Person]) -> lis
         author, ref = f"fan{k % 997}", ""
         if kind < 3:
             author = person.name
-        elif kind == 3:
+        elif kind == 3 and person.emails:
             ref = f"Bitte an {person.emails[0]} antworten."
         elif kind == 4 and person.phones:
             ref = f"Rückruf unter {person.phones[0]}"
