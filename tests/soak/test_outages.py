@@ -198,8 +198,8 @@ async def test_two_daemons_and_poll_once_on_one_postgresql_database(
     await first.start()
     feeds.publish(2)
     expected = feeds.expected() | mastodon.expected()
-    # A page that lost an insert race to the other daemon failed whole and backs off (until item 7's
-    # insert-or-get lands); a forced poll beside the daemons takes it up again now instead of later.
+    # A post both daemons store at once is stored once (the insert skips what the other stored); a
+    # forced poll beside the daemons only fetches what a killed daemon had not stored yet.
     for _ in range(3):
         await first.poll_once("--force")
         if count_mentions(url) >= len(expected):
@@ -210,13 +210,7 @@ async def test_two_daemons_and_poll_once_on_one_postgresql_database(
     print(result.line("two daemons [postgresql]", poll_once_beside=[b.returncode for b in beside]))
     assert codes == [0, 0]
     assert settled, result.notes
-    assert (result.lost, result.doubled) == (0, 0), result.notes
-    if result.left_without_actions:
-        pytest.xfail(
-            "issue 11 item 7 (race-safe prospect creation and retrying mentions whose linking or rules "
-            f"failed; owned by `ingest`) is not on main yet: {result.notes}"
-        )
-    assert result.left_without_actions == 0
+    assert (result.lost, result.doubled, result.left_without_actions) == (0, 0, 0), result.notes
 
 
 @pytest.fixture
