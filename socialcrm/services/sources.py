@@ -21,7 +21,8 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from socialcrm.config import Config, SourceConfig
-from socialcrm.models import SourceState, SourceStatus, utcnow
+from socialcrm.db import insert_missing
+from socialcrm.models import SourceState, SourceStatus, table_of, utcnow
 from socialcrm.secret_mask import mask_secrets
 from socialcrm.services import audit, retries
 
@@ -66,12 +67,17 @@ class StateChange:
 
 
 def source_state(session: Session, source: SourceConfig) -> SourceState:
-    """The stored state of ``source``, created (as "new") on first use."""
+    """The stored state of ``source``, created (as "new") on first use.
+
+    Two processes polling a new source at once (two daemons on PostgreSQL, a daemon and ``poll``) both
+    find no row: the insert skips a row the other has made meanwhile, and both read the one row.
+    """
     state = session.get(SourceState, source.name)
     if state is None:
-        state = SourceState(name=source.name, type=source.type)
-        session.add(state)
-        session.flush()
+        row = SourceState(name=source.name, type=source.type).model_dump()
+        insert_missing(session, table_of(SourceState), [row], ["name"])
+        state = session.get(SourceState, source.name)
+        assert state is not None, "the state row was just inserted or found"
     return state
 
 

@@ -9,14 +9,17 @@ Nothing may fail, be doubled or be left without its links and actions.
 from __future__ import annotations
 
 import asyncio
+import threading
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from pathlib import Path
 
 from sqlmodel import func, select
 
+from socialcrm.config import SourceConfig
 from socialcrm.db import Database
-from socialcrm.models import Customer, Decision, Identity, Mention, MentionRetry, Ticket, TicketMention
+from socialcrm.models import Customer, Decision, Identity, Mention, MentionRetry, SourceState, Ticket, TicketMention
+from socialcrm.services import sources
 from tests.core.test_cli import run
 from tests.core.test_pipeline import RULES
 from tests.replay_server import Canned, ReplayServer
@@ -80,3 +83,25 @@ async def test_two_processes_meeting_the_same_new_authors_lose_and_double_nothin
             assert session.exec(select(func.count()).select_from(MentionRetry)).one() == 0
     finally:
         db.dispose()
+
+
+def test_two_writers_meeting_a_new_source_share_its_one_state_row(db: Database) -> None:
+    """Both find no state row; the second's insert waits for the first's and skips it (no unique-key error)."""
+    source = SourceConfig(name="feed-new", type="feed")
+    seen: list[str] = []
+    elsewhere = Database(db.url)  # another process's writer: one Database writes one at a time
+
+    def second() -> None:
+        with elsewhere.write() as session:
+            seen.append(sources.source_state(session, source).name)
+
+    with db.write() as session:
+        assert sources.source_state(session, source).name == "feed-new"
+        other = threading.Thread(target=second)
+        other.start()
+        other.join(0.5)  # on PostgreSQL it now waits in its insert for this transaction's row
+    other.join(30)
+    elsewhere.dispose()
+    assert seen == ["feed-new"]
+    with db.read() as session:
+        assert session.exec(select(func.count()).select_from(SourceState)).one() == 1
