@@ -1,7 +1,7 @@
 """Linking by index: customer.fuzzy_key (the sound of a name, filled for existing rows), order and customer number keys.
 
 Revision ID: 5e2b8d9c4a17
-Revises: 25f9ec79a6b2
+Revises: 25ed4eaee18c
 Create Date: 2026-12-01 01:45:02.118604
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 from socialcrm.models.name_keys import fuzzy_key
 
 revision = "5e2b8d9c4a17"
-down_revision = "25f9ec79a6b2"
+down_revision = "25ed4eaee18c"
 branch_labels = None
 depends_on = None
 FILL_PAGE = 5000
