@@ -22,6 +22,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from socialcrm.insights.stopwords import STOPWORDS
 
@@ -47,11 +48,13 @@ def theme_text(title: str | None, text: str | None) -> str:
     return f"{title or ''}. {text or ''}"[:TEXT_LIMIT]
 
 
+@lru_cache(maxsize=65536)  # words repeat across posts: each spelling is folded once per process
 def fold(word: str) -> str:
     """``word`` lower-cased with umlauts spelled out and hyphens dropped (``Kunden-Service``: ``kundenservice``)."""
     return word.lower().translate(_FOLD).replace("-", "")
 
 
+@lru_cache(maxsize=65536)
 def word_key(word: str) -> str:
     """The folded word without one inflection ending, so singular and plural count as one theme."""
     folded = fold(word)
@@ -75,6 +78,7 @@ def brand_keys(terms: Iterable[str]) -> frozenset[str]:
     return frozenset(k for k in keys if len(k) >= 2)
 
 
+@lru_cache(maxsize=65536)
 def _without_brand(word: str, brand: frozenset[str]) -> str | None:
     """``word`` with brand parts removed (compound parts, a brand prefix), None when nothing is left."""
     parts = [p for p in re.split(r"-", word) if p]
