@@ -11,7 +11,6 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
 from socialcrm.config import LinkingConfig
@@ -110,8 +109,9 @@ def _lookup(session: Session, evidence: Sequence[TextEvidence]) -> _Found:
     suffixes = sorted({phone_suffix(p) for item in evidence for p in item.phones})
     for chunk in _chunks(suffixes):
         rows = session.exec(
+            # match_key is the phone's last digits (models/keys.py), the suffix compared here: indexed.
             select(ContactPoint.value, ContactPoint.customer_id).where(
-                ContactPoint.kind == "phone", or_(*(col(ContactPoint.value).like(f"%{s}") for s in chunk))
+                ContactPoint.kind == "phone", col(ContactPoint.match_key).in_(chunk)
             )
         )
         for value, customer_id in rows:

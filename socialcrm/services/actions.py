@@ -253,7 +253,9 @@ def _draft_reply(
     existing = desk.action_key(key)
     if existing is not None:
         return {"outcome": "already done", "draft_id": int(existing.target) if existing.target else None}
-    language, text = spec.template.render(mention.language, template_context(session, mention, rule=rule.name))
+    language, text = spec.template.render(
+        mention.language, template_context(session, mention, rule=rule.name, desk=desk)
+    )
     assignee, assignee_problem = _rule_assignee(session, spec, "drafts")
     draft = drafts.create_draft(
         session,

@@ -86,6 +86,14 @@ class Desk(Protocol):
         """The customer's newest order numbers (at most ten), newest first."""
         ...
 
+    def latest_order(self, customer_id: int) -> Order | None:
+        """The customer's newest order."""
+        ...
+
+    def oldest_open_ticket(self, customer_id: int) -> Ticket | None:
+        """The customer's oldest new/open/pending ticket, in any thread."""
+        ...
+
     def has_decisions(self, mention_id: int) -> bool:
         """True when the rules already acted on this mention."""
         ...
@@ -156,6 +164,28 @@ class DirectDesk:
             )
         )
 
+    def latest_order(self, customer_id: int) -> Order | None:
+        """Read from the orders."""
+        return self.session.exec(
+            select(Order)
+            .where(Order.customer_id == customer_id)
+            .order_by(col(Order.ordered_at).desc(), col(Order.id).desc())
+            .limit(1)
+        ).first()
+
+    def oldest_open_ticket(self, customer_id: int) -> Ticket | None:
+        """Read from the tickets."""
+        return self.session.exec(
+            select(Ticket)
+            .where(
+                Ticket.customer_id == customer_id,
+                col(Ticket.status).in_(OPEN_TICKET_STATUSES),
+                col(Ticket.merged_into_id).is_(None),
+            )
+            .order_by(col(Ticket.id))
+            .limit(1)
+        ).first()
+
     def has_decisions(self, mention_id: int) -> bool:
         """Asked of the decisions table."""
         return self.session.exec(select(Decision.id).where(Decision.mention_id == mention_id)).first() is not None
@@ -186,9 +216,9 @@ class BatchDesk:
         self.customers = customers
         self._keys: dict[str, ActionKey | None] = {}
         self._threads: dict[str, list[Ticket]] = {}
-        self._open_by_customer: dict[int, list[Ticket]] = {}
+        self._open_by_customer: dict[int, set[int]] = {}  # ids only: a customer may have thousands
         self._links: set[tuple[int, int]] = set()
-        self._orders: dict[int, list[tuple[Any, int, str, list[str]]]] = {}
+        self._orders: dict[int, list[Order]] = {}
         self._fresh: set[int] = set()
         self.key_rows: list[dict[str, Any]] = []
         self.link_rows: list[dict[str, Any]] = []
@@ -230,13 +260,13 @@ class BatchDesk:
         for start in range(0, len(wanted), LOOKUP_CHUNK):
             chunk = wanted[start : start + LOOKUP_CHUNK]
             for customer_id in chunk:
-                self._open_by_customer[customer_id] = []
-            statement = select(Ticket).where(
+                self._open_by_customer[customer_id] = set()
+            statement = select(Ticket.id, Ticket.customer_id).where(
                 col(Ticket.customer_id).in_(chunk), col(Ticket.status).in_(OPEN_TICKET_STATUSES)
             )
-            for ticket in self.session.exec(statement.order_by(col(Ticket.id))):
-                assert ticket.customer_id is not None
-                self._open_by_customer[ticket.customer_id].append(ticket)
+            for ticket_id, owner in self.session.exec(statement):
+                assert ticket_id is not None and owner is not None
+                self._open_by_customer[owner].add(ticket_id)
 
     def load_orders(self, customer_ids: Sequence[int]) -> None:
         """Read the orders of these customers (for ordered products and order numbers in replies)."""
@@ -246,20 +276,19 @@ class BatchDesk:
             for customer_id in chunk:
                 self._orders[customer_id] = []
             for order in self.session.exec(select(Order).where(col(Order.customer_id).in_(chunk))):
-                assert order.id is not None
-                self._orders[order.customer_id].append((order.ordered_at, order.id, order.order_number, order.products))
+                self._orders[order.customer_id].append(order)
 
     # ---- what facts read ------------------------------------------------------------------------
 
     def open_ticket_ids(self, customer_id: int) -> tuple[int, ...]:
         """Ids of the customer's new/open/pending tickets, in id order (as ``build_facts`` reads them)."""
         self._load_open_tickets([customer_id])
-        return tuple(sorted(t.id for t in self._open_by_customer[customer_id] if t.id is not None))
+        return tuple(sorted(self._open_by_customer[customer_id]))
 
     def product_lists(self, customer_id: int) -> list[list[str]]:
         """The product lists of the customer's orders."""
         self.load_orders([customer_id])
-        return [products for *_, products in self._orders[customer_id]]
+        return [order.products for order in self._orders[customer_id]]
 
     # ---- the Desk protocol ----------------------------------------------------------------------
 
@@ -342,13 +371,12 @@ class BatchDesk:
         thread = ticket.thread_key or ""
         if thread in self._threads and not _holds_object(self._threads[thread], ticket):
             self._threads[thread].append(ticket)
-        for customer_id, listed in self._open_by_customer.items():
+        assert ticket.id is not None
+        for customer_id, open_ids in self._open_by_customer.items():
             if ticket.status not in OPEN_TICKET_STATUSES or ticket.customer_id != customer_id:
-                listed[:] = [t for t in listed if t is not ticket]
+                open_ids.discard(ticket.id)
         if ticket.customer_id in self._open_by_customer and ticket.status in OPEN_TICKET_STATUSES:
-            listed = self._open_by_customer[ticket.customer_id]
-            if not _holds_object(listed, ticket):
-                listed.append(ticket)
+            self._open_by_customer[ticket.customer_id].add(ticket.id)
 
     def customer(self, customer_id: int | None) -> Customer | None:
         """From the customers of the batch."""
@@ -356,9 +384,26 @@ class BatchDesk:
 
     def order_numbers(self, customer_id: int) -> list[str]:
         """The newest ten, from the orders read for the batch."""
+        return [order.order_number for order in self._newest_orders(customer_id)[:ORDER_NUMBERS]]
+
+    def latest_order(self, customer_id: int) -> Order | None:
+        """The newest, from the orders read for the batch."""
+        newest = self._newest_orders(customer_id)
+        return newest[0] if newest else None
+
+    def _newest_orders(self, customer_id: int) -> list[Order]:
+        """Newest first, as the SQL of ``DirectDesk`` sorts them (an order without a date last)."""
         self.load_orders([customer_id])
-        newest = sorted(self._orders[customer_id], key=_order_age, reverse=True)
-        return [number for _, _, number, _ in newest[:ORDER_NUMBERS]]
+        return sorted(self._orders[customer_id], key=_order_age, reverse=True)
+
+    def oldest_open_ticket(self, customer_id: int) -> Ticket | None:
+        """The lowest of the customer's open ticket ids, read by id (merged tickets are closed)."""
+        self._load_open_tickets([customer_id])
+        for ticket_id in sorted(self._open_by_customer[customer_id]):
+            ticket = self.ticket(ticket_id)
+            if ticket is not None and ticket.merged_into_id is None and ticket.status in OPEN_TICKET_STATUSES:
+                return ticket
+        return None
 
     def has_decisions(self, mention_id: int) -> bool:
         """A new mention has none."""
@@ -403,6 +448,5 @@ def session_holds(session: Session, ticket_id: int, mention_id: int) -> bool:
     return session.get(TicketMention, (ticket_id, mention_id)) is not None
 
 
-def _order_age(order: tuple[Any, int, str, list[str]]) -> tuple[bool, Any, int]:
-    ordered_at, order_id, _, _ = order
-    return (ordered_at is not None, ordered_at, order_id)
+def _order_age(order: Order) -> tuple[bool, Any, int]:
+    return (order.ordered_at is not None, order.ordered_at, order.id or 0)

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
-from socialcrm.models import OPEN_TICKET_STATUSES, Customer, Mention, Order, Ticket, User
+from socialcrm.models import Mention, User
 from socialcrm.rules.facts import thread_key
 from socialcrm.rules.templates import Missing, OrderStatus
-from socialcrm.services import tickets
+from socialcrm.services.desk import Desk, DirectDesk
 
 
 def _value(name: str, value: object) -> Any:
@@ -23,43 +23,6 @@ def _value(name: str, value: object) -> Any:
     if value is None or (isinstance(value, str) and not value.strip()):
         return Missing(name)
     return value
-
-
-def _latest_order(session: Session, customer_id: int) -> Order | None:
-    return session.exec(
-        select(Order)
-        .where(Order.customer_id == customer_id)
-        .order_by(col(Order.ordered_at).desc(), col(Order.id).desc())
-        .limit(1)
-    ).first()
-
-
-def _order_numbers(session: Session, customer_id: int) -> list[str]:
-    return list(
-        session.exec(
-            select(Order.order_number)
-            .where(Order.customer_id == customer_id)
-            .order_by(col(Order.ordered_at).desc(), col(Order.id).desc())
-            .limit(10)
-        )
-    )
-
-
-def _open_ticket(session: Session, mention: Mention, customer_id: int | None) -> Ticket | None:
-    """This thread's open ticket, else the customer's oldest open one."""
-    ticket = tickets.find_open_ticket(session, thread_key(mention), mention.customer_id)
-    if ticket is not None or customer_id is None:
-        return ticket
-    return session.exec(
-        select(Ticket)
-        .where(
-            Ticket.customer_id == customer_id,
-            col(Ticket.status).in_(OPEN_TICKET_STATUSES),
-            col(Ticket.merged_into_id).is_(None),
-        )
-        .order_by(col(Ticket.id))
-        .limit(1)
-    ).first()
 
 
 def agent_name(session: Session, username: str | None) -> str | None:
@@ -73,13 +36,27 @@ def agent_name(session: Session, username: str | None) -> str | None:
 
 
 def template_context(
-    session: Session, mention: Mention, *, rule: str | None = None, agent: str | None = None
+    session: Session,
+    mention: Mention,
+    *,
+    rule: str | None = None,
+    agent: str | None = None,
+    desk: Desk | None = None,
 ) -> dict[str, Any]:
-    """The variables a template sees for ``mention`` (see templates.TEMPLATE_VARIABLES); ``agent`` is a username."""
-    customer = session.get(Customer, mention.customer_id) if mention.customer_id else None
+    """The variables a template sees for ``mention`` (see templates.TEMPLATE_VARIABLES); ``agent`` is a username.
+
+    ``desk`` answers the look-ups (the customer, their orders, the open ticket): the database by
+    default, a batch's caches when the pipeline drafts replies for a whole batch.
+    """
+    desk = desk or DirectDesk(session)
+    customer = desk.customer(mention.customer_id) if mention.customer_id else None
     known = customer if customer is not None and not customer.is_prospect else None
-    order = _latest_order(session, known.id) if known is not None and known.id is not None else None
-    ticket = _open_ticket(session, mention, known.id if known is not None else None)
+    known_id = known.id if known is not None else None
+    order = desk.latest_order(known_id) if known_id is not None else None
+    # This thread's open ticket, else the customer's oldest open one.
+    ticket = desk.find_open_ticket(thread_key(mention), mention.customer_id)
+    if ticket is None and known_id is not None:
+        ticket = desk.oldest_open_ticket(known_id)
     author_name = mention.author_name or mention.author
     ticket_id = str(ticket.id) if ticket is not None else None
     return {
@@ -102,7 +79,7 @@ def template_context(
         "sentiment": _value("sentiment", mention.sentiment),
         "rule": _value("rule", rule),
         "ticket_id": _value("ticket_id", ticket_id),
-        "order_numbers": _order_numbers(session, known.id) if known is not None and known.id is not None else [],
+        "order_numbers": desk.order_numbers(known_id) if known_id is not None else [],
         "order_number": _value("order_number", order.order_number if order else None),
         "order_product": _value("order_product", ", ".join(order.products) if order else None),
         "order_date": _value("order_date", order.ordered_at if order else None),
