@@ -7,64 +7,20 @@ Only ``volume`` reads the database, and it does so in ``build_facts`` (``count``
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, Protocol
-
-from sqlmodel import Session, col, func, select
+from typing import Any
 
 from socialcrm.durations import parse_duration
-from socialcrm.models import SENTIMENT_LABELS, Mention
+from socialcrm.models import SENTIMENT_LABELS
+from socialcrm.rules.condition_result import Condition, ConditionError, ConditionResult
 from socialcrm.rules.facts import Facts
 from socialcrm.rules.query import Query, QuerySyntaxError, parse_query
-from socialcrm.rules.text import fold, words
+from socialcrm.rules.text import fold
+from socialcrm.rules.volume import VolumeCondition
 
 CUSTOMER_STATES = ("linked", "unknown", "prospect", "any")
-VOLUME_PAGE = 1000
 LABEL_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")  # the names services.labels accepts
-VOLUME_BATCH_ROWS = 20000
-
-
-class ConditionError(ValueError):
-    """A condition's value is invalid; ``field`` is the key under ``when`` it concerns."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-
-
-@dataclass(frozen=True, slots=True)
-class ConditionResult:
-    """The outcome of one condition on one mention: the explanation's building block."""
-
-    name: str
-    matched: bool
-    expected: Any
-    actual: Any
-
-    def as_dict(self) -> dict[str, Any]:
-        """The result as stored in a decision's explanation."""
-        return {
-            "condition": self.name,
-            "matched": self.matched,
-            "expected": self.expected,
-            "actual": self.actual,
-        }
-
-
-class Condition(Protocol):
-    """What every condition offers: a name for explanations and a pure check."""
-
-    @property
-    def name(self) -> str:
-        """The name shown in explanations (the key under ``when``)."""
-        ...
-
-    def check(self, facts: Facts) -> ConditionResult:
-        """Whether ``facts`` meet the condition, with what was expected and found; no I/O."""
-        ...
 
 
 @dataclass(frozen=True)
@@ -245,96 +201,6 @@ class AuthorMetricCondition:
             and (self.high is None or number <= self.high)
         )
         return ConditionResult(self.name, matched, {"min": self.low, "max": self.high}, value)
-
-
-@dataclass(frozen=True)
-class VolumeCondition:
-    """At least ``count`` mentions matching the filter within ``window`` up to this mention (a spike)."""
-
-    key: str
-    threshold: int
-    window: timedelta
-    query: Query | None
-    sentiments: tuple[str, ...]
-    sources: tuple[str, ...]
-    source_types: tuple[str, ...]
-    name: str = "volume"
-
-    def check(self, facts: Facts) -> ConditionResult:
-        """Matched when the counted volume (read by build_facts) reaches the threshold."""
-        count = facts.volume.get(self.key, 0)
-        expected = {"count": self.threshold, "window": _show_delta(self.window)}
-        if self.query is not None:
-            expected["query"] = self.query.source
-        return ConditionResult(self.name, count >= self.threshold, expected, count)
-
-    def count(self, session: Session, mention: Mention, now: datetime) -> int:
-        """Count matching mentions in the window ending at the mention's time, stopping at the threshold."""
-        end = mention.published_at or now
-        if self.query is None:
-            counted = select(func.count()).select_from(Mention).where(*self._window(end - self.window, end))
-            return int(session.exec(counted).one())
-        total = 0
-        last_id = 0
-        while True:
-            page = session.exec(
-                select(Mention.id, Mention.title, Mention.text)
-                .where(*self._window(end - self.window, end), col(Mention.id) > last_id)
-                .order_by(col(Mention.id))
-                .limit(VOLUME_PAGE)
-            ).all()
-            for _id, title, text in page:
-                if self.query.matches(words(f"{title}\n{text}" if title else text)):
-                    total += 1
-                    if total >= self.threshold:
-                        return total
-            if len(page) < VOLUME_PAGE:
-                return total
-            last_id = page[-1][0] or last_id
-
-    def count_many(self, session: Session, mentions: Sequence[Mention], now: datetime) -> list[int]:
-        """``count`` for each of a batch of mentions, from one read of the span all their windows cover.
-
-        When that span holds more than ``VOLUME_BATCH_ROWS`` mentions (a wide window on a busy source),
-        each mention is counted on its own instead, as ``count`` does.
-        """
-        if not mentions:
-            return []
-        ends = [m.published_at or now for m in mentions]
-        columns: list[Any] = [Mention.published_at]
-        if self.query is not None:
-            columns += [Mention.title, Mention.text]
-        rows = session.exec(
-            select(*columns).where(*self._window(min(ends) - self.window, max(ends))).limit(VOLUME_BATCH_ROWS + 1)
-        ).all()
-        if len(rows) > VOLUME_BATCH_ROWS:
-            return [self.count(session, mention, now) for mention in mentions]
-        if self.query is None:
-            times = sorted(row[0] for row in rows)
-        else:
-            query = self.query
-            times = sorted(row[0] for row in rows if query.matches(words(f"{row[1]}\n{row[2]}" if row[1] else row[2])))
-        counts = [bisect_right(times, end) - bisect_right(times, end - self.window) for end in ends]
-        return counts if self.query is None else [min(c, self.threshold) for c in counts]
-
-    def _window(self, start: datetime, end: datetime) -> list[Any]:
-        """The filters of this condition on mentions published in (start, end]."""
-        filters = [col(Mention.published_at) > start, col(Mention.published_at) <= end]
-        if self.sentiments:
-            filters.append(col(Mention.sentiment).in_(self.sentiments))
-        if self.sources:
-            filters.append(col(Mention.source).in_(self.sources))
-        if self.source_types:
-            filters.append(col(Mention.source_type).in_(self.source_types))
-        return filters
-
-
-def _show_delta(delta: timedelta) -> str:
-    seconds = int(delta.total_seconds())
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
-        if seconds % size == 0 and seconds >= size:
-            return f"{seconds // size}{unit}"
-    return f"{seconds}s"
 
 
 # ---- compiling [rules.when] -------------------------------------------------------------------------

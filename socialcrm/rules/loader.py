@@ -7,7 +7,8 @@ from typing import Any
 
 from socialcrm.errors import ConfigError
 from socialcrm.rules.actionspec import ActionSpec, ActionSpecError, compile_action
-from socialcrm.rules.conditions import Condition, compile_when
+from socialcrm.rules.condition_result import Condition
+from socialcrm.rules.conditions import compile_when
 from socialcrm.rules.ruleset import DEFAULT_ORDER, Rule, RuleSet
 from socialcrm.rules.templates import compile_templates
 

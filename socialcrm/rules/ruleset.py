@@ -13,15 +13,11 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from socialcrm.rules.actionspec import ActionSpec
-from socialcrm.rules.conditions import (
-    Condition,
-    ConditionResult,
-    LabelCondition,
-    OrderedProductCondition,
-    VolumeCondition,
-)
+from socialcrm.rules.condition_result import Condition, ConditionResult
+from socialcrm.rules.conditions import LabelCondition, OrderedProductCondition
 from socialcrm.rules.facts import Facts
 from socialcrm.rules.templates import CompiledTemplate
+from socialcrm.rules.volume import VolumeCondition
 
 DEFAULT_ORDER = 100
 

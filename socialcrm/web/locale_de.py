@@ -1,5 +1,7 @@
 """German UI texts, keyed by the English text (a test checks that every text the templates use is here)."""
 
+from socialcrm.web.locale_de_admin import ADMIN_DE
+from socialcrm.web.locale_de_dashboard import DASHBOARD_DE
 from socialcrm.web.locale_de_labels import LABELS_DE
 
 CATALOGUE: dict[str, str] = {
@@ -350,156 +352,6 @@ CATALOGUE: dict[str, str] = {
     "Merge, keep B": "Zusammenführen, B behalten",
     "Different people": "Verschiedene Personen",
     "No merge candidates.": "Keine möglichen Dubletten.",
-    # dashboard
-    "Period": "Zeitraum",
-    "Only": "Nur",
-    "Tag": "Schlagwort",
-    "show everything": "alles zeigen",
-    "last {days} days": "letzte {days} Tage",
-    "Show": "Anzeigen",
-    "From": "Von",
-    "To": "Bis",
-    "Export CSV": "CSV exportieren",
-    "Export for Excel": "Für Excel exportieren",
-    "Key figures": "Kennzahlen",
-    "Complaints (negative mentions)": "Beschwerden (negative Erwähnungen)",
-    "Response rate": "Antwortquote",
-    "Median time to first response": "Median der Zeit bis zur ersten Antwort",
-    "Median time to resolve a complaint": "Median der Zeit bis zur Lösung einer Beschwerde",
-    "Cancellation and churn signals": "Kündigungs- und Abwanderungssignale",
-    "Leads won (ordered after the lead)": "Gewonnene Leads (Bestellung nach dem Lead)",
-    "Sentiment over time": "Stimmung im Zeitverlauf",
-    "per day": "pro Tag",
-    "per week": "pro Woche",
-    "Volume": "Volumen",
-    "by source": "nach Quelle",
-    "by group": "nach Gruppe",
-    "by tag": "nach Schlagwort",
-    "Volume by source": "Volumen nach Quelle",
-    "Volume by group": "Volumen nach Gruppe",
-    "Volume by tag": "Volumen nach Schlagwort",
-    "Share of voice": "Share of Voice",
-    "Top negative themes": "Häufigste negative Themen",
-    "Sentiment by source": "Stimmung nach Quelle",
-    # dashboard: changes, drill-down, themes, share of voice (insights)
-    "Changes against the previous period: {first} – {last}": "Veränderung gegenüber dem Vorzeitraum: {first} – {last}",
-    "previous period: {value}": "Vorzeitraum: {value}",
-    "new": "neu",
-    "Theme": "Thema",
-    "Weekly digest": "Wochenbericht",
-    "E-mail address": "E-Mail-Adresse",
-    "Send me last week's figures every Monday (in my language)": (
-        "Schicken Sie mir montags die Zahlen der Vorwoche (in meiner Sprache)"
-    ),
-    "No mail server is configured yet ([smtp]): digests wait until an admin sets one up.": (
-        "Noch kein Mailserver eingerichtet ([smtp]): Wochenberichte warten, bis ein Admin einen einrichtet."
-    ),
-    "Weekly digest settings saved.": "Einstellungen zum Wochenbericht gespeichert.",
-    "New customers from leads (first order after the lead)": "Neukunden aus Leads (erste Bestellung nach dem Lead)",
-    "Campaign response": "Kampagnenresonanz",
-    "Mentions and their sentiment per campaign tag, against the previous period.": (
-        "Erwähnungen und ihre Stimmung je Kampagnen-Schlagwort, verglichen mit dem Vorzeitraum."
-    ),
-    "Share of voice compares how often people talk about you and about your competitors.": (
-        "Share of Voice vergleicht, wie oft über Sie und über Ihre Mitbewerber gesprochen wird."
-    ),
-    "share-of-voice:setup": (
-        "Sie erscheint, sobald Erwähnungen aus mindestens zwei Abfragegruppen kommen: Geben Sie den Quellen, "
-        'die auf Ihre Mitbewerber hören, eine eigene Gruppe (group = "competitor" neben group = "brand" in '
-        "ihren [[sources]]-Einträgen, siehe config.example.toml)."
-    ),
-    "Latest negative mentions": "Neueste negative Erwähnungen",
-    "Wrong label? Correct it: corrections retrain the classifier.": (
-        "Falsch bewertet? Korrigieren Sie es: Korrekturen trainieren den Klassifikator nach."
-    ),
-    # admin
-    "Rules": "Regeln",
-    "Users and API tokens": "Benutzer und API-Tokens",
-    "Audit log": "Protokoll",
-    "Type": "Typ",
-    "State": "Zustand",
-    "Last success": "Letzter Erfolg",
-    "Backoff until": "Pause bis",
-    "Fetched / new / duplicates / errors": "Abgerufen / neu / Duplikate / Fehler",
-    "Last error": "Letzter Fehler",
-    "Pause": "Anhalten",
-    "Resume": "Fortsetzen",
-    "No sources configured.": "Keine Quellen eingerichtet.",
-    "Sentiment model": "Stimmungsmodell",
-    "Adapter set": "Adapter-Satz",
-    "Licence": "Lizenz",
-    "Poll job": "Abruf-Auftrag",
-    "polling on": "wird abgerufen von",
-    "since": "seit",
-    "stalled on": "hängt bei",
-    "no heartbeat: retried soon": "kein Lebenszeichen: wird gleich neu gestartet",
-    "next at": "nächster um",
-    "waiting for a worker": "wartet auf einen Worker",
-    "Workers and job queue": "Worker und Auftragswarteschlange",
-    "Waiting": "Wartend",
-    "Scheduled": "Geplant",
-    "Running": "Laufend",
-    "Stalled": "Hängend",
-    "Failed": "Fehlgeschlagen",
-    "Worker": "Worker",
-    "Started": "Gestartet",
-    "Last heartbeat": "Letztes Lebenszeichen",
-    "Jobs running": "Laufende Aufträge",
-    "stalled: its jobs go to other workers": "hängt: seine Aufträge gehen an andere Worker",
-    "No worker is running: nothing is polled or sent.": "Kein Worker läuft: nichts wird abgerufen oder gesendet.",
-    "Rules are edited in the configuration file; they are evaluated in this order": (
-        "Regeln werden in der Konfigurationsdatei bearbeitet; sie werden in dieser Reihenfolge ausgewertet"
-    ),
-    "Test the rules against stored mention #": "Regeln an gespeicherter Erwähnung Nr. testen",
-    "Test": "Testen",
-    "What the current rules decide": "Was die aktuellen Regeln entscheiden",
-    "What was decided when the mention arrived": "Was beim Eingang der Erwähnung entschieden wurde",
-    "No decisions were stored for this mention.": "Für diese Erwähnung wurden keine Entscheidungen gespeichert.",
-    "No rules configured.": "Keine Regeln eingerichtet.",
-    "Templates": "Vorlagen",
-    "fired": "ausgelöst",
-    "did not fire": "nicht ausgelöst",
-    "New API token": "Neues API-Token",
-    "Role": "Rolle",
-    "Last login": "Letzte Anmeldung",
-    "disabled": "gesperrt",
-    "active": "aktiv",
-    "Enable": "Entsperren",
-    "Disable": "Sperren",
-    "New user": "Neuer Benutzer",
-    "Create": "Anlegen",
-    "API tokens": "API-Tokens",
-    "User": "Benutzer",
-    "Last used": "Zuletzt benutzt",
-    "revoked": "widerrufen",
-    "Revoke": "Widerrufen",
-    "No API tokens.": "Keine API-Tokens.",
-    "Create API token": "API-Token erstellen",
-    "Kind": "Art",
-    "Id": "Nr.",
-    "When": "Wann",
-    "Who": "Wer",
-    "Action": "Aktion",
-    "What": "Was",
-    "Detail": "Einzelheiten",
-    "Nothing logged yet.": "Noch nichts protokolliert.",
-    # account page and API token limits
-    "Your account": "Ihr Konto",
-    "Where you are logged in": "Wo Sie angemeldet sind",
-    "Logged in": "Angemeldet",
-    "Expires": "Läuft ab",
-    "this browser": "dieser Browser",
-    "Log out all other sessions": "Alle anderen Sitzungen abmelden",
-    "Lost a device or logged in somewhere public? This ends every session but this one.": (
-        "Gerät verloren oder an einem öffentlichen Rechner angemeldet? Das beendet alle Sitzungen außer dieser."
-    ),
-    "Your other sessions are logged out.": "Ihre anderen Sitzungen sind abgemeldet.",
-    "Expires in": "Gültig für",
-    "never": "nie",
-    "Read-only": "Nur lesen",
-    "read-only": "nur lesen",
-    "read and write": "lesen und schreiben",
-    "Access": "Zugriff",
     # help desk: tickets
     "Add": "Hinzufügen",
     "Add a mention by its number": "Erwähnung über ihre Nummer hinzufügen",
@@ -588,4 +440,5 @@ CATALOGUE: dict[str, str] = {
     "Dismiss": "Verwerfen",
 }
 
-CATALOGUE.update(LABELS_DE)
+for _part in (DASHBOARD_DE, ADMIN_DE, LABELS_DE):
+    CATALOGUE.update(_part)
