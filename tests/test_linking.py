@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from sqlmodel import func, select
+from sqlmodel import col, func, select
 
 from socialcrm.config import LinkingConfig
+from socialcrm.db import Database
 from socialcrm.errors import ConflictError
 from socialcrm.linking import link_mention, normalize_handle, normalize_phone
-from socialcrm.models import Customer, Identity, LinkSuggestion, Mention, MergeCandidate
+from socialcrm.models import Customer, Identity, LinkSuggestion, Mention, MergeCandidate, Order
+from socialcrm.models.crm import number_key
 from socialcrm.services import imports, links
 from tests.rules import factories as f
 
@@ -262,3 +264,23 @@ def test_customers_imported_from_csv_are_linked_by_every_route(db) -> None:
         mention = f.mention(session, "Hello there", author="ewhit", author_name="Emma Whitfield")
         [suggestion] = link_mention(session, mention, LINKING, f.NOW).suggestions
         assert (suggestion.customer_id, suggestion.method) == (emma.id, "fuzzy_name")
+
+
+def test_order_and_customer_numbers_are_looked_up_through_their_expression_indexes(tmp_path):
+    """SQLite matches an index on ``replace(upper(x), '-', '')`` only when the query writes the same literals."""
+    db = Database(f"sqlite:///{tmp_path / 'plan.db'}")
+    db.upgrade()
+    try:
+        with db.read() as session:
+            connection = session.connection()
+            for column, index in (
+                (Order.order_number, "ix_order_number_key"),
+                (Customer.customer_ref, "ix_customer_ref_key"),
+            ):
+                statement = select(column).where(number_key(col(column)).in_(["A1000001", "A1000002"]))
+                compiled = statement.compile(connection, compile_kwargs={"render_postcompile": True})
+                params = tuple(compiled.params[name] for name in compiled.positiontup or ())
+                plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", params).all()
+                assert any(index in str(row) for row in plan), plan
+    finally:
+        db.dispose()

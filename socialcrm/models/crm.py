@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint, event, func
+from sqlalchemy import Column, Index, Text, UniqueConstraint, event, func, literal
 from sqlmodel import AutoString, Field, SQLModel
 
 from socialcrm.models.columns import JSONType, UTCDateTime, table_of, utcnow
@@ -117,8 +117,12 @@ class MergeCandidate(SQLModel, table=True):
 
 
 def number_key(column: Any) -> Any:
-    """The SQL form numbers in posts are compared in: upper case, dashes dropped (``a-123`` = ``A123``)."""
-    return func.replace(func.upper(column), "-", "")
+    """The SQL form numbers in posts are compared in: upper case, dashes dropped (``a-123`` = ``A123``).
+
+    The dash and the empty string are written into the SQL, not bound: SQLite uses an expression
+    index only for the very expression it was made on, and ``replace(upper(x), ?, ?)`` is not that.
+    """
+    return func.replace(func.upper(column), literal("-", literal_execute=True), literal("", literal_execute=True))
 
 
 # Indexes on that form, so an order or customer number found in a post is one index lookup.
