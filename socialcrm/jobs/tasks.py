@@ -7,6 +7,9 @@
 * ``schedule`` (every 5 s): adds the poll jobs that are due and a send job for every due outbox row.
 * ``retry_stalled`` (every 5 s): jobs of workers whose heartbeat stopped go back to the queue.
 * ``housekeeping`` (hourly): retention, and finished jobs older than a week are removed.
+* ``retry_mentions`` (every minute): stored mentions whose linking or rules failed and whose retry is due
+  are processed again (``services.retries``), as ``socialcrm run`` does on SQLite. Its lock keeps two
+  workers from processing the same mention at once.
 * ``insights`` (every 5 s, working at most every ``[alerts] check_every``): spike alerts and weekly digests are queued.
 
 Periodic jobs are deferred by every worker, but Procrastinate stores one job per task and time
@@ -32,6 +35,8 @@ SCHEDULE_TASK = "socialcrm:schedule"
 RETRY_STALLED_TASK = "socialcrm:retry_stalled"
 HOUSEKEEPING_TASK = "socialcrm:housekeeping"
 INSIGHTS_TASK = "socialcrm:insights"
+RETRY_MENTIONS_TASK = "socialcrm:retry_mentions"
+EVERY_MINUTE = "* * * * *"
 EVERY_5_SECONDS = "* * * * * */5"  # croniter: a sixth field holds the seconds
 HOURLY = "23 * * * *"
 
@@ -75,6 +80,17 @@ def register_tasks(app: App) -> None:
     @app.task(name=INSIGHTS_TASK, queue="maintenance", priority=1, queueing_lock="insights", pass_context=True)
     async def insights(context: JobContext, timestamp: int) -> str:
         return await _work(context).insights()
+
+    @app.periodic(cron=EVERY_MINUTE)
+    @app.task(
+        name=RETRY_MENTIONS_TASK,
+        queue="maintenance",
+        lock="retry_mentions",
+        queueing_lock="retry_mentions",
+        pass_context=True,
+    )
+    async def retry_mentions(context: JobContext, timestamp: int) -> str:
+        return await _work(context).retry_mentions()
 
     @app.periodic(cron=HOURLY)
     @app.task(name=HOUSEKEEPING_TASK, queue="maintenance", queueing_lock="housekeeping", pass_context=True)

@@ -278,6 +278,11 @@ class QueueWork:
         letters = await self.runtime.db.run_write(lambda s: digests.check(s, config, now))
         return f"queued {len(queued)} alert(s), {len(letters)} digest(s)"
 
+    async def retry_mentions(self) -> str:
+        """Process again the stored mentions whose linking or rules failed and whose retry is due."""
+        processed = await self.runtime.retry_failed()
+        return f"retried {len(processed.done) + len(processed.failed)} mention(s), {len(processed.failed)} failed again"
+
     async def housekeeping(self) -> str:
         """Retention and expired sessions; finished jobs older than a week leave the queue."""
         config = self.config

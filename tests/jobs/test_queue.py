@@ -8,15 +8,17 @@ from datetime import timedelta
 import pytest
 from procrastinate.jobs import Status
 from sqlalchemy import text
+from sqlmodel import select
 
 from socialcrm.config import parse_config
 from socialcrm.db import Database
-from socialcrm.jobs.tasks import SCHEDULE_TASK
+from socialcrm.jobs.tasks import RETRY_MENTIONS_TASK, SCHEDULE_TASK
 from socialcrm.jobs.worker import QueueWork
-from socialcrm.models import SourceState, utcnow
+from socialcrm.models import MentionRetry, SourceState, utcnow
 from socialcrm.runtime import Runtime
-from socialcrm.services import outbox, queue
+from socialcrm.services import outbox, queue, retries
 from tests.core.fakes import FakeClassifier
+from tests.rules.factories import mention
 
 CONFIG = """
 [workers]
@@ -201,3 +203,21 @@ async def test_run_polls_every_enabled_source_at_start_even_one_whose_next_poll_
     )
     assert await work.poll_everything_now() == "queued 1 poll(s)"  # the cancelled one's source only
     assert status(db).sources[running.task_kwargs["source"]].state == "running"
+
+
+async def test_workers_retry_a_mention_whose_linking_failed_once_its_retry_is_due(work: QueueWork) -> None:
+    """On PostgreSQL the workers, not only ``socialcrm run`` on SQLite, take up mentions waiting for a retry."""
+    assert work.app is not None
+    assert RETRY_MENTIONS_TASK in work.app.tasks
+    assert any(p.task.name == RETRY_MENTIONS_TASK for p in work.app.periodic_registry.periodic_tasks.values())
+    db = work.runtime.db
+    long_ago = utcnow() - timedelta(days=1)
+    with db.write() as session:
+        stored = mention(session, "Where is my order?", source="due")
+        retries.record_failure(session, stored, "linking failed: database gone", now=long_ago)
+        later = mention(session, "Not yet, please", source="due")
+        retries.record_failure(session, later, "linking failed: database gone", now=utcnow())
+        waiting_id = later.id
+    assert await work.retry_mentions() == "retried 1 mention(s), 0 failed again"
+    with db.read() as session:
+        assert [r.mention_id for r in session.exec(select(MentionRetry)).all()] == [waiting_id]
