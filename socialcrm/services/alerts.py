@@ -27,10 +27,15 @@ logger = logging.getLogger(__name__)
 
 
 def _epoch_seconds(session: Session, column: Any) -> Any:
-    """SQL for a timestamp as seconds since the Unix epoch (dialect-specific)."""
+    """SQL for a timestamp as seconds since the Unix epoch (dialect-specific).
+
+    SQLite's julianday is a double good to about 40 microseconds: rounded to the millisecond, a
+    mention published exactly at a window's start falls in that window, not (at some hours) the one
+    before.
+    """
     if session.get_bind().dialect.name == "postgresql":
         return func.extract("epoch", column)
-    return (func.julianday(column) - 2440587.5) * 86400.0
+    return func.round((func.julianday(column) - 2440587.5) * 86400.0, 3)
 
 
 def scope_counts(session: Session, window: Window) -> dict[str, Counts]:
