@@ -53,6 +53,14 @@ async def test_ticket_page_shows_customer_orders_and_other_mentions(as_role, wor
     assert "Lieferung fehlt" in html and "Erika Mustermann" in html
     assert "Kaffeemaschine X1" in html
     assert f'name="duplicate_id" value="{world.other_ticket_id}"' in html
+    assert "· shipped ·" in html
+
+
+async def test_ticket_page_gives_the_order_status_in_the_readers_language(as_role, world):
+    client, _ = await as_role("service")
+    html = await (await client.get(f"/tickets/{world.ticket_id}", headers={"Accept-Language": "de"})).text()
+    assert "Kaffeemaschine X1" in html
+    assert "· versandt ·" in html and "· shipped ·" not in html
 
 
 async def test_work_a_ticket_status_assign_note(as_role, db, world):
