@@ -112,13 +112,23 @@ def _config_wanted(args: argparse.Namespace) -> bool:
     return bool(args.config or os.environ.get("SOCIALCRM_CONFIG") or Path("socialcrm.toml").exists())
 
 
+LICENCE_WITH_MODEL = "--licence picks a packaged set of the default model; it cannot go with --model"
+
+
+def _option_conflict(args: argparse.Namespace) -> str | None:
+    """The usage error in ``--model``/``--licence``, if any, found before anything is loaded."""
+    if getattr(args, "licence", None) is not None and getattr(args, "model", None) not in (None, "default"):
+        return LICENCE_WITH_MODEL
+    return None
+
+
 def resolve_classifier(args: argparse.Namespace) -> Classifier:
     """Build the classifier named by ``--model`` (or ``--licence``), else the configured one, else the default."""
     name = getattr(args, "model", None)
     licence = getattr(args, "licence", None)
     if licence is not None:
         if name not in (None, "default"):
-            raise ClassifierError("--licence picks a packaged set of the default model; it cannot go with --model")
+            raise ClassifierError(LICENCE_WITH_MODEL)
         return build_classifier("default", {"licence": licence, "fallback": False})
     if name is None:
         if _config_wanted(args):
@@ -240,6 +250,9 @@ def cmd_classify(args: argparse.Namespace) -> int:
     if args.batch_size < 1:
         print("socialcrm: --batch-size must be at least 1", file=sys.stderr)
         return 2
+    if conflict := _option_conflict(args):
+        print(f"socialcrm: {conflict}", file=sys.stderr)
+        return 2
     if args.input and not Path(args.input).is_file():
         print(f"socialcrm: input file {args.input} does not exist", file=sys.stderr)
         return 2
@@ -354,6 +367,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
             f"socialcrm: data folder {args.data} does not exist (run from the repository root or pass --data)",
             file=sys.stderr,
         )
+        return 2
+    if conflict := _option_conflict(args):
+        print(f"socialcrm: {conflict}", file=sys.stderr)
         return 2
     try:
         classifier = resolve_classifier(args)

@@ -101,6 +101,13 @@ def test_classify_loads_no_model_when_nothing_needs_classifying(
     assert all("error" in json.loads(line) for line in captured.out.splitlines())
 
 
+def test_eval_licence_with_another_model_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--licence`` names a set of the default model: with ``--model lexicon`` it is exit 2, nothing loaded."""
+    eval_arguments = ["classifier", "eval", "--data", str(REPO / "data/sentiment")]
+    assert main([*eval_arguments, "--licence", "commercial", "--model", "lexicon"]) == 2
+    assert "cannot go with --model" in capsys.readouterr().err
+
+
 def test_eval_prints_the_metric_of_each_set(capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["classifier", "eval", "--model", "lexicon", "--data", str(REPO / "data/sentiment"), "--limit", "50"])
     assert code == 0
