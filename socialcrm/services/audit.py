@@ -26,6 +26,7 @@ AuditAction = Literal[
     "user.disable",
     "user.enable",
     "user.access_ended",
+    "user.sessions_ended",
     "session.end_others",
     "api_token.create",
     "api_token.revoke",

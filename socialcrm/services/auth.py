@@ -8,7 +8,8 @@ caller's transaction, so a change and its audit entry commit together.
 Failed logins slow down only their (account, address) pair (``LoginThrottle``), so a correct
 password still gets in from elsewhere. Disabling a user ends every session and revokes every API
 token of theirs (``end_all_access``), so enabling them again revives nothing; people can end their
-other sessions themselves (``end_other_sessions``). A token may expire and may be read-only:
+other sessions themselves (``end_other_sessions``), and a new password set for them ends all of
+them (``end_sessions``). A token may expire and may be read-only:
 ``check_api_token`` refuses an expired one, and the ``AuthenticatedUser`` it builds says whether
 the request may change anything.
 """
@@ -303,6 +304,17 @@ def active_sessions(session: Session, user_id: int) -> list[WebSession]:
         .order_by(col(WebSession.created_at).desc())
     )
     return list(rows)
+
+
+def end_sessions(session: Session, user: User, *, actor: str) -> int:
+    """End every browser session of ``user`` (their password changed); return how many (audited).
+
+    API tokens stay: they are credentials of their own, revoked one by one or by disabling the user.
+    """
+    assert user.id is not None
+    ended = session.exec(delete(WebSession).where(col(WebSession.user_id) == user.id)).rowcount or 0
+    audit.record(session, actor, "user.sessions_ended", "user", user.id, {"sessions": ended})
+    return ended
 
 
 def end_all_access(session: Session, user: User, *, actor: str) -> tuple[int, int]:

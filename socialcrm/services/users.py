@@ -58,7 +58,7 @@ def create_user(
     display_name: str | None = None,
     replace: bool = False,
 ) -> User:
-    """Create a user (or, with ``replace``, reset an existing user's role and password)."""
+    """Create a user (or, with ``replace``, reset an existing user's role and password, ending their sessions)."""
     validate_new_user(username, role, password)
     display_name = clean_display_name(display_name)
     existing = session.exec(select(User).where(User.username == username)).first()
@@ -75,6 +75,8 @@ def create_user(
     session.flush()
     detail: dict[str, str] = {"role": role} | ({"display_name": display_name} if display_name else {})
     audit.record(session, actor, "user.update" if existing else "user.create", "user", user.id, detail)
+    if existing is not None:  # a new password: whoever is logged in with the old one is logged out
+        auth.end_sessions(session, user, actor=actor)
     return user
 
 

@@ -152,6 +152,11 @@ async def test_user_add_reads_the_password_from_stdin(tmp_path: Path) -> None:
         stored = session.exec(select(User).where(User.username == "alice")).one().password_hash
     db.dispose()
     assert stored.startswith("$argon2id$") and "correct horse" not in stored
+    with db.write() as session:  # alice is logged in somewhere with the old password
+        alice = session.exec(select(User).where(User.username == "alice")).one()
+        old_cookie, _ = auth.start_session(session, alice, hours=8)
+        api_token = auth.create_api_token(session, "alice", "crm sync", actor="test")
+    db.dispose()
     code, _, err = await run(tmp_path, "user", "add", "alice", "--role", "admin", stdin="another password\n")
     assert code == 2 and "user 'alice' already exists" in err
     assert "`python -m socialcrm user add alice --role admin --replace`" in err
@@ -162,6 +167,12 @@ async def test_user_add_reads_the_password_from_stdin(tmp_path: Path) -> None:
     assert code == 0, err
     code, out, _ = await run(tmp_path, "user", "list")
     assert "admin" in out.split("alice", 1)[1].splitlines()[0]
+    with db.read() as session:  # a new password ends every browser session; API tokens are separate credentials
+        assert auth.user_for_session(session, old_cookie) is None
+        assert auth.check_api_token(session, api_token) is not None
+        ended = session.exec(select(AuditEntry).where(AuditEntry.action == "user.sessions_ended")).one()
+        assert ended.detail == {"sessions": 1}
+    db.dispose()
 
 
 async def test_a_users_display_name_is_set_listed_and_cleared(tmp_path: Path) -> None:
