@@ -39,6 +39,13 @@ MIN_TEXT_RUN = 24  # a copied run of her words shorter than this is not told apa
 MIN_NAME = 4  # shorter names and handles would erase ordinary words
 PHONE_TAIL = 9  # two phone numbers are the same when their last nine digits agree (models/keys.py)
 _PHONE_RUN = re.compile(r"(?:\+|00)?\d[\d \-/().]{5,24}\d")
+_PHONE_SEPARATORS = " -/.)"
+
+
+def _phone_tails(last_four: str) -> list[str]:
+    """What the last four digits of a phone number look like written down: together or split once by a separator."""
+    split = [last_four[:at] + sep + last_four[at:] for at in (1, 2, 3) for sep in _PHONE_SEPARATORS]
+    return [last_four, *split]
 
 
 @dataclass
@@ -97,7 +104,7 @@ class Redactor:
         for value in (*t.emails, *(n for n in t.names if len(n) >= MIN_NAME), *t.order_numbers):
             needles.add(value.lower())
         needles.update(h.lower() for h in t.handles if len(h) >= MIN_NAME)
-        needles.update(p[-4:] for p in t.phones)
+        needles.update(pattern for p in t.phones for pattern in _phone_tails(p[-4:]))
         needles.update(text[:MIN_TEXT_RUN].lower() for text in t.texts)
         escaped = {json.dumps(n)[1:-1] for n in needles} | needles  # SQLite keeps JSON ASCII-escaped
         return sorted("%" + n.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%" for n in escaped)

@@ -19,6 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from sqlalchemy import make_url
 from sqlmodel import select
 
@@ -181,3 +182,17 @@ def test_a_person_with_many_posts_is_searched_in_bounded_queries(db: Database) -
         f.mention(session, "Zitat: Beitrag Nummer 0599 über die Lieferung, die nie ankam. Schade.", author="tomw")
         copies = find_copies(session, Redactor(traces))
     assert [(c.table, c.column) for c in copies] == [("mention", "text")]
+
+
+@pytest.mark.parametrize("spelling", ["0170 864 20 97", "0170-8642-097", "+49 (0)170 86 420/97", "0170.864.209.7"])
+def test_her_phone_is_found_however_the_last_digits_are_grouped(db: Database, spelling: str) -> None:
+    """Somebody quotes her number with a separator inside its last four digits: the search still finds it."""
+    traces = PersonTraces()
+    traces.add_phone("+49 170 8642097")
+    with db.write() as session:
+        f.mention(session, f"Ruf sie an: {spelling}, sie wartet.", author="tomw")
+        f.mention(session, "Ruf mich an: 0170 864 20 98, ich warte.", author="otto")  # someone else's number
+        redactor = Redactor(traces)
+        copies = find_copies(session, redactor)
+    assert [(c.table, c.column) for c in copies] == [("mention", "text")]
+    assert redactor.text(f"Ruf sie an: {spelling}, sie wartet.") == "Ruf sie an: [erased], sie wartet."
