@@ -13,15 +13,8 @@ the row's first attempt) before posting again, and the platform's own idempotenc
 has one) guards the rest. When the look-up cannot reach back that far, nothing is posted: the draft
 fails with a message that asks a person to look (more posts only pile up, so retrying cannot decide).
 
-E-mails (alerts, digests) go out over SMTP in two steps (socialcrm/mailer.py): everything but the
-final ``.``, then, after the row records "final dot" under the worker's lease, the ``.`` itself. A
-crash before the mark leaves nothing at the mail server, so the next try sends; a row found with the
-mark may be out already and is not sent again (SMTP has no way to ask).
-
-Webhook requests follow the Standard Webhooks specification (``webhook-id``, ``webhook-timestamp``,
-``webhook-signature``; socialcrm/webhooks.py), carry the first release's signature headers while
-``legacy_signature`` is on, and carry ``Idempotency-Key``. A receiver's Retry-After (on 429, 503 or
-any other answer that is retried) sets when the next try is due.
+Webhooks (socialcrm/outbox_webhook.py) and e-mails (socialcrm/outbox_email.py) are delivered in
+their own modules, through the same claim, lease fence and settling as replies.
 """
 
 from __future__ import annotations
@@ -29,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import inspect
-import json
 import logging
 import os
 import socket
@@ -55,15 +47,14 @@ from connectors import (
     ReplyResult,
     ReplyTarget,
     TransientFetchError,
-    parse_retry_after,
-    read_capped,
 )
-from socialcrm import mailer, webhooks
 from socialcrm.config import Config
 from socialcrm.db import Database
 from socialcrm.durations import parse_duration
 from socialcrm.models import Mention, ReplyDraft, utcnow
 from socialcrm.monitoring import instruments
+from socialcrm.outbox_email import deliver_email
+from socialcrm.outbox_webhook import deliver_webhook
 from socialcrm.services import drafts, replies, sources
 from socialcrm.services import outbox as queue
 from socialcrm.services.outbox import Claim
@@ -73,7 +64,6 @@ __all__ = ["LeaseLostError", "OutboxRunResult", "OutboxWorker", "sign_webhook", 
 
 logger = logging.getLogger(__name__)
 MAX_ATTEMPTS = 8
-FINAL_DOT = "final-dot"  # an e-mail row's mark: the end of the message went to the server
 AUTH_RETRY_SECONDS = 3600.0
 
 
@@ -181,10 +171,13 @@ class OutboxWorker:
 
         return claim
 
-    async def _hold(self, claim: Claim) -> None:
+    async def hold(self, claim: Claim) -> None:
         """Renew the lease right before talking to the outside world; raise LeaseLostError if it is gone."""
-        held = await self.db.run_write(lambda s: queue.renew(s, claim, now=utcnow(), lease=self.lease))
-        if not held:
+        await self.write_held(claim, lambda s: queue.renew(s, claim, now=utcnow(), lease=self.lease))
+
+    async def write_held(self, claim: Claim, write: Callable[[Session], bool]) -> None:
+        """Run a write fenced by the lease (it answers whether the row is still held); LeaseLostError if not."""
+        if not await self.db.run_write(write):
             raise LeaseLostError(claim.item_id)
 
     async def _deliver(self, claim: Claim, result: OutboxRunResult) -> None:
@@ -208,11 +201,11 @@ class OutboxWorker:
         if claim.kind == "reply":
             await self._deliver_reply(claim, result)
         elif claim.kind == "webhook":
-            await self._deliver_webhook(claim, result)
+            await deliver_webhook(self, claim, result)
         elif claim.kind == "email":
-            await self._deliver_email(claim, result)
+            await deliver_email(self, claim, result)
         else:
-            await self._finish(claim, "failed", error=f"unknown outbox kind {claim.kind!r}")
+            await self.finish(claim, "failed", error=f"unknown outbox kind {claim.kind!r}")
             result.failed += 1
 
     async def _deliver_reply(self, claim: Claim, result: OutboxRunResult) -> None:
@@ -220,14 +213,14 @@ class OutboxWorker:
         loaded = await self.db.run_read(lambda s: _reply_context(s, claim.draft_id))
         draft_id = claim.draft_id
         if loaded is None or draft_id is None:
-            await self._finish(claim, "failed", error="draft or mention no longer exists")
+            await self.finish(claim, "failed", error="draft or mention no longer exists")
             result.failed += 1
             return
         draft_text, target, source = loaded
         connector = self.connectors.get(source)
         if connector is None or not connector.reply_policy.can_reply:
             why = "source not configured any more" if connector is None else connector.reply_policy.note
-            await self._finish(claim, "manual", error=f"post by hand: {why}")
+            await self.finish(claim, "manual", error=f"post by hand: {why}")
             result.manual += 1
             return
         try:
@@ -243,7 +236,7 @@ class OutboxWorker:
             # draft, and try again in an hour (an admin fixing the credentials restarts the daemon anyway).
             message = str(err)
             await self.db.run_write(lambda s: _auth_failed(s, source, claim.draft_id, message))
-            await self._retry(claim, message, AUTH_RETRY_SECONDS, keep_sending=True)
+            await self.retry(claim, message, AUTH_RETRY_SECONDS, keep_sending=True)
             result.retrying += 1
             return
         except (TimeoutError, TransientFetchError, ConnectorError) as err:
@@ -265,11 +258,11 @@ class OutboxWorker:
     async def _post_once(self, connector: Connector, target: ReplyTarget, text: str, claim: Claim) -> ReplyResult:
         """Post the reply; after a try whose outcome is unknown, first look back for it."""
         if claim.was_sending and isinstance(connector, ReplyLookup):
-            await self._hold(claim)
+            await self.hold(claim)
             found = await asyncio.wait_for(_find(connector, target, text, claim), timeout=self.step_timeout)
             if found is not None:
                 return found
-        await self._hold(claim)
+        await self.hold(claim)
         return await asyncio.wait_for(connector.reply(target, text, claim.idempotency_key), timeout=self.step_timeout)
 
     async def _undecided(
@@ -321,135 +314,31 @@ class OutboxWorker:
                 logger.error("Outbox item %s (%s) failed for good: %s", claim.item_id, claim.kind, message)
                 result.failed += 1
         else:
-            await self._retry(claim, message, retry_after, keep_sending=unclear)
+            await self.retry(claim, message, retry_after, keep_sending=unclear)
             result.retrying += 1
 
-    async def _deliver_webhook(self, claim: Claim, result: OutboxRunResult) -> None:
-        name = claim.payload.get("webhook")
-        body_data = claim.payload.get("body", {})
-        # Rows queued by the first release name their event in the body only.
-        event = claim.payload.get("event") or body_data.get("event") or "notify"
-        hook = next((w for w in self.config.webhooks if w.name == name), None)
-        if hook is None:
-            await self._finish(claim, "failed", error=f"webhook {name!r} is not configured")
-            result.failed += 1
-            return
-        if event not in hook.events:
-            await self._finish(claim, "failed", error=f"webhook {name!r} is no longer sent {event} events")
-            result.failed += 1
-            return
-        body = json.dumps(body_data, ensure_ascii=False, sort_keys=True).encode()
-        secret = os.environ.get(hook.secret_env or "", "")
-        headers = webhooks.request_headers(claim.idempotency_key, body, secret, legacy=hook.legacy_signature)
-        await self._hold(claim)
-        try:
-            async with asyncio.timeout(self.step_timeout):
-                async with self.http.post(hook.url, data=body, headers=headers) as resp:
-                    await read_capped(resp, "webhook", 64 * 1024)
-                    status = resp.status
-                    retry_after = parse_retry_after(resp.headers.get("Retry-After"))
-        except (TimeoutError, aiohttp.ClientError, ConnectorError) as err:
-            await self._retry_or_fail(claim, f"webhook {name}: {err or 'timed out'}", result)
-            return
-        if 200 <= status < 300:
-            outcome = {"status": status}
-            await self.db.run_write(lambda s: queue.mark_delivered(s, claim.item_id, now=utcnow(), result=outcome))
-            result.sent += 1
-        elif status in (400, 401, 403, 404, 410, 422):
-            await self._finish(claim, "failed", error=f"webhook {name}: HTTP {status}")
-            result.failed += 1
-        else:
-            # 429, 5xx and the like: try again when the receiver's Retry-After says (at most 6 hours), else back off.
-            asked = f" (Retry-After {retry_after:.0f}s)" if retry_after is not None else ""
-            await self._retry_or_fail(claim, f"webhook {name}: HTTP {status}{asked}", result, retry_after)
-
-    async def _deliver_email(self, claim: Claim, result: OutboxRunResult) -> None:
-        """Send one e-mail exactly once: staged, marked as past the point of no return, then committed."""
-        if claim.was_sending:
-            earlier = await self.db.run_read(lambda s: queue.result_of(s, claim.item_id))
-            if earlier.get("smtp") == FINAL_DOT:
-                logger.warning(
-                    "Outbox item %s: an earlier try ended the e-mail without an answer; it may be out, not sent again",
-                    claim.item_id,
-                )
-                await self._finish(claim, "done", result_data={**earlier, "outcome_unknown": True})
-                result.sent += 1
-                return
-        smtp = self.config.smtp
-        if smtp is None:
-            await self._finish(claim, "failed", error="e-mail needs an [smtp] section in the config")
-            result.failed += 1
-            return
-        try:
-            message = mailer.message_from_payload(smtp, claim.payload, claim.idempotency_key)
-        except mailer.MailError as err:
-            await self._finish(claim, "failed", error=str(err))
-            result.failed += 1
-            return
-        password = os.environ.get(smtp.password_env) if smtp.password_env else None
-        await self._hold(claim)
-        try:
-            staged = await asyncio.wait_for(
-                asyncio.to_thread(mailer.stage, smtp, password, message), timeout=self.step_timeout
-            )
-        except (TimeoutError, mailer.MailError) as err:
-            # Nothing was ended with ".": the server keeps nothing, so trying again cannot double it.
-            await self._mail_failed(claim, str(err) or "no answer in time", result, getattr(err, "permanent", False))
-            return
-
-        def mark(session: Session) -> bool:
-            point = {"smtp": FINAL_DOT, "message_id": str(message["Message-ID"])}
-            return queue.mark_point_of_no_return(session, claim, point, now=utcnow(), lease=self.lease)
-
-        if not await self.db.run_write(mark):
-            staged.close()
-            raise LeaseLostError(claim.item_id)
-        try:
-            answer = await asyncio.wait_for(asyncio.to_thread(staged.commit), timeout=self.step_timeout)
-        except (TimeoutError, mailer.MailError) as err:
-            if isinstance(err, mailer.MailError) and not err.unknown:
-                # Refused after the ".": not delivered; the mark goes so a later try sends again.
-                await self.db.run_write(
-                    lambda s: queue.mark_point_of_no_return(s, claim, {}, now=utcnow(), lease=self.lease)
-                )
-                await self._mail_failed(claim, str(err), result, err.permanent)
-                return
-            # No answer: it may be out. Leave the row marked; the next claim settles it without sending.
-            why = str(err) or "no answer in time"
-            await self._retry(claim, f"e-mail: {why}; it may be out already", None, keep_sending=True)
-            result.retrying += 1
-            return
-        outcome = {"smtp": "250", "answer": answer[:200], "message_id": str(message["Message-ID"])}
-        await self.db.run_write(lambda s: queue.mark_delivered(s, claim.item_id, now=utcnow(), result=outcome))
-        logger.info("E-mail %s sent to %s", message["Message-ID"], message["To"])
-        result.sent += 1
-
-    async def _mail_failed(self, claim: Claim, error: str, result: OutboxRunResult, permanent: bool) -> None:
-        if permanent:
-            await self._finish(claim, "failed", error=f"e-mail: {error}")
-            result.failed += 1
-        else:
-            await self._retry_or_fail(claim, f"e-mail: {error}", result)
-
-    async def _retry_or_fail(
+    async def retry_or_fail(
         self, claim: Claim, error: str, result: OutboxRunResult, retry_after: float | None = None
     ) -> None:
+        """Try the row again later (when ``retry_after`` says, else by backoff), or fail it after the last attempt."""
         if claim.attempts >= MAX_ATTEMPTS:
-            await self._finish(claim, "failed", error=error)
+            await self.finish(claim, "failed", error=error)
             result.failed += 1
         else:
-            await self._retry(claim, error, retry_after)
+            await self.retry(claim, error, retry_after)
             result.retrying += 1
 
-    async def _retry(self, claim: Claim, error: str, retry_after: float | None, keep_sending: bool = False) -> None:
+    async def retry(self, claim: Claim, error: str, retry_after: float | None, keep_sending: bool = False) -> None:
+        """Release the row to be tried again later (still "sending" when the last try's outcome is unknown)."""
         delay = self.backoff.delay(claim.attempts, retry_after)
         status = "sending" if keep_sending else "pending"
         if await self._settle(claim, status, error=error, retry_in=delay):
             logger.warning("Outbox item %s (%s) failed, retrying in %.0fs: %s", claim.item_id, claim.kind, delay, error)
 
-    async def _finish(
+    async def finish(
         self, claim: Claim, status: str, *, error: str | None = None, result_data: dict[str, Any] | None = None
     ) -> None:
+        """Release the row in its final ``status`` if this worker still holds it."""
         settled = await self._settle(claim, status, error=error, result_data=result_data)
         if settled and status == "failed":
             logger.error("Outbox item %s (%s) failed for good: %s", claim.item_id, claim.kind, error)

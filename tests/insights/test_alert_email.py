@@ -10,7 +10,8 @@ from sqlmodel import select
 from socialcrm.config import parse_config
 from socialcrm.db import Database
 from socialcrm.models import OutboxItem
-from socialcrm.outbox import FINAL_DOT, OutboxWorker
+from socialcrm.outbox import OutboxWorker
+from socialcrm.outbox_email import FINAL_DOT
 from socialcrm.services import alerts
 from socialcrm.services import outbox as queue
 from tests.smtp_server import SmtpServer
