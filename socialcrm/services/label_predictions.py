@@ -145,6 +145,16 @@ def not_switched_on(session: Session, names: Iterable[str]) -> list[str]:
     return [name for name in wanted if name not in on]
 
 
+def stale_count(session: Session, label: CustomLabel) -> int:
+    """How many mentions carry this label from a training older than its latest (back-labelling refreshes them)."""
+    if label.trained_at is None or label.id is None:
+        return 0
+    query = select(func.count()).where(
+        col(MentionLabel.label_id) == label.id, col(MentionLabel.predicted_at) < label.trained_at
+    )
+    return int(session.exec(query).one())
+
+
 def has_label(name: str) -> Any:
     """A filter clause on Mention: the mention has the switched-on label ``name``."""
     predicted = (

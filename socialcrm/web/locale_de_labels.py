@@ -40,6 +40,10 @@ LABELS_DE: dict[str, str] = {
         "Noch nicht trainiert: Markieren Sie mindestens {n} Beispiele und {n} Gegenbeispiele und trainieren Sie dann."
     ),
     "{count} mentions have this label.": "{count} Erwähnungen haben dieses Label.",
+    "{count} mentions got this label from an earlier training: label existing mentions again to update them.": (
+        "{count} Erwähnungen haben dieses Label aus einem früheren Training: Labeln Sie die vorhandenen Erwähnungen"
+        " erneut, um sie zu aktualisieren."
+    ),
     "Show them": "Anzeigen",
     "Train and estimate": "Trainieren und schätzen",
     "Switch on": "Einschalten",

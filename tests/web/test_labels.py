@@ -92,6 +92,13 @@ async def test_a_community_manager_teaches_trains_and_switches_a_label_on(client
     with db.read() as s:
         labelled = set(s.exec(select(MentionLabel.mention_id)))
     assert labelled and labelled <= {ids[t] for t in LEAVING}
+    assert 'id="stale"' not in await (await client.get(f"/labels/{label_id}")).text()
+    # Trained again: the labels already given came from the earlier head until back-labelling runs again.
+    await client.post(f"/labels/{label_id}/train", data={"csrf_token": csrf}, allow_redirects=False)
+    page = await (await client.get(f"/labels/{label_id}")).text()
+    assert f"{len(labelled)} mentions got this label from an earlier training" in page
+    await client.post(f"/labels/{label_id}/backfill", data={"csrf_token": csrf}, allow_redirects=False)
+    assert 'id="stale"' not in await (await client.get(f"/labels/{label_id}")).text()
 
 
 async def test_readers_see_the_figures_but_not_the_teaching_forms(client_as, db):

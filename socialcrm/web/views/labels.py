@@ -52,6 +52,7 @@ class LabelPage:
     examples: list[labels.ExampleRow]
     candidates: list[Mention]
     predicted: int
+    stale: int  # mentions labelled by an earlier training
 
 
 def _input(form: Any, name: str = "") -> LabelInput:
@@ -119,7 +120,7 @@ async def _label_page(
             search = search.where(func.lower(Mention.text).contains(query.lower()))
         candidates = [m for m in s.exec(search.limit(CANDIDATES + len(seen))) if m.id not in seen][:CANDIDATES]
         predicted = s.exec(select(func.count()).where(label_predictions.has_label(label.name))).one()
-        return LabelPage(label, marked, candidates, int(predicted))
+        return LabelPage(label, marked, candidates, int(predicted), label_predictions.stale_count(s, label))
 
     page = await request.app[DB_KEY].run_read(load)
     positives = sum(1 for e in page.examples if e.positive)
