@@ -3,7 +3,8 @@
 Requests follow the Standard Webhooks specification (``webhook-id``, ``webhook-timestamp``,
 ``webhook-signature``; socialcrm/webhooks.py), carry the first release's signature headers while
 ``legacy_signature`` is on, and carry ``Idempotency-Key``. A receiver's Retry-After (on 429, 503 or
-any other answer that is retried) sets when the next try is due. The lease and its fence are the
+any other answer that is retried) sets when the next try is due, for that row and for every other
+row queued for the same receiver. The lease and its fence are the
 outbox worker's (socialcrm/outbox.py).
 """
 
@@ -11,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import aiohttp
@@ -24,6 +27,8 @@ from socialcrm.services.outbox import Claim
 
 if TYPE_CHECKING:
     from socialcrm.outbox import OutboxRunResult, OutboxWorker
+
+logger = logging.getLogger(__name__)
 
 RESPONSE_CAP = 64 * 1024  # bytes of a receiver's answer read before it is dropped
 PERMANENT_STATUSES = frozenset({400, 401, 403, 404, 410, 422})  # answers that no retry can change
@@ -68,3 +73,9 @@ async def deliver_webhook(worker: OutboxWorker, claim: Claim, result: OutboxRunR
         # 429, 5xx and the like: try again when the receiver's Retry-After says (at most 6 hours), else back off.
         asked = f" (Retry-After {retry_after:.0f}s)" if retry_after is not None else ""
         await worker.retry_or_fail(claim, f"webhook {name}: HTTP {status}{asked}", result, retry_after)
+        if retry_after:  # the rest of this receiver's queue waits as long, here and on every other worker
+            now = utcnow()
+            until = now + timedelta(seconds=retry_after)
+            held = await worker.db.run_write(lambda s: queue.hold_receiver(s, str(name), until, now=now))
+            if held:
+                logger.info("Webhook %s asked to wait %.0fs: %d more queued for it wait too", name, retry_after, held)

@@ -66,6 +66,27 @@ def enqueue_webhook(
     return enqueue(session, "webhook", idempotency_key, payload, now=now)
 
 
+def hold_receiver(session: Session, webhook: str, until: datetime, *, now: datetime) -> int:
+    """Move every waiting row for the webhook ``webhook`` that is due before ``until`` to ``until``; return how many.
+
+    A receiver that answered Retry-After asked for quiet: the other rows queued for it wait too, on
+    every worker, instead of each being refused in turn. Rows in flight elsewhere are left alone.
+    """
+    waiting = session.exec(
+        select(OutboxItem.id, OutboxItem.payload).where(
+            OutboxItem.kind == "webhook", OutboxItem.status == "pending", col(OutboxItem.next_attempt_at) < until
+        )
+    ).all()
+    ids = [item_id for item_id, payload in waiting if isinstance(payload, dict) and payload.get("webhook") == webhook]
+    for start in range(0, len(ids), 500):
+        session.exec(
+            update(OutboxItem)
+            .where(col(OutboxItem.id).in_(ids[start : start + 500]), OutboxItem.status == "pending")
+            .values(next_attempt_at=until, updated_at=now)
+        )
+    return len(ids)
+
+
 def find(session: Session, idempotency_key: str) -> OutboxItem | None:
     """The queued row with this key, if any."""
     return session.exec(select(OutboxItem).where(OutboxItem.idempotency_key == idempotency_key)).first()

@@ -7,7 +7,7 @@ from email.utils import format_datetime
 
 import aiohttp
 import pytest
-from sqlmodel import select
+from sqlmodel import col, select
 
 from socialcrm.config import Config, parse_config
 from socialcrm.db import Database
@@ -88,3 +88,31 @@ async def test_a_hostile_retry_after_is_capped_and_a_missing_one_means_backoff(
         await worker.run_once()  # 503 without Retry-After: exponential backoff (second attempt: 60 s +- 1/8)
     delay = (stored(db).next_attempt_at - before).total_seconds()
     assert 50 <= delay <= 70
+
+
+async def test_a_retry_after_holds_the_rest_of_that_receivers_queue_and_no_other(
+    db: Database, replay: ReplayServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The receiver asked for quiet: its other queued rows wait as long, not tried (and refused) one by one."""
+    monkeypatch.setenv("HOOK_SECRET", "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")
+    config = parse_config(
+        f'[[webhooks]]\nname = "ops"\nurl = "{replay.url("/hook")}"\nsecret_env = "HOOK_SECRET"\n'
+        f'[[webhooks]]\nname = "chat"\nurl = "{replay.url("/chat")}"\nsecret_env = "HOOK_SECRET"\n'
+    )
+    replay.add("POST", "/hook", Canned(status=429, headers={"Retry-After": "600"}))
+    replay.add("POST", "/chat", Canned(status=204), Canned(status=204))
+    with db.write() as session:
+        for n in range(3):
+            outbox.enqueue_webhook(session, "ops", "notify", f"ops-{n}", {"event": "notify"}, now=utcnow())
+            if n < 2:
+                outbox.enqueue_webhook(session, "chat", "notify", f"chat-{n}", {"event": "notify"}, now=utcnow())
+    before = utcnow()
+    async with aiohttp.ClientSession() as http:
+        result = await OutboxWorker(config, db, {}, http).run_once()
+    assert replay.served("POST", "/hook") == 1 and replay.served("POST", "/chat") == 2
+    assert result.sent == 2 and result.retrying == 1
+    with db.read() as session:
+        rows = session.exec(select(OutboxItem).where(col(OutboxItem.idempotency_key).startswith("ops-"))).all()
+    assert len(rows) == 3 and all(row.status == "pending" for row in rows)
+    assert sorted(row.attempts for row in rows) == [0, 0, 1]  # the held rows lost no attempt
+    assert all(row.next_attempt_at >= before + timedelta(seconds=599) for row in rows)
