@@ -81,7 +81,7 @@ def hold_receiver(session: Session, webhook: str, until: datetime, *, now: datet
     for start in range(0, len(ids), 500):
         session.exec(
             update(OutboxItem)
-            .where(col(OutboxItem.id).in_(ids[start : start + 500]), OutboxItem.status == "pending")
+            .where(col(OutboxItem.id).in_(ids[start : start + 500]), col(OutboxItem.status) == "pending")
             .values(next_attempt_at=until, updated_at=now)
         )
     return len(ids)
