@@ -25,7 +25,7 @@ from socialcrm.config import Config
 from socialcrm.errors import InvalidInputError
 from socialcrm.models import OPEN_TICKET_STATUSES, ActionKey, Decision, Mention, Ticket
 from socialcrm.rules.actionspec import ActionSpec
-from socialcrm.rules.facts import thread_key
+from socialcrm.rules.facts import predicted_labels, thread_key
 from socialcrm.rules.ruleset import Evaluation, Rule
 from socialcrm.services import customers, drafts, outbox, tickets
 from socialcrm.services.assignees import WorkKind, check_assignee
@@ -324,7 +324,7 @@ def _notify(
         "message": spec.options.get("message"),
         "at": ctx.now.isoformat(),
         "mention": {
-            **mention_record(mention, None, WEBHOOK_MENTION_FIELDS),
+            **mention_record(mention, None, (*WEBHOOK_MENTION_FIELDS, "labels"), _labels(session, mention)),
             "text": (mention.text or "")[:EXCERPT_CHARS],
         },
         "customer_ref": customer.customer_ref if customer else None,
@@ -334,6 +334,11 @@ def _notify(
         session, spec.options["webhook"], "notify", webhook_outbox_key(key), body, now=ctx.now
     )
     return {"outcome": "queued", "outbox_id": item.id}
+
+
+def _labels(session: Session, mention: Mention) -> list[str]:
+    """The names of the switched-on custom labels the mention has (a webhook's receiver sees them)."""
+    return sorted(predicted_labels(session, mention.id)) if mention.id is not None else []
 
 
 _HANDLERS = {

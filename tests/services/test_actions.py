@@ -11,8 +11,10 @@ from socialcrm.models import (
     ActionKey,
     AuditEntry,
     Customer,
+    CustomLabel,
     Decision,
     Mention,
+    MentionLabel,
     OutboxItem,
     ReplyDraft,
     Ticket,
@@ -118,6 +120,23 @@ def test_action_is_performed_once_and_explained(db, then: str, language: str, te
             assert body["mention"]["id"] == post.id
             assert "CHAT_SECRET" not in str(item.payload)
             assert second.actions[0]["outcome"] == "already done"
+
+
+def test_a_notify_webhook_names_the_mentions_switched_on_labels(db) -> None:
+    """The chat receiving the webhook sees "churn" without opening socialcrm; a switched-off label stays out."""
+    cfg = _cfg('action = "notify"\nwebhook = "service-chat"\nmessage = "Complaint"')
+    with db.write() as session:
+        post = f.mention(session, "Ich kündige, schlechter Service!", author="dora", sentiment="negative")
+        for name, enabled in (("churn", True), ("spam", False)):
+            label = CustomLabel(name=name, title=name, enabled=enabled, head=b"\0" * 8, features="words-v1")
+            session.add(label)
+            session.flush()
+            session.add(MentionLabel(mention_id=post.id, label_id=label.id, score=0.9))
+        session.flush()
+        f.process(session, post, cfg, f.ruleset(cfg))
+    with db.read() as session:
+        body = session.exec(select(OutboxItem)).one().payload["body"]
+    assert body["mention"]["labels"] == ["churn"]
 
 
 def test_set_priority_raises_the_threads_ticket_and_recomputes_sla(db) -> None:
