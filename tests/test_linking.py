@@ -9,6 +9,8 @@ from socialcrm.config import LinkingConfig
 from socialcrm.db import Database
 from socialcrm.errors import ConflictError
 from socialcrm.linking import link_mention, normalize_handle, normalize_phone
+from socialcrm.linking.fuzzy import candidate_statement
+from socialcrm.linking.link import earlier_suggestions_statement
 from socialcrm.models import Customer, Identity, LinkSuggestion, Mention, MergeCandidate, Order
 from socialcrm.models.crm import number_key
 from socialcrm.services import imports, links
@@ -266,6 +268,13 @@ def test_customers_imported_from_csv_are_linked_by_every_route(db) -> None:
         assert (suggestion.customer_id, suggestion.method) == (emma.id, "fuzzy_name")
 
 
+def _plan(connection, statement) -> str:
+    """SQLite's query plan of ``statement``, as one string."""
+    compiled = statement.compile(connection, compile_kwargs={"render_postcompile": True})
+    params = tuple(compiled.params[name] for name in compiled.positiontup or ())
+    return str(connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", params).all())
+
+
 def test_order_and_customer_numbers_are_looked_up_through_their_expression_indexes(tmp_path):
     """SQLite matches an index on ``replace(upper(x), '-', '')`` only when the query writes the same literals."""
     db = Database(f"sqlite:///{tmp_path / 'plan.db'}")
@@ -278,9 +287,26 @@ def test_order_and_customer_numbers_are_looked_up_through_their_expression_index
                 (Customer.customer_ref, "ix_customer_ref_key"),
             ):
                 statement = select(column).where(number_key(col(column)).in_(["A1000001", "A1000002"]))
-                compiled = statement.compile(connection, compile_kwargs={"render_postcompile": True})
-                params = tuple(compiled.params[name] for name in compiled.positiontup or ())
-                plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", params).all()
-                assert any(index in str(row) for row in plan), plan
+                plan = _plan(connection, statement)
+                assert index in plan, plan
+    finally:
+        db.dispose()
+
+
+def test_name_candidates_and_earlier_suggestions_are_read_through_selective_indexes(tmp_path):
+    """Neither lookup walks a yes/no or status index, which holds every customer or every pending suggestion.
+
+    Without statistics SQLite takes any index on an equality as selective: a filter on ``is_prospect``
+    or ``status`` in these queries made it read all 100,000 customers, or the whole review backlog, per batch.
+    """
+    db = Database(f"sqlite:///{tmp_path / 'plan.db'}")
+    db.upgrade()
+    try:
+        with db.read() as session:
+            connection = session.connection()
+            names = _plan(connection, candidate_statement(["862|06", "06|862"], ["862|0"]))
+            assert "ix_customer_fuzzy_key" in names and "ix_customer_is_prospect" not in names, names
+            earlier = _plan(connection, earlier_suggestions_statement(["anna_s", "ben"], [1, 2, 3]))
+            assert "ix_linksuggestion_customer_id" in earlier and "ix_linksuggestion_status" not in earlier, earlier
     finally:
         db.dispose()

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from rapidfuzz import fuzz
-from sqlalchemy import ColumnElement, and_, or_
-from sqlmodel import Session, col, select
+from sqlalchemy import ColumnElement, Select, and_, or_, select
+from sqlmodel import Session
 
 from socialcrm.linking.normalize import normalize_name
-from socialcrm.models import Customer
+from socialcrm.models import Customer, table_of
 from socialcrm.models.name_keys import lookup_keys, prefix_end
 
 MAX_CANDIDATES = 500
@@ -87,21 +88,28 @@ def _keys(name: str) -> tuple[list[str], list[str]]:
 _Candidate = tuple[int, str, str | None]
 
 
+def candidate_statement(exact: Sequence[str], prefixes: Sequence[str]) -> Select[Any]:
+    """The customers with these keys or key prefixes, through ``ix_customer_fuzzy_key`` only.
+
+    Whether a row is a prospect or merged away is read, not filtered on: SQLite without statistics
+    would otherwise walk ``ix_customer_is_prospect`` (every customer) instead of the key's index.
+    """
+    table = table_of(Customer)
+    key = table.c.fuzzy_key
+    wanted: list[ColumnElement[bool]] = [key.in_(exact)] if exact else []
+    wanted += [and_(key >= p, key < prefix_end(p)) for p in prefixes]
+    columns = (key, table.c.id, table.c.name, table.c.company, table.c.merged_into_id, table.c.is_prospect)
+    return select(*columns).where(or_(*wanted)).limit(MAX_CANDIDATES * (len(exact) + len(prefixes)))
+
+
 def _candidates(session: Session, exact: list[str], prefixes: list[str]) -> dict[str, list[_Candidate]]:
     """Customers (not prospects, not merged away) with these keys or key prefixes, grouped by key."""
     if not exact and not prefixes:
         return {}
-    key = col(Customer.fuzzy_key)
-    wanted: list[ColumnElement[bool]] = [key.in_(exact)] if exact else []
-    wanted += [and_(key >= p, key < prefix_end(p)) for p in prefixes]
-    statement = (
-        select(Customer.fuzzy_key, Customer.id, Customer.name, Customer.company)
-        .where(or_(*wanted), col(Customer.merged_into_id).is_(None), col(Customer.is_prospect).is_(False))
-        .limit(MAX_CANDIDATES * (len(exact) + len(prefixes)))
-    )
     grouped: dict[str, list[_Candidate]] = {}
-    for fuzzy_key, customer_id, name, company in session.exec(statement):
-        if fuzzy_key is not None and customer_id is not None and name:
+    rows = session.execute(candidate_statement(exact, prefixes))
+    for fuzzy_key, customer_id, name, company, merged_into_id, is_prospect in rows:
+        if fuzzy_key is not None and name and merged_into_id is None and not is_prospect:
             grouped.setdefault(fuzzy_key, []).append((customer_id, name, company))
     return grouped
 

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlalchemy import Select, select
+from sqlmodel import Session
 
 from socialcrm.config import LinkingConfig
 from socialcrm.linking.customers import CustomerCache, resolve_customer
@@ -40,6 +41,7 @@ logger = logging.getLogger(__name__)
 AGREEMENT_BONUS = 0.05
 MAX_TEXT_CONFIDENCE = 0.98
 LOOKUP_CHUNK = 500
+STILL_COUNTS = ("pending", "rejected")  # an author is not suggested for a customer twice while these stand
 
 
 @dataclass
@@ -275,17 +277,25 @@ def _earlier_suggestions(session: Session, suggestions: list[_Suggestion]) -> se
     customer_ids = sorted({s.customer_id for s in suggestions})
     found: set[tuple[str, str | None, int]] = set()
     for start in range(0, len(authors), LOOKUP_CHUNK):
-        statement = (
-            select(Mention.source_type, Mention.author, LinkSuggestion.customer_id)
-            .join(Mention, col(Mention.id) == col(LinkSuggestion.mention_id))
-            .where(
-                col(Mention.author).in_(authors[start : start + LOOKUP_CHUNK]),
-                col(LinkSuggestion.customer_id).in_(customer_ids),
-                col(LinkSuggestion.status).in_(("pending", "rejected")),
-            )
+        rows = session.execute(earlier_suggestions_statement(authors[start : start + LOOKUP_CHUNK], customer_ids))
+        found.update(
+            (platform, author, customer_id) for platform, author, customer_id, status in rows if status in STILL_COUNTS
         )
-        found.update(session.exec(statement))
     return found
+
+
+def earlier_suggestions_statement(authors: Sequence[str], customer_ids: Sequence[int]) -> Select[Any]:
+    """The suggestions for these customers made to posts of these authors, with their status.
+
+    The status is read, not filtered on: SQLite without statistics would walk ``ix_linksuggestion_status``
+    (every pending suggestion, a list that grows with the review backlog) instead of the customer's index.
+    """
+    suggestion, mention = table_of(LinkSuggestion), table_of(Mention)
+    return (
+        select(mention.c.source_type, mention.c.author, suggestion.c.customer_id, suggestion.c.status)
+        .join_from(suggestion, mention, mention.c.id == suggestion.c.mention_id)
+        .where(mention.c.author.in_(authors), suggestion.c.customer_id.in_(customer_ids))
+    )
 
 
 def _evidence(clues: list[Clue]) -> dict[str, Any]:
