@@ -74,7 +74,7 @@ def build_facts(session: Session, mention: Mention, ruleset: RuleSet, now: datet
     customer = session.get(Customer, mention.customer_id) if mention.customer_id is not None else None
     open_ids: tuple[int, ...] = ()
     products: frozenset[str] = frozenset()
-    if customer is not None and customer.id is not None:
+    if customer is not None and customer.id is not None and ruleset.needs_open_tickets:
         open_ids = tuple(
             ticket_id
             for ticket_id in session.exec(
@@ -84,10 +84,10 @@ def build_facts(session: Session, mention: Mention, ruleset: RuleSet, now: datet
             )
             if ticket_id is not None
         )
-        if ruleset.needs_orders:
-            products = ordered_products(
-                order.products for order in session.exec(select(Order).where(Order.customer_id == customer.id))
-            )
+    if customer is not None and customer.id is not None and ruleset.needs_orders:
+        products = ordered_products(
+            order.products for order in session.exec(select(Order).where(Order.customer_id == customer.id))
+        )
     volume = {cond.key: cond.count(session, mention, now) for cond in ruleset.volume_conditions}
     labels = predicted_labels(session, mention.id) if ruleset.needs_labels and mention.id is not None else {}
     return facts_for(mention, customer, open_ids, products, volume, labels)

@@ -14,7 +14,7 @@ from typing import Any
 
 from socialcrm.rules.actionspec import ActionSpec
 from socialcrm.rules.condition_result import Condition, ConditionResult
-from socialcrm.rules.conditions import LabelCondition, OrderedProductCondition
+from socialcrm.rules.conditions import LabelCondition, OpenTicketCondition, OrderedProductCondition
 from socialcrm.rules.facts import Facts
 from socialcrm.rules.templates import CompiledTemplate
 from socialcrm.rules.volume import VolumeCondition
@@ -98,6 +98,14 @@ class RuleSet:
     def needs_orders(self) -> bool:
         """True when an enabled rule looks at ordered products (build_facts then reads orders)."""
         return any(isinstance(c, OrderedProductCondition) for r in self.rules if r.enabled for c in r.conditions)
+
+    @property
+    def needs_open_tickets(self) -> bool:
+        """True when a rule (disabled ones too: explanations show it) asks if the customer has an open ticket.
+
+        Only then are a customer's open tickets read for the facts: a prolific author may have thousands.
+        """
+        return any(isinstance(c, OpenTicketCondition) for r in self.rules for c in r.conditions)
 
     @property
     def needs_labels(self) -> bool:

@@ -226,14 +226,21 @@ class BatchDesk:
 
     # ---- reading in bulk -----------------------------------------------------------------------
 
-    def prepare(self, mentions: Sequence[Mention], keys: Sequence[str], *, with_orders: bool) -> None:
-        """Read what the batch's actions and facts will need; ``mentions`` are new (no decisions, no tickets)."""
+    def prepare(
+        self, mentions: Sequence[Mention], keys: Sequence[str], *, with_orders: bool, with_open_tickets: bool
+    ) -> None:
+        """Read what the batch's actions and facts will need; ``mentions`` are new (no decisions, no tickets).
+
+        A customer's open tickets are read up front only ``with_open_tickets`` (a rule asks for them);
+        else only when an action asks (``oldest_open_ticket``), for that customer.
+        """
         self._fresh.update(m.id for m in mentions if m.id is not None)
         self._load_keys(keys)
         self._load_threads(sorted({thread_key(m) for m in mentions}))
         customer_ids = sorted({m.customer_id for m in mentions if m.customer_id is not None})
         self.customers.load(customer_ids)
-        self._load_open_tickets(customer_ids)
+        if with_open_tickets:
+            self._load_open_tickets(customer_ids)
         if with_orders:
             self.load_orders(customer_ids)
 

@@ -14,6 +14,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from socialcrm.config import FourEyesConfig
+from socialcrm.db import insert_one
 from socialcrm.errors import ConflictError, InvalidInputError, NotFoundError, SecondPersonError
 from socialcrm.models import DraftEdit, Mention, ReplyDraft, utcnow
 from socialcrm.secret_mask import mask_secrets
@@ -49,24 +50,23 @@ def create_draft(
     """Store a new pending draft for ``mention`` (by a rule, or by a person ``created_by`` with ``manual=True``)."""
     assert mention.id is not None
     now = now or utcnow()
-    draft = ReplyDraft(
-        status="pending",
-        rule=rule,
-        template=template,
-        language=language,
-        text=text,
-        original_text=text,
-        mention_id=mention.id,
-        customer_id=customer_id if customer_id is not None else mention.customer_id,
-        idempotency_key=idempotency_key,
-        assignee=assignee,
-        manual=manual,
-        created_by=created_by,
-        created_at=now,
-        updated_at=now,
-    )
-    session.add(draft)
-    session.flush()
+    values = {
+        "status": "pending",
+        "rule": rule,
+        "template": template,
+        "language": language,
+        "text": text,
+        "original_text": text,
+        "mention_id": mention.id,
+        "customer_id": customer_id if customer_id is not None else mention.customer_id,
+        "idempotency_key": idempotency_key,
+        "assignee": assignee,
+        "manual": manual,
+        "created_by": created_by,
+        "created_at": now,
+        "updated_at": now,
+    }
+    draft = insert_one(session, ReplyDraft, values)
     audit.record(session, actor, "draft.create", "draft", draft.id, {"mention_id": mention.id, "rule": rule})
     return draft
 

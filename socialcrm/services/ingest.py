@@ -146,20 +146,22 @@ def _process_batch(
     """The batch path: a few reads for all mentions, decisions in memory, writes in bulk."""
     customers = CustomerCache(session)
     context = ActionContext(config=config, now=now, actor=audit.DAEMON)
+    needs_orders, needs_open, needs_labels = ruleset.needs_orders, ruleset.needs_open_tickets, ruleset.needs_labels
     with audit.collected(session) as audit_rows:
         link_mentions(session, mentions, config.linking, now, customers)
         desk = BatchDesk(session, customers)
-        desk.prepare(mentions, _planned_keys(mentions, ruleset), with_orders=ruleset.needs_orders)
+        desk.prepare(mentions, _planned_keys(mentions, ruleset), with_orders=needs_orders, with_open_tickets=needs_open)
         volume = {cond.key: cond.count_many(session, mentions, now) for cond in ruleset.volume_conditions}
         decisions: list[Decision] = []
         for index, mention in enumerate(mentions):
             customer = customers.get(mention.customer_id)
-            open_ids = desk.open_ticket_ids(customer.id) if customer is not None and customer.id is not None else ()
+            known = customer.id if customer is not None else None
+            open_ids = desk.open_ticket_ids(known) if needs_open and known is not None else ()
             products = frozenset[str]()
-            if ruleset.needs_orders and customer is not None and customer.id is not None:
-                products = ordered_products(desk.product_lists(customer.id))
+            if needs_orders and known is not None:
+                products = ordered_products(desk.product_lists(known))
             counts = {key: found[index] for key, found in volume.items()}
-            labels = predicted_labels(session, mention.id) if ruleset.needs_labels and mention.id is not None else {}
+            labels = predicted_labels(session, mention.id) if needs_labels and mention.id is not None else {}
             facts = facts_for(mention, customer, open_ids, products, counts, labels)
             decisions += apply_evaluation(session, mention, ruleset.evaluate(facts), context, desk)
         desk.write()

@@ -18,6 +18,7 @@ from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
 from socialcrm.config import DEFAULT_SLA, SlaTarget
+from socialcrm.db import insert_one
 from socialcrm.errors import ConflictError, InvalidInputError, NotFoundError
 from socialcrm.models import (
     OPEN_TICKET_STATUSES,
@@ -112,24 +113,23 @@ def open_ticket(
     check_assignee(session, assignee, "tickets")
     now = now or utcnow()
     first_due, resolution_due = sla_due(sla, priority, now)
-    ticket = Ticket(
-        status="new",
-        priority=priority,
-        team=team,
-        assignee=assignee,
-        rule=rule,
-        subject=subject[:512],
-        customer_id=customer_id,
-        thread_key=thread_key,
-        idempotency_key=idempotency_key,
-        follow_up_of_id=follow_up_of_id,
-        created_at=now,
-        updated_at=now,
-        first_response_due=first_due,
-        resolution_due=resolution_due,
-    )
-    session.add(ticket)
-    session.flush()
+    values = {
+        "status": "new",
+        "priority": priority,
+        "team": team,
+        "assignee": assignee,
+        "rule": rule,
+        "subject": subject[:512],
+        "customer_id": customer_id,
+        "thread_key": thread_key,
+        "idempotency_key": idempotency_key,
+        "follow_up_of_id": follow_up_of_id,
+        "created_at": now,
+        "updated_at": now,
+        "first_response_due": first_due,
+        "resolution_due": resolution_due,
+    }
+    ticket = insert_one(session, Ticket, values)
     audit.record(
         session,
         actor,
