@@ -321,3 +321,19 @@ async def test_a_feed_reply_from_the_ticket_is_posted_by_hand_from_its_history(a
     history = (await (await client.get(f"/tickets/{ticket_id}")).text()).split('id="history"')[1]
     assert "posted by hand by service" in history and 'href="https://blog.example.com/p/7#c4"' in history
     assert f'id="by-hand-{draft.id}"' not in history
+
+
+async def test_after_an_action_a_page_on_this_site_is_kept_and_any_other_target_is_not(as_role, db, world):
+    """Every form's ``next`` goes through one check: a long filtered list comes back; other sites never do."""
+    client, csrf = await as_role("service")
+    own = f"/tickets/{world.ticket_id}"
+    long_filter = "/tickets?status=new&q=" + "lieferung+" * 150  # 1,522 characters of filters
+    hostile = ["//evil.example/x", "https://evil.example/", "/\\evil.example", "/tickets\x07", "tickets"]
+    for target, expected in [(long_filter, long_filter + "&"), *((h, own + "?") for h in hostile)]:
+        answer = await client.post(
+            f"{own}/mentions",
+            data={"csrf_token": csrf, "mention_id": str(world.mention_id), "next": target},
+            allow_redirects=False,
+        )
+        assert answer.status == 303, target
+        assert answer.headers["Location"].startswith(expected + "notice=mention_"), target

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from aiohttp import web
 
 from socialcrm.config import Config
@@ -9,9 +12,12 @@ from socialcrm.insights.themes import configured_brand_terms
 from socialcrm.web.i18n import translate
 from socialcrm.web.notices import NOTICES
 from socialcrm.web.render import language_of
-from socialcrm.web.security import wants_json
+from socialcrm.web.security import local_path, wants_json
+from socialcrm.web.views import params
 
 CONFIG_KEY = web.AppKey("config", Config)
+MAX_NEXT = 2000
+"""The longest ``next`` a form may carry (a list's path with its filters)."""
 
 
 def brand_terms(request: web.Request) -> frozenset[str]:
@@ -24,6 +30,11 @@ def source_names(request: web.Request) -> list[str]:
     """The configured sources' names, for filter menus."""
     config = request.app[CONFIG_KEY]
     return [source.name for source in config.sources]
+
+
+def back_to(form: Mapping[str, Any], default: str) -> str:
+    """Where to go after an action: the form's ``next`` when it is a path on this site, else ``default``."""
+    return local_path(params.text(form, "next", MAX_NEXT)) or default
 
 
 def finish(request: web.Request, location: str, code: str, *, status: int = 200, **data: object) -> web.StreamResponse:

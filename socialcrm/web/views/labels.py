@@ -22,9 +22,9 @@ from socialcrm.services import label_predictions, labels
 from socialcrm.services.labels import LabelInput
 from socialcrm.web.middleware import DB_KEY
 from socialcrm.web.render import render
-from socialcrm.web.security import local_path, requires, user_of
+from socialcrm.web.security import requires, user_of
 from socialcrm.web.views import params
-from socialcrm.web.views.common import CONFIG_KEY, finish
+from socialcrm.web.views.common import CONFIG_KEY, back_to, finish
 
 routes = web.RouteTableDef()
 FEATURES_KEY = web.AppKey("label_features", FeatureSource)
@@ -185,7 +185,7 @@ async def example_add(request: web.Request) -> web.StreamResponse:
         await request.app[DB_KEY].run_write(write)
     except InvalidInputError as err:
         return await _label_page(request, label_id, error=str(err), http_status=400)
-    back = local_path(params.text(form, "next", 300)) or f"/labels/{label_id}"
+    back = back_to(form, f"/labels/{label_id}")
     return finish(request, back, "label_example_added", positive=positive)
 
 

@@ -18,9 +18,9 @@ from socialcrm.web.composer import Composer, composers_for
 from socialcrm.web.middleware import DB_KEY
 from socialcrm.web.queries.mentions import MentionFilter, recent_mentions
 from socialcrm.web.render import render
-from socialcrm.web.security import local_path, requires, user_of
+from socialcrm.web.security import requires, user_of
 from socialcrm.web.views import params
-from socialcrm.web.views.common import CONFIG_KEY, brand_terms, finish, source_names
+from socialcrm.web.views.common import CONFIG_KEY, back_to, brand_terms, finish, source_names
 
 routes = web.RouteTableDef()
 
@@ -99,5 +99,5 @@ async def correct_sentiment(request: web.Request) -> web.StreamResponse:
         raise web.HTTPBadRequest(text="sentiment: required")
     actor = user_of(request).username
     await request.app[DB_KEY].run_write(lambda s: actions.correct_sentiment(s, mention_id, label, actor))
-    back = local_path(params.text(form, "next", 200)) or "/mentions"
+    back = back_to(form, "/mentions")
     return finish(request, back, "corrected", sentiment=label)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from aiohttp import web
@@ -15,9 +14,9 @@ from socialcrm.web.composer import REPLY_ROLES, Composer, composer_for, composer
 from socialcrm.web.middleware import DB_KEY
 from socialcrm.web.queries.conversation import Conversation, conversation
 from socialcrm.web.render import render
-from socialcrm.web.security import local_path, requires, user_of, wants_json
+from socialcrm.web.security import requires, user_of, wants_json
 from socialcrm.web.views import params
-from socialcrm.web.views.common import CONFIG_KEY, finish
+from socialcrm.web.views.common import CONFIG_KEY, back_to, finish
 
 routes = web.RouteTableDef()
 READERS = ("community", "service", "marketing")
@@ -27,10 +26,6 @@ NOTICE_OF_OUTCOME = {
     "waiting": "reply_waiting",
     "duplicate": "reply_duplicate",
 }
-
-
-def _back(form: Mapping[str, Any], mention_id: int) -> str:
-    return local_path(params.text(form, "next", 300)) or f"/mentions/{mention_id}"
 
 
 async def _page(
@@ -149,7 +144,7 @@ async def send_reply(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     text = params.raw_text(form, "text", replies.MAX_REPLY_CHARS)
     compose_key = params.text(form, "compose_key", 64) or ""
-    back = _back(form, mention_id)
+    back = back_to(form, f"/mentions/{mention_id}")
     config = request.app[CONFIG_KEY]
     author = user_of(request).username
     try:
@@ -185,4 +180,4 @@ async def mark_posted(request: web.Request) -> web.StreamResponse:
         return drafts.mark_posted(s, draft_id, url, user=actor)
 
     draft = await request.app[DB_KEY].run_write(write)
-    return finish(request, _back(form, draft.mention_id), "reply_posted", url=url)
+    return finish(request, back_to(form, f"/mentions/{draft.mention_id}"), "reply_posted", url=url)

@@ -16,9 +16,9 @@ from socialcrm.web import actions
 from socialcrm.web.middleware import DB_KEY
 from socialcrm.web.queries.tickets import UNASSIGNED
 from socialcrm.web.render import render
-from socialcrm.web.security import local_path, requires, user_of, wants_json
+from socialcrm.web.security import requires, user_of, wants_json
 from socialcrm.web.views import params
-from socialcrm.web.views.common import CONFIG_KEY, finish
+from socialcrm.web.views.common import CONFIG_KEY, back_to, finish
 from socialcrm.web.views.tickets import FILTER_KEYS, FILTER_PAGE
 
 routes = web.RouteTableDef()
@@ -106,7 +106,7 @@ async def ticket_add_mention(request: web.Request) -> web.StreamResponse:
     added = await request.app[DB_KEY].run_write(
         lambda s: actions.add_mention_to_ticket(s, ticket_id, mention_id, actor)
     )
-    back = local_path(params.text(form, "next", 200)) or f"/tickets/{ticket_id}"
+    back = back_to(form, f"/tickets/{ticket_id}")
     return finish(request, back, "mention_added" if added else "mention_already_on_ticket", ticket_id=ticket_id)
 
 
@@ -169,7 +169,7 @@ async def ticket_bulk(request: web.Request) -> web.StreamResponse:
         return actions.bulk_change_tickets(session, ids, change, actor, sla)
 
     result = await request.app[DB_KEY].run_write(write)
-    back = local_path(params.text(form, "next", 1000)) or "/tickets"
+    back = back_to(form, "/tickets")
     if result.refused and not wants_json(request):
         return render(request, "tickets_bulk_result.html", result=result, back=back)
     return finish(request, back, "bulk_done", changed=result.changed, refused=result.refused)
