@@ -1,17 +1,28 @@
-"""Fixtures for the web tests: a real app on a real database, users of every role, logged-in clients."""
+"""Fixtures for the web tests: a real app on a real database, users of every role, logged-in clients, and
+logged-in pages of a real headless Chromium (Debian's, driven by Playwright) for the browser tests."""
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
 from socialcrm.config import Config, parse_config
 from socialcrm.db import Database
+from socialcrm.models import Mention
+from socialcrm.outbox import OutboxRunResult, OutboxWorker
 from socialcrm.timezones import server_zone_name
 from socialcrm.web.app import create_app
+from tests.conftest import CHROMIUM
+from tests.replay.cassettes import load, serve
+from tests.replay_server import ReplayServer
 from tests.web.seed import PASSWORD, World, make_users, make_world
 
 CONFIG_TOML = """
@@ -85,3 +96,133 @@ def as_role(aiohttp_client, db: Database, web_config: Config):  # type: ignore[n
         return client, token
 
     return make
+
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# Records any dialog or script-made call and every CSP refusal, before the page's own code runs.
+WATCH = """
+window.__fired = [];
+window.__violations = [];
+for (const name of ["alert", "confirm", "prompt", "print"]) {
+  window[name] = (...args) => { window.__fired.push(name + ":" + String(args[0])); };
+}
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.__violations.push(e.violatedDirective + " " + (e.sample || ""));
+});
+"""
+MASTODON_CASSETTES = Path(__file__).resolve().parents[1] / "replay" / "mastodon"
+LogIn = Callable[..., Awaitable[tuple[Any, list[str]]]]
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that drives Chromium is a browser test, skipped where Chromium is not installed."""
+    missing = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is not installed")
+    for item in items:
+        if "browser" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
+            item.add_marker(missing)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Any]:
+    """A headless Chromium for one test."""
+    from playwright.async_api import async_playwright
+
+    async with async_playwright() as playwright:
+        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield chromium
+        await chromium.close()
+
+
+@pytest.fixture
+def serve_web(aiohttp_server, db: Database) -> Callable[..., Awaitable[str]]:  # type: ignore[no-untyped-def]
+    """``await serve_web(toml)`` runs the web app with that config on 127.0.0.1 and gives its base URL."""
+
+    async def start(toml: str = "") -> str:
+        server = await aiohttp_server(create_app(parse_config(toml), db), host="127.0.0.1", port=0)
+        return f"http://127.0.0.1:{server.port}"
+
+    return start
+
+
+@pytest.fixture
+def log_in(browser: Any) -> LogIn:
+    """``page, dialogs = await log_in(base, "service")``: a new browser context logged in through the form.
+
+    The page records dialogs (``dialogs``), script-made calls and CSP refusals (``WATCH``) from the start;
+    keyword arguments go to the context (``locale`` is en-US unless given, ``timezone_id``, ``viewport``).
+    """
+
+    async def open_as(base: str, username: str, **context_options: Any) -> tuple[Any, list[str]]:
+        context = await browser.new_context(**{"locale": "en-US", **context_options})
+        page = await context.new_page()
+        dialogs: list[str] = []
+        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        await page.add_init_script(WATCH)
+        await page.goto(base + "/login")
+        await page.fill("#username", username)
+        await page.fill("#password", PASSWORD)
+        await page.click("button[type=submit]")
+        await page.wait_for_load_state("load")
+        return page, dialogs
+
+    return open_as
+
+
+@dataclass
+class MastodonThread:
+    """The seed world, its first mention a recorded Mastodon status that the replay server takes a reply to."""
+
+    world: World
+    config_toml: str
+    author: str
+    replay: ReplayServer
+
+    async def deliver(self, db: Database, passes: int = 1) -> list[OutboxRunResult]:
+        """Run ``passes`` outbox passes with the Mastodon connector, as the daemon would."""
+        from connectors.mastodon import MastodonConnector
+
+        config = parse_config(self.config_toml)
+        async with aiohttp.ClientSession() as http:
+            connector = MastodonConnector("masto", config.sources[0].options, http)
+            worker = OutboxWorker(config, db, {"masto": connector}, http)
+            return [await worker.run_once() for _ in range(passes)]
+
+    def posted(self) -> list[Any]:
+        """The statuses posted to the replay server."""
+        return [r for r in self.replay.requests if r.method == "POST" and r.path == "/api/v1/statuses"]
+
+
+@pytest.fixture
+def mastodon_thread(db: Database, replay: ReplayServer, monkeypatch: pytest.MonkeyPatch) -> MastodonThread:
+    """Users, the seed world, and a replay server that answers one reply to the world's mention."""
+    monkeypatch.setenv("MASTO_TOKEN", "tok-abc")
+    posts = [i for i in load(MASTODON_CASSETTES / "test_status_reply.yaml") if i.method == "POST"]
+    original, recorded_reply = posts[0].json(), posts[1]
+    serve(replay, [recorded_reply])
+    config_toml = f"""
+[[sources]]
+name = "masto"
+type = "mastodon"
+base_url = "{replay.base_url}"
+hashtags = ["acme"]
+access_token_env = "MASTO_TOKEN"
+"""
+    make_users(db)
+    world = make_world(db)
+    with db.write() as s:
+        mention = s.get(Mention, world.mention_id)
+        assert mention is not None
+        mention.source, mention.external_id = "masto", original["id"]
+        mention.author, mention.url = original["account"]["acct"], original["url"]
+        s.add(mention)
+    return MastodonThread(world, config_toml, original["account"]["acct"], replay)

@@ -4,112 +4,25 @@ that stay inert."""
 
 from __future__ import annotations
 
-import os
 import re
-from collections.abc import AsyncIterator
-from pathlib import Path
-from typing import Any
 
-import aiohttp
-import pytest
 from sqlmodel import select
 
-from socialcrm.config import parse_config
-from socialcrm.models import Mention, ReplyDraft, Ticket
-from socialcrm.outbox import OutboxWorker
-from socialcrm.web.app import create_app
-from tests.replay.cassettes import load, serve
+from socialcrm.models import ReplyDraft, Ticket
+from socialcrm.services import drafts
+from tests.web.conftest import WATCH
 from tests.web.hostile import store_hostile
-from tests.web.seed import PASSWORD, add_mention, make_users, make_world
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-MASTODON = Path(__file__).resolve().parents[1] / "replay" / "mastodon"
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is not installed"),
-]
-# Records any dialog or script-made call and every CSP refusal, before the page's own code runs.
-WATCH = """
-window.__fired = [];
-window.__violations = [];
-for (const name of ["alert", "confirm", "prompt", "print"]) {
-  window[name] = (...args) => { window.__fired.push(name + ":" + String(args[0])); };
-}
-document.addEventListener("securitypolicyviolation", (e) => {
-  window.__violations.push(e.violatedDirective + " " + (e.sample || ""));
-});
-"""
+from tests.web.seed import add_mention, make_users, make_world
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Any]:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as playwright:
-        chromium = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield chromium
-        await chromium.close()
-
-
-async def _serve(aiohttp_server, db, toml: str = "") -> str:  # type: ignore[no-untyped-def]
-    server = await aiohttp_server(create_app(parse_config(toml), db), host="127.0.0.1", port=0)
-    return f"http://127.0.0.1:{server.port}"
-
-
-async def _page(browser, base: str, username: str):  # type: ignore[no-untyped-def]
-    context = await browser.new_context(locale="en-US")
-    page = await context.new_page()
-    dialogs: list[str] = []
-    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-    await page.add_init_script(WATCH)
-    await page.goto(base + "/login")
-    await page.fill("#username", username)
-    await page.fill("#password", PASSWORD)
-    await page.click("button[type=submit]")
-    await page.wait_for_load_state("load")
-    return page, dialogs
-
-
-async def test_approve_a_draft_with_the_keyboard_and_the_reply_arrives(
-    aiohttp_server, browser, db, replay, monkeypatch
-):
-    monkeypatch.setenv("MASTO_TOKEN", "tok-abc")
-    posts = [i for i in load(MASTODON / "test_status_reply.yaml") if i.method == "POST"]
-    original, recorded_reply = posts[0].json(), posts[1]
-    serve(replay, [recorded_reply])
-    config_toml = f"""
-[[sources]]
-name = "masto"
-type = "mastodon"
-base_url = "{replay.base_url}"
-hashtags = ["acme"]
-access_token_env = "MASTO_TOKEN"
-"""
-    make_users(db)
-    world = make_world(db)
+async def test_approve_a_draft_with_the_keyboard_and_the_reply_arrives(serve_web, log_in, db, mastodon_thread):
+    world = mastodon_thread.world
     with db.write() as s:
-        mention = s.get(Mention, world.mention_id)
-        mention.source, mention.external_id = "masto", original["id"]
-        mention.author = original["account"]["acct"]
-        mention.url = original["url"]
-        s.add(mention)
         second = add_mention(s, "Zweite Frage: wann kommt das?", source="masto", source_type="mastodon")
-        from socialcrm.services import drafts
-
         other = drafts.create_draft(s, mention=second, text="Bald!", language="de")
         other_id = other.id
-    base = await _serve(aiohttp_server, db, config_toml)
-    page, dialogs = await _page(browser, base, "community")
+    base = await serve_web(mastodon_thread.config_toml)
+    page, dialogs = await log_in(base, "community")
     assert page.url.endswith("/queue")
     first = page.locator(f'[data-draft="{world.draft_id}"]')
     second_item = page.locator(f'[data-draft="{other_id}"]')
@@ -127,14 +40,9 @@ access_token_env = "MASTO_TOKEN"
         assert s.get(ReplyDraft, world.draft_id).status == "approved"
         assert s.get(ReplyDraft, other_id).status == "pending"
 
-    config = parse_config(config_toml)
-    from connectors.mastodon import MastodonConnector
-
-    async with aiohttp.ClientSession() as http:
-        connector = MastodonConnector("masto", config.sources[0].options, http)
-        result = await OutboxWorker(config, db, {"masto": connector}, http).run_once()
+    [result] = await mastodon_thread.deliver(db)
     assert result.sent == 1
-    sent = [r for r in replay.requests if r.method == "POST" and r.path == "/api/v1/statuses"]
+    sent = mastodon_thread.posted()
     assert len(sent) == 1
     assert "Das+tut+uns+leid" in sent[0].body.decode() and sent[0].headers["Idempotency-Key"]
     with db.read() as s:
@@ -142,16 +50,14 @@ access_token_env = "MASTO_TOKEN"
     assert dialogs == []
 
 
-async def test_edit_then_approve_and_reject_from_the_keyboard(aiohttp_server, browser, db):
+async def test_edit_then_approve_and_reject_from_the_keyboard(serve_web, log_in, db):
     make_users(db)
     world = make_world(db)
     with db.write() as s:
-        from socialcrm.services import drafts
-
         second = add_mention(s, "Wann öffnet der Laden?", source="acme-mastodon", source_type="mastodon")
         other_id = drafts.create_draft(s, mention=second, text="Um neun.", language="de").id
-    base = await _serve(aiohttp_server, db)
-    page, _ = await _page(browser, base, "community")
+    base = await serve_web()
+    page, _ = await log_in(base, "community")
     await page.keyboard.press("e")
     textarea = page.locator(f"#text-{world.draft_id}")
     assert await textarea.evaluate("el => el === document.activeElement")
@@ -174,11 +80,11 @@ async def test_edit_then_approve_and_reject_from_the_keyboard(aiohttp_server, br
     assert (rejected.status, rejected.rejected_reason) == ("rejected", "falscher Ton")
 
 
-async def test_work_a_ticket_from_the_list(aiohttp_server, browser, db):
+async def test_work_a_ticket_from_the_list(serve_web, log_in, db):
     make_users(db)
     world = make_world(db)
-    base = await _serve(aiohttp_server, db)
-    page, dialogs = await _page(browser, base, "service")
+    base = await serve_web()
+    page, dialogs = await log_in(base, "service")
     assert page.url.endswith("/tickets")
     await page.click(f'tr[data-ticket="{world.ticket_id}"] a >> nth=1')
     await page.wait_for_url(re.compile(rf"/tickets/{world.ticket_id}$"))
@@ -198,13 +104,13 @@ async def test_work_a_ticket_from_the_list(aiohttp_server, browser, db):
     assert dialogs == []
 
 
-async def test_dashboard_draws_its_charts(aiohttp_server, browser, db):
+async def test_dashboard_draws_its_charts(serve_web, log_in, db):
     make_users(db)
     with db.write() as s:
         for i, source in enumerate(["blog", "reddit", "blog", "forum"] * 3):
             add_mention(s, f"Post {i}", source=source, sentiment=("negative", "neutral", "positive")[i % 3])
-    base = await _serve(aiohttp_server, db)
-    page, _ = await _page(browser, base, "marketing")
+    base = await serve_web()
+    page, _ = await log_in(base, "marketing")
     assert page.url.endswith("/dashboard")
     chart = page.locator('#volume-chart svg[data-chart="line"]')
     await chart.wait_for()
@@ -215,14 +121,14 @@ async def test_dashboard_draws_its_charts(aiohttp_server, browser, db):
     assert await page.evaluate("window.__violations") == []
 
 
-async def test_dashboard_changes_themes_and_drill_down(aiohttp_server, browser, db):
+async def test_dashboard_changes_themes_and_drill_down(serve_web, log_in, db):
     make_users(db)
     with db.write() as s:
         for i, text in enumerate(["Acme-Lieferung kaputt angekommen", "Lieferung kaputt, Acme antwortet nicht"] * 2):
             add_mention(s, f"{text} ({i})", source="blog", sentiment="negative")
         add_mention(s, "Acme schmeckt prima", source="blog", sentiment="positive")
-    base = await _serve(aiohttp_server, db, '[insights]\nbrand_terms = ["acme"]\n')
-    page, _ = await _page(browser, base, "marketing")
+    base = await serve_web('[insights]\nbrand_terms = ["acme"]\n')
+    page, _ = await log_in(base, "marketing")
     assert await page.locator('[data-change="mentions"] .delta.up').inner_text() == "+5 (new)"
     themes = [t.strip() for t in await page.locator("#themes a[data-theme]").all_inner_texts()]
     assert "Lieferung kaputt" in themes and not any("acme" in t.lower() for t in themes)
@@ -241,12 +147,12 @@ async def test_dashboard_changes_themes_and_drill_down(aiohttp_server, browser, 
     assert await page.evaluate("window.__violations") == []
 
 
-async def test_hostile_posts_stay_inert_in_queue_ticket_and_customer_views(aiohttp_server, browser, db):
+async def test_hostile_posts_stay_inert_in_queue_ticket_and_customer_views(serve_web, log_in, db):
     make_users(db)
     hostile = store_hostile(db)
-    base = await _serve(aiohttp_server, db)
-    community, community_dialogs = await _page(browser, base, "community")
-    service, service_dialogs = await _page(browser, base, "service")
+    base = await serve_web()
+    community, community_dialogs = await log_in(base, "community")
+    service, service_dialogs = await log_in(base, "service")
     visits = [(community, f"/queue?page={n}") for n in (1, 2, 3)]
     visits += [(community, f"/queue/{hostile.draft_ids[i]}") for i in (0, 1, -1)]
     visits += [(community, f"/customers/{hostile.customer_id}"), (community, "/mentions")]

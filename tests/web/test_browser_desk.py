@@ -4,34 +4,23 @@ against the database, and the 375 px pages."""
 
 from __future__ import annotations
 
-import os
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
-import pytest
 from sqlmodel import func, select
 
 from connectors import Batch, RawPost
 from socialcrm.config import SourceConfig, parse_config
-from socialcrm.models import Mention, ReplyDraft, Ticket, TicketMention
-from socialcrm.outbox import OutboxWorker
+from socialcrm.models import ReplyDraft, Ticket, TicketMention
 from socialcrm.services import drafts, tickets
 from tests.connectors.test_feed_helpers import make_feed
 from tests.core.test_pipeline import RULES, make_pipeline
-from tests.replay.cassettes import load, serve
 from tests.replay_server import Canned
 from tests.web.seed import add_mention, make_users, make_world
-from tests.web.test_browser import CHROMIUM, _page, _serve, browser
 
-__all__ = ["browser"]
-MASTODON = Path(__file__).resolve().parents[1] / "replay" / "mastodon"
 DEMO_FORUM = Path(__file__).resolve().parents[2] / "socialcrm" / "demo" / "feeds" / "coffee-forum.atom"
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is not installed"),
-]
 NO_SIDEWAYS_SCROLL = "document.scrollingElement.scrollWidth <= window.innerWidth"
 
 
@@ -48,30 +37,12 @@ def _complaint(n: int, thread: str, text: str) -> RawPost:
     )
 
 
-async def test_a_reply_from_the_ticket_reaches_mastodon_once_and_shows_in_its_history(  # noqa: F811
-    aiohttp_server, browser, db, replay, monkeypatch
+async def test_a_reply_from_the_ticket_reaches_mastodon_once_and_shows_in_its_history(
+    serve_web, log_in, db, mastodon_thread
 ):
-    monkeypatch.setenv("MASTO_TOKEN", "tok-abc")
-    posts = [i for i in load(MASTODON / "test_status_reply.yaml") if i.method == "POST"]
-    original, recorded_reply = posts[0].json(), posts[1]
-    serve(replay, [recorded_reply])
-    config_toml = f"""
-[[sources]]
-name = "masto"
-type = "mastodon"
-base_url = "{replay.base_url}"
-hashtags = ["acme"]
-access_token_env = "MASTO_TOKEN"
-"""
-    make_users(db)
-    world = make_world(db)
-    with db.write() as s:
-        mention = s.get(Mention, world.mention_id)
-        mention.source, mention.external_id = "masto", original["id"]
-        mention.author, mention.url = original["account"]["acct"], original["url"]
-        s.add(mention)
-    base = await _serve(aiohttp_server, db, config_toml)
-    page, dialogs = await _page(browser, base, "service")
+    world = mastodon_thread.world
+    base = await serve_web(mastodon_thread.config_toml)
+    page, dialogs = await log_in(base, "service")
     await page.goto(f"{base}/tickets/{world.ticket_id}")
     panel = page.locator("#reply-panel")
     text = "Hallo Erika, der Ersatz ist unterwegs."
@@ -83,15 +54,9 @@ access_token_env = "MASTO_TOKEN"
         sent = s.exec(select(ReplyDraft).where(ReplyDraft.manual)).all()
     assert [(d.status, d.created_by, d.text) for d in sent] == [("approved", "service", text)]
 
-    config = parse_config(config_toml)
-    from connectors.mastodon import MastodonConnector
-
-    async with aiohttp.ClientSession() as http:
-        connector = MastodonConnector("masto", config.sources[0].options, http)
-        worker = OutboxWorker(config, db, {"masto": connector}, http)
-        first, second = await worker.run_once(), await worker.run_once()
+    first, second = await mastodon_thread.deliver(db, passes=2)
     assert (first.sent, second.sent) == (1, 0)
-    posted = [r for r in replay.requests if r.method == "POST" and r.path == "/api/v1/statuses"]
+    posted = mastodon_thread.posted()
     assert len(posted) == 1, "the reply reached the server exactly once"
     assert "der+Ersatz+ist+unterwegs" in posted[0].body.decode()
     await page.reload()
@@ -105,7 +70,7 @@ access_token_env = "MASTO_TOKEN"
     assert dialogs == []
 
 
-async def test_a_new_complaint_reopens_the_ticket_an_agent_closed(aiohttp_server, browser, db):  # noqa: F811
+async def test_a_new_complaint_reopens_the_ticket_an_agent_closed(serve_web, log_in, db):
     config_toml = RULES + '\n[tickets]\nclosed_thread = "reopen"\n'
     make_users(db)
     pipeline = make_pipeline(parse_config(config_toml), db)
@@ -113,8 +78,8 @@ async def test_a_new_complaint_reopens_the_ticket_an_agent_closed(aiohttp_server
     await pipeline.process(source, Batch([_complaint(1, "p/1", "Meine Lieferung ist überfällig, ärgerlich!")], "c1"))
     with db.read() as s:
         ticket_id = s.exec(select(Ticket.id)).one()
-    base = await _serve(aiohttp_server, db, config_toml)
-    page, dialogs = await _page(browser, base, "service")
+    base = await serve_web(config_toml)
+    page, dialogs = await log_in(base, "service")
     await page.goto(f"{base}/tickets/{ticket_id}")
     await page.select_option("#status-form select[name=status]", "closed")
     await page.click("#status-form button")
@@ -136,7 +101,7 @@ async def test_a_new_complaint_reopens_the_ticket_an_agent_closed(aiohttp_server
     assert dialogs == []
 
 
-async def test_a_forum_re_post_joins_the_open_ticket(aiohttp_server, browser, db, replay):  # noqa: F811
+async def test_a_forum_re_post_joins_the_open_ticket(serve_web, log_in, db, replay):
     make_users(db)
     replay.add("GET", "/forum.atom", Canned(200, DEMO_FORUM.read_bytes(), {"Content-Type": "application/atom+xml"}))
     async with aiohttp.ClientSession() as http:
@@ -147,8 +112,8 @@ async def test_a_forum_re_post_joins_the_open_ticket(aiohttp_server, browser, db
     await pipeline.process(source, Batch([p for p in posts if p is not reply], "c1"))
     with db.read() as s:
         ticket_id = s.exec(select(Ticket.id)).one()
-    base = await _serve(aiohttp_server, db, RULES)
-    page, dialogs = await _page(browser, base, "service")
+    base = await serve_web(RULES)
+    page, dialogs = await log_in(base, "service")
     await page.goto(f"{base}/tickets/{ticket_id}")
     await page.click("#assign-me-form button")
     await page.locator("#notice", has_text="Ticket updated").wait_for()
@@ -165,13 +130,13 @@ async def test_a_forum_re_post_joins_the_open_ticket(aiohttp_server, browser, db
     assert dialogs == []
 
 
-async def test_bulk_close_from_the_list(aiohttp_server, browser, db):  # noqa: F811
+async def test_bulk_close_from_the_list(serve_web, log_in, db):
     make_users(db)
     world = make_world(db)
     with db.write() as s:
         extra = [tickets.open_ticket(s, subject=f"Sammelfall {n}").id for n in range(3)]
-    base = await _serve(aiohttp_server, db)
-    page, dialogs = await _page(browser, base, "service")
+    base = await serve_web()
+    page, dialogs = await log_in(base, "service")
     chosen = [world.ticket_id, extra[0], extra[2]]
     for ticket_id in chosen:
         await page.check(f'tr[data-ticket="{ticket_id}"] input[name=ticket]')
@@ -185,7 +150,7 @@ async def test_bulk_close_from_the_list(aiohttp_server, browser, db):  # noqa: F
     assert dialogs == []
 
 
-async def test_the_board_counts_match_the_database_and_page_through_every_ticket(aiohttp_server, browser, db):  # noqa: F811
+async def test_the_board_counts_match_the_database_and_page_through_every_ticket(serve_web, log_in, db):
     make_users(db)
     with db.write() as s:
         for n in range(59):
@@ -195,8 +160,8 @@ async def test_the_board_counts_match_the_database_and_page_through_every_ticket
     with db.read() as s:
         in_db = dict(s.exec(select(Ticket.status, func.count()).group_by(Ticket.status)).all())
         new_ids = set(s.exec(select(Ticket.id).where(Ticket.status == "new")).all())
-    base = await _serve(aiohttp_server, db)
-    page, _ = await _page(browser, base, "service")
+    base = await serve_web()
+    page, _ = await log_in(base, "service")
     await page.goto(f"{base}/tickets?view=board")
     for status in ("new", "open", "pending", "resolved"):
         shown = await page.inner_text(f'[data-column="{status}"] [data-count]')
@@ -213,7 +178,7 @@ async def test_the_board_counts_match_the_database_and_page_through_every_ticket
     assert seen == new_ids and len(seen) == 59
 
 
-async def test_queue_tickets_ticket_board_and_dashboard_fit_375_px(aiohttp_server, browser, db):  # noqa: F811
+async def test_queue_tickets_ticket_board_and_dashboard_fit_375_px(serve_web, log_in, db):
     make_users(db)
     world = make_world(db)
     with db.write() as s:
@@ -227,14 +192,14 @@ async def test_queue_tickets_ticket_board_and_dashboard_fit_375_px(aiohttp_serve
             )
             if i < 3:
                 drafts.create_draft(s, mention=mention, text="Danke für Ihren Hinweis!", language="de")
-    base = await _serve(aiohttp_server, db)
+    base = await serve_web()
     visits = {
         "community": ["/queue", f"/queue/{world.draft_id}", "/mentions"],
         "service": ["/tickets", "/tickets?view=board", f"/tickets/{world.ticket_id}"],
         "marketing": ["/dashboard"],
     }
     for role, paths in visits.items():
-        page, _ = await _page(browser, base, role)
+        page, _ = await log_in(base, role)
         await page.set_viewport_size({"width": 375, "height": 800})
         for path in paths:
             await page.goto(base + path)

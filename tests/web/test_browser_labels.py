@@ -4,10 +4,8 @@ counts them."""
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 
-import pytest
 from sqlmodel import select
 
 from classifiers.lexicon import LexiconClassifier
@@ -17,14 +15,8 @@ from socialcrm.models import CustomLabel, MentionLabel, ReplyDraft
 from socialcrm.pipeline import Pipeline
 from socialcrm.rules.loader import compile_rules
 from socialcrm.services.label_enricher import LabelEnricher
-from socialcrm.web.app import create_app
 from tests.web.seed import add_mention, make_users
-from tests.web.test_browser import CHROMIUM, _page, browser  # noqa: F401  (the fixture)
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is not installed"),
-]
 CONFIG = """
 [web]
 default_language = "en"
@@ -64,17 +56,16 @@ NEW_POSTS = [
 ]
 
 
-async def test_teach_switch_on_and_see_a_label_in_a_rule_a_filter_and_the_dashboard(aiohttp_server, browser, db):  # noqa: F811
+async def test_teach_switch_on_and_see_a_label_in_a_rule_a_filter_and_the_dashboard(serve_web, log_in, db):
     config = parse_config(CONFIG)
     make_users(db)
     earlier = datetime.now(UTC) - timedelta(days=2)
     with db.write() as s:
         for i, text in enumerate(LEAVING + STAYING):
             add_mention(s, text, url=f"https://blog.example.com/old/{i}", published_at=earlier)
-    server = await aiohttp_server(create_app(config, db), host="127.0.0.1", port=0)
-    base = f"http://127.0.0.1:{server.port}"
+    base = await serve_web(CONFIG)
 
-    page, dialogs = await _page(browser, base, "community")
+    page, dialogs = await log_in(base, "community")
     await page.goto(base + "/labels")
     await page.fill("input[name=name]", "churn")
     await page.fill("input[name=title]", "Churn signal")
@@ -132,7 +123,7 @@ async def test_teach_switch_on_and_see_a_label_in_a_rule_a_filter_and_the_dashbo
     assert str(leaving_id) in shown and str(staying_id) not in shown
     assert await page.locator(f'[data-mention="{leaving_id}"]').count() == 1
 
-    marketing, _ = await _page(browser, base, "marketing")
+    marketing, _ = await log_in(base, "marketing")
     await marketing.goto(base + "/dashboard")
     panel = marketing.locator("#labels-chart")
     assert "Mentions per label" in await panel.inner_text()

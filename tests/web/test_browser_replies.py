@@ -4,55 +4,19 @@ once; a saved reply inserted by its key fills order data with a German date; a f
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
-import aiohttp
-import pytest
 from sqlmodel import select
 
-from socialcrm.config import parse_config
-from socialcrm.models import Mention, Order, ReplyDraft
-from socialcrm.outbox import OutboxWorker
+from socialcrm.models import Order, ReplyDraft
 from socialcrm.services import saved_replies
 from socialcrm.services.saved_replies import SavedReplyInput
-from tests.replay.cassettes import load, serve
 from tests.web.seed import add_mention, make_users, make_world
-from tests.web.test_browser import CHROMIUM, _page, _serve, browser
-
-MASTODON = Path(__file__).resolve().parents[1] / "replay" / "mastodon"
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"{CHROMIUM} is not installed"),
-]
-__all__ = ["browser"]  # the fixture, imported for these tests
 
 
-async def test_a_reply_written_on_the_mentions_list_reaches_mastodon_once(
-    aiohttp_server, browser, db, replay, monkeypatch
-):
-    monkeypatch.setenv("MASTO_TOKEN", "tok-abc")
-    posts = [i for i in load(MASTODON / "test_status_reply.yaml") if i.method == "POST"]
-    original, recorded_reply = posts[0].json(), posts[1]
-    serve(replay, [recorded_reply])
-    config_toml = f"""
-[[sources]]
-name = "masto"
-type = "mastodon"
-base_url = "{replay.base_url}"
-hashtags = ["acme"]
-access_token_env = "MASTO_TOKEN"
-"""
-    make_users(db)
-    world = make_world(db)
-    with db.write() as s:
-        mention = s.get(Mention, world.mention_id)
-        mention.source, mention.external_id = "masto", original["id"]
-        mention.author = original["account"]["acct"]
-        mention.url = original["url"]
-        s.add(mention)
-        author = mention.author
-    base = await _serve(aiohttp_server, db, config_toml)
-    page, dialogs = await _page(browser, base, "community")
+async def test_a_reply_written_on_the_mentions_list_reaches_mastodon_once(serve_web, log_in, db, mastodon_thread):
+    world, author = mastodon_thread.world, mastodon_thread.author
+    base = await serve_web(mastodon_thread.config_toml)
+    page, dialogs = await log_in(base, "community")
     await page.goto(base + "/mentions")
     item = page.locator("li", has=page.locator(f"#composer-{world.mention_id}"))
     await item.locator("details.composer-panel > summary").click()
@@ -71,15 +35,9 @@ access_token_env = "MASTO_TOKEN"
         sent = s.exec(select(ReplyDraft).where(ReplyDraft.manual)).all()
     assert len(sent) == 1 and (sent[0].status, sent[0].approved_by, sent[0].text) == ("approved", "community", text)
 
-    config = parse_config(config_toml)
-    from connectors.mastodon import MastodonConnector
-
-    async with aiohttp.ClientSession() as http:
-        connector = MastodonConnector("masto", config.sources[0].options, http)
-        worker = OutboxWorker(config, db, {"masto": connector}, http)
-        first, second = await worker.run_once(), await worker.run_once()
+    first, second = await mastodon_thread.deliver(db, passes=2)
     assert (first.sent, second.sent) == (1, 0)
-    posted = [r for r in replay.requests if r.method == "POST" and r.path == "/api/v1/statuses"]
+    posted = mastodon_thread.posted()
     assert len(posted) == 1, "the reply reached the server exactly once"
     assert "Wir+schicken+heute+Ersatz" in posted[0].body.decode() and posted[0].headers["Idempotency-Key"]
     await page.goto(f"{base}/mentions/{world.mention_id}")
@@ -89,7 +47,7 @@ access_token_env = "MASTO_TOKEN"
     assert dialogs == [] and await page.evaluate("window.__violations") == []
 
 
-async def test_a_saved_reply_inserted_by_its_key_fills_order_data_with_a_german_date(aiohttp_server, browser, db):
+async def test_a_saved_reply_inserted_by_its_key_fills_order_data_with_a_german_date(serve_web, log_in, db):
     make_users(db)
     world = make_world(db)
     with db.write() as s:
@@ -105,8 +63,8 @@ async def test_a_saved_reply_inserted_by_its_key_fills_order_data_with_a_german_
         )
         saved_replies.create(s, SavedReplyInput("dank", "de", "Danke", "Vielen Dank, {{ customer_name }}!"), actor="a")
         order_number = s.exec(select(Order.order_number).where(Order.customer_id == world.customer_id)).one()
-    base = await _serve(aiohttp_server, db)
-    page, dialogs = await _page(browser, base, "community")
+    base = await serve_web()
+    page, dialogs = await log_in(base, "community")
     await page.goto(f"{base}/mentions/{world.mention_id}")
     box = page.locator(f"#reply-text-{world.mention_id}")
     await box.click()
@@ -133,16 +91,14 @@ async def test_a_saved_reply_inserted_by_its_key_fills_order_data_with_a_german_
     assert dialogs == [] and await page.evaluate("window.__violations") == []
 
 
-async def test_a_feed_reply_is_copied_posted_by_hand_and_marked_as_posted(aiohttp_server, browser, db):
+async def test_a_feed_reply_is_copied_posted_by_hand_and_marked_as_posted(serve_web, log_in, db):
     make_users(db)
     make_world(db)
     with db.write() as s:
         mention = add_mention(s, "Wie entkalke ich die Barista 3000?", source="acme-blog", source_type="feed")
         mention_id = mention.id
-    base = await _serve(
-        aiohttp_server, db, '[[sources]]\nname = "acme-blog"\ntype = "feed"\nurl = "https://blog.example.com/feed"\n'
-    )
-    page, dialogs = await _page(browser, base, "community")
+    base = await serve_web('[[sources]]\nname = "acme-blog"\ntype = "feed"\nurl = "https://blog.example.com/feed"\n')
+    page, dialogs = await log_in(base, "community")
     await page.goto(f"{base}/mentions/{mention_id}")
     composer = page.locator(f"#composer-{mention_id}")
     assert "No length limit" in await composer.inner_text()

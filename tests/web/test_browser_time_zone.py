@@ -4,23 +4,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from tests.web.seed import PASSWORD, add_mention, make_users
-from tests.web.test_browser import _serve, browser, pytestmark  # noqa: F401  (the fixture and the marks)
+from tests.web.seed import add_mention, make_users
 
 
-async def test_times_follow_the_browsers_zone_until_the_user_chooses_one(aiohttp_server, browser, db):  # noqa: F811
+async def test_times_follow_the_browsers_zone_until_the_user_chooses_one(serve_web, log_in, db):
     make_users(db)
     with db.write() as s:
         add_mention(s, "Sommerpost", published_at=datetime(2026, 7, 15, 10, 0, tzinfo=UTC))
         add_mention(s, "Winterpost", published_at=datetime(2026, 1, 15, 10, 0, tzinfo=UTC))
-    base = await _serve(aiohttp_server, db)
-    context = await browser.new_context(locale="de-DE", timezone_id="Europe/Berlin")
-    page = await context.new_page()
-    await page.goto(base + "/login")
-    await page.fill("#username", "community")
-    await page.fill("#password", PASSWORD)
-    await page.click("button[type=submit]")
-    await page.wait_for_load_state("load")
+    base = await serve_web()
+    page, _ = await log_in(base, "community", locale="de-DE", timezone_id="Europe/Berlin")
+    context = page.context
     assert {"name": "tz", "value": "Europe/Berlin"}.items() <= next(
         c for c in await context.cookies() if c["name"] == "tz"
     ).items()
