@@ -63,8 +63,8 @@ def kind_of(feed: int, entry: int) -> str:
     return ("complaint", "question", "neutral")[(feed + entry) % 3]
 
 
-def make_feed(feed: int, entries: int) -> bytes:
-    """An RSS 2.0 document with ``entries`` items."""
+def make_feed(feed: int, entries: int, first: int = 0) -> bytes:
+    """An RSS 2.0 document with ``entries`` items, numbered from ``first``."""
     start = datetime(2026, 11, 1, tzinfo=UTC)
     texts = {"complaint": COMPLAINT, "question": QUESTION, "neutral": NEUTRAL}
     items = "".join(
@@ -73,7 +73,7 @@ def make_feed(feed: int, entries: int) -> bytes:
         f"<pubDate>{format_datetime(start + timedelta(minutes=i))}</pubDate>"
         f"<dc:creator>person{(feed * 7 + i) % AUTHORS}</dc:creator>"
         f"<description>{texts[kind_of(feed, i)].format(n=feed * 1000 + i)}</description></item>"
-        for i in range(entries)
+        for i in range(first, first + entries)
     )
     return (
         '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/">'
@@ -123,6 +123,7 @@ class FeedFarm:
     deliveries: list[Delivery] = field(default_factory=list)
     hooks_in_flight: int = 0
     _bodies: dict[int, bytes] = field(default_factory=dict)
+    round: int = 0
 
     @property
     def total(self) -> int:
@@ -167,6 +168,11 @@ class FeedFarm:
         site = web.TCPSite(self._runner, "127.0.0.1", 0, backlog=1024)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    def next_round(self) -> None:
+        """Every feed now holds ``entries`` posts none of them held before (as a site that moved on)."""
+        self.round += 1
+        self._bodies = {n: make_feed(n, self.entries, first=self.round * self.entries) for n in range(self.feeds)}
 
     async def close(self) -> None:
         """Stop serving."""
