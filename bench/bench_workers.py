@@ -325,15 +325,14 @@ def report(args: argparse.Namespace, runs: list[RunFigures], load: tuple[float, 
         print(f"target: 2 workers >= {TARGET}x the polls/s of 1 worker; measured {ratio:.2f}x: {verdict}")
     one = base
     ceiling = one.slots / args.delay
-    slot_bound = one.in_flight >= 0.8 * one.slots
-    cpu_bound = one.cores_busy >= 0.8 * cores
-    bound = (
-        "CPU (the machine's cores were busy)"
-        if cpu_bound
-        else f"its {one.slots} job slots x {one.latency:.2f} s per poll (I/O and database waits, not CPU)"
-        if slot_bound
-        else "neither its job slots nor CPU: the queue or the scheduler fed it too slowly"
-    )
+    if max(load) > cores:
+        bound = f"what other work left of the CPUs (load average up to {max(load):.1f} on {cores}): cannot tell"
+    elif one.cores_busy >= 0.8 * cores:
+        bound = "CPU (the machine's cores were busy with it)"
+    elif one.in_flight >= 0.8 * one.slots:
+        bound = f"its {one.slots} job slots x {one.latency:.2f} s per poll (network and database waits, not CPU)"
+    else:
+        bound = "neither its job slots nor CPU: the queue fed it too slowly"
     print(
         f"{one.workers} worker: {one.polls_per_s:.1f} polls/s, bounded by {bound}; the network alone would allow "
         f"{ceiling:.0f} polls/s ({one.slots} slots / {args.delay} s)"
