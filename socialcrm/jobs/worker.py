@@ -5,12 +5,13 @@ beside the web app. Any number of them, on any machines, share the queue in the 
 runs the same code as the single-process daemon: ``Poller.run_once`` for a poll,
 ``OutboxWorker.deliver`` for a send, ``run_housekeeping`` for housekeeping.
 
-A worker sends a heartbeat every third of ``[workers] stalled_after``. When one dies (kill -9, a lost
-machine), its heartbeat stops and the ``retry_stalled`` job of another worker puts its running jobs
-back into the queue: a poll simply runs again (stored pages and their cursors are kept, duplicates
-are dropped by the (source, external_id) key); a send finds its outbox row still "sending" and first
-looks whether the reply got out. A worker alive but stuck for longer than ``stalled_after`` would be
-taken for dead too: keep it well above a heartbeat interval (the default 30 s is).
+A worker sends a heartbeat every third of ``[workers] stalled_after``, from a thread and a database
+connection of its own (socialcrm/jobs/heartbeat.py), so a worker whose event loop is busy for a while
+on a loaded machine still counts as alive. When one dies (kill -9, a lost machine) or its event loop
+hangs for ten times ``stalled_after`` (at least a minute), its heartbeat stops and the
+``retry_stalled`` job of another worker puts its running jobs back into the queue: a poll simply runs
+again (stored pages and their cursors are kept, duplicates are dropped by the (source, external_id)
+key); a send finds its outbox row still "sending" and first looks whether the reply got out.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from socialcrm import __version__
 from socialcrm.config import Config
 from socialcrm.durations import parse_duration
 from socialcrm.errors import DatabaseError
+from socialcrm.jobs.heartbeat import Heartbeat
 from socialcrm.jobs.schedule import plan_polls
 from socialcrm.jobs.schema import schema_problem
 from socialcrm.jobs.tasks import register_tasks
@@ -45,6 +47,8 @@ logger = logging.getLogger(__name__)
 TICK = timedelta(seconds=5)  # how often `schedule` runs (tasks.EVERY_5_SECONDS)
 FETCH_INTERVAL = 2.0  # seconds between a worker's looks for jobs that came due (new jobs wake it at once)
 FINISHED_JOBS_KEPT_HOURS = 7 * 24
+HUNG_AFTER_STALLED = 10  # a worker whose event loop has not run for this many times stalled_after is hung
+HUNG_AT_LEAST = 60.0  # seconds
 
 
 def conninfo(url: str) -> str:
@@ -70,6 +74,7 @@ class QueueWork:
         self.worker_id: int | None = None
         self.finished: asyncio.Task[None] | None = None
         self._pool: AsyncConnectionPool | None = None
+        self.heartbeat: Heartbeat | None = None
 
     @property
     def config(self) -> Config:
@@ -96,9 +101,23 @@ class QueueWork:
         )
         self.finished = asyncio.create_task(self.worker.run(), name="procrastinate worker")  # type: ignore[no-untyped-call]
         await self._record_name()
+        assert self.worker_id is not None
+        self.heartbeat = Heartbeat(
+            conninfo(self.runtime.db.url),
+            self.worker_id,
+            interval=stalled / 3,
+            hung_after=max(stalled * HUNG_AFTER_STALLED, HUNG_AT_LEAST),
+            on_lost=self._taken_for_dead,
+        )
+        self.heartbeat.start()
         logger.info(
             "Worker %s (id %s) takes jobs from the queue, %d at a time", self.name, self.worker_id, workers.concurrency
         )
+
+    def _taken_for_dead(self) -> None:
+        """Another worker removed this one from the queue: take no more jobs (the process then exits 1)."""
+        if self.worker is not None:
+            self.worker.stop()  # type: ignore[no-untyped-call]
 
     async def open(self) -> None:
         """Check the queue's schema and connect to it (what deferring jobs needs; ``start`` also runs them)."""
@@ -144,6 +163,8 @@ class QueueWork:
 
     async def stop(self, grace: float) -> None:
         """Finish the jobs in flight (up to ``grace`` seconds, then abort them), leave the queue."""
+        if self.heartbeat is not None:
+            self.heartbeat.stop()
         if self.worker is not None and self.finished is not None:
             self.worker.stop()  # type: ignore[no-untyped-call]
             try:
