@@ -49,6 +49,7 @@ FETCH_INTERVAL = 2.0  # seconds between a worker's looks for jobs that came due 
 FINISHED_JOBS_KEPT_HOURS = 7 * 24
 HUNG_AFTER_STALLED = 10  # a worker whose event loop has not run for this many times stalled_after is hung
 HUNG_AT_LEAST = 60.0  # seconds
+DEFER_BATCH = 500  # jobs the scheduler adds in one statement
 
 
 def conninfo(url: str) -> str:
@@ -217,20 +218,29 @@ class QueueWork:
             return sources.poll_timings(session), queue.pending_polls(session), due
 
         states, pending, due_items = await self.runtime.db.run_read(read)
-        polls = sends = 0
+        poll_jobs = []
         for plan in plan_polls(self.config.sources, states, pending, now):
             lock = queue.poll_lock(plan.source)
-            deferrer = app.configure_task(
-                queue.POLL_TASK, lock=lock, queueing_lock=lock, schedule_at=plan.at, task_kwargs={"source": plan.source}
+            poll_jobs.append(
+                app.configure_task(
+                    queue.POLL_TASK,
+                    lock=lock,
+                    queueing_lock=lock,
+                    schedule_at=plan.at,
+                    task_kwargs={"source": plan.source},
+                ).job
             )
-            polls += await _defer(deferrer)
+        send_jobs = []
         for item_id, due in due_items:
             lock = queue.send_lock(item_id)
             at = due if due > now else None
-            deferrer = app.configure_task(
-                queue.SEND_TASK, lock=lock, queueing_lock=lock, schedule_at=at, task_kwargs={"item_id": item_id}
+            send_jobs.append(
+                app.configure_task(
+                    queue.SEND_TASK, lock=lock, queueing_lock=lock, schedule_at=at, task_kwargs={"item_id": item_id}
+                ).job
             )
-            sends += await _defer(deferrer)
+        polls = await _defer_all(app.job_manager, poll_jobs)
+        sends = await _defer_all(app.job_manager, send_jobs)
         return f"queued {polls} poll(s), {sends} send(s)"
 
     async def poll_everything_now(self) -> str:
@@ -329,6 +339,30 @@ async def _drop_stalled(manager: JobManager, job: Job) -> bool:
         "Job %s of a worker without a heartbeat ends here: the same job waits in the queue already", job.call_string
     )
     return True
+
+
+async def _defer_all(manager: JobManager, jobs: list[Job]) -> int:
+    """Defer ``jobs``, hundreds in one statement; return how many were added.
+
+    A batch fails whole when one of its jobs meets a queueing lock (the same poll or send was queued
+    since the scheduler looked, by `socialcrm run` polling everything at its start): that batch is then
+    deferred job by job, and only the one already waiting is left out.
+    """
+    added = 0
+    for start in range(0, len(jobs), DEFER_BATCH):
+        chunk = jobs[start : start + DEFER_BATCH]
+        try:
+            await manager.batch_defer_jobs_async(chunk)
+        except exceptions.AlreadyEnqueued:
+            for job in chunk:
+                try:
+                    await manager.defer_job_async(job)
+                except exceptions.AlreadyEnqueued:
+                    continue
+                added += 1
+        else:
+            added += len(chunk)
+    return added
 
 
 async def _defer(deferrer: JobDeferrer) -> int:
