@@ -11,7 +11,7 @@ from socialcrm.errors import ConflictError
 from socialcrm.linking import link_mention, normalize_handle, normalize_phone
 from socialcrm.linking.fuzzy import candidate_statement
 from socialcrm.linking.link import earlier_suggestions_statement
-from socialcrm.models import Customer, Identity, LinkSuggestion, Mention, MergeCandidate, Order
+from socialcrm.models import ContactPoint, Customer, Identity, LinkSuggestion, Mention, MergeCandidate, Order
 from socialcrm.models.crm import number_key
 from socialcrm.services import imports, links
 from tests.rules import factories as f
@@ -308,5 +308,11 @@ def test_name_candidates_and_earlier_suggestions_are_read_through_selective_inde
             assert "ix_customer_fuzzy_key" in names and "ix_customer_is_prospect" not in names, names
             earlier = _plan(connection, earlier_suggestions_statement(["anna_s", "ben"], [1, 2, 3]))
             assert "ix_linksuggestion_customer_id" in earlier and "ix_linksuggestion_status" not in earlier, earlier
+            # E-mails in posts: the unique (kind, value, customer_id) index, since ix_contactpoint_value is gone.
+            emails = select(ContactPoint.customer_id).where(
+                ContactPoint.kind == "email", col(ContactPoint.value).in_(["anna@example.de", "ben@example.com"])
+            )
+            plan = _plan(connection, emails)
+            assert "SEARCH contactpoint USING" in plan and "(kind=? AND value=?)" in plan, plan
     finally:
         db.dispose()

@@ -46,7 +46,7 @@ class ContactPoint(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     customer_id: int = Field(foreign_key="customer.id", index=True)
     kind: str = Field(max_length=8)  # email | phone
-    value: str = Field(index=True, max_length=256)
+    value: str = Field(max_length=256)  # looked up with its kind: the unique (kind, value, customer_id) index
     # What two points are compared by (models/keys.py): the e-mail, or a phone's last nine digits.
     match_key: str = Field(default="", max_length=256)
 
