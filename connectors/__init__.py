@@ -2,7 +2,19 @@
 
 What the application may use is exported here (``__all__``); modules starting with ``_`` are the
 connectors' own plumbing. The HTTP helpers below are public because the core shares them: one
-session for every connector and webhook, capped reads, and the backoff of failing sources.
+session for every connector and webhook (``make_session``, with ``NetworkGuard`` keeping fetches out
+of private address space), capped reads (``read_capped``), ``parse_retry_after`` and the ``Backoff``
+of failing sources and deliveries.
+
+Retry-After: no connector sleeps; it raises, and the caller waits. A 429 is ``RateLimited`` and a 5xx,
+408 or 425 is ``TransientFetchError``, each carrying ``retry_after`` in seconds from the server's
+Retry-After (delta-seconds or an HTTP date, capped at 6 hours; on Reddit seconds only, as prawcore
+reads no date) or, for a 429 without one, from an ``X-Ratelimit-Reset`` / ``RateLimit-Reset`` whose
+budget is spent (Reddit, Mastodon, Bluesky). A successful answer that says the budget is spent ends
+the poll early, and the next fetch raises ``RateLimited`` until the reset without a request
+(connectors/_polling.py; Reddit's in connectors/_praw.py). ``Backoff.delay`` lets a given
+``retry_after`` win over its exponential backoff (at least 1 second); the core's poller and webhook
+deliveries use it.
 """
 
 from connectors._http import Backoff, make_session, parse_retry_after, read_capped

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 import prawcore
 import requests
 
-from connectors._http import json_depth_ok, rate_limit_wait
+from connectors._http import json_depth_ok, parse_retry_after, rate_limit_wait
 from connectors.base import (
     AuthError,
     ConnectorError,
@@ -136,16 +136,12 @@ class PrawRunner:
         status = response.status_code
         where = f"HTTP {status} from {response.url.split('?')[0]}"
         if status == 429:
-            retry = getattr(err, "retry_after", None) or response.headers.get("retry-after")
-            try:
-                seconds: float | None = float(retry) if retry else rate_limit_wait(response.headers)  # type: ignore[arg-type]
-            except ValueError:
-                seconds = None
-            return RateLimited(self.source, where, seconds)
+            # Retry-After in seconds or as an HTTP date, else Reddit's X-Ratelimit-Reset once the budget is spent.
+            return RateLimited(self.source, where, rate_limit_wait(response.headers))  # type: ignore[arg-type]
         if status in (401, 403) or (status == 400 and "access_token" in response.url):
             return AuthError(self.source, where)
         if status >= 500:
-            return TransientFetchError(self.source, where)
+            return TransientFetchError(self.source, where, parse_retry_after(response.headers.get("Retry-After")))
         if isinstance(err, prawcore.exceptions.Redirect | prawcore.exceptions.NotFound):
             return ConnectorError(self.source, f"{where}: no such subreddit or listing")
         return ConnectorError(self.source, where)

@@ -301,6 +301,18 @@ async def test_429_with_retry_after(replay: ReplayServer, connectors: Any) -> No
     assert info.value.retry_after == 4.0
 
 
+async def test_a_5xx_with_retry_after_waits_as_asked(replay: ReplayServer, connectors: Any) -> None:
+    """A 503's Retry-After reaches the poller as on every other connector (it was dropped for Reddit)."""
+    name = "TestSession.test_request__too__many_requests__with_retry_headers"
+    serve(replay, [i for i in cassette(name) if i.path == TOKEN_PATH])
+    recorded = recorded_status(name, 429)
+    headers = {k: v for k, v in recorded.headers.items() if not k.lower().startswith(("retry-after", "x-ratelimit"))}
+    replay.add("GET", "/r/askreddit/new", Canned(503, recorded.body, {**headers, "Retry-After": "120"}))
+    with pytest.raises(TransientFetchError) as info:
+        await connectors(replay, subreddits=["askreddit"]).fetch(None)
+    assert info.value.retry_after == 120.0
+
+
 async def test_429_without_retry_after(replay: ReplayServer, connectors: Any) -> None:
     serve(replay, cassette("TestSession.test_request__too__many_requests__without_retry_headers"))
     with pytest.raises(RateLimited) as info:
