@@ -19,7 +19,7 @@ import asyncio
 import functools
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, Protocol
@@ -31,7 +31,7 @@ from classifiers.base import Analysis, Classifier
 from connectors import Batch, RawPost
 from socialcrm.classifying import Classification
 from socialcrm.config import Config, SourceConfig
-from socialcrm.db import Database, lock_across_processes, must_restart_transaction
+from socialcrm.db import Database, GroupedWrites, lock_across_processes, must_restart_transaction
 from socialcrm.linking.normalize import normalize_handle
 from socialcrm.models import Mention, utcnow
 from socialcrm.rules.query import Query, parse_query
@@ -115,12 +115,16 @@ class Pipeline:
         )
         self.ruleset = ruleset
         self.enrichers = list(enrichers)
+        # Source-state writes of pages without new posts (a 304, only duplicates) share transactions.
+        self.state_writes = GroupedWrites(db)
 
     async def process(self, source: SourceConfig, batch: Batch) -> BatchResult:
         """Process one fetched batch of one source: store its new posts and advance the cursor, atomically."""
         posts = _unique(batch.posts)
         kept = _keep(source, posts)
-        known = await self.db.run_read(lambda s: _known_ids(s, source.name, [p.external_id for p in kept]))
+        known = set[str]()
+        if kept:
+            known = await self.db.run_read(lambda s: _known_ids(s, source.name, [p.external_id for p in kept]))
         fresh = [p for p in kept if p.external_id[:512] not in known]
         analyses = await self._classify(fresh)
         new_posts = [NewPost(post, analysis) for post, analysis in zip(fresh, analyses, strict=True)]
@@ -132,21 +136,27 @@ class Pipeline:
         def store(session: Session) -> BatchResult:
             return self._store(session, source, batch, new_posts, filtered, now)
 
+        if new_posts:
+            result = await self._write_batch(source, store)
+        else:  # only the cursor and the counts change: written together with other sources' such pages
+            result = await self.state_writes.write(store)
+        result.fetched = len(batch.posts)
+        result.filtered = filtered
+        result.duplicates = result.fetched - result.new - filtered
+        result.errors += batch.skipped
+        return result
+
+    async def _write_batch(self, source: SourceConfig, store: Callable[[Session], BatchResult]) -> BatchResult:
         for attempt in range(1, RESTART_TRIES + 1):
             try:
-                result = await self.db.run_write(store)
-                break
+                return await self.db.run_write(store)
             except OperationalError as err:
                 # A deadlock with another worker's transaction (on rows the person locks do not cover):
                 # PostgreSQL rolled this one back; the batch is stored again from the start.
                 if not must_restart_transaction(err) or attempt == RESTART_TRIES:
                     raise
                 logger.warning("%s: storing a page collided with another worker; trying again", source.name)
-        result.fetched = len(batch.posts)
-        result.filtered = filtered
-        result.duplicates = result.fetched - result.new - filtered
-        result.errors += batch.skipped
-        return result
+        raise AssertionError("unreachable: the last try returns or raises")
 
     async def _classify(self, posts: Sequence[RawPost]) -> list[Analysis | None]:
         texts = [self._classify_text(p) for p in posts]

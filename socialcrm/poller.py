@@ -86,7 +86,8 @@ class Poller:
 
     async def _poll(self, force: bool) -> PollResult:
         result = PollResult(source=self.source.name)
-        state = await self.db.run_write(lambda s: sources.snapshot(s, self.source))
+        # Read (or created) together with the states other pollers ask for meanwhile: one transaction.
+        state = await self.pipeline.state_writes.write(lambda s: sources.snapshot(s, self.source))
         result.skipped_reason = None if force else self._skip_reason(state)
         if result.skipped_reason is not None:
             return result
