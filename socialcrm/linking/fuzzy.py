@@ -8,6 +8,7 @@ word-order-insensitive similarity of the folded names. A company named in the te
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -114,15 +115,26 @@ def _candidates(session: Session, exact: list[str], prefixes: list[str]) -> dict
     return grouped
 
 
+@functools.lru_cache(maxsize=65536)
+def _folded(name: str) -> str:
+    """``normalize_name`` remembered: the same few thousand names come back batch after batch."""
+    return normalize_name(name)
+
+
 def _score(query: NameQuery, pool: list[_Candidate], floor: float, min_score: float) -> list[FuzzyMatch]:
-    wanted = normalize_name(query.name)
+    """Score the pool against the author's name; namesakes (many customers share a name) are scored once."""
+    wanted = _folded(query.name)
     words = set(query.text_words)
+    scores: dict[str, float] = {}
     matches: list[FuzzyMatch] = []
     for customer_id, name, company in pool:
-        score = name_score(wanted, normalize_name(name), floor)
+        folded = _folded(name)
+        score = scores.get(folded)
+        if score is None:
+            score = scores[folded] = name_score(wanted, folded, floor)
         if score < floor or score == 0.0:
             continue
-        company_words = normalize_name(company or "").split()
+        company_words = _folded(company).split() if company else []
         in_text = bool(company_words) and all(w in words for w in company_words)
         if in_text:
             score = min(1.0, score + COMPANY_BONUS)

@@ -52,8 +52,13 @@ class LinkResult:
     method: LinkMethod | None
     confidence: float | None
     evidence: dict[str, Any] = field(default_factory=dict)
-    suggestions: list[LinkSuggestion] = field(default_factory=list)
+    suggestion_rows: list[dict[str, Any]] = field(default_factory=list)  # the review items stored, with their ids
     prospect: Customer | None = None  # set when a prospect was created for this author
+
+    @property
+    def suggestions(self) -> list[LinkSuggestion]:
+        """The review items made for this mention, as objects (built when asked: the batch path never reads them)."""
+        return [LinkSuggestion(**row) for row in self.suggestion_rows]
 
 
 def link_mention(session: Session, mention: Mention, config: LinkingConfig, now: datetime) -> LinkResult:
@@ -257,8 +262,7 @@ class _Linker:
             for suggestion_id, mention_id, customer_id in _insert_suggestions(self.session, rows)
         }
         for item, row in zip(kept, rows, strict=True):
-            suggestion = LinkSuggestion(id=ids.get((row["mention_id"], row["customer_id"])), **row)
-            item.result.suggestions.append(suggestion)
+            item.result.suggestion_rows.append({"id": ids.get((row["mention_id"], row["customer_id"])), **row})
 
 
 def _insert_suggestions(session: Session, rows: list[dict[str, Any]]) -> list[tuple[int, int, int]]:
