@@ -21,6 +21,7 @@ from connectors import ConnectorOptions, NetworkGuard
 from socialcrm.durations import parse_duration
 from socialcrm.errors import ConfigError
 from socialcrm.models.vocabulary import WEBHOOK_EVENTS, Priority, UiLanguage
+from socialcrm.timezones import zone
 
 
 class _Frozen(BaseModel):
@@ -68,7 +69,20 @@ class WebConfig(_Frozen):
     access_log: bool = False
     # The variable holding the bearer token Prometheus sends to /metrics; without one only loopback may scrape.
     metrics_token_env: str | None = None
+    # The zone (an IANA name such as Europe/Berlin) for people who chose none and whose browser sends none;
+    # unset: the server's own. Dashboard days, the day filter and e-mails use it; exports and the API stay UTC.
+    time_zone: str | None = None
     four_eyes: FourEyesConfig = FourEyesConfig()
+
+    @field_validator("time_zone")
+    @classmethod
+    def _zone_name(cls, value: str | None) -> str | None:
+        """An IANA zone name this machine knows (tzdata), else an error saying what is expected."""
+        if value is None or not value.strip():
+            return None
+        if zone(value.strip()) is None:
+            raise ValueError(f"{value[:64]!r} is not an IANA time zone name such as Europe/Berlin or UTC")
+        return value.strip()
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

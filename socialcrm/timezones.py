@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from functools import cache
+from datetime import UTC, datetime, timedelta, tzinfo
+from functools import cache, lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -60,6 +61,11 @@ def server_zone_name() -> str:
     return "UTC"
 
 
+def default_zone(configured: str | None) -> tzinfo:
+    """The zone for people who chose none: ``[web] time_zone`` (``configured``) when set, else the server's."""
+    return zone(configured) or zone(server_zone_name()) or UTC
+
+
 @cache
 def zone_names() -> tuple[str, ...]:
     """Every zone a person can choose, sorted: Area/City names and UTC (not the legacy aliases such as CET)."""
@@ -67,3 +73,43 @@ def zone_names() -> tuple[str, ...]:
         n for n in available_timezones() if "/" in n and not n.startswith(("Etc/", "posix/", "right/", "SystemV/"))
     }
     return ("UTC", *sorted(names))
+
+
+def offset_segments(zone_info: tzinfo, start: datetime, end: datetime) -> tuple[tuple[datetime | None, int], ...]:
+    """The UTC offsets (in seconds) ``zone_info`` has between ``start`` and ``end``, as (until, offset) pairs.
+
+    Each offset holds up to its ``until`` (a UTC instant, exclusive); the last pair's ``until`` is
+    None. A day is sampled at a time and a change is then narrowed to the second, so zones that
+    change their offset at most once a day (every zone in use) are followed exactly.
+    """
+    return _offset_segments(zone_info, start.astimezone(UTC), end.astimezone(UTC))
+
+
+@lru_cache(maxsize=256)
+def _offset_segments(zone_info: tzinfo, start: datetime, end: datetime) -> tuple[tuple[datetime | None, int], ...]:
+    def offset(moment: datetime) -> int:
+        delta = moment.astimezone(zone_info).utcoffset()
+        return int(delta.total_seconds()) if delta is not None else 0
+
+    segments: list[tuple[datetime | None, int]] = []
+    current = offset(start)
+    moment = start
+    while moment < end:
+        following = min(moment + timedelta(days=1), end)
+        if offset(following) != current:
+            low, high = moment, following  # offset(low) == current, offset(high) differs
+            while high - low > timedelta(seconds=1):
+                middle = low + (high - low) / 2
+                middle = middle.replace(microsecond=0) if middle.microsecond else middle
+                if middle <= low:
+                    break
+                if offset(middle) == current:
+                    low = middle
+                else:
+                    high = middle
+            segments.append((high, current))
+            current = offset(high)
+            following = high
+        moment = following
+    segments.append((None, current))
+    return tuple(segments)

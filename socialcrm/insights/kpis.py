@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import String, cast, func, or_
-from sqlalchemy.orm import aliased
+from sqlalchemy import String, case, cast, func, or_
 from sqlmodel import Session, col, select
 
 from socialcrm.models import CustomLabel, Mention, MentionLabel, Order, ReplyDraft, Ticket, TicketMention
@@ -117,12 +116,15 @@ def _seconds(session: Session, later: Any, earlier: Any) -> Any:
     return (func.julianday(later) - func.julianday(earlier)) * 86400.0
 
 
-def _median(values: list[timedelta]) -> timedelta | None:
-    if not values:
+def _median(seconds: list[int]) -> timedelta | None:
+    """The median of whole-second durations (the mean of the middle two when their number is even)."""
+    if not seconds:
         return None
-    ordered = sorted(values)
+    ordered = sorted(seconds)
     middle = len(ordered) // 2
-    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+    if len(ordered) % 2:
+        return timedelta(seconds=ordered[middle])
+    return (timedelta(seconds=ordered[middle - 1]) + timedelta(seconds=ordered[middle])) / 2
 
 
 def kpis(
@@ -170,13 +172,13 @@ def _add_responses(session: Session, start: datetime, end: datetime, focus: list
             select(_seconds(session, ReplyDraft.sent_at, ReplyDraft.created_at), ReplyDraft.status).where(*draft_filter)
         )
     )
-    first_responses = [timedelta(seconds=round(float(fr))) for fr, _r in ticket_rows if fr is not None]
-    first_responses += [timedelta(seconds=round(float(sent))) for sent, _s in draft_rows if sent is not None]
+    first_responses = [round(float(fr)) for fr, _r in ticket_rows if fr is not None]
+    first_responses += [round(float(sent)) for sent, _s in draft_rows if sent is not None]
     result.actionable = len(ticket_rows) + sum(1 for _s, status in draft_rows if status != "rejected")
     result.responded = len(first_responses)
     result.response_rate = result.responded / result.actionable if result.actionable else None
     result.median_first_response = _median(first_responses)
-    result.median_resolution = _median([timedelta(seconds=round(float(r))) for _fr, r in ticket_rows if r is not None])
+    result.median_resolution = _median([round(float(r)) for _fr, r in ticket_rows if r is not None])
 
 
 def _labelled(names: tuple[str, ...]) -> Any:
@@ -211,20 +213,23 @@ def _leads(session: Session, in_range: tuple[Any, ...]) -> tuple[int, int, int]:
         .group_by(col(Mention.customer_id))
         .subquery()
     )
-    leads = session.exec(select(func.count()).select_from(first_lead)).one()
-    ordered_after = (
-        select(func.count(func.distinct(first_lead.c.customer_id)))
-        .select_from(first_lead)
-        .join(Order, col(Order.customer_id) == first_lead.c.customer_id)
-        .where(col(Order.ordered_at) >= first_lead.c.first_seen)
-    )
-    won = session.exec(ordered_after).one()
-    prior = aliased(Order)
-    earlier = (
-        select(prior.id)
-        .where(prior.customer_id == first_lead.c.customer_id, prior.ordered_at < first_lead.c.first_seen)
+    # One pass over the range: each lead is read once, its orders through the customer index.
+    later = (
+        select(Order.id)
+        .where(col(Order.customer_id) == first_lead.c.customer_id, col(Order.ordered_at) >= first_lead.c.first_seen)
         .correlate(first_lead)
         .exists()
     )
-    new = session.exec(ordered_after.where(~earlier)).one()
-    return leads, won, new
+    earlier = (
+        select(Order.id)
+        .where(col(Order.customer_id) == first_lead.c.customer_id, col(Order.ordered_at) < first_lead.c.first_seen)
+        .correlate(first_lead)
+        .exists()
+    )
+    statement = select(
+        func.count(),
+        func.coalesce(func.sum(case((later, 1), else_=0)), 0),
+        func.coalesce(func.sum(case((later & ~earlier, 1), else_=0)), 0),
+    ).select_from(first_lead)
+    leads, won, new = session.exec(statement).one()
+    return int(leads), int(won), int(new)

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -121,8 +121,12 @@ def words(text: str, brand: frozenset[str] = frozenset()) -> list[str | None]:
     return found
 
 
-def phrases(text: str, brand: frozenset[str] = frozenset()) -> dict[str, str]:
-    """Every word and adjacent word pair of ``text`` as key -> the spelling found (stop and brand words left out)."""
+@lru_cache(maxsize=8192)  # the dashboard reads the same newest mentions on every load: each text is split once
+def phrases(text: str, brand: frozenset[str] = frozenset()) -> Mapping[str, str]:
+    """Every word and adjacent word pair of ``text`` as key -> the spelling found (stop and brand words left out).
+
+    The result is shared between callers (cached): read it, never change it.
+    """
     found: dict[str, str] = {}
     sequence = words(text, brand)
     for i, word in enumerate(sequence):
@@ -157,14 +161,15 @@ class Post:
 
 @dataclass(slots=True)
 class Theme:
-    """A phrase, how many negative mentions use it, and a few of them as examples."""
+    """A phrase, how many negative mentions use it, a few of them as examples, and the key it is counted by."""
 
     phrase: str
     mentions: int
     examples: list[Post] = field(default_factory=list)
+    key: str = ""
 
 
-def boilerplate(posts: Sequence[Post], keyed: Sequence[dict[str, str]]) -> dict[str, frozenset[str]]:
+def boilerplate(posts: Sequence[Post], keyed: Sequence[Mapping[str, str]]) -> dict[str, frozenset[str]]:
     """Per source, the words at least BOILERPLATE_SHARE of its negative posts and of its other posts both use."""
     counts: dict[tuple[str, bool], Counter[str]] = defaultdict(Counter)
     totals: Counter[tuple[str, bool]] = Counter()
@@ -184,33 +189,48 @@ def boilerplate(posts: Sequence[Post], keyed: Sequence[dict[str, str]]) -> dict[
     return result
 
 
-def negative_themes(posts: Sequence[Post], brand: frozenset[str] = frozenset(), top: int = 15) -> list[Theme]:
-    """The phrases negative ``posts`` (newest first) share most, with example mentions; see the module docstring."""
+@dataclass(slots=True)
+class _Tally:
+    """How many negative and other posts use each phrase key (a source's boilerplate left out)."""
+
+    negative_total: int = 0
+    other_total: int = 0
+    in_negative: Counter[str] = field(default_factory=Counter)
+    in_other: Counter[str] = field(default_factory=Counter)
+    spellings: defaultdict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    examples: defaultdict[str, list[Post]] = field(default_factory=lambda: defaultdict(list))
+
+
+def _tally(posts: Sequence[Post], brand: frozenset[str]) -> _Tally:
     keyed = [phrases(post.text, brand) for post in posts]
     noise = boilerplate(posts, keyed)
-    negative_total = sum(1 for post in posts if post.negative)
-    other_total = len(posts) - negative_total
-    in_negative: Counter[str] = Counter()
-    in_other: Counter[str] = Counter()
-    spellings: dict[str, Counter[str]] = defaultdict(Counter)
-    examples: dict[str, list[Post]] = defaultdict(list)
+    tally = _Tally()
+    tally.negative_total = sum(1 for post in posts if post.negative)
+    tally.other_total = len(posts) - tally.negative_total
     for post, found in zip(posts, keyed, strict=True):
         skip = noise.get(post.source, frozenset())
         for key, spelling in found.items():
             if any(part in skip for part in key.split()):
                 continue
             if not post.negative:
-                in_other[key] += 1
+                tally.in_other[key] += 1
                 continue
-            in_negative[key] += 1
-            spellings[key][spelling] += 1
-            if len(examples[key]) < EXAMPLES:
-                examples[key].append(post)
+            tally.in_negative[key] += 1
+            tally.spellings[key][spelling] += 1
+            if len(tally.examples[key]) < EXAMPLES:
+                tally.examples[key].append(post)
+    return tally
+
+
+def negative_themes(posts: Sequence[Post], brand: frozenset[str] = frozenset(), top: int = 15) -> list[Theme]:
+    """The phrases negative ``posts`` (newest first) share most, with example mentions; see the module docstring."""
+    tally = _tally(posts, brand)
+    in_negative = tally.in_negative
 
     def distinctive(key: str) -> bool:
-        if other_total < BOILERPLATE_MIN_POSTS:
+        if tally.other_total < BOILERPLATE_MIN_POSTS:
             return True
-        return in_negative[key] / negative_total > in_other[key] / other_total
+        return in_negative[key] / tally.negative_total > tally.in_other[key] / tally.other_total
 
     candidates = {k for k, n in in_negative.items() if n >= MIN_MENTIONS and distinctive(k)}
     # A word that mostly comes in one pair is shown as the pair: "lieferung kaputt" says more than "kaputt".
@@ -222,7 +242,12 @@ def negative_themes(posts: Sequence[Post], brand: frozenset[str] = frozenset(), 
         if word in candidates and in_negative[pair] >= 0.6 * in_negative[word]
     }
     chosen = sorted(candidates - covered, key=lambda k: (-in_negative[k], -k.count(" "), k))[:top]
-    return [Theme(spellings[k].most_common(1)[0][0], in_negative[k], examples[k]) for k in chosen]
+    return [Theme(tally.spellings[k].most_common(1)[0][0], in_negative[k], tally.examples[k], k) for k in chosen]
+
+
+def negative_counts(posts: Sequence[Post], brand: frozenset[str] = frozenset()) -> Counter[str]:
+    """How many negative ``posts`` use each phrase key, counted as negative_themes counts (for the period before)."""
+    return _tally(posts, brand).in_negative
 
 
 _LISTENED_FOR = ("keywords", "hashtags", "query", "subreddits")

@@ -12,8 +12,8 @@ from socialcrm.services.auth import LoginPolicy
 from socialcrm.web import metrics
 from socialcrm.web.middleware import DB_KEY, authenticate, csrf_protect, error_pages
 from socialcrm.web.permissions import ROUTE_MAP_KEY, RouteMap
-from socialcrm.web.queries.rollup import MentionRollup
-from socialcrm.web.render import DEFAULT_LANGUAGE_KEY, JINJA_KEY, build_environment
+from socialcrm.web.queries.rollup import MentionRollups
+from socialcrm.web.render import DEFAULT_LANGUAGE_KEY, DEFAULT_ZONE_KEY, JINJA_KEY, build_environment
 from socialcrm.web.security import PUBLIC_URL_KEY, TRUSTED_PROXIES_KEY, add_security_headers, trusted_networks
 from socialcrm.web.views import (
     account,
@@ -51,6 +51,7 @@ def create_app(config: Config, db: Database, *, classifier: object | None = None
     app[DB_KEY] = db
     app[JINJA_KEY] = build_environment()
     app[DEFAULT_LANGUAGE_KEY] = config.web.default_language
+    app[DEFAULT_ZONE_KEY] = config.web.time_zone or ""
     app[PUBLIC_URL_KEY] = config.web.public_url or ""
     app[TRUSTED_PROXIES_KEY] = trusted_networks(config.web.trusted_proxies)
     app[metrics.METRICS_TOKEN_KEY] = metrics.metrics_token(config)
@@ -74,7 +75,7 @@ def create_app(config: Config, db: Database, *, classifier: object | None = None
         app.router.add_routes(module.routes)
     admin.setup_rules(app)
     labels.setup(app, classifier)
-    app[dashboard.ROLLUP_KEY] = MentionRollup()
+    app[dashboard.ROLLUP_KEY] = MentionRollups()
     v1.setup(app)
     app.router.add_static("/static/", STATIC_DIR, name="static", append_version=False)
     app[ROUTE_MAP_KEY] = RouteMap(app)

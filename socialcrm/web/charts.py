@@ -145,20 +145,22 @@ def line_chart(
     y_max = _nice_max(max((max(v) for v in values.values() if v), default=0))
     plot_h = c.height - c.top - c.bottom
     parts = _frame(c, y_max, buckets, label, fmt)
+    labels = [escape(label(bucket)) for bucket in buckets]  # once per chart, not once per point
     for key, series in values.items():
         points = [(_x(c, i, n), c.top + plot_h - plot_h * v / y_max) for i, v in enumerate(series)]
         if not points:
             continue
         path = " ".join(f"{x:.1f},{y:.1f}" for x, y in points)
         stroke = colours.get(key, "#2456a6")
+        shown_key = escape(key)
         parts.append(
-            f'<polyline class="series{c.suffix}" data-key="{escape(key)}" fill="none" stroke="{stroke}" '
+            f'<polyline class="series{c.suffix}" data-key="{shown_key}" fill="none" stroke="{stroke}" '
             f'stroke-width="2" points="{path}"/>'
         )
-        for (x, y), bucket, v in zip(points, buckets, series, strict=True):
+        for (x, y), bucket, shown_bucket, v in zip(points, buckets, labels, series, strict=True):
             circle = (
                 f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.5" fill="{stroke}"><title>'
-                f"{escape(key)} · {escape(label(bucket))}: {escape(fmt(v))}</title></circle>"
+                f"{shown_key} · {shown_bucket}: {escape(fmt(v))}</title></circle>"
             )
             parts.append(_linked(circle, href(key, bucket) if href and v else None))
     return _svg(c, title, parts, "line")
@@ -182,8 +184,10 @@ def stacked_bars(
     plot_w = c.width - c.left - c.right
     bar_w = max(1.0, plot_w / max(n, 1) * 0.75)
     parts = _frame(c, y_max, buckets, label, fmt)
+    shown_keys = {key: escape(key) for key in values}
     for i, bucket in enumerate(buckets):
         base: float = c.top + plot_h
+        shown_bucket = escape(label(bucket))
         for key, series in values.items():
             v = series[i]
             if not v:
@@ -193,7 +197,7 @@ def stacked_bars(
             rect = (
                 f'<rect class="bar{c.suffix}" x="{_x(c, i, n) - bar_w / 2:.1f}" y="{base:.1f}" width="{bar_w:.1f}" '
                 f'height="{h:.1f}" '
-                f'fill="{colours.get(key, "#2456a6")}"><title>{escape(key)} · {escape(label(bucket))}: '
+                f'fill="{colours.get(key, "#2456a6")}"><title>{shown_keys[key]} · {shown_bucket}: '
                 f"{escape(fmt(v))}</title></rect>"
             )
             parts.append(_linked(rect, href(key, bucket) if href else None))

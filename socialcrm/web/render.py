@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC
+from datetime import UTC, tzinfo
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -23,6 +23,8 @@ from socialcrm.web.security import LANGUAGE_KEY, PRELOGIN_KEY, USER_KEY
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 JINJA_KEY = web.AppKey("jinja", jinja2.Environment)
 DEFAULT_LANGUAGE_KEY = web.AppKey("default_language", str)
+DEFAULT_ZONE_KEY = web.AppKey("default_time_zone", str)
+"""``[web] time_zone``: the zone of people who chose none and whose browser sends none (empty: the server's)."""
 TIME_ZONE_COOKIE = "tz"
 """The browser's time zone (an IANA name), set by app.js; used while the user has chosen none."""
 
@@ -69,12 +71,17 @@ def language_of(request: web.Request) -> str:
 
 
 def zone_name_of(request: web.Request) -> str:
-    """The zone the request's times are shown in: the user's choice, the browser's (its ``tz`` cookie), the server's."""
+    """The request's zone: the user's choice, the browser's ``tz`` cookie, ``[web] time_zone``, the server's."""
     user: AuthenticatedUser | None = request.get(USER_KEY)
     for name in (user.time_zone if user else None, request.cookies.get(TIME_ZONE_COOKIE)):
         if name and zone(name) is not None:
             return name
-    return server_zone_name()
+    return request.app.get(DEFAULT_ZONE_KEY) or server_zone_name()
+
+
+def zone_of(request: web.Request) -> tzinfo:
+    """The zone of zone_name_of (UTC should the name stop resolving)."""
+    return zone(zone_name_of(request)) or UTC
 
 
 def page_context(request: web.Request) -> dict[str, Any]:
@@ -106,7 +113,7 @@ def page_context(request: web.Request) -> dict[str, Any]:
         "t": i18n.translator(language),
         "dt": lambda v: i18n.format_datetime(v, language, shown_in),
         "date": lambda v: i18n.format_date(v, language, shown_in),
-        "day": lambda v: i18n.format_date(v, language),  # a UTC day the page filters by, as the filter names it
+        "day": lambda v: i18n.format_date(v, language, shown_in),  # a day the page filters by (days are the zone's)
         "time_zone": zone_name,
         "num": lambda v, d=0: i18n.format_number(v, language, d),
         "pct": lambda v: i18n.format_percent(v, language),

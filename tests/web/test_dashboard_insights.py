@@ -75,6 +75,23 @@ async def test_page_shows_changes_and_links_to_the_mentions_behind_them(as_role,
     assert tagged.count('<article class="post"') == 2
 
 
+async def test_themes_change_against_the_previous_period(as_role, db):
+    make_users(db)
+    start = _seed(db)  # now: "Lieferung kaputt" in 3 negative posts; before: 2 other complaints
+    with db.write() as s:
+        add_mention(s, "Wieder Lieferung kaputt!", sentiment="negative", published_at=start - 3 * DAY)
+    with db.read() as s:
+        board = build_dashboard(s, start, start + 5 * DAY, utcnow())
+    theme = next(t for t in board.themes if t.phrase == "Lieferung kaputt")
+    assert theme.mentions == 3 and board.previous.themes[theme.key] == 1
+    first, last = start.date().isoformat(), (start + 4 * DAY).date().isoformat()
+    client, _ = await as_role("marketing")
+    html = await (await client.get(f"/dashboard?start={first}&end={last}")).text()
+    shown = re.search(r'data-theme="Lieferung kaputt">.*?</span> (<span class="delta[^>]*>[^<]*</span>)', html)
+    assert shown and 'class="delta up bad" title="previous period: 1"' in shown.group(1)
+    assert "+2 (+200.0%)" in shown.group(1)
+
+
 async def test_share_of_voice_explains_itself_while_only_one_group_exists(as_role, db):
     make_users(db)
     with db.write() as s:

@@ -10,22 +10,39 @@ import json
 from collections import Counter, defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import func, or_
+from sqlalchemy import func, or_, text
 from sqlmodel import Session, col, select
 
 from socialcrm.insights import themes
 from socialcrm.insights.kpis import CHURN_TAGS, Campaign, Kpis, campaigns, kpis, tag_condition
 from socialcrm.models import SENTIMENT_LABELS, Mention
-from socialcrm.web.queries.rollup import DayCounts, MainKey, MentionRollup, TagKey, count_days, count_tags
+from socialcrm.web.queries.rollup import (
+    DayCounts,
+    MainKey,
+    MentionRollup,
+    TagKey,
+    count_days,
+    count_tags,
+    day_expression,
+)
 
 THEME_SAMPLE = 1000  # the newest negative mentions themes are read from (and half as many others)
 # lower() keeps SQLite from reading all negative posts through the sentiment index and sorting them:
 # the range on published_at is the selective part.
 NEGATIVE = func.lower(Mention.sentiment) == "negative"
 NOT_NEGATIVE = or_(func.lower(Mention.sentiment) != "negative", col(Mention.sentiment).is_(None))
+# PostgreSQL guesses lower()'s selectivity far too low and then sorts the whole range instead of
+# walking the published_at index backwards: it gets the plain comparison, whose statistics it knows.
+PG_NEGATIVE = col(Mention.sentiment) == "negative"
+PG_NOT_NEGATIVE = or_(col(Mention.sentiment) != "negative", col(Mention.sentiment).is_(None))
+
+
+def _is_postgresql(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +89,7 @@ class Previous:
     by_group: dict[str, int]
     by_tag: dict[str, int]
     share_of_voice: dict[str, float]
+    themes: Counter[str] = field(default_factory=Counter)  # negative mentions per theme key, sampled alike
 
 
 @dataclass(slots=True)
@@ -107,8 +125,9 @@ def _buckets(start: datetime, end: datetime, bucket: str) -> list[date]:
     return days
 
 
-def _bucket_of(day: date, bucket: str) -> date:
-    return day - timedelta(days=day.weekday()) if bucket == "week" else day
+@lru_cache(maxsize=4096)  # few distinct tag lists: each is decoded once
+def _tag_list(raw_tags: str) -> tuple[str, ...]:
+    return tuple(str(tag) for tag in json.loads(raw_tags) or ())
 
 
 @dataclass(slots=True)
@@ -134,11 +153,15 @@ class _Tally:
         self.by_tag = defaultdict(lambda: [0] * width)
         self.tag_sentiment = defaultdict(Counter)
         self.sentiment_by_source = defaultdict(lambda: dict.fromkeys(SENTIMENT_LABELS, 0))
-        self._index = {b: i for i, b in enumerate(self.buckets)}
+        # Every day of the range -> its slot, so counting looks each day up once (no weekday arithmetic per row).
+        width_days = 7 if self.bucket == "week" else 1
+        self._index = {
+            b + timedelta(days=offset): i for i, b in enumerate(self.buckets) for offset in range(width_days)
+        }
 
     def slot(self, day: date) -> int | None:
         """The bucket ``day`` falls in, or None outside the range."""
-        return self._index.get(_bucket_of(day, self.bucket))
+        return self._index.get(day)
 
     def add_mentions(self, rows: Mapping[MainKey, int], focus: Focus) -> None:
         """Count mentions per (day, source, group, sentiment), leaving out other sources and groups than ``focus``."""
@@ -160,7 +183,7 @@ class _Tally:
         Churn signals are counted over the whole range.
         """
         for (day, raw_tags, label), n in rows.items():
-            tags = [str(tag) for tag in json.loads(raw_tags) or ()]
+            tags = _tag_list(raw_tags)
             self.churn += n if any(tag in CHURN_TAGS for tag in tags) else 0
             i = self.slot(day)
             if i is not None:
@@ -184,14 +207,21 @@ class _Tally:
 def _count(
     session: Session, start: datetime, end: datetime, bucket: str, focus: Focus, rolled_up: DayCounts | None
 ) -> _Tally:
-    """Per-bucket counts of the mentions published in [start, end) (from the rollup's counts where it can)."""
+    """Per-bucket counts of the mentions published in [start, end) (from the rollup's counts where it can).
+
+    Days are those of the zone ``start`` and ``end`` are given in.
+    """
     tally = _Tally(_buckets(start, end, bucket), bucket)
     in_range = (col(Mention.published_at) >= start, col(Mention.published_at) < end, *focus.conditions())
+    day = day_expression(session, start.tzinfo or UTC, start, end)
     use_rollup = rolled_up is not None and not focus.tag
-    counts = rolled_up.between(start, end) if rolled_up is not None and use_rollup else count_days(session, in_range)
+    if rolled_up is not None and use_rollup:
+        counts = rolled_up.between(start, end)
+    else:
+        counts = count_days(session, in_range, day)
     tally.add_mentions(counts.main, focus)
     # The rollup's tag lists are not split by source or group: a focused page counts them live.
-    tally.add_tags(count_tags(session, in_range) if use_rollup and (focus.source or focus.group) else counts.tags)
+    tally.add_tags(count_tags(session, in_range, day) if use_rollup and (focus.source or focus.group) else counts.tags)
     return tally
 
 
@@ -207,12 +237,20 @@ def build_dashboard(
     focus: Focus | None = None,
     rollup: MentionRollup | None = None,
     brand: frozenset[str] = frozenset(),
+    zone: tzinfo = UTC,
 ) -> Dashboard:
     """Every figure of the dashboard for mentions published in [start, end), optionally narrowed by ``focus``.
 
     ``brand`` holds the folded brand words that themes leave out (themes.configured_brand_terms).
+    Days (chart buckets, the range's first and last day) are those of ``zone``; ``rollup`` must count
+    days in the same zone.
     """
     focus = focus or Focus()
+    start, end = start.astimezone(zone), end.astimezone(zone)
+    if _is_postgresql(session):
+        # A year's lead figures cost enough for PostgreSQL to JIT-compile them, which takes longer (~100 ms)
+        # than running them; this read transaction does without.
+        session.execute(text("SET LOCAL jit = off"))
     bucket = "week" if (end - start) > timedelta(days=92) else "day"
     previous_start = start - (end - start)
     # One look at the rollup for both periods: it covers (and follows) the whole span from then on.
@@ -231,6 +269,13 @@ def build_dashboard(
         by_group=_totals(before.by_group),
         by_tag=_totals(before.by_tag),
         share_of_voice={group: share for group, _n, share in before.share_of_voice()},
+        themes=themes.negative_counts(
+            theme_posts(
+                session,
+                (col(Mention.published_at) >= previous_start, col(Mention.published_at) < start, *focus.conditions()),
+            ),
+            brand,
+        ),
     )
     return Dashboard(
         start=start,
@@ -252,25 +297,36 @@ def build_dashboard(
 
 def recent_negative(session: Session, in_range: tuple[Any, ...], limit: int = 10) -> list[Mention]:
     """The newest negative mentions in range."""
-    statement = select(Mention).where(*in_range, NEGATIVE).order_by(col(Mention.published_at).desc()).limit(limit)
+    negative = PG_NEGATIVE if _is_postgresql(session) else NEGATIVE
+    statement = select(Mention).where(*in_range, negative).order_by(col(Mention.published_at).desc()).limit(limit)
     return list(session.exec(statement))
 
 
-def negative_themes(
-    session: Session, in_range: tuple[Any, ...], brand: frozenset[str] = frozenset(), top: int = 15
-) -> list[themes.Theme]:
-    """Themes of the newest THEME_SAMPLE negative mentions in range, told apart from half as many others."""
+def theme_posts(session: Session, in_range: tuple[Any, ...]) -> list[themes.Post]:
+    """The newest THEME_SAMPLE negative mentions in range and half as many others, as themes read them."""
     posts: list[themes.Post] = []
-    for negative, condition, limit in ((True, NEGATIVE, THEME_SAMPLE), (False, NOT_NEGATIVE, THEME_SAMPLE // 2)):
+    pg = _is_postgresql(session)
+    samples = (
+        (True, PG_NEGATIVE if pg else NEGATIVE, THEME_SAMPLE),
+        (False, PG_NOT_NEGATIVE if pg else NOT_NEGATIVE, THEME_SAMPLE // 2),
+    )
+    for negative, condition, limit in samples:
         rows = session.exec(
             select(Mention.id, Mention.source, Mention.title, Mention.text)
             .where(*in_range, condition)
             .order_by(col(Mention.published_at).desc())
             .limit(limit)
         )
-        for mention_id, source, title, text in rows:
-            posts.append(themes.Post(int(mention_id or 0), source, themes.theme_text(title, text), negative))
-    return themes.negative_themes(posts, brand, top)
+        for mention_id, source, title, body in rows:
+            posts.append(themes.Post(int(mention_id or 0), source, themes.theme_text(title, body), negative))
+    return posts
+
+
+def negative_themes(
+    session: Session, in_range: tuple[Any, ...], brand: frozenset[str] = frozenset(), top: int = 15
+) -> list[themes.Theme]:
+    """Themes of the newest THEME_SAMPLE negative mentions in range, told apart from half as many others."""
+    return themes.negative_themes(theme_posts(session, in_range), brand, top)
 
 
 def export_rows(board: Dashboard) -> list[list[str]]:

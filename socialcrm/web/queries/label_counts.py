@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 
 from sqlmodel import Session, col, select
 
@@ -11,9 +11,9 @@ from socialcrm.models import CustomLabel, Mention, MentionLabel
 
 
 def label_counts(
-    session: Session, start: datetime, end: datetime, buckets: Sequence[date], bucket: str
+    session: Session, start: datetime, end: datetime, buckets: Sequence[date], bucket: str, zone: tzinfo = UTC
 ) -> dict[str, list[int]]:
-    """Per switched-on label (by title order of names): mentions published in each bucket that have it."""
+    """Per switched-on label (by title order of names): mentions published in each bucket (days in ``zone``)."""
     index = {b: i for i, b in enumerate(buckets)}
     names = session.exec(
         select(CustomLabel.name).where(col(CustomLabel.enabled).is_(True)).order_by(col(CustomLabel.name))
@@ -30,7 +30,7 @@ def label_counts(
         )
     )
     for name, published in rows:
-        day = published.date()
+        day = published.astimezone(zone).date()
         slot = index.get(day - timedelta(days=day.weekday()) if bucket == "week" else day)
         if slot is not None:
             counts[name][slot] += 1

@@ -19,14 +19,15 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from typing import Any
 
-from sqlalchemy import String, cast, func
+from sqlalchemy import String, case, cast, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
 from socialcrm.models import Mention, SentimentCorrection
+from socialcrm.timezones import offset_segments
 
 MainKey = tuple[date, str, str | None, str | None]  # day, source, group, sentiment
 TagKey = tuple[date, str, str | None]  # day, tag list as stored JSON text, sentiment
@@ -40,7 +41,7 @@ class DayCounts:
     tags: Counter[TagKey]
 
     def between(self, start: datetime, end: datetime) -> DayCounts:
-        """The counts of the days in [start, end) (both at midnight UTC)."""
+        """The counts of the days in [start, end) (both at midnight in the zone the days were counted in)."""
         first, last = start.date(), end.date()
         return DayCounts(
             Counter({k: n for k, n in self.main.items() if first <= k[0] < last}),
@@ -48,20 +49,40 @@ class DayCounts:
         )
 
 
-def day_expression(session: Session) -> Any:
-    """SQL for the UTC calendar day a mention was published (dialect-specific)."""
+def day_expression(
+    session: Session, zone: tzinfo = UTC, start: datetime | None = None, end: datetime | None = None
+) -> Any:
+    """SQL for the calendar day in ``zone`` a mention was published on (UTC unless given; dialect-specific).
+
+    PostgreSQL converts with its own zone database. SQLite has none: each UTC offset ``zone`` has
+    between ``start`` and ``end`` (the rows the query can see) is added by hand, switching at the
+    instants the offset changes (timezones.offset_segments).
+    """
+    name = getattr(zone, "key", None) or "UTC"
     if session.get_bind().dialect.name == "postgresql":
-        return func.date(func.timezone("UTC", Mention.published_at))
-    return func.date(Mention.published_at)
+        return func.date(func.timezone(name, Mention.published_at))
+    if name == "UTC" or zone is UTC:
+        return func.date(Mention.published_at)
+    if start is None or end is None:
+        raise ValueError("a day in a zone other than UTC needs the span of the rows on SQLite")
+    segments = offset_segments(zone, start, end)
+
+    def shifted(offset: int) -> Any:
+        return func.date(Mention.published_at, f"{offset:+d} seconds")
+
+    if len(segments) == 1:
+        return shifted(segments[0][1])
+    changes = [(col(Mention.published_at) < until, shifted(offset)) for until, offset in segments if until is not None]
+    return case(*changes, else_=shifted(segments[-1][1]))
 
 
 def _as_date(value: Any) -> date:
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
-def count_days(session: Session, conditions: tuple[Any, ...]) -> DayCounts:
-    """Count the mentions matching ``conditions`` per day (two grouped queries)."""
-    day = day_expression(session)
+def count_days(session: Session, conditions: tuple[Any, ...], day: Any = None) -> DayCounts:
+    """Count the mentions matching ``conditions`` per day (``day``: day_expression's; UTC days by default)."""
+    day = day_expression(session) if day is None else day
     main: Counter[MainKey] = Counter()
     statement: Any = (  # five columns: past sqlmodel's typed overloads of select()
         sa_select(day, col(Mention.source), col(Mention.group), col(Mention.sentiment), func.count())
@@ -70,12 +91,12 @@ def count_days(session: Session, conditions: tuple[Any, ...]) -> DayCounts:
     )
     for raw_day, source, group, sentiment, n in session.exec(statement):
         main[(_as_date(raw_day), source, group, sentiment)] += n
-    return DayCounts(main, count_tags(session, conditions))
+    return DayCounts(main, count_tags(session, conditions, day))
 
 
-def count_tags(session: Session, conditions: tuple[Any, ...]) -> Counter[TagKey]:
+def count_tags(session: Session, conditions: tuple[Any, ...], day: Any = None) -> Counter[TagKey]:
     """Mentions per day, tag list and sentiment; grouped by the JSON text, so few distinct lists are decoded."""
-    day = day_expression(session)
+    day = day_expression(session) if day is None else day
     tags_text = cast(Mention.tags, String)
     tags: Counter[TagKey] = Counter()
     statement: Any = (
@@ -111,9 +132,10 @@ def _fetched_at(session: Session, mention_id: int) -> datetime | None:
 
 
 class MentionRollup:
-    """Per-day counts for one covered span of days, shared by the requests of one web process."""
+    """Per-day counts (days in one time zone) for one covered span, shared by the requests of one web process."""
 
-    def __init__(self) -> None:
+    def __init__(self, zone: tzinfo = UTC) -> None:
+        self.zone = zone
         self._lock = threading.Lock()
         self._span: tuple[datetime, datetime] | None = None
         self._counts = DayCounts(Counter(), Counter())
@@ -122,7 +144,7 @@ class MentionRollup:
         self.increments = 0
 
     def counts(self, session: Session, start: datetime, end: datetime) -> DayCounts:
-        """The counts of the days in [start, end) (both at midnight UTC), brought up to date first."""
+        """The counts of the days in [start, end) (both at midnight in the rollup's zone), brought up to date first."""
         with self._lock:
             version = _version(session)
             span = self._span
@@ -133,7 +155,7 @@ class MentionRollup:
 
     def _rebuild(self, session: Session, span: tuple[datetime, datetime], version: _Version) -> None:
         in_span = (col(Mention.published_at) >= span[0], col(Mention.published_at) < span[1])
-        self._counts = count_days(session, in_span)
+        self._counts = count_days(session, in_span, day_expression(session, self.zone, *span))
         self._span = span
         self._version = version
         self.rebuilds += 1
@@ -154,9 +176,28 @@ class MentionRollup:
         if added == 0 or version.mentions - known.mentions != added:
             return False
         in_span = (col(Mention.published_at) >= self._span[0], col(Mention.published_at) < self._span[1])
-        fresh = count_days(session, (newer, *in_span))
+        fresh = count_days(session, (newer, *in_span), day_expression(session, self.zone, *self._span))
         self._counts.main.update(fresh.main)
         self._counts.tags.update(fresh.tags)
         self._version = version
         self.increments += 1
         return True
+
+
+class MentionRollups:
+    """One rollup per time zone people look at the dashboard in (the few most recent zones are kept)."""
+
+    def __init__(self, keep: int = 8) -> None:
+        self._keep = keep
+        self._lock = threading.Lock()
+        self._by_zone: dict[str, MentionRollup] = {}
+
+    def of(self, zone: tzinfo) -> MentionRollup:
+        """The rollup counting days in ``zone``."""
+        name = getattr(zone, "key", None) or str(zone)
+        with self._lock:
+            rollup = self._by_zone.pop(name, None) or MentionRollup(zone)
+            self._by_zone[name] = rollup  # the most recently used last
+            while len(self._by_zone) > self._keep:
+                del self._by_zone[next(iter(self._by_zone))]
+            return rollup

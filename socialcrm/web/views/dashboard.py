@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
-from urllib.parse import urlencode
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from functools import lru_cache
+from urllib.parse import quote_plus
 
 from aiohttp import web
 from markupsafe import Markup
@@ -20,8 +21,8 @@ from socialcrm.web import charts, deltas, i18n
 from socialcrm.web.middleware import DB_KEY
 from socialcrm.web.queries.dashboard import Dashboard, Focus, build_dashboard, export_rows
 from socialcrm.web.queries.label_counts import label_counts
-from socialcrm.web.queries.rollup import MentionRollup
-from socialcrm.web.render import language_of, render
+from socialcrm.web.queries.rollup import MentionRollups
+from socialcrm.web.render import language_of, render, zone_of
 from socialcrm.web.security import requires
 from socialcrm.web.views import params
 from socialcrm.web.views.common import brand_terms
@@ -30,16 +31,17 @@ routes = web.RouteTableDef()
 RANGES = ("7", "30", "90", "365")
 DIMENSIONS = ("source", "group", "tag")
 MAX_RANGE = timedelta(days=3 * 366)
-ROLLUP_KEY = web.AppKey("mention_rollup", MentionRollup)
+ROLLUP_KEY = web.AppKey("mention_rollups", MentionRollups)
 
 
-def date_range(request: web.Request, now: datetime) -> tuple[datetime, datetime, str | None]:
-    """[start, end) from ``start``/``end`` dates, else the last ``range`` days (default 30)."""
+def date_range(request: web.Request, now: datetime, zone: tzinfo = UTC) -> tuple[datetime, datetime, str | None]:
+    """[start, end) from ``start``/``end`` dates, else the last ``range`` days (default 30); days in ``zone``."""
     q = request.query
-    start = params.day(q, "start")
-    end_day = params.day(q, "end")
+    start = params.day(q, "start", zone=zone)
+    end_day = params.day(q, "end", zone=zone)
     preset = params.choice(q, "range", RANGES)
-    today_end = datetime(now.year, now.month, now.day, tzinfo=now.tzinfo) + timedelta(days=1)
+    local = now.astimezone(zone)
+    today_end = datetime(local.year, local.month, local.day, tzinfo=zone) + timedelta(days=1)
     end = end_day + timedelta(days=1) if end_day else today_end
     if start is None:
         days = int(preset or "30")
@@ -68,6 +70,11 @@ def _label(language: str) -> Callable[[date], str]:
     return label
 
 
+@lru_cache(maxsize=4096)
+def _quoted(value: str) -> str:
+    return quote_plus(value)
+
+
 class MentionLinks:
     """Links to the mention list narrowed to a range, the page's focus and more filters (the drill-down)."""
 
@@ -76,19 +83,25 @@ class MentionLinks:
         self.last = (board.end - timedelta(days=1)).date()
         self.bucket = board.bucket
         self.focus = {"source": focus.source, "group": focus.group, "tag": focus.tag}
+        self._bucket_links: dict[tuple[date, tuple[tuple[str, str | None], ...]], str] = {}
 
     def link(self, first: date | None = None, last: date | None = None, **filters: str | None) -> str:
         """The mention list for [first, last] (default: the page's range) with ``filters`` on top of the focus."""
         query = {"start": (first or self.first).isoformat(), "end": (last or self.last).isoformat()}
         merged = {**self.focus, **filters}
         query.update({k: v for k, v in merged.items() if v})
-        return "/mentions?" + urlencode(query)
+        # What urlencode writes (the names are plain words), with each value quoted once per page, not per link.
+        return "/mentions?" + "&".join(f"{name}={_quoted(value)}" for name, value in query.items())
 
     def bucket_link(self, bucket: date, **filters: str | None) -> str:
-        """The mention list for one day or week of the chart."""
-        first = max(bucket, self.first)
-        last = min(bucket + timedelta(days=6 if self.bucket == "week" else 0), self.last)
-        return self.link(first, last, **filters)
+        """The mention list for one day or week of the chart (each drawn twice, wide and compact: built once)."""
+        key = (bucket, tuple(filters.items()))
+        found = self._bucket_links.get(key)
+        if found is None:
+            first = max(bucket, self.first)
+            last = min(bucket + timedelta(days=6 if self.bucket == "week" else 0), self.last)
+            found = self._bucket_links[key] = self.link(first, last, **filters)
+        return found
 
 
 @routes.get("/dashboard")
@@ -96,13 +109,14 @@ class MentionLinks:
 async def dashboard(request: web.Request) -> web.Response:
     """Marketing figures for a date range: volume, sentiment, share of voice, themes and KPIs, as SVG charts."""
     now = utcnow()
-    start, end, preset = date_range(request, now)
+    zone = zone_of(request)  # days (buckets, the range, what a click opens) are the viewer's
+    start, end, preset = date_range(request, now, zone)
     by = params.choice(request.query, "by", DIMENSIONS) or "source"
     focus = focus_of(request)
-    rollup = request.app[ROLLUP_KEY]
+    rollup = request.app[ROLLUP_KEY].of(zone)
     brand = brand_terms(request)
     board: Dashboard = await request.app[DB_KEY].run_read(
-        lambda s: build_dashboard(s, start, end, now, focus, rollup, brand)
+        lambda s: build_dashboard(s, start, end, now, focus, rollup, brand, zone)
     )
     links = MentionLinks(board, focus)
     language = language_of(request)
@@ -166,7 +180,7 @@ async def dashboard(request: web.Request) -> web.Response:
         )
     )
     per_label = await request.app[DB_KEY].run_read(
-        lambda s: label_counts(s, start, end, board.sentiment.buckets, board.bucket)
+        lambda s: label_counts(s, start, end, board.sentiment.buckets, board.bucket, zone)
     )
     label_colours = {k: charts.colour(i) for i, k in enumerate(per_label)}
     label_chart = (
@@ -242,11 +256,14 @@ def _spreadsheet_safe(value: str) -> str:
 @routes.get("/dashboard/export.csv")
 @requires("marketing")
 async def export_csv(request: web.Request) -> web.Response:
-    """The dashboard's series as a CSV download (cells that a spreadsheet would run as formulas are defused)."""
+    """The dashboard's series as a CSV download (cells that a spreadsheet would run as formulas are defused).
+
+    Like every export its days are UTC days (a contract), whatever zone the page shows.
+    """
     now = utcnow()
     start, end, _preset = date_range(request, now)
     focus = focus_of(request)
-    rollup = request.app[ROLLUP_KEY]
+    rollup = request.app[ROLLUP_KEY].of(UTC)
     brand = brand_terms(request)
     board = await request.app[DB_KEY].run_read(lambda s: build_dashboard(s, start, end, now, focus, rollup, brand))
     out = io.StringIO()

@@ -17,7 +17,7 @@ from socialcrm.web import actions
 from socialcrm.web.composer import Composer, composers_for
 from socialcrm.web.middleware import DB_KEY
 from socialcrm.web.queries.mentions import MentionFilter, recent_mentions
-from socialcrm.web.render import render
+from socialcrm.web.render import render, zone_of
 from socialcrm.web.security import requires, user_of
 from socialcrm.web.views import params
 from socialcrm.web.views.common import CONFIG_KEY, back_to, brand_terms, finish, source_names
@@ -41,7 +41,8 @@ class MentionPage:
 async def mention_list(request: web.Request) -> web.Response:
     """Stored mentions, newest first, filtered by source, sentiment, language, group, dates, tag, theme, label."""
     q = request.query
-    last_day = params.day(q, "end")
+    zone = zone_of(request)  # a day is the viewer's day, as the dashboard that links here counts it
+    last_day = params.day(q, "end", zone=zone)
     where = MentionFilter(
         source=params.text(q, "source", 64),
         sentiment=params.choice(q, "sentiment", SENTIMENT_LABELS),
@@ -49,7 +50,7 @@ async def mention_list(request: web.Request) -> web.Response:
         group=params.text(q, "group", 64),
         label=(params.text(q, "label", 64) or "").lower() or None,
         before_id=params.integer(q, "before", 1),
-        since=params.day(q, "start"),
+        since=params.day(q, "start", zone=zone),
         until=last_day + timedelta(days=1) if last_day else None,
         tag=params.text(q, "tag", 64),
         theme=params.text(q, "theme", 120),

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from aiohttp import web
@@ -86,8 +86,8 @@ def choice(values: Mapping[str, Any], name: str, allowed: Sequence[str]) -> str 
     return raw
 
 
-def day(values: Mapping[str, Any], name: str, *, end: bool = False) -> datetime | None:
-    """A ``YYYY-MM-DD`` date as a UTC datetime at the start (or, with ``end``, the end) of that day."""
+def day(values: Mapping[str, Any], name: str, *, end: bool = False, zone: tzinfo = UTC) -> datetime | None:
+    """A ``YYYY-MM-DD`` date as the start (or, with ``end``, the end) of that day in ``zone`` (UTC unless given)."""
     raw = text(values, name, 10)
     if raw is None:
         return None
@@ -95,7 +95,7 @@ def day(values: Mapping[str, Any], name: str, *, end: bool = False) -> datetime 
         parsed = date.fromisoformat(raw)
     except ValueError:
         raise web.HTTPBadRequest(text=f"{name}: {raw!r} is not a date (YYYY-MM-DD)") from None
-    moment = datetime.combine(parsed, time.max if end else time.min, tzinfo=UTC)
+    moment = datetime.combine(parsed, time.max if end else time.min, tzinfo=zone)
     return moment
 
 
