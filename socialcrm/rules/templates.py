@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping
 from contextvars import ContextVar
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from functools import lru_cache
 from typing import Any
 
@@ -55,6 +55,7 @@ FALLBACK_LANGUAGE = "en"
 
 _GAP = "\ufffe"  # a noncharacter: stands for a missing value until the text is tidied
 _missing: ContextVar[list[str] | None] = ContextVar("template_missing", default=None)
+_zone: ContextVar[tzinfo] = ContextVar("template_zone", default=UTC)  # the zone dates are shown in
 
 
 class Missing(str):
@@ -86,7 +87,7 @@ def _finalize(context: Context, value: Any) -> Any:
                 found.append(name)
         return _GAP
     if isinstance(value, datetime | date):
-        return format_date(value, str(context.get("language") or "en"))
+        return format_date(value, str(context.get("language") or "en"), _zone.get())
     if isinstance(value, OrderStatus):
         return format_order_status(value, str(context.get("language") or "en"))
     if isinstance(value, str):
@@ -123,13 +124,18 @@ class Rendered:
     missing: tuple[str, ...]
 
 
-def render_source(source: str, context: Mapping[str, Any]) -> Rendered:
-    """Render one template text; missing values close up and are named in ``missing`` ("?" when unnamed)."""
+def render_source(source: str, context: Mapping[str, Any], zone: tzinfo = UTC) -> Rendered:
+    """Render one template text; missing values close up and are named in ``missing`` ("?" when unnamed).
+
+    Dates are the day in ``zone`` (an order placed at 23:30 UTC is the next day in Berlin).
+    """
     found: list[str] = []
     token = _missing.set(found)
+    zone_token = _zone.set(zone)
     try:
         text = _compiled(source).render(dict(context))
     finally:
+        _zone.reset(zone_token)
         _missing.reset(token)
     return Rendered(close_gaps(text).strip(), tuple(found))
 
@@ -183,10 +189,10 @@ class CompiledTemplate:
             return FALLBACK_LANGUAGE
         return next(iter(self.sources))
 
-    def render(self, language: str | None, context: Mapping[str, Any]) -> tuple[str, str]:
-        """Return (language used, text); jinja2 errors only for data the load check missed."""
+    def render(self, language: str | None, context: Mapping[str, Any], zone: tzinfo = UTC) -> tuple[str, str]:
+        """Return (language used, text), dates in ``zone``; jinja2 errors only for data the load check missed."""
         used = self.language_for(language)
-        return used, render_source(self.sources[used], dict(context, language=used)).text
+        return used, render_source(self.sources[used], dict(context, language=used), zone).text
 
 
 @lru_cache(maxsize=256)

@@ -32,6 +32,7 @@ from socialcrm.services.assignees import WorkKind, check_assignee
 from socialcrm.services.desk import Desk, DirectDesk
 from socialcrm.services.records import mention_record
 from socialcrm.services.reply_context import template_context
+from socialcrm.timezones import default_zone
 
 logger = logging.getLogger(__name__)
 EXCERPT_CHARS = 500
@@ -253,8 +254,10 @@ def _draft_reply(
     existing = desk.action_key(key)
     if existing is not None:
         return {"outcome": "already done", "draft_id": int(existing.target) if existing.target else None}
-    language, text = spec.template.render(
-        mention.language, template_context(session, mention, rule=rule.name, desk=desk)
+    language, text = spec.template.render(  # dates in the company's zone: no person is reading along yet
+        mention.language,
+        template_context(session, mention, rule=rule.name, desk=desk),
+        default_zone(ctx.config.web.time_zone),
     )
     assignee, assignee_problem = _rule_assignee(session, spec, "drafts")
     draft = drafts.create_draft(

@@ -22,6 +22,7 @@ from socialcrm.formatting import format_datetime, format_number
 from socialcrm.insights.alerts import ALL, Counts, Spike, Window, current_window, detect
 from socialcrm.models import Mention
 from socialcrm.services import outbox
+from socialcrm.timezones import default_zone
 
 logger = logging.getLogger(__name__)
 
@@ -132,7 +133,7 @@ _TEXTS = {
         "negative_share": "Negative spike in {scope}: {observed} negative since {start} (usually {expected})",
         "all": "all sources",
         "source": "source {name}",
-        "detail": "{mentions} mentions, {negative} of them negative, from {start} to {end} (UTC).",
+        "detail": "{mentions} mentions, {negative} of them negative, from {start} to {end} ({zone}).",
         "look": "See them on the dashboard: {url}",
         "why": "Sent because [alerts] in the socialcrm configuration names this address.",
     },
@@ -141,7 +142,7 @@ _TEXTS = {
         "negative_share": "Negative Spitze bei {scope}: {observed} negativ seit {start} (sonst {expected})",
         "all": "allen Quellen",
         "source": "Quelle {name}",
-        "detail": "{mentions} Erwähnungen, davon {negative} negativ, von {start} bis {end} (UTC).",
+        "detail": "{mentions} Erwähnungen, davon {negative} negativ, von {start} bis {end} ({zone}).",
         "look": "Zum Dashboard: {url}",
         "why": "Gesendet, weil [alerts] in der socialcrm-Konfiguration diese Adresse nennt.",
     },
@@ -149,8 +150,10 @@ _TEXTS = {
 
 
 def alert_email(config: Config, spike: Spike, window: Window) -> dict[str, Any]:
-    """The e-mail of an alert in the configured language (numbers and dates written its way)."""
+    """The e-mail of an alert in the configured language and ``[web] time_zone`` (else the server's zone)."""
     language = config.alerts.language
+    zone = default_zone(config.web.time_zone)
+    zone_name = getattr(zone, "key", None) or "UTC"
     texts = _TEXTS[language]
     scope = texts["all"] if spike.scope == ALL else texts["source"].format(name=spike.scope)
     hours = window.length.total_seconds() / 3600
@@ -160,7 +163,11 @@ def alert_email(config: Config, spike: Spike, window: Window) -> dict[str, Any]:
     else:
         observed, expected = _percent(spike.observed, language), _percent(spike.expected, language)
     subject = texts[spike.kind].format(
-        scope=scope, observed=observed, expected=expected, start=format_datetime(window.start, language), length=length
+        scope=scope,
+        observed=observed,
+        expected=expected,
+        start=format_datetime(window.start, language, zone),
+        length=length,
     )
     lines = [
         subject + ".",
@@ -168,8 +175,9 @@ def alert_email(config: Config, spike: Spike, window: Window) -> dict[str, Any]:
         texts["detail"].format(
             mentions=format_number(spike.mentions, language),
             negative=format_number(spike.negative, language),
-            start=format_datetime(window.start, language),
-            end=format_datetime(window.end, language),
+            start=format_datetime(window.start, language, zone),
+            end=format_datetime(window.end, language, zone),
+            zone=zone_name,
         ),
     ]
     if config.web.public_url:

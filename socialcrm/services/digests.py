@@ -1,6 +1,7 @@
 """The weekly digest: last week's figures against the week before, e-mailed to each user who opted in.
 
-Weeks run Monday to Sunday (UTC). In the first two days of a week the daemon queues, for every
+Weeks run Monday to Sunday in the reader's zone (their own choice on the account page, else
+``[web] time_zone``, else the server's). In the first two days of a week the daemon queues, for every
 enabled user with an e-mail address and the weekly digest switched on (the account page), one
 e-mail in that user's language through the outbox; its key names the user and the week, so it is
 queued once and leaves once (socialcrm/outbox.py).
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 from sqlalchemy import func
@@ -23,6 +24,7 @@ from socialcrm.insights import themes
 from socialcrm.insights.kpis import CHURN_TAGS, Kpis, kpis, tag_condition
 from socialcrm.models import Mention, User
 from socialcrm.services import outbox
+from socialcrm.timezones import default_zone
 
 logger = logging.getLogger(__name__)
 SEND_WITHIN = timedelta(days=2)  # a digest not queued by Tuesday night is skipped (the week is old news)
@@ -40,9 +42,9 @@ class WeekFigures:
     themes: list[themes.Theme] = field(default_factory=list)
 
 
-def last_week(now: datetime) -> tuple[datetime, datetime]:
-    """[Monday 00:00, next Monday 00:00) UTC of the week before the one ``now`` is in."""
-    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+def last_week(now: datetime, zone: tzinfo = UTC) -> tuple[datetime, datetime]:
+    """[Monday 00:00, next Monday 00:00) in ``zone`` of the week before the one ``now`` is in there."""
+    today = now.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
     end = today - timedelta(days=today.weekday())
     return end - timedelta(days=7), end
 
@@ -59,9 +61,9 @@ def _kpis(session: Session, start: datetime, end: datetime) -> Kpis:
     return kpis(session, start, end, counts, [], int(churn))
 
 
-def week_figures(session: Session, config: Config, now: datetime) -> WeekFigures:
-    """The figures of last week and the week before."""
-    start, end = last_week(now)
+def week_figures(session: Session, config: Config, now: datetime, zone: tzinfo = UTC) -> WeekFigures:
+    """The figures of last week and the week before (weeks in ``zone``)."""
+    start, end = last_week(now, zone)
     brand = themes.configured_brand_terms(config.insights.brand_terms, (s.options for s in config.sources))
     in_range = (col(Mention.published_at) >= start, col(Mention.published_at) < end)
     posts = []
@@ -86,7 +88,7 @@ def week_figures(session: Session, config: Config, now: datetime) -> WeekFigures
 _TEXTS = {
     "en": {
         "subject": "socialcrm weekly digest: {first} – {last}",
-        "intro": "Last week ({first} – {last}, UTC) against the week before:",
+        "intro": "Last week ({first} – {last}, {zone}) against the week before:",
         "mentions": "Mentions",
         "complaints": "Complaints (negative)",
         "response_rate": "Response rate",
@@ -102,7 +104,7 @@ _TEXTS = {
     },
     "de": {
         "subject": "socialcrm Wochenbericht: {first} – {last}",
-        "intro": "Letzte Woche ({first} – {last}, UTC) im Vergleich zur Vorwoche:",
+        "intro": "Letzte Woche ({first} – {last}, {zone}) im Vergleich zur Vorwoche:",
         "mentions": "Erwähnungen",
         "complaints": "Beschwerden (negativ)",
         "response_rate": "Antwortquote",
@@ -129,14 +131,18 @@ def _change(now: int, before: int, language: str) -> str:
 def digest_email(config: Config, figures: WeekFigures, language: str, to: str) -> dict[str, Any]:
     """The digest e-mail (outbox payload) in ``language``: numbers, dates and durations written its way."""
     texts = _TEXTS[language if language in _TEXTS else "en"]
-    first, last = format_date(figures.start, language), format_date(figures.end - timedelta(days=1), language)
+    zone = figures.start.tzinfo or UTC
+    first, last = (
+        format_date(figures.start, language, zone),
+        format_date(figures.end - timedelta(days=1), language, zone),
+    )
     now, before = figures.now, figures.before
 
     def line(label: str, value: str, previous: str) -> str:
         return f"- {texts[label]}: {value} ({texts['before']}: {previous})"
 
     lines = [
-        texts["intro"].format(first=first, last=last),
+        texts["intro"].format(first=first, last=last, zone=getattr(zone, "key", None) or "UTC"),
         "",
         line(
             "mentions",
@@ -191,22 +197,26 @@ def digest_key(user_id: int, week_start: datetime) -> str:
 
 def check(session: Session, config: Config, now: datetime) -> list[int]:
     """Queue last week's digest for every user who opted in and has none queued yet (outbox row ids)."""
-    start, end = last_week(now)
-    if now - end >= SEND_WITHIN or config.smtp is None:
+    if config.smtp is None:
         return []
     readers = session.exec(
         select(User).where(
             col(User.weekly_digest).is_(True), col(User.disabled).is_(False), col(User.email).is_not(None)
         )
     ).all()
-    figures: WeekFigures | None = None
+    by_zone: dict[str, WeekFigures] = {}  # readers in one zone share their week's figures
     queued: list[int] = []
     for user in readers:
         assert user.id is not None and user.email is not None
+        zone = default_zone(user.time_zone or config.web.time_zone)
+        start, end = last_week(now, zone)
+        if now - end >= SEND_WITHIN:
+            continue
         key = digest_key(user.id, start)
         if outbox.find(session, key) is not None:
             continue
-        figures = figures or week_figures(session, config, now)
+        zone_name = getattr(zone, "key", None) or "UTC"
+        figures = by_zone.get(zone_name) or by_zone.setdefault(zone_name, week_figures(session, config, now, zone))
         language = user.language or config.web.default_language
         try:
             with session.begin_nested():

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, tzinfo
 from typing import Any
 
 from sqlmodel import Session, col, select
@@ -146,11 +147,13 @@ def import_replies(session: Session, rows: Iterable[SavedReplyInput], *, actor: 
     return created, updated
 
 
-def render_for(session: Session, saved: SavedReply, mention: Mention, *, agent: str | None) -> Rendered:
-    """The saved reply's text for ``mention``, filled with its CRM data; missing values close up and are named."""
+def render_for(
+    session: Session, saved: SavedReply, mention: Mention, *, agent: str | None, zone: tzinfo = UTC
+) -> Rendered:
+    """The saved reply's text for ``mention``, filled with its CRM data (dates in ``zone``); gaps close, named."""
     context: dict[str, Any] = template_context(session, mention, agent=agent)
     context["language"] = saved.language
-    return render_source(saved.text, context)
+    return render_source(saved.text, context, zone)
 
 
 def variables() -> Mapping[str, str]:

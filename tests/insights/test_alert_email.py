@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import aiohttp
 from sqlmodel import select
@@ -80,6 +81,23 @@ def test_german_alert_writes_numbers_and_dates_the_german_way(db: Database) -> N
     row = next(r for r in rows if ":blog:" in r.idempotency_key)
     assert row.payload["subject"].startswith("Erwähnungsspitze bei Quelle blog: 1.200 Erwähnungen seit ")
     assert f"{WINDOW:%d.%m.%Y %H:%M}" in row.payload["subject"]
+
+
+def test_alert_times_are_in_the_configured_zone(db: Database) -> None:
+    with SmtpServer() as smtp:
+        config = _config(smtp, extra='[web]\ntime_zone = "Europe/Berlin"\n', language="de")
+    _spike(db, n=30)
+    with db.write() as s:
+        alerts.check(s, config, NOW)
+    with db.read() as s:
+        row = next(
+            r for r in s.exec(select(OutboxItem).where(OutboxItem.kind == "email")) if ":blog:" in r.idempotency_key
+        )
+    berlin = WINDOW.astimezone(ZoneInfo("Europe/Berlin"))
+    assert f"seit {berlin:%d.%m.%Y %H:%M}" in row.payload["subject"]
+    assert f"von {berlin:%d.%m.%Y %H:%M} bis " in row.payload["text"] and "(Europe/Berlin)." in row.payload["text"]
+    if berlin.utcoffset():
+        assert f"seit {WINDOW:%d.%m.%Y %H:%M}" not in row.payload["subject"]
 
 
 async def test_the_alert_email_arrives_once_at_a_real_smtp_server(db: Database) -> None:

@@ -67,6 +67,29 @@ def test_digests_are_queued_once_per_user_and_week_in_their_language(db: Databas
     assert "- Mentions: 1,203 [+1,202, +120,200.0%] (week before: 1)" in english["text"]
 
 
+def test_a_reader_in_berlin_gets_berlin_weeks(db: Database) -> None:
+    sunday_night = datetime(2026, 11, 29, 23, 30, tzinfo=UTC)  # Monday 00:30 in Berlin: this week, not last
+    a_week_before = datetime(2026, 11, 22, 23, 30, tzinfo=UTC)  # Monday 23 Nov 00:30 in Berlin: last week
+    with db.write() as s:
+        add_mention(s, "Sonntagnacht", sentiment="negative", published_at=sunday_night)
+        add_mention(s, "Montagfrüh", sentiment="negative", published_at=a_week_before)
+        make_users_with_digest(s)
+        users.get_user(s, "anna").time_zone = "Europe/Berlin"
+    with SmtpServer() as smtp:
+        config = _config(smtp)
+    with db.write() as s:
+        assert len(digests.check(s, config, MONDAY)) == 2
+    with db.read() as s:
+        rows = {row.payload["to"][0]: row for row in s.exec(select(OutboxItem))}
+    german, english = rows["anna@example.com"], rows["ben@example.com"]
+    assert "(23.11.2026 – 29.11.2026, Europe/Berlin)" in german.payload["text"]
+    assert "(23 Nov 2026 – 29 Nov 2026, UTC)" in english.payload["text"]
+    # Berlin's week: 23 Nov 00:30 in it, Sunday night (30 Nov 00:30 there) not; the UTC week the other way round.
+    assert "- Erwähnungen: 1 [+1] (Vorwoche: 0)" in german.payload["text"]
+    assert "- Mentions: 1 [±0, ±0.0%] (week before: 1)" in english.payload["text"]
+    assert german.idempotency_key.endswith(":2026-11-23") and english.idempotency_key.endswith(":2026-11-23")
+
+
 async def test_the_digest_arrives_at_a_real_smtp_server_once(db: Database) -> None:
     _seed(db)
     with SmtpServer() as smtp:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -75,3 +76,10 @@ def test_the_crm_variables_pass_the_load_check_and_typos_still_fail() -> None:
     )
     assert check_template(source) == []
     assert check_template("{{ order_nummer }}")[0].startswith("unknown variable 'order_nummer'")
+
+
+def test_dates_are_the_day_in_the_zone_given() -> None:
+    late = {"order_date": datetime(2026, 10, 24, 22, 30, tzinfo=UTC), "language": "de"}  # 00:30 CEST on the 25th
+    assert render_source("Bestellt am {{ order_date }}.", late).text == "Bestellt am 24.10.2026."
+    berlin = ZoneInfo("Europe/Berlin")
+    assert render_source("Bestellt am {{ order_date }}.", late, berlin).text == "Bestellt am 25.10.2026."

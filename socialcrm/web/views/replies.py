@@ -13,7 +13,7 @@ from socialcrm.services import drafts, replies, saved_replies
 from socialcrm.web.composer import REPLY_ROLES, Composer, composer_for, composers_for, saved_options, with_state
 from socialcrm.web.middleware import DB_KEY
 from socialcrm.web.queries.conversation import Conversation, conversation
-from socialcrm.web.render import render
+from socialcrm.web.render import render, zone_of
 from socialcrm.web.security import requires, user_of, wants_json
 from socialcrm.web.views import params
 from socialcrm.web.views.common import CONFIG_KEY, back_to, finish
@@ -91,6 +91,7 @@ async def compose(request: web.Request) -> web.StreamResponse:
     compose_key = params.text(form, "compose_key", 64)
     config = request.app[CONFIG_KEY]
     user = user_of(request)
+    zone = zone_of(request)  # the agent's zone, as every date on their page
 
     def load(s: Session) -> tuple[Mention, Composer, str | None, tuple[str, ...]]:
         mention = _mention(s, mention_id)
@@ -98,7 +99,7 @@ async def compose(request: web.Request) -> web.StreamResponse:
         inserted: str | None = None
         missing: tuple[str, ...] = ()
         if saved is not None:
-            rendered = saved_replies.render_for(s, saved, mention, agent=user.username)
+            rendered = saved_replies.render_for(s, saved, mention, agent=user.username, zone=zone)
             inserted, missing = rendered.text, rendered.missing
         return mention, composer_for(config, mention, saved_options(s)), inserted, missing
 
