@@ -159,11 +159,12 @@ def log_in(browser: Any) -> LogIn:
     """``page, dialogs = await log_in(base, "service")``: a new browser context logged in through the form.
 
     The page records dialogs (``dialogs``), script-made calls and CSP refusals (``WATCH``) from the start;
-    keyword arguments go to the context (``locale`` is en-US unless given, ``timezone_id``, ``viewport``).
+    keyword arguments go to the context (``locale`` is en-US and ``timezone_id`` UTC unless given, ``viewport``).
     """
 
     async def open_as(base: str, username: str, **context_options: Any) -> tuple[Any, list[str]]:
-        context = await browser.new_context(**{"locale": "en-US", **context_options})
+        # A fixed zone (UTC unless given), so what a page shows never depends on the machine's TZ.
+        context = await browser.new_context(**{"locale": "en-US", "timezone_id": "UTC", **context_options})
         page = await context.new_page()
         dialogs: list[str] = []
         page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))

@@ -183,7 +183,7 @@ async def test_hostile_posts_stay_inert_in_queue_ticket_and_customer_views(serve
 
 async def test_the_watch_does_see_a_live_payload(browser):
     """Control: without our escaping and CSP, the same kind of payload fires and is recorded."""
-    page = await browser.new_page()
+    page = await browser.new_page(timezone_id="UTC")
     await page.add_init_script(WATCH)
     await page.goto("about:blank")
     await page.set_content('<img src="data:," onerror="alert(1)">')
