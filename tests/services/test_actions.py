@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlmodel import func, select
@@ -260,3 +260,20 @@ def test_every_state_change_is_audited(db) -> None:
     with db.read() as session:
         actions = sorted(a.action for a in session.exec(select(AuditEntry)))
     assert actions == ["draft.create", "ticket.create", "ticket.mention_added"]
+
+
+def test_a_rules_draft_writes_dates_in_the_configured_zone(db) -> None:
+    dated = '[templates.dated]\nde = "Ihre Bestellung vom {{ order_date }}."\n'
+    then = '[[rules.then]]\naction = "draft_reply"\ntemplate = "dated"\n'
+    rule = f'[[rules]]\nname = "r"\n[rules.when]\nsentiment = ["negative"]\n{then}'
+    drafts = {}
+    for name in ("UTC", "Europe/Berlin"):
+        cfg = f.config(f'[web]\ntime_zone = "{name}"\n{rule}{dated}')
+        with db.write() as session:
+            dora = f.customer(session, f"K-{name}", "Dora Weiß", handles={"feed": f"dora-{name}"})
+            order = f.order(session, f"A-{name}", dora.id, ["Kettle"])
+            order.ordered_at = datetime(2026, 10, 24, 22, 30, tzinfo=UTC)  # 00:30 on the 25th in Berlin
+            post = f.mention(session, "Kaputt.", author=f"dora-{name}", sentiment="negative", language="de")
+            f.process(session, post, cfg, f.ruleset(cfg))
+            drafts[name] = session.exec(select(ReplyDraft).where(ReplyDraft.mention_id == post.id)).one().text
+    assert drafts == {"UTC": "Ihre Bestellung vom 24.10.2026.", "Europe/Berlin": "Ihre Bestellung vom 25.10.2026."}

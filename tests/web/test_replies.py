@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import pytest
 from sqlmodel import select
@@ -262,6 +263,22 @@ async def test_inserting_a_saved_reply_fills_order_data_in_german_without_javasc
     preview = html[html.index("data-preview-text") :]
     assert expected in preview[: preview.index("</div>")]
     assert f'value="{KEY}"' in html
+
+
+async def test_an_inserted_date_is_the_day_in_the_agents_zone(as_role, db, world):
+    from socialcrm.models import Order
+
+    saved_id = _saved(db, "datum", "de", "Ihre Bestellung vom {{ order_date }}.")
+    with db.write() as s:
+        order = s.exec(select(Order).where(Order.customer_id == world.customer_id)).one()
+        order.ordered_at = datetime(2026, 10, 24, 22, 30, tzinfo=UTC)  # 00:30 on the 25th in Berlin
+    client, csrf = await as_role("community")
+    insert = {"csrf_token": csrf, "text": "", "saved": str(saved_id), "do": "insert", "compose_key": KEY}
+    in_utc = await (await client.post(f"/mentions/{world.mention_id}/compose", data=insert)).text()
+    assert ">Ihre Bestellung vom 24.10.2026.</textarea>" in in_utc  # the server's zone: UTC in the tests
+    await client.post("/me/time-zone", data={"csrf_token": csrf, "time_zone": "Europe/Berlin"})
+    in_berlin = await (await client.post(f"/mentions/{world.mention_id}/compose", data=insert)).text()
+    assert ">Ihre Bestellung vom 25.10.2026.</textarea>" in in_berlin
 
 
 async def test_a_missing_value_closes_up_and_is_named_in_the_preview(as_role, db, world):
