@@ -9,6 +9,7 @@ Afterwards the imported customers are checked for duplicates through the match-k
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -232,11 +233,13 @@ def _update_existing(bulk: Bulk, plans: Sequence[_Plan], now: datetime) -> None:
 
 def _add_contact_points(bulk: Bulk, plans: Sequence[_Plan]) -> None:
     known: set[tuple[int, str, str]] = set()
-    for chunk in batches([p.customer_id for p in plans if p.stored is not None]):
-        statement = select(ContactPoint.customer_id, ContactPoint.kind, ContactPoint.value).where(
-            bulk.among(ContactPoint.customer_id, chunk)
-        )
-        known.update((id_, kind, value) for id_, kind, value in bulk.session.exec(statement))
+    stored = [p.customer_id for p in plans if p.stored is not None]
+    with bulk.custom_plans() if stored else nullcontext():
+        for chunk in batches(stored):
+            statement = select(ContactPoint.customer_id, ContactPoint.kind, ContactPoint.value).where(
+                bulk.among(ContactPoint.customer_id, chunk)
+            )
+            known.update((id_, kind, value) for id_, kind, value in bulk.session.exec(statement))
     rows = []
     for plan in plans:
         for kind, values in (("email", plan.row.emails), ("phone", plan.row.phones)):
@@ -290,7 +293,8 @@ def _record(session: Session, plans: Sequence[_Plan], actor: str, outcome: _Outc
 def _write_batch(bulk: Bulk, rows: Sequence[CustomerRow], actor: str, now: datetime) -> _Outcome:
     """Store one batch of valid rows; rows that clash with the database are rejected in the outcome."""
     outcome = _Outcome()
-    plans = _plan(bulk, rows, outcome)
+    with bulk.custom_plans():
+        plans = _plan(bulk, rows, outcome)
     _insert_new(bulk, [p for p in plans if p.stored is None], now)
     _update_existing(bulk, [p for p in plans if p.stored is not None], now)
     _add_contact_points(bulk, plans)
@@ -363,7 +367,6 @@ def import_customers(
     )
     report = ImportReport(rows=table.count, rejected=list(table.broken))
     bulk, now = Bulk(session), utcnow()
-    bulk.plan_each_lookup()
     with bulk.roomy_cache(len(table.rows)):
         touched = _write_all(bulk, table, report, actor, now, progress)
         session.expire_all()

@@ -112,9 +112,10 @@ def list_duplicates(
     """Add merge candidates for the imported customers' duplicates to ``report`` (and store them)."""
     focus, bulk = set(customer_ids), Bulk(session)
     progress("duplicates", 0, len(focus))
-    groups = _shared_keys(bulk, sorted(focus))
-    reasons = _pairs(groups, focus, report.notes)
-    listed = _listed(bulk, reasons)
+    with bulk.custom_plans():
+        groups = _shared_keys(bulk, sorted(focus))
+        reasons = _pairs(groups, focus, report.notes)
+        listed = _listed(bulk, reasons)
     now = utcnow()
     created = [
         MergeCandidate(customer_a_id=a, customer_b_id=b, reason=reason, created_at=now)
@@ -123,7 +124,8 @@ def list_duplicates(
     ]
     session.add_all(created)
     session.flush()
-    refs = _refs(bulk, [i for c in created for i in (c.customer_a_id, c.customer_b_id)])
+    with bulk.custom_plans():
+        refs = _refs(bulk, [i for c in created for i in (c.customer_a_id, c.customer_b_id)])
     for candidate in created:
         detail = {"other": candidate.customer_b_id, "reason": candidate.reason}
         audit.record(session, actor, "merge_candidate.create", "customer", candidate.customer_a_id, detail)

@@ -150,8 +150,9 @@ def _stored(bulk: Bulk, numbers: Sequence[str]) -> dict[str, tuple[int, int, dat
 def _write_batch(bulk: Bulk, groups: Sequence[OrderGroup], now: datetime) -> _Outcome:
     """Store one batch of orders: new ones in one insert, changed ones in one update."""
     outcome = _Outcome()
-    owners = _customers(bulk, [g.ref for g in groups])
-    stored = _stored(bulk, [g.number for g in groups])
+    with bulk.custom_plans():
+        owners = _customers(bulk, [g.ref for g in groups])
+        stored = _stored(bulk, [g.number for g in groups])
     new, changed = [], []
     for group in groups:
         customer_id = owners.get(group.ref)
@@ -199,7 +200,6 @@ def import_orders(
     report = ImportReport(rows=table.count, rejected=list(table.broken))
     groups = group_orders(table.rows, report)
     bulk, now = Bulk(session), utcnow()
-    bulk.plan_each_lookup()
 
     def refused(group: OrderGroup, why: str) -> None:
         for line in group.lines:
