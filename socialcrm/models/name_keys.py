@@ -65,6 +65,7 @@ def name_words(name: str | None) -> tuple[str, ...]:
     return words(name) if name else ()
 
 
+@functools.lru_cache(maxsize=65536)
 def fuzzy_key(name: str | None) -> str | None:
     """The stored key of a customer's name: ``"<code of the last word>|<code of the first word>"``.
 

@@ -11,6 +11,8 @@ _WORD = re.compile(r"\w+")
 
 def fold(text: str) -> str:
     """Lower-case ``text``, spell umlauts out (``überfällig`` -> ``ueberfaellig``) and drop other accents."""
+    if text.isascii():
+        return text.lower()  # nothing to spell out or strip; casefold() is lower() for ASCII
     folded = text.casefold().translate(_UMLAUTS)
     decomposed = unicodedata.normalize("NFKD", folded)
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))

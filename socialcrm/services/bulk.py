@@ -104,6 +104,8 @@ class Bulk:
             processors = [table.c[c].type.dialect_impl(self.dialect).bind_processor(self.dialect) for c in columns]
             self._processors[key] = processors
         active = [(i, p) for i, p in enumerate(processors) if p is not None]
+        if not active:  # plain strings and numbers (contact points): nothing to convert
+            return [tuple(row) for row in rows]
         last: dict[int, tuple[Any, Any]] = {}  # column -> (value, processed): a batch shares its timestamp
         prepared = []
         for row in rows:
