@@ -39,6 +39,8 @@ class Term:
         if size == 1:
             return self.parts[0] in text_words
         first = self.parts[0]
+        if first not in text_words:  # most texts: no need to look at every position
+            return False
         return any(
             text_words[i] == first and tuple(text_words[i : i + size]) == self.parts
             for i in range(len(text_words) - size + 1)
