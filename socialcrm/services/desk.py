@@ -249,8 +249,12 @@ class BatchDesk:
         for start in range(0, len(wanted), LOOKUP_CHUNK):
             chunk = wanted[start : start + LOOKUP_CHUNK]
             self._keys.update(dict.fromkeys(chunk))
-            for found in self.session.exec(select(ActionKey).where(col(ActionKey.key).in_(chunk))):
-                self._keys[found.key] = found
+            # Usually none is taken yet (new mentions): ask for the keys alone, load the few found as objects.
+            column = table_of(ActionKey).c.key
+            taken = list(self.session.connection().execute(select(column).where(column.in_(chunk))).scalars())
+            if taken:
+                for found in self.session.exec(select(ActionKey).where(col(ActionKey.key).in_(taken))):
+                    self._keys[found.key] = found
 
     def _load_threads(self, threads: list[str]) -> None:
         wanted = [t for t in threads if t not in self._threads]
