@@ -61,35 +61,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.bench_imports import Timing, prepare  # noqa: E402
 from bench.crm_data import Person, generate_people  # noqa: E402
 from bench.databases import describe_server, fresh_database, postgres_server  # noqa: E402
-from bench.feed_server import Entry, feed_url, make_feed, plain_entries, serving  # noqa: E402
 from socialcrm.db import Database  # noqa: E402
-
-RULES = """
-[[rules]]
-name = "complaint-ticket"
-order = 10
-[rules.when]
-sentiment = ["negative"]
-query = '(lieferung OR delivery OR "never arrived")'
-[[rules.then]]
-action = "open_ticket"
-team = "service"
-priority = "high"
-
-[[rules]]
-name = "question-reply"
-order = 20
-[rules.when]
-query = 'wie OR how'
-[[rules.then]]
-action = "draft_reply"
-template = "question"
-
-[templates.question]
-de = "Hallo {{ author }}, danke!"
-en = "Hi {{ author }}, thanks!"
-"""
-
+from tests.feeds import RULES, Entry, feed_url, make_feed, plain_entries, serving  # noqa: E402
 
 BATCH_SIZE = 64  # [classifier] batch_size of the bench's config, and of the classifier-alone runs
 

@@ -15,32 +15,7 @@ from socialcrm.pipeline import Pipeline
 from socialcrm.poller import Poller
 from socialcrm.rules.loader import compile_rules
 from tests.core.fakes import FakeClassifier, ScriptedConnector, post
-
-RULES = """
-[[rules]]
-name = "complaint-ticket"
-order = 10
-[rules.when]
-sentiment = ["negative"]
-query = '(lieferung OR delivery OR "never arrived")'
-[[rules.then]]
-action = "open_ticket"
-team = "service"
-priority = "high"
-
-[[rules]]
-name = "question-reply"
-order = 20
-[rules.when]
-query = 'wie OR how'
-[[rules.then]]
-action = "draft_reply"
-template = "question"
-
-[templates.question]
-de = "Hallo {{ author }}, danke für Ihre Frage!"
-en = "Hi {{ author }}, thanks for your question!"
-"""
+from tests.feeds import RULES
 
 
 @pytest.fixture

@@ -1,10 +1,7 @@
-"""Many sources on 127.0.0.1 and worker processes to run against them (the worker tests and bench/bench_workers.py).
+"""Worker processes to run against many sources on 127.0.0.1 (the worker tests and bench/bench_workers.py).
 
-``FeedFarm`` serves N RSS feeds from one aiohttp server, each answering after ``delay`` seconds (an
-I/O-bound source, as a slow blog is), and a webhook receiver (``/hook``) that answers after
-``hook_delay`` seconds and records every delivery by its Idempotency-Key. Posts are complaints,
-questions and neutral reports in turn; their authors recur across feeds, as people comment on
-several blogs, so workers polling different sources meet the same customers at the same time.
+The feeds and the webhook receiver (``FeedFarm``) and the rules are tests/feeds.py's, shared with the
+pipeline and soak tests and bench/bench_ingest.py; they are imported here for the worker suites.
 ``Workers`` starts, kills and stops real ``socialcrm worker`` processes, and tells which process
 holds which job.
 """
@@ -17,178 +14,14 @@ import signal
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
 from pathlib import Path
 
-from aiohttp import web
 from sqlalchemy import text
 
 from socialcrm.db import Database
+from tests.feeds import RULES, FeedFarm
 
-COMPLAINT = "Die Lieferung ist nie angekommen, ich bin enttäuscht und verärgert. Bestellung {n}."
-QUESTION = "Wie kann ich die Maschine entkalken? Frage {n}"
-NEUTRAL = "Bericht über die Messe, Nummer {n}."
-AUTHORS = 37  # people, each writing on many feeds
-
-RULES = """
-[[rules]]
-name = "complaint-ticket"
-order = 10
-[rules.when]
-sentiment = ["negative"]
-query = 'lieferung'
-[[rules.then]]
-action = "open_ticket"
-team = "service"
-priority = "high"
-
-[[rules]]
-name = "question-reply"
-order = 20
-[rules.when]
-query = 'wie'
-[[rules.then]]
-action = "draft_reply"
-template = "q"
-
-[templates.q]
-de = "Hallo {{ author }}, danke für die Frage!"
-en = "Hi {{ author }}, thanks for the question!"
-"""
-
-
-def kind_of(feed: int, entry: int) -> str:
-    """What entry ``entry`` of feed ``feed`` is: a complaint, a question or neutral."""
-    return ("complaint", "question", "neutral")[(feed + entry) % 3]
-
-
-def make_feed(feed: int, entries: int, first: int = 0) -> bytes:
-    """An RSS 2.0 document with ``entries`` items, numbered from ``first``."""
-    start = datetime(2026, 11, 1, tzinfo=UTC)
-    texts = {"complaint": COMPLAINT, "question": QUESTION, "neutral": NEUTRAL}
-    items = "".join(
-        f"<item><title>P{feed}-{i}</title><link>https://s{feed}.example/p/{i}</link>"
-        f'<guid isPermaLink="false">s{feed}-{i}</guid>'
-        f"<pubDate>{format_datetime(start + timedelta(minutes=i))}</pubDate>"
-        f"<dc:creator>person{(feed * 7 + i) % AUTHORS}</dc:creator>"
-        f"<description>{texts[kind_of(feed, i)].format(n=feed * 1000 + i)}</description></item>"
-        for i in range(first, first + entries)
-    )
-    return (
-        '<?xml version="1.0" encoding="UTF-8"?><rss version="2.0" xmlns:dc="http://purl.org/dc/elements/1.1/">'
-        f"<channel><title>F{feed}</title><link>https://s{feed}.example/</link><description>d</description>"
-        f"{items}</channel></rss>"
-    ).encode()
-
-
-WEBHOOK_RULES = """
-[[webhooks]]
-name = "ops"
-url = "{url}"
-
-[[rules]]
-name = "complaint-notify"
-order = 5
-[rules.when]
-sentiment = ["negative"]
-query = 'lieferung'
-[[rules.then]]
-action = "notify"
-webhook = "ops"
-message = "complaint"
-"""
-
-
-@dataclass(frozen=True)
-class Delivery:
-    """One webhook request the receiver got: its Idempotency-Key, when it came and when it was answered."""
-
-    key: str
-    arrived: float
-    answered: float
-
-
-@dataclass
-class FeedFarm:
-    """``feeds`` RSS feeds of ``entries`` posts each on 127.0.0.1, each answering after ``delay`` seconds."""
-
-    feeds: int
-    entries: int
-    delay: float = 0.0
-    requests: int = 0
-    _runner: web.AppRunner | None = None
-    port: int = 0
-    hook_delay: float = 0.0
-    deliveries: list[Delivery] = field(default_factory=list)
-    hooks_in_flight: int = 0
-    _bodies: dict[int, bytes] = field(default_factory=dict)
-    round: int = 0
-
-    @property
-    def total(self) -> int:
-        """Posts in all feeds together."""
-        return self.feeds * self.entries
-
-    def expected(self, kind: str) -> int:
-        """How many posts of ``kind`` the feeds hold."""
-        return sum(1 for f in range(self.feeds) for i in range(self.entries) if kind_of(f, i) == kind)
-
-    def url(self, feed: int) -> str:
-        """The URL of feed ``feed``."""
-        return f"http://127.0.0.1:{self.port}/f/{feed}.xml"
-
-    async def start(self) -> None:
-        """Serve on a free port."""
-        self._bodies = {n: make_feed(n, self.entries) for n in range(self.feeds)}
-
-        async def feed(request: web.Request) -> web.Response:
-            self.requests += 1
-            await asyncio.sleep(self.delay)
-            body = self._bodies[int(request.match_info["n"])]
-            return web.Response(body=body, content_type="application/rss+xml")
-
-        async def hook(request: web.Request) -> web.Response:
-            loop = asyncio.get_running_loop()
-            arrived = loop.time()
-            await request.read()
-            self.hooks_in_flight += 1
-            try:
-                await asyncio.sleep(self.hook_delay)
-            finally:
-                self.hooks_in_flight -= 1
-            self.deliveries.append(Delivery(request.headers.get("Idempotency-Key", ""), arrived, loop.time()))
-            return web.Response(text="ok")
-
-        app = web.Application()
-        app.router.add_get("/f/{n}.xml", feed)
-        app.router.add_post("/hook", hook)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0, backlog=1024)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-
-    def next_round(self) -> None:
-        """Every feed now holds ``entries`` posts none of them held before (as a site that moved on)."""
-        self.round += 1
-        self._bodies = {n: make_feed(n, self.entries, first=self.round * self.entries) for n in range(self.feeds)}
-
-    async def close(self) -> None:
-        """Stop serving."""
-        if self._runner is not None:
-            await self._runner.cleanup()
-
-    def webhook_rules(self) -> str:
-        """A ``[[webhooks]]`` entry for ``/hook`` and a rule that notifies it of every complaint."""
-        return WEBHOOK_RULES.format(url=f"http://127.0.0.1:{self.port}/hook")
-
-    def sources(self, interval: str = "1h") -> str:
-        """The ``[[sources]]`` of every feed."""
-        return "".join(
-            f'[[sources]]\nname = "feed-{n:03d}"\ntype = "feed"\nurl = "{self.url(n)}"\ninterval = "{interval}"\n'
-            for n in range(self.feeds)
-        )
+__all__ = ["FeedFarm", "Workers", "pids", "running_jobs_by_pid", "scalar", "wait_for", "write_config"]
 
 
 def write_config(

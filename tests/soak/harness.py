@@ -26,8 +26,6 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,46 +37,14 @@ from socialcrm.db import Database
 from socialcrm.models import Mention, OutboxItem, ReplyDraft, Ticket, TicketMention
 from socialcrm.services import drafts
 from tests.connectors.test_mastodon import statuses as recorded_statuses
+from tests.feeds import QUESTION, RULES, Entry, entry_text, make_feed
 from tests.replay.accounts import MastodonAccount
 from tests.replay.emulators import MastodonTimeline
 from tests.replay_server import ReplayServer
 
 ROOT = Path(__file__).resolve().parents[2]
 FULL = os.environ.get("SOCIALCRM_SOAK") == "full"
-COMPLAINT = "Die Lieferung ist nie angekommen, ich bin enttäuscht und verärgert. Bestellung {n}."
-QUESTION = "Wie kann ich die Maschine entkalken? Frage {n}"
-NEUTRAL = "Bericht über die Messe, Nummer {n}."
 TOKEN_ENV = "SOAK_MASTO_TOKEN"
-RULES = """
-[[rules]]
-name = "complaint-ticket"
-order = 10
-[rules.when]
-sentiment = ["negative"]
-query = 'lieferung'
-[[rules.then]]
-action = "open_ticket"
-team = "service"
-priority = "high"
-
-[[rules]]
-name = "question-reply"
-order = 20
-[rules.when]
-query = 'wie'
-[[rules.then]]
-action = "draft_reply"
-template = "q"
-
-[templates.q]
-de = "Hallo {{ author }}, danke für die Frage!"
-en = "Hi {{ author }}, thanks for the question!"
-"""
-
-
-def entry_text(feed: int, n: int) -> str:
-    """Complaints, questions and neutral posts in turn, each unique."""
-    return (COMPLAINT, QUESTION, NEUTRAL)[(feed + n) % 3].format(n=feed * 1000 + n)
 
 
 @dataclass
@@ -97,19 +63,12 @@ class Feeds:
         self.published = [n + per_feed for n in self.published]
 
     def body(self, feed: int) -> bytes:
-        start = datetime(2026, 11, 1, tzinfo=UTC)
-        items = "".join(
-            f"<item><title>F{feed}-{n}</title><link>https://s{feed}.example/p/{n}</link>"
-            f'<guid isPermaLink="false">s{feed}-{n}</guid>'
-            f"<pubDate>{format_datetime(start + timedelta(minutes=n))}</pubDate>"
-            f"<author>kunde{n % 5}@example.com (Kunde {n % 5})</author>"
-            f"<description>{entry_text(feed, n)}</description></item>"
-            for n in reversed(range(self.published[feed]))
-        )
-        return (
-            f'<?xml version="1.0" encoding="UTF-8"?><rss version="2.0"><channel><title>F{feed}</title>'
-            f"<link>https://s{feed}.example/</link><description>d</description>{items}</channel></rss>"
-        ).encode()
+        """The feed now: its published entries, newest first, by five customers known by e-mail."""
+        entries = [
+            Entry(author=f"Kunde {n % 5}", text=entry_text(feed, n), email=f"kunde{n % 5}@example.com")
+            for n in range(self.published[feed])
+        ]
+        return make_feed(feed, entries, newest_first=True)
 
     def install(self, replay: ReplayServer) -> None:
         for feed in range(self.count):

@@ -23,12 +23,12 @@ from sqlmodel import select
 
 from socialcrm.db import Database
 from socialcrm.models import SourceState
+from tests.feeds import RULES
 from tests.replay_server import ReplayServer
 from tests.soak.disk import SmallDisk, small_disk
 from tests.soak.harness import (
     FULL,
     ROOT,
-    RULES,
     Daemon,
     Feeds,
     Mastodon,
