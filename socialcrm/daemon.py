@@ -76,6 +76,9 @@ class Daemon:
             if self.db.is_sqlite:
                 self._schedule_locally(self.runtime)
             else:
+                if self.role == "worker":
+                    # Jobs only, no web app: its writes need no lock within the process (Database.write_concurrently).
+                    self.db.write_concurrently()
                 self.queue = QueueWork(self.runtime, self.role)
                 await self.queue.start()
                 if self.role == "run":

@@ -63,7 +63,20 @@ class Database:
         self._write_engine = self.engine.execution_options(immediate=True)
         # One writer per process on both backends: read-then-write code stays race-free without
         # every service having to take row locks (cross-process writers rely on constraints and CAS).
+        # A `socialcrm worker` on PostgreSQL lifts it (write_concurrently).
         self._write_lock: threading.Lock | None = threading.Lock()
+
+    def write_concurrently(self) -> None:
+        """Let this process's write transactions run at once, on PostgreSQL (SQLite keeps one writer).
+
+        For ``socialcrm worker`` processes: every job they run (a poll, a send, the scheduler) is already
+        safe against the same job in another worker process, through constraints, insert-or-get, the
+        person locks and the outbox fence, so the jobs of one process need no lock of their own either.
+        Serialised, a worker's polls queued behind each other's stores: one worker's throughput was
+        capped by its write lock, not by its job slots.
+        """
+        if not self.is_sqlite:
+            self._write_lock = None
 
     def session(self) -> Session:
         """A session for reading (and small writes outside the daemon's hot path)."""

@@ -71,6 +71,30 @@ def test_concurrent_read_then_write_loses_nothing(db: Database) -> None:
         assert session.get(SourceState, "counter").fetched_total == 80  # type: ignore[union-attr]
 
 
+def test_a_worker_process_writes_concurrently_on_postgres_and_keeps_one_writer_on_sqlite(db: Database) -> None:
+    """`socialcrm worker` lifts the process's write lock: two of its jobs can be inside a write at once."""
+    db.write_concurrently()
+    both_inside = threading.Barrier(2, timeout=1)
+    met: list[bool] = []
+
+    def write() -> None:
+        with db.write() as session:
+            session.connection().execute(text("SELECT 1"))
+            try:
+                both_inside.wait()
+            except threading.BrokenBarrierError:
+                met.append(False)
+            else:
+                met.append(True)
+
+    threads = [threading.Thread(target=write) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert met == ([False, False] if db.is_sqlite else [True, True])
+
+
 def test_failed_write_rolls_back(db: Database) -> None:
     try:
         with db.write() as session:
