@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import pstats
 import resource
 import shutil
 import signal
@@ -297,6 +298,26 @@ async def one_run(admin_url: str, farm: FeedFarm, workers_count: int, concurrenc
         drop_database(admin_url, url)
 
 
+def profile_workers(folder: Path) -> None:
+    """Workers started from now on profile themselves with yappi into ``folder`` (bench/yappi_hook)."""
+    import yappi  # noqa: F401 - fail here, not in every worker, when the 'profile' extra is missing
+
+    folder.mkdir(parents=True, exist_ok=True)
+    hook = str(ROOT / "bench" / "yappi_hook")
+    os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (hook, os.environ.get("PYTHONPATH", "")) if p)
+    os.environ["BENCH_YAPPI_OUT"] = str(folder)
+
+
+def print_profile(folder: Path, top: int = 25) -> None:
+    """The functions of socialcrm and Procrastinate that cost the workers most CPU, per worker count."""
+    for run in sorted(folder.glob("run-*")):
+        files = sorted(str(f) for f in run.glob("process-*.pstat"))
+        if not files:
+            continue
+        print(f"\n== profile of {run.name} ({len(files)} processes, CPU clock, warm-up included): {run}")
+        pstats.Stats(*files).sort_stats("cumulative").print_stats(r"socialcrm|procrastinate|connectors", top)
+
+
 def report(args: argparse.Namespace, runs: list[RunFigures], load: tuple[float, float]) -> None:
     """Print the figures, the target beside the measured ratio, and what bounded one worker."""
     cores = os.cpu_count() or 1
@@ -352,6 +373,12 @@ async def main() -> int:
     parser.add_argument("--delay", type=float, default=0.2, help="seconds each feed takes to answer")
     parser.add_argument("--concurrency", type=int, default=4, help="jobs each worker runs at once")
     parser.add_argument("--workers", default="1,2,4")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        metavar="DIR",
+        help="profile every worker with yappi (the 'profile' extra) into DIR/run-N/process-PID.pstat",
+    )
     args = parser.parse_args()
     # SIGTERM (a timeout, a CI stop) ends the run like Ctrl-C: workers stopped, databases dropped.
     main_task = asyncio.current_task()
@@ -369,6 +396,8 @@ async def main() -> int:
         runs: list[RunFigures] = []
         try:
             for count in (int(n) for n in args.workers.split(",")):
+                if args.profile:
+                    profile_workers(args.profile / f"run-{count}")
                 runs.append(await one_run(admin_url, farm, count, args.concurrency, Path(tmp) / f"run-{count}"))
         finally:
             await farm.close()
@@ -376,6 +405,8 @@ async def main() -> int:
                 subprocess.run([str(ROOT / "tools" / "pg_test_server.sh"), "stop", str(pg_dir)], check=False)
         load_after = os.getloadavg()[0]
     report(args, runs, (load_before, load_after))
+    if args.profile:
+        print_profile(args.profile)
     return 0
 
 
