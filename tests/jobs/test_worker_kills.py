@@ -51,12 +51,24 @@ async def test_killed_workers_lose_and_double_nothing(tmp_path: Path, pg_url: st
         with db.read() as session:
             return session.exec(select(func.count()).select_from(model).where(*where)).one()  # type: ignore[arg-type]
 
+    async def someone_busy_with(task: str) -> dict[int, int]:
+        # The database is asked on a thread: this loop also runs the webhook receiver, and a request a
+        # worker sends while the loop waits on a query would be read (and stamped "arrived") only after
+        # the kill that follows, as if it had been sent after the kill.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 90
+        while loop.time() < deadline:
+            busy = await asyncio.to_thread(busy_with, task)
+            if busy:
+                return busy
+            await asyncio.sleep(0.2)
+        raise AssertionError(f"no worker ran a {task} job within 90 s: {victims} {workers.log()[-3000:]}")
+
     try:
         await workers.start(3)
         for task in [POLL_TASK, SEND_TASK] * KILLS_EACH:
             # A worker that runs such a job right now ("doing" in the queue).
-            assert await wait_for(lambda t=task: bool(busy_with(t)), 90), (task, victims, workers.log()[-3000:])  # type: ignore[misc]
-            busy = busy_with(task)
+            busy = await someone_busy_with(task)
             victim = next(p for p in workers.alive() if p.pid in busy)
             kill_times.append(asyncio.get_running_loop().time())
             await workers.kill(victim)
@@ -123,4 +135,6 @@ async def test_killed_workers_lose_and_double_nothing(tmp_path: Path, pg_url: st
     # when a worker was killed (up to [workers] concurrency of them per kill).
     for key, times in by_key.items():
         for arrived, answered in times[:-1]:
-            assert any(arrived <= at <= answered + 5.0 for at in kill_times), (key, times, kill_times)
+            assert any(arrived <= at <= answered + 5.0 for at in kill_times), (
+                f"{key} delivered at {times}, kills at {kill_times}"
+            )
