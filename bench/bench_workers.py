@@ -61,6 +61,7 @@ def server_url(folder: Path) -> tuple[str, Path | None]:
     if url:
         return url, None
     pg_dir = folder / "pg"
+    folder.chmod(0o755)  # run as root, the script starts the server as the postgres user, who must reach it
     started = subprocess.run(
         [str(ROOT / "tools" / "pg_test_server.sh")],
         env={**os.environ, "PGTEST_DIR": str(pg_dir), "PGTEST_PORT": ""},
