@@ -163,51 +163,55 @@ class GroupedWrites:
     its own caller. Meant for one event loop at a time (a new loop starts a new queue).
     """
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, prefetch: Callable[[Session, list[str]], object] | None = None) -> None:
         self.db = db
-        self._waiting: list[tuple[Callable[[Session], Any], asyncio.Future[Any]]] = []
+        self.prefetch = prefetch  # reads the rows the group's writes name (``key``) in one query first
+        self._waiting: list[tuple[Callable[[Session], Any], str | None, asyncio.Future[Any]]] = []
         self._runner: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.transactions = 0  # how many write transactions the groups took (for tests and benchmarks)
 
-    async def write(self, fn: Callable[[Session], T]) -> T:
-        """Run ``fn(session)`` in a write transaction shared with the writes queued meanwhile."""
+    async def write(self, fn: Callable[[Session], T], *, key: str | None = None) -> T:
+        """Run ``fn(session)`` in a write transaction shared with the writes queued meanwhile.
+
+        ``key`` names the row ``fn`` reads, for ``prefetch`` to read with the others of the group.
+        """
         loop = asyncio.get_running_loop()
         if loop is not self._loop:
             self._loop, self._waiting, self._runner = loop, [], None
         future: asyncio.Future[T] = loop.create_future()
-        self._waiting.append((fn, future))
+        self._waiting.append((fn, key, future))
         if self._runner is None:
             self._runner = loop.create_task(self._run())
         return await future
 
     async def _run(self) -> None:
-        group: list[tuple[Callable[[Session], Any], asyncio.Future[Any]]] = []
+        group: list[tuple[Callable[[Session], Any], str | None, asyncio.Future[Any]]] = []
         try:
             while self._waiting:
                 group, self._waiting = self._waiting, []
                 try:
-                    results = await self._write([fn for fn, _ in group])
+                    results = await self._write([(fn, key) for fn, key, _ in group])
                 except Exception:  # noqa: BLE001 - each write is tried alone below, its error goes to its caller
-                    for fn, future in group:
-                        await self._write_alone(fn, future)
+                    for fn, key, future in group:
+                        await self._write_alone(fn, key, future)
                 else:
-                    for (_, future), result in zip(group, results, strict=True):
+                    for (_, _, future), result in zip(group, results, strict=True):
                         if not future.done():
                             future.set_result(result)
                 group = []
         except asyncio.CancelledError:
             # The loop is closing: what was not written yet is dropped with its callers, never written later.
-            for _, future in group + self._waiting:
+            for _, _, future in group + self._waiting:
                 future.cancel()
             self._waiting = []
             raise
         finally:
             self._runner = None
 
-    async def _write_alone(self, fn: Callable[[Session], Any], future: asyncio.Future[Any]) -> None:
+    async def _write_alone(self, fn: Callable[[Session], Any], key: str | None, future: asyncio.Future[Any]) -> None:
         try:
-            result = await self._write([fn])
+            result = await self._write([(fn, key)])
         except Exception as err:  # noqa: BLE001 - handed to the caller who asked
             if not future.done():
                 future.set_exception(err)
@@ -215,9 +219,18 @@ class GroupedWrites:
             if not future.done():
                 future.set_result(result[0])
 
-    async def _write(self, fns: list[Callable[[Session], Any]]) -> list[Any]:
+    async def _write(self, items: list[tuple[Callable[[Session], Any], str | None]]) -> list[Any]:
         self.transactions += 1
-        return await self.db.run_write(lambda session: [fn(session) for fn in fns])
+        keys = sorted({key for _, key in items if key is not None})
+
+        def work(session: Session) -> list[Any]:
+            # Held while the writes run: the session keeps rows only as long as someone refers to them.
+            read = self.prefetch(session, keys) if self.prefetch is not None and keys else None
+            results = [fn(session) for fn, _ in items]
+            del read
+            return results
+
+        return await self.db.run_write(work)
 
 
 def lock_across_processes(session: Session, names: Iterable[str]) -> None:

@@ -116,7 +116,7 @@ class Pipeline:
         self.ruleset = ruleset
         self.enrichers = list(enrichers)
         # Source-state writes of pages without new posts (a 304, only duplicates) share transactions.
-        self.state_writes = GroupedWrites(db)
+        self.state_writes = GroupedWrites(db, prefetch=sources.load_states)
 
     async def process(self, source: SourceConfig, batch: Batch) -> BatchResult:
         """Process one fetched batch of one source: store its new posts and advance the cursor, atomically."""
@@ -139,7 +139,7 @@ class Pipeline:
         if new_posts:
             result = await self._write_batch(source, store)
         else:  # only the cursor and the counts change: written together with other sources' such pages
-            result = await self.state_writes.write(store)
+            result = await self.state_writes.write(store, key=source.name)
         result.fetched = len(batch.posts)
         result.filtered = filtered
         result.duplicates = result.fetched - result.new - filtered

@@ -87,7 +87,7 @@ class Poller:
     async def _poll(self, force: bool) -> PollResult:
         result = PollResult(source=self.source.name)
         # Read (or created) together with the states other pollers ask for meanwhile: one transaction.
-        state = await self.pipeline.state_writes.write(lambda s: sources.snapshot(s, self.source))
+        state = await self.pipeline.state_writes.write(lambda s: sources.snapshot(s, self.source), key=self.source.name)
         result.skipped_reason = None if force else self._skip_reason(state)
         if result.skipped_reason is not None:
             return result

@@ -81,6 +81,14 @@ def source_state(session: Session, source: SourceConfig) -> SourceState:
     return state
 
 
+def load_states(session: Session, names: Sequence[str]) -> list[SourceState]:
+    """Read the states of these sources in one query; while the caller holds them, ``source_state`` reads none."""
+    found: list[SourceState] = []
+    for start in range(0, len(names), 500):
+        found += session.exec(select(SourceState).where(col(SourceState.name).in_(names[start : start + 500])))
+    return found
+
+
 def snapshot(session: Session, source: SourceConfig) -> SourceState:
     """A detached copy of the stored state, safe to read after the session has closed."""
     return SourceState.model_validate(source_state(session, source).model_dump())

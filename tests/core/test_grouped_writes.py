@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+from sqlalchemy import event
 from sqlmodel import Session, select
 
 from connectors.base import Batch
@@ -93,12 +94,23 @@ async def test_a_poll_of_unchanged_sources_records_every_state_in_a_few_transact
     before = pipeline.state_writes.transactions
 
     unchanged = {s.name: ScriptedConnector(s.name) for s in sources}  # every cursor answers "nothing new"
-    results = await asyncio.gather(*(Poller(s, unchanged[s.name], pipeline).run_once(force=True) for s in sources))
+    reads: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "sourcestate" in statement.lower():
+            reads.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        results = await asyncio.gather(*(Poller(s, unchanged[s.name], pipeline).run_once(force=True) for s in sources))
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
 
     assert [r.error for r in results] == [None] * SOURCES
     assert all(c.cursors_seen == ["etag-1"] for c in unchanged.values())
     # The snapshot of every source and the record of every empty page: a few shared transactions, not 2 x 30.
     assert pipeline.state_writes.transactions - before <= 4
+    assert len(reads) <= 4  # the states of a group are read in one query, not one per source
     with db.read() as session:
         states = {s.name: _state(session, s.name) for s in sources}
         assert {name: (state.cursor, state.state, state.fetched_total) for name, state in states.items()} == {
