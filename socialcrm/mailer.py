@@ -79,11 +79,24 @@ class StagedMail:
 
     def __init__(self, connection: smtplib.SMTP) -> None:
         self.connection = connection
+        self._ended = False
+        self._end_error: BaseException | None = None
 
-    def commit(self) -> str:
-        """Send the final ``.``; the server's answer (250) or MailError. After this the e-mail may be out."""
+    def end(self) -> None:
+        """Send the final ``.`` without waiting for the answer (``commit`` reads it); never raises."""
+        self._ended = True
         try:
             self.connection.send(b".\r\n")
+        except (OSError, smtplib.SMTPException) as err:
+            self._end_error = err
+
+    def commit(self) -> str:
+        """Send the final ``.`` (unless ``end`` did); the server's answer (250) or MailError. It may be out now."""
+        try:
+            if not self._ended:
+                self.connection.send(b".\r\n")
+            elif self._end_error is not None:
+                raise self._end_error
             code, answer = self.connection.getreply()
         except (OSError, smtplib.SMTPException) as err:
             raise MailError(f"no answer to the end of the message: {err}", unknown=True) from err

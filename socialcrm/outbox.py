@@ -175,9 +175,23 @@ class OutboxWorker:
         """Renew the lease right before talking to the outside world; raise LeaseLostError if it is gone."""
         await self.write_held(claim, lambda s: queue.renew(s, claim, now=utcnow(), lease=self.lease))
 
-    async def write_held(self, claim: Claim, write: Callable[[Session], bool]) -> None:
-        """Run a write fenced by the lease (it answers whether the row is still held); LeaseLostError if not."""
-        if not await self.db.run_write(write):
+    async def write_held(
+        self, claim: Claim, write: Callable[[Session], bool], then: Callable[[], None] | None = None
+    ) -> None:
+        """Run a write fenced by the lease (it answers whether the row is still held); LeaseLostError if not.
+
+        ``then`` runs right after the write commits, on the same thread, when the row was still held:
+        nothing (no event-loop turn, no wait for a free thread) can come between the two.
+        """
+
+        def work() -> bool:
+            with self.db.write() as session:
+                held = write(session)
+            if held and then is not None:
+                then()
+            return held
+
+        if not await asyncio.to_thread(work):
             raise LeaseLostError(claim.item_id)
 
     async def _deliver(self, claim: Claim, result: OutboxRunResult) -> None:

@@ -1,9 +1,9 @@
 """E-mail delivery of one held outbox row (alerts, digests), sent exactly once over SMTP.
 
-The message goes out in two steps (socialcrm/mailer.py): everything but the final ``.``, then, after
-the row records "final dot" under the worker's lease, the ``.`` itself. A crash before the mark
-leaves nothing at the mail server, so the next try sends; a row found with the mark may be out
-already and is not sent again (SMTP has no way to ask). The lease and its fence are the outbox
+The message goes out in two steps (socialcrm/mailer.py): everything but the final ``.``, then, the
+moment the row records "final dot" under the worker's lease (on the same thread), the ``.`` itself.
+A crash before the mark leaves nothing at the mail server, so the next try sends; a row found with
+the mark may be out already and is not sent again (SMTP has no way to ask). The lease and its fence are the outbox
 worker's (socialcrm/outbox.py).
 """
 
@@ -67,9 +67,11 @@ async def deliver_email(worker: OutboxWorker, claim: Claim, result: OutboxRunRes
         return queue.mark_point_of_no_return(session, claim, point, now=utcnow(), lease=worker.lease)
 
     try:
-        await worker.write_held(claim, mark)
-    except BaseException:
-        staged.close()  # the "." was not sent: the server drops the message
+        # The "." leaves on the thread that committed the mark, the moment it commits: a kill can no
+        # longer fall between the two while the event loop or the thread pool is busy elsewhere.
+        await worker.write_held(claim, mark, then=staged.end)
+    except Exception:
+        staged.close()  # the mark was not written, so the "." was not sent: the server drops the message
         raise
     try:
         answer = await asyncio.wait_for(asyncio.to_thread(staged.commit), timeout=worker.step_timeout)
