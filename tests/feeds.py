@@ -166,11 +166,15 @@ def feed_routes(
 
 @dataclass(frozen=True)
 class Delivery:
-    """One webhook request the receiver got: its Idempotency-Key, when it came and when it was answered."""
+    """One webhook request the receiver got: its Idempotency-Key, when it came and when it was answered.
+
+    ``sender`` is the process id of the client, where the farm was given ``sender_of`` (else 0).
+    """
 
     key: str
     arrived: float
     answered: float
+    sender: int = 0
 
 
 @dataclass
@@ -189,6 +193,7 @@ class FeedFarm:
     hook_delay: float = 0.0
     deliveries: list[Delivery] = field(default_factory=list)
     hooks_in_flight: int = 0
+    sender_of: Callable[[int], int] | None = None  # a webhook client's port -> its process id
     _bodies: dict[int, bytes] = field(default_factory=dict)
     round: int = 0
 
@@ -220,13 +225,16 @@ class FeedFarm:
         async def hook(request: web.Request) -> web.Response:
             loop = asyncio.get_running_loop()
             arrived = loop.time()
+            peer = request.transport.get_extra_info("peername") if request.transport is not None else None
+            sender = self.sender_of(peer[1]) if self.sender_of is not None and peer else 0
             await request.read()
             self.hooks_in_flight += 1
             try:
                 await asyncio.sleep(self.hook_delay)
             finally:
                 self.hooks_in_flight -= 1
-            self.deliveries.append(Delivery(request.headers.get("Idempotency-Key", ""), arrived, loop.time()))
+            key = request.headers.get("Idempotency-Key", "")
+            self.deliveries.append(Delivery(key, arrived, loop.time(), sender))
             return web.Response(text="ok")
 
         app = web.Application()

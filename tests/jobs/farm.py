@@ -21,7 +21,7 @@ from sqlalchemy import text
 from socialcrm.db import Database
 from tests.feeds import RULES, FeedFarm
 
-__all__ = ["FeedFarm", "Workers", "pids", "running_jobs_by_pid", "scalar", "wait_for", "write_config"]
+__all__ = ["FeedFarm", "Workers", "client_pid", "pids", "running_jobs_by_pid", "scalar", "wait_for", "write_config"]
 
 
 def write_config(
@@ -97,6 +97,31 @@ class Workers:
     def log(self) -> str:
         """Every worker's log, one after the other."""
         return "".join(p.read_text(errors="replace") for p in sorted(self.folder.glob("worker-*.log")))
+
+
+def client_pid(port: int, candidates: Sequence[int]) -> int:
+    """Which of the processes ``candidates`` holds the TCP connection from 127.0.0.1:``port`` (0: none; Linux /proc)."""
+    local = f"0100007F:{port:04X}"
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table) as lines:
+                inodes |= {f[9] for f in (line.split() for line in lines) if len(f) > 9 and f[1].endswith(local)}
+        except OSError:
+            continue
+    wanted = {f"socket:[{inode}]" for inode in inodes}
+    for pid in candidates:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                if os.readlink(f"/proc/{pid}/fd/{fd}") in wanted:
+                    return pid
+            except OSError:
+                continue
+    return 0
 
 
 def running_jobs_by_pid(db: Database, task: str) -> dict[int, int]:
