@@ -182,11 +182,15 @@ def _add_responses(session: Session, start: datetime, end: datetime, focus: list
 
 
 def _labelled(names: tuple[str, ...]) -> Any:
-    """SQL: ids of the mentions a custom label called one of ``names`` was predicted for."""
+    """SQL: ids of the mentions a switched-on custom label called one of ``names`` was predicted for.
+
+    A switched-off label's stored predictions stay but count nowhere: filters, exports and the mention
+    page leave them out, so the figures a marketer clicks through to agree with the lists.
+    """
     return (
         select(MentionLabel.mention_id)
         .join(CustomLabel, col(CustomLabel.id) == MentionLabel.label_id)
-        .where(col(CustomLabel.name).in_(names))
+        .where(col(CustomLabel.name).in_(names), col(CustomLabel.enabled).is_(True))
     )
 
 

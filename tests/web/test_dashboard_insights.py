@@ -158,6 +158,12 @@ def test_campaign_response_new_customers_and_labelled_churn(db):
     assert (k.leads, k.leads_won, k.new_customers) == (2, 2, 1)  # Lea is new, Bert ordered before
     assert k.churn_signals == 2  # the "kündigung" tag and the churn label
     assert board.previous.kpis.churn_signals == 0
+    with db.write() as s:  # switched off: its stored predictions stay, but filters and KPIs leave them out
+        label = s.get(CustomLabel, label.id)
+        label.enabled = False
+        s.add(label)
+    with db.read() as s:
+        assert build_dashboard(s, start, start + 5 * DAY, utcnow()).kpis.churn_signals == 1
 
 
 async def test_campaign_table_and_new_customers_on_the_page(as_role, db):
