@@ -8,13 +8,13 @@ of failing sources and deliveries.
 
 Retry-After: no connector sleeps; it raises, and the caller waits. A 429 is ``RateLimited`` and a 5xx,
 408 or 425 is ``TransientFetchError``, each carrying ``retry_after`` in seconds from the server's
-Retry-After (delta-seconds or an HTTP date, capped at 6 hours; on Reddit seconds only, as prawcore
-reads no date) or, for a 429 without one, from an ``X-Ratelimit-Reset`` / ``RateLimit-Reset`` whose
-budget is spent (Reddit, Mastodon, Bluesky). A successful answer that says the budget is spent ends
-the poll early, and the next fetch raises ``RateLimited`` until the reset without a request
-(connectors/_polling.py; Reddit's in connectors/_praw.py). ``Backoff.delay`` lets a given
-``retry_after`` win over its exponential backoff (at least 1 second); the core's poller and webhook
-deliveries use it.
+Retry-After (delta-seconds or an HTTP date, capped at 6 hours; Reddit's 429 is read by our own
+requestor, as prawcore reads no date) or, for a 429 without one, from an ``X-Ratelimit-Reset`` /
+``RateLimit-Reset`` whose budget is spent (Reddit, Mastodon, Bluesky). A successful answer that says
+the budget is spent ends the poll early, and the next fetch raises ``RateLimited`` until the reset
+without a request (connectors/_polling.py; Reddit's in connectors/_praw.py). ``Backoff.delay`` lets
+a given ``retry_after`` win over its exponential backoff (at least 1 second); the core's poller and
+webhook deliveries use it.
 """
 
 from connectors._http import Backoff, make_session, parse_retry_after, read_capped

@@ -6,6 +6,7 @@ import asyncio
 import json
 import random
 import re
+import weakref
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,6 +31,8 @@ MAX_BODY_BYTES = 10 * 1024 * 1024
 MAX_JSON_DEPTH = 64
 MAX_RETRY_AFTER = 6 * 3600.0
 OFF_LOOP_BYTES = 64 * 1024
+# The guard each session was made with, for connectors that open connections of their own (praw).
+_GUARDS: weakref.WeakKeyDictionary[aiohttp.ClientSession, NetworkGuard] = weakref.WeakKeyDictionary()
 
 
 def make_session(
@@ -49,7 +52,7 @@ def make_session(
     ``guard`` checks every address the session connects to (connectors/_netguard.py);
     ``resolver`` replaces the DNS resolver (tests map names to local addresses with it).
     """
-    return aiohttp.ClientSession(
+    session = aiohttp.ClientSession(
         headers={"User-Agent": user_agent},
         timeout=timeout,
         raise_for_status=False,
@@ -61,6 +64,14 @@ def make_session(
             socket_factory=guard.socket_factory if guard is not None else None,
         ),
     )
+    if guard is not None:
+        _GUARDS[session] = guard
+    return session
+
+
+def session_guard(session: aiohttp.ClientSession | None) -> NetworkGuard | None:
+    """The NetworkGuard ``session`` was made with (None if none); a connector with its own HTTP client applies it."""
+    return _GUARDS.get(session) if session is not None else None
 
 
 def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:

@@ -11,13 +11,23 @@ once that reply has finished.
   ``AmbiguousWrite`` instead, so a reply is never posted twice behind the outbox's back;
 * refuses JSON bodies nested deeper than the shared limit before prawcore parses them;
 * remembers the last ``X-Ratelimit-*`` headers so a spent budget raises ``RateLimited`` up front
-  instead of letting prawcore sleep through the reset window.
+  instead of letting prawcore sleep through the reset window;
+* turns a 429 into ``RateLimited`` with its Retry-After read in seconds or as an HTTP date
+  (prawcore's own ``TooManyRequests`` reads seconds only and fails with a ValueError on a date).
+
+``guarded_session`` gives prawcore a requests session whose connections pass the source's
+``NetworkGuard``, the check aiohttp's sessions make (connectors/_netguard.py): each address a
+host name resolves to is checked before connecting and the address connected to once more after
+it (a name that changed its answer in between), before a byte is sent. A proxy from the
+environment (``HTTPS_PROXY``) is the admin's choice and is not checked; requests opens those
+connections through its own proxy pools.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import socket
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -25,8 +35,12 @@ from typing import Any, TypeVar
 
 import prawcore
 import requests
+import requests.adapters
+import urllib3.connection
+import urllib3.connectionpool
 
 from connectors._http import json_depth_ok, parse_retry_after, rate_limit_wait
+from connectors._netguard import NetworkGuard, PrivateAddressRefused
 from connectors.base import (
     AuthError,
     ConnectorError,
@@ -47,6 +61,68 @@ class HostileBody(Exception):
     """A response body nests deeper than connectors accept."""
 
 
+class RefusedConnection(Exception):
+    """The network guard refused an address (not an OSError, so that neither urllib3 nor prawcore retries)."""
+
+
+class Throttled(Exception):
+    """Reddit answered 429; ``retry_after`` is the wait it asked for in seconds (None if it named none)."""
+
+    def __init__(self, url: str, retry_after: float | None) -> None:
+        super().__init__(f"HTTP 429 from {url.split('?')[0]}")
+        self.retry_after = retry_after
+
+
+def guarded_session(guard: NetworkGuard) -> requests.Session:
+    """A requests session whose every direct connection passes ``guard`` (see the module's docstring)."""
+
+    def check(address: str, host: str, port: int) -> None:
+        try:
+            guard.check(address)
+        except PrivateAddressRefused as err:
+            raise RefusedConnection(f"{err} (connecting to {host}:{port})") from err
+
+    class CheckedConnection(urllib3.connection.HTTPConnection):
+        def _new_conn(self) -> socket.socket:
+            return checked_socket(self, lambda: super(CheckedConnection, self)._new_conn())
+
+    class CheckedHTTPSConnection(urllib3.connection.HTTPSConnection):
+        def _new_conn(self) -> socket.socket:
+            return checked_socket(self, lambda: super(CheckedHTTPSConnection, self)._new_conn())
+
+    def checked_socket(conn: urllib3.connection.HTTPConnection, connect: Callable[[], socket.socket]) -> socket.socket:
+        host, port = conn._dns_host, conn.port or 0  # noqa: SLF001 - the name urllib3 connects to
+        try:
+            addresses = {str(info[4][0]) for info in socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)}
+        except OSError:
+            addresses = set()  # urllib3 reports the failed look-up itself
+        for address in sorted(addresses):
+            check(address, host, port)
+        sock = connect()
+        try:
+            check(str(sock.getpeername()[0]), host, port)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    class CheckedPool(urllib3.connectionpool.HTTPConnectionPool):
+        ConnectionCls = CheckedConnection
+
+    class CheckedHTTPSPool(urllib3.connectionpool.HTTPSConnectionPool):
+        ConnectionCls = CheckedHTTPSConnection
+
+    class CheckedAdapter(requests.adapters.HTTPAdapter):
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            super().init_poolmanager(*args, **kwargs)
+            self.poolmanager.pool_classes_by_scheme = {"http": CheckedPool, "https": CheckedHTTPSPool}
+
+    session = requests.Session()
+    session.mount("http://", CheckedAdapter())
+    session.mount("https://", CheckedAdapter())
+    return session
+
+
 class GuardedRequestor(prawcore.Requestor):
     """prawcore's requestor plus the write, JSON-depth and rate-limit guards described above."""
 
@@ -65,11 +141,15 @@ class GuardedRequestor(prawcore.Requestor):
             # prawcore always passes its module-wide default; the source's own timeout wins.
             response = super().request(*args, timeout=self.timeout, **kwargs)
         except prawcore.exceptions.RequestException as err:
+            if isinstance(err.original_exception, RefusedConnection):
+                raise err.original_exception from err  # nothing was sent
             if write and not isinstance(err.original_exception, requests.exceptions.ConnectTimeout):
                 raise AmbiguousWrite(f"{method} {url}: {err.original_exception!r}") from err
             raise
         wait = rate_limit_wait(response.headers)  # type: ignore[arg-type]
         self.wait_until = time.time() + wait if wait else None
+        if response.status_code == 429:
+            raise Throttled(url, wait)
         if write and response.status_code >= 500:
             raise AmbiguousWrite(f"{method} {url}: HTTP {response.status_code}")
         content_type = response.headers.get("content-type", "")
@@ -115,6 +195,10 @@ class PrawRunner:
 
     def translate(self, err: Exception) -> ConnectorError:
         source = self.source
+        if isinstance(err, RefusedConnection):
+            return ConnectorError(source, str(err))
+        if isinstance(err, Throttled):
+            return RateLimited(source, str(err), err.retry_after)
         if isinstance(err, HostileBody):
             return MalformedResponseError(source, str(err))
         if isinstance(err, AmbiguousWrite):
@@ -135,9 +219,6 @@ class PrawRunner:
         response = err.response
         status = response.status_code
         where = f"HTTP {status} from {response.url.split('?')[0]}"
-        if status == 429:
-            # Retry-After in seconds or as an HTTP date, else Reddit's X-Ratelimit-Reset once the budget is spent.
-            return RateLimited(self.source, where, rate_limit_wait(response.headers))  # type: ignore[arg-type]
         if status in (401, 403) or (status == 400 and "access_token" in response.url):
             return AuthError(self.source, where)
         if status >= 500:

@@ -7,7 +7,9 @@ the previous mark (``created_utc`` minus ``overlap_seconds``, ids near the mark 
 per batch, so a restart between pages resumes at the stored ``after``.
 
 The raw listing JSON is read with ``Reddit.request`` (praw's public raw call), so the stored
-payload is what Reddit sent. ``oauth_url``/``reddit_url`` redirect praw, e.g. to a replay server.
+payload is what Reddit sent. ``oauth_url``/``reddit_url`` redirect praw, e.g. to a replay server;
+praw's connections pass the same private-network check as every other source's (the guard of
+the session the connector is given, ``allow_private_network`` included; connectors/_praw.py).
 
 Replies are ``POST /api/comment`` as the logged-in user (``username`` + ``password_env`` for a
 script app, or ``refresh_token_env``). Reddit has no idempotency key: a POST that fails
@@ -29,10 +31,11 @@ import praw
 from pydantic import Field, field_validator, model_validator
 
 from connectors._cursor import Page, PageItem
+from connectors._http import session_guard
 from connectors._lookback import LookupPage, look_back
 from connectors._markup import normalise_for_match
 from connectors._polling import PollContext, Step, keyword_filter, poll_streams, walking
-from connectors._praw import PrawRunner
+from connectors._praw import PrawRunner, guarded_session
 from connectors._time import from_epoch
 from connectors.base import (
     AuthError,
@@ -128,7 +131,8 @@ class RedditConnector:
     def __init__(self, name: str, options: RedditOptions, http: aiohttp.ClientSession) -> None:
         self.name = name
         self.options = options
-        self.http = http  # unused: praw brings its own requests session
+        self.http = http  # praw brings its own requests session, which keeps this session's network guard
+        self._guard = session_guard(http)
         self._runner = PrawRunner(name)
         self._reddit: praw.Reddit | None = None
         self._me: str | None = options.username
@@ -159,7 +163,8 @@ class RedditConnector:
                 check_for_async=False,
                 ratelimit_seconds=0,
                 requestor_class=self._runner.requestor_class(),
-                requestor_kwargs={"timeout": o.timeout_seconds},
+                requestor_kwargs={"timeout": o.timeout_seconds}
+                | ({"session": guarded_session(self._guard)} if self._guard is not None else {}),
                 **login,
             )
         return self._reddit

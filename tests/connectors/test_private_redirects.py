@@ -14,6 +14,7 @@ second server on ``127.0.0.2`` plays a feed on the internet.
   intranet name is refused, and so is DNS rebinding: the same name resolving to 127.0.0.1 on the
   next fetch.
 - ``allow_private_network = true`` on the source lets the redirect through.
+- Reddit (praw's own HTTP client) passes the same check.
 """
 
 from __future__ import annotations
@@ -31,9 +32,11 @@ from socialcrm.config import parse_config
 from socialcrm.db import Database
 from socialcrm.models import SourceState
 from socialcrm.runtime import Runtime
+from tests.replay.cassettes import load, serve
 from tests.replay_server import Canned, ReplayServer
 
 FEED = Path(__file__).resolve().parents[2] / "socialcrm" / "demo" / "feeds" / "acme-blog-comments.xml"
+REDDIT = Path(__file__).resolve().parents[1] / "replay" / "reddit"
 INSIDE_ANSWER = b"INTERNAL-ADMIN root password hint: " + b"x" * 2000
 
 
@@ -176,3 +179,53 @@ def test_addresses_are_told_apart() -> None:
         with pytest.raises(OSError, match="refused"):
             guard.check(refused)
     NetworkGuard(allow_private=True).check("169.254.169.254")
+
+
+async def test_reddit_connections_pass_the_same_check(
+    replay: ReplayServer, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Reddit fetches through praw's own HTTP client, which the first sessions' guard did not cover.
+
+    ``127.1`` is not an IP literal to the guard (so not the admin's explicit choice of a loopback
+    address, as ``127.0.0.1`` is) but resolves to 127.0.0.1: a host name pointing into the network.
+    """
+    serve(replay, load(REDDIT / "TestSubredditListings.test_new.json"))
+    hidden = replay.base_url.replace("127.0.0.1", "127.1")
+    reddit = """type = "reddit"
+subreddits = ["askreddit"]
+client_id = "clientid"
+client_secret_env = "REDDIT_SECRET"
+user_agent = "socialcrm-tests/0.1 (by /u/tester)"
+"""
+    config = parse_config(f"""
+[database]
+url = "{database_url}"
+[classifier]
+kind = "lexicon"
+[[sources]]
+name = "hidden"
+{reddit}oauth_url = "{hidden}"
+reddit_url = "{hidden}"
+[[sources]]
+name = "allowed"
+{reddit}oauth_url = "{hidden}"
+reddit_url = "{hidden}"
+allow_private_network = true
+[[sources]]
+name = "direct"
+{reddit}oauth_url = "{replay.base_url}"
+reddit_url = "{replay.base_url}"
+""")
+    monkeypatch.setenv("REDDIT_SECRET", "s3cret")
+    runtime = await Runtime.open(config, db=Database(database_url))
+    try:
+        hidden_result = (await runtime.poll_once(["hidden"]))[0]
+        assert replay.requests == []  # not even the token request reached the server
+        results = {r.source: r for r in await runtime.poll_once(["allowed", "direct"])}
+    finally:
+        await runtime.close()
+    error = hidden_result.error or ""
+    assert "refused to connect to 127.0.0.1, a loopback address" in error, error
+    assert "allow_private_network = true" in error
+    assert results["allowed"].error is None and results["allowed"].new > 0
+    assert results["direct"].error is None and results["direct"].new > 0

@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 from collections.abc import AsyncIterator, Callable
+from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
@@ -423,3 +424,16 @@ def test_options_are_checked() -> None:
         RedditOptions(**base, subreddits=["a"], username="u", password_env="P")
     with pytest.raises(ValueError):
         RedditOptions(**base, subreddits=["a"], client_secret="inline")
+
+
+async def test_429_with_retry_after_as_an_http_date(replay: ReplayServer, connectors: Any) -> None:
+    """Retry-After may be an HTTP date (RFC 9110); prawcore reads seconds only and failed with a ValueError."""
+    name = "TestSession.test_request__too__many_requests__with_retry_headers"
+    serve(replay, [i for i in cassette(name) if i.path == TOKEN_PATH])
+    recorded = recorded_status(name, 429)
+    headers = {k: v for k, v in recorded.headers.items() if not k.lower().startswith(("retry-after", "x-ratelimit"))}
+    when = formatdate(time.time() + 120, usegmt=True)
+    replay.add("GET", "/r/askreddit/new", Canned(429, recorded.body, {**headers, "Retry-After": when}))
+    with pytest.raises(RateLimited) as info:
+        await connectors(replay, subreddits=["askreddit"]).fetch(None)
+    assert info.value.retry_after is not None and 110 <= info.value.retry_after <= 120
