@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from classifiers.heads import fit_linear_head
 from socialcrm.labelling.features import Features, sigmoid
 
 MIN_EACH = 3  # positives and negatives needed to train (and to estimate with at least 3 folds)
@@ -78,6 +77,10 @@ class Trained:
 
 def fit_head(features: np.ndarray, targets: np.ndarray) -> LabelHead:
     """Fit the head on feature rows and 0/1 targets (classes weighed equally, whatever their counts)."""
+    # Imported here: the fit runs on torch, which every process that only predicts (a worker, the
+    # daemon with the word-list classifier) would otherwise load at start (~5 CPU s).
+    from classifiers.heads import fit_linear_head  # noqa: PLC0415
+
     rows = np.asarray(features, dtype=np.float32)
     # Only columns that vary among the examples can carry weight: hashed words leave most columns empty,
     # and fitting on the others alone is many times faster.
