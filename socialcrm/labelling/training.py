@@ -79,7 +79,7 @@ def fit_head(features: np.ndarray, targets: np.ndarray) -> LabelHead:
     """Fit the head on feature rows and 0/1 targets (classes weighed equally, whatever their counts)."""
     # Imported here: the fit runs on torch, which every process that only predicts (a worker, the
     # daemon with the word-list classifier) would otherwise load at start (~5 CPU s).
-    from classifiers.heads import fit_linear_head  # noqa: PLC0415
+    from classifiers.heads import fit_linear_head
 
     rows = np.asarray(features, dtype=np.float32)
     # Only columns that vary among the examples can carry weight: hashed words leave most columns empty,
