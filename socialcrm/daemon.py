@@ -212,6 +212,8 @@ class Daemon:
             logger.warning("Reload: changes to %s take effect after a restart", ", ".join(restart_needed))
         self._use_rules(dataclasses.replace(old, rules=new.rules, templates=new.templates), ruleset)
         logger.info("Reloaded %d rule(s) and %d template(s) from %s", len(new.rules), len(new.templates), old.path)
+        if self.runtime is not None:
+            await asyncio.to_thread(self.runtime.warn_about_rule_labels)
         return True
 
     def _use_rules(self, config: Config, ruleset: RuleSet) -> None:

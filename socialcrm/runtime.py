@@ -94,16 +94,16 @@ class Runtime:
         await asyncio.to_thread(runtime.warn_about_rule_labels)
         return runtime
 
-    def warn_about_rule_labels(self) -> list[str]:
+    def warn_about_rule_labels(self) -> list[label_predictions.RuleLabelProblem]:
         """Log (and return) the labels that enabled rules name but that are not switched on: they match nothing yet."""
-        wanted = self.ruleset.label_names
-        if not wanted:
+        labels_by_rule = self.ruleset.labels_by_rule
+        if not labels_by_rule:
             return []
         with self.db.read() as session:
-            missing = label_predictions.not_switched_on(session, wanted)
-        for name in missing:
-            logger.warning("A rule names the label %r, which is not defined or switched off: it matches nothing", name)
-        return missing
+            problems = label_predictions.rule_label_problems(session, labels_by_rule)
+        for problem in problems:
+            logger.warning("%s", problem)
+        return problems
 
     @property
     def classifier(self) -> Classifier | None:

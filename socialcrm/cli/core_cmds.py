@@ -187,7 +187,7 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         for problem in err.problems:
             print(f"  {problem}", file=sys.stderr)
         return 2
-    for warning in config.warnings:
+    for warning in [*config.warnings, *rule_label_warnings(config)]:
         print(f"warning: {warning}", file=sys.stderr)
     enabled = sum(1 for s in config.sources if s.enabled)
     print(f"{path}: OK ({len(config.sources)} sources, {enabled} enabled; {len(config.rules)} rules)")
@@ -195,6 +195,44 @@ def cmd_check_config(args: argparse.Namespace) -> int:
         print(f"# environment (SOCIALCRM_SECTION__KEY) over file ({path}) over default")
         print_origins(config)
     return 0
+
+
+def rule_label_warnings(config: Config) -> list[str]:
+    """The labels enabled rules name that the database does not have switched on (what the daemon warns about at start).
+
+    Labels live in the database, not the config: the check reads it, never creates or upgrades it, and
+    says so when it cannot (no database yet, unreachable, or a schema without labels).
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from socialcrm.db import Database
+    from socialcrm.errors import DatabaseError
+    from socialcrm.rules.loader import compile_rules
+    from socialcrm.services.label_predictions import rule_label_problems
+
+    ruleset = compile_rules(list(config.rules), config.templates, webhooks={w.name for w in config.webhooks})
+    labels_by_rule = ruleset.labels_by_rule
+    if not labels_by_rule:
+        return []
+    url = config.database_url()
+    not_checked = "the labels that rules name were not checked"
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        if not Path(str(parsed.database)).exists():
+            return [f"{not_checked}: the database {parsed.database} does not exist yet (`socialcrm init` creates it)"]
+    try:
+        db = Database(url)
+    except DatabaseError as err:
+        return [f"{not_checked}: {err}"]
+    try:
+        with db.read() as session:
+            return [str(problem) for problem in rule_label_problems(session, labels_by_rule)]
+    except SQLAlchemyError as err:
+        reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
+        return [f"{not_checked}: cannot read them from {redact_url(url)} ({reason}; is it upgraded?)"]
+    finally:
+        db.dispose()
 
 
 def print_origins(config: Config) -> None:

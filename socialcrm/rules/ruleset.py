@@ -118,6 +118,16 @@ class RuleSet:
         conditions = [c for r in self.rules if r.enabled for c in r.conditions if isinstance(c, LabelCondition)]
         return sorted({name for condition in conditions for name in condition.labels})
 
+    @property
+    def labels_by_rule(self) -> dict[str, list[str]]:
+        """The custom labels each enabled rule names (rules that name none are left out), in rule order."""
+        named = {
+            r.name: sorted({name for c in r.conditions if isinstance(c, LabelCondition) for name in c.labels})
+            for r in self.rules
+            if r.enabled
+        }
+        return {rule: labels for rule, labels in named.items() if labels}
+
     def rule(self, name: str) -> Rule | None:
         """The rule called ``name``, if any."""
         return next((r for r in self.rules if r.name == name), None)

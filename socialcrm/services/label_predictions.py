@@ -7,7 +7,7 @@ the predictions of the labels it applies for the mentions it covers.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -138,11 +138,36 @@ def backfill(
     return BackfillPage(len(ids), found, next_before, skipped)
 
 
-def not_switched_on(session: Session, names: Iterable[str]) -> list[str]:
-    """Those of ``names`` that are no label or a label switched off (rules on them match nothing)."""
-    wanted = sorted(set(names))
-    on = set(session.exec(select(CustomLabel.name).where(col(CustomLabel.name).in_(wanted), col(CustomLabel.enabled))))
-    return [name for name in wanted if name not in on]
+@dataclass(frozen=True, slots=True)
+class RuleLabelProblem:
+    """A label an enabled rule names that is not defined, or switched off: a condition on it matches nothing."""
+
+    rule: str
+    label: str
+    defined: bool
+
+    def __str__(self) -> str:
+        if self.defined:
+            return f"rule {self.rule!r} names the label {self.label!r}, which is switched off: it matches nothing"
+        return f"rule {self.rule!r} names the label {self.label!r}, which is not defined: it matches nothing"
+
+
+def rule_label_problems(session: Session, labels_by_rule: Mapping[str, Sequence[str]]) -> list[RuleLabelProblem]:
+    """The labels rules name (``RuleSet.labels_by_rule``) that are not defined or not switched on, rule by rule.
+
+    The daemon logs them at start and on reload; ``socialcrm check-config`` prints them as warnings.
+    """
+    wanted = sorted({name for names in labels_by_rule.values() for name in names})
+    if not wanted:
+        return []
+    query = select(CustomLabel.name, CustomLabel.enabled).where(col(CustomLabel.name).in_(wanted))
+    enabled = {name: bool(on) for name, on in session.exec(query)}
+    return [
+        RuleLabelProblem(rule, name, name in enabled)
+        for rule, names in labels_by_rule.items()
+        for name in names
+        if not enabled.get(name)
+    ]
 
 
 def stale_count(session: Session, label: CustomLabel) -> int:

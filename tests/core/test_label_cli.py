@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from socialcrm.db import Database
+from socialcrm.models import CustomLabel
 from tests.core.test_cli import run
 
 CONFIG = '[database]\nurl = "sqlite:///crm.db"\n[web]\nenabled = false\n[classifier]\nkind = "lexicon"\n'
@@ -28,3 +30,51 @@ async def test_starter_labels_from_import_to_switched_on(tmp_path: Path) -> None
     assert code == 1 and "no mention with id 999" in err
     code, _, err = await run(tmp_path, "labels", "define", "Bug Report")
     assert code == 2 and "label name" in err
+
+
+LABEL_RULES = """
+[[rules]]
+name = "churn-ticket"
+[rules.when]
+label = ["churn", "cancel-intent"]
+[[rules.then]]
+action = "open_ticket"
+[[rules]]
+name = "lead-draft"
+[rules.when]
+label = ["purchase-intent"]
+[[rules.then]]
+action = "tag"
+tags = ["lead"]
+[[rules]]
+name = "old-rule"
+enabled = false
+[rules.when]
+label = ["gone"]
+[[rules.then]]
+action = "tag"
+tags = ["x"]
+"""
+
+
+async def test_check_config_warns_about_labels_rules_name_that_match_nothing(tmp_path: Path) -> None:
+    """The daemon's start-up warning, before the daemon runs: the rule and the label, as a warning (exit 0)."""
+    (tmp_path / "socialcrm.toml").write_text(CONFIG + LABEL_RULES)
+    code, out, err = await run(tmp_path, "check-config")
+    assert code == 0 and "OK" in out, err
+    assert f"the labels that rules name were not checked: the database {tmp_path / 'crm.db'} does not exist yet" in err
+    assert not (tmp_path / "crm.db").exists()  # checking created nothing
+
+    db = Database(f"sqlite:///{tmp_path / 'crm.db'}")
+    db.upgrade()
+    with db.write() as session:
+        session.add(CustomLabel(name="churn", enabled=True, head=b"\0" * 8, features="words-v1"))
+        session.add(CustomLabel(name="purchase-intent", enabled=False))
+    db.dispose()
+    code, out, err = await run(tmp_path, "check-config")
+    assert code == 0 and "OK" in out, err
+    warnings = sorted(line for line in err.splitlines() if line.startswith("warning: "))
+    assert warnings == [
+        "warning: rule 'churn-ticket' names the label 'cancel-intent', which is not defined: it matches nothing",
+        "warning: rule 'lead-draft' names the label 'purchase-intent', which is switched off: it matches nothing",
+    ]

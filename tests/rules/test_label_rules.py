@@ -73,12 +73,32 @@ def test_rules_without_labels_do_not_read_them() -> None:
 
 
 def test_the_labels_rules_name_and_which_of_them_are_not_switched_on(db) -> None:
-    from socialcrm.services.label_predictions import not_switched_on
+    from socialcrm.services.label_predictions import RuleLabelProblem, rule_label_problems
 
-    rules = f.ruleset(f.config(RULE + RULE.replace("churn-ticket", "lead").replace('["churn"]', '["purchase-intent"]')))
-    assert rules.label_names == ["churn", "purchase-intent"]
+    lead = RULE.replace("churn-ticket", "lead").replace('["churn"]', '["purchase-intent", "upsell"]')
+    rules = f.ruleset(f.config(RULE + lead))
+    assert rules.label_names == ["churn", "purchase-intent", "upsell"]
+    assert rules.labels_by_rule == {"churn-ticket": ["churn"], "lead": ["purchase-intent", "upsell"]}
     with db.write() as session:
         session.add(CustomLabel(name="churn", enabled=True, head=b"\0" * 8, features="words-v1"))
         session.add(CustomLabel(name="purchase-intent", enabled=False))
     with db.read() as session:
-        assert not_switched_on(session, rules.label_names) == ["purchase-intent"]
+        assert rule_label_problems(session, rules.labels_by_rule) == [
+            RuleLabelProblem("lead", "purchase-intent", defined=True),
+            RuleLabelProblem("lead", "upsell", defined=False),
+        ]
+
+
+async def test_the_daemon_warns_at_start_with_the_rule_and_the_label(db, caplog: pytest.LogCaptureFixture) -> None:
+    from socialcrm.runtime import Runtime
+
+    lead = RULE.replace("churn-ticket", "lead").replace('["churn"]', '["purchase-intent"]')
+    cfg = f.config(f'[database]\nurl = "{db.url}"\n[classifier]\nkind = "lexicon"\n{RULE}{lead}')
+    with db.write() as session:
+        session.add(CustomLabel(name="churn", enabled=True, head=b"\0" * 8, features="words-v1"))
+    with caplog.at_level("WARNING", logger="socialcrm.runtime"):
+        runtime = await Runtime.open(cfg, db=db)
+        await runtime.close()
+    assert [r.getMessage() for r in caplog.records if r.name == "socialcrm.runtime"] == [
+        "rule 'lead' names the label 'purchase-intent', which is not defined: it matches nothing"
+    ]
