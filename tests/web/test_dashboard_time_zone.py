@@ -105,3 +105,29 @@ async def test_the_server_default_zone_and_the_browser_cookie(aiohttp_client, db
     assert await _clicks(client, await (await client.get(f"/dashboard?{RANGE}")).text()) == BERLIN_DAYS
     client.session.cookie_jar.update_cookies({"tz": "UTC"})  # the browser's zone comes before the server's
     assert await _clicks(client, await (await client.get(f"/dashboard?{RANGE}")).text()) == UTC_DAYS
+
+
+def _csv_days(csv: str) -> dict[date, int]:
+    rows = [line.split(",") for line in csv.splitlines()[1:]]
+    return {date.fromisoformat(day): int(n) for day, dimension, key, n in rows if dimension == "source" and int(n)}
+
+
+async def test_the_csv_export_counts_the_readers_days_when_asked(aiohttp_client, db):
+    """Exports keep UTC days (a contract); ``tz`` asks for a zone's days; the page's export links pass the reader's."""
+    make_users(db)
+    _seed(db)
+    client = await aiohttp_client(create_app(parse_config(CONFIG_TOML), db))
+    csrf = await login(client, "marketing")
+    await client.post("/me/time-zone", data={"csrf_token": csrf, "time_zone": "Europe/Berlin"})
+    assert _csv_days(await (await client.get(f"/dashboard/export.csv?{RANGE}")).text()) == UTC_DAYS
+    berlin = await client.get(f"/dashboard/export.csv?{RANGE}&tz=Europe/Berlin")
+    assert berlin.status == 200 and _csv_days(await berlin.text()) == BERLIN_DAYS
+    # The page's own export links: the reader's zone, so the file counts what the charts show.
+    html = await (await client.get(f"/dashboard?{RANGE}")).text()
+    links = re.findall(r'href="(/dashboard/export\.csv\?[^"]*)"', html)
+    assert len(links) == 2 and all("tz=Europe%2FBerlin" in link for link in links), links
+    exported = await (await client.get(links[0].replace("&amp;", "&"))).text()
+    assert _csv_days(exported) == BERLIN_DAYS
+    bad = await client.get(f"/dashboard/export.csv?{RANGE}&tz=Mars/Olympus")
+    text = await bad.text()
+    assert bad.status == 400 and "Mars/Olympus" in text and "is not an IANA time zone name" in text

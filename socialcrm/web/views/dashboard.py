@@ -17,6 +17,7 @@ from markupsafe import Markup
 
 from socialcrm.models import SENTIMENT_LABELS, utcnow
 from socialcrm.services.exports import PLAIN_CSV, CsvStyle, csv_writer
+from socialcrm.timezones import zone as zone_named
 from socialcrm.web import charts, deltas, i18n
 from socialcrm.web.middleware import DB_KEY
 from socialcrm.web.queries.dashboard import Dashboard, Focus, build_dashboard, export_rows
@@ -253,19 +254,35 @@ def _spreadsheet_safe(value: str) -> str:
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
+def _export_zone(request: web.Request) -> tzinfo:
+    """The zone whose days an export counts: ``tz`` (an IANA name such as Europe/Berlin), else UTC."""
+    name = request.query.get("tz", "").strip()
+    if not name:
+        return UTC
+    found = zone_named(name)
+    if found is None:
+        raise web.HTTPBadRequest(text=f"tz: {name[:64]!r} is not an IANA time zone name such as Europe/Berlin")
+    return found
+
+
 @routes.get("/dashboard/export.csv")
 @requires("marketing")
 async def export_csv(request: web.Request) -> web.Response:
     """The dashboard's series as a CSV download (cells that a spreadsheet would run as formulas are defused).
 
-    Like every export its days are UTC days (a contract), whatever zone the page shows.
+    Its days are UTC days, like every export's (a contract), unless ``tz`` names an IANA zone: then
+    the range and the buckets are that zone's days, as on the page (whose export links pass the
+    reader's zone).
     """
     now = utcnow()
-    start, end, _preset = date_range(request, now)
+    days_in = _export_zone(request)
+    start, end, _preset = date_range(request, now, days_in)
     focus = focus_of(request)
-    rollup = request.app[ROLLUP_KEY].of(UTC)
+    rollup = request.app[ROLLUP_KEY].of(days_in)
     brand = brand_terms(request)
-    board = await request.app[DB_KEY].run_read(lambda s: build_dashboard(s, start, end, now, focus, rollup, brand))
+    board = await request.app[DB_KEY].run_read(
+        lambda s: build_dashboard(s, start, end, now, focus, rollup, brand, days_in)
+    )
     out = io.StringIO()
     style = CsvStyle.for_spreadsheet(language_of(request)) if request.query.get("excel") == "1" else PLAIN_CSV
     writer = csv_writer(out, style, line_end="\r\n")
