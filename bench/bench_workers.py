@@ -294,7 +294,9 @@ async def one_run(admin_url: str, farm: FeedFarm, workers_count: int, concurrenc
             in_flight=in_flight,
         )
     finally:
-        await workers.stop_all()
+        codes = await workers.stop_all()
+        if any(codes):
+            print(f"  workers exited with codes {codes} (logs in {folder}): {workers.log()[-1000:]}", flush=True)
         db.dispose()
         drop_database(admin_url, url)
 

@@ -3,12 +3,13 @@
 The feeds and the webhook receiver (``FeedFarm``) and the rules are tests/feeds.py's, shared with the
 pipeline and soak tests and bench/bench_ingest.py; they are imported here for the worker suites.
 ``Workers`` starts, kills and stops real ``socialcrm worker`` processes, and tells which process
-holds which job.
+holds which job; a worker that exited on its own before the stop is logged and its exit code returned.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import sys
@@ -20,6 +21,8 @@ from sqlalchemy import text
 
 from socialcrm.db import Database
 from tests.feeds import RULES, FeedFarm
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["FeedFarm", "Workers", "client_pid", "pids", "running_jobs_by_pid", "scalar", "wait_for", "write_config"]
 
@@ -53,6 +56,7 @@ class Workers:
 
     folder: Path
     started: list[asyncio.subprocess.Process] = field(default_factory=list)
+    killed: set[int] = field(default_factory=set)  # pids killed on purpose (kill): their exit is expected
 
     async def start(self, count: int = 1, *args: str) -> list[asyncio.subprocess.Process]:
         """Start ``count`` more workers."""
@@ -84,15 +88,33 @@ class Workers:
 
     async def kill(self, proc: asyncio.subprocess.Process) -> None:
         """kill -9: no chance to finish anything."""
+        self.killed.add(proc.pid)
         proc.send_signal(signal.SIGKILL)
         await proc.wait()
 
     async def stop_all(self, timeout: float = 60) -> list[int]:
-        """SIGTERM every live worker; return their exit codes."""
+        """SIGTERM every live worker; return the exit code of every worker not killed on purpose, in start order.
+
+        A worker that had exited on its own before (a crash, a refused start) is logged with its number,
+        pid, code and log file, and its code is among those returned: ``codes == [0] * n`` fails on it.
+        """
         alive = self.alive()
         for proc in alive:
             proc.send_signal(signal.SIGTERM)
-        return [await asyncio.wait_for(p.wait(), timeout) for p in alive]
+        for proc in alive:
+            await asyncio.wait_for(proc.wait(), timeout)
+        codes = []
+        for number, proc in enumerate(self.started):
+            if proc.pid in self.killed:
+                continue
+            code = proc.returncode if proc.returncode is not None else await proc.wait()
+            if proc not in alive:
+                log = self.folder / f"worker-{number}.log"
+                logger.warning(
+                    "worker %d (pid %d) had exited on its own with code %d; its log: %s", number, proc.pid, code, log
+                )
+            codes.append(code)
+        return codes
 
     def log(self) -> str:
         """Every worker's log, one after the other."""
