@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
+from sqlalchemy import insert, update
 from sqlmodel import col, func, select
 
 from socialcrm.config import LinkingConfig
 from socialcrm.db import Database
 from socialcrm.errors import ConflictError
 from socialcrm.linking import link_mention, normalize_handle, normalize_phone
-from socialcrm.linking.fuzzy import candidate_statement
+from socialcrm.linking.fuzzy import MAX_CANDIDATES, NameQuery, candidate_statement, fuzzy_matches_batch
 from socialcrm.linking.link import earlier_suggestions_statement
-from socialcrm.models import ContactPoint, Customer, Identity, LinkSuggestion, Mention, MergeCandidate, Order
+from socialcrm.models import (
+    ContactPoint,
+    Customer,
+    Identity,
+    LinkSuggestion,
+    Mention,
+    MergeCandidate,
+    Order,
+    table_of,
+)
 from socialcrm.models.crm import number_key
 from socialcrm.services import imports, links
 from tests.rules import factories as f
@@ -316,3 +328,50 @@ def test_name_candidates_and_earlier_suggestions_are_read_through_selective_inde
             assert "SEARCH contactpoint USING" in plan and "(kind=? AND value=?)" in plan, plan
     finally:
         db.dispose()
+
+
+NEW_CUSTOMER = {
+    "tags": [],
+    "consent_marketing": False,
+    "consent_contact": True,
+    "is_prospect": False,
+    "created_at": datetime(2026, 1, 1, tzinfo=UTC),
+    "updated_at": datetime(2026, 1, 1, tzinfo=UTC),
+}
+
+
+def test_a_names_candidates_do_not_depend_on_the_other_names_in_its_batch(db) -> None:
+    """A common name with more candidates than the limit keeps the same, lowest-id ones, and leaves the others theirs.
+
+    The candidates of a batch's names came from one query with one LIMIT and no ORDER BY: 2,000
+    namesakes of "Anna Schmidt" used it up, and "Bernd Schmidt", a customer, was not suggested for a
+    post of his that happened to share the batch. Each key now keeps its own lowest ids.
+    """
+    table = table_of(Customer)
+    with db.write() as session:
+        session.execute(
+            insert(table),
+            [
+                {**NEW_CUSTOMER, "customer_ref": f"anna-{i:04d}", "name": "Anna Schmidt", "fuzzy_key": "862|06"}
+                for i in range(4 * MAX_CANDIDATES)  # the old LIMIT of a batch of two names (four keys)
+            ],
+        )
+        bernd = f.customer(session, "bernd", "Bernd Schmidt")
+        assert bernd.fuzzy_key == "862|1762"
+        bernd_id = bernd.id
+    queries = [NameQuery("Anna Schmidt", ()), NameQuery("Bernd Schmidt", ())]
+    with db.read() as session:
+        alone = fuzzy_matches_batch(session, queries[1:], 0.85)[0]
+        together = fuzzy_matches_batch(session, queries, 0.85)
+        rows = list(session.execute(candidate_statement(["862|06"], [])))
+    assert [m.customer_id for m in alone] == [bernd_id]
+    assert together[1] == alone
+    lowest = sorted(row.id for row in rows)
+    assert len(rows) == MAX_CANDIDATES and lowest == list(range(lowest[0], lowest[0] + MAX_CANDIDATES))
+    assert [m.customer_id for m in together[0]] == lowest[:3]  # namesakes: the same score, the lowest ids first
+    # Records merged away take no place: the next ids come in.
+    with db.write() as session:
+        session.execute(update(table).where(table.c.id.in_(lowest[:10])).values(merged_into_id=bernd_id))
+    with db.read() as session:
+        kept = sorted(row.id for row in session.execute(candidate_statement(["862|06"], [])))
+    assert kept == list(range(lowest[10], lowest[10] + MAX_CANDIDATES))

@@ -4,6 +4,10 @@ Candidates come from an index, never a scan: customers whose name sounds like th
 first and last word (``customer.fuzzy_key``, Kölner Phonetik: ``models/name_keys.py``), at most
 ``MAX_CANDIDATES`` per name. rapidfuzz then scores that short list: the better of the plain and the
 word-order-insensitive similarity of the folded names. A company named in the text adds a bonus.
+
+Which candidates a common name keeps is fixed, whatever else is in the batch: those whose key is
+one of the name's exact keys before those found by an initial's key prefix, each by customer id
+(the oldest records first), ``MAX_CANDIDATES`` per key read from the database.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rapidfuzz import fuzz
-from sqlalchemy import ColumnElement, Select, and_, or_, select
+from sqlalchemy import ColumnElement, Select, and_, func, or_, select
 from sqlmodel import Session
 
 from socialcrm.linking.normalize import normalize_name
@@ -72,10 +76,12 @@ def fuzzy_matches_batch(session: Session, queries: Sequence[NameQuery], min_scor
     floor = max(0.0, min_score - COMPANY_BONUS)
     out: list[list[FuzzyMatch]] = []
     for query, (keys, found_prefixes) in zip(queries, keyed, strict=True):
-        pool = {c for k in keys for c in candidates.get(k, ())}
-        for prefix in found_prefixes:
-            pool.update(c for key, rows in candidates.items() if key.startswith(prefix) for c in rows)
-        out.append(_score(query, sorted(pool)[:MAX_CANDIDATES], floor, min_score))
+        closest = {c for k in keys for c in candidates.get(k, ())}
+        by_prefix = {
+            c for p in found_prefixes for key, rows in candidates.items() if key.startswith(p) for c in rows
+        } - closest
+        pool = (sorted(closest) + sorted(by_prefix))[:MAX_CANDIDATES]
+        out.append(_score(query, pool, floor, min_score))
     return out
 
 
@@ -90,17 +96,24 @@ _Candidate = tuple[int, str, str | None]
 
 
 def candidate_statement(exact: Sequence[str], prefixes: Sequence[str]) -> Select[Any]:
-    """The customers with these keys or key prefixes, through ``ix_customer_fuzzy_key`` only.
+    """The customers with these keys or key prefixes, through ``ix_customer_fuzzy_key`` only: per key the lowest ids.
 
-    Whether a row is a prospect or merged away is read, not filtered on: SQLite without statistics
-    would otherwise walk ``ix_customer_is_prospect`` (every customer) instead of the key's index.
+    Each key keeps its ``MAX_CANDIDATES`` lowest ids among the records not merged away (a window over
+    the key's rows), so a key shared by thousands of namesakes neither crowds out the other keys of a
+    batch (one LIMIT over all of them did) nor keeps an arbitrary set. Whether a row is a prospect is
+    read, not filtered on: SQLite without statistics would otherwise walk ``ix_customer_is_prospect``
+    (every customer) instead of the key's index (prospects have no key anyway; ``merged_into_id`` has
+    no index to mislead it).
     """
     table = table_of(Customer)
     key = table.c.fuzzy_key
     wanted: list[ColumnElement[bool]] = [key.in_(exact)] if exact else []
     wanted += [and_(key >= p, key < prefix_end(p)) for p in prefixes]
+    rank = func.row_number().over(partition_by=key, order_by=table.c.id).label("rank")
     columns = (key, table.c.id, table.c.name, table.c.company, table.c.merged_into_id, table.c.is_prospect)
-    return select(*columns).where(or_(*wanted)).limit(MAX_CANDIDATES * (len(exact) + len(prefixes)))
+    ranked = select(*columns, rank).where(or_(*wanted), table.c.merged_into_id.is_(None)).subquery("ranked")
+    kept = [ranked.c[c.name] for c in columns]
+    return select(*kept).where(ranked.c.rank <= MAX_CANDIDATES)
 
 
 def _candidates(session: Session, exact: list[str], prefixes: list[str]) -> dict[str, list[_Candidate]]:
