@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 from sqlmodel import SQLModel, select
 
-from socialcrm.db import Database, redact_url
+from socialcrm.db import Database, insert_missing, redact_url
 from socialcrm.jobs.schema import include_name
-from socialcrm.models import SourceState
+from socialcrm.models import Mention, SourceState, table_of
 
 
 def test_migrations_match_the_models(db: Database) -> None:
@@ -109,3 +109,61 @@ def test_failed_write_rolls_back(db: Database) -> None:
 
 def test_redact_url_hides_password() -> None:
     assert "s3cret" not in redact_url("postgresql+psycopg://bob:s3cret@db.example/crm")
+
+
+def _mention_row(n: int, **changes: object) -> dict[str, object]:
+    row: dict[str, object] = {
+        "source": "s",
+        "source_type": "feed",
+        "external_id": f"e{n}",
+        "url": "",
+        "kind": "post",
+        "thread_id": f"e{n}",
+        "parent_id": None,
+        "author": "anna",
+        "author_name": None,
+        "author_url": None,
+        "title": None,
+        "text": f"post {n} ' \" \\ ünïcödé",
+        "truncated": False,
+        "language": "de",
+        "sentiment": "negative",
+        "sentiment_score": 0.25,
+        "classifier": "lexicon",
+        "customer_id": None,
+        "link_method": None,
+        "link_confidence": None,
+        "group": "shop",
+        "tags": ["a", "b"],
+        "author_metrics": {"followers": 3.0},
+        "raw": None,
+        "published_at": datetime(2026, 11, 1, 12, n, tzinfo=timezone(timedelta(hours=1))),
+        "fetched_at": datetime(2026, 11, 1, 12, 0, tzinfo=UTC),
+        "erased_at": None,
+    }
+    row.update(changes)
+    return row
+
+
+def test_insert_missing_stores_a_batch_as_it_stores_rows_one_by_one(db: Database) -> None:
+    """Many rows at once (one unnest insert on PostgreSQL) store what one row at a time stores, ids in order."""
+    table, key = table_of(Mention), ["source", "external_id"]
+    batch = [_mention_row(n, raw={"k": [n]} if n % 2 else None, title="t" if n == 2 else None) for n in range(4)]
+    with db.write() as session:
+        singly = [insert_missing(session, table, [dict(row, source="single")], key, ["id"]) for row in batch]
+        inserted = insert_missing(session, table, batch, key, ["id", "external_id"])
+        again = insert_missing(session, table, [*batch[:2], _mention_row(9)], key, ["external_id"])
+    assert [len(found) for found in singly] == [1, 1, 1, 1]
+    assert [external_id for _, external_id in sorted(inserted)] == ["e0", "e1", "e2", "e3"]  # ids in the order given
+    assert again == [("e9",)]  # rows stored already are skipped, without an error, and not returned
+    columns = [c for c in table.columns if c.key not in ("id", "source")]
+    with db.read() as session:
+        rows = session.execute(select(*columns).where(table.c.external_id != "e9").order_by(table.c.source, table.c.id))
+        stored = [tuple(row) for row in rows]
+        nulls = session.execute(text("SELECT source, raw IS NULL FROM mention ORDER BY source, id")).all()
+    assert stored[:4] == stored[4:]
+    assert stored[0][columns.index(table.c.published_at)] == datetime(2026, 11, 1, 11, 0, tzinfo=UTC)
+    assert stored[1][columns.index(table.c.raw)] == {"k": [1]}
+    assert [isnull for source, isnull in nulls if source == "s"][:4] == [
+        isnull for source, isnull in nulls if source == "single"
+    ]
