@@ -10,10 +10,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 # What `socialcrm run` and `socialcrm worker` do at start, up to their first poll: the command line,
-# the daemon and worker modules, and a Runtime (classifier, rules, label enricher) on a fresh database.
+# the daemon, worker and web app modules, and a Runtime (classifier, rules, label enricher) on a fresh database.
 START = """
 import asyncio, json, sys
-import socialcrm.cli, socialcrm.cli.serve_cmds, socialcrm.daemon, socialcrm.jobs.worker
+import socialcrm.cli, socialcrm.cli.serve_cmds, socialcrm.daemon, socialcrm.jobs.worker, socialcrm.web.app
 from socialcrm.config import parse_config
 from socialcrm.runtime import Runtime
 
