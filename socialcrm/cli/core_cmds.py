@@ -203,11 +203,13 @@ def rule_label_warnings(config: Config) -> list[str]:
     Labels live in the database, not the config: the check reads it, never creates or upgrades it, and
     says so when it cannot (no database yet, unreachable, or a schema without labels).
     """
+    from sqlalchemy import inspect
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import SQLAlchemyError
 
     from socialcrm.db import Database
     from socialcrm.errors import DatabaseError
+    from socialcrm.models import CustomLabel, table_of
     from socialcrm.rules.loader import compile_rules
     from socialcrm.services.label_predictions import rule_label_problems
 
@@ -221,16 +223,22 @@ def rule_label_warnings(config: Config) -> list[str]:
     if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
         if not Path(str(parsed.database)).exists():
             return [f"{not_checked}: the database {parsed.database} does not exist yet (`socialcrm init` creates it)"]
+    if parsed.get_backend_name() == "postgresql" and "connect_timeout" not in parsed.query:
+        # A server that does not answer must not hold up a config check for minutes.
+        url = parsed.update_query_dict({"connect_timeout": "10"}).render_as_string(hide_password=False)
     try:
         db = Database(url)
     except DatabaseError as err:
         return [f"{not_checked}: {err}"]
+    shown = redact_url(config.database_url())
     try:
         with db.read() as session:
+            if not inspect(session.connection()).has_table(table_of(CustomLabel).name):
+                return [f"{not_checked}: the database {shown} has no labels yet (`socialcrm db upgrade` adds them)"]
             return [str(problem) for problem in rule_label_problems(session, labels_by_rule)]
     except SQLAlchemyError as err:
         reason = str(getattr(err, "orig", None) or err).strip().splitlines()[0]
-        return [f"{not_checked}: cannot read them from {redact_url(url)} ({reason}; is it upgraded?)"]
+        return [f"{not_checked}: cannot read the database {shown}: {reason}"]
     finally:
         db.dispose()
 

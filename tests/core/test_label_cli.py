@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from sqlalchemy import text
+
 from socialcrm.db import Database
 from socialcrm.models import CustomLabel
 from tests.core.test_cli import run
@@ -66,6 +68,10 @@ async def test_check_config_warns_about_labels_rules_name_that_match_nothing(tmp
     assert not (tmp_path / "crm.db").exists()  # checking created nothing
 
     db = Database(f"sqlite:///{tmp_path / 'crm.db'}")
+    with db.write() as session:  # a database of another program, or before `socialcrm db upgrade`
+        session.execute(text("CREATE TABLE other (id INTEGER)"))
+    code, _, err = await run(tmp_path, "check-config")
+    assert code == 0 and "the labels that rules name were not checked" in err and "`socialcrm db upgrade`" in err, err
     db.upgrade()
     with db.write() as session:
         session.add(CustomLabel(name="churn", enabled=True, head=b"\0" * 8, features="words-v1"))
@@ -78,3 +84,11 @@ async def test_check_config_warns_about_labels_rules_name_that_match_nothing(tmp
         "warning: rule 'churn-ticket' names the label 'cancel-intent', which is not defined: it matches nothing",
         "warning: rule 'lead-draft' names the label 'purchase-intent', which is switched off: it matches nothing",
     ]
+
+    # A server that cannot be reached: said, and the config is still OK.
+    (tmp_path / "socialcrm.toml").write_text(
+        CONFIG.replace("sqlite:///crm.db", "postgresql+psycopg://nobody:secret@127.0.0.1:1/crm") + LABEL_RULES
+    )
+    code, out, err = await run(tmp_path, "check-config")
+    assert code == 0 and "OK" in out, err
+    assert "the labels that rules name were not checked: cannot read the database" in err and "secret" not in err
