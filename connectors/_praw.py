@@ -91,7 +91,7 @@ def guarded_session(guard: NetworkGuard) -> requests.Session:
             return checked_socket(self, lambda: super(CheckedHTTPSConnection, self)._new_conn())
 
     def checked_socket(conn: urllib3.connection.HTTPConnection, connect: Callable[[], socket.socket]) -> socket.socket:
-        host, port = conn._dns_host, conn.port or 0  # noqa: SLF001 - the name urllib3 connects to
+        host, port = conn._dns_host, conn.port or 0  # the name urllib3 connects to
         try:
             addresses = {str(info[4][0]) for info in socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)}
         except OSError:
