@@ -59,6 +59,21 @@ class Classifier(Protocol):
         ...
 
 
+@runtime_checkable
+class LaneClassifier(Protocol):
+    """A classifier that runs best as ``lanes`` threads side by side, each prepared by ``prepare_lane``.
+
+    Optional: a classifier without ``lanes`` runs on one thread. The daemon starts ``lanes`` threads,
+    calls ``prepare_lane`` once on each before it classifies there, and gives each thread whole batches.
+    """
+
+    lanes: int
+
+    def prepare_lane(self) -> None:
+        """Set up the calling thread as one lane (e.g. torch on one core)."""
+        ...
+
+
 class ClassifierFactory(Protocol):
     """What an entry point in ``socialcrm.classifiers`` loads: ``cls(options)`` builds one."""
 

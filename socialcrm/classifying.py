@@ -1,9 +1,12 @@
-"""The sentiment classifier of a running instance: loaded when first needed, run on one worker thread.
+"""The sentiment classifier of a running instance: loaded when first needed, run on its own threads.
 
-One thread runs every classification, batch after batch, while the database work of batches already
-classified goes on in other threads: classifying the next batch overlaps with storing the previous
-one, and the model never competes with itself for the cores. ``socialcrm poll --once`` builds its
-classifier lazily, so a poll that finds nothing new never loads a model.
+A classifier that runs best side by side (``classifiers.base.LaneClassifier``: the default one, a
+lane per torch thread, each on one core) gets that many threads; any other gets one. Each thread
+classifies whole batches, batch after batch, while the database work of batches already classified
+goes on in other threads: classifying the next batches overlaps with storing the previous ones. A
+core taken by that work slows one lane for the time taken; with one thread of two torch threads,
+every operation of both would wait for it. ``socialcrm poll --once`` builds its classifier lazily,
+so a poll that finds nothing new never loads a model.
 """
 
 from __future__ import annotations
@@ -14,14 +17,17 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from classifiers.base import Analysis, Classifier, ClassifierError
+from classifiers.base import Analysis, Classifier, ClassifierError, LaneClassifier
 
 logger = logging.getLogger(__name__)
 FAILURES = (ClassifierError, RuntimeError, ValueError)
 
 
+LANES_START_SECONDS = 60.0
+
+
 class Classification:
-    """A classifier (given, or built on first use) and the one thread it runs on."""
+    """A classifier (given, or built on first use) and the threads it runs on (its lanes, else one)."""
 
     def __init__(
         self,
@@ -36,6 +42,7 @@ class Classification:
         self._build = build
         self.batch_size = batch_size
         self._lock = threading.Lock()
+        self._lanes_lock = threading.Lock()
         self._failure: ClassifierError | None = None
         self._executor: ThreadPoolExecutor | None = None
 
@@ -62,10 +69,25 @@ class Classification:
         """Analyse ``texts`` on the classifier's thread; a text the classifier fails on gets None."""
         if not texts:
             return []
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="classifier")
+        executor = self._executor
+        if executor is None:
+            executor = await asyncio.to_thread(self._started)  # builds the classifier on first need
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self.analyse_now, list(texts), list(hints))
+        return await loop.run_in_executor(executor, self.analyse_now, list(texts), list(hints))
+
+    @property
+    def lanes(self) -> int:
+        """Threads that classify side by side: the loaded classifier's lanes, else 1."""
+        classifier = self._classifier
+        return max(1, int(classifier.lanes)) if isinstance(classifier, LaneClassifier) else 1
+
+    def _started(self) -> ThreadPoolExecutor:
+        """The classifier's threads, each prepared as a lane before any of them classifies (blocking)."""
+        classifier = self.classifier()
+        with self._lanes_lock:
+            if self._executor is None:
+                self._executor = _start_lanes(classifier, self.lanes)
+            return self._executor
 
     def analyse_now(self, texts: Sequence[str], hints: Sequence[str | None]) -> list[Analysis | None]:
         """Analyse in chunks of ``batch_size`` on the calling thread; a failing chunk is retried text by text."""
@@ -92,7 +114,24 @@ class Classification:
         return out
 
     def close(self) -> None:
-        """Let the worker thread end (after the classification in progress)."""
+        """Let the classifier's threads end (after the classifications in progress)."""
         if self._executor is not None:
             self._executor.shutdown(wait=False)
             self._executor = None
+
+
+def _start_lanes(classifier: Classifier, lanes: int) -> ThreadPoolExecutor:
+    """``lanes`` threads, every one prepared (``prepare_lane``) before the first batch reaches any.
+
+    Preparing changes torch's per-thread settings, which must not happen while another lane computes.
+    """
+    if not isinstance(classifier, LaneClassifier):
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="classifier")
+    executor = ThreadPoolExecutor(
+        max_workers=lanes, thread_name_prefix="classifier", initializer=classifier.prepare_lane
+    )
+    # Each waiting task holds its thread, so the pool starts a new thread (and runs its initializer) for the next.
+    everyone = threading.Barrier(lanes)
+    for started in [executor.submit(everyone.wait, LANES_START_SECONDS) for _ in range(lanes)]:
+        started.result()
+    return executor
