@@ -12,7 +12,14 @@ from socialcrm.config import LinkingConfig
 from socialcrm.db import Database
 from socialcrm.errors import ConflictError
 from socialcrm.linking import link_mention, normalize_handle, normalize_phone
-from socialcrm.linking.fuzzy import MAX_CANDIDATES, NameQuery, candidate_statement, fuzzy_matches_batch
+from socialcrm.linking.fuzzy import (
+    MAX_CANDIDATES,
+    NameQuery,
+    _candidates,
+    candidate_statement,
+    fuzzy_matches_batch,
+    ranked_candidate_statement,
+)
 from socialcrm.linking.link import earlier_suggestions_statement
 from socialcrm.models import (
     ContactPoint,
@@ -316,8 +323,10 @@ def test_name_candidates_and_earlier_suggestions_are_read_through_selective_inde
     try:
         with db.read() as session:
             connection = session.connection()
-            names = _plan(connection, candidate_statement(["862|06", "06|862"], ["862|0"]))
-            assert "ix_customer_fuzzy_key" in names and "ix_customer_is_prospect" not in names, names
+            for statement in (candidate_statement, ranked_candidate_statement):
+                names = _plan(connection, statement(["862|06", "06|862"], ["862|0"]))
+                assert "ix_customer_fuzzy_key" in names and "ix_customer_is_prospect" not in names, names
+                assert "SCAN customer" not in names, names
             earlier = _plan(connection, earlier_suggestions_statement(["anna_s", "ben"], [1, 2, 3]))
             assert "ix_linksuggestion_customer_id" in earlier and "ix_linksuggestion_status" not in earlier, earlier
             # E-mails in posts: the unique (kind, value, customer_id) index, since ix_contactpoint_value is gone.
@@ -345,7 +354,8 @@ def test_a_names_candidates_do_not_depend_on_the_other_names_in_its_batch(db) ->
 
     The candidates of a batch's names came from one query with one LIMIT and no ORDER BY: 2,000
     namesakes of "Anna Schmidt" used it up, and "Bernd Schmidt", a customer, was not suggested for a
-    post of his that happened to share the batch. Each key now keeps its own lowest ids.
+    post of his that happened to share the batch. Each key now keeps its own lowest ids, whether the
+    plain read held every row (the cut is made in Python) or the database ranked them (past the bound).
     """
     table = table_of(Customer)
     with db.write() as session:
@@ -362,16 +372,18 @@ def test_a_names_candidates_do_not_depend_on_the_other_names_in_its_batch(db) ->
     queries = [NameQuery("Anna Schmidt", ()), NameQuery("Bernd Schmidt", ())]
     with db.read() as session:
         alone = fuzzy_matches_batch(session, queries[1:], 0.85)[0]
-        together = fuzzy_matches_batch(session, queries, 0.85)
-        rows = list(session.execute(candidate_statement(["862|06"], [])))
+        together = fuzzy_matches_batch(session, queries, 0.85)  # past the bound: ranked by the database
+        ranked = sorted(row.id for row in session.execute(ranked_candidate_statement(["862|06"], [])))
+        # Under the bound (six keys): every row read, the same cut made here.
+        plain = _candidates(session, ["06|862", "1762|862", "862|06", "862|1762", "x|1", "x|2"], [])
     assert [m.customer_id for m in alone] == [bernd_id]
     assert together[1] == alone
-    lowest = sorted(row.id for row in rows)
-    assert len(rows) == MAX_CANDIDATES and lowest == list(range(lowest[0], lowest[0] + MAX_CANDIDATES))
-    assert [m.customer_id for m in together[0]] == lowest[:3]  # namesakes: the same score, the lowest ids first
+    assert len(ranked) == MAX_CANDIDATES and ranked == list(range(ranked[0], ranked[0] + MAX_CANDIDATES))
+    assert [c[0] for c in plain["862|06"]] == ranked and [c[0] for c in plain["862|1762"]] == [bernd_id]
+    assert [m.customer_id for m in together[0]] == ranked[:3]  # namesakes: the same score, the lowest ids first
     # Records merged away take no place: the next ids come in.
     with db.write() as session:
-        session.execute(update(table).where(table.c.id.in_(lowest[:10])).values(merged_into_id=bernd_id))
+        session.execute(update(table).where(table.c.id.in_(ranked[:10])).values(merged_into_id=bernd_id))
     with db.read() as session:
-        kept = sorted(row.id for row in session.execute(candidate_statement(["862|06"], [])))
-    assert kept == list(range(lowest[10], lowest[10] + MAX_CANDIDATES))
+        kept = sorted(row.id for row in session.execute(ranked_candidate_statement(["862|06"], [])))
+    assert kept == list(range(ranked[10], ranked[10] + MAX_CANDIDATES))

@@ -13,7 +13,7 @@ one of the name's exact keys before those found by an initial's key prefix, each
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,37 +95,77 @@ def _keys(name: str) -> tuple[list[str], list[str]]:
 _Candidate = tuple[int, str, str | None]
 
 
-def candidate_statement(exact: Sequence[str], prefixes: Sequence[str]) -> Select[Any]:
-    """The customers with these keys or key prefixes, through ``ix_customer_fuzzy_key`` only: per key the lowest ids.
+def _key_filter(exact: Sequence[str], prefixes: Sequence[str]) -> ColumnElement[bool]:
+    key = table_of(Customer).c.fuzzy_key
+    wanted: list[ColumnElement[bool]] = [key.in_(exact)] if exact else []
+    wanted += [and_(key >= p, key < prefix_end(p)) for p in prefixes]
+    return or_(*wanted)
 
-    Each key keeps its ``MAX_CANDIDATES`` lowest ids among the records not merged away (a window over
-    the key's rows), so a key shared by thousands of namesakes neither crowds out the other keys of a
-    batch (one LIMIT over all of them did) nor keeps an arbitrary set. Whether a row is a prospect is
-    read, not filtered on: SQLite without statistics would otherwise walk ``ix_customer_is_prospect``
-    (every customer) instead of the key's index (prospects have no key anyway; ``merged_into_id`` has
-    no index to mislead it).
+
+def candidate_statement(exact: Sequence[str], prefixes: Sequence[str]) -> Select[Any]:
+    """The customers with these keys or key prefixes through ``ix_customer_fuzzy_key`` only, one past the bound at most.
+
+    Whether a row is a prospect or merged away is read, not filtered on: SQLite without statistics
+    would otherwise walk ``ix_customer_is_prospect`` (every customer) instead of the key's index.
+    """
+    table = table_of(Customer)
+    columns = (
+        table.c.fuzzy_key,
+        table.c.id,
+        table.c.name,
+        table.c.company,
+        table.c.merged_into_id,
+        table.c.is_prospect,
+    )
+    return select(*columns).where(_key_filter(exact, prefixes)).limit(_bound(exact, prefixes) + 1)
+
+
+def ranked_candidate_statement(exact: Sequence[str], prefixes: Sequence[str]) -> Select[Any]:
+    """Per key the ``MAX_CANDIDATES`` lowest ids not merged away (a window over each key's rows, by the key's index).
+
+    Several times dearer than ``candidate_statement`` on SQLite (it sorts every row found), so read only
+    when that one's bound was reached. ``merged_into_id`` has no index to mislead the planner.
     """
     table = table_of(Customer)
     key = table.c.fuzzy_key
-    wanted: list[ColumnElement[bool]] = [key.in_(exact)] if exact else []
-    wanted += [and_(key >= p, key < prefix_end(p)) for p in prefixes]
     rank = func.row_number().over(partition_by=key, order_by=table.c.id).label("rank")
     columns = (key, table.c.id, table.c.name, table.c.company, table.c.merged_into_id, table.c.is_prospect)
-    ranked = select(*columns, rank).where(or_(*wanted), table.c.merged_into_id.is_(None)).subquery("ranked")
-    kept = [ranked.c[c.name] for c in columns]
-    return select(*kept).where(ranked.c.rank <= MAX_CANDIDATES)
+    where = and_(_key_filter(exact, prefixes), table.c.merged_into_id.is_(None))
+    ranked = select(*columns, rank).where(where).subquery("ranked")
+    return select(*[ranked.c[c.name] for c in columns]).where(ranked.c.rank <= MAX_CANDIDATES)
+
+
+def _bound(exact: Sequence[str], prefixes: Sequence[str]) -> int:
+    return MAX_CANDIDATES * (len(exact) + len(prefixes))
 
 
 def _candidates(session: Session, exact: list[str], prefixes: list[str]) -> dict[str, list[_Candidate]]:
-    """Customers (not prospects, not merged away) with these keys or key prefixes, grouped by key."""
+    """Customers (not prospects, not merged away) with these keys or key prefixes, grouped by key.
+
+    Each key keeps its ``MAX_CANDIDATES`` lowest ids, so a key shared by thousands of namesakes neither
+    crowds out the other keys of a batch nor keeps an arbitrary set. Usually every row fits under the
+    bound of one plain read, and the cut is made here; past it (a common name), the database ranks.
+    """
     if not exact and not prefixes:
         return {}
+    grouped, read = _grouped(session.execute(candidate_statement(exact, prefixes)))
+    if read > _bound(exact, prefixes):
+        grouped, _ = _grouped(session.execute(ranked_candidate_statement(exact, prefixes)))
+    for fuzzy_key, found in grouped.items():
+        if len(found) > MAX_CANDIDATES:
+            grouped[fuzzy_key] = sorted(found)[:MAX_CANDIDATES]
+    return grouped
+
+
+def _grouped(rows: Iterable[Any]) -> tuple[dict[str, list[_Candidate]], int]:
+    """The usable candidates by key, and how many rows were read (streamed: a list of rows costs a third more)."""
     grouped: dict[str, list[_Candidate]] = {}
-    rows = session.execute(candidate_statement(exact, prefixes))
+    read = 0
     for fuzzy_key, customer_id, name, company, merged_into_id, is_prospect in rows:
+        read += 1
         if fuzzy_key is not None and name and merged_into_id is None and not is_prospect:
             grouped.setdefault(fuzzy_key, []).append((customer_id, name, company))
-    return grouped
+    return grouped, read
 
 
 @functools.lru_cache(maxsize=65536)
