@@ -3,7 +3,8 @@
 SQLite runs in WAL mode; every write transaction starts with ``BEGIN IMMEDIATE`` (DESIGN.md:
 deferred transactions lost 63 of 80 read-then-write races, immediate ones none) and, inside one
 process, a lock keeps to one writer (on PostgreSQL too, where READ COMMITTED would otherwise lose
-read-then-write updates). PostgreSQL uses the same code with ordinary transactions.
+read-then-write updates). PostgreSQL uses the same code with ordinary transactions; there, writes
+that are safe against any other writer (the pipeline's batch stores) skip that lock (``concurrent``).
 The event loop never touches the database directly: async callers go through ``run_write`` /
 ``run_read``, which run the work in a thread.
 """
@@ -36,6 +37,8 @@ T = TypeVar("T")
 Model = TypeVar("Model", bound=SQLModel)
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 UPGRADE_LOCK_KEY = 0x5C1A1C0DE  # pg_advisory_xact_lock key held while migrating a PostgreSQL database
+# Concurrent writes (``Database.write(concurrent=True)``) one process runs at once on PostgreSQL.
+CONCURRENT_WRITERS = 3
 
 
 class Database:
@@ -65,6 +68,7 @@ class Database:
         # every service having to take row locks (cross-process writers rely on constraints and CAS).
         # A `socialcrm worker` on PostgreSQL lifts it (write_concurrently).
         self._write_lock: threading.Lock | None = threading.Lock()
+        self._concurrent_slots = threading.BoundedSemaphore(CONCURRENT_WRITERS)
 
     def write_concurrently(self) -> None:
         """Let this process's write transactions run at once, on PostgreSQL (SQLite keeps one writer).
@@ -83,18 +87,35 @@ class Database:
         return Session(self.engine, expire_on_commit=False)
 
     @contextmanager
-    def write(self) -> Iterator[Session]:
-        """A write transaction: BEGIN IMMEDIATE on SQLite, committed on success, rolled back on error."""
+    def write(self, *, concurrent: bool = False) -> Iterator[Session]:
+        """A write transaction: BEGIN IMMEDIATE on SQLite, committed on success, rolled back on error.
+
+        ``concurrent``: the transaction is safe against any other writer, in this process or another
+        (it keeps to constraints, insert-or-get, advisory locks and retries a deadlock, as the
+        pipeline's batch stores do, which ``socialcrm worker`` processes run many at once). On
+        PostgreSQL it then skips the process's one-writer lock, up to ``CONCURRENT_WRITERS`` at a
+        time, so the server's work and commits overlap the process's own CPU work. SQLite keeps
+        one writer for everything.
+        """
         lock = self._write_lock
+        if concurrent and lock is not None and not self.is_sqlite:
+            with self._concurrent_slots, self._transaction() as session:
+                yield session
+            return
         if lock is not None:
             lock.acquire()
         try:
-            with Session(self._write_engine, expire_on_commit=False) as session:
-                with session.begin():
-                    yield session
+            with self._transaction() as session:
+                yield session
         finally:
             if lock is not None:
                 lock.release()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Session]:
+        with Session(self._write_engine, expire_on_commit=False) as session:
+            with session.begin():
+                yield session
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -102,11 +123,11 @@ class Database:
         with Session(self.engine, expire_on_commit=False) as session:
             yield session
 
-    async def run_write(self, fn: Callable[[Session], T]) -> T:
-        """Run ``fn(session)`` in a write transaction on a worker thread."""
+    async def run_write(self, fn: Callable[[Session], T], *, concurrent: bool = False) -> T:
+        """Run ``fn(session)`` in a write transaction on a worker thread (``concurrent``: see ``write``)."""
 
         def work() -> T:
-            with self.write() as session:
+            with self.write(concurrent=concurrent) as session:
                 return fn(session)
 
         return await asyncio.to_thread(work)

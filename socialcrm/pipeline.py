@@ -149,7 +149,9 @@ class Pipeline:
     async def _write_batch(self, source: SourceConfig, store: Callable[[Session], BatchResult]) -> BatchResult:
         for attempt in range(1, RESTART_TRIES + 1):
             try:
-                return await self.db.run_write(store)
+                # Safe beside any other writer (person locks, insert-or-get, a deadlock stores it again):
+                # on PostgreSQL, batches of several sources are stored at once (Database.write).
+                return await self.db.run_write(store, concurrent=True)
             except OperationalError as err:
                 # A deadlock with another worker's transaction (on rows the person locks do not cover):
                 # PostgreSQL rolled this one back; the batch is stored again from the start.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from datetime import UTC, datetime, timedelta, timezone
 
 from alembic.autogenerate import compare_metadata
@@ -10,7 +11,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 from sqlmodel import SQLModel, select
 
-from socialcrm.db import Database, insert_missing, redact_url
+from socialcrm.db import CONCURRENT_WRITERS, Database, insert_missing, redact_url
 from socialcrm.jobs.schema import include_name
 from socialcrm.models import Mention, SourceState, table_of
 
@@ -167,3 +168,34 @@ def test_insert_missing_stores_a_batch_as_it_stores_rows_one_by_one(db: Database
     assert [isnull for source, isnull in nulls if source == "s"][:4] == [
         isnull for source, isnull in nulls if source == "single"
     ]
+
+
+def test_concurrent_writes_run_side_by_side_on_postgres_up_to_a_limit(db: Database) -> None:
+    """Batch stores (``write(concurrent=True)``) meet inside a transaction on PostgreSQL, at most a few at once."""
+    all_inside = threading.Barrier(CONCURRENT_WRITERS, timeout=1)
+    guard = threading.Lock()
+    inside, most, met = [0], [0], list[bool]()
+
+    def write() -> None:
+        with db.write(concurrent=True) as session:
+            session.connection().execute(text("SELECT 1"))
+            with guard:
+                inside[0] += 1
+                most[0] = max(most[0], inside[0])
+            try:
+                all_inside.wait()
+            except threading.BrokenBarrierError:
+                met.append(False)
+            else:
+                met.append(True)
+            time.sleep(0.05)  # the others of the next round are waiting for a slot meanwhile
+            with guard:
+                inside[0] -= 1
+
+    threads = [threading.Thread(target=write) for _ in range(2 * CONCURRENT_WRITERS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert most[0] == (1 if db.is_sqlite else CONCURRENT_WRITERS)
+    assert met == [not db.is_sqlite] * len(threads)
