@@ -179,8 +179,6 @@ class Pipeline:
     ) -> BatchResult:
         result = BatchResult()
         posts = [item.post for item in new_posts]
-        # Other workers store other sources' batches meanwhile; those sharing an author with this one wait.
-        lock_across_processes(session, (_person(source, p) for p in posts if p.author_handle))
         since = min((p.published_at for p in posts), default=now) - LOOKBACK
         earlier = earlier_threads(session, source.name, source.type, posts, since)
         threads = assign_threads(source.type, posts, earlier)
@@ -200,6 +198,11 @@ class Pipeline:
             ]
             for enricher in self.enrichers:
                 enricher.store(session, stored)
+        # Other batches are stored meanwhile (other workers; on PostgreSQL, other sources of this process
+        # too): those sharing an author with this one wait here, before linking, facts and rules read or
+        # create anything of theirs. Storing the mentions and their threads above concerns this source
+        # alone, so batches sharing authors still overlap in that part.
+        lock_across_processes(session, (_person(source, m) for m in mentions if m.author))
         processed = ingest.process_mentions(session, mentions, self.config, self.ruleset, now)
         result.new = len(mentions)
         result.tickets, result.drafts, result.errors = processed.tickets, processed.drafts, len(processed.failed)
@@ -253,9 +256,9 @@ class Pipeline:
         }
 
 
-def _person(source: SourceConfig, post: RawPost) -> str:
-    """The name under which storing a post of this author is locked against other workers."""
-    author = (post.author_handle or "")[:256]
+def _person(source: SourceConfig, mention: Mention) -> str:
+    """The name under which storing a post of this author is locked against other writers."""
+    author = mention.author or ""
     return f"person:{source.type}:{normalize_handle(source.type, author)}"
 
 
