@@ -130,7 +130,8 @@ async def poll_pass(config_path: Path, db: Database, classifier: Any = None) -> 
     from socialcrm.runtime import Runtime, keep_startup_objects_out_of_gc
 
     config = load_config(config_path)
-    runtime = await Runtime.open(config, db=db, classifier=classifier)
+    # As the daemon opens it: the feed parser processes start with the runtime, not inside the first poll.
+    runtime = await Runtime.open(config, db=db, classifier=classifier, start_shared=True)
     keep_startup_objects_out_of_gc()  # as the daemon and ``socialcrm poll`` do after opening
     try:
         with counting_statements() as statements:

@@ -39,6 +39,7 @@ from connectors.base import (
     ReplyResult,
     ReplyTarget,
     SharedResources,
+    SharedStart,
     TransientFetchError,
     measure_reply,
 )
@@ -65,6 +66,7 @@ __all__ = [
     "ReplyResult",
     "ReplyTarget",
     "SharedResources",
+    "SharedStart",
     "TransientFetchError",
     "make_session",
     "measure_reply",

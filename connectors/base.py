@@ -262,6 +262,20 @@ class SharedResources(Protocol):
 
 
 @runtime_checkable
+class SharedStart(Protocol):
+    """A connector class whose shared resources (a parser pool) can start before the first fetch needs them.
+
+    Long-running processes (the daemon, queue workers) call ``start_shared`` once at start, beside
+    loading the model; one-shot commands leave it to the first fetch.
+    """
+
+    @classmethod
+    async def start_shared(cls) -> None:
+        """Start what every instance of the class shares."""
+        ...
+
+
+@runtime_checkable
 class ReplyLookup(Protocol):
     """A connector that can find a reply it may already have posted (offered where the platform allows).
 
@@ -359,6 +373,7 @@ __all__ = [
     "ReplyTarget",
     "Secret",
     "SharedResources",
+    "SharedStart",
     "TransientFetchError",
     "measure_reply",
     "secret_from_env",

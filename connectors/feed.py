@@ -51,6 +51,7 @@ from connectors.feed_pool import (
     configure_parser_pool,
     get_parser_pool,
     shutdown_parser_pool,
+    start_parser_pool,
 )
 from connectors.feed_prolog import sniff
 from connectors.feed_text import html_to_text
@@ -186,6 +187,11 @@ class FeedConnector(ReadOnlyMixin):
 
     async def aclose(self) -> None:
         """Nothing to release: the HTTP session and the parser pool are shared and owned elsewhere."""
+
+    @classmethod
+    async def start_shared(cls) -> None:
+        """Start the parser processes all feeds share now, so the first fetches need not wait for them."""
+        await start_parser_pool()
 
     @classmethod
     def close_shared(cls) -> None:

@@ -162,6 +162,37 @@ class ParserPool:
         self._live.add(worker)
         return worker
 
+    async def start(self) -> None:
+        """Start the missing workers now, side by side, so that the first parses need not wait for them.
+
+        A worker that cannot start is logged and left to the first parse, which starts it again and
+        reports the error where it belongs (the source that polled).
+        """
+        wanted = self.size - self._count
+        if self._closed or wanted <= 0:
+            return
+        self._count += wanted  # counted as starting: parses arriving meanwhile wait for them
+        await asyncio.gather(*(self._start_idle() for _ in range(wanted)))
+
+    async def _start_idle(self) -> None:
+        """Start one worker (already counted) and leave it idle for the next parse."""
+        try:
+            worker = await self._start_worker()
+        except BaseException as err:
+            if not self._closed:
+                self._count -= 1
+            self._wake_one()
+            if not isinstance(err, Exception):
+                raise  # cancelled: the caller stops waiting; the slot is free again
+            logger.warning("A feed parser process did not start ahead of the first parse: %s", err)
+            return
+        if self._closed:  # shut down while it started
+            self._live.discard(worker)
+            worker.stop()
+            return
+        self._idle.append(worker)
+        self._wake_one()
+
     def pids(self) -> list[int]:
         """Process ids of the running workers, idle or busy."""
         return sorted(worker.process.pid for worker in self._live)
@@ -275,6 +306,11 @@ def get_parser_pool() -> ParserPool:
     if _pool is None or _pool._closed:
         _pool = ParserPool(**_settings)
     return _pool
+
+
+async def start_parser_pool() -> None:
+    """Start the shared pool's workers now (``ParserPool.start``), not at the first parse."""
+    await get_parser_pool().start()
 
 
 def shutdown_parser_pool() -> None:

@@ -285,7 +285,7 @@ async def run_daemon(config: Config, role: Role = "run") -> int:
         db = await asyncio.to_thread(open_database, config, upgrade=True)
         daemon = Daemon(None, notifier, role=role, config=config, db=db)
     else:
-        runtime = await Runtime.open(config)
+        runtime = await Runtime.open(config, start_shared=True)  # parser processes start beside the model
         keep_startup_objects_out_of_gc()
         daemon = Daemon(runtime, notifier, role=role)
     daemon.install_signal_handlers(loop)

@@ -9,13 +9,14 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import aiohttp
 
 from classifiers.base import Classifier
 from classifiers.loader import build_classifier
-from connectors import Connector, SharedResources, make_session
+from connectors import Connector, SharedResources, SharedStart, make_session
 from socialcrm.classifying import Classification
 from socialcrm.config import Config, SourceConfig
 from socialcrm.db import Database, open_database
@@ -68,11 +69,29 @@ class Runtime:
         db: Database | None = None,
         classifier: Classifier | None = None,
         lazy_classifier: bool = False,
+        start_shared: bool = False,
     ) -> Runtime:
         """Open the database (migrating it), load the classifier off the loop, build connectors.
 
         With ``lazy_classifier`` the model is loaded only when a first new post needs it (``poll``).
+        With ``start_shared`` (the daemon, queue workers) what connector classes share, such as the
+        feed parser processes, starts now, while the model loads, instead of at the first fetch.
         """
+        starting = asyncio.create_task(_start_shared(config.sources)) if start_shared else None
+        try:
+            runtime = await cls._open(config, db, classifier, lazy_classifier)
+        except BaseException:
+            if starting is not None:
+                starting.cancel()
+            raise
+        if starting is not None:
+            await starting
+        return runtime
+
+    @classmethod
+    async def _open(
+        cls, config: Config, db: Database | None, classifier: Classifier | None, lazy_classifier: bool
+    ) -> Runtime:
         database = db if db is not None else await asyncio.to_thread(open_database, config, upgrade=True)
         size = config.classifier.batch_size
 
@@ -180,6 +199,23 @@ class Runtime:
             if isinstance(connector_class, SharedResources):
                 connector_class.close_shared()
         await asyncio.to_thread(self.db.dispose)
+
+
+async def _start_shared(sources: Sequence[SourceConfig]) -> None:
+    """Start the shared resources of the connector classes of ``sources`` (``SharedStart``); never raises."""
+    classes: dict[str, object] = {}
+    for source in sources:
+        if source.enabled and source.type not in classes:
+            try:
+                classes[source.type] = load_connector_class(source.type)
+            except Exception:  # noqa: BLE001 - building the connector reports it properly
+                continue
+    for connector_class in classes.values():
+        if isinstance(connector_class, SharedStart):
+            try:
+                await connector_class.start_shared()
+            except Exception as err:  # noqa: BLE001 - the first fetch starts it again and reports why
+                logger.warning("%s could not start ahead of the first poll: %s", connector_class, err)
 
 
 def keep_startup_objects_out_of_gc() -> None:

@@ -1,4 +1,4 @@
-"""The parser process pool: time caps kill a worker and replace it, memory caps hold, shutdown stops all."""
+"""The parser process pool: time caps kill a worker and replace it, memory caps hold, early start, shutdown."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from connectors import feed_pool
 from connectors.base import MalformedResponseError
 from connectors.feed import shutdown_parser_pool
 from connectors.feed_pool import ParserPool, ParserPoolError, get_parser_pool
@@ -102,3 +103,37 @@ async def test_shutdown_parser_pool_stops_the_shared_workers(replay: ReplayServe
     shutdown_parser_pool()
     assert pids and not any(is_running(pid) for pid in pids)
     assert len((await make_feed(http, url).fetch(None)).posts) == 15  # a new pool starts on demand
+
+
+async def test_start_runs_every_worker_ahead_of_the_first_parse_which_then_waits_for_them() -> None:
+    two = ParserPool(size=2)
+    try:
+        starting = asyncio.create_task(two.start())
+        await asyncio.sleep(0)  # both workers are counted as starting: a parse now waits for one of them
+        first = await two.run(job("real-world/heise.atom"), timeout=10)
+        await starting
+        started = two.pids()
+        assert first["ok"] and len(started) == 2
+        more = await asyncio.gather(*(two.run(job("real-world/heise.atom"), timeout=10) for _ in range(4)))
+        assert all(r["ok"] and len(r["entries"]) == 15 for r in more)
+        await two.start()  # nothing missing: nothing starts
+        assert two.pids() == started
+    finally:
+        two.close()
+    assert not any(is_running(pid) for pid in started)
+
+
+async def test_a_worker_that_cannot_start_ahead_is_left_to_the_first_parse(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    one = ParserPool(size=1)
+    try:
+        with monkeypatch.context() as patched:
+            patched.setattr(feed_pool, "_worker_command", lambda _limit: (["/nonexistent/python"], {}))
+            await one.start()
+        assert one.pids() == []
+        assert "did not start ahead of the first parse" in caplog.text
+        result = await one.run(job("real-world/heise.atom"), timeout=10)  # the slot is free again
+        assert result["ok"] and len(one.pids()) == 1
+    finally:
+        one.close()
