@@ -302,7 +302,14 @@ def insert_missing(
         return []
     dialect = session.get_bind().dialect
     names = list(rows[0])
-    if dialect.name == "postgresql" and len(rows) > 1 and all(list(row) == names for row in rows):
+    defaulted = {column.key for column in table.columns if column.default is not None}
+    # Several rows naming the same columns, every column with a default among them (unnest sends only those).
+    if (
+        dialect.name == "postgresql"
+        and len(rows) > 1
+        and defaulted <= set(names)
+        and all(list(r) == names for r in rows)
+    ):
         return _insert_missing_unnested(session, table, rows, names, conflict, returning or conflict)
     insert: Any = postgresql_insert if dialect.name == "postgresql" else sqlite_insert
     returned = [table.c[name] for name in returning or conflict]

@@ -199,3 +199,15 @@ def test_concurrent_writes_run_side_by_side_on_postgres_up_to_a_limit(db: Databa
         t.join()
     assert most[0] == (1 if db.is_sqlite else CONCURRENT_WRITERS)
     assert met == [not db.is_sqlite] * len(threads)
+
+
+def test_insert_missing_fills_in_the_defaults_of_columns_the_rows_leave_out(db: Database) -> None:
+    """Rows without a defaulted column (kind, fetched_at) get its default, as SQLAlchemy's insert gives it."""
+    table = table_of(Mention)
+    batch = [{k: v for k, v in _mention_row(n).items() if k not in ("kind", "fetched_at")} for n in range(3)]
+    with db.write() as session:
+        inserted = insert_missing(session, table, batch, ["source", "external_id"])
+    with db.read() as session:
+        stored = session.execute(select(table.c.kind, table.c.fetched_at)).all()
+    assert len(inserted) == 3 and len(stored) == 3
+    assert all(kind == "post" and fetched_at is not None for kind, fetched_at in stored)
