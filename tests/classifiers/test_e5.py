@@ -133,3 +133,25 @@ def test_fast_encoder_pools_the_layers_asked_for() -> None:
     assert torch.allclose(pooled, torch.cat(expected, dim=1), atol=1e-5)
     with pytest.raises(ValueError, match="layer 4 does not exist"):
         FastEncoder(model).pooled(vectors, mask, (4,))
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_the_scripted_pass_gives_the_eager_numbers_bit_for_bit(dtype: str) -> None:
+    """pooled() runs as one TorchScript call; its numbers equal run()'s, op by op in Python, exactly."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    from classifiers.e5 import FastEncoder
+    from classifiers.e5_script import pooled_pass
+
+    assert isinstance(pooled_pass, torch.jit.ScriptFunction)  # scripted here, so a lane holds no GIL through a pass
+    torch.manual_seed(0)
+    config = BertConfig(vocab_size=5, hidden_size=32, num_hidden_layers=3, num_attention_heads=4, intermediate_size=64)
+    fast = FastEncoder(BertModel(config, add_pooling_layer=False).eval()).to(getattr(torch, dtype))
+    with torch.inference_mode():
+        for tokens in (6, 11, 6, 17, 3, 11):  # the scripted function's first calls profile it; later ones run optimised
+            vectors = torch.randn(4, tokens, 32).to(getattr(torch, dtype))
+            mask = torch.ones(4, tokens, dtype=torch.int64)
+            mask[1, tokens // 2 :] = 0
+            for layers in ((2,), (3, 1), (1, 2, 3)):
+                assert torch.equal(fast.pooled(vectors, mask, layers), fast.run(vectors, mask, layers)[1])
