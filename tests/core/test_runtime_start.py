@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from connectors.feed_pool import get_parser_pool, shutdown_parser_pool
 from socialcrm.config import parse_config
 from socialcrm.runtime import Runtime
-
-
-def is_running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+from tests.connectors.test_feed_pool import is_running
 
 
 async def test_the_daemons_runtime_starts_the_feed_parsers_and_a_one_shot_poll_leaves_them(tmp_path: Path) -> None:
