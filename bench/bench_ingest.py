@@ -137,13 +137,14 @@ def pipeline_part(backends: list[str], server: str | None, feeds: int, entries: 
                         print_pass(n + 1, at, f"{backend} {label}", done)
                     if not rows:
                         rows = stored_rows(db)
+            at = load()
             alone = classifier_alone(lexicon, rows, entries)
             limits["feedparser"].append(feedparser_rate(bodies))
             limits["insert"].append(bare_insert_rate(rows, entries))
             limits["classifier"].append(alone.rate)
             limits["classifier cpu"].append(alone.cpu)
             print(
-                f"{n + 1:5} {load():5.2f} limits: feedparser alone {limits['feedparser'][-1]:,.0f} entries/s,"
+                f"{n + 1:5} {at:5.2f} limits: feedparser alone {limits['feedparser'][-1]:,.0f} entries/s,"
                 f" bare SQLite insert {limits['insert'][-1]:,.0f} rows/s, lexicon alone {alone.rate:,.0f} texts/s"
                 f" ({alone.cpu:.1f} cpu s)",
                 flush=True,
