@@ -8,9 +8,17 @@ worker should double the polls per second while the machine has CPU to spare. Ta
 Each worker count gets a fresh database and its own processes. The sources start paused; once every
 worker has registered with the queue they are resumed and each is polled once (warm-up: imports,
 connections, the feed-parsing children, the first batches). Then every feed moves on to posts none
-of them held before and every source's next poll is made due at once: that second round is
+of them held before and every source's next poll is made due at once: that second poll round is
 measured, between 10% and 90% of the sources polled in it, so every poll stores new mentions and
 the queue never runs dry inside the window.
+
+Measured in rounds (``--rounds N``, 3 by default; bench/rounds.py says why and how): each round runs
+every worker count back to back (1, 2, 4 workers in rounds 1 and 3; 4, 2, 1 in round 2), so a
+round's speed-ups compare runs made a minute or two apart, at the same host speed, and neither count always
+runs first. Every round's figures are printed, then each worker count's median (polls/s with its
+min-max); the target is judged on the median of the per-round speed-ups of 2 workers over 1 (the
+ratio of the median polls/s printed beside it). On this host one run gave 2.03x and another, within
+the hour, 1.75x: a single round is a sample, not a figure.
 
 Printed per worker count: polls/s and mentions/s (counted from the database), the speed-up over one
 worker beside the target, the CPU seconds per poll of the workers (with their feed-parsing
@@ -20,7 +28,7 @@ per second), how many job slots were busy and how many CPU cores all of it kept 
 average before and after shows what else the machine ran.
 
     nice -n 10 .venv/bin/python bench/bench_workers.py [--sources 200] [--entries 5] [--delay 0.2]
-        [--concurrency 4] [--workers 1,2,4]
+        [--concurrency 4] [--workers 1,2,4] [--rounds 3]
 
 Needs PostgreSQL: the server in SOCIALCRM_TEST_DATABASE_URL, else a private one started with
 tools/pg_test_server.sh (and stopped at the end); without Debian's postgresql it prints why and stops.
@@ -50,6 +58,15 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.rounds import (  # noqa: E402
+    add_rounds_option,
+    load,
+    ratio_of_medians,
+    ratios,
+    round_order,
+    rounds_from,
+    spread,
+)
 from socialcrm.db import Database  # noqa: E402
 from socialcrm.services.queue import POLL_TASK  # noqa: E402
 from tests.jobs.farm import FeedFarm, Workers, scalar, wait_for, write_config  # noqa: E402
@@ -189,6 +206,7 @@ class RunFigures:
     server_cpu: float | None
     bench_cpu: float
     in_flight: float
+    load: float = 0.0  # the 1-minute load average when the run started
 
     @property
     def polls_per_s(self) -> float:
@@ -267,6 +285,7 @@ async def measure_round(
 
 async def one_run(admin_url: str, farm: FeedFarm, workers_count: int, concurrency: int, folder: Path) -> RunFigures:
     """Start ``workers_count`` workers on a fresh database, warm up, then measure one round of polls."""
+    at = load()
     url = fresh_database(admin_url, farm.feeds)
     pg_pid = postmaster_pid(url)
     folder.mkdir()
@@ -292,6 +311,7 @@ async def one_run(admin_url: str, farm: FeedFarm, workers_count: int, concurrenc
             server_cpu=last.server_cpu - first.server_cpu if pg_pid else None,
             bench_cpu=last.bench_cpu - first.bench_cpu,
             in_flight=in_flight,
+            load=at,
         )
     finally:
         codes = await workers.stop_all()
@@ -321,36 +341,85 @@ def print_profile(folder: Path, top: int = 25) -> None:
         pstats.Stats(*files).sort_stats("cumulative").print_stats(r"socialcrm|procrastinate|connectors", top)
 
 
-def report(args: argparse.Namespace, runs: list[RunFigures], load: tuple[float, float]) -> None:
-    """Print the figures, the target beside the measured ratio, and what bounded one worker."""
+COLUMNS = (
+    f"{'workers':>7}  {'polls/s':>7}  {'mentions/s':>10}  {'vs 1':>6}  {'CPU s/poll: workers':>19}  "
+    f"{'postgres':>8}  {'feeds+bench':>11}  {'s/poll':>6}  {'slots busy':>10}  {'cores busy':>10}"
+)
+
+
+def _row(r: RunFigures, speedup: float, server: float | None, cores: int) -> str:
+    """One worker count's figures as a table row (``server``: PostgreSQL CPU s per poll, None when not seen)."""
+    shown = f"{server:.4f}" if server is not None else "n/a"
+    return (
+        f"{r.workers:>7}  {r.polls_per_s:>7.1f}  {r.mentions / r.seconds:>10.1f}  {speedup:>5.2f}x  "
+        f"{r.workers_cpu / r.polls:>19.4f}  {shown:>8}  {r.bench_cpu / r.polls:>11.4f}  {r.latency:>6.3f}  "
+        f"{r.in_flight:>4.1f} of {r.slots:<3}  {r.cores_busy:>4.2f} of {cores}"
+    )
+
+
+def _speedup(run: RunFigures, one: RunFigures | None) -> float:
+    """``run``'s polls/s over those of the 1-worker run of the same round."""
+    return run.polls_per_s / one.polls_per_s if one is not None and one.polls_per_s else 0.0
+
+
+def median_run(runs: list[RunFigures]) -> RunFigures:
+    """The run with the median polls/s (the lower middle one for an even number): a run as measured, all its
+    figures from the same moment, to show what bounded it."""
+    ranked = sorted(runs, key=lambda r: r.polls_per_s)
+    return ranked[(len(ranked) - 1) // 2]
+
+
+def report(args: argparse.Namespace, rounds: list[list[RunFigures]], loads: tuple[float, float]) -> None:
+    """Print every round's figures, then each worker count's medians, the target judged on the median of the
+    per-round speed-ups, and what bounded one worker."""
     cores = os.cpu_count() or 1
     print(
-        f"{args.sources} feeds x {args.entries} new entries per round, "
+        f"{args.sources} feeds x {args.entries} new entries per poll round, "
         f"each answering after {args.delay * 1000:.0f} ms; "
-        f"{args.concurrency} jobs at once per worker; one PostgreSQL database; warm-up round excluded"
+        f"{args.concurrency} jobs at once per worker; one PostgreSQL database; warm-up poll round excluded; "
+        f"{len(rounds)} round(s), each running every worker count back to back (order flips every round)"
     )
+    print(f"{'round':>5}  {'load':>5}  {COLUMNS}")
+    for n, runs in enumerate(rounds, 1):
+        one = next((r for r in runs if r.workers == 1), None)
+        for r in runs:  # in the order they ran
+            server = r.server_cpu / r.polls if r.server_cpu is not None else None
+            print(f"{n:>5}  {r.load:>5.2f}  {_row(r, _speedup(r, one), server, cores)}")
+    counts = [r.workers for r in rounds[0]]
+    by_count = {c: [r for runs in rounds for r in runs if r.workers == c] for c in sorted(counts)}
+    ones = by_count.get(1)
+    print(f"median (min-max) over {len(rounds)} round(s); vs 1: the median of each round's speed-up over its 1 worker:")
     print(
-        f"{'workers':>7}  {'polls/s':>7}  {'mentions/s':>10}  {'vs 1':>6}  {'CPU s/poll: workers':>19}  "
-        f"{'postgres':>8}  {'feeds+bench':>11}  {'s/poll':>6}  {'slots busy':>10}  {'cores busy':>10}"
+        f"{'workers':>7}  {'polls/s':>18}  {'vs 1':>17}  {'CPU s/poll: workers':>19}  {'postgres':>8}  "
+        f"{'feeds+bench':>11}  {'s/poll':>6}  {'slots busy':>10}  {'cores busy':>10}"
     )
-    base = next((r for r in runs if r.workers == 1), runs[0])
-    for r in runs:
-        server = f"{r.server_cpu / r.polls:.4f}" if r.server_cpu is not None else "n/a"
+    for count, runs in by_count.items():
+        servers = [r.server_cpu / r.polls for r in runs if r.server_cpu is not None]
+        speedups = ratios([r.polls_per_s for r in runs], [o.polls_per_s for o in ones]) if ones else None
         print(
-            f"{r.workers:>7}  {r.polls_per_s:>7.1f}  {r.mentions / r.seconds:>10.1f}  "
-            f"{r.polls_per_s / base.polls_per_s:>5.2f}x  {r.workers_cpu / r.polls:>19.4f}  {server:>8}  "
-            f"{r.bench_cpu / r.polls:>11.4f}  {r.latency:>6.3f}  {r.in_flight:>4.1f} of {r.slots:<3}  "
-            f"{r.cores_busy:>4.2f} of {cores}"
+            f"{count:>7}  {spread(r.polls_per_s for r in runs).show('.1f'):>18}  "
+            f"{speedups.show('.2f', 'x') if speedups else '-':>17}  "
+            f"{spread(r.workers_cpu / r.polls for r in runs).median:>19.4f}  "
+            f"{f'{spread(servers).median:.4f}' if servers else 'n/a':>8}  "
+            f"{spread(r.bench_cpu / r.polls for r in runs).median:>11.4f}  "
+            f"{spread(r.latency for r in runs).median:>6.3f}  "
+            f"{spread(r.in_flight for r in runs).median:>4.1f} of {runs[0].slots:<3}  "
+            f"{spread(r.cores_busy for r in runs).median:>4.2f} of {cores}"
         )
-    by_count = {r.workers: r for r in runs}
-    if 1 in by_count and 2 in by_count:
-        ratio = by_count[2].polls_per_s / by_count[1].polls_per_s
-        verdict = "met" if ratio >= TARGET else "NOT met"
-        print(f"target: 2 workers >= {TARGET}x the polls/s of 1 worker; measured {ratio:.2f}x: {verdict}")
-    one = base
+    if ones and 2 in by_count:
+        twos = [r.polls_per_s for r in by_count[2]]
+        speedup = ratios(twos, [r.polls_per_s for r in ones])
+        verdict = "met" if speedup.median >= TARGET else "NOT met"
+        print(
+            f"target: 2 workers >= {TARGET}x the polls/s of 1 worker; measured {speedup.show('.2f', 'x')}"
+            f" (median of the per-round speed-ups, min-max): {verdict}"
+        )
+        of_medians = ratio_of_medians(twos, [r.polls_per_s for r in ones])
+        print(f"  (each round's 1 and 2 workers ran back to back; the ratio of the median polls/s: {of_medians:.2f}x)")
+    one = median_run(ones or next(iter(by_count.values())))
     ceiling = one.slots / args.delay
-    if max(load) > cores:
-        bound = f"what other work left of the CPUs (load average up to {max(load):.1f} on {cores}): cannot tell"
+    if max(loads) > cores:
+        bound = f"what other work left of the CPUs (load average up to {max(loads):.1f} on {cores}): cannot tell"
     elif one.cores_busy >= 0.8 * cores:
         bound = "CPU (the machine's cores were busy with it)"
     elif one.in_flight >= 0.8 * one.slots:
@@ -358,11 +427,11 @@ def report(args: argparse.Namespace, runs: list[RunFigures], load: tuple[float, 
     else:
         bound = "neither its job slots nor CPU: the queue fed it too slowly"
     print(
-        f"{one.workers} worker: {one.polls_per_s:.1f} polls/s, bounded by {bound}; the network alone would allow "
-        f"{ceiling:.0f} polls/s ({one.slots} slots / {args.delay} s)"
+        f"{one.workers} worker (its median run): {one.polls_per_s:.1f} polls/s, bounded by {bound}; the network alone"
+        f" would allow {ceiling:.0f} polls/s ({one.slots} slots / {args.delay} s)"
     )
-    print(f"load average (1 min): {load[0]:.1f} before, {load[1]:.1f} after, on {cores} CPU(s)")
-    if max(load) > cores:
+    print(f"load average (1 min): {loads[0]:.1f} before, {loads[1]:.1f} after, on {cores} CPU(s)")
+    if max(loads) > cores:
         print(
             "warning: the machine was busier than its CPUs; the speed-ups above measure the CPU other work left "
             "each run, not the queue (CPU s/poll still holds)"
@@ -372,7 +441,7 @@ def report(args: argparse.Namespace, runs: list[RunFigures], load: tuple[float, 
 async def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sources", type=int, default=200)
-    parser.add_argument("--entries", type=int, default=5, help="new entries per feed and round")
+    parser.add_argument("--entries", type=int, default=5, help="new entries per feed and poll round")
     parser.add_argument("--delay", type=float, default=0.2, help="seconds each feed takes to answer")
     parser.add_argument("--concurrency", type=int, default=4, help="jobs each worker runs at once")
     parser.add_argument("--workers", default="1,2,4")
@@ -382,7 +451,9 @@ async def main() -> int:
         metavar="DIR",
         help="profile every worker with yappi (the 'profile' extra) into DIR/run-N/process-PID.pstat",
     )
+    add_rounds_option(parser)
     args = parser.parse_args()
+    rounds = rounds_from(args)
     # SIGTERM (a timeout, a CI stop) ends the run like Ctrl-C: workers stopped, databases dropped.
     main_task = asyncio.current_task()
     assert main_task is not None
@@ -395,18 +466,22 @@ async def main() -> int:
         admin_url, pg_dir = server_url(Path(tmp))
         farm = FeedFarm(args.sources, args.entries, delay=args.delay)
         await farm.start()
-        load_before = os.getloadavg()[0]
-        runs: list[RunFigures] = []
+        load_before = load()
+        counts = [int(n) for n in args.workers.split(",")]
+        runs: list[list[RunFigures]] = []
         try:
-            for count in (int(n) for n in args.workers.split(",")):
-                if args.profile:
-                    profile_workers(args.profile / f"run-{count}")
-                runs.append(await one_run(admin_url, farm, count, args.concurrency, Path(tmp) / f"run-{count}"))
+            for n in range(rounds):
+                runs.append([])
+                for count in round_order(counts, n):
+                    if args.profile:  # every round's processes of a worker count go to one folder
+                        profile_workers(args.profile / f"run-{count}")
+                    folder = Path(tmp) / f"round-{n + 1}-run-{count}"
+                    runs[-1].append(await one_run(admin_url, farm, count, args.concurrency, folder))
         finally:
             await farm.close()
             if pg_dir is not None:
                 subprocess.run([str(ROOT / "tools" / "pg_test_server.sh"), "stop", str(pg_dir)], check=False)
-        load_after = os.getloadavg()[0]
+        load_after = load()
     report(args, runs, (load_before, load_after))
     if args.profile:
         print_profile(args.profile)
