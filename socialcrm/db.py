@@ -15,26 +15,21 @@ import asyncio
 import hashlib
 import logging
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic_core import PydanticUndefined
-from sqlalchemy import Table, event, inspect, text
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
-from sqlmodel import Session, SQLModel, create_engine
+from sqlmodel import Session, create_engine
 
 import socialcrm.models  # noqa: F401  (registers every table)
 from socialcrm.errors import DatabaseError
-from socialcrm.models import as_stored, table_of
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
-Model = TypeVar("Model", bound=SQLModel)
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 UPGRADE_LOCK_KEY = 0x5C1A1C0DE  # pg_advisory_xact_lock key held while migrating a PostgreSQL database
 # Concurrent writes (``Database.write(concurrent=True)``) one process runs at once on PostgreSQL.
@@ -280,111 +275,6 @@ def must_restart_transaction(err: BaseException) -> bool:
     """True for a deadlock or serialisation failure: the whole transaction has to be run again."""
     code = getattr(getattr(err, "orig", None), "sqlstate", None)
     return code in ("40P01", "40001")
-
-
-def insert_missing(
-    session: Session,
-    table: Table,
-    rows: Sequence[Mapping[str, Any]],
-    conflict: Sequence[str],
-    returning: Sequence[str] = (),
-) -> list[tuple[Any, ...]]:
-    """Insert the rows whose ``conflict`` columns are not taken yet; return the inserted ones.
-
-    Each returned row holds the ``returning`` columns (default: the ``conflict`` columns), in no
-    particular order.
-
-    ``INSERT ... ON CONFLICT DO NOTHING`` on SQLite and PostgreSQL alike: of two processes inserting
-    the same key at once, one inserts and the other skips it without an error, so the caller then
-    reads the row either way (insert-or-get) and nothing fails on a race.
-    """
-    if not rows:
-        return []
-    dialect = session.get_bind().dialect
-    names = list(rows[0])
-    defaulted = {column.key for column in table.columns if column.default is not None}
-    # Several rows naming the same columns, every column with a default among them (unnest sends only those).
-    if (
-        dialect.name == "postgresql"
-        and len(rows) > 1
-        and defaulted <= set(names)
-        and all(list(r) == names for r in rows)
-    ):
-        return _insert_missing_unnested(session, table, rows, names, conflict, returning or conflict)
-    insert: Any = postgresql_insert if dialect.name == "postgresql" else sqlite_insert
-    returned = [table.c[name] for name in returning or conflict]
-    statement = insert(table).on_conflict_do_nothing(index_elements=list(conflict)).returning(*returned)
-    return [tuple(row) for row in session.connection().execute(statement, list(rows))]
-
-
-def _insert_missing_unnested(
-    session: Session,
-    table: Table,
-    rows: Sequence[Mapping[str, Any]],
-    names: Sequence[str],
-    conflict: Sequence[str],
-    returning: Sequence[str],
-) -> list[tuple[Any, ...]]:
-    """``insert_missing`` on PostgreSQL: one array per column, ``INSERT ... SELECT FROM unnest(...)``.
-
-    The same statement text for any number of rows, with one parameter per column: psycopg converts
-    it once and prepares it, and the server plans it once. A multi-row ``VALUES`` list (50 mentions:
-    1,350 parameters) was converted by psycopg and parsed and planned by the server afresh for every
-    batch, its text too long for either's cache. unnest yields the rows in the arrays' order, so ids
-    are given in the order of ``rows`` as before. Values go through each column type's own bind
-    processing (JSON, UTC datetimes), exactly as SQLAlchemy's insert would send them.
-    """
-    dialect = session.get_bind().dialect
-    quote = dialect.identifier_preparer.quote
-    arrays: dict[str, list[Any]] = {}
-    casts = []
-    for index, name in enumerate(names):
-        column = table.c[name]
-        process = column.type.dialect_impl(dialect).bind_processor(dialect)
-        values = [row[name] for row in rows]
-        arrays[f"p{index}"] = [process(v) for v in values] if process is not None else values
-        casts.append(f"CAST(%(p{index})s AS {column.type.compile(dialect=dialect)}[])")
-    statement = (
-        f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({', '.join(quote(n) for n in names)})"
-        f" SELECT * FROM unnest({', '.join(casts)})"
-        f" ON CONFLICT ({', '.join(quote(n) for n in conflict)}) DO NOTHING"
-        f" RETURNING {', '.join(quote(n) for n in returning)}"
-    )
-    results = [table.c[name].type.dialect_impl(dialect).result_processor(dialect, None) for name in returning]
-    return [
-        tuple(value if result is None else result(value) for value, result in zip(row, results, strict=True))
-        for row in session.connection().exec_driver_sql(statement, arrays)
-    ]
-
-
-def insert_one(session: Session, model: type[Model], values: Mapping[str, Any]) -> Model:
-    """Insert one row of ``model`` (its defaults filled in) and return it as a persistent instance with its id.
-
-    One ``INSERT ... RETURNING id`` instead of building the instance through ``__init__`` and flushing
-    the session's unit of work for it: the pipeline opens tickets and drafts by the thousand. Objects
-    waiting to be inserted are flushed first, so a row the new one refers to exists.
-    """
-    if session.new:
-        session.flush()
-    table = table_of(model)
-    row = {name: value for name, value in _defaults(model).items() if name in table.c}
-    row.update(values)
-    row.pop("id", None)
-    new_id = session.connection().execute(table.insert().returning(table.c.id), row).scalar_one()
-    instance = as_stored(model, {**dict.fromkeys(table.c.keys()), **row, "id": new_id})
-    session.add(instance)
-    return instance
-
-
-def _defaults(model: type[SQLModel]) -> dict[str, Any]:
-    """The default of every field of ``model`` that has one (factories called now)."""
-    found: dict[str, Any] = {}
-    for name, info in model.model_fields.items():
-        if info.default_factory is not None:
-            found[name] = info.default_factory()  # type: ignore[call-arg]
-        elif info.default is not PydanticUndefined:
-            found[name] = info.default
-    return found
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from socialcrm.db import insert_missing
+from socialcrm.db_rows import insert_missing
 from socialcrm.linking.customers import CustomerCache
 from socialcrm.linking.normalize import normalize_handle
 from socialcrm.models import Customer, Identity, Mention, table_of

@@ -158,6 +158,7 @@ def _open_ticket(
             return {"outcome": "already on ticket", "ticket_id": previous.id}
         if previous is not None and (previous.status == "resolved" or ctx.config.tickets.closed_thread == "reopen"):
             assert previous.id is not None
+            desk.store_new()
             ticket = tickets.reopen(session, previous.id, actor=ctx.actor, mention_id=mention.id, now=ctx.now)
             desk.opened(ticket)
             reopened = True
@@ -260,8 +261,7 @@ def _draft_reply(
         default_zone(ctx.config.web.time_zone),
     )
     assignee, assignee_problem = _rule_assignee(session, spec, "drafts")
-    draft = drafts.create_draft(
-        session,
+    draft = desk.create_draft(
         mention=mention,
         text=text,
         language=language,
@@ -278,6 +278,7 @@ def _draft_reply(
         result["warning"] = f"{assignee_problem}; the draft waits in the shared queue"
     if not ctx.config.web.four_eyes.rule_drafts:  # the admin trusts the rules: no person approves
         assert draft.id is not None
+        desk.store_new()
         drafts.approve(session, draft.id, user=ctx.actor, now=ctx.now)
         result["outcome"] = "drafted and approved"
     return result
@@ -310,6 +311,7 @@ def _set_priority(
         return {"outcome": "already done", "ticket_id": ticket.id}
     old = ticket.priority
     assert ticket.id is not None
+    desk.store_new()
     tickets.set_priority(session, ticket.id, spec.options["priority"], actor=ctx.actor, sla=ctx.config.sla)
     return {"outcome": "set" if old != ticket.priority else "unchanged", "ticket_id": ticket.id, "from": old}
 

@@ -5,9 +5,10 @@ reply, ...) and asks a desk for what it needs: an action key, the thread's open 
 a mention is on. ``DirectDesk`` asks the database each time (one mention at a time: the web app,
 ``rules test``, the per-mention fallback). ``BatchDesk`` serves a whole batch of new mentions: it reads
 the keys, tickets and customers of the batch with a few set-based queries first, answers from memory,
-keeps what the batch's own actions change, and writes the small append-only rows (action keys,
-ticket links, decisions, audit entries) in one insert per table at the end. Tickets and drafts are
-still created one by one through their services, so every rule of those services holds.
+keeps what the batch's own actions change, and writes its rows in one insert per table at the end.
+Tickets and drafts are made by their services (validation, SLA due times, audit entries), numbered
+with the id their own insert would get (``db_rows.LaterRows``), and written before the rows that
+refer to them or a service that changes one (``store_new``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Any, Protocol
 
 from sqlmodel import Session, col, select
 
+from socialcrm.db_rows import LaterRows, insert_rows
 from socialcrm.linking import CustomerCache
 from socialcrm.models import (
     OPEN_TICKET_STATUSES,
@@ -27,13 +29,14 @@ from socialcrm.models import (
     Decision,
     Mention,
     Order,
+    ReplyDraft,
     Ticket,
     TicketMention,
     table_of,
     unsaved,
 )
 from socialcrm.rules.facts import thread_key
-from socialcrm.services import audit, tickets
+from socialcrm.services import audit, drafts, tickets
 
 LOOKUP_CHUNK = 500
 ORDER_NUMBERS = 10
@@ -76,6 +79,14 @@ class Desk(Protocol):
 
     def opened(self, ticket: Ticket) -> None:
         """A ticket's status changed outside ``open_ticket``: later look-ups must see it."""
+        ...
+
+    def create_draft(self, **fields: Any) -> ReplyDraft:
+        """Write a reply draft through the drafts service (``drafts.create_draft``'s arguments)."""
+        ...
+
+    def store_new(self) -> None:
+        """Write the tickets and drafts made so far, before a service changes or reads one in the database."""
         ...
 
     def customer(self, customer_id: int | None) -> Customer | None:
@@ -149,6 +160,13 @@ class DirectDesk:
     def opened(self, ticket: Ticket) -> None:
         """Nothing to remember: the database answers every look-up."""
 
+    def create_draft(self, **fields: Any) -> ReplyDraft:
+        """Through the drafts service, stored at once."""
+        return drafts.create_draft(self.session, **fields)
+
+    def store_new(self) -> None:
+        """Nothing waits: every ticket and draft was stored when it was made."""
+
     def customer(self, customer_id: int | None) -> Customer | None:
         """The stored customer."""
         return self.session.get(Customer, customer_id) if customer_id is not None else None
@@ -220,6 +238,7 @@ class BatchDesk:
         self._links: set[tuple[int, int]] = set()
         self._orders: dict[int, list[Order]] = {}
         self._fresh: set[int] = set()
+        self._later = LaterRows(session, (Ticket, ReplyDraft))  # new tickets and drafts, written in this order
         self.key_rows: list[dict[str, Any]] = []
         self.link_rows: list[dict[str, Any]] = []
         self.decision_rows: list[dict[str, Any]] = []
@@ -265,6 +284,9 @@ class BatchDesk:
             statement = select(Ticket).where(col(Ticket.thread_key).in_(chunk), col(Ticket.merged_into_id).is_(None))
             for ticket in self.session.exec(statement.order_by(col(Ticket.id))):
                 self._threads[ticket.thread_key or ""].append(ticket)
+            for ticket in self._later.waiting(Ticket):  # numbered after every stored one
+                if ticket.thread_key in chunk and ticket.merged_into_id is None:
+                    self._threads[ticket.thread_key or ""].append(ticket)
 
     def _load_open_tickets(self, customer_ids: list[int]) -> None:
         wanted = [c for c in customer_ids if c not in self._open_by_customer]
@@ -278,6 +300,9 @@ class BatchDesk:
             for ticket_id, owner in self.session.exec(statement):
                 assert ticket_id is not None and owner is not None
                 self._open_by_customer[owner].add(ticket_id)
+            for ticket in self._later.waiting(Ticket):
+                if ticket.customer_id in chunk and ticket.status in OPEN_TICKET_STATUSES and ticket.id is not None:
+                    self._open_by_customer[ticket.customer_id].add(ticket.id)
 
     def load_orders(self, customer_ids: Sequence[int]) -> None:
         """Read the orders of these customers (for ordered products and order numbers in replies)."""
@@ -344,8 +369,8 @@ class BatchDesk:
         return [t for t in self._threads[thread] if t.customer_id == customer_id and t.merged_into_id is None]
 
     def ticket(self, ticket_id: int) -> Ticket | None:
-        """The session holds every ticket read or opened in the batch; others are read."""
-        return self.session.get(Ticket, ticket_id)
+        """A ticket opened in the batch and not written yet, else from the session (which holds those read)."""
+        return self._later.get(Ticket, ticket_id) or self.session.get(Ticket, ticket_id)
 
     def ticket_ids_of(self, mention_id: int) -> list[int]:
         """The links made in this batch (a new mention was on no ticket before)."""
@@ -364,13 +389,14 @@ class BatchDesk:
         self._links.add((ticket.id, mention_id))
         self.link_rows.append({"ticket_id": ticket.id, "mention_id": mention_id, "added_at": now})
         ticket.updated_at = now
-        self.session.add(ticket)
+        if self._later.get(Ticket, ticket.id) is None:  # one not written yet is written as it then stands
+            self.session.add(ticket)
         audit.record(self.session, actor, "ticket.mention_added", "ticket", ticket.id, {"mention_id": mention_id})
         return True
 
     def open_ticket(self, **fields: Any) -> Ticket:
         """Opened through the tickets service (one insert); its mention link is written with the batch's."""
-        ticket = tickets.open_ticket(self.session, **{**fields, "attach": False})
+        ticket = tickets.open_ticket(self.session, **{**fields, "attach": False, "insert": self._later.number})
         self.opened(ticket)
         mention_id = fields.get("mention_id")
         if mention_id is not None:
@@ -388,6 +414,14 @@ class BatchDesk:
                 open_ids.discard(ticket.id)
         if ticket.customer_id in self._open_by_customer and ticket.status in OPEN_TICKET_STATUSES:
             self._open_by_customer[ticket.customer_id].add(ticket.id)
+
+    def create_draft(self, **fields: Any) -> ReplyDraft:
+        """Through the drafts service; numbered now, written with the batch's other new rows (``store_new``)."""
+        return drafts.create_draft(self.session, **fields, insert=self._later.number)
+
+    def store_new(self) -> None:
+        """Write the tickets, then the drafts, made so far: one insert per table; they join the session."""
+        self._later.write()
 
     def customer(self, customer_id: int | None) -> Customer | None:
         """From the customers of the batch."""
@@ -437,16 +471,19 @@ class BatchDesk:
             raise
 
     def write(self) -> None:
-        """Insert the collected action keys, ticket links and decisions (one statement per table)."""
-        connection = self.session.connection()
+        """Insert the new tickets and drafts, then the collected action keys, ticket links and decisions.
+
+        One statement per table. Unique action keys and idempotency keys hold as one by one: a key
+        another writer took meanwhile fails the insert, and with it the batch's savepoint.
+        """
+        self.store_new()
         for table, rows in (
             (table_of(ActionKey), self.key_rows),
             (table_of(TicketMention), self.link_rows),
             (table_of(Decision), self.decision_rows),
         ):
-            if rows:
-                connection.execute(table.insert(), rows)
-                rows.clear()
+            insert_rows(self.session, table, rows)
+            rows.clear()
 
 
 def _holds_object(items: list[Ticket], ticket: Ticket) -> bool:

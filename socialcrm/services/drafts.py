@@ -14,7 +14,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from socialcrm.config import FourEyesConfig
-from socialcrm.db import insert_one
+from socialcrm.db_rows import Inserter, insert_one
 from socialcrm.errors import ConflictError, InvalidInputError, NotFoundError, SecondPersonError
 from socialcrm.models import DraftEdit, Mention, ReplyDraft, utcnow
 from socialcrm.secret_mask import mask_secrets
@@ -46,8 +46,12 @@ def create_draft(
     created_by: str | None = None,
     actor: str = DAEMON,
     now: datetime | None = None,
+    insert: Inserter = insert_one,
 ) -> ReplyDraft:
-    """Store a new pending draft for ``mention`` (by a rule, or by a person ``created_by`` with ``manual=True``)."""
+    """Store a new pending draft for ``mention`` (by a rule, or by a person ``created_by`` with ``manual=True``).
+
+    ``insert`` stores the row and returns the draft with its id (see ``tickets.open_ticket``).
+    """
     assert mention.id is not None
     now = now or utcnow()
     values = {
@@ -66,7 +70,7 @@ def create_draft(
         "created_at": now,
         "updated_at": now,
     }
-    draft = insert_one(session, ReplyDraft, values)
+    draft = insert(session, ReplyDraft, values)
     audit.record(session, actor, "draft.create", "draft", draft.id, {"mention_id": mention.id, "rule": rule})
     return draft
 

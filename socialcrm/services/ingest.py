@@ -22,7 +22,8 @@ from typing import Any
 from sqlmodel import Session
 
 from socialcrm.config import Config
-from socialcrm.db import insert_missing, must_restart_transaction
+from socialcrm.db import must_restart_transaction
+from socialcrm.db_rows import insert_missing
 from socialcrm.linking import CustomerCache, link_mention, link_mentions
 from socialcrm.models import Decision, Mention, as_stored, table_of
 from socialcrm.rules.facts import build_facts, facts_for, ordered_products, predicted_labels

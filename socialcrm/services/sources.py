@@ -21,7 +21,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from socialcrm.config import Config, SourceConfig
-from socialcrm.db import insert_missing
+from socialcrm.db_rows import insert_missing
 from socialcrm.models import SourceState, SourceStatus, table_of, utcnow
 from socialcrm.secret_mask import mask_secrets
 from socialcrm.services import audit, retries

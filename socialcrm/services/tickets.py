@@ -18,7 +18,7 @@ from sqlalchemy import or_
 from sqlmodel import Session, col, select
 
 from socialcrm.config import DEFAULT_SLA, SlaTarget
-from socialcrm.db import insert_one
+from socialcrm.db_rows import Inserter, insert_one
 from socialcrm.errors import ConflictError, InvalidInputError, NotFoundError
 from socialcrm.models import (
     OPEN_TICKET_STATUSES,
@@ -101,12 +101,14 @@ def open_ticket(
     actor: str = DAEMON,
     now: datetime | None = None,
     attach: bool = True,
+    insert: Inserter = insert_one,
 ) -> Ticket:
     """Create a ticket (status new) with SLA due times; attach ``mention_id`` when given.
 
     ``follow_up_of_id`` links it to the closed ticket it follows (both audit logs say so). With
     ``attach=False`` the mention is only named in the audit entry: the caller links it (the pipeline
-    writes a batch's links in one insert).
+    writes a batch's links in one insert). ``insert`` stores the row and returns the ticket with its
+    id: at once by default; the pipeline's batch numbers it now and writes it with the batch's others.
     """
     if priority not in PRIORITIES:
         raise InvalidInputError(f"unknown priority {priority!r} (allowed: {', '.join(PRIORITIES)})")
@@ -129,7 +131,7 @@ def open_ticket(
         "first_response_due": first_due,
         "resolution_due": resolution_due,
     }
-    ticket = insert_one(session, Ticket, values)
+    ticket = insert(session, Ticket, values)
     audit.record(
         session,
         actor,

@@ -302,6 +302,8 @@ async def test_a_batch_does_what_one_by_one_does(
     expected, found = snapshot(other_db), snapshot(db)
     for part in expected:
         assert found[part] == expected[part], part
+    # The batch numbers its tickets and drafts as storing them one by one does (ticket numbers are shown).
+    assert numbers(db) == numbers(other_db)
     assert (batched.new, batched.tickets, batched.drafts, batched.errors) == (11, 3, 3, 0)
     assert (single.new, single.tickets, single.drafts, single.errors) == (11, 3, 3, 0)
     # What the batch did, spelled out (both paths agree on it, as checked above).
@@ -326,6 +328,16 @@ async def test_a_batch_does_what_one_by_one_does(
     assert "Anna Schmidt" in draft[1] and "A-20001" in draft[1]
 
 
+def numbers(db: Database) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Each ticket's id with its thread and subject, each draft's id with its post."""
+    with db.read() as s:
+        posts = {m.id: m.external_id for m in s.exec(select(Mention))}
+        return (
+            sorted((t.id, t.thread_key, t.subject) for t in s.exec(select(Ticket))),
+            sorted((d.id, posts[d.mention_id]) for d in s.exec(select(ReplyDraft))),
+        )
+
+
 async def test_a_batch_costs_a_few_statements_not_a_few_per_mention(config: Config, db: Database) -> None:
     """Reads are set-based and writes are bulk: 50 new posts take well under three statements each."""
     with db.write() as session:
@@ -343,6 +355,59 @@ async def test_a_batch_costs_a_few_statements_not_a_few_per_mention(config: Conf
     result = await make_pipeline(config, db).process(SourceConfig(name="shop", type="feed"), Batch(posts, "c"))
     assert result.new == 50 and result.tickets == 20 and result.drafts == 20
     assert len(statements) / result.new < 3, "\n".join(statements)
+    # The batch's 20 tickets and 20 drafts are written in one insert per table, not one each.
+    inserts = Counter(s.split("(")[0].split()[-1] for s in statements if s.lstrip().startswith("INSERT"))
+    assert inserts["ticket"] == 1 and inserts["replydraft"] == 1, inserts
+
+
+async def test_rule_drafts_approved_at_once_leave_once_with_their_own_numbers(db: Database) -> None:
+    """With ``rule_drafts = false`` a batch's drafts are approved as made: each queues its one reply."""
+    config = parse_config("[web.four_eyes]\nrule_drafts = false\n" + RULES)
+    with db.write() as session:
+        seed(session)
+    result = await make_pipeline(config, db).process(SourceConfig(name="shop", type="feed"), Batch(POSTS, "c"))
+    assert (result.new, result.errors) == (11, 0)
+    with db.read() as session:
+        drafts = session.exec(select(ReplyDraft)).all()
+        replies = session.exec(select(OutboxItem).where(OutboxItem.kind == "reply")).all()
+        decided = [a for d in session.exec(select(Decision)) for a in d.actions if a.get("draft_id")]
+    assert len(drafts) == 3 and {d.status for d in drafts} == {"approved"}
+    assert sorted(o.idempotency_key for o in replies) == sorted(f"reply:{d.id}" for d in drafts)
+    assert sorted(o.payload["draft_id"] for o in replies) == sorted(d.id for d in drafts)
+    assert sorted(a["draft_id"] for a in decided) == sorted(d.id for d in drafts)
+    assert {a["outcome"] for a in decided} == {"drafted and approved"}
+
+
+async def test_a_draft_key_taken_meanwhile_never_doubles_the_draft(
+    config: Config, db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Another writer stored a draft under a key after the batch read the keys: the batch's insert
+    fails as a whole, the mentions are processed one by one, and that one mention waits for a retry."""
+    racer = raw(20, "How do I descale?", author=None, thread="r1")
+    with db.write() as session:
+        seed(session)
+        earlier = f.mention(session, "an earlier post", source="shop", external_id="shop-19")
+        assert earlier.id is not None
+        # As another writer's draft would stand, without the action key the batch reads first.
+        session.add(
+            ReplyDraft(
+                text="Hi, from the other writer",
+                original_text="Hi, from the other writer",
+                mention_id=earlier.id,
+                idempotency_key="question-reply|draft_reply|shop:r1|author:-",
+            )
+        )
+    posts = [racer, raw(21, "Wie entkalke ich?", author=None, thread="r2")]
+    result = await make_pipeline(config, db).process(SourceConfig(name="shop", type="feed"), Batch(posts, "c"))
+    assert (result.new, result.drafts, result.errors) == (2, 1, 1)
+    assert "processing them one by one" in caplog.text  # the batch's one insert of drafts failed
+    with db.read() as session:
+        keys = [d.idempotency_key for d in session.exec(select(ReplyDraft))]
+        assert sorted(keys) == [
+            "question-reply|draft_reply|shop:r1|author:-",
+            "question-reply|draft_reply|shop:r2|author:-",
+        ]
+        assert [w.mention_id for w in retries.waiting(session)] == [result.mention_ids[0]]
 
 
 async def test_keep_only_drops_posts_before_classification(config: Config, db: Database) -> None:

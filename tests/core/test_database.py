@@ -11,7 +11,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 from sqlmodel import SQLModel, select
 
-from socialcrm.db import CONCURRENT_WRITERS, Database, insert_missing, redact_url
+from socialcrm.db import CONCURRENT_WRITERS, Database, redact_url
+from socialcrm.db_rows import insert_missing
 from socialcrm.jobs.schema import include_name
 from socialcrm.models import Mention, SourceState, table_of
 

@@ -1,0 +1,249 @@
+"""Writing rows without the ORM's unit of work: insert-or-skip, bulk inserts, one row with its id, ids ahead.
+
+The pipeline stores thousands of rows a minute; these helpers send them as few statements as the
+database allows (on PostgreSQL one prepared ``INSERT ... SELECT FROM unnest(...)`` per table) and build
+the instances callers read back without ``__init__`` or a query (``models.as_stored``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol, TypeVar
+
+from pydantic_core import PydanticUndefined
+from sqlalchemy import Table, func, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import make_transient, make_transient_to_detached
+from sqlmodel import Session, SQLModel
+
+from socialcrm.models import as_stored, table_of
+
+Model = TypeVar("Model", bound=SQLModel)
+
+
+class Inserter(Protocol):
+    """Stores one row of ``model`` (``insert_one``'s shape) and returns the instance with its id."""
+
+    def __call__(self, session: Session, model: type[Model], values: Mapping[str, Any], /) -> Model:
+        """Store the row (now, or numbered now and written later) and return its instance."""
+        ...
+
+
+def insert_missing(
+    session: Session,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    conflict: Sequence[str],
+    returning: Sequence[str] = (),
+) -> list[tuple[Any, ...]]:
+    """Insert the rows whose ``conflict`` columns are not taken yet; return the inserted ones.
+
+    Each returned row holds the ``returning`` columns (default: the ``conflict`` columns), in no
+    particular order.
+
+    ``INSERT ... ON CONFLICT DO NOTHING`` on SQLite and PostgreSQL alike: of two processes inserting
+    the same key at once, one inserts and the other skips it without an error, so the caller then
+    reads the row either way (insert-or-get) and nothing fails on a race.
+    """
+    if not rows:
+        return []
+    dialect = session.get_bind().dialect
+    names = list(rows[0])
+    defaulted = {column.key for column in table.columns if column.default is not None}
+    # Several rows naming the same columns, every column with a default among them (unnest sends only those).
+    if (
+        dialect.name == "postgresql"
+        and len(rows) > 1
+        and defaulted <= set(names)
+        and all(list(r) == names for r in rows)
+    ):
+        return _insert_missing_unnested(session, table, rows, names, conflict, returning or conflict)
+    insert: Any = postgresql_insert if dialect.name == "postgresql" else sqlite_insert
+    returned = [table.c[name] for name in returning or conflict]
+    statement = insert(table).on_conflict_do_nothing(index_elements=list(conflict)).returning(*returned)
+    return [tuple(row) for row in session.connection().execute(statement, list(rows))]
+
+
+def _insert_missing_unnested(
+    session: Session,
+    table: Table,
+    rows: Sequence[Mapping[str, Any]],
+    names: Sequence[str],
+    conflict: Sequence[str],
+    returning: Sequence[str],
+) -> list[tuple[Any, ...]]:
+    """``insert_missing`` on PostgreSQL: one array per column, ``INSERT ... SELECT FROM unnest(...)``.
+
+    The same statement text for any number of rows, with one parameter per column: psycopg converts
+    it once and prepares it, and the server plans it once. A multi-row ``VALUES`` list (50 mentions:
+    1,350 parameters) was converted by psycopg and parsed and planned by the server afresh for every
+    batch, its text too long for either's cache. unnest yields the rows in the arrays' order, so ids
+    are given in the order of ``rows`` as before. Values go through each column type's own bind
+    processing (JSON, UTC datetimes), exactly as SQLAlchemy's insert would send them.
+    """
+    dialect = session.get_bind().dialect
+    quote = dialect.identifier_preparer.quote
+    statement, arrays = _unnest_insert(session, table, rows, names)
+    statement += (
+        f" ON CONFLICT ({', '.join(quote(n) for n in conflict)}) DO NOTHING"
+        f" RETURNING {', '.join(quote(n) for n in returning)}"
+    )
+    results = [table.c[name].type.dialect_impl(dialect).result_processor(dialect, None) for name in returning]
+    return [
+        tuple(value if result is None else result(value) for value, result in zip(row, results, strict=True))
+        for row in session.connection().exec_driver_sql(statement, arrays)
+    ]
+
+
+def _unnest_insert(
+    session: Session, table: Table, rows: Sequence[Mapping[str, Any]], names: Sequence[str]
+) -> tuple[str, dict[str, list[Any]]]:
+    """PostgreSQL's ``INSERT INTO table (names) SELECT * FROM unnest(...)`` of ``rows``, and its arrays."""
+    dialect = session.get_bind().dialect
+    quote = dialect.identifier_preparer.quote
+    arrays: dict[str, list[Any]] = {}
+    casts = []
+    for index, name in enumerate(names):
+        column = table.c[name]
+        process = column.type.dialect_impl(dialect).bind_processor(dialect)
+        values = [row[name] for row in rows]
+        arrays[f"p{index}"] = [process(v) for v in values] if process is not None else values
+        casts.append(f"CAST(%(p{index})s AS {column.type.compile(dialect=dialect)}[])")
+    statement = (
+        f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({', '.join(quote(n) for n in names)})"
+        f" SELECT * FROM unnest({', '.join(casts)})"
+    )
+    return statement, arrays
+
+
+def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert ``rows`` (each naming the same columns) in one statement; a taken unique key raises as usual.
+
+    On PostgreSQL several rows go as one ``INSERT ... SELECT FROM unnest(...)`` (one prepared statement
+    whatever their number, see ``_insert_missing_unnested``); else as SQLAlchemy's executemany insert.
+    """
+    if not rows:
+        return
+    names = list(rows[0])
+    if session.get_bind().dialect.name == "postgresql" and len(rows) > 1 and all(list(r) == names for r in rows):
+        statement, arrays = _unnest_insert(session, table, rows, names)
+        session.connection().exec_driver_sql(statement, arrays)
+        return
+    session.connection().execute(table.insert(), list(rows))
+
+
+class NewIds:
+    """Ids for rows written later in one insert, numbered as the database numbers rows inserted one by one.
+
+    PostgreSQL: ``nextval`` of the id's sequence, one value per row taken (what the row's own insert
+    would have drawn; other writers draw from the same sequence). SQLite: an INTEGER PRIMARY KEY
+    without AUTOINCREMENT gets the highest id + 1 (SQLite's rowid choice). The highest is read once
+    per table; SQLite's write transactions run one at a time (``BEGIN IMMEDIATE``), so nobody else
+    inserts meanwhile, and the caller inserts no row of these tables but those it numbered here until
+    they are written. One instance serves one transaction.
+    """
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+        self._postgres = session.get_bind().dialect.name == "postgresql"
+        self._next: dict[str, int] = {}
+
+    def take(self, table: Table) -> int:
+        """The id of the next row of ``table``."""
+        if self._postgres:
+            drawn = self.session.connection().exec_driver_sql(
+                "SELECT nextval(pg_get_serial_sequence(%(table)s, 'id'))", {"table": table.name}
+            )
+            return int(drawn.scalar_one())
+        if table.name not in self._next:
+            highest = self.session.connection().execute(select(func.max(table.c.id))).scalar()
+            self._next[table.name] = (highest or 0) + 1
+        taken = self._next[table.name]
+        self._next[table.name] = taken + 1
+        return taken
+
+
+def insert_one(session: Session, model: type[Model], values: Mapping[str, Any]) -> Model:
+    """Insert one row of ``model`` (its defaults filled in) and return it as a persistent instance with its id.
+
+    One ``INSERT ... RETURNING id`` instead of building the instance through ``__init__`` and flushing
+    the session's unit of work for it: the pipeline opens tickets and drafts by the thousand. Objects
+    waiting to be inserted are flushed first, so a row the new one refers to exists.
+    """
+    if session.new:
+        session.flush()
+    table = table_of(model)
+    row = with_defaults(model, values)
+    row.pop("id", None)
+    new_id = session.connection().execute(table.insert().returning(table.c.id), row).scalar_one()
+    instance = as_stored(model, {**dict.fromkeys(table.c.keys()), **row, "id": new_id})
+    session.add(instance)
+    return instance
+
+
+def with_defaults(model: type[SQLModel], values: Mapping[str, Any]) -> dict[str, Any]:
+    """A row of ``model``'s table: ``values`` over the default of every column that has one (factories called now)."""
+    table = table_of(model)
+    row = {name: value for name, value in _defaults(model).items() if name in table.c}
+    row.update(values)
+    return row
+
+
+def _defaults(model: type[SQLModel]) -> dict[str, Any]:
+    """The default of every field of ``model`` that has one (factories called now)."""
+    found: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        if info.default_factory is not None:
+            found[name] = info.default_factory()  # type: ignore[call-arg]
+        elif info.default is not PydanticUndefined:
+            found[name] = info.default
+    return found
+
+
+class LaterRows:
+    """New rows numbered now, with the ids they will keep, and written later in one insert per table.
+
+    ``number`` has ``insert_one``'s shape: it returns the instance, detached from the session until
+    ``write``, so no flush can write it too early or twice (a change made to it before ``write`` is
+    written with it). ``write`` inserts the rows of ``models`` in that order (one referring to another
+    comes after it), then adds the instances to the session as stored rows.
+    """
+
+    def __init__(self, session: Session, models: Sequence[type[SQLModel]]) -> None:
+        self.session = session
+        self._ids = NewIds(session)
+        self._waiting: dict[type[Any], dict[int, Any]] = {model: {} for model in models}
+
+    def number(self, session: Session, model: type[Model], values: Mapping[str, Any], /) -> Model:
+        """The instance of a new row of ``model`` with its final id; its row waits for ``write``."""
+        table = table_of(model)
+        row = {**dict.fromkeys(table.c.keys()), **with_defaults(model, values), "id": self._ids.take(table)}
+        instance = as_stored(model, row)
+        self._waiting[model][row["id"]] = instance
+        return instance
+
+    def waiting(self, model: type[Model]) -> list[Model]:
+        """The numbered, not yet written instances of ``model``, in id order."""
+        return list(self._waiting[model].values())
+
+    def get(self, model: type[Model], row_id: int | None) -> Model | None:
+        """The waiting instance of ``model`` with this id, if any."""
+        found: Model | None = self._waiting[model].get(row_id) if row_id is not None else None
+        return found
+
+    def write(self) -> None:
+        """Insert every waiting row (as its instance now holds it); the instances join the session."""
+        for model, waiting in self._waiting.items():
+            if not waiting:
+                continue
+            table = table_of(model)
+            names = list(table.c.keys())
+            insert_rows(
+                self.session, table, [{name: item.__dict__[name] for name in names} for item in waiting.values()]
+            )
+            for instance in waiting.values():
+                make_transient(instance)
+                make_transient_to_detached(instance)  # what it holds is what was written: no UPDATE follows
+                self.session.add(instance)
+            waiting.clear()
