@@ -8,6 +8,7 @@ from typing import Any, Final, Literal, get_args
 
 from sqlmodel import Session, col, select
 
+from socialcrm.db_rows import insert_rows
 from socialcrm.models import AuditEntry, table_of, utcnow
 from socialcrm.services.bulk import Bulk
 
@@ -155,9 +156,8 @@ def collected(session: Session) -> Iterator[list[dict[str, Any]]]:
 
 def write_rows(session: Session, rows: list[dict[str, Any]]) -> None:
     """Insert collected entries in one statement, then forget them."""
-    if rows:
-        session.connection().execute(table_of(AuditEntry).insert(), rows)
-        rows.clear()
+    insert_rows(session, table_of(AuditEntry), rows)
+    rows.clear()
 
 
 def recent(
