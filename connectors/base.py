@@ -33,7 +33,11 @@ PostKind = Literal["post", "comment", "mention", "reply"]
 
 @dataclass(frozen=True, slots=True)
 class RawPost:
-    """One post as a connector saw it: no database ids, no sentiment, no customer."""
+    """One post as a connector saw it: no database ids, no sentiment, no customer.
+
+    ``prepared`` is what an ``EntryHook`` of the core computed from the post where the connector parsed
+    it (a feed parser process), opaque to the connector; None where nothing was.
+    """
 
     source: str
     external_id: str
@@ -50,6 +54,7 @@ class RawPost:
     kind: PostKind = "post"
     language_hint: str | None = None
     author_metrics: Mapping[str, float] = field(default_factory=dict)
+    prepared: Any = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.published_at.tzinfo is None:
@@ -272,6 +277,30 @@ class SharedStart(Protocol):
     @classmethod
     async def start_shared(cls) -> None:
         """Start what every instance of the class shares."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class EntryHook:
+    """A function of the core's run on each post's text where a connector parses it, in its own processes.
+
+    ``function`` is ``"module:name"``, imported there and called as ``function(argument, entries)`` with
+    one ``(title, body, language hint)`` per parsed entry (as the post gets them); it returns one
+    picklable value per entry, which becomes that post's ``RawPost.prepared``. A hook that fails leaves
+    every ``prepared`` None: the core then computes what it needs itself.
+    """
+
+    function: str
+    argument: Any
+
+
+@runtime_checkable
+class PreparesEntries(Protocol):
+    """A connector class that parses in processes of its own and can run an ``EntryHook`` there."""
+
+    @classmethod
+    def prepare_entries_with(cls, hook: EntryHook | None) -> None:
+        """Run ``hook`` on the entries every instance parses from now on (None: no hook)."""
         ...
 
 

@@ -16,7 +16,8 @@ entries, a permanent redirect and a capped entry count are reported in ``Batch.p
 Call ``configure_parser_pool(workers=..., memory_limit_mb=...)`` before the first fetch to size
 the pool (default: min(8, CPUs) workers, 768 MiB each above their idle size), and
 ``FeedConnector.close_shared()`` (which is ``shutdown_parser_pool()``) once in-flight polls are done
-at daemon exit.
+at daemon exit. ``FeedConnector.prepare_entries_with(hook)`` has the parser processes run the core's
+``EntryHook`` on every entry they parse (the daemon classifies there with the word-list classifier).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from connectors.base import (
     ConnectorError,
     ConnectorFactory,
     ConnectorOptions,
+    EntryHook,
     MalformedResponseError,
     ReadOnlyMixin,
     TransientFetchError,
@@ -155,6 +157,7 @@ class FeedConnector(ReadOnlyMixin):
     kind: ClassVar[str] = "feed"
     Options: ClassVar[type[FeedOptions]] = FeedOptions
     min_interval: ClassVar[timedelta] = timedelta(minutes=5)
+    _entry_hook: ClassVar[EntryHook | None] = None
 
     def __init__(self, name: str, options: FeedOptions, http: aiohttp.ClientSession) -> None:
         self.name = name
@@ -197,6 +200,11 @@ class FeedConnector(ReadOnlyMixin):
     def close_shared(cls) -> None:
         """Stop the parser pool all feeds share (its workers would otherwise live until exit)."""
         shutdown_parser_pool()
+
+    @classmethod
+    def prepare_entries_with(cls, hook: EntryHook | None) -> None:
+        """Have the parser processes run ``hook`` on the entries of every feed parsed from now on."""
+        FeedConnector._entry_hook = hook
 
     async def _get(self, state: FeedCursor) -> _Response | None:
         url = self.options.url
@@ -267,12 +275,14 @@ class FeedConnector(ReadOnlyMixin):
             )
 
     async def _parse(self, response: _Response) -> dict[str, Any]:
-        job = {
+        job: dict[str, Any] = {
             "body": response.body,
             "content_type": response.content_type,
             "max_entries": self.options.max_entries,
             "content_language": response.content_language,
         }
+        if (hook := FeedConnector._entry_hook) is not None:
+            job["entry_hook"] = (hook.function, hook.argument)
         try:
             result = await get_parser_pool().run(job, self.options.parse_timeout)
         except PoolUnavailable as err:

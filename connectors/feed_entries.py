@@ -171,6 +171,7 @@ def entries_to_posts(
                 parent_id=parent_id,
                 kind=kind,
                 language_hint=entry.get("language"),
+                prepared=entry.get("prepared"),
             )
         )
     return posts, problems, skipped

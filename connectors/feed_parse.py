@@ -4,7 +4,9 @@
 (connectors.feed_prolog), runs feedparser on the resulting UTF-8 bytes wrapped in a BytesIO
 (never a URL, path or str: feedparser would open those) and reduces every entry to plain data
 with its HTML turned into text. ``python -m connectors.feed_parse MEMORY_LIMIT_BYTES`` is the
-worker a pool process runs: pickled ``(job, timeout)`` in on stdin, results out on stdout.
+worker a pool process runs: pickled ``(job, timeout)`` in on stdin, results out on stdout. A job may
+name an entry hook (``connectors.base.EntryHook`` as ``(function, argument)``): the worker then runs it
+on the parsed entries and gives each entry its value as ``prepared``.
 A worker caps its own address space, kills itself (SIGALRM) if a job outlives twice its time
 cap, and dies with its parent on Linux, so no parse outlives the daemon.
 """
@@ -14,13 +16,14 @@ from __future__ import annotations
 import calendar
 import ctypes
 import ctypes.util
+import importlib
 import io
 import os
 import resource
 import signal
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -196,11 +199,36 @@ def _die_with_parent() -> None:
         pass
 
 
+def _hook_function(name: str) -> Callable[[Any, list[tuple[str | None, str, str | None]]], list[Any]]:
+    module, _, function = name.partition(":")
+    found: Callable[[Any, list[tuple[str | None, str, str | None]]], list[Any]] = getattr(
+        importlib.import_module(module), function
+    )
+    return found
+
+
+def _run_hook(hook: tuple[str, Any], entries: list[dict[str, Any]]) -> None:
+    """Give every entry its value of ``hook`` as ``prepared``; a hook that fails gives none (the core does it)."""
+    function, argument = hook
+    try:
+        values = _hook_function(function)(argument, [(e["title"], e["text"], e["language"]) for e in entries])
+    except MemoryError:
+        raise
+    except Exception:  # noqa: BLE001 - the core's own code: it computes the values itself and reports there
+        return
+    if len(values) == len(entries):
+        for entry, value in zip(entries, values, strict=True):
+            entry["prepared"] = value
+
+
 def _run_job(job: dict[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
+    hook = job.pop("entry_hook", None)
     result: dict[str, Any]
     try:
         result = parse_feed(**job)
+        if hook is not None and result.get("ok"):
+            _run_hook(hook, result["entries"])
     except MemoryError:
         result = {"ok": False, "error": "the parser ran out of memory (memory cap reached)", "fatal": True}
     except RecursionError as err:

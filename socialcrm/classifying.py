@@ -7,6 +7,10 @@ goes on in other threads: classifying the next batches overlaps with storing the
 core taken by that work slows one lane for the time taken; with one thread of two torch threads,
 every operation of both would wait for it. ``socialcrm poll --once`` builds its classifier lazily,
 so a poll that finds nothing new never loads a model.
+
+A classifier that can run beside parsing (``classifiers.portable``: the word-list one) has a
+``portable`` recipe: the runtime has the feed parser processes classify each entry with it, and the
+pipeline uses those verdicts (``prepared``) instead of classifying those posts again here.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 from classifiers.base import Analysis, Classifier, ClassifierError, LaneClassifier
+from classifiers.portable import PortableRecipe, analysis_of
 
 logger = logging.getLogger(__name__)
 FAILURES = (ClassifierError, RuntimeError, ValueError)
@@ -35,9 +40,11 @@ class Classification:
         *,
         build: Callable[[], Classifier] | None = None,
         batch_size: int = 32,
+        portable: PortableRecipe | None = None,
     ) -> None:
         if classifier is None and build is None:
             raise ValueError("Classification needs a classifier or a way to build one")
+        self.portable = portable
         self._classifier = classifier
         self._build = build
         self.batch_size = batch_size
@@ -74,6 +81,18 @@ class Classification:
             executor = await asyncio.to_thread(self._started)  # builds the classifier on first need
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(executor, self.analyse_now, list(texts), list(hints))
+
+    async def analyse_posts(
+        self, texts: Sequence[str], hints: Sequence[str | None], prepared: Sequence[object]
+    ) -> list[Analysis | None]:
+        """As ``analyse``, taking a text's verdict from ``prepared`` where it was made with ``portable``."""
+        analyses = [analysis_of(value, self.portable) for value in prepared]
+        missing = [index for index, analysis in enumerate(analyses) if analysis is None]
+        if missing:
+            computed = await self.analyse([texts[i] for i in missing], [hints[i] for i in missing])
+            for index, analysis in zip(missing, computed, strict=True):
+                analyses[index] = analysis
+        return analyses
 
     @property
     def lanes(self) -> int:

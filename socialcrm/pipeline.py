@@ -28,6 +28,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
 from classifiers.base import Analysis, Classifier
+from classifiers.portable import classified_text
 from connectors import Batch, RawPost
 from socialcrm.classifying import Classification
 from socialcrm.config import Config, SourceConfig
@@ -161,12 +162,13 @@ class Pipeline:
         raise AssertionError("unreachable: the last try returns or raises")
 
     async def _classify(self, posts: Sequence[RawPost]) -> list[Analysis | None]:
-        texts = [self._classify_text(p) for p in posts]
-        return await self.classification.analyse(texts, [p.language_hint for p in posts])
-
-    def _classify_text(self, post: RawPost) -> str:
-        text = post.body if not post.title else f"{post.title}\n{post.body}"
-        return text[: self.config.daemon.max_text_chars]
+        if not posts:
+            return []
+        limit = self.config.daemon.max_text_chars
+        texts = [classified_text(p.title, p.body, limit) for p in posts]
+        hints = [p.language_hint for p in posts]
+        # A feed parser process may have classified a post already (the word-list classifier): same text, same verdict.
+        return await self.classification.analyse_posts(texts, hints, [p.prepared for p in posts])
 
     def _store(
         self,

@@ -2,6 +2,10 @@
 
 Both the daemon and one-shot commands (``socialcrm poll --once``) use the same Runtime, so a poll
 from the command line goes through exactly the code the daemon runs.
+
+With more than one core and a classifier that runs beside parsing (``classifiers.portable``: the
+word-list one), connectors that parse in processes of their own (feeds) classify each entry there
+(``connectors.EntryHook``): that work leaves the daemon's busy core for the one the parsers share.
 """
 
 from __future__ import annotations
@@ -9,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -16,12 +21,13 @@ import aiohttp
 
 from classifiers.base import Classifier
 from classifiers.loader import build_classifier
-from connectors import Connector, SharedResources, SharedStart, make_session
+from classifiers.portable import PortableRecipe, portable_recipe, recipe_of
+from connectors import Connector, EntryHook, PreparesEntries, SharedResources, SharedStart, make_session
 from socialcrm.classifying import Classification
 from socialcrm.config import Config, SourceConfig
 from socialcrm.db import Database, open_database
 from socialcrm.models import utcnow
-from socialcrm.monitoring.instruments import timed
+from socialcrm.monitoring.instruments import TimedClassifier, timed
 from socialcrm.outbox import OutboxWorker
 from socialcrm.pipeline import Pipeline
 from socialcrm.poller import Poller, PollResult
@@ -39,6 +45,7 @@ PER_SOURCE_CONNECTIONS = 8
 # bench/bench_ingest.py's 1,000 feeds x 50 new posts: 1.05 CPU ms per mention with all 1,000 at once,
 # 0.94 with 48.
 POLL_CONCURRENCY = 48
+CLASSIFY_ENTRIES = "classifiers.portable:analyse_entries"  # the EntryHook function of a portable classifier
 
 
 @dataclass
@@ -95,16 +102,19 @@ class Runtime:
         database = db if db is not None else await asyncio.to_thread(open_database, config, upgrade=True)
         size = config.classifier.batch_size
 
+        limit = config.daemon.max_text_chars
+
         def build() -> Classifier:
             logger.info("Loading the %r sentiment classifier", config.classifier.kind)
-            return timed(build_classifier(config.classifier.kind, config.classifier.options()))
+            return build_classifier(config.classifier.kind, config.classifier.options())
 
-        if classifier is not None:
-            classification = Classification(timed(classifier), batch_size=size)
-        elif lazy_classifier:
-            classification = Classification(build=build, batch_size=size)
+        if classifier is None and lazy_classifier:
+            portable = portable_recipe(config.classifier.kind, config.classifier.options(), limit)
+            classification = Classification(build=lambda: timed(build()), batch_size=size, portable=_beside(portable))
         else:
-            classification = Classification(await asyncio.to_thread(build), batch_size=size)
+            built = classifier if classifier is not None else await asyncio.to_thread(build)
+            portable = recipe_of(built.inner if isinstance(built, TimedClassifier) else built, limit)
+            classification = Classification(timed(built), batch_size=size, portable=_beside(portable))
         ruleset = compile_rules(list(config.rules), config.templates, webhooks={w.name for w in config.webhooks})
         http = make_session()
         runtime = cls(config=config, db=database, classification=classification, ruleset=ruleset, http=http)
@@ -142,6 +152,9 @@ class Runtime:
             )
             self.source_sessions[source.name] = session
             self.connectors[source.name] = connector_cls(source.name, source.options, session)
+            if isinstance(connector_cls, PreparesEntries):
+                portable = self.classification.portable
+                connector_cls.prepare_entries_with(EntryHook(CLASSIFY_ENTRIES, portable) if portable else None)
         except Exception as err:  # noqa: BLE001 - one broken source must not stop the others
             logger.error("Source %s cannot start: %s", source.name, err)
             self.broken[source.name] = mask_secrets(str(err), source.secret_values())
@@ -198,7 +211,14 @@ class Runtime:
         for connector_class in {type(connector) for connector in self.connectors.values()}:
             if isinstance(connector_class, SharedResources):
                 connector_class.close_shared()
+            if isinstance(connector_class, PreparesEntries):
+                connector_class.prepare_entries_with(None)
         await asyncio.to_thread(self.db.dispose)
+
+
+def _beside(portable: PortableRecipe | None) -> PortableRecipe | None:
+    """The recipe to classify beside parsing with: only where the parsers have a core of their own to use."""
+    return portable if (os.cpu_count() or 1) > 1 else None
 
 
 async def _start_shared(sources: Sequence[SourceConfig]) -> None:

@@ -104,7 +104,8 @@ def storable_post(post: RawPost) -> RawPost:
         storable_text(post.external_id),
         ", ".join(sorted(changes)),
     )
-    return dataclasses.replace(post, **changes)
+    # What a parser process computed from the text before cleaning: the pipeline computes it again.
+    return dataclasses.replace(post, **changes, prepared=None)
 
 
 def storable_batch(batch: Batch) -> Batch:

@@ -137,3 +137,35 @@ async def test_a_worker_that_cannot_start_ahead_is_left_to_the_first_parse(
         assert result["ok"] and len(one.pids()) == 1
     finally:
         one.close()
+
+
+def entry_facts(argument: str, entries: list[tuple[str | None, str, str | None]]) -> list[tuple[Any, ...]]:
+    """An entry hook for the test below: where it ran, and what it was given."""
+    return [(argument, os.getpid(), title, len(text), language) for title, text, language in entries]
+
+
+def failing_hook(argument: str, entries: list[tuple[str | None, str, str | None]]) -> list[Any]:
+    raise ValueError(argument)
+
+
+async def test_an_entry_hook_runs_in_the_parser_process_on_every_entry(pool: ParserPool) -> None:
+    plain = await pool.run(job("real-world/heise.atom"), timeout=10)
+    hooked = await pool.run(
+        {**job("real-world/heise.atom"), "entry_hook": (f"{__name__}:entry_facts", "tag")}, timeout=10
+    )
+    (pid,) = pool.pids()
+    assert pid != os.getpid()
+    assert [e.get("prepared") for e in plain["entries"]] == [None] * 15
+    assert [e.pop("prepared") for e in hooked["entries"]] == [
+        ("tag", pid, e["title"], len(e["text"]), e["language"]) for e in plain["entries"]
+    ]
+    assert hooked["entries"] == plain["entries"]  # otherwise the same parse
+
+
+@pytest.mark.parametrize("hook", ["failing_hook", "no_such_hook"])
+async def test_a_failing_entry_hook_leaves_the_parse_as_it_was(pool: ParserPool, hook: str) -> None:
+    hooked = await pool.run({**job(), "entry_hook": (f"{__name__}:{hook}", "tag")}, timeout=10)
+    assert hooked["ok"] and len(hooked["entries"]) == 55
+    assert all("prepared" not in e for e in hooked["entries"])
+    again = await pool.run(job(), timeout=10)  # the same worker goes on serving
+    assert again["ok"] and len(again["entries"]) == 55
