@@ -36,6 +36,8 @@ from connectors.feed_text import plain_text
 MAX_TITLE_CHARS = 1_000
 MAX_TEXT_CHARS = 100_000
 FEED_VERSIONS_UNKNOWN = ("", None)
+HOOK_CHUNK = 64  # entries per call of an entry hook
+HOOK_SHARE = 0.5  # an entry hook starts no chunk after this share of the job's time cap has passed
 
 
 def _timestamp(parsed: Any) -> float | None:
@@ -207,28 +209,38 @@ def _hook_function(name: str) -> Callable[[Any, list[tuple[str | None, str, str 
     return found
 
 
-def _run_hook(hook: tuple[str, Any], entries: list[dict[str, Any]]) -> None:
-    """Give every entry its value of ``hook`` as ``prepared``; a hook that fails gives none (the core does it)."""
+def _run_hook(hook: tuple[str, Any], entries: list[dict[str, Any]], deadline: float) -> None:
+    """Give entries their value of ``hook`` as ``prepared``, a chunk at a time until ``deadline``.
+
+    Entries left without one (past the deadline, or the hook failed) are for the core to compute:
+    the hook never makes a parse run past its time cap.
+    """
     function, argument = hook
     try:
-        values = _hook_function(function)(argument, [(e["title"], e["text"], e["language"]) for e in entries])
+        run = _hook_function(function)
+        for start in range(0, len(entries), HOOK_CHUNK):
+            if time.perf_counter() > deadline:
+                return
+            chunk = entries[start : start + HOOK_CHUNK]
+            values = run(argument, [(e["title"], e["text"], e["language"]) for e in chunk])
+            if len(values) != len(chunk):
+                return
+            for entry, value in zip(chunk, values, strict=True):
+                entry["prepared"] = value
     except MemoryError:
         raise
     except Exception:  # noqa: BLE001 - the core's own code: it computes the values itself and reports there
         return
-    if len(values) == len(entries):
-        for entry, value in zip(entries, values, strict=True):
-            entry["prepared"] = value
 
 
-def _run_job(job: dict[str, Any]) -> dict[str, Any]:
+def _run_job(job: dict[str, Any], timeout: float = 60.0) -> dict[str, Any]:
     started = time.perf_counter()
     hook = job.pop("entry_hook", None)
     result: dict[str, Any]
     try:
         result = parse_feed(**job)
         if hook is not None and result.get("ok"):
-            _run_hook(hook, result["entries"])
+            _run_hook(hook, result["entries"], deadline=started + timeout * HOOK_SHARE)
     except MemoryError:
         result = {"ok": False, "error": "the parser ran out of memory (memory cap reached)", "fatal": True}
     except RecursionError as err:
@@ -258,7 +270,7 @@ def worker_main(requests: Connection, replies: Connection, memory_limit_bytes: i
             return
         job, timeout = request
         signal.setitimer(signal.ITIMER_REAL, 2 * timeout + 1)  # default SIGALRM action: terminate
-        result = _run_job(job)
+        result = _run_job(job, timeout)
         signal.setitimer(signal.ITIMER_REAL, 0)
         try:
             replies.send(result)

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import pytest
 
-from connectors import feed_pool
+from connectors import feed_parse, feed_pool
 from connectors.base import MalformedResponseError
 from connectors.feed import shutdown_parser_pool
 from connectors.feed_pool import ParserPool, ParserPoolError, get_parser_pool
@@ -169,3 +170,17 @@ async def test_a_failing_entry_hook_leaves_the_parse_as_it_was(pool: ParserPool,
     assert all("prepared" not in e for e in hooked["entries"])
     again = await pool.run(job(), timeout=10)  # the same worker goes on serving
     assert again["ok"] and len(again["entries"]) == 55
+
+
+def slow_hook(argument: float, entries: list[tuple[str | None, str, str | None]]) -> list[int]:
+    time.sleep(argument)
+    return [len(text) for _title, text, _language in entries]
+
+
+def test_an_entry_hook_stops_at_its_deadline_and_leaves_the_rest_to_the_core() -> None:
+    entries = [{"title": None, "text": "x" * i, "language": None} for i in range(150)]
+    feed_parse._run_hook((f"{__name__}:slow_hook", 0.05), entries, deadline=time.perf_counter() + 0.01)
+    assert [e.get("prepared") for e in entries] == [*range(feed_parse.HOOK_CHUNK), *[None] * 86]
+    late = [{"title": None, "text": "x", "language": None}]
+    feed_parse._run_hook((f"{__name__}:slow_hook", 0.0), late, deadline=time.perf_counter() - 1)
+    assert late[0].get("prepared") is None

@@ -16,9 +16,11 @@ from typing import Any
 import pytest
 from sqlmodel import col, select
 
+from classifiers.lexicon import LexiconClassifier
 from classifiers.portable import analyse_entries, analysis_of, portable_recipe
 from connectors import RawPost
 from socialcrm import runtime as runtime_module
+from socialcrm.classifying import Classification
 from socialcrm.config import parse_config
 from socialcrm.db import Database
 from socialcrm.models import Mention
@@ -155,3 +157,15 @@ def test_cleaning_a_posts_text_drops_what_was_computed_from_it() -> None:
     assert storable_post(post).prepared is None
     clean = dataclasses.replace(post, title="Good title")
     assert storable_post(clean) is clean and clean.prepared is not None
+
+
+async def test_the_daemon_classifies_only_what_came_without_a_verdict_of_its_recipe() -> None:
+    recipe = portable_recipe("lexicon", {}, 4000)
+    other = portable_recipe("lexicon", {"threshold": 0.5}, 4000)
+    assert recipe is not None and other is not None
+    texts = ["Sehr ärgerlich, nie wieder!", "Great coffee, love it", "Bericht über die Messe", "not bad"]
+    hints = [None, "en", None, None]
+    verdicts = analyse_entries(recipe, [(None, texts[0], None)]) + analyse_entries(other, [(None, texts[2], None)])
+    classification = Classification(LexiconClassifier({}), portable=recipe)
+    found = await classification.analyse_posts(texts, hints, [verdicts[0], None, verdicts[1], "junk"])
+    assert found == LexiconClassifier({}).analyse(texts, hints)
