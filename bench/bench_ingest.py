@@ -427,12 +427,18 @@ def main(argv: list[str] | None = None) -> int:
             print("postgres: skipped (no server: pass --postgres URL or install Debian's postgresql)")
             backends.remove("postgres")
         if "pipeline" in parts:
+            started = time.perf_counter()
             pipeline_part(backends, server, args.feeds, args.entries, args.port, rounds)
+            print(f"pipeline part: {(time.perf_counter() - started) / 60:.1f} min", flush=True)
         if "customers" in parts:
             sizes = [int(size) for size in args.sizes.split(",")]
+            started = time.perf_counter()
             customers_part(backends, server, sizes, args.customer_feeds, args.port)
+            print(f"customers part: {(time.perf_counter() - started) / 60:.1f} min", flush=True)
     if "default" in parts:
+        started = time.perf_counter()
         default_part(args.default_feeds, args.entries, args.port, rounds)
+        print(f"default part: {(time.perf_counter() - started) / 60:.1f} min", flush=True)
     return 0
 
 
