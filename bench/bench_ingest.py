@@ -287,6 +287,11 @@ def default_part(feeds: int, entries: int, port: int, rounds: int) -> None:
         f"  {'pipeline / classifier alone':40} {shares.show('.0%')} (ratio of the median rates:"
         f" {ratio_of_medians(pipeline_rates, alone_rates):.0%})"
     )
+    by_cpu = ratios([a.cpu for a in alone], [r.cpu for r in runs])
+    print(
+        f"  {'by CPU: classifier alone / pipeline':40} {by_cpu.show('.0%')} (this process's CPU seconds for the same"
+        " texts, which the load barely moves; the feed parser processes are not counted)"
+    )
     print(f"target (issue 14; the median of the per-round ratios; load average now {load():.2f}):")
     what = "default classifier: pipeline >= 80% of the classifier alone"
     print(target_line(what, shares.show(".0%"), shares.median >= 0.8), flush=True)

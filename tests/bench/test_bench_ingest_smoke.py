@@ -69,5 +69,6 @@ def test_the_default_part_runs_the_pipeline_and_the_classifier_alone_in_both_ord
     assert rounds == ["1", "2"]
     assert "(8 mentions a round" in out
     assert re.search(r"pipeline / classifier alone\s+\d+% \(\d+%-\d+%\) \(ratio of the median rates: \d+%\)", out)
+    assert re.search(r"by CPU: classifier alone / pipeline\s+\d+% \(\d+%-\d+%\)", out)
     target = r"default classifier: pipeline >= 80% of the classifier alone\s+\d+% \(\d+%-\d+%\)\s+(met|NOT met)$"
     assert re.search(target, out, re.M)
