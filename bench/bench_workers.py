@@ -58,6 +58,7 @@ from sqlalchemy.engine import make_url
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench.proc_cpu import cpu_seconds, stat_fields  # noqa: E402
 from bench.rounds import (  # noqa: E402
     add_rounds_option,
     load,
@@ -117,46 +118,8 @@ def drop_database(admin_url: str, url: str) -> None:
     admin.dispose()
 
 
-TICKS = os.sysconf("SC_CLK_TCK")
 TARGET = 1.8  # issue 14: 2 workers >= 1.8x the polls/s of 1 worker
 SAMPLE_EVERY = 0.1  # seconds between the bench's looks at the database
-
-
-def _stat(pid: int) -> list[str]:
-    """The fields of /proc/PID/stat after the command name (field 3 of proc(5) is index 0)."""
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        found.extend(int(child) for child in (task / "children").read_text().split())
-    return found
-
-
-def cpu_seconds(pids: set[int], *, reaped: bool = False) -> float:
-    """CPU time (user + system) used so far by the processes ``pids`` and all their live descendants.
-
-    ``reaped`` adds the time of children that already ended and were waited for (PostgreSQL's backends:
-    a connection's process ends when it closes, and its time moves to the postmaster's account).
-    """
-    total = 0.0
-    seen: set[int] = set()
-    todo = list(pids)
-    while todo:
-        pid = todo.pop()
-        if pid in seen:
-            continue
-        seen.add(pid)
-        try:
-            fields = _stat(pid)
-            total += (int(fields[11]) + int(fields[12])) / TICKS
-            if reaped and pid in pids:
-                total += (int(fields[13]) + int(fields[14])) / TICKS
-            todo.extend(_children(pid))
-        except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
-            continue
-    return total
 
 
 def own_cpu() -> float:
@@ -172,8 +135,8 @@ def postmaster_pid(url: str) -> int | None:
         with engine.connect() as conn:
             backend = int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
             try:
-                parent = int(_stat(backend)[1])
-                _stat(parent)
+                parent = int(stat_fields(backend)[1])
+                stat_fields(parent)
             except (OSError, IndexError, ValueError):
                 return None
             return parent
