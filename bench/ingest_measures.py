@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -18,6 +19,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
+from bench.proc_cpu import children, children_cpu
 from socialcrm.db import Database
 from tests.feeds import RULES, feed_url
 
@@ -34,6 +36,7 @@ class Pass:
     statements: int
     cpu: float  # CPU seconds of this process (all its threads; not the feed parsers' or PostgreSQL's)
     opened: float = 0.0  # seconds Runtime.open took before the timed poll (it starts the feed parser processes)
+    parsers_cpu: float = 0.0  # CPU seconds of the feed parser processes the runtime started, during the poll
 
     @property
     def rate(self) -> float:
@@ -88,6 +91,7 @@ async def poll_pass(config_path: Path, db: Database, classifier: Any = None) -> 
     from socialcrm.runtime import Runtime, keep_startup_objects_out_of_gc
 
     config = load_config(config_path)
+    there_before = set(children(os.getpid()))  # the bench's feed server: its CPU is not the pipeline's
     # As the daemon opens it: the feed parser processes start with the runtime, not inside the first poll.
     opening = time.perf_counter()
     runtime = await Runtime.open(config, db=db, classifier=classifier, start_shared=True)
@@ -95,13 +99,14 @@ async def poll_pass(config_path: Path, db: Database, classifier: Any = None) -> 
     keep_startup_objects_out_of_gc()  # as the daemon and ``socialcrm poll`` do after opening
     try:
         with counting_statements() as statements:
-            start, cpu = time.perf_counter(), time.process_time()
+            start, cpu, parsers = time.perf_counter(), time.process_time(), children_cpu(there_before)
             results = await runtime.poll_once(force=True)
             elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
+            parsers = children_cpu(there_before) - parsers
     finally:
         await runtime.close()  # the database stays usable: a disposed engine opens new connections
     errors = sum(1 for r in results if r.error)
-    return Pass(elapsed, sum(r.new for r in results), errors, statements[0], cpu, opened)
+    return Pass(elapsed, sum(r.new for r in results), errors, statements[0], cpu, opened, parsers)
 
 
 def stored_rows(db: Database) -> list[dict[str, Any]]:

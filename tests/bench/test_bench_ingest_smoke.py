@@ -41,6 +41,8 @@ def test_the_pipeline_part_prints_every_round_then_medians_and_targets() -> None
     assert {new for _, _, new in polls} == {"12"}  # 3 feeds x 4 new entries, stored in every round
     assert len(re.findall(r"^\s+\d\s+[\d.]+ limits: feedparser alone", out, re.MULTILINE)) == 2
     assert "median (min-max) over 2 round(s):" in out
+    medians = r"sqlite first poll\s+[\d,]+ \([\d,]+-[\d,]+\) mentions/s, [\d.]+ \([\d.-]+\) cpu ms/mention"
+    assert re.search(medians + r" \(\+ [\d.]+ \([\d.-]+\) in the parsers\)", out)
     assert re.search(r"lexicon classifier alone\s+[\d,]+ \([\d,]+-[\d,]+\) texts/s", out)
     assert re.search(
         r"first poll on SQLite >= 1,000 mentions/s\s+[\d,]+/s \([\d,]+-[\d,]+\)\s+(met|NOT met)$", out, re.M
