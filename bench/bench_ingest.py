@@ -11,7 +11,9 @@ Issue 14 ("one machine, faster"). Measured in one run, on the same rows and text
 - its limits, measured in every round after the polls: feedparser alone
   (``connectors.feed_parse.parse_feed`` on the same bodies, one process), a bare SQLite insert of the
   stored mention rows (one transaction per feed, no pipeline), and the classifier alone on the stored
-  texts, run as the pipeline runs it (a page at a time on the ``Classification``'s own thread);
+  texts, run as the daemon's process runs it (a page at a time on the ``Classification``'s own
+  thread; with the word-list classifier on 2+ cores the feed parser processes classify each entry
+  instead, so that line is the classifier's own speed there, not a bound of the poll);
 - with the default classifier (fewer feeds, ``--default-feeds``): the pipeline's rate beside the
   classifier alone on the same texts and threads (the pipeline overlaps classifying batches with
   storing earlier ones, so it can come close to the classifier's rate); each round runs both back to
