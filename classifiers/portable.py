@@ -17,6 +17,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from classifiers.base import Analysis, Classifier, Sentiment
@@ -37,7 +38,7 @@ class PortableRecipe:
     options: tuple[tuple[str, Any], ...]
     max_chars: int
 
-    @property
+    @cached_property
     def key(self) -> str:
         """Names the classifier and the text it reads: a verdict is used only where the key matches."""
         return f"{self.kind}|{self.options!r}|{self.max_chars}"
