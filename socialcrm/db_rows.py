@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Protocol, TypeVar
 
 from pydantic_core import PydanticUndefined
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import make_transient, make_transient_to_detached
@@ -102,6 +102,19 @@ def _unnest_insert(
     """PostgreSQL's ``INSERT INTO table (names) SELECT * FROM unnest(...)`` of ``rows``, and its arrays."""
     dialect = session.get_bind().dialect
     quote = dialect.identifier_preparer.quote
+    casts, arrays = _unnest_arrays(session, table, rows, names)
+    statement = (
+        f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({', '.join(quote(n) for n in names)})"
+        f" SELECT * FROM unnest({', '.join(casts)})"
+    )
+    return statement, arrays
+
+
+def _unnest_arrays(
+    session: Session, table: Table, rows: Sequence[Mapping[str, Any]], names: Sequence[str]
+) -> tuple[list[str], dict[str, list[Any]]]:
+    """One typed array parameter per column (``CAST(%(pN)s AS type[])``) and the arrays, values bind-processed."""
+    dialect = session.get_bind().dialect
     arrays: dict[str, list[Any]] = {}
     casts = []
     for index, name in enumerate(names):
@@ -110,11 +123,7 @@ def _unnest_insert(
         values = [row[name] for row in rows]
         arrays[f"p{index}"] = [process(v) for v in values] if process is not None else values
         casts.append(f"CAST(%(p{index})s AS {column.type.compile(dialect=dialect)}[])")
-    statement = (
-        f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({', '.join(quote(n) for n in names)})"
-        f" SELECT * FROM unnest({', '.join(casts)})"
-    )
-    return statement, arrays
+    return casts, arrays
 
 
 def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -131,6 +140,34 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
         session.connection().exec_driver_sql(statement, arrays)
         return
     session.connection().execute(table.insert(), list(rows))
+
+
+def update_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Set columns of rows found by their ``id`` (each row names ``id`` and the same columns): one statement.
+
+    On PostgreSQL ``UPDATE ... FROM unnest(...)``: one prepared statement and one plan for every row,
+    where an executemany runs the UPDATE once per row; else SQLAlchemy's executemany.
+    """
+    if not rows:
+        return
+    names = list(rows[0])
+    changed = [name for name in names if name != "id"]
+    if session.get_bind().dialect.name == "postgresql" and len(rows) > 1 and all(list(r) == names for r in rows):
+        dialect = session.get_bind().dialect
+        quote = dialect.identifier_preparer.quote
+        casts, arrays = _unnest_arrays(session, table, rows, names)
+        target = dialect.identifier_preparer.format_table(table)
+        text = (
+            f"UPDATE {target} SET {', '.join(f'{quote(n)} = u.{quote(n)}' for n in changed)}"
+            f" FROM unnest({', '.join(casts)}) AS u({', '.join(quote(n) for n in names)})"
+            f" WHERE {target}.{quote('id')} = u.{quote('id')}"
+        )
+        session.connection().exec_driver_sql(text, arrays)
+        return
+    statement = (
+        table.update().where(table.c.id == bindparam("row_id")).values({n: bindparam(f"new_{n}") for n in changed})
+    )
+    session.connection().execute(statement, [{"row_id": r["id"], **{f"new_{n}": r[n] for n in changed}} for r in rows])
 
 
 class NewIds:

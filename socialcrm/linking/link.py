@@ -18,10 +18,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, inspect, select
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session
 
 from socialcrm.config import LinkingConfig
+from socialcrm.db_rows import update_rows
 from socialcrm.linking.customers import CustomerCache, resolve_customer
 from socialcrm.linking.evidence import Clue, TextEvidence, find_clues_batch
 from socialcrm.linking.fuzzy import FuzzyMatch, NameQuery, fuzzy_matches_batch
@@ -114,8 +116,8 @@ class _Linker:
             key = keys[index]
             identity = identities.get(key) if key is not None else None
             made_here = key is not None and created.get(key) == index
-            result = self._decide(mention, identity, known[index], owned[index], made_here, fuzzy.get(index, []))
-            results.append(_set(mention, result))
+            results.append(self._decide(mention, identity, known[index], owned[index], made_here, fuzzy.get(index, [])))
+        _store_links(self.session, mentions, results)
         self._write_suggestions(self._suggestions)
         return results
 
@@ -309,6 +311,26 @@ def _evidence(clues: list[Clue]) -> dict[str, Any]:
         if clue.value not in evidence[clue.method]:
             evidence[clue.method].append(clue.value)
     return evidence
+
+
+def _store_links(session: Session, mentions: Sequence[Mention], results: Sequence[LinkResult]) -> None:
+    """Set each mention's link and write the changed ones in one UPDATE, now (as a flush would, but once).
+
+    A stored mention without unwritten changes gets its link as committed values, so the session has
+    nothing left to flush for it; any other mention is set as usual and written by the next flush.
+    """
+    rows = []
+    for mention, result in zip(mentions, results, strict=True):
+        values = {"customer_id": result.customer_id, "link_method": result.method, "link_confidence": result.confidence}
+        state = inspect(mention)
+        if not state.persistent or state.modified:
+            _set(mention, result)
+            continue
+        if any(getattr(mention, name) != value for name, value in values.items()):
+            rows.append({"id": mention.id, **values})
+        for name, value in values.items():
+            set_committed_value(mention, name, value)
+    update_rows(session, table_of(Mention), rows)
 
 
 def _set(mention: Mention, result: LinkResult) -> LinkResult:

@@ -358,6 +358,8 @@ async def test_a_batch_costs_a_few_statements_not_a_few_per_mention(config: Conf
     # The batch's 20 tickets and 20 drafts are written in one insert per table, not one each.
     inserts = Counter(s.split("(")[0].split()[-1] for s in statements if s.lstrip().startswith("INSERT"))
     assert inserts["ticket"] == 1 and inserts["replydraft"] == 1, inserts
+    # The 50 links are one UPDATE (on PostgreSQL one statement, not one per row in a pipeline).
+    assert sum("link_method" in s for s in statements if s.lstrip().startswith("UPDATE")) == 1
 
 
 async def test_rule_drafts_approved_at_once_leave_once_with_their_own_numbers(db: Database) -> None:
