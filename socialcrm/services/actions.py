@@ -136,7 +136,7 @@ def _claim(desk: Desk, key: str, rule: Rule, spec: ActionSpec, mention: Mention,
     existing = desk.action_key(key)
     if existing is not None:
         return existing
-    desk.remember(ActionKey(key=key, rule=rule.name, action=spec.kind, mention_id=_mention_id(mention), created_at=now))
+    _remember(desk, key, rule, spec, mention, None, now)
     return None
 
 
@@ -236,14 +236,14 @@ def _remember(
     now: datetime,
 ) -> None:
     desk.remember(
-        ActionKey(
-            key=key,
-            rule=rule.name,
-            action=spec.kind,
-            mention_id=_mention_id(mention),
-            target=None if target is None else str(target),
-            created_at=now,
-        )
+        {
+            "key": key,
+            "rule": rule.name,
+            "action": spec.kind,
+            "mention_id": _mention_id(mention),
+            "target": None if target is None else str(target),
+            "created_at": now,
+        }
     )
 
 

@@ -49,8 +49,8 @@ class Desk(Protocol):
         """The action already taken under ``key``, if any."""
         ...
 
-    def remember(self, key: ActionKey) -> None:
-        """Store a newly taken action key."""
+    def remember(self, key: dict[str, Any]) -> None:
+        """Store a newly taken action key (``key``: every field of its ActionKey)."""
         ...
 
     def find_open_ticket(self, thread: str, customer_id: int | None) -> Ticket | None:
@@ -128,9 +128,9 @@ class DirectDesk:
         """The stored key."""
         return self.session.get(ActionKey, key)
 
-    def remember(self, key: ActionKey) -> None:
+    def remember(self, key: dict[str, Any]) -> None:
         """Add the key now (a later action of the same mention must find it)."""
-        self.session.add(key)
+        self.session.add(ActionKey(**key))
         self.session.flush()
 
     def find_open_ticket(self, thread: str, customer_id: int | None) -> Ticket | None:
@@ -334,19 +334,10 @@ class BatchDesk:
             self._keys[key] = self.session.get(ActionKey, key)
         return self._keys[key]
 
-    def remember(self, key: ActionKey) -> None:
-        """Kept for the insert at the end; later look-ups find it."""
-        self._keys[key.key] = key
-        self.key_rows.append(
-            {
-                "key": key.key,
-                "rule": key.rule,
-                "action": key.action,
-                "mention_id": key.mention_id,
-                "target": key.target,
-                "created_at": key.created_at,
-            }
-        )
+    def remember(self, key: dict[str, Any]) -> None:
+        """Kept for the insert at the end; later look-ups find it (a copy to read, built without ``__init__``)."""
+        self._keys[key["key"]] = unsaved(ActionKey, key)
+        self.key_rows.append(key)
 
     def find_open_ticket(self, thread: str, customer_id: int | None) -> Ticket | None:
         """The oldest open ticket of the thread and customer, from the thread's tickets."""
