@@ -150,6 +150,7 @@ class DaemonConfig(_Frozen):
     outbox_interval: str = "30s"
     outbox_lease: str = "2m"
     max_text_chars: int = Field(default=20000, ge=100)
+    classify_in_parsers: bool = True  # the word-list classifier on 2+ cores: feed parser processes classify
     shutdown_grace: str = "30s"
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["text", "json"] = "text"

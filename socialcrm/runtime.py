@@ -110,11 +110,13 @@ class Runtime:
 
         if classifier is None and lazy_classifier:
             portable = portable_recipe(config.classifier.kind, config.classifier.options(), limit)
-            classification = Classification(build=lambda: timed(build()), batch_size=size, portable=_beside(portable))
+            classification = Classification(
+                build=lambda: timed(build()), batch_size=size, portable=_beside(portable, config)
+            )
         else:
             built = classifier if classifier is not None else await asyncio.to_thread(build)
             portable = recipe_of(built.inner if isinstance(built, TimedClassifier) else built, limit)
-            classification = Classification(timed(built), batch_size=size, portable=_beside(portable))
+            classification = Classification(timed(built), batch_size=size, portable=_beside(portable, config))
         ruleset = compile_rules(list(config.rules), config.templates, webhooks={w.name for w in config.webhooks})
         http = make_session()
         runtime = cls(config=config, db=database, classification=classification, ruleset=ruleset, http=http)
@@ -216,9 +218,14 @@ class Runtime:
         await asyncio.to_thread(self.db.dispose)
 
 
-def _beside(portable: PortableRecipe | None) -> PortableRecipe | None:
-    """The recipe to classify beside parsing with: only where the parsers have a core of their own to use."""
-    return portable if (os.cpu_count() or 1) > 1 else None
+def _beside(portable: PortableRecipe | None, config: Config) -> PortableRecipe | None:
+    """The recipe to classify beside parsing with: where the parsers have a core of their own, unless switched off.
+
+    ``[daemon] classify_in_parsers = false`` saves each feed parser process the language model (~90 MB).
+    """
+    if not config.daemon.classify_in_parsers or (os.cpu_count() or 1) < 2:
+        return None
+    return portable
 
 
 async def _start_shared(sources: Sequence[SourceConfig]) -> None:

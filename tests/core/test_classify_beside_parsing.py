@@ -58,7 +58,7 @@ def atom_feed() -> bytes:
     ).encode()
 
 
-def config_for(base: str, database_url: str, run: str) -> str:
+def config_for(base: str, database_url: str, run: str, in_parsers: bool = True) -> str:
     sources = "".join(
         f'[[sources]]\nname = "{run}-{name}"\ntype = "feed"\nurl = "{base}/{path}"\n'
         for name, path in (("blog", "blog.atom"), ("forum", "forum.atom"), ("comments", "comments.xml"))
@@ -71,12 +71,15 @@ kind = "lexicon"
 threshold = 0.2
 [daemon]
 max_text_chars = 120
+classify_in_parsers = {str(in_parsers).lower()}
 {sources}"""
 
 
-async def poll(replay: ReplayServer, database_url: str, run: str) -> tuple[list[tuple[Any, ...]], bool]:
+async def poll(
+    replay: ReplayServer, database_url: str, run: str, in_parsers: bool = True
+) -> tuple[list[tuple[Any, ...]], bool]:
     """What ``run``'s sources stored: (source, id, classification) per mention; and whether the daemon classified."""
-    config = parse_config(config_for(replay.base_url, database_url, run))
+    config = parse_config(config_for(replay.base_url, database_url, run, in_parsers))
     db = Database(database_url)
     runtime = await Runtime.open(config, db=db, lazy_classifier=True)
     try:
@@ -118,9 +121,12 @@ async def test_the_parsers_classify_as_the_daemon_would(
     beside, parsers_classified = await poll(feeds, database_url, "beside")
     assert not parsers_classified  # every post came classified: the daemon never even built its classifier
 
-    monkeypatch.setattr(runtime_module.os, "cpu_count", lambda: 1)  # one core: the daemon classifies all
-    alone, daemon_classified = await poll(feeds, database_url, "alone")
+    alone, daemon_classified = await poll(feeds, database_url, "alone", in_parsers=False)
     assert daemon_classified
+
+    monkeypatch.setattr(runtime_module.os, "cpu_count", lambda: 1)  # one core: the parsers have none to spare
+    one_core, one_core_classified = await poll(feeds, database_url, "one-core")
+    assert one_core_classified and one_core == alone
 
     assert beside == alone
     demo = (DEMO_FEEDS / "coffee-forum.atom").read_text().count("<entry>")
