@@ -49,7 +49,7 @@ class Processed:
         """Add the tickets opened and drafts written by these decisions."""
         outcomes = [a.get("outcome") for d in decisions for a in d.actions]
         self.tickets += outcomes.count("opened")
-        self.drafts += outcomes.count("drafted")
+        self.drafts += outcomes.count("drafted") + outcomes.count("drafted and approved")
 
 
 def insert_mentions(session: Session, rows: Sequence[dict[str, Any]]) -> list[Mention]:

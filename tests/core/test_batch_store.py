@@ -368,7 +368,7 @@ async def test_rule_drafts_approved_at_once_leave_once_with_their_own_numbers(db
     with db.write() as session:
         seed(session)
     result = await make_pipeline(config, db).process(SourceConfig(name="shop", type="feed"), Batch(POSTS, "c"))
-    assert (result.new, result.errors) == (11, 0)
+    assert (result.new, result.drafts, result.errors) == (11, 3, 0)  # approved at once, still counted
     with db.read() as session:
         drafts = session.exec(select(ReplyDraft)).all()
         replies = session.exec(select(OutboxItem).where(OutboxItem.kind == "reply")).all()
