@@ -66,7 +66,7 @@ _shared_lock = threading.Lock()
 
 
 def shared_detector() -> LanguageDetector:
-    """One detector per process: loading the model takes ~0.3 s and 30 MB."""
+    """One detector per process: loading it (py3langid, numpy) takes ~0.8 CPU s and ~90 MB of memory."""
     global _shared
     with _shared_lock:
         if _shared is None:
