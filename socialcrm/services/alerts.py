@@ -65,15 +65,23 @@ def scope_counts(session: Session, window: Window) -> dict[str, Counts]:
 
 
 def check(session: Session, config: Config, now: datetime) -> list[int]:
-    """Look for spikes in the window in progress and queue their alerts (ids of the outbox rows queued)."""
+    """Look for spikes in the window in progress and the one just closed; queue their alerts (outbox row ids).
+
+    The closed window is checked again for the whole of the next one: posts published near its end
+    are often fetched after it (a source polled every few minutes), and a daemon that was down or
+    restarting at the turn of the window has not seen them yet. The outbox key names the window, so
+    a spike already alerted while its window was in progress is not alerted again.
+    """
     alerts = config.alerts
     if not alerts.enabled:
         return []
     window = current_window(now, alerts)
+    closed = current_window(window.start - window.length, alerts)
     queued: list[int] = []
-    for scope, counts in sorted(scope_counts(session, window).items()):
-        for spike in detect(scope, counts, alerts):
-            queued += _queue(session, config, spike, window, now)
+    for checked in (closed, window):
+        for scope, counts in sorted(scope_counts(session, checked).items()):
+            for spike in detect(scope, counts, alerts):
+                queued += _queue(session, config, spike, checked, now)
     return queued
 
 

@@ -70,6 +70,35 @@ def test_a_spike_is_queued_once_per_window_on_each_channel(db: Database) -> None
     assert hook.payload["body"]["event"] == "alert" and hook.payload["body"]["mentions"] == 25
 
 
+def test_a_spike_first_seen_after_its_window_closed_is_alerted_during_the_next_window(db: Database) -> None:
+    """Posts published near a window's end arrive after it (or the daemon was down at the turn of the hour)."""
+    with SmtpServer() as smtp:
+        config = _config(smtp)
+    _spike(db)
+    turn = WINDOW + timedelta(hours=1)
+    with db.write() as s:  # two windows later the spike is history: no alert
+        assert alerts.check(s, config, turn + timedelta(hours=1, minutes=1)) == []
+    with db.write() as s:
+        late = alerts.check(s, config, turn + timedelta(seconds=2))
+    with db.write() as s:
+        again = alerts.check(s, config, turn + timedelta(minutes=30))
+    assert len(late) == 4 and again == []
+    with db.read() as s:
+        keys = {row.idempotency_key for row in s.exec(select(OutboxItem))}
+    assert f"alert:volume:blog:{WINDOW.isoformat()}:email" in keys  # named by the window it happened in
+
+
+def test_a_spike_alerted_in_its_window_is_not_alerted_again_after_the_turn(db: Database) -> None:
+    with SmtpServer() as smtp:
+        config = _config(smtp)
+    _spike(db)
+    with db.write() as s:
+        first = alerts.check(s, config, NOW)
+    with db.write() as s:
+        after = alerts.check(s, config, WINDOW + timedelta(hours=1, minutes=5))
+    assert len(first) == 4 and after == []
+
+
 def test_german_alert_writes_numbers_and_dates_the_german_way(db: Database) -> None:
     with SmtpServer() as smtp:
         config = _config(smtp, language="de")

@@ -145,6 +145,14 @@ class Daemon:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("SOCIALCRM_")}
         self.env[TOKEN_ENV] = "soak-token"
 
+    async def __aenter__(self) -> Daemon:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        """A test that fails half-way leaves no daemon running (it would talk to the next test's servers)."""
+        if self.running:
+            await self.kill()
+
     @property
     def pid(self) -> int:
         assert self.process is not None

@@ -73,21 +73,21 @@ async def test_kill_9_around_the_send_of_an_alert_email(tmp_path: Path, database
     with SmtpServer() as smtp:
         smtp.inbox.rcpt_delay = lambda: random.uniform(0.0, 1.0)
         smtp.inbox.hold = lambda: random.uniform(0.0, 2.5)
-        daemon = Daemon(_config(tmp_path, database_url, smtp), tmp_path / "daemon.log")
-        for round_ in range(ROUNDS):
-            sessions = smtp.inbox.sessions
-            _burst(database_url, f"source-{round_}")
-            await daemon.start()
-            talked = await wait_for(lambda s=sessions: smtp.inbox.sessions > s, 60)  # type: ignore[misc]
-            assert talked, f"the daemon never connected to the SMTP server; see {tmp_path / 'daemon.log'}"
-            await asyncio.sleep(jitter(0.0, 3.5))
-            await daemon.kill()
-            await daemon.start()
-            settled = await wait_for(
-                lambda: all(row.status in ("done", "failed") for row in _emails(database_url)), SETTLE_S, step=0.5
-            )
-            await daemon.stop()
-            assert settled, f"an e-mail row never settled; see {tmp_path / 'daemon.log'}"
+        async with Daemon(_config(tmp_path, database_url, smtp), tmp_path / "daemon.log") as daemon:
+            for round_ in range(ROUNDS):
+                sessions = smtp.inbox.sessions
+                _burst(database_url, f"source-{round_}")
+                await daemon.start()
+                talked = await wait_for(lambda s=sessions: smtp.inbox.sessions > s, 60)  # type: ignore[misc]
+                assert talked, f"the daemon never connected to the SMTP server; see {tmp_path / 'daemon.log'}"
+                await asyncio.sleep(jitter(0.0, 3.5))
+                await daemon.kill()
+                await daemon.start()
+                settled = await wait_for(
+                    lambda: all(row.status in ("done", "failed") for row in _emails(database_url)), SETTLE_S, step=0.5
+                )
+                await daemon.stop()
+                assert settled, f"an e-mail row never settled; see {tmp_path / 'daemon.log'}"
         rows = _emails(database_url)
         ids = smtp.inbox.ids()
     assert len(rows) >= ROUNDS and {row.status for row in rows} == {"done"}
