@@ -38,6 +38,26 @@ def source_files(package: str, root: Path = ROOT) -> Iterator[Path]:
             yield path
 
 
+def parse(path: Path) -> ast.Module:
+    """The module's syntax tree, parsed once: the package sources are all parsed while pytest collects.
+
+    CPython 3.11 before 3.11.8 keeps the AST builder's recursion depth per interpreter, not per
+    thread (python/cpython#106905): a parse while another thread parses (a traceback formatted by a
+    thread an earlier test left running parses source lines for its carets) can raise
+    ``SystemError: AST constructor recursion depth mismatch``. During collection no test thread runs.
+    """
+    tree = _TREES.get(path)
+    if tree is None:
+        tree = _TREES[path] = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    return tree
+
+
+_TREES: dict[Path, ast.Module] = {}
+for _package in PACKAGES:
+    for _path in source_files(_package):
+        parse(_path)
+
+
 def _type_checking_nodes(tree: ast.AST) -> set[int]:
     """Ids of every node inside an ``if TYPE_CHECKING:`` block."""
     hidden: set[int] = set()
@@ -52,7 +72,7 @@ def imports_of(path: Path, root: Path = ROOT) -> list[Import]:
     """Every import the module at ``path`` can run, with relative imports resolved."""
     name = module_name(path, root)
     package = name if path.name == "__init__.py" else name.rpartition(".")[0]
-    tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+    tree = parse(path)
     hidden = _type_checking_nodes(tree)
     found: list[Import] = []
     for node in ast.walk(tree):
@@ -182,7 +202,7 @@ def test_vocabularies_are_spelled_out_once() -> None:
     for path in source_files("socialcrm"):
         if path == home:
             continue
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in ast.walk(parse(path)):
             if isinstance(node, ast.Tuple | ast.List | ast.Set) and node.elts:
                 values = [e.value for e in node.elts if isinstance(e, ast.Constant)]
                 if len(values) == len(node.elts) and all(isinstance(v, str) for v in values):
@@ -226,7 +246,7 @@ def test_source_state_is_written_in_one_module() -> None:
         offenders.extend(
             f"{name}:{imp.line} imports SourceState" for imp in imports_of(path) if imp.target.endswith(".SourceState")
         )
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in ast.walk(parse(path)):
             targets: list[ast.expr] = []
             if isinstance(node, ast.Assign):
                 targets = node.targets
@@ -255,7 +275,7 @@ def test_rules_perform_no_database_writes() -> None:
             if imp.target.rpartition(".")[2] in WRITE_STATEMENTS
             and imp.target.split(".")[0] in ("sqlalchemy", "sqlmodel")
         )
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        for node in ast.walk(parse(path)):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in SESSION_WRITES:
                 receiver = ast.unparse(node.func.value)
                 if "session" in receiver.lower() or node.func.attr not in ("add", "delete", "merge"):  # not set.add()
