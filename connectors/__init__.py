@@ -15,8 +15,12 @@ the budget is spent ends the poll early, and the next fetch raises ``RateLimited
 without a request (connectors/_polling.py; Reddit's in connectors/_praw.py). ``Backoff.delay`` lets
 a given ``retry_after`` win over its exponential backoff (at least 1 second); the core's poller and
 webhook deliveries use it.
+
+``usable_cpus`` is the CPU count the feed parser pool is sized by (affinity and cgroup limits, not the
+host's count); the core asks it too, so both sides agree on how many cores there are.
 """
 
+from connectors._cpus import usable_cpus
 from connectors._http import Backoff, make_session, parse_retry_after, read_capped
 from connectors._netguard import NetworkGuard
 from connectors.base import (
@@ -76,4 +80,5 @@ __all__ = [
     "measure_reply",
     "parse_retry_after",
     "read_capped",
+    "usable_cpus",
 ]

@@ -26,6 +26,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from connectors._cpus import usable_cpus
+
 logger = logging.getLogger(__name__)
 
 DEFAULT_MEMORY_LIMIT_MB = 768
@@ -127,7 +129,7 @@ class ParserPool:
     """Up to ``size`` worker processes running ``connectors.feed_parse.parse_feed``."""
 
     def __init__(self, size: int | None = None, memory_limit_mb: int | None = DEFAULT_MEMORY_LIMIT_MB) -> None:
-        self.size = max(1, size or min(8, os.cpu_count() or 1))
+        self.size = max(1, size or min(8, usable_cpus()))
         self.memory_limit_bytes = memory_limit_mb * 1024 * 1024 if memory_limit_mb else None
         self._idle: list[_Worker] = []
         self._live: set[_Worker] = set()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -22,7 +21,7 @@ import aiohttp
 from classifiers.base import Classifier
 from classifiers.loader import build_classifier
 from classifiers.portable import PortableRecipe, portable_recipe, recipe_of
-from connectors import Connector, EntryHook, PreparesEntries, SharedResources, SharedStart, make_session
+from connectors import Connector, EntryHook, PreparesEntries, SharedResources, SharedStart, make_session, usable_cpus
 from socialcrm.classifying import Classification
 from socialcrm.config import Config, SourceConfig
 from socialcrm.db import Database, open_database
@@ -223,7 +222,7 @@ def _beside(portable: PortableRecipe | None, config: Config) -> PortableRecipe |
 
     ``[daemon] classify_in_parsers = false`` saves each feed parser process the language model (~90 MB).
     """
-    if not config.daemon.classify_in_parsers or (os.cpu_count() or 1) < 2:
+    if not config.daemon.classify_in_parsers or usable_cpus() < 2:
         return None
     return portable
 

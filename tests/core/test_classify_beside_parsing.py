@@ -124,7 +124,7 @@ async def test_the_parsers_classify_as_the_daemon_would(
     alone, daemon_classified = await poll(feeds, database_url, "alone", in_parsers=False)
     assert daemon_classified
 
-    monkeypatch.setattr(runtime_module.os, "cpu_count", lambda: 1)  # one core: the parsers have none to spare
+    monkeypatch.setattr(runtime_module, "usable_cpus", lambda: 1)  # one core: the parsers have none to spare
     one_core, one_core_classified = await poll(feeds, database_url, "one-core")
     assert one_core_classified and one_core == alone
 
