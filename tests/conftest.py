@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import uuid
@@ -26,6 +27,23 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"SOCIALCRM_REQUIRE_BROWSER is set but {CHROMIUM} is missing")
     if os.environ.get("SOCIALCRM_REQUIRE_SYSTEMD") and not shutil.which("systemd-analyze"):
         raise pytest.UsageError("SOCIALCRM_REQUIRE_SYSTEMD is set but systemd-analyze is missing (install systemd)")
+
+
+@pytest.fixture(autouse=True)
+def _root_logging_put_back() -> Iterator[None]:
+    """A test that runs the CLI in-process leaves no log handler behind.
+
+    ``setup_logging`` puts a stderr handler on the root logger; in a test that stderr is pytest's
+    capture, closed when the test ends, so every later log line printed "--- Logging error ---" and
+    a traceback (from any thread, e.g. a local SMTP server's) into other tests' output.
+    """
+    root = logging.getLogger()
+    handlers, level = set(root.handlers), root.level
+    yield
+    for handler in list(root.handlers):
+        if handler not in handlers and type(handler) is logging.StreamHandler:
+            root.removeHandler(handler)
+    root.setLevel(level)
 
 
 @pytest.fixture
