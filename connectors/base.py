@@ -296,11 +296,14 @@ class EntryHook:
 
 @runtime_checkable
 class PreparesEntries(Protocol):
-    """A connector class that parses in processes of its own and can run an ``EntryHook`` there."""
+    """A connector that parses in processes of its own and can run an ``EntryHook`` there.
 
-    @classmethod
-    def prepare_entries_with(cls, hook: EntryHook | None) -> None:
-        """Run ``hook`` on the entries every instance parses from now on (None: no hook)."""
+    The hook is the connector's own (set by whoever built it), so two runtimes in one process, each
+    with its own classifier, never run each other's.
+    """
+
+    def prepare_entries_with(self, hook: EntryHook | None) -> None:
+        """Run ``hook`` on the entries this connector parses from now on (None: no hook)."""
         ...
 
 

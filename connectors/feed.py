@@ -14,10 +14,11 @@ MalformedResponseError. A feed parsed with the lenient parser (not well-formed X
 entries, a permanent redirect and a capped entry count are reported in ``Batch.problems``.
 
 Call ``configure_parser_pool(workers=..., memory_limit_mb=...)`` before the first fetch to size
-the pool (default: min(8, CPUs) workers, 768 MiB each above their idle size), and
+the pool (default: min(8, usable CPUs) workers, 768 MiB each above their idle size), and
 ``FeedConnector.close_shared()`` (which is ``shutdown_parser_pool()``) once in-flight polls are done
-at daemon exit. ``FeedConnector.prepare_entries_with(hook)`` has the parser processes run the core's
-``EntryHook`` on every entry they parse (the daemon classifies there with the word-list classifier).
+at daemon exit. ``feed.prepare_entries_with(hook)`` has the parser processes run the core's
+``EntryHook`` on every entry they parse for that one connector (the daemon classifies there with the
+word-list classifier); the pool is shared, the hook is each connector's own.
 """
 
 from __future__ import annotations
@@ -157,12 +158,12 @@ class FeedConnector(ReadOnlyMixin):
     kind: ClassVar[str] = "feed"
     Options: ClassVar[type[FeedOptions]] = FeedOptions
     min_interval: ClassVar[timedelta] = timedelta(minutes=5)
-    _entry_hook: ClassVar[EntryHook | None] = None
 
     def __init__(self, name: str, options: FeedOptions, http: aiohttp.ClientSession) -> None:
         self.name = name
         self.options = options
         self._http = http
+        self._entry_hook: EntryHook | None = None
 
     def __repr__(self) -> str:
         return f"FeedConnector({self.name!r}, {self.options.url!r})"
@@ -201,10 +202,9 @@ class FeedConnector(ReadOnlyMixin):
         """Stop the parser pool all feeds share (its workers would otherwise live until exit)."""
         shutdown_parser_pool()
 
-    @classmethod
-    def prepare_entries_with(cls, hook: EntryHook | None) -> None:
-        """Have the parser processes run ``hook`` on the entries of every feed parsed from now on."""
-        FeedConnector._entry_hook = hook
+    def prepare_entries_with(self, hook: EntryHook | None) -> None:
+        """Have the parser processes run ``hook`` on the entries of this feed from now on (None: no hook)."""
+        self._entry_hook = hook
 
     async def _get(self, state: FeedCursor) -> _Response | None:
         url = self.options.url
@@ -281,7 +281,7 @@ class FeedConnector(ReadOnlyMixin):
             "max_entries": self.options.max_entries,
             "content_language": response.content_language,
         }
-        if (hook := FeedConnector._entry_hook) is not None:
+        if (hook := self._entry_hook) is not None:
             job["entry_hook"] = (hook.function, hook.argument)
         try:
             result = await get_parser_pool().run(job, self.options.parse_timeout)

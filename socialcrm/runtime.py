@@ -3,9 +3,10 @@
 Both the daemon and one-shot commands (``socialcrm poll --once``) use the same Runtime, so a poll
 from the command line goes through exactly the code the daemon runs.
 
-With more than one core and a classifier that runs beside parsing (``classifiers.portable``: the
-word-list one), connectors that parse in processes of their own (feeds) classify each entry there
+With more than one usable core and a classifier that runs beside parsing (``classifiers.portable``:
+the word-list one), connectors that parse in processes of their own (feeds) classify each entry there
 (``connectors.EntryHook``): that work leaves the daemon's busy core for the one the parsers share.
+The hook is set on each connector the runtime builds, so two runtimes in one process keep their own.
 """
 
 from __future__ import annotations
@@ -152,10 +153,11 @@ class Runtime:
                 connections=PER_SOURCE_CONNECTIONS, guard=source.network_guard()
             )
             self.source_sessions[source.name] = session
-            self.connectors[source.name] = connector_cls(source.name, source.options, session)
-            if isinstance(connector_cls, PreparesEntries):
+            connector = connector_cls(source.name, source.options, session)
+            if isinstance(connector, PreparesEntries):
                 portable = self.classification.portable
-                connector_cls.prepare_entries_with(EntryHook(CLASSIFY_ENTRIES, portable) if portable else None)
+                connector.prepare_entries_with(EntryHook(CLASSIFY_ENTRIES, portable) if portable else None)
+            self.connectors[source.name] = connector
         except Exception as err:  # noqa: BLE001 - one broken source must not stop the others
             logger.error("Source %s cannot start: %s", source.name, err)
             self.broken[source.name] = mask_secrets(str(err), source.secret_values())
@@ -212,8 +214,6 @@ class Runtime:
         for connector_class in {type(connector) for connector in self.connectors.values()}:
             if isinstance(connector_class, SharedResources):
                 connector_class.close_shared()
-            if isinstance(connector_class, PreparesEntries):
-                connector_class.prepare_entries_with(None)
         await asyncio.to_thread(self.db.dispose)
 
 

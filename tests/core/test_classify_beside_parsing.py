@@ -58,7 +58,7 @@ def atom_feed() -> bytes:
     ).encode()
 
 
-def config_for(base: str, database_url: str, run: str, in_parsers: bool = True) -> str:
+def config_for(base: str, database_url: str, run: str, in_parsers: bool = True, threshold: float = 0.2) -> str:
     sources = "".join(
         f'[[sources]]\nname = "{run}-{name}"\ntype = "feed"\nurl = "{base}/{path}"\n'
         for name, path in (("blog", "blog.atom"), ("forum", "forum.atom"), ("comments", "comments.xml"))
@@ -68,7 +68,7 @@ def config_for(base: str, database_url: str, run: str, in_parsers: bool = True) 
 url = "{database_url}"
 [classifier]
 kind = "lexicon"
-threshold = 0.2
+threshold = {threshold}
 [daemon]
 max_text_chars = 120
 classify_in_parsers = {str(in_parsers).lower()}
@@ -135,6 +135,25 @@ async def test_the_parsers_classify_as_the_daemon_would(
     assert {row[2] for row in beside} == {"de", "en", "other"}
     assert {row[3] for row in beside} == {"negative", "neutral", "positive"}
     assert {row[5] for row in beside} == {"lexicon-v1"}
+
+
+async def test_runtimes_in_one_process_each_classify_in_the_parsers_with_their_own_recipe(
+    feeds: ReplayServer, database_url: str
+) -> None:
+    """A runtime opened or closed beside another (a worker, a one-shot command in tests) leaves its hook alone."""
+    runtimes = []
+    for run, threshold, in_parsers in (("first", 0.2, True), ("second", 0.35, True), ("third", 0.2, False)):
+        config = parse_config(config_for(feeds.base_url, database_url, run, in_parsers, threshold))
+        runtimes.append(await Runtime.open(config, db=Database(database_url), lazy_classifier=True))
+    first, second, third = runtimes
+    try:
+        await third.close()  # its feeds had no hook; closing it must not take the others' away
+        for runtime in (first, second):
+            assert [r.error for r in await runtime.poll_once()] == [None, None, None]
+            assert not runtime.classification.loaded  # every verdict came from the parsers, under this recipe
+    finally:
+        await first.close()
+        await second.close()
 
 
 def test_a_verdict_counts_only_for_the_recipe_that_made_it() -> None:
