@@ -18,9 +18,12 @@ once that reply has finished.
 ``guarded_session`` gives prawcore a requests session whose connections pass the source's
 ``NetworkGuard``, the check aiohttp's sessions make (connectors/_netguard.py): each address a
 host name resolves to is checked before connecting and the address connected to once more after
-it (a name that changed its answer in between), before a byte is sent. A proxy from the
-environment (``HTTPS_PROXY``) is the admin's choice and is not checked; requests opens those
-connections through its own proxy pools.
+it (a name that changed its answer in between), before a byte is sent. Through a proxy from the
+environment (``HTTPS_PROXY``, ``HTTP_PROXY``; ``NO_PROXY`` honoured, as requests does) the proxy
+itself is the admin's choice and is not checked, but the host each request goes to is: an IP
+literal as it stands, a host name by what this machine resolves it to, before the request leaves
+(each redirect again). The proxy connects for us, so the address it finally reaches cannot be
+checked; a name this machine cannot resolve is the proxy's to resolve and its policy to allow.
 """
 
 from __future__ import annotations
@@ -36,8 +39,10 @@ from typing import Any, TypeVar
 import prawcore
 import requests
 import requests.adapters
+import requests.utils
 import urllib3.connection
 import urllib3.connectionpool
+import urllib3.util
 
 from connectors._http import json_depth_ok, parse_retry_after, rate_limit_wait
 from connectors._netguard import NetworkGuard, PrivateAddressRefused
@@ -112,10 +117,33 @@ def guarded_session(guard: NetworkGuard) -> requests.Session:
     class CheckedHTTPSPool(urllib3.connectionpool.HTTPSConnectionPool):
         ConnectionCls = CheckedHTTPSConnection
 
+    def check_through_proxy(url: str) -> None:
+        parts = urllib3.util.parse_url(url)
+        host, port = (parts.host or "").strip("[]"), parts.port or (443 if parts.scheme == "https" else 80)
+        try:
+            addresses = {str(info[4][0]) for info in socket.getaddrinfo(host, port, 0, socket.SOCK_STREAM)}
+        except OSError:
+            addresses = set()  # not resolvable here: the proxy resolves it (see the module's docstring)
+        for address in sorted(addresses):
+            check(address, host, port)
+
     class CheckedAdapter(requests.adapters.HTTPAdapter):
         def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
             super().init_poolmanager(*args, **kwargs)
             self.poolmanager.pool_classes_by_scheme = {"http": CheckedPool, "https": CheckedHTTPSPool}
+
+        def send(
+            self,
+            request: requests.PreparedRequest,
+            stream: bool = False,
+            timeout: Any = None,
+            verify: Any = True,
+            cert: Any = None,
+            proxies: Any = None,
+        ) -> requests.Response:
+            if request.url and requests.utils.select_proxy(request.url, proxies or {}):
+                check_through_proxy(request.url)
+            return super().send(request, stream, timeout, verify, cert, proxies)
 
     session = requests.Session()
     session.mount("http://", CheckedAdapter())

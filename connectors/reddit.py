@@ -9,7 +9,8 @@ per batch, so a restart between pages resumes at the stored ``after``.
 The raw listing JSON is read with ``Reddit.request`` (praw's public raw call), so the stored
 payload is what Reddit sent. ``oauth_url``/``reddit_url`` redirect praw, e.g. to a replay server;
 praw's connections pass the same private-network check as every other source's (the guard of
-the session the connector is given, ``allow_private_network`` included; connectors/_praw.py).
+the session the connector is given, ``allow_private_network`` included; without one, the default
+guard of a source's URLs), also through a proxy from the environment (connectors/_praw.py).
 
 Replies are ``POST /api/comment`` as the logged-in user (``username`` + ``password_env`` for a
 script app, or ``refresh_token_env``). Reddit has no idempotency key: a POST that fails
@@ -34,6 +35,7 @@ from connectors._cursor import Page, PageItem
 from connectors._http import session_guard
 from connectors._lookback import LookupPage, look_back
 from connectors._markup import normalise_for_match
+from connectors._netguard import NetworkGuard
 from connectors._polling import PollContext, Step, keyword_filter, poll_streams, walking
 from connectors._praw import PrawRunner, guarded_session
 from connectors._time import from_epoch
@@ -132,7 +134,9 @@ class RedditConnector:
         self.name = name
         self.options = options
         self.http = http  # praw brings its own requests session, which keeps this session's network guard
-        self._guard = session_guard(http)
+        # Built without a guarded session (outside the runtime), the guard a source without
+        # allow_private_network gets: public addresses and the IP literals of its own URLs.
+        self._guard = session_guard(http) or NetworkGuard.for_urls([options.oauth_url, options.reddit_url])
         self._runner = PrawRunner(name)
         self._reddit: praw.Reddit | None = None
         self._me: str | None = options.username
@@ -163,8 +167,7 @@ class RedditConnector:
                 check_for_async=False,
                 ratelimit_seconds=0,
                 requestor_class=self._runner.requestor_class(),
-                requestor_kwargs={"timeout": o.timeout_seconds}
-                | ({"session": guarded_session(self._guard)} if self._guard is not None else {}),
+                requestor_kwargs={"timeout": o.timeout_seconds, "session": guarded_session(self._guard)},
                 **login,
             )
         return self._reddit

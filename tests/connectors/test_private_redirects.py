@@ -14,24 +14,29 @@ second server on ``127.0.0.2`` plays a feed on the internet.
   intranet name is refused, and so is DNS rebinding: the same name resolving to 127.0.0.1 on the
   next fetch.
 - ``allow_private_network = true`` on the source lets the redirect through.
-- Reddit (praw's own HTTP client) passes the same check.
+- Reddit (praw's own HTTP client) passes the same check, also through a forward proxy that the
+  environment names (``HTTPS_PROXY``, a real one on 127.0.0.1) and when built outside the runtime.
 """
 
 from __future__ import annotations
 
 import socket
+import tomllib
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from connectors import ConnectorError, NetworkGuard, make_session
+from connectors import Batch, ConnectorError, NetworkGuard, make_session
 from connectors.feed import FeedConnector
+from connectors.reddit import RedditConnector, RedditOptions
 from socialcrm.config import parse_config
 from socialcrm.db import Database
 from socialcrm.models import SourceState
 from socialcrm.runtime import Runtime
+from tests.proxy_server import ForwardProxy
 from tests.replay.cassettes import load, serve
 from tests.replay_server import Canned, ReplayServer
 
@@ -181,6 +186,14 @@ def test_addresses_are_told_apart() -> None:
     NetworkGuard(allow_private=True).check("169.254.169.254")
 
 
+REDDIT_SOURCE = """type = "reddit"
+subreddits = ["askreddit"]
+client_id = "clientid"
+client_secret_env = "REDDIT_SECRET"
+user_agent = "socialcrm-tests/0.1 (by /u/tester)"
+"""
+
+
 async def test_reddit_connections_pass_the_same_check(
     replay: ReplayServer, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -191,12 +204,7 @@ async def test_reddit_connections_pass_the_same_check(
     """
     serve(replay, load(REDDIT / "TestSubredditListings.test_new.json"))
     hidden = replay.base_url.replace("127.0.0.1", "127.1")
-    reddit = """type = "reddit"
-subreddits = ["askreddit"]
-client_id = "clientid"
-client_secret_env = "REDDIT_SECRET"
-user_agent = "socialcrm-tests/0.1 (by /u/tester)"
-"""
+    reddit = REDDIT_SOURCE
     config = parse_config(f"""
 [database]
 url = "{database_url}"
@@ -229,3 +237,92 @@ reddit_url = "{replay.base_url}"
     assert "allow_private_network = true" in error
     assert results["allowed"].error is None and results["allowed"].new > 0
     assert results["direct"].error is None and results["direct"].new > 0
+
+
+@pytest.fixture
+async def proxy(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A forward proxy on 127.0.0.1 that the environment names for http and https (nothing bypasses it)."""
+    server = ForwardProxy()
+    await server.start()
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"):
+        monkeypatch.setenv(name, server.url)
+    for name in ("NO_PROXY", "no_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    yield server
+    await server.close()
+
+
+async def test_reddit_through_a_proxy_from_the_environment_passes_the_same_check(
+    replay: ReplayServer, proxy: ForwardProxy, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The proxy is the admin's choice; where a request asks it to go is still checked, before it is asked.
+
+    The first release sent every request through ``HTTPS_PROXY`` unchecked: a host name pointing
+    into the network (``127.1``), over http or https (a CONNECT tunnel), reached the proxy, which
+    connected to it.
+    """
+    serve(replay, load(REDDIT / "TestSubredditListings.test_new.json"))
+    hidden = replay.base_url.replace("127.0.0.1", "127.1")
+    config = parse_config(f"""
+[database]
+url = "{database_url}"
+[classifier]
+kind = "lexicon"
+[[sources]]
+name = "hidden"
+{REDDIT_SOURCE}oauth_url = "{hidden}"
+reddit_url = "{hidden}"
+[[sources]]
+name = "hidden-tls"
+{REDDIT_SOURCE}oauth_url = "{hidden.replace("http://", "https://")}"
+reddit_url = "{hidden.replace("http://", "https://")}"
+[[sources]]
+name = "allowed"
+{REDDIT_SOURCE}oauth_url = "{hidden}"
+reddit_url = "{hidden}"
+allow_private_network = true
+[[sources]]
+name = "direct"
+{REDDIT_SOURCE}oauth_url = "{replay.base_url}"
+reddit_url = "{replay.base_url}"
+""")
+    monkeypatch.setenv("REDDIT_SECRET", "s3cret")
+    runtime = await Runtime.open(config, db=Database(database_url))
+    try:
+        refused = {r.source: r.error or "" for r in await runtime.poll_once(["hidden", "hidden-tls"])}
+        assert proxy.seen == [] and replay.requests == []  # neither the proxy nor the server was asked
+        results = {r.source: r for r in await runtime.poll_once(["allowed", "direct"])}
+    finally:
+        await runtime.close()
+    for error in refused.values():
+        assert "refused to connect to 127.0.0.1, a loopback address" in error, error
+        assert "allow_private_network = true" in error
+    assert results["allowed"].error is None and results["allowed"].new > 0
+    assert results["direct"].error is None and results["direct"].new > 0
+    asked = {line.split()[1].split("/")[2] for line in proxy.seen}  # the host of each absolute-form request
+    assert asked == {f"127.1:{replay.port}", f"127.0.0.1:{replay.port}"}  # both went through the proxy
+
+
+async def test_a_reddit_connector_built_outside_the_runtime_is_guarded(
+    replay: ReplayServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Given a session without a guard (a script, a plugin), it gets the one a source's URLs give by default."""
+    serve(replay, load(REDDIT / "TestSubredditListings.test_new.json"))
+    monkeypatch.setenv("REDDIT_SECRET", "s3cret")
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+
+    async def fetch(base_url: str) -> Batch:
+        fields = tomllib.loads(REDDIT_SOURCE) | {"oauth_url": base_url, "reddit_url": base_url}
+        fields.pop("type")
+        async with aiohttp.ClientSession() as http:
+            connector = RedditConnector("bare", RedditOptions(**fields), http)
+            try:
+                return await connector.fetch(None)
+            finally:
+                await connector.aclose()
+
+    with pytest.raises(ConnectorError, match="refused to connect to 127.0.0.1, a loopback address"):
+        await fetch(replay.base_url.replace("127.0.0.1", "127.1"))
+    assert replay.requests == []
+    assert (await fetch(replay.base_url)).posts  # an IP literal in its own options is the writer's choice
