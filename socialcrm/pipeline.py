@@ -8,8 +8,9 @@ The poller calls it for every page, and so may any worker that fetched a page.
 
 The cursor only advances in the transaction that stored the batch, so a crash at any point either
 stores the whole page (with its cursor) or nothing: re-polling then fetches the same page again and
-the (source, external_id) key drops what is already stored. Classification runs on one thread of its
-own (``socialcrm.classifying``), so the next batch is classified while the previous one is stored.
+the (source, external_id) key drops what is already stored (an erased mention by the keyed hash it
+keeps: services/erased_posts.py). Classification runs on one thread of its own
+(``socialcrm.classifying``), so the next batch is classified while the previous one is stored.
 Storing is batched (``services.ingest``): a few set-based queries for the whole batch, not per post.
 """
 
@@ -39,6 +40,7 @@ from socialcrm.rules.query import Query, parse_query
 from socialcrm.rules.ruleset import RuleSet
 from socialcrm.rules.text import words
 from socialcrm.services import ingest, sources
+from socialcrm.services.erased_posts import erased_id, installation_key
 from socialcrm.threads import LOOKBACK, assign_threads, earlier_threads
 
 logger = logging.getLogger(__name__)
@@ -118,6 +120,12 @@ class Pipeline:
         self.enrichers = list(enrichers)
         # Source-state writes of pages without new posts (a 304, only duplicates) share transactions.
         self.state_writes = GroupedWrites(db, prefetch=sources.load_states)
+        self._key: bytes | None = None  # the database's erasure key, read once
+
+    def _erasure_key(self, session: Session) -> bytes:
+        if self._key is None:
+            self._key = installation_key(session)
+        return self._key
 
     async def process(self, source: SourceConfig, batch: Batch) -> BatchResult:
         """Process one fetched batch of one source: store its new posts and advance the cursor, atomically."""
@@ -125,7 +133,9 @@ class Pipeline:
         kept = _keep(source, posts)
         known = set[str]()
         if kept:
-            known = await self.db.run_read(lambda s: _known_ids(s, source.name, [p.external_id for p in kept]))
+            known = await self.db.run_read(
+                lambda s: _known_ids(s, source.name, [p.external_id for p in kept], self._erasure_key(s))
+            )
         fresh = [p for p in kept if p.external_id[:512] not in known]
         analyses = await self._classify(fresh)
         new_posts = [NewPost(post, analysis) for post, analysis in zip(fresh, analyses, strict=True)]
@@ -287,15 +297,18 @@ def _keep(source: SourceConfig, posts: list[RawPost]) -> list[RawPost]:
     return [p for p in posts if query.matches(words(f"{p.title}\n{p.body}" if p.title else p.body or ""))]
 
 
-def _known_ids(session: Session, source: str, external_ids: Sequence[str]) -> set[str]:
+def _known_ids(session: Session, source: str, external_ids: Sequence[str], erasure_key: bytes) -> set[str]:
+    """The ids among ``external_ids`` already stored: as they are, or as an erased mention's keyed hash."""
     known: set[str] = set()
     ids = [e[:512] for e in external_ids]
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
+    asked = {erased_id(erasure_key, source, e): e for e in ids} | {e: e for e in ids}
+    wanted = list(asked)
+    for start in range(0, len(wanted), 1000):
+        chunk = wanted[start : start + 1000]
         rows = session.exec(
             select(Mention.external_id).where(Mention.source == source, col(Mention.external_id).in_(chunk))
         )
-        known.update(rows)
+        known.update(asked[row] for row in rows)
     return known
 
 

@@ -1,4 +1,4 @@
-"""Mentions (stored posts) and the sentiment corrections people make to them."""
+"""Mentions (stored posts), the sentiment corrections people make to them, and the key erased ones are hashed with."""
 
 from __future__ import annotations
 
@@ -50,6 +50,18 @@ class Mention(SQLModel, table=True):
     published_at: datetime = Field(sa_type=UTCDateTime)
     fetched_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     erased_at: datetime | None = Field(default=None, sa_type=UTCDateTime)  # personal data wiped on request
+
+
+class ErasureKey(SQLModel, table=True):
+    """The installation's secret that an erased mention's post id is hashed with (services/erased_posts.py).
+
+    One row, made at upgrade; never shown, exported or changed (a new key would let every erased post
+    be stored again when next fetched).
+    """
+
+    __tablename__ = "erasure_key"
+    id: int | None = Field(default=None, primary_key=True)
+    secret: str = Field(max_length=64)
 
 
 class SentimentCorrection(SQLModel, table=True):

@@ -8,7 +8,8 @@ with all their tickets:
   deleted;
 - their mentions: text, title, author, URLs and the raw payload are wiped, ``erased_at`` is set;
   source, dates, language, sentiment and predicted custom labels stay for the dashboards (a
-  mention marked as a label's example drops out of training);
+  mention marked as a label's example drops out of training); the post's id becomes a keyed hash
+  of it, which still tells a re-fetched post apart from a new one (services/erased_posts.py);
 - tickets and drafts about them: unlinked from the customer, subject/texts/notes/edits wiped;
   status and SLA times stay for the KPIs;
 - pending outbox deliveries of their drafts are cancelled and their payloads wiped;
@@ -31,7 +32,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, or_, update
+from sqlalchemy import and_, bindparam, delete, or_, update
 from sqlmodel import Session, col, select
 
 from socialcrm.models import (
@@ -58,6 +59,7 @@ from socialcrm.models import (
 )
 from socialcrm.services import audit
 from socialcrm.services.customers import find_by_ref
+from socialcrm.services.erased_posts import PREFIX, erased_id, installation_key
 from socialcrm.services.erasure_sweep import PersonTraces, Redactor, find_copies, redact_copies
 
 ERASED = "[erased]"
@@ -157,6 +159,7 @@ def erase_person(session: Session, customer_ref: str, *, actor: str, now: dateti
         session.exec(update(AuditEntry).where(col(AuditEntry.id).in_(about_her)).values(detail={"erased": True}))
     if mention_ids:
         _wipe_mentions(session, mention_ids, now)
+        _hash_post_ids(session, mention_ids)
     if ticket_ids:
         _wipe_tickets(session, ticket_ids)
     if draft_ids:
@@ -268,6 +271,21 @@ def _wipe_mentions(session: Session, mention_ids: list[int], now: datetime) -> N
     )
     session.exec(update(Decision).where(col(Decision.mention_id).in_(mention_ids)).values(explanation={"erased": True}))
     session.exec(delete(LinkSuggestion).where(col(LinkSuggestion.mention_id).in_(mention_ids)))
+
+
+def _hash_post_ids(session: Session, mention_ids: list[int]) -> None:
+    """Each mention's post id becomes its keyed hash (once: an id erased before stays as it is)."""
+    key = installation_key(session)
+    rows = session.exec(
+        select(Mention.id, Mention.source, Mention.external_id).where(
+            col(Mention.id).in_(mention_ids), ~col(Mention.external_id).startswith(PREFIX)
+        )
+    ).all()
+    if rows:
+        statement = update(Mention).where(col(Mention.id) == bindparam("mid")).values(external_id=bindparam("eid"))
+        session.connection().execute(
+            statement, [{"mid": mid, "eid": erased_id(key, source, eid)} for mid, source, eid in rows]
+        )
 
 
 def _wipe_tickets(session: Session, ticket_ids: list[int]) -> None:

@@ -5,14 +5,17 @@ from __future__ import annotations
 import json
 
 import pytest
+from alembic import command
+from sqlalchemy import text
 from sqlmodel import func, select
 
 from connectors.base import Batch
 from socialcrm.config import Config, SourceConfig, parse_config
-from socialcrm.db import Database
+from socialcrm.db import Database, alembic_config
 from socialcrm.errors import NotFoundError
 from socialcrm.models import AuditEntry, Customer, Identity, Mention, Order, OutboxItem, ReplyDraft, Ticket
 from socialcrm.services import drafts
+from socialcrm.services.erased_posts import erased_id, installation_key
 from socialcrm.services.imports import import_customers, import_orders
 from socialcrm.services.privacy import erase_person, export_person
 from tests.core.fakes import post
@@ -23,6 +26,7 @@ CUSTOMERS = (
     "K-1,Jana Fischer,jana@example.de,,,private,,,,,,jana\n"
     "K-2,Tom Weber,tom@example.de,,,private,,,,,,tom\n"
 )
+BEFORE_HASHING = "98f310373019"  # the revision before erased mentions kept a keyed hash of their post id
 ORDERS = "order_number,customer_ref,date,product,status\n100234,K-1,2026-11-05,Barista 3000,shipped\n"
 
 
@@ -73,7 +77,7 @@ async def test_erase_removes_personal_data_and_keeps_statistics(config: Config, 
         assert session.exec(select(Customer).where(Customer.customer_ref == "K-1")).first() is None
         assert session.exec(select(Identity).where(Identity.handle == "jana")).first() is None
         assert session.exec(select(Order)).first() is None
-        erased = session.exec(select(Mention).where(Mention.external_id.in_(["blog-1", "blog-2"]))).all()  # type: ignore[attr-defined]
+        erased = session.exec(select(Mention).where(Mention.erased_at.is_not(None))).all()  # type: ignore[union-attr]
         assert len(erased) == 2
         for mention in erased:
             assert mention.text == "" and mention.author is None and mention.raw is None and mention.erased_at
@@ -92,3 +96,64 @@ async def test_erase_removes_personal_data_and_keeps_statistics(config: Config, 
     assert "jana@example.de" not in everything
     with db.write() as session, pytest.raises(NotFoundError):
         erase_person(session, "K-1", actor="dpo")
+
+
+async def test_an_erased_post_keeps_only_a_keyed_hash_of_its_id_and_is_not_stored_again(
+    config: Config, db: Database
+) -> None:
+    """A re-fetched erased post must not come back (a feed lists it for weeks), yet its id must not stay readable."""
+    await seeded(config, db)
+    with db.write() as session:
+        erase_person(session, "K-1", actor="dpo")
+    with db.read() as session:
+        key = installation_key(session)
+        stored = sorted(session.exec(select(Mention.external_id)).all())
+    assert stored == sorted(["blog-3", erased_id(key, "blog", "blog-1"), erased_id(key, "blog", "blog-2")])
+    assert all(i == "blog-3" or ("blog-1" not in i and "blog-2" not in i and len(i) == 71) for i in stored)
+    assert erased_id(key, "blog", "blog-1") != erased_id(key, "other", "blog-1")  # no link across sources
+    assert erased_id(b"another installation", "blog", "blog-1") != erased_id(key, "blog", "blog-1")
+
+    # The same posts fetched again, beside a new one: only the new one is stored.
+    again = Batch(
+        posts=[
+            post("blog", 1, "Meine Lieferung ist überfällig, ärgerlich! jana@example.de", thread="t1", author="jana"),
+            post("blog", 2, "Wie entkalke ich die Maschine?", thread="t2", author="jana"),
+            post("blog", 4, "Neu hier, hallo!", thread="t4", author="ben"),
+        ],
+        cursor="d",
+    )
+    result = await make_pipeline(config, db).process(SourceConfig(name="blog", type="feed"), again)
+    assert result.new == 1
+    with db.read() as session:
+        assert session.exec(select(func.count()).select_from(Mention)).one() == 4
+        assert session.exec(select(Mention).where(Mention.author == "jana")).first() is None
+    with db.write() as session:  # erasing again (a person with an earlier erased mention) leaves the hash
+        import_customers(session, b"customer_ref,name,feed\nK-3,Ben,ben\n", actor="test")
+        erase_person(session, "K-3", actor="dpo")
+    with db.read() as session:
+        assert sorted(session.exec(select(Mention.external_id)).all()) == sorted(
+            [*stored, erased_id(key, "blog", "blog-4")]
+        )
+
+
+def test_upgrading_hashes_the_post_ids_of_mentions_erased_before(db: Database) -> None:
+    with db.engine.begin() as connection:
+        cfg = alembic_config(db.url)
+        cfg.attributes["connection"] = connection
+        command.downgrade(cfg, BEFORE_HASHING)
+        for n, erased in enumerate(("2026-11-30 10:00:00", None)):
+            connection.execute(
+                text(
+                    "INSERT INTO mention (source, source_type, external_id, url, kind, text, truncated, tags,"
+                    " author_metrics, published_at, fetched_at, erased_at)"
+                    " VALUES ('r-acme', 'reddit', :e, '', 'post', '', false, '[]', '{}', :at, :at, :erased)"
+                ),
+                {"e": f"t3_abc{n}", "at": "2026-11-25 00:00:00", "erased": erased},
+            )
+        command.upgrade(cfg, "head")
+    with db.read() as session:
+        key = installation_key(session)
+        assert len(key) == 32
+        assert sorted(session.exec(select(Mention.external_id)).all()) == sorted(
+            ["t3_abc1", erased_id(key, "r-acme", "t3_abc0")]
+        )

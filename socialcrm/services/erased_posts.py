@@ -1,0 +1,37 @@
+"""What an erased mention keeps of its post's id: a keyed hash, so the post is not stored again when re-fetched.
+
+Erasure (services/privacy.py) wipes a mention's words, author and links. Its ``external_id`` (a Reddit
+fullname, a feed entry's id, often the post's own URL) would still lead to the public post and so to
+the person; without any key, though, the next poll of a feed that still lists the post would store it
+again, words and author included. So the mention keeps ``erased:`` and the HMAC-SHA256 of its source
+and post id under the installation's own key (table ``erasure_key``, one random row made at upgrade).
+The pipeline computes the same value for each fetched post and finds an erased one as known; an export,
+the API or a copy of the mention table shows a value nobody can test a guessed post id against
+without the key. Whoever holds the whole database (the key included) still can, for a post id they
+already know: the price of never storing an erased post again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+from sqlmodel import Session, select
+
+from socialcrm.models import ErasureKey
+
+PREFIX = "erased:"
+
+
+def erased_id(key: bytes, source: str, external_id: str) -> str:
+    """What an erased mention of ``source`` keeps in place of ``external_id`` (as stored: its first 512 characters)."""
+    message = f"{source}\0{external_id[:512]}".encode()
+    return PREFIX + hmac.new(key, message, hashlib.sha256).hexdigest()
+
+
+def installation_key(session: Session) -> bytes:
+    """The key erased post ids are hashed with (made by the migration that added the table)."""
+    secret = session.exec(select(ErasureKey.secret).order_by(ErasureKey.id)).first()  # type: ignore[arg-type]
+    if secret is None:
+        raise RuntimeError("the database has no erasure key (table erasure_key): run `socialcrm db upgrade`")
+    return bytes.fromhex(secret)
