@@ -27,7 +27,7 @@ class Ticket(SQLModel, table=True):
     idempotency_key: str | None = Field(default=None, unique=True, max_length=900)
     merged_into_id: int | None = Field(default=None, foreign_key="ticket.id")
     follow_up_of_id: int | None = Field(default=None, foreign_key="ticket.id", index=True)
-    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime, index=True)  # KPI ranges
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     first_response_due: datetime | None = Field(default=None, sa_type=UTCDateTime)
     resolution_due: datetime | None = Field(default=None, sa_type=UTCDateTime)
