@@ -113,7 +113,14 @@ def _unnest_insert(
 def _unnest_arrays(
     session: Session, table: Table, rows: Sequence[Mapping[str, Any]], names: Sequence[str]
 ) -> tuple[list[str], dict[str, list[Any]]]:
-    """One typed array parameter per column (``CAST(%(pN)s AS type[])``) and the arrays, values bind-processed."""
+    """One typed array parameter per column (``CAST(%(pN)b AS type[])``) and the arrays, values bind-processed.
+
+    The arrays go in psycopg's binary format (``%b``): each value is dumped by its type's C dumper and
+    prefixed with its length. In the text format psycopg quoted and backslash-escaped every value with a
+    regular expression in Python (every ``"`` of every JSON value: 0.18 of the 0.96 CPU ms a mention cost
+    the bench's process). The server casts the array to the column's type either way, so what is stored
+    is the same, NULLs, JSON and time zones included (tests/core/test_database.py checks awkward values).
+    """
     dialect = session.get_bind().dialect
     arrays: dict[str, list[Any]] = {}
     casts = []
@@ -122,7 +129,7 @@ def _unnest_arrays(
         process = column.type.dialect_impl(dialect).bind_processor(dialect)
         values = [row[name] for row in rows]
         arrays[f"p{index}"] = [process(v) for v in values] if process is not None else values
-        casts.append(f"CAST(%(p{index})s AS {column.type.compile(dialect=dialect)}[])")
+        casts.append(f"CAST(%(p{index})b AS {column.type.compile(dialect=dialect)}[])")
     return casts, arrays
 
 

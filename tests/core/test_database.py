@@ -12,7 +12,7 @@ from sqlalchemy import text
 from sqlmodel import SQLModel, select
 
 from socialcrm.db import CONCURRENT_WRITERS, Database, redact_url
-from socialcrm.db_rows import insert_missing
+from socialcrm.db_rows import insert_missing, insert_rows, update_rows
 from socialcrm.jobs.schema import include_name
 from socialcrm.models import Mention, SourceState, table_of
 
@@ -212,3 +212,57 @@ def test_insert_missing_fills_in_the_defaults_of_columns_the_rows_leave_out(db: 
         stored = session.execute(select(table.c.kind, table.c.fetched_at)).all()
     assert len(inserted) == 3 and len(stored) == 3
     assert all(kind == "post" and fetched_at is not None for kind, fetched_at in stored)
+
+
+# Text the array formats quote or escape: empty, the word NULL, delimiters, quotes, spaces, wide characters.
+AWKWARD_TEXTS = [
+    "",
+    "NULL",
+    "null",
+    "{a,b}",
+    'q"uote \\ back\\slash',
+    " lead and trail ",
+    "tab\tnew\nline",
+    "Grüße 😀 \u3000",
+]
+
+
+def test_batched_rows_keep_awkward_values_exactly(db: Database) -> None:
+    """Batches (one unnest statement each on PostgreSQL) store and update text, JSON, floats and times as given."""
+    table, key = table_of(Mention), ["source", "external_id"]
+
+    def row(n: int, source: str) -> dict[str, object]:
+        awkward = AWKWARD_TEXTS[n % len(AWKWARD_TEXTS)]
+        return _mention_row(
+            n,
+            source=source,
+            text=awkward,
+            title=None if n % 3 else awkward,
+            author=awkward or None,
+            tags=[*AWKWARD_TEXTS, f"t{n}"],
+            author_metrics={awkward: awkward, "n": [n, 2.5, None, True, {"deep": "😀"}]},
+            raw=None if n % 2 else {"id": n, "html": '<p class="x">a\\b</p>'},
+            sentiment_score=0.1 + 0.2 if n % 2 else None,
+            published_at=datetime(2026, 11, 1, 12, n, 7, 123456, tzinfo=timezone(timedelta(hours=-7, minutes=-30))),
+        )
+
+    inserted_missing = [row(n, "missing") for n in range(8)]
+    inserted = [row(n, "rows") for n in range(8)]
+    with db.write() as session:
+        ids = [found[0] for found in insert_missing(session, table, inserted_missing, key, ["id"])]
+        insert_rows(session, table, inserted)
+        updates = [
+            {"id": found, "tags": list(reversed(AWKWARD_TEXTS)), "link_confidence": 1.0 / 3, "author_name": text}
+            for found, text in zip(sorted(ids), AWKWARD_TEXTS, strict=True)
+        ]
+        update_rows(session, table, updates)
+    columns = [c for c in table.columns if c.key != "id"]
+    with db.read() as session:
+        stored = {(r.source, r.external_id): r._asdict() for r in session.execute(select(table.c.id, *columns)).all()}
+    for given in [*inserted_missing, *inserted]:
+        expected = dict(given, published_at=given["published_at"].astimezone(UTC))  # type: ignore[attr-defined]
+        found = stored[given["source"], given["external_id"]]  # type: ignore[index]
+        change = next((u for u in updates if u["id"] == found["id"]), {})
+        expected.update({k: v for k, v in change.items() if k != "id"})
+        assert {c.key: found[c.key] for c in columns} == expected
+    assert len(updates) == 8
