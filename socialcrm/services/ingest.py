@@ -2,7 +2,7 @@
 
 ``insert_mentions`` writes the rows in one statement (a row another process stored meanwhile is
 skipped, not an error). ``process_mentions`` then links the batch, reads what the rules need and acts
-on their verdicts with a few set-based queries (``linking.link_mentions``, ``services.desk.BatchDesk``),
+on their verdicts with a few set-based queries (``linking.link_mentions``, ``services.batch_desk.BatchDesk``),
 deciding in memory mention by mention, in order, and writes the small rows in bulk.
 
 All of it runs in the caller's transaction, inside one savepoint. When anything in the batch fails,
@@ -30,7 +30,7 @@ from socialcrm.rules.facts import build_facts, facts_for, ordered_products, pred
 from socialcrm.rules.ruleset import RuleSet
 from socialcrm.services import audit, retries
 from socialcrm.services.actions import ActionContext, action_key, apply_evaluation
-from socialcrm.services.desk import BatchDesk
+from socialcrm.services.batch_desk import BatchDesk
 
 logger = logging.getLogger(__name__)
 _MENTION_COLUMNS = tuple(column.key for column in table_of(Mention).columns)
