@@ -40,7 +40,7 @@ from socialcrm.rules.query import Query, parse_query
 from socialcrm.rules.ruleset import RuleSet
 from socialcrm.rules.text import words
 from socialcrm.services import ingest, sources
-from socialcrm.services.erased_posts import erased_id, installation_key
+from socialcrm.services.erased_posts import erased_ids, installation_key
 from socialcrm.threads import LOOKBACK, assign_threads, earlier_threads
 
 logger = logging.getLogger(__name__)
@@ -301,7 +301,7 @@ def _known_ids(session: Session, source: str, external_ids: Sequence[str], erasu
     """The ids among ``external_ids`` already stored: as they are, or as an erased mention's keyed hash."""
     known: set[str] = set()
     ids = [e[:512] for e in external_ids]
-    asked = {erased_id(erasure_key, source, e): e for e in ids} | {e: e for e in ids}
+    asked = erased_ids(erasure_key, source, ids) | {e: e for e in ids}
     wanted = list(asked)
     for start in range(0, len(wanted), 1000):
         chunk = wanted[start : start + 1000]
