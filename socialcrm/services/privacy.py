@@ -63,6 +63,9 @@ from socialcrm.services.erased_posts import PREFIX, erased_id, installation_key
 from socialcrm.services.erasure_sweep import PersonTraces, Redactor, find_copies, redact_copies
 
 ERASED = "[erased]"
+# Never anyone's data: the schema's revision, and the erasure key (a random hex string in which a
+# phone number's digits may well occur; redacted, it would no longer recognise erased posts).
+NOT_SWEPT = ("alembic_version", "erasure_key")
 
 
 def person_ids(session: Session, customer: Customer) -> list[int]:
@@ -135,7 +138,7 @@ def export_person(session: Session, customer_ref: str, *, actor: str) -> dict[st
         # where each is and what of her it holds, not the rest of somebody else's post.
         "copies": [
             {"table": c.table, "id": c.row_id, "column": c.column, "holds": redactor.found(c.value)}
-            for c in find_copies(session, redactor)
+            for c in find_copies(session, redactor, skip_tables=NOT_SWEPT)
         ],
     }
     audit.record(session, actor, "customer.export", "customer", customer.id, {"customer_ref": customer.customer_ref})
@@ -166,7 +169,7 @@ def erase_person(session: Session, customer_ref: str, *, actor: str, now: dateti
         _wipe_drafts(session, draft_ids)
     _delete_customers(session, ids)
     session.flush()
-    counts["copies"] = redact_copies(session, redactor, skip_tables=("alembic_version",))
+    counts["copies"] = redact_copies(session, redactor, skip_tables=NOT_SWEPT)
     audit.record(session, actor, "customer.erase", "customer", None, {"customer_ref": ref, **counts})
     return counts
 

@@ -157,3 +157,16 @@ def test_upgrading_hashes_the_post_ids_of_mentions_erased_before(db: Database) -
         assert sorted(session.exec(select(Mention.external_id)).all()) == sorted(
             ["t3_abc1", erased_id(key, "r-acme", "t3_abc0")]
         )
+
+
+async def test_the_erasure_key_is_never_taken_for_a_copy_of_her_data(config: Config, db: Database) -> None:
+    """A random hex key can hold the digits of her phone number; redacted, it would let her posts back in."""
+    secret = "ab401234567ab" + "0" * 51
+    with db.write() as session:
+        session.exec(text("UPDATE erasure_key SET secret = :s").bindparams(s=secret))  # type: ignore[call-overload]
+        import_customers(session, b"customer_ref,name,phone,feed\nK-9,Eva Braun,+49 40 1234567,eva\n", actor="test")
+    with db.write() as session:
+        assert all(c["table"] != "erasure_key" for c in export_person(session, "K-9", actor="dpo")["copies"])
+        erase_person(session, "K-9", actor="dpo")
+    with db.read() as session:
+        assert installation_key(session) == bytes.fromhex(secret)
