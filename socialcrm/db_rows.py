@@ -8,12 +8,14 @@ the instances callers read back without ``__init__`` or a query (``models.as_sto
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from typing import Any, Protocol, TypeVar
 
 from pydantic_core import PydanticUndefined
 from sqlalchemy import Table, bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import make_transient, make_transient_to_detached
 from sqlmodel import Session, SQLModel
 
@@ -83,54 +85,83 @@ def _insert_missing_unnested(
     processing (JSON, UTC datetimes), exactly as SQLAlchemy's insert would send them.
     """
     dialect = session.get_bind().dialect
-    quote = dialect.identifier_preparer.quote
-    statement, arrays = _unnest_insert(session, table, rows, names)
-    statement += (
-        f" ON CONFLICT ({', '.join(quote(n) for n in conflict)}) DO NOTHING"
-        f" RETURNING {', '.join(quote(n) for n in returning)}"
-    )
-    results = [table.c[name].type.dialect_impl(dialect).result_processor(dialect, None) for name in returning]
+    plan = _unnest_plan(table, tuple(names), dialect)
+    statement, results = _insert_missing_text(table, tuple(names), tuple(conflict), tuple(returning), dialect)
     return [
         tuple(value if result is None else result(value) for value, result in zip(row, results, strict=True))
-        for row in session.connection().exec_driver_sql(statement, arrays)
+        for row in session.connection().exec_driver_sql(statement, plan.arrays(rows))
     ]
 
 
-def _unnest_insert(
-    session: Session, table: Table, rows: Sequence[Mapping[str, Any]], names: Sequence[str]
-) -> tuple[str, dict[str, list[Any]]]:
-    """PostgreSQL's ``INSERT INTO table (names) SELECT * FROM unnest(...)`` of ``rows``, and its arrays."""
-    dialect = session.get_bind().dialect
-    quote = dialect.identifier_preparer.quote
-    casts, arrays = _unnest_arrays(session, table, rows, names)
-    statement = (
-        f"INSERT INTO {dialect.identifier_preparer.format_table(table)} ({', '.join(quote(n) for n in names)})"
-        f" SELECT * FROM unnest({', '.join(casts)})"
-    )
-    return statement, arrays
+class _UnnestPlan:
+    """How rows naming ``names`` of ``table`` go to PostgreSQL as unnest arrays: casts and bind processing.
 
-
-def _unnest_arrays(
-    session: Session, table: Table, rows: Sequence[Mapping[str, Any]], names: Sequence[str]
-) -> tuple[list[str], dict[str, list[Any]]]:
-    """One typed array parameter per column (``CAST(%(pN)b AS type[])``) and the arrays, values bind-processed.
-
-    The arrays go in psycopg's binary format (``%b``): each value is dumped by its type's C dumper and
-    prefixed with its length. In the text format psycopg quoted and backslash-escaped every value with a
-    regular expression in Python (every ``"`` of every JSON value: 0.18 of the 0.96 CPU ms a mention cost
-    the bench's process). The server casts the array to the column's type either way, so what is stored
-    is the same, NULLs, JSON and time zones included (tests/core/test_database.py checks awkward values).
+    Built once per table, columns and dialect (``_unnest_plan``): compiling the column types and
+    looking up their bind processors for every batch took longer than the batch's values did.
     """
-    dialect = session.get_bind().dialect
-    arrays: dict[str, list[Any]] = {}
-    casts = []
-    for index, name in enumerate(names):
-        column = table.c[name]
-        process = column.type.dialect_impl(dialect).bind_processor(dialect)
-        values = [row[name] for row in rows]
-        arrays[f"p{index}"] = [process(v) for v in values] if process is not None else values
-        casts.append(f"CAST(%(p{index})b AS {column.type.compile(dialect=dialect)}[])")
-    return casts, arrays
+
+    def __init__(self, table: Table, names: tuple[str, ...], dialect: Dialect) -> None:
+        quote = dialect.identifier_preparer.quote
+        columns = [table.c[name] for name in names]
+        self.names = names
+        # Binary format (``%b``): each value is dumped by its type's C dumper and prefixed with its length.
+        # In the text format psycopg quoted and backslash-escaped every value with a regular expression
+        # in Python (every '"' of every JSON value: 0.18 of the 0.96 CPU ms a mention cost the bench's
+        # process). The server casts each array to its column's type either way, so what is stored is
+        # the same, NULLs, JSON and time zones included (tests/core/test_database.py, awkward values).
+        self.unnest = "unnest({})".format(
+            ", ".join(f"CAST(%(p{i})b AS {c.type.compile(dialect=dialect)}[])" for i, c in enumerate(columns))
+        )
+        self.target = dialect.identifier_preparer.format_table(table)
+        self.quoted = [quote(name) for name in names]
+        self.processors = [column.type.dialect_impl(dialect).bind_processor(dialect) for column in columns]
+
+    def arrays(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
+        """One array per column, its values bind-processed as SQLAlchemy's own insert would send them."""
+        arrays: dict[str, list[Any]] = {}
+        for index, (name, process) in enumerate(zip(self.names, self.processors, strict=True)):
+            values = [row[name] for row in rows]
+            arrays[f"p{index}"] = values if process is None else [process(v) for v in values]
+        return arrays
+
+
+@lru_cache(maxsize=256)
+def _unnest_plan(table: Table, names: tuple[str, ...], dialect: Dialect) -> _UnnestPlan:
+    """The plan for rows naming ``names`` of ``table``, built once."""
+    return _UnnestPlan(table, names, dialect)
+
+
+@lru_cache(maxsize=256)
+def _insert_missing_text(
+    table: Table, names: tuple[str, ...], conflict: tuple[str, ...], returning: tuple[str, ...], dialect: Dialect
+) -> tuple[str, list[Any]]:
+    """The statement of ``_insert_missing_unnested`` and the result processing of each returned column."""
+    quote = dialect.identifier_preparer.quote
+    statement = (
+        f"{_unnest_insert_text(table, names, dialect)}"
+        f" ON CONFLICT ({', '.join(quote(n) for n in conflict)}) DO NOTHING"
+        f" RETURNING {', '.join(quote(n) for n in returning)}"
+    )
+    return statement, [table.c[name].type.dialect_impl(dialect).result_processor(dialect, None) for name in returning]
+
+
+@lru_cache(maxsize=256)
+def _unnest_insert_text(table: Table, names: tuple[str, ...], dialect: Dialect) -> str:
+    """PostgreSQL's ``INSERT INTO table (names) SELECT * FROM unnest(...)`` for rows naming ``names``."""
+    plan = _unnest_plan(table, names, dialect)
+    return f"INSERT INTO {plan.target} ({', '.join(plan.quoted)}) SELECT * FROM {plan.unnest}"
+
+
+@lru_cache(maxsize=256)
+def _unnest_update_text(table: Table, names: tuple[str, ...], dialect: Dialect) -> str:
+    """PostgreSQL's ``UPDATE table SET ... FROM unnest(...) WHERE id = ...`` for rows naming ``id`` and ``names``."""
+    plan, quote = _unnest_plan(table, names, dialect), dialect.identifier_preparer.quote
+    changed = [quote(name) for name in names if name != "id"]
+    return (
+        f"UPDATE {plan.target} SET {', '.join(f'{n} = u.{n}' for n in changed)}"
+        f" FROM {plan.unnest} AS u({', '.join(plan.quoted)})"
+        f" WHERE {plan.target}.{quote('id')} = u.{quote('id')}"
+    )
 
 
 def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -143,8 +174,9 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
         return
     names = list(rows[0])
     if session.get_bind().dialect.name == "postgresql" and len(rows) > 1 and all(list(r) == names for r in rows):
-        statement, arrays = _unnest_insert(session, table, rows, names)
-        session.connection().exec_driver_sql(statement, arrays)
+        dialect, key = session.get_bind().dialect, tuple(names)
+        arrays = _unnest_plan(table, key, dialect).arrays(rows)
+        session.connection().exec_driver_sql(_unnest_insert_text(table, key, dialect), arrays)
         return
     session.connection().execute(table.insert(), list(rows))
 
@@ -160,15 +192,9 @@ def update_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
     names = list(rows[0])
     changed = [name for name in names if name != "id"]
     if session.get_bind().dialect.name == "postgresql" and len(rows) > 1 and all(list(r) == names for r in rows):
-        dialect = session.get_bind().dialect
-        quote = dialect.identifier_preparer.quote
-        casts, arrays = _unnest_arrays(session, table, rows, names)
-        target = dialect.identifier_preparer.format_table(table)
-        text = (
-            f"UPDATE {target} SET {', '.join(f'{quote(n)} = u.{quote(n)}' for n in changed)}"
-            f" FROM unnest({', '.join(casts)}) AS u({', '.join(quote(n) for n in names)})"
-            f" WHERE {target}.{quote('id')} = u.{quote('id')}"
-        )
+        dialect, key = session.get_bind().dialect, tuple(names)
+        arrays = _unnest_plan(table, key, dialect).arrays(rows)
+        text = _unnest_update_text(table, key, dialect)
         session.connection().exec_driver_sql(text, arrays)
         return
     statement = (
