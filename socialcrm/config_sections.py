@@ -32,11 +32,18 @@ class DatabaseConfig(_Frozen):
     """Where the data lives. ``sqlite:///relative.db`` is relative to the config file.
 
     ``url_env`` names an environment variable holding the whole URL, so a password stays out of the file.
+    ``ingest_synchronous_commit`` (PostgreSQL): false lets the commit of a stored page (its mentions,
+    tickets, drafts and the source's cursor, in one transaction) return before its WAL is on disk,
+    as SQLite in WAL mode always does; a crash can take back the last moments of ingest, cursor
+    included, and the next poll fetches them again. Whatever is sent out (replies, webhooks, e-mails)
+    and whatever people do is committed synchronously either way. True waits for every page's flush
+    (and, with synchronous replication, for the standby).
     """
 
     url: str = "sqlite:///socialcrm.db"
     url_env: str | None = None
     echo: bool = False
+    ingest_synchronous_commit: bool = False
 
 
 class FourEyesConfig(_Frozen):

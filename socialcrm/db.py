@@ -34,6 +34,7 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 UPGRADE_LOCK_KEY = 0x5C1A1C0DE  # pg_advisory_xact_lock key held while migrating a PostgreSQL database
 # Concurrent writes (``Database.write(concurrent=True)``) one process runs at once on PostgreSQL.
 CONCURRENT_WRITERS = 3
+_OUTWARD = "socialcrm.commits_outward"  # session.info key set by ``commits_outward``
 
 
 class Database:
@@ -82,8 +83,16 @@ class Database:
         return Session(self.engine, expire_on_commit=False)
 
     @contextmanager
-    def write(self, *, concurrent: bool = False) -> Iterator[Session]:
+    def write(self, *, concurrent: bool = False, synchronous_commit: bool = True) -> Iterator[Session]:
         """A write transaction: BEGIN IMMEDIATE on SQLite, committed on success, rolled back on error.
+
+        ``synchronous_commit=False``: on PostgreSQL the commit returns before its WAL is on disk
+        (``SET LOCAL synchronous_commit = off``, this transaction only), as SQLite's WAL mode with
+        ``synchronous=NORMAL`` always does. Only for writes that a crash may take back because they are
+        made again (a stored page with its source's cursor: the next poll fetches the page again), and
+        never for one that records something done outward: that commit flushes the WAL, and with it
+        every earlier commit, so nothing sent can rest on a write a crash took back. One that queues
+        something to go out (``commits_outward``) is committed synchronously all the same.
 
         ``concurrent``: the transaction is safe against any other writer, in this process or another
         (it keeps to constraints, insert-or-get, advisory locks and retries a deadlock, as the
@@ -93,24 +102,30 @@ class Database:
         one writer for everything.
         """
         lock = self._write_lock
+        synchronous = synchronous_commit or self.is_sqlite
         if concurrent and lock is not None and not self.is_sqlite:
-            with self._concurrent_slots, self._transaction() as session:
+            with self._concurrent_slots, self._transaction(synchronous) as session:
                 yield session
             return
         if lock is not None:
             lock.acquire()
         try:
-            with self._transaction() as session:
+            with self._transaction(synchronous) as session:
                 yield session
         finally:
             if lock is not None:
                 lock.release()
 
     @contextmanager
-    def _transaction(self) -> Iterator[Session]:
+    def _transaction(self, synchronous_commit: bool = True) -> Iterator[Session]:
         with Session(self._write_engine, expire_on_commit=False) as session:
             with session.begin():
+                if not synchronous_commit:
+                    session.connection().exec_driver_sql("SET LOCAL synchronous_commit = off")
                 yield session
+                if not synchronous_commit and session.info.get(_OUTWARD):
+                    # It queued something to go out after all: its commit waits for the flush, as any other.
+                    session.connection().exec_driver_sql("SET LOCAL synchronous_commit = on")
 
     @contextmanager
     def read(self) -> Iterator[Session]:
@@ -118,11 +133,13 @@ class Database:
         with Session(self.engine, expire_on_commit=False) as session:
             yield session
 
-    async def run_write(self, fn: Callable[[Session], T], *, concurrent: bool = False) -> T:
-        """Run ``fn(session)`` in a write transaction on a worker thread (``concurrent``: see ``write``)."""
+    async def run_write(
+        self, fn: Callable[[Session], T], *, concurrent: bool = False, synchronous_commit: bool = True
+    ) -> T:
+        """Run ``fn(session)`` in a write transaction on a worker thread (the options: see ``write``)."""
 
         def work() -> T:
-            with self.write(concurrent=concurrent) as session:
+            with self.write(concurrent=concurrent, synchronous_commit=synchronous_commit) as session:
                 return fn(session)
 
         return await asyncio.to_thread(work)
@@ -179,9 +196,16 @@ class GroupedWrites:
     its own caller. Meant for one event loop at a time (a new loop starts a new queue).
     """
 
-    def __init__(self, db: Database, prefetch: Callable[[Session, list[str]], object] | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        prefetch: Callable[[Session, list[str]], object] | None = None,
+        *,
+        synchronous_commit: bool = True,
+    ) -> None:
         self.db = db
         self.prefetch = prefetch  # reads the rows the group's writes name (``key``) in one query first
+        self.synchronous_commit = synchronous_commit  # see ``Database.write``
         self._waiting: list[tuple[Callable[[Session], Any], str | None, asyncio.Future[Any]]] = []
         self._runner: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -246,7 +270,17 @@ class GroupedWrites:
             del read
             return results
 
-        return await self.db.run_write(work)
+        return await self.db.run_write(work, synchronous_commit=self.synchronous_commit)
+
+
+def commits_outward(session: Session) -> None:
+    """Mark the session's write transaction as one that queues something to leave the system (an outbox row).
+
+    Its commit then waits for its WAL flush even where the transaction asked not to
+    (``Database.write(synchronous_commit=False)``): an approval or a queued webhook is never taken
+    back by a crash of the database server.
+    """
+    session.info[_OUTWARD] = True
 
 
 def lock_across_processes(session: Session, names: Iterable[str]) -> None:

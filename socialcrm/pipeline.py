@@ -119,7 +119,10 @@ class Pipeline:
         self.ruleset = ruleset
         self.enrichers = list(enrichers)
         # Source-state writes of pages without new posts (a 304, only duplicates) share transactions.
-        self.state_writes = GroupedWrites(db, prefetch=sources.load_states)
+        # A stored page's commit need not wait for its flush (``[database] ingest_synchronous_commit``):
+        # a crash takes back the page with its cursor, and the next poll fetches it again.
+        self.synchronous_commit = config.database.ingest_synchronous_commit
+        self.state_writes = GroupedWrites(db, prefetch=sources.load_states, synchronous_commit=self.synchronous_commit)
         self._key: bytes | None = None  # the database's erasure key, read once
 
     def _erasure_key(self, session: Session) -> bytes:
@@ -162,7 +165,7 @@ class Pipeline:
             try:
                 # Safe beside any other writer (person locks, insert-or-get, a deadlock stores it again):
                 # on PostgreSQL, batches of several sources are stored at once (Database.write).
-                return await self.db.run_write(store, concurrent=True)
+                return await self.db.run_write(store, concurrent=True, synchronous_commit=self.synchronous_commit)
             except OperationalError as err:
                 # A deadlock with another worker's transaction (on rows the person locks do not cover):
                 # PostgreSQL rolled this one back; the batch is stored again from the start.
@@ -201,6 +204,19 @@ class Pipeline:
         # Another writer (a CLI poll, a second daemon) may have stored some of these since the read
         # above: the insert skips those, and they are counted as duplicates.
         mentions = ingest.insert_mentions(session, rows)
+        # The source's own row, before the person locks below, which batches of other sources sharing an
+        # author queue for: what is done after them is done one batch after the other.
+        sources.record_batch(
+            session,
+            source,
+            cursor=batch.cursor,
+            fetched=len(batch.posts) - filtered,
+            new=len(mentions),
+            skipped=batch.skipped,
+            problems=batch.problems,
+            now=now,
+        )
+        session.flush()
         if self.enrichers and mentions:
             by_id = {m.external_id: m for m in mentions}
             stored = [
@@ -219,16 +235,6 @@ class Pipeline:
         result.new = len(mentions)
         result.tickets, result.drafts, result.errors = processed.tickets, processed.drafts, len(processed.failed)
         result.mention_ids = [m.id for m in mentions if m.id is not None]
-        sources.record_batch(
-            session,
-            source,
-            cursor=batch.cursor,
-            fetched=len(batch.posts) - filtered,
-            new=result.new,
-            skipped=batch.skipped,
-            problems=batch.problems,
-            now=now,
-        )
         return result
 
     def _row(

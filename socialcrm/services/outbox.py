@@ -15,6 +15,7 @@ from typing import Any, Literal
 from sqlalchemy import ColumnElement, and_, func, update
 from sqlmodel import Session, col, select
 
+from socialcrm.db import commits_outward
 from socialcrm.models import OutboxItem, WebhookEvent
 from socialcrm.secret_mask import mask_secrets
 
@@ -36,7 +37,8 @@ def enqueue(
     source: str | None = None,
     draft_id: int | None = None,
 ) -> OutboxItem:
-    """Queue one reply, webhook or e-mail, due now, in the caller's transaction."""
+    """Queue one reply, webhook or e-mail, due now, in the caller's transaction (committed synchronously)."""
+    commits_outward(session)
     item = OutboxItem(
         kind=kind,
         idempotency_key=idempotency_key,
