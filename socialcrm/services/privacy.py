@@ -59,7 +59,7 @@ from socialcrm.models import (
 )
 from socialcrm.services import audit
 from socialcrm.services.customers import find_by_ref
-from socialcrm.services.erased_posts import PREFIX, erased_id, installation_key
+from socialcrm.services.erased_posts import erased_id, installation_key
 from socialcrm.services.erasure_sweep import PersonTraces, Redactor, find_copies, redact_copies
 
 ERASED = "[erased]"
@@ -161,8 +161,8 @@ def erase_person(session: Session, customer_ref: str, *, actor: str, now: dateti
     if about_her:
         session.exec(update(AuditEntry).where(col(AuditEntry.id).in_(about_her)).values(detail={"erased": True}))
     if mention_ids:
-        _wipe_mentions(session, mention_ids, now)
         _hash_post_ids(session, mention_ids)
+        _wipe_mentions(session, mention_ids, now)
     if ticket_ids:
         _wipe_tickets(session, ticket_ids)
     if draft_ids:
@@ -277,11 +277,11 @@ def _wipe_mentions(session: Session, mention_ids: list[int], now: datetime) -> N
 
 
 def _hash_post_ids(session: Session, mention_ids: list[int]) -> None:
-    """Each mention's post id becomes its keyed hash (once: an id erased before stays as it is)."""
+    """Each mention's post id becomes its keyed hash (once: a mention erased before keeps its hash)."""
     key = installation_key(session)
     rows = session.exec(
         select(Mention.id, Mention.source, Mention.external_id).where(
-            col(Mention.id).in_(mention_ids), ~col(Mention.external_id).startswith(PREFIX)
+            col(Mention.id).in_(mention_ids), col(Mention.erased_at).is_(None)
         )
     ).all()
     if rows:

@@ -34,9 +34,7 @@ def upgrade() -> None:
     key = bytes.fromhex(secret)
     connection = op.get_bind()
     erased = connection.execute(
-        sa.text(
-            "SELECT id, source, external_id FROM mention WHERE erased_at IS NOT NULL AND external_id NOT LIKE 'erased:%'"
-        )
+        sa.text("SELECT id, source, external_id FROM mention WHERE erased_at IS NOT NULL")
     ).all()
     # The value services/erased_posts.py computes (tests/core/test_privacy.py checks the two agree).
     hashed = [
