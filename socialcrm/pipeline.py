@@ -147,8 +147,8 @@ class Pipeline:
         now = utcnow()
         filtered = len(posts) - len(kept)
 
-        def store(session: Session) -> BatchResult:
-            return self._store(session, source, batch, new_posts, filtered, now)
+        def store(session: Session, *, one_by_one: bool = False) -> BatchResult:
+            return self._store(session, source, batch, new_posts, filtered, now, one_by_one=one_by_one)
 
         if new_posts:
             result = await self._write_batch(source, store)
@@ -160,19 +160,27 @@ class Pipeline:
         result.errors += batch.skipped
         return result
 
-    async def _write_batch(self, source: SourceConfig, store: Callable[[Session], BatchResult]) -> BatchResult:
-        for attempt in range(1, RESTART_TRIES + 1):
+    async def _write_batch(self, source: SourceConfig, store: Callable[..., BatchResult]) -> BatchResult:
+        one_by_one, restarts = False, 0
+        while True:
             try:
                 # Safe beside any other writer (person locks, insert-or-get, a deadlock stores it again):
                 # on PostgreSQL, batches of several sources are stored at once (Database.write).
-                return await self.db.run_write(store, concurrent=True, synchronous_commit=self.synchronous_commit)
+                return await self.db.run_write(
+                    functools.partial(store, one_by_one=one_by_one),
+                    concurrent=True,
+                    synchronous_commit=self.synchronous_commit,
+                )
+            except ingest.BatchFailed:
+                # Rolled back as a whole: stored again, each mention in its own savepoint (never raises this).
+                one_by_one = True
             except OperationalError as err:
                 # A deadlock with another worker's transaction (on rows the person locks do not cover):
                 # PostgreSQL rolled this one back; the batch is stored again from the start.
-                if not must_restart_transaction(err) or attempt == RESTART_TRIES:
+                restarts += 1
+                if not must_restart_transaction(err) or restarts == RESTART_TRIES:
                     raise
                 logger.warning("%s: storing a page collided with another worker; trying again", source.name)
-        raise AssertionError("unreachable: the last try returns or raises")
 
     async def _classify(self, posts: Sequence[RawPost]) -> list[Analysis | None]:
         if not posts:
@@ -191,6 +199,8 @@ class Pipeline:
         new_posts: Sequence[NewPost],
         filtered: int,
         now: datetime,
+        *,
+        one_by_one: bool = False,
     ) -> BatchResult:
         result = BatchResult()
         posts = [item.post for item in new_posts]
@@ -231,7 +241,7 @@ class Pipeline:
         # create anything of theirs. Storing the mentions and their threads above concerns this source
         # alone, so batches sharing authors still overlap in that part.
         lock_across_processes(session, (_person(source, m) for m in mentions if m.author))
-        processed = ingest.process_mentions(session, mentions, self.config, self.ruleset, now)
+        processed = ingest.process_mentions(session, mentions, self.config, self.ruleset, now, one_by_one=one_by_one)
         result.new = len(mentions)
         result.tickets, result.drafts, result.errors = processed.tickets, processed.drafts, len(processed.failed)
         result.mention_ids = [m.id for m in mentions if m.id is not None]

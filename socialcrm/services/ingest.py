@@ -5,9 +5,11 @@ skipped, not an error). ``process_mentions`` then links the batch, reads what th
 on their verdicts with a few set-based queries (``linking.link_mentions``, ``services.batch_desk.BatchDesk``),
 deciding in memory mention by mention, in order, and writes the small rows in bulk.
 
-All of it runs in the caller's transaction, inside one savepoint. When anything in the batch fails,
-the savepoint is rolled back and the mentions are processed one by one, each in its own savepoint, as
-before; a mention that fails on its own stays stored without links or actions and waits for a retry
+All of it runs in the caller's transaction, without a savepoint of its own (on PostgreSQL a savepoint
+costs two round trips, and every row written under it a subtransaction). When anything in the batch
+fails, ``process_mentions`` raises ``BatchFailed``: the caller rolls the whole transaction back and
+stores the batch again with ``one_by_one``, each mention in its own savepoint, as before; a mention
+that fails on its own stays stored without links or actions and waits for a retry
 (``services.retries``), so a bug or a conflict never loses it and never silences it.
 """
 
@@ -73,28 +75,43 @@ def insert_mentions(session: Session, rows: Sequence[dict[str, Any]]) -> list[Me
     return mentions
 
 
+class BatchFailed(Exception):
+    """Processing a batch as a whole failed: roll the transaction back and store the batch again, one by one."""
+
+
 def process_mentions(
-    session: Session, mentions: Sequence[Mention], config: Config, ruleset: RuleSet, now: datetime
+    session: Session,
+    mentions: Sequence[Mention],
+    config: Config,
+    ruleset: RuleSet,
+    now: datetime,
+    *,
+    one_by_one: bool = False,
 ) -> Processed:
-    """Link new mentions, evaluate the rules and act, as one batch; fall back to one by one if the batch fails."""
+    """Link new mentions, evaluate the rules and act, as one batch (``one_by_one``: each in its own savepoint).
+
+    Raises ``BatchFailed`` when the batch fails (a bug or a conflict in one of its mentions): what it
+    wrote is not undone here, so the caller rolls its transaction back and stores the batch again with
+    ``one_by_one``. A deadlock is raised as it is (the whole transaction is lost; store it again).
+    """
     processed = Processed()
     if not mentions:
         return processed
+    if one_by_one:
+        return process_each(session, mentions, config, ruleset, now)
     try:
-        with session.begin_nested():
-            processed.count(_process_batch(session, mentions, config, ruleset, now))
-        processed.done = [m.id for m in mentions if m.id is not None]
-    except Exception as err:  # noqa: BLE001 - a bug or a conflict in one mention must not cost the batch its links
+        processed.count(_process_batch(session, mentions, config, ruleset, now))
+    except Exception as err:
         if must_restart_transaction(err):
             raise  # a deadlock lost the whole transaction: the pipeline stores the batch again
-        _forget_rolled_back(session)
         logger.warning(
             "Linking or rules failed for a batch of %d mention(s) of %s; processing them one by one",
             len(mentions),
             mentions[0].source,
             exc_info=True,
         )
-        processed = process_each(session, mentions, config, ruleset, now)
+        raise BatchFailed(f"{type(err).__name__}: {err}") from err
+    processed.done = [m.id for m in mentions if m.id is not None]
     return processed
 
 

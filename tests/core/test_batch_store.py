@@ -360,6 +360,8 @@ async def test_a_batch_costs_a_few_statements_not_a_few_per_mention(config: Conf
     assert inserts["ticket"] == 1 and inserts["replydraft"] == 1, inserts
     # The 50 links are one UPDATE (on PostgreSQL one statement, not one per row in a pipeline).
     assert sum("link_method" in s for s in statements if s.lstrip().startswith("UPDATE")) == 1
+    # A batch that goes through takes no savepoint (a failing one is stored again, one by one: tests below).
+    assert not [s for s in statements if "SAVEPOINT" in s.upper()]
 
 
 async def test_rule_drafts_approved_at_once_leave_once_with_their_own_numbers(db: Database) -> None:
