@@ -76,7 +76,8 @@ def day_expression(
     return case(*changes, else_=shifted(segments[-1][1]))
 
 
-def _as_date(value: Any) -> date:
+def as_date(value: Any) -> date:
+    """A day as the database returned it (a date on PostgreSQL, ISO text on SQLite) as a date."""
     return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
 
 
@@ -90,7 +91,7 @@ def count_days(session: Session, conditions: tuple[Any, ...], day: Any = None) -
         .group_by(day, col(Mention.source), col(Mention.group), col(Mention.sentiment))
     )
     for raw_day, source, group, sentiment, n in session.exec(statement):
-        main[(_as_date(raw_day), source, group, sentiment)] += n
+        main[(as_date(raw_day), source, group, sentiment)] += n
     return DayCounts(main, count_tags(session, conditions, day))
 
 
@@ -105,7 +106,7 @@ def count_tags(session: Session, conditions: tuple[Any, ...], day: Any = None) -
         .group_by(day, tags_text, col(Mention.sentiment))
     )
     for raw_day, raw_tags, sentiment, n in session.exec(statement):
-        tags[(_as_date(raw_day), raw_tags, sentiment)] += n
+        tags[(as_date(raw_day), raw_tags, sentiment)] += n
     return tags
 
 
