@@ -22,11 +22,12 @@ from sqlmodel import Session, col, select
 
 from socialcrm.config import Config, SourceConfig
 from socialcrm.db_rows import insert_missing
-from socialcrm.models import SourceState, SourceStatus, table_of, utcnow
+from socialcrm.models import SourceState, SourceStatus, as_stored, table_of, utcnow
 from socialcrm.secret_mask import mask_secrets
 from socialcrm.services import audit, retries
 
 MAX_ERROR_CHARS = 2000
+_ABSENT = "socialcrm.absent_source_states"  # session.info: sources ``load_states`` found no row for
 HEALTHY: tuple[SourceStatus, ...] = ("ok", "new")
 
 
@@ -72,20 +73,30 @@ def source_state(session: Session, source: SourceConfig) -> SourceState:
     Two processes polling a new source at once (two daemons on PostgreSQL, a daemon and ``poll``) both
     find no row: the insert skips a row the other has made meanwhile, and both read the one row.
     """
-    state = session.get(SourceState, source.name)
+    absent: set[str] = session.info.get(_ABSENT, set())
+    state = None if source.name in absent else session.get(SourceState, source.name)
     if state is None:
         row = SourceState(name=source.name, type=source.type).model_dump()
-        insert_missing(session, table_of(SourceState), [row], ["name"])
-        state = session.get(SourceState, source.name)
+        if insert_missing(session, table_of(SourceState), [row], ["name"]):
+            state = as_stored(SourceState, row)  # the row as this insert wrote it: nothing to read back
+            session.add(state)
+        else:
+            state = session.get(SourceState, source.name)  # made by another process meanwhile
+        absent.discard(source.name)
         assert state is not None, "the state row was just inserted or found"
     return state
 
 
 def load_states(session: Session, names: Sequence[str]) -> list[SourceState]:
-    """Read the states of these sources in one query; while the caller holds them, ``source_state`` reads none."""
+    """Read the states of these sources in one query; while the caller holds them, ``source_state`` reads none.
+
+    Sources without a row yet (a first poll) are noted in the session, so ``source_state`` inserts
+    theirs without asking for each once more.
+    """
     found: list[SourceState] = []
     for start in range(0, len(names), 500):
         found += session.exec(select(SourceState).where(col(SourceState.name).in_(names[start : start + 500])))
+    session.info.setdefault(_ABSENT, set()).update(set(names) - {state.name for state in found})
     return found
 
 

@@ -120,6 +120,37 @@ async def test_a_poll_of_unchanged_sources_records_every_state_in_a_few_transact
         assert len(session.exec(select(Mention)).all()) == SOURCES
 
 
+async def test_a_first_poll_makes_each_new_state_without_reading_it_twice(db: Database) -> None:
+    config = parse_config("")
+    pipeline = Pipeline(config, db, FakeClassifier(), compile_rules([], {}, webhooks=set()))
+    sources = [SourceConfig(name=f"feed-{i}", type="feed", interval="15m") for i in range(SOURCES)]
+    pages = {
+        s.name: ScriptedConnector(s.name, {None: Batch(posts=[post(s.name, 1, "Hallo Welt")], cursor="etag-1")})
+        for s in sources
+    }
+    reads: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "sourcestate" in statement.lower():
+            reads.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        results = await asyncio.gather(*(Poller(s, pages[s.name], pipeline).run_once(force=True) for s in sources))
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+
+    assert [(r.error, r.new) for r in results] == [(None, 1)] * SOURCES
+    # The group's one read finds no state: each is inserted, not asked for again before or after; then
+    # each stored page reads its source's row once, in its own transaction.
+    assert len(reads) <= 4 + SOURCES
+    with db.read() as session:
+        states = {s.name: _state(session, s.name) for s in sources}
+        assert {name: (state.cursor, state.state, state.new_total) for name, state in states.items()} == {
+            s.name: ("etag-1", "ok", 1) for s in sources
+        }
+
+
 async def test_a_page_with_only_known_posts_still_advances_the_cursor(db: Database) -> None:
     config = parse_config("")
     pipeline = Pipeline(config, db, FakeClassifier(), compile_rules([], {}, webhooks=set()))
