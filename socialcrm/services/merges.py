@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from itertools import combinations
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import and_, func, update
 from sqlmodel import Session, col, select
 
 from socialcrm.errors import ConflictError, NotFoundError
-from socialcrm.linking.normalize import normalize_name, phone_suffix
 from socialcrm.models import (
     ContactPoint,
     Customer,
@@ -41,11 +41,66 @@ class CandidateView:
     b: Customer
 
 
-def _active(session: Session, ids: Iterable[int] | None = None) -> dict[int, Customer]:
-    statement = select(Customer).where(col(Customer.is_prospect).is_(False), col(Customer.merged_into_id).is_(None))
-    if ids is not None:
-        statement = statement.where(col(Customer.id).in_(sorted(set(ids))))
-    return {c.id: c for c in session.exec(statement) if c.id is not None}
+def _is_active() -> tuple[Any, ...]:
+    return col(Customer.is_prospect).is_(False), col(Customer.merged_into_id).is_(None)
+
+
+def _shared_contacts(session: Session) -> dict[tuple[str, str], set[int]]:
+    """(kind, match key) -> the active customers holding it, for the keys more than one active customer holds.
+
+    The database groups the contact points by their stored match key (the e-mail, a phone's last nine
+    digits) and returns only the shared keys' points.
+    """
+    shared = (
+        select(ContactPoint.kind, ContactPoint.match_key)
+        .join(Customer, col(Customer.id) == ContactPoint.customer_id)
+        .where(*_is_active())
+        .group_by(col(ContactPoint.kind), col(ContactPoint.match_key))
+        .having(func.count(func.distinct(ContactPoint.customer_id)) > 1)
+        .subquery()
+    )
+    points = session.exec(
+        select(ContactPoint.kind, ContactPoint.match_key, ContactPoint.customer_id)
+        .join(Customer, col(Customer.id) == ContactPoint.customer_id)
+        .join(shared, and_(shared.c.kind == ContactPoint.kind, shared.c.match_key == ContactPoint.match_key))
+        .where(*_is_active())
+    )
+    groups: dict[tuple[str, str], set[int]] = defaultdict(set)
+    for kind, key, customer_id in points:
+        groups[(kind, key)].add(customer_id)
+    return groups
+
+
+def _shared_names(session: Session) -> dict[str, list[int]]:
+    """Name key (folded name and company) -> the active customers holding it, for the keys held more than once."""
+    shared = (
+        select(Customer.name_key)
+        .where(*_is_active(), col(Customer.name_key).is_not(None))
+        .group_by(col(Customer.name_key))
+        .having(func.count() > 1)
+    )
+    holders = session.exec(
+        select(Customer.name_key, Customer.id)
+        .where(*_is_active(), col(Customer.name_key).in_(shared))
+        .order_by(col(Customer.id))
+    )
+    groups: dict[str, list[int]] = defaultdict(list)
+    for key, customer_id in holders:
+        groups[key or ""].append(customer_id)  # type: ignore[arg-type]
+    return groups
+
+
+def _listed_pairs(session: Session, pairs: Iterable[tuple[int, int]]) -> set[tuple[int, int]]:
+    """The pairs among ``pairs`` that are already merge candidates (open, merged or dismissed)."""
+    firsts = sorted({a for a, _ in pairs})
+    listed: set[tuple[int, int]] = set()
+    for start in range(0, len(firsts), 500):
+        chunk = firsts[start : start + 500]
+        statement = select(MergeCandidate.customer_a_id, MergeCandidate.customer_b_id).where(
+            col(MergeCandidate.customer_a_id).in_(chunk)
+        )
+        listed.update((a, b) for a, b in session.exec(statement))
+    return listed
 
 
 def detect_candidates(
@@ -55,6 +110,7 @@ def detect_candidates(
 
     With ``customer_ids`` only pairs involving those customers are looked for (after an import).
     Returns the candidates created now; pairs already listed (open, merged or dismissed) are not repeated.
+    The database finds the shared keys through the stored match keys; only their holders reach Python.
     """
     focus = set(customer_ids) if customer_ids is not None else None
     reasons: dict[tuple[int, int], str] = {}
@@ -64,33 +120,19 @@ def detect_candidates(
             return
         reasons.setdefault((min(a, b), max(a, b)), reason)
 
-    active = _active(session)
-    points = session.exec(select(ContactPoint.kind, ContactPoint.value, ContactPoint.customer_id)).all()
-    groups: dict[tuple[str, str], set[int]] = defaultdict(set)
-    for kind, value, customer_id in points:
-        if customer_id in active:
-            groups[(kind, value if kind == "email" else phone_suffix(value))].add(customer_id)
-    for (kind, value), owners in groups.items():
+    # A pair sharing several keys is named by the first: e-mails before phones (by key), then name and company.
+    for (kind, value), owners in sorted(_shared_contacts(session).items()):
         label = "e-mail" if kind == "email" else "phone"
-        ordered = sorted(owners)
-        for i, a in enumerate(ordered):
-            for b in ordered[i + 1 :]:
-                pair(a, b, f"same {label} {value}")
-    by_name: dict[tuple[str, str], list[int]] = defaultdict(list)
-    for customer in active.values():
-        name, company = normalize_name(customer.name or ""), normalize_name(customer.company or "")
-        if name and company:
-            by_name[(name, company)].append(customer.id)  # type: ignore[arg-type]
-    for (name, company), same in by_name.items():
-        for i, a in enumerate(same):
-            for b in same[i + 1 :]:
-                pair(a, b, f"same name and company ({name} / {company})")
+        for a, b in combinations(sorted(owners), 2):
+            pair(a, b, f"same {label} {value}")
+    for key, same in _shared_names(session).items():
+        name, _, company = key.partition("|")
+        for a, b in combinations(same, 2):
+            pair(a, b, f"same name and company ({name} / {company})")
+    listed = _listed_pairs(session, reasons)
     created = []
     for (a, b), reason in sorted(reasons.items()):
-        known = session.exec(
-            select(MergeCandidate.id).where(MergeCandidate.customer_a_id == a, MergeCandidate.customer_b_id == b)
-        ).first()
-        if known is None:
+        if (a, b) not in listed:
             candidate = MergeCandidate(customer_a_id=a, customer_b_id=b, reason=reason[:256], created_at=utcnow())
             session.add(candidate)
             created.append(candidate)
