@@ -12,7 +12,7 @@ from socialcrm.models.crm import (
 )
 from socialcrm.models.engine import ActionKey, AuditEntry, Decision, OutboxItem
 from socialcrm.models.labels import CustomLabel, LabelExample, MentionLabel
-from socialcrm.models.mentions import ErasureKey, Mention, MentionRetry, SentimentCorrection
+from socialcrm.models.mentions import ErasureKey, Mention, MentionChanges, MentionRetry, SentimentCorrection
 from socialcrm.models.sources import SourceState
 from socialcrm.models.users import ApiToken, SavedFilter, User, WebSession
 from socialcrm.models.vocabulary import (
@@ -71,6 +71,7 @@ __all__ = [
     "LinkSuggestion",
     "Mention",
     "MentionLabel",
+    "MentionChanges",
     "MentionRetry",
     "MergeCandidate",
     "Order",

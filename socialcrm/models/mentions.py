@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, Text, UniqueConstraint
 from sqlmodel import AutoString, Field, SQLModel
 
 from socialcrm.models.columns import JSONType, UTCDateTime, utcnow
@@ -73,6 +73,18 @@ class SentimentCorrection(SQLModel, table=True):
     new_label: SentimentLabel = Field(sa_type=AutoString(length=16))
     corrected_by: str = Field(max_length=64)
     corrected_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+
+
+class MentionChanges(SQLModel, table=True):
+    """How often stored mentions were deleted or had a counted field changed: one row, kept by database triggers.
+
+    The triggers (migration 19748987c8d9) count a DELETE (or TRUNCATE) of mentions and an UPDATE that
+    changes a mention's sentiment, published_at, source or group; inserts are not counted. The dashboard's
+    rollup compares the number with the one it last saw instead of counting every mention.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    changes: int = Field(default=0, sa_type=BigInteger)
 
 
 class MentionRetry(SQLModel, table=True):

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from sqlmodel import delete, select
+import pytest
+from sqlmodel import Session, delete, select
 
 from socialcrm.models import Mention, utcnow
 from socialcrm.services import corrections
+from socialcrm.web.queries import rollup as rollup_module
 from socialcrm.web.queries.dashboard import Focus, build_dashboard
 from socialcrm.web.queries.rollup import MentionRollup
 from tests.web.seed import add_mention
@@ -89,3 +91,32 @@ def test_rollup_follows_inserts_corrections_and_deletions(db):
     _same(db, rollup, start, end, Focus(source="blog"))
     _same(db, rollup, start, end, Focus(group="rival"))
     _same(db, rollup, start, end, Focus(tag="lead"))
+
+
+def test_rollup_counts_a_lower_id_committed_after_a_higher_one(db, monkeypatch):
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite's one writer commits ids in the order it hands them out")
+    monkeypatch.setattr(rollup_module, "SETTLE_SECONDS", 0.0)  # settle ids as soon as the snapshot allows
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    start, end = today - 7 * DAY, today + DAY
+    with db.write() as s:
+        add_mention(s, "erste", source="blog", published_at=today)
+    rollup = MentionRollup()
+    _same(db, rollup, start, end)
+    slow = Session(db.engine)  # a store that took its id first and commits last
+    try:
+        add_mention(slow, "langsam", source="forum", published_at=today)
+        with db.write() as s:
+            add_mention(s, "schnell", source="blog", published_at=today)
+        _same(db, rollup, start, end)
+        _same(db, rollup, start, end)  # the slow transaction still runs: its id must stay watched
+        assert (rollup.rebuilds, rollup.increments) == (1, 1)
+        slow.commit()
+    finally:
+        slow.close()
+    board = _same(db, rollup, start, end)
+    assert board.by_source.total("forum") == 1
+    with db.write() as s:
+        add_mention(s, "danach", source="blog", published_at=today)
+    board = _same(db, rollup, start, end)  # everything has ended: the ids settle, only new rows are counted
+    assert board.by_source.total("blog") == 3

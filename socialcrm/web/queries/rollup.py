@@ -2,21 +2,23 @@
 
 The dashboard needs, for every day of a range, how many mentions each (source, query group,
 sentiment) had and which tag lists they carried. Over a year of 100,000 mentions that is a scan
-of every row; the rollup does it once and then follows the table:
+of every row; the rollup does it once and then follows the table, without counting it again:
 
-- only inserts happened since (the count grew by exactly the rows with a higher id, and the row
-  that had the highest id is still the same row): those rows are counted and added;
-- anything else (a sentiment correction, retention or erasure deleting rows, SQLite handing out a
-  deleted top id again): it is rebuilt.
+- a deletion, or a change of a stored mention's sentiment, day, source or group (a correction), is
+  counted by database triggers (MentionChanges): when that number moved, the rollup is rebuilt;
+- otherwise only inserts happened: the rows above the highest id counted are counted and added.
+  On PostgreSQL a lower id can be committed after a higher one; the ids that can still appear (up to
+  the last one every transaction has ended since, _Settled) are counted on each look, an index range,
+  and a late row among them makes a rebuild.
 
-Nothing else changes a stored mention's day, source, group, sentiment or tags (tags are set in the
-transaction that stores the mention), so the rollup equals the live counts. Each web process keeps
-its own; a rebuild costs what the live query costs.
+Tags are set in the transaction that stores the mention, so the rollup equals the live counts. Each
+web process keeps its own; a rebuild costs what the live query costs.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
@@ -26,7 +28,7 @@ from sqlalchemy import String, case, cast, func
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, col, select
 
-from socialcrm.models import Mention, SentimentCorrection
+from socialcrm.models import Mention, MentionChanges
 from socialcrm.timezones import offset_segments
 
 MainKey = tuple[date, str, str | None, str | None]  # day, source, group, sentiment
@@ -110,26 +112,64 @@ def count_tags(session: Session, conditions: tuple[Any, ...], day: Any = None) -
     return tags
 
 
+SETTLE_SECONDS = 5.0  # PostgreSQL: how long ids stay watched for a late commit, at the least
+
+
 @dataclass(frozen=True, slots=True)
 class _Version:
-    mentions: int
+    changes: int  # MentionChanges: deletions and changed counted fields, counted by triggers
     max_mention_id: int
-    top_fetched_at: datetime | None  # of the row with the highest id: tells a reused id apart
-    corrections: int
-    max_correction_id: int
+    oldest_running: int | None  # PostgreSQL: the snapshot's xmin and xmax (None on SQLite)
+    next_transaction: int | None
 
 
 def _version(session: Session) -> _Version:
-    mentions, max_id = session.exec(select(func.count(), func.coalesce(func.max(Mention.id), 0))).one()
-    corrections, max_correction = session.exec(
-        select(func.count(), func.coalesce(func.max(SentimentCorrection.id), 0))
-    ).one()
-    top = _fetched_at(session, int(max_id or 0))
-    return _Version(int(mentions), int(max_id or 0), top, int(corrections), int(max_correction or 0))
+    """One statement: the change counter, the highest mention id, and on PostgreSQL the running transactions."""
+    changes = select(func.coalesce(func.max(MentionChanges.changes), 0)).scalar_subquery()
+    top = select(func.coalesce(func.max(Mention.id), 0)).scalar_subquery()
+    if session.get_bind().dialect.name != "postgresql":
+        pair: Any = sa_select(changes, top)
+        found, max_id = session.exec(pair).one()
+        return _Version(int(found), int(max_id), None, None)
+    snapshot = func.txid_current_snapshot()
+    statement: Any = sa_select(changes, top, func.txid_snapshot_xmin(snapshot), func.txid_snapshot_xmax(snapshot))
+    found, max_id, xmin, xmax = session.exec(statement).one()
+    return _Version(int(found), int(max_id), int(xmin), int(xmax))
 
 
-def _fetched_at(session: Session, mention_id: int) -> datetime | None:
-    return session.exec(select(Mention.fetched_at).where(Mention.id == mention_id)).first()
+class _Settled:
+    """The highest mention id below which no row can still appear: ids up to it are never counted again.
+
+    SQLite: ids are handed out by the one writer above the highest committed one, so every look
+    settles its own highest id (a deleted top id handed out again is a deletion, which triggers count).
+    PostgreSQL: a transaction can commit a lower id after a higher one was committed. A look's highest
+    id settles once every transaction running at that look has ended (and SETTLE_SECONDS passed, for a
+    transaction that took its id before it wrote anything); until then the ids above the settled one
+    are counted on each look (an index range), so a late commit among them is noticed.
+    """
+
+    def __init__(self) -> None:
+        self.below = 0
+        self._looks: list[tuple[int, int, float]] = []  # (highest id, next transaction id, when)
+
+    def advance(self, version: _Version) -> int:
+        """The settled id after this look (not lower than before)."""
+        if version.oldest_running is None or version.next_transaction is None:
+            self.below = max(self.below, version.max_mention_id)
+            return self.below
+        now = time.monotonic()
+        if not self._looks or self._looks[-1][0] != version.max_mention_id:
+            self._looks = [*self._looks[-31:], (version.max_mention_id, version.next_transaction, now)]
+        while self._looks and self._looks[0][1] <= version.oldest_running and now - self._looks[0][2] >= SETTLE_SECONDS:
+            self.below = max(self.below, self._looks.pop(0)[0])
+        return self.below
+
+
+def _tail_counts(session: Session, floor: int, top: int, *marks: int) -> list[int]:
+    """Per mark: the mentions with floor < id <= top and id > mark (one index range scan)."""
+    in_range = (col(Mention.id) > floor) & (col(Mention.id) <= top)
+    statement: Any = sa_select(*(func.count(case((col(Mention.id) > mark, 1))) for mark in marks)).where(in_range)
+    return [int(n or 0) for n in session.exec(statement).one()]
 
 
 class MentionRollup:
@@ -140,7 +180,10 @@ class MentionRollup:
         self._lock = threading.Lock()
         self._span: tuple[datetime, datetime] | None = None
         self._counts = DayCounts(Counter(), Counter())
-        self._version: _Version | None = None
+        self._changes = -1
+        self._max_id = 0  # the highest id counted
+        self._settled = _Settled()
+        self._watched = 0  # counted rows with an id above the settled one (up to _max_id)
         self.rebuilds = 0
         self.increments = 0
 
@@ -155,33 +198,36 @@ class MentionRollup:
             return self._counts.between(start, end)
 
     def _rebuild(self, session: Session, span: tuple[datetime, datetime], version: _Version) -> None:
-        in_span = (col(Mention.published_at) >= span[0], col(Mention.published_at) < span[1])
+        top = version.max_mention_id
+        settled = self._settled.advance(version)
+        # The watched rows are counted before the days: a row committed in between is counted in the days
+        # only, which the next look sees as a late commit (a rebuild), never as a row counted twice.
+        [watched] = _tail_counts(session, settled, top, settled)
+        in_span = (col(Mention.published_at) >= span[0], col(Mention.published_at) < span[1], col(Mention.id) <= top)
         self._counts = count_days(session, in_span, day_expression(session, self.zone, *span))
         self._span = span
-        self._version = version
+        self._changes, self._max_id, self._watched = version.changes, top, watched
         self.rebuilds += 1
 
     def _follow(self, session: Session, version: _Version) -> bool:
         """Add the rows inserted since the last look; False when something else changed (rebuild)."""
-        known = self._version
-        assert known is not None and self._span is not None
-        if version == known:
-            return True
-        if (version.corrections, version.max_correction_id) != (known.corrections, known.max_correction_id):
+        assert self._span is not None
+        if version.changes != self._changes or version.max_mention_id < self._max_id:
             return False
-        if _fetched_at(session, known.max_mention_id) != known.top_fetched_at:
-            return False  # the former top row is gone (or its id was handed out again)
-        # Only ids up to the version just read: rows committed meanwhile wait for the next look.
-        newer = (col(Mention.id) > known.max_mention_id) & (col(Mention.id) <= version.max_mention_id)
-        added = session.exec(select(func.count()).select_from(Mention).where(newer)).one()
-        if added == 0 or version.mentions - known.mentions != added:
-            return False
-        in_span = (col(Mention.published_at) >= self._span[0], col(Mention.published_at) < self._span[1])
-        fresh = count_days(session, (newer, *in_span), day_expression(session, self.zone, *self._span))
-        self._counts.main.update(fresh.main)
-        self._counts.tags.update(fresh.tags)
-        self._version = version
-        self.increments += 1
+        floor, top = self._settled.below, version.max_mention_id
+        settled = self._settled.advance(version)
+        watched, added, still_watched = _tail_counts(session, floor, top, floor, self._max_id, settled)
+        if watched - self._watched != added:
+            return False  # a row below the highest counted id was committed late
+        if added:
+            # Only ids up to the version just read: rows committed meanwhile wait for the next look.
+            newer = (col(Mention.id) > self._max_id) & (col(Mention.id) <= top)
+            in_span = (col(Mention.published_at) >= self._span[0], col(Mention.published_at) < self._span[1])
+            fresh = count_days(session, (newer, *in_span), day_expression(session, self.zone, *self._span))
+            self._counts.main.update(fresh.main)
+            self._counts.tags.update(fresh.tags)
+            self.increments += 1
+        self._max_id, self._watched = top, still_watched
         return True
 
 
