@@ -6,12 +6,14 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta, timezone
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 from sqlmodel import SQLModel, select
 
-from socialcrm.db import CONCURRENT_WRITERS, Database, redact_url
+from socialcrm.db import CONCURRENT_WRITERS, PING_AFTER_IDLE_SECONDS, Database, redact_url
 from socialcrm.db_rows import insert_missing, insert_rows, update_rows
 from socialcrm.jobs.schema import include_name
 from socialcrm.models import Mention, SourceState, table_of
@@ -266,3 +268,21 @@ def test_batched_rows_keep_awkward_values_exactly(db: Database) -> None:
         expected.update({k: v for k, v in change.items() if k != "id"})
         assert {c.key: found[c.key] for c in columns} == expected
     assert len(updates) == 8
+
+
+def test_a_pooled_connection_the_server_dropped_while_idle_is_replaced_on_checkout(db: Database) -> None:
+    """PostgreSQL: a connection whose server process ended while the pool held it is found and replaced unseen."""
+    if db.is_sqlite:
+        pytest.skip("SQLite has no server connection to lose")
+    with db.read() as session:
+        first = session.connection().exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+    admin = create_engine(db.url, poolclass=NullPool)
+    try:
+        with admin.connect() as connection:  # as a server restart or an idle timeout on the server would
+            assert connection.exec_driver_sql(f"SELECT pg_terminate_backend({int(first)})").scalar_one()
+    finally:
+        admin.dispose()
+    time.sleep(PING_AFTER_IDLE_SECONDS + 0.2)
+    with db.read() as session:
+        second = session.connection().exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+    assert second != first
