@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import update
 from sqlmodel import Session, col, select
@@ -135,25 +136,38 @@ def record_batch(
     skipped: int,
     problems: Sequence[str],
     now: datetime,
-) -> SourceState:
-    """A page was stored: advance the cursor in the same transaction, count it, and mark the source ok."""
-    state = source_state(session, source)
-    state.cursor = cursor
-    state.state = "ok"
-    state.backoff_until = None
-    state.consecutive_failures = 0
-    state.last_poll_at = now
-    state.last_success_at = now
-    state.fetched_total += fetched
-    state.new_total += new
-    state.duplicate_total += fetched - new
-    state.error_total += skipped
+) -> None:
+    """A page was stored: advance the cursor in the same transaction, count it, and mark the source ok.
+
+    One UPDATE that adds to the counts in the row, without reading it first; a state the session holds
+    already (read with its group's, ``load_states``) is changed as that object, and a source without a
+    row yet gets one (``source_state``).
+    """
+    table = table_of(SourceState)
+    values: dict[str, Any] = {
+        "cursor": cursor,
+        "state": "ok",
+        "backoff_until": None,
+        "consecutive_failures": 0,
+        "last_poll_at": now,
+        "last_success_at": now,
+        "updated_at": now,
+    }
     if problems:
-        state.last_error = _shown("; ".join(problems), source)
-        state.last_error_at = now
-    state.updated_at = now
+        values |= {"last_error": _shown("; ".join(problems), source), "last_error_at": now}
+    counts = {"fetched_total": fetched, "new_total": new, "duplicate_total": fetched - new, "error_total": skipped}
+    held = session.identity_map.get(session.identity_key(SourceState, source.name))
+    if held is None:
+        added = {name: table.c[name] + amount for name, amount in counts.items()}
+        changed = session.connection().execute(update(table).where(table.c.name == source.name).values(values | added))
+        if changed.rowcount:
+            return
+    state = held if isinstance(held, SourceState) else source_state(session, source)
+    for name, value in values.items():
+        setattr(state, name, value)
+    for name, amount in counts.items():
+        setattr(state, name, getattr(state, name) + amount)
     session.add(state)
-    return state
 
 
 def record_failure(

@@ -120,7 +120,7 @@ async def test_a_poll_of_unchanged_sources_records_every_state_in_a_few_transact
         assert len(session.exec(select(Mention)).all()) == SOURCES
 
 
-async def test_a_first_poll_makes_each_new_state_without_reading_it_twice(db: Database) -> None:
+async def test_a_first_poll_reads_the_new_states_once_per_group_not_per_source(db: Database) -> None:
     config = parse_config("")
     pipeline = Pipeline(config, db, FakeClassifier(), compile_rules([], {}, webhooks=set()))
     sources = [SourceConfig(name=f"feed-{i}", type="feed", interval="15m") for i in range(SOURCES)]
@@ -141,14 +141,16 @@ async def test_a_first_poll_makes_each_new_state_without_reading_it_twice(db: Da
         event.remove(db.engine, "before_cursor_execute", count)
 
     assert [(r.error, r.new) for r in results] == [(None, 1)] * SOURCES
-    # The group's one read finds no state: each is inserted, not asked for again before or after; then
-    # each stored page reads its source's row once, in its own transaction.
-    assert len(reads) <= 4 + SOURCES
+    # The group's one read finds no state: each is inserted, not asked for again before or after; each
+    # stored page then updates its source's row without reading it.
+    assert len(reads) <= 4
     with db.read() as session:
         states = {s.name: _state(session, s.name) for s in sources}
-        assert {name: (state.cursor, state.state, state.new_total) for name, state in states.items()} == {
-            s.name: ("etag-1", "ok", 1) for s in sources
-        }
+        assert {
+            name: (state.cursor, state.state, state.fetched_total, state.new_total, state.consecutive_failures)
+            for name, state in states.items()
+        } == {s.name: ("etag-1", "ok", 1, 1, 0) for s in sources}
+        assert all(state.last_success_at is not None for state in states.values())
 
 
 async def test_a_page_with_only_known_posts_still_advances_the_cursor(db: Database) -> None:
