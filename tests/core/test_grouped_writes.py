@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from sqlalchemy import event
 from sqlmodel import Session, select
@@ -19,6 +20,22 @@ from socialcrm.services import sources as states
 from tests.core.fakes import FakeClassifier, ScriptedConnector, post
 
 SOURCES = 30
+
+
+@contextmanager
+def state_reads(db: Database) -> Iterator[list[str]]:
+    """The SELECTs of the sourcestate table sent while the block runs."""
+    reads: list[str] = []
+
+    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.lstrip().upper().startswith("SELECT") and "sourcestate" in statement.lower():
+            reads.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        yield reads
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
 
 
 def _state(session: Session, name: str) -> SourceState:
@@ -94,17 +111,8 @@ async def test_a_poll_of_unchanged_sources_records_every_state_in_a_few_transact
     before = pipeline.state_writes.transactions
 
     unchanged = {s.name: ScriptedConnector(s.name) for s in sources}  # every cursor answers "nothing new"
-    reads: list[str] = []
-
-    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        if statement.lstrip().upper().startswith("SELECT") and "sourcestate" in statement.lower():
-            reads.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
+    with state_reads(db) as reads:
         results = await asyncio.gather(*(Poller(s, unchanged[s.name], pipeline).run_once(force=True) for s in sources))
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
 
     assert [r.error for r in results] == [None] * SOURCES
     assert all(c.cursors_seen == ["etag-1"] for c in unchanged.values())
@@ -128,17 +136,8 @@ async def test_a_first_poll_reads_the_new_states_once_per_group_not_per_source(d
         s.name: ScriptedConnector(s.name, {None: Batch(posts=[post(s.name, 1, "Hallo Welt")], cursor="etag-1")})
         for s in sources
     }
-    reads: list[str] = []
-
-    def count(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        if statement.lstrip().upper().startswith("SELECT") and "sourcestate" in statement.lower():
-            reads.append(statement)
-
-    event.listen(db.engine, "before_cursor_execute", count)
-    try:
+    with state_reads(db) as reads:
         results = await asyncio.gather(*(Poller(s, pages[s.name], pipeline).run_once(force=True) for s in sources))
-    finally:
-        event.remove(db.engine, "before_cursor_execute", count)
 
     assert [(r.error, r.new) for r in results] == [(None, 1)] * SOURCES
     # The group's one read finds no state: each is inserted, not asked for again before or after; each
