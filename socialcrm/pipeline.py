@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, Protocol
 
+from sqlalchemy import null, union_all
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
@@ -40,7 +41,7 @@ from socialcrm.rules.query import Query, parse_query
 from socialcrm.rules.ruleset import RuleSet
 from socialcrm.rules.text import words
 from socialcrm.services import ingest, sources
-from socialcrm.services.erased_posts import erased_ids, installation_key
+from socialcrm.services.erased_posts import erased_ids, has_erased_mentions, installation_key
 from socialcrm.threads import LOOKBACK, assign_threads, earlier_threads
 
 logger = logging.getLogger(__name__)
@@ -124,6 +125,7 @@ class Pipeline:
         self.synchronous_commit = config.database.ingest_synchronous_commit
         self.state_writes = GroupedWrites(db, prefetch=sources.load_states, synchronous_commit=self.synchronous_commit)
         self._key: bytes | None = None  # the database's erasure key, read once
+        self._erased_sources = set[str]()  # sources seen with erased mentions: their hashes are always asked
 
     def _erasure_key(self, session: Session) -> bytes:
         if self._key is None:
@@ -137,7 +139,9 @@ class Pipeline:
         known = set[str]()
         if kept:
             known = await self.db.run_read(
-                lambda s: _known_ids(s, source.name, [p.external_id for p in kept], self._erasure_key(s))
+                lambda s: _known_ids(
+                    s, source.name, [p.external_id for p in kept], self._erasure_key(s), self._erased_sources
+                )
             )
         fresh = [p for p in kept if p.external_id[:512] not in known]
         analyses = await self._classify(fresh)
@@ -313,12 +317,42 @@ def _keep(source: SourceConfig, posts: list[RawPost]) -> list[RawPost]:
     return [p for p in posts if query.matches(words(f"{p.title}\n{p.body}" if p.title else p.body or ""))]
 
 
-def _known_ids(session: Session, source: str, external_ids: Sequence[str], erasure_key: bytes) -> set[str]:
-    """The ids among ``external_ids`` already stored: as they are, or as an erased mention's keyed hash."""
-    known: set[str] = set()
+def _known_ids(
+    session: Session, source: str, external_ids: Sequence[str], erasure_key: bytes, erased_sources: set[str]
+) -> set[str]:
+    """The ids among ``external_ids`` already stored: as they are, or as an erased mention's keyed hash.
+
+    The hashes are asked only for a source that has erased mentions. Whether it has is asked in the
+    same statement as the ids (an index probe) every time until it has: an erasure made meanwhile by
+    any process is seen at the next page. A source found with one is remembered in ``erased_sources``
+    (an erasure is kept for good), and its ids and hashes are then asked in one statement.
+    """
     ids = [e[:512] for e in external_ids]
-    asked = erased_ids(erasure_key, source, ids) | {e: e for e in ids}
+    if source in erased_sources:
+        return _stored(session, source, erased_ids(erasure_key, source, ids) | {e: e for e in ids})
+    probe = select(null()).where(has_erased_mentions(source))
+    known: set[str] = set()
+    erased = False
+    for start in range(0, len(ids), 1000):
+        lookup = select(Mention.external_id).where(
+            Mention.source == source, col(Mention.external_id).in_(ids[start : start + 1000])
+        )
+        rows = session.execute(union_all(lookup, probe)) if start == 0 else session.execute(lookup)
+        for (external_id,) in rows:
+            if external_id is None:
+                erased = True
+            else:
+                known.add(external_id)
+    if erased:
+        erased_sources.add(source)
+        known |= _stored(session, source, erased_ids(erasure_key, source, ids))
+    return known
+
+
+def _stored(session: Session, source: str, asked: dict[str, str]) -> set[str]:
+    """The values of ``asked`` (stored external id -> fetched id) whose key ``source`` has stored."""
     wanted = list(asked)
+    known: set[str] = set()
     for start in range(0, len(wanted), 1000):
         chunk = wanted[start : start + 1000]
         rows = session.exec(

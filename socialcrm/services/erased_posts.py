@@ -17,9 +17,10 @@ import hashlib
 import hmac
 from collections.abc import Iterable
 
-from sqlmodel import Session, select
+from sqlalchemy import Exists, exists
+from sqlmodel import Session, col, select
 
-from socialcrm.models import ErasureKey
+from socialcrm.models import ErasureKey, Mention
 
 PREFIX = "erased:"
 
@@ -38,6 +39,11 @@ def erased_ids(key: bytes, source: str, external_ids: Iterable[str]) -> dict[str
         one.update(external_id[:512].encode())
         hashed[PREFIX + one.hexdigest()] = external_id
     return hashed
+
+
+def has_erased_mentions(source: str) -> Exists:
+    """Whether ``source`` has an erased mention: one probe of the partial index ix_mention_erased_source."""
+    return exists().where(col(Mention.source) == source, col(Mention.erased_at).is_not(None))
 
 
 def installation_key(session: Session) -> bytes:

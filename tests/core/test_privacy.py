@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from alembic import command
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlmodel import func, select
 
 from connectors.base import Batch
@@ -172,3 +175,71 @@ async def test_the_erasure_key_is_never_taken_for_a_copy_of_her_data(config: Con
         erase_person(session, "K-9", actor="dpo")
     with db.read() as session:
         assert installation_key(session) == bytes.fromhex(secret)
+
+
+async def test_a_source_without_erased_mentions_is_asked_no_hashes_until_one_is_erased(
+    config: Config, db: Database
+) -> None:
+    """The duplicate check sends erased-id hashes only for a source with erased mentions, and notices one at once.
+
+    The pipeline has already polled the source when the erasure comes (from another process, say the
+    CLI): its next poll must still find the erased posts known, or it would store them again.
+    """
+    await seeded(config, db)
+    pipeline = make_pipeline(config, db)
+    with db.read() as session:
+        key = installation_key(session)
+    hashes = {erased_id(key, "blog", f"blog-{n}") for n in (1, 2, 3)}
+    again = Batch(
+        posts=[
+            post("blog", 1, "Meine Lieferung ist überfällig, ärgerlich! jana@example.de", thread="t1", author="jana"),
+            post("blog", 2, "Wie entkalke ich die Maschine?", thread="t2", author="jana"),
+            post("blog", 3, "Wie lange dauert die Lieferung?", thread="t3", author="tom"),
+        ],
+        cursor="d",
+    )
+    with sent_statements(db) as sent:
+        assert (await pipeline.process(SourceConfig(name="blog", type="feed"), again)).new == 0
+    assert not hashes & {str(value) for _, parameters in sent for value in _values(parameters)}
+    probe = next((s, p) for s, p in sent if "erased_at IS NOT NULL" in s)
+    with db.engine.connect() as connection:
+        if not db.is_sqlite:
+            connection.exec_driver_sql("SET enable_seqscan = off")
+        plan = connection.exec_driver_sql(f"EXPLAIN {'QUERY PLAN ' if db.is_sqlite else ''}{probe[0]}", probe[1]).all()
+    assert "ix_mention_erased_source" in str(plan), plan
+
+    with db.write() as session:
+        erase_person(session, "K-1", actor="dpo")
+    with sent_statements(db) as sent:
+        assert (await pipeline.process(SourceConfig(name="blog", type="feed"), again)).new == 0
+    assert hashes & {str(value) for _, parameters in sent for value in _values(parameters)}
+    with db.read() as session:
+        assert session.exec(select(func.count()).select_from(Mention)).one() == 3
+        assert session.exec(select(Mention).where(Mention.author == "jana")).first() is None
+    # Remembered: the next page asks ids and hashes in one statement, without the probe.
+    with sent_statements(db) as sent:
+        assert (await pipeline.process(SourceConfig(name="blog", type="feed"), again)).new == 0
+    assert not [s for s, _ in sent if "erased_at IS NOT NULL" in s]
+    assert len([s for s, _ in sent if "external_id IN" in s]) == 1
+
+
+@contextlib.contextmanager
+def sent_statements(db: Database) -> Iterator[list[tuple[str, Any]]]:
+    """The statements (and their parameters) sent to the database inside the block."""
+    sent: list[tuple[str, Any]] = []
+
+    def capture(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool) -> None:
+        sent.append((statement, parameters))
+
+    event.listen(db.engine, "before_cursor_execute", capture)
+    try:
+        yield sent
+    finally:
+        event.remove(db.engine, "before_cursor_execute", capture)
+
+
+def _values(parameters: Any) -> list[Any]:
+    """The bound values of one statement, whatever shape the driver takes them in."""
+    if isinstance(parameters, dict):
+        return list(parameters.values())
+    return list(parameters or ())
