@@ -199,7 +199,10 @@ def cmd_merge_candidates(args: argparse.Namespace) -> int:
 
     def work(session: Any, _config: Any) -> int:
         if not args.no_detect:
-            found = merges.detect_candidates(session, actor=_actor())
+            notes: list[str] = []
+            found = merges.detect_candidates(session, actor=_actor(), notes=notes)
+            for note in notes:  # a key too common to pair (an info@ address): named, not paired
+                print(note)
             print(f"found {len(found)} new candidate(s)")
         views = merges.list_candidates(session)
         if not views:

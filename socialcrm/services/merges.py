@@ -31,6 +31,11 @@ from socialcrm.models import (
 )
 from socialcrm.services import audit
 
+GROUP_LIMIT = 20
+"""Customers sharing one key (a switchboard number, an info@ address) above which the key is named in a
+note instead of paired: 190 pairs at most a key, where 1,000 holders would make 499,500. The import's
+duplicate search uses the same limit."""
+
 
 @dataclass
 class CandidateView:
@@ -104,31 +109,39 @@ def _listed_pairs(session: Session, pairs: Iterable[tuple[int, int]]) -> set[tup
 
 
 def detect_candidates(
-    session: Session, customer_ids: Iterable[int] | None = None, *, actor: str = "system"
+    session: Session,
+    customer_ids: Iterable[int] | None = None,
+    *,
+    actor: str = "system",
+    notes: list[str] | None = None,
 ) -> list[MergeCandidate]:
     """Find pairs of active customers sharing an e-mail, a phone, or name and company; store new pairs.
 
     With ``customer_ids`` only pairs involving those customers are looked for (after an import).
     Returns the candidates created now; pairs already listed (open, merged or dismissed) are not repeated.
     The database finds the shared keys through the stored match keys; only their holders reach Python.
+    A key held by more than ``GROUP_LIMIT`` customers pairs nobody: it is told in ``notes`` instead.
     """
     focus = set(customer_ids) if customer_ids is not None else None
     reasons: dict[tuple[int, int], str] = {}
+    told = notes if notes is not None else []
 
-    def pair(a: int, b: int, reason: str) -> None:
-        if a == b or (focus is not None and a not in focus and b not in focus):
+    def pair_all(owners: list[int], reason: str) -> None:
+        if focus is not None and focus.isdisjoint(owners):
             return
-        reasons.setdefault((min(a, b), max(a, b)), reason)
+        if len(owners) > GROUP_LIMIT:
+            told.append(f"{reason}: {len(owners)} customers; not listed as merge candidates")
+            return
+        for a, b in combinations(owners, 2):
+            if focus is None or a in focus or b in focus:
+                reasons.setdefault((min(a, b), max(a, b)), reason)
 
     # A pair sharing several keys is named by the first: e-mails before phones (by key), then name and company.
     for (kind, value), owners in sorted(_shared_contacts(session).items()):
-        label = "e-mail" if kind == "email" else "phone"
-        for a, b in combinations(sorted(owners), 2):
-            pair(a, b, f"same {label} {value}")
+        pair_all(sorted(owners), f"same {'e-mail' if kind == 'email' else 'phone'} {value}")
     for key, same in _shared_names(session).items():
         name, _, company = key.partition("|")
-        for a, b in combinations(same, 2):
-            pair(a, b, f"same name and company ({name} / {company})")
+        pair_all(same, f"same name and company ({name} / {company})")
     listed = _listed_pairs(session, reasons)
     created = []
     for (a, b), reason in sorted(reasons.items()):

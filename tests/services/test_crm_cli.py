@@ -211,3 +211,23 @@ def test_export_customers_csv_carries_customer_ref(cli, capsys) -> None:
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("customer_ref,name,company,segment,tags,emails")
     assert lines[1].startswith('K-1001,Anna Schmidt,Schmidt GmbH,premium,[],"[""anna@example.de""]"')
+
+
+def test_merge_candidates_names_a_key_too_common_to_pair(cli, capsys, database_url: str) -> None:
+    """info@ held by many customers would make hundreds of pairs nobody can review (1,000 holders: 499,500)."""
+    from socialcrm.services.merges import GROUP_LIMIT
+
+    db = Database(database_url)
+    with db.write() as session:
+        ids = [f.customer(session, f"K-{n}", f"Person {n}", email="info@example.de").id for n in range(GROUP_LIMIT + 1)]
+        f.customer(session, "K-x", "Lena Lang", email="info@example.de", phone="+49 171 2223334")
+        f.customer(session, "K-y", "L. Lang", phone="0171 2223334")
+        f.customer(session, "K-z", "Lina Lang", email="info@example.de", phone="0171 2223334")
+    db.dispose()
+    assert cli("customers", "merge-candidates") == 0
+    out = capsys.readouterr().out
+    assert f"same e-mail info@example.de: {GROUP_LIMIT + 3} customers; not listed as merge candidates" in out
+    assert "found 3 new candidate(s)" in out  # the shared phone still pairs K-x, K-y and K-z
+    assert "K-x (Lena Lang) ~ K-y (L. Lang): same phone 712223334" in out
+    assert "K-x (Lena Lang) ~ K-z (Lina Lang): same phone 712223334" in out
+    assert "K-0 (Person 0) ~ K-1 (Person 1)" not in out and len(ids) == GROUP_LIMIT + 1

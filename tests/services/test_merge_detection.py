@@ -47,6 +47,8 @@ def _reference(session: Session, focus: set[int] | None) -> dict[tuple[int, int]
         if customer_id in active:
             groups[(kind, value if kind == "email" else phone_suffix(value))].add(customer_id)
     for (kind, value), owners in groups.items():
+        if len(owners) > merges.GROUP_LIMIT:  # too common a key (a switchboard number): noted, not paired
+            continue
         for a, b in combinations(sorted(owners), 2):
             pair(a, b, f"same {'e-mail' if kind == 'email' else 'phone'} {value}")
     by_name: dict[tuple[str, str], list[int]] = defaultdict(list)
@@ -55,6 +57,8 @@ def _reference(session: Session, focus: set[int] | None) -> dict[tuple[int, int]
         if name and company:
             by_name[(name, company)].append(customer.id)  # type: ignore[arg-type]
     for (name, company), same in by_name.items():
+        if len(same) > merges.GROUP_LIMIT:
+            continue
         for a, b in combinations(same, 2):
             pair(a, b, f"same name and company ({name} / {company})")
     return reasons

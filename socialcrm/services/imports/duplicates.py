@@ -21,8 +21,8 @@ from socialcrm.models import Customer, MergeCandidate, utcnow
 from socialcrm.services import audit
 from socialcrm.services.bulk import Bulk, batches
 from socialcrm.services.imports.report import ImportReport, Progress, no_progress
+from socialcrm.services.merges import GROUP_LIMIT  # customers sharing one key; above this the key is noted
 
-GROUP_LIMIT = 20  # customers sharing one key; above this the key is noted, not paired (190 pairs at most)
 KINDS = ("email", "phone", "name")  # the first shared key found names a pair
 _LABEL = {"email": "e-mail", "phone": "phone"}
 
