@@ -85,11 +85,13 @@ class SentimentCorrection(SQLModel, table=True):
 
 
 class MentionChanges(SQLModel, table=True):
-    """How often stored mentions were deleted or had a counted field changed: one row, kept by database triggers.
+    """How often stored mentions were deleted or had a counted field changed: the sum of the rows, kept by triggers.
 
-    The triggers (migration 19748987c8d9) count a DELETE (or TRUNCATE) of mentions and an UPDATE that
-    changes a mention's sentiment, published_at, source or group; inserts are not counted. The dashboard's
-    rollup compares the number with the one it last saw instead of counting every mention.
+    The triggers (migrations 19748987c8d9, 5c1e0d7b9a43) count a DELETE (or TRUNCATE) of mentions and an
+    UPDATE that changes a mention's sentiment, published_at, source or group (on PostgreSQL: each UPDATE
+    statement that sets one of them); inserts are not counted. SQLite keeps one row; PostgreSQL up to 16,
+    one per writer's backend process modulo 16, so concurrent writers do not queue for one row. The
+    dashboard's rollup compares the sum with the one it last saw instead of counting every mention.
     """
 
     id: int | None = Field(default=None, primary_key=True)

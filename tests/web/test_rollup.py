@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlmodel import Session, delete, select
+from sqlmodel import Session, delete, select, text
 
 from socialcrm.models import Mention, utcnow
 from socialcrm.services import corrections
@@ -120,3 +120,47 @@ def test_rollup_counts_a_lower_id_committed_after_a_higher_one(db, monkeypatch):
         add_mention(s, "danach", source="blog", published_at=today)
     board = _same(db, rollup, start, end)  # everything has ended: the ids settle, only new rows are counted
     assert board.by_source.total("blog") == 3
+
+
+def test_changing_many_mentions_counts_once_and_two_writers_do_not_queue(db):
+    """PostgreSQL: a bulk re-scoring bumps the counter once; a second writer does not wait for the first's commit."""
+    if db.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite has one writer and no statement triggers")
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    with db.write() as s:
+        for i in range(30):
+            add_mention(s, f"Post {i}", sentiment="negative", published_at=today - i * DAY)
+    rollup = MentionRollup()
+    _same(db, rollup, today - 60 * DAY, today + DAY)
+
+    def changes() -> int:
+        with db.read() as s:
+            return int(s.exec(text("SELECT sum(changes) FROM mentionchanges")).one()[0])  # type: ignore[call-overload]
+
+    before = changes()
+    with db.write() as s:
+        s.exec(text("UPDATE mention SET sentiment = 'neutral' WHERE id % 2 = 0"))  # type: ignore[call-overload]
+    assert changes() == before + 1  # once for 15 rows (it was 15)
+    board = _same(db, rollup, today - 60 * DAY, today + DAY)
+    assert board.sentiment.total("neutral") == 15 and rollup.rebuilds == 2
+
+    first = db.engine.connect()
+    second = db.engine.connect()
+    others = []
+    try:
+        slot = first.exec_driver_sql("SELECT mod(pg_backend_pid(), 16)").scalar()
+        while second.exec_driver_sql("SELECT mod(pg_backend_pid(), 16)").scalar() == slot:  # another writer's row
+            others.append(second)
+            second = db.engine.connect()
+        first.exec_driver_sql("UPDATE mention SET sentiment = 'positive' WHERE mod(id, 3) = 0")
+        first.exec_driver_sql("DELETE FROM mention WHERE text = 'Post 29'")  # still open: its bumps are locked
+        second.exec_driver_sql("SET lock_timeout = '3s'")  # the old trigger's one row made it wait for `first`
+        second.exec_driver_sql("UPDATE mention SET sentiment = 'negative' WHERE text = 'Post 1'")
+        second.commit()
+        first.commit()
+    finally:
+        for connection in (first, second, *others):
+            connection.close()
+    assert changes() == before + 4
+    _same(db, rollup, today - 60 * DAY, today + DAY)
+    assert rollup.rebuilds == 3

@@ -125,7 +125,7 @@ class _Version:
 
 def _version(session: Session) -> _Version:
     """One statement: the change counter, the highest mention id, and on PostgreSQL the running transactions."""
-    changes = select(func.coalesce(func.max(MentionChanges.changes), 0)).scalar_subquery()
+    changes = select(func.coalesce(func.sum(MentionChanges.changes), 0)).scalar_subquery()  # PostgreSQL: 16 rows
     top = select(func.coalesce(func.max(Mention.id), 0)).scalar_subquery()
     if session.get_bind().dialect.name != "postgresql":
         pair: Any = sa_select(changes, top)
