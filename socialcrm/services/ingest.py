@@ -30,7 +30,7 @@ from socialcrm.linking import CustomerCache, link_mention, link_mentions
 from socialcrm.models import Decision, Mention, as_stored, table_of
 from socialcrm.rules.facts import build_facts, facts_for, ordered_products, predicted_labels
 from socialcrm.rules.ruleset import RuleSet
-from socialcrm.services import audit, retries
+from socialcrm.services import audit, mention_changes, retries
 from socialcrm.services.actions import ActionContext, action_key, apply_evaluation
 from socialcrm.services.batch_desk import BatchDesk
 
@@ -121,14 +121,17 @@ def process_each(
     """Link, evaluate and act on each mention in its own savepoint; a failure waits for a retry."""
     processed = Processed()
     context = ActionContext(config=config, now=now, actor=audit.DAEMON)
+    tagged = False  # a retried mention's tags were counted by the dashboard's rollup without these
     for mention in mentions:
         assert mention.id is not None
         try:
+            tags = list(mention.tags)
             with session.begin_nested():
                 link_mention(session, mention, config.linking, now)
                 facts = build_facts(session, mention, ruleset, now)
                 processed.count(apply_evaluation(session, mention, ruleset.evaluate(facts), context))
             processed.done.append(mention.id)
+            tagged = tagged or mention.tags != tags
         except Exception as err:  # noqa: BLE001 - one mention's bug must not block the others
             if must_restart_transaction(err):
                 raise
@@ -141,6 +144,8 @@ def process_each(
             retries.record_failure(session, mention, f"{type(err).__name__}: {err}", now=now)
             processed.failed.append(mention.id)
     retries.succeeded(session, processed.done)
+    if tagged:
+        mention_changes.count_change(session)
     return processed
 
 

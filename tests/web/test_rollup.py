@@ -8,10 +8,11 @@ import pytest
 from sqlmodel import Session, delete, select, text
 
 from socialcrm.models import Mention, utcnow
-from socialcrm.services import corrections
+from socialcrm.services import corrections, ingest
 from socialcrm.web.queries import rollup as rollup_module
 from socialcrm.web.queries.dashboard import Focus, build_dashboard
 from socialcrm.web.queries.rollup import MentionRollup
+from tests.rules import factories as f
 from tests.web.seed import add_mention
 
 DAY = timedelta(days=1)
@@ -164,3 +165,21 @@ def test_changing_many_mentions_counts_once_and_two_writers_do_not_queue(db):
     assert changes() == before + 4
     _same(db, rollup, today - 60 * DAY, today + DAY)
     assert rollup.rebuilds == 3
+
+
+def test_a_stored_mention_tagged_by_a_retry_is_counted_with_its_tags(db):
+    """Rules whose run failed are retried later; the tags they then set must reach the dashboard's tag panel."""
+    rules = '[[rules]]\nname = "leads"\n[rules.when]\nquery = "angebot"\n'
+    cfg = f.config(rules + '[[rules.then]]\naction = "tag"\ntags = ["lead"]\n')
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    with db.write() as s:
+        waiting = add_mention(s, "Gibt es ein Angebot?", sentiment="neutral", tags=[], published_at=today)
+        add_mention(s, "Danke!", sentiment="positive", tags=["lob"], published_at=today)
+    rollup = MentionRollup()
+    _same(db, rollup, today - 7 * DAY, today + DAY)
+    with db.write() as s:
+        mention = s.get(Mention, waiting.id)
+        done = ingest.process_each(s, [mention], cfg, f.ruleset(cfg), utcnow())
+        assert done.done == [waiting.id] and s.get(Mention, waiting.id).tags == ["lead"]
+    board = _same(db, rollup, today - 7 * DAY, today + DAY)
+    assert board.by_tag.total("lead") == 1 and rollup.rebuilds == 2

@@ -11,8 +11,10 @@ of every row; the rollup does it once and then follows the table, without counti
   the last one every transaction has ended since, _Settled) are counted on each look, an index range,
   and a late row among them makes a rebuild.
 
-Tags are set in the transaction that stores the mention, so the rollup equals the live counts. Each
-web process keeps its own; a rebuild costs what the live query costs.
+Tags are mostly set in the transaction that stores the mention, so counting new rows counts them; a
+stored mention tagged later (a retry of its rules) is counted as a change too (services/mention_changes),
+so the rollup equals the live counts. Each web process keeps its own; a rebuild costs what the live
+query costs.
 """
 
 from __future__ import annotations
