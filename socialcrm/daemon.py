@@ -157,9 +157,9 @@ class Daemon:
         await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
         code = 0
         if not self.stopping.is_set():
-            # The queue worker ended by itself: the database went away for good, or a bug. Exit non-zero
-            # so that systemd or the container restarts the process.
-            logger.error("The queue worker stopped on its own; stopping the process")
+            # The queue worker stopped and could not start again (jobs/supervisor.py: the database stayed
+            # unreachable for minutes). Exit non-zero so that systemd or the container restarts the process.
+            logger.error("The queue worker stopped on its own and did not start again; stopping the process")
             stop_asked.cancel()
             code = 1
         await self.stop()

@@ -12,6 +12,8 @@ hangs for ten times ``stalled_after`` (at least a minute), its heartbeat stops a
 ``retry_stalled`` job of another worker puts its running jobs back into the queue: a poll simply runs
 again (stored pages and their cursors are kept, duplicates are dropped by the (source, external_id)
 key); a send finds its outbox row still "sending" and first looks whether the reply got out.
+When the database restarts, Procrastinate's worker stops itself; socialcrm/jobs/supervisor.py runs a
+new one a few seconds later, and the process exits 1 only if the database stays away for minutes.
 """
 
 from __future__ import annotations
@@ -25,18 +27,16 @@ from datetime import datetime, timedelta
 from procrastinate import App, PsycopgConnector, exceptions
 from procrastinate.jobs import Job, JobDeferrer, Status
 from procrastinate.manager import JobManager
-from procrastinate.worker import Worker
 from psycopg_pool import AsyncConnectionPool
 from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
-from socialcrm import __version__
 from socialcrm.config import Config
 from socialcrm.durations import parse_duration
 from socialcrm.errors import DatabaseError
-from socialcrm.jobs.heartbeat import Heartbeat
 from socialcrm.jobs.schedule import plan_polls
 from socialcrm.jobs.schema import schema_problem
+from socialcrm.jobs.supervisor import Supervisor
 from socialcrm.jobs.tasks import register_tasks
 from socialcrm.models import utcnow
 from socialcrm.runtime import Runtime
@@ -45,10 +45,7 @@ from socialcrm.services.housekeeping import run_housekeeping
 
 logger = logging.getLogger(__name__)
 TICK = timedelta(seconds=5)  # how often `schedule` runs (tasks.EVERY_5_SECONDS)
-FETCH_INTERVAL = 2.0  # seconds between a worker's looks for jobs that came due (new jobs wake it at once)
 FINISHED_JOBS_KEPT_HOURS = 7 * 24
-HUNG_AFTER_STALLED = 10  # a worker whose event loop has not run for this many times stalled_after is hung
-HUNG_AT_LEAST = 60.0  # seconds
 DEFER_BATCH = 500  # jobs the scheduler adds in one statement
 
 
@@ -71,11 +68,9 @@ class QueueWork:
         self.name = process_name()
         self._insights_at: datetime | None = None  # when this process last looked for alerts and digests
         self.app: App | None = None
-        self.worker: Worker | None = None
-        self.worker_id: int | None = None
-        self.finished: asyncio.Task[None] | None = None
+        self.supervisor: Supervisor | None = None  # runs the Procrastinate worker (``start``)
+        self.finished: asyncio.Task[None] | None = None  # ends when stopped, or when the worker cannot start again
         self._pool: AsyncConnectionPool | None = None
-        self.heartbeat: Heartbeat | None = None
 
     @property
     def config(self) -> Config:
@@ -83,42 +78,20 @@ class QueueWork:
         return self.runtime.config
 
     async def start(self) -> None:
-        """Open the queue and start fetching jobs."""
+        """Open the queue and start fetching jobs; a worker that stops on its own runs again (supervisor.py)."""
         await self.open()
-        assert self.app is not None
-        workers = self.config.workers
-        stalled = workers.stalled_seconds
-        self.worker = Worker(
-            self.app,
-            name=self.name,
-            concurrency=workers.concurrency,
-            shutdown_graceful_timeout=parse_duration(self.config.daemon.shutdown_grace).total_seconds(),
-            delete_jobs="successful",
-            additional_context={"work": self},
-            install_signal_handlers=False,
-            update_heartbeat_interval=stalled / 3,
-            stalled_worker_timeout=stalled,
-            fetch_job_polling_interval=FETCH_INTERVAL,
-        )
-        self.finished = asyncio.create_task(self.worker.run(), name="procrastinate worker")  # type: ignore[no-untyped-call]
-        await self._record_name()
-        assert self.worker_id is not None
-        self.heartbeat = Heartbeat(
-            conninfo(self.runtime.db.url),
-            self.worker_id,
-            interval=stalled / 3,
-            hung_after=max(stalled * HUNG_AFTER_STALLED, HUNG_AT_LEAST),
-            on_lost=self._taken_for_dead,
-        )
-        self.heartbeat.start()
-        logger.info(
-            "Worker %s (id %s) takes jobs from the queue, %d at a time", self.name, self.worker_id, workers.concurrency
-        )
+        self.supervisor = Supervisor(self)
+        await self.supervisor.start()
+        self.finished = self.supervisor.finished
 
-    def _taken_for_dead(self) -> None:
-        """Another worker removed this one from the queue: take no more jobs (the process then exits 1)."""
-        if self.worker is not None:
-            self.worker.stop()  # type: ignore[no-untyped-call]
+    @property
+    def conninfo(self) -> str:
+        """The libpq connection string of this process's database."""
+        return conninfo(self.runtime.db.url)
+
+    def app_open(self) -> App:
+        """The Procrastinate app (``open`` made it)."""
+        return self._app()
 
     async def open(self) -> None:
         """Check the queue's schema and connect to it (what deferring jobs needs; ``start`` also runs them)."""
@@ -143,41 +116,10 @@ class QueueWork:
         register_tasks(self.app)
         await self.app.open_async(self._pool)
 
-    async def _record_name(self) -> None:
-        """Wait for Procrastinate to register the worker, then store which process it is."""
-        assert self.worker is not None and self.finished is not None
-        for _ in range(300):
-            if self.worker.worker_id is not None or self.finished.done():
-                break
-            await asyncio.sleep(0.1)
-        if self.finished.done():
-            self.finished.result()  # raises what stopped it
-            raise DatabaseError("the queue worker stopped while starting")
-        worker_id = self.worker.worker_id
-        if worker_id is None:
-            raise DatabaseError("the queue worker did not register within 30 s")
-        self.worker_id = worker_id
-        now = utcnow()
-        await self.runtime.db.run_write(
-            lambda s: queue.record_worker(s, worker_id, self.name, self.role, __version__, now=now)
-        )
-
     async def stop(self, grace: float) -> None:
         """Finish the jobs in flight (up to ``grace`` seconds, then abort them), leave the queue."""
-        if self.heartbeat is not None:
-            self.heartbeat.stop()
-        if self.worker is not None and self.finished is not None:
-            self.worker.stop()  # type: ignore[no-untyped-call]
-            try:
-                await asyncio.wait_for(asyncio.shield(self.finished), grace + 15)
-            except TimeoutError:
-                logger.warning("The queue worker did not stop within %.0f s; cancelling it", grace + 15)
-                self.finished.cancel()
-            except Exception:  # noqa: BLE001 - stopping goes on; the worker's own error is logged here
-                logger.exception("The queue worker ended with an error")
-        if self.worker_id is not None:
-            worker_id = self.worker_id
-            await self.runtime.db.run_write(lambda s: queue.forget_worker(s, worker_id))
+        if self.supervisor is not None:
+            await self.supervisor.stop(grace)
         if self.app is not None:
             await self.app.close_async()
         if self._pool is not None:

@@ -1,0 +1,274 @@
+"""Runs this process's Procrastinate worker and runs it again when it stops on its own (a database restart).
+
+Procrastinate stops its worker when one of its side tasks fails: the heartbeat, the periodic
+deferrer (which queues ``schedule``, ``retry_stalled`` and the other periodic jobs), the abort poll
+or the LISTEN connection. A restart of the PostgreSQL server fails them, though the server is back
+seconds later. The worker first finishes (or, after ``[daemon] shutdown_grace``, aborts) the jobs
+it runs, then its run ends. The supervisor then logs why, waits (restarts.py: 1 s, doubling up to
+30 s) and runs a new worker, which registers under a new id; it records this process's name for
+the new id and beats its heartbeat (heartbeat.py). The old id's heartbeat stops, so jobs the old
+worker could not mark as finished while the database was away go back to the queue through
+``retry_stalled`` once it is ``[workers] stalled_after`` old: none of them runs here any more, so
+none runs twice at once, and a send finds its outbox row's lease and looks whether the reply got
+out before sending it again. Only a database unreachable at every attempt for two minutes ends
+``finished`` without a stop: the process then exits 1 for systemd or the container to restart it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING
+
+import psycopg
+from procrastinate.worker import Worker
+
+from socialcrm import __version__
+from socialcrm.durations import parse_duration
+from socialcrm.errors import DatabaseError
+from socialcrm.jobs.heartbeat import Heartbeat
+from socialcrm.jobs.restarts import Restarts
+from socialcrm.models import utcnow
+from socialcrm.services import queue
+
+if TYPE_CHECKING:
+    from socialcrm.jobs.worker import QueueWork
+
+logger = logging.getLogger(__name__)
+FETCH_INTERVAL = 2.0  # seconds between a worker's looks for jobs that came due (new jobs wake it at once)
+HUNG_AFTER_STALLED = 10  # a worker whose event loop has not run for this many times stalled_after is hung
+HUNG_AT_LEAST = 60.0  # seconds
+REACH_TIMEOUT = 5  # seconds a look whether the database answers may take
+REGISTER_WITHIN = 30.0  # seconds a starting worker has to register
+
+
+class Supervisor:
+    """One Procrastinate worker at a time for ``work``, with its heartbeat; a new one whenever it stops by itself."""
+
+    def __init__(self, work: QueueWork) -> None:
+        self.work = work
+        self.worker: Worker | None = None
+        self.worker_id: int | None = None
+        self.heartbeat: Heartbeat | None = None
+        self.finished: asyncio.Task[None] | None = None  # ends when stopped, or when the worker cannot start again
+        self._run: asyncio.Task[None] | None = None  # the worker's run in progress
+        self._run_since = 0.0
+        self._stopping = asyncio.Event()
+        self._side_task_failure: str | None = None
+        self._lost = False
+
+    async def start(self) -> None:
+        """Start the first worker (raising what keeps it from starting), then watch it."""
+        await self._start_worker()
+        self.finished = asyncio.create_task(self._supervise(), name="queue worker supervisor")
+
+    async def stop(self, grace: float) -> None:
+        """Let the worker finish its jobs (up to ``grace`` seconds, then abort them), leave the queue."""
+        self._stopping.set()
+        if self.finished is not None:
+            self._stop_worker()
+            try:
+                await asyncio.wait_for(asyncio.shield(self.finished), grace + 15)
+            except TimeoutError:
+                logger.warning("The queue worker did not stop within %.0f s; cancelling it", grace + 15)
+                self.finished.cancel()
+            except Exception:  # noqa: BLE001 - stopping goes on; the worker's own error is logged here
+                logger.exception("The queue worker ended with an error")
+        if self.heartbeat is not None:
+            self.heartbeat.stop()  # its jobs have ended (the end of the worker's run stops it too)
+        if self.worker_id is not None:
+            worker_id = self.worker_id
+            await self.work.runtime.db.run_write(lambda s: queue.forget_worker(s, worker_id))
+
+    async def _start_worker(self) -> None:
+        """Run a new worker (it registers under a new id), record which process it is, beat its heartbeat."""
+        work = self.work
+        config = work.config
+        stalled = config.workers.stalled_seconds
+        worker = Worker(
+            work.app_open(),
+            name=work.name,
+            concurrency=config.workers.concurrency,
+            shutdown_graceful_timeout=parse_duration(config.daemon.shutdown_grace).total_seconds(),
+            delete_jobs="successful",
+            additional_context={"work": work},
+            install_signal_handlers=False,
+            update_heartbeat_interval=stalled / 3,
+            stalled_worker_timeout=stalled,
+            fetch_job_polling_interval=FETCH_INTERVAL,
+        )
+        if self._note_side_task_failure not in worker.logger.filters:  # logging keeps one logger per name
+            worker.logger.addFilter(self._note_side_task_failure)
+        self.worker, self._side_task_failure, self._lost = worker, None, False
+        self._run = asyncio.create_task(worker.run(), name="procrastinate worker")  # type: ignore[no-untyped-call]
+        self._run_since = time.monotonic()
+        try:
+            self.worker_id = await self._record_name(worker, self._run)
+        except BaseException:
+            await self._end_run(worker, self._run)
+            raise
+        self.heartbeat = Heartbeat(
+            work.conninfo,
+            self.worker_id,
+            interval=stalled / 3,
+            hung_after=max(stalled * HUNG_AFTER_STALLED, HUNG_AT_LEAST),
+            on_lost=self._taken_for_dead,
+        )
+        self.heartbeat.start()
+        logger.info(
+            "Worker %s (id %s) takes jobs from the queue, %d at a time",
+            work.name,
+            self.worker_id,
+            config.workers.concurrency,
+        )
+
+    async def _record_name(self, worker: Worker, run: asyncio.Task[None]) -> int:
+        """Wait for Procrastinate to register the worker, then store which process it is; its id."""
+        deadline = time.monotonic() + REGISTER_WITHIN
+        while worker.worker_id is None and not run.done() and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+        if run.done():
+            run.result()  # raises what stopped it
+            raise DatabaseError("the queue worker stopped while starting")
+        worker_id = worker.worker_id
+        if worker_id is None:
+            raise DatabaseError(f"the queue worker did not register within {REGISTER_WITHIN:.0f} s")
+        work, now = self.work, utcnow()
+        await work.runtime.db.run_write(
+            lambda s: queue.record_worker(s, worker_id, work.name, work.role, __version__, now=now)
+        )
+        return worker_id
+
+    async def _end_run(self, worker: Worker, run: asyncio.Task[None]) -> None:
+        """Stop a worker that did not start properly and wait for it (cancelling it after 15 s)."""
+        worker.stop()  # type: ignore[no-untyped-call]
+        try:
+            await asyncio.wait_for(asyncio.shield(run), 15)
+        except TimeoutError:
+            run.cancel()
+            await asyncio.gather(run, return_exceptions=True)
+        except Exception:  # noqa: BLE001, S110 - it failed while starting: the caller reports that
+            pass
+
+    def _taken_for_dead(self) -> None:
+        """Another worker removed this one from the queue: take no more jobs under this id."""
+        self._lost = True
+        self._stop_worker()
+
+    def _stop_worker(self) -> None:
+        if self.worker is not None:
+            self.worker.stop()  # type: ignore[no-untyped-call]
+
+    def _note_side_task_failure(self, record: logging.LogRecord) -> bool:
+        """A filter on the Procrastinate worker's logger: keep why it stops itself (the record is logged as ever)."""
+        if getattr(record, "action", None) == "side_task_failed":
+            error = record.exc_info[1] if record.exc_info else None
+            why = describe(error) if error is not None else str(getattr(record, "exception", "?")).strip()
+            self._side_task_failure = f"its {getattr(record, 'task_name', '?')} task failed ({why})"
+        return True
+
+    async def _supervise(self) -> None:
+        """Run the worker again whenever it stops on its own; end when ``stop`` asks, or when giving up."""
+        restarts = Restarts()
+        while True:
+            cause = await self._run_ended()
+            if self._stopping.is_set():
+                return
+            ran_for = time.monotonic() - self._run_since
+            reachable = await self._database_answers()
+            restarts.stopped(time.monotonic(), ran_for, reachable)
+            logger.warning(
+                "The queue worker (id %s) stopped on its own after %.0f s: %s%s; a new one starts in %.0f s, and "
+                "jobs it could not mark as finished go back to the queue once its heartbeat is %.0f s old",
+                self.worker_id,
+                ran_for,
+                cause,
+                "" if reachable else " (the database does not answer)",
+                restarts.wait(),
+                self.work.config.workers.stalled_seconds,
+            )
+            if not await self._restart(restarts):
+                return
+
+    async def _run_ended(self) -> str:
+        """Wait for the worker's run to end and stop its heartbeat; why it ended."""
+        assert self._run is not None
+        error: Exception | None = None
+        try:
+            await self._run
+        except Exception as err:  # noqa: BLE001 - whatever ended the run, a new worker answers it
+            error = err
+        finally:
+            if self.heartbeat is not None:
+                self.heartbeat.stop()
+        if self._lost:
+            return "another worker took it for dead (its heartbeat had not reached the database)"
+        if self._side_task_failure is not None:
+            return self._side_task_failure
+        if error is not None:
+            return describe(error)
+        return "it ended without an error"
+
+    async def _restart(self, restarts: Restarts) -> bool:
+        """Start a new worker after the wait; False when ``stop`` asked meanwhile, or when giving up."""
+        while True:
+            if await self._stop_asked_within(restarts.wait()):
+                return False
+            reachable = await self._database_answers()
+            if reachable:
+                old = self.worker_id
+                try:
+                    await self._start_worker()
+                except Exception as err:  # noqa: BLE001 - the next attempt follows
+                    logger.warning("The queue worker did not start again: %s", err)
+                    reachable = await self._database_answers()
+                else:
+                    if self._stopping.is_set():
+                        self._stop_worker()  # asked while it started: a worker's run forgets a stop before it
+                    logger.warning("The queue worker runs again, as id %s (it was %s)", self.worker_id, old)
+                    return True
+            now = time.monotonic()
+            restarts.stopped(now, 0.0, reachable)
+            if restarts.give_up(now):
+                logger.error(
+                    "The database has not answered for %.0f s (%d attempts to start the queue worker again): "
+                    "giving up, for systemd or the container to start this process again",
+                    now - (restarts.unreachable_since or now),
+                    restarts.unreachable,
+                )
+                return False
+            logger.warning(
+                "The queue worker cannot start yet%s; next attempt in %.0f s",
+                "" if reachable else ": the database does not answer",
+                restarts.wait(),
+            )
+
+    async def _stop_asked_within(self, seconds: float) -> bool:
+        try:
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        except TimeoutError:
+            return False
+        return True
+
+    async def _database_answers(self) -> bool:
+        """Whether a new connection to the database answers a query now."""
+        try:
+            async with await psycopg.AsyncConnection.connect(
+                self.work.conninfo, autocommit=True, connect_timeout=REACH_TIMEOUT
+            ) as connection:
+                await connection.execute("SELECT 1")
+        except (psycopg.Error, OSError):
+            return False
+        return True
+
+
+def describe(error: BaseException) -> str:
+    """An error and what caused it, on one line (Procrastinate's "Database error." names its cause only there)."""
+    parts: list[str] = []
+    seen: BaseException | None = error
+    while seen is not None and len(parts) < 3:
+        text = " ".join(str(seen).split())
+        parts.append(f"{type(seen).__name__}: {text}" if text else type(seen).__name__)
+        seen = seen.__cause__ or seen.__context__
+    return ", caused by ".join(parts)
