@@ -303,6 +303,23 @@ def pending_drafts(database_url: str) -> int:
         db.dispose()
 
 
+def replies_done(database_url: str, draft_ids: list[int]) -> bool:
+    """The replies of these approved drafts are sent (their outbox rows done)."""
+    db = Database(database_url)
+    try:
+        with db.read() as session:
+            done = session.exec(
+                select(func.count())
+                .select_from(OutboxItem)
+                .where(col(OutboxItem.draft_id).in_(draft_ids), col(OutboxItem.status) == "done")
+            ).one()
+            return int(done) == len(draft_ids)
+    except Exception:  # noqa: BLE001 - the database may be restarting right now
+        return False
+    finally:
+        db.dispose()
+
+
 def replies_settled(database_url: str) -> bool:
     """Every approved reply is sent (its outbox row done), or failed for a person to look at."""
     db = Database(database_url)

@@ -37,6 +37,7 @@ from tests.soak.harness import (
     count_mentions,
     jitter,
     pending_drafts,
+    replies_done,
     replies_settled,
     wait_for,
     write_config,
@@ -108,15 +109,24 @@ async def test_postgresql_restart_while_polling_and_posting(
     await during
 
     mastodon.account.faults.hold_seconds = 0.0
-    approve_next(url, 2)
+    approved = approve_next(url, 2)
+    # The daemon's own queue worker must take jobs again: nothing else runs that could send these replies
+    # (the poll beside the daemon below sends what is due too, so it comes only after them).
+    sent_by_daemon = await wait_for(lambda: replies_done(url, approved), 90, step=0.5)
     beside = await daemon.poll_once("--force")  # the new entries, stored beside the running daemon
     expected = feeds.expected() | mastodon.expected()
     settled = await settle(daemon, url, len(expected))
     alive = daemon.running
     assert await daemon.stop() == 0
     result = census(url, expected, mastodon)
-    print(result.line("postgresql restart", outage=f"{outage:.1f}s", poll_beside=beside.returncode))
+    restarts = daemon.log.read_text(errors="replace").count("The queue worker runs again")
+    print(
+        result.line(
+            "postgresql restart", outage=f"{outage:.1f}s", poll_beside=beside.returncode, worker_restarts=restarts
+        )
+    )
     assert alive, "the daemon died with the database restart"
+    assert len(approved) == 2 and sent_by_daemon, "the daemon sent no reply after the database restart"
     assert settled, result.notes
     assert (result.lost, result.doubled, result.left_without_actions) == (0, 0, 0), result.notes
 
