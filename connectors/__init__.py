@@ -18,9 +18,11 @@ webhook deliveries use it.
 
 ``usable_cpus`` is the CPU count the feed parser pool is sized by (affinity and cgroup limits, not the
 host's count); the core asks it too, so both sides agree on how many cores there are.
+``forget_posts`` takes an erased person's post ids out of a stored cursor (the core's ``privacy erase``).
 """
 
 from connectors._cpus import usable_cpus
+from connectors._cursor import forget_posts
 from connectors._http import Backoff, make_session, parse_retry_after, read_capped
 from connectors._netguard import NetworkGuard
 from connectors.base import (
@@ -76,6 +78,7 @@ __all__ = [
     "SharedResources",
     "SharedStart",
     "TransientFetchError",
+    "forget_posts",
     "make_session",
     "measure_reply",
     "parse_retry_after",

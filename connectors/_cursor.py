@@ -21,7 +21,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -258,3 +258,48 @@ def newer_id(a: str | None, b: str | None) -> str | None:
         return a if (len(a), a) >= (len(b), b) else b
     except TypeError:
         return a
+
+
+def forget_posts(cursor: str | None, post_ids: Collection[str]) -> str | None:
+    """``cursor`` with no mention of ``post_ids`` (an erased person's posts); any other cursor comes back as it was.
+
+    A stream's ``seen`` loses them: an item of the overlap window is then read again and dropped by
+    the core's duplicate check. A walk whose next page is anchored at one (Reddit's
+    ``after=<fullname>``) is dropped: the next poll starts again at the newest page and walks down to
+    the mark, which a walk never moves, so pages stored already come back as duplicates and nothing is
+    skipped. A since-id (Mastodon's ``min_id``) that is one becomes the id just below it, so the
+    listing still starts there.
+    """
+    if not cursor or not post_ids:
+        return cursor
+    try:
+        data = json.loads(cursor)
+    except (ValueError, RecursionError):
+        return cursor
+    streams = data.get("streams") if isinstance(data, dict) and data.get("v") == CURSOR_VERSION else None
+    if not isinstance(streams, dict):
+        return cursor
+    gone = set(post_ids)
+    changed = False
+    for stream in streams.values():
+        if not isinstance(stream, dict):
+            continue
+        seen = stream.get("seen")
+        if isinstance(seen, dict) and not gone.isdisjoint(seen):
+            stream["seen"] = {k: v for k, v in seen.items() if k not in gone}
+            changed = True
+        walk = stream.get("walk")
+        if isinstance(walk, dict) and walk.get("anchor") in gone:
+            del stream["walk"]
+            changed = True
+        extra = stream.get("extra")
+        if not isinstance(extra, dict):
+            continue
+        for key, value in list(extra.items()):
+            if isinstance(value, str) and value in gone:
+                if value.isdigit() and int(value) > 0:
+                    extra[key] = str(int(value) - 1)
+                else:
+                    del extra[key]
+                changed = True
+    return json.dumps(data, separators=(",", ":"), sort_keys=True, ensure_ascii=False) if changed else cursor

@@ -9,7 +9,9 @@ with all their tickets:
 - their mentions: text, title, author, URLs and the raw payload are wiped, ``erased_at`` is set;
   source, dates, language, sentiment and predicted custom labels stay for the dashboards (a
   mention marked as a label's example drops out of training); the post's id becomes a keyed hash
-  of it, which still tells a re-fetched post apart from a new one (services/erased_posts.py);
+  of it, which still tells a re-fetched post apart from a new one (services/erased_posts.py), and
+  the sources' stored cursors forget it (a Reddit page anchor ``after=<fullname>``, the ids seen
+  near the mark: connectors.forget_posts; the next poll reads those pages again, and drops them);
 - tickets and drafts about them: unlinked from the customer, subject/texts/notes/edits wiped;
   status and SLA times stay for the KPIs;
 - pending outbox deliveries of their drafts are cancelled and their payloads wiped;
@@ -28,6 +30,7 @@ with all their tickets:
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
@@ -57,7 +60,7 @@ from socialcrm.models import (
     TicketNote,
     utcnow,
 )
-from socialcrm.services import audit
+from socialcrm.services import audit, sources
 from socialcrm.services.customers import find_by_ref
 from socialcrm.services.erased_posts import erased_id, installation_key
 from socialcrm.services.erasure_sweep import PersonTraces, Redactor, find_copies, redact_copies
@@ -161,6 +164,7 @@ def erase_person(session: Session, customer_ref: str, *, actor: str, now: dateti
     if about_her:
         session.exec(update(AuditEntry).where(col(AuditEntry.id).in_(about_her)).values(detail={"erased": True}))
     if mention_ids:
+        _forget_in_cursors(session, mention_ids)
         _hash_post_ids(session, mention_ids)
         _wipe_mentions(session, mention_ids, now)
     if ticket_ids:
@@ -274,6 +278,18 @@ def _wipe_mentions(session: Session, mention_ids: list[int], now: datetime) -> N
     )
     session.exec(update(Decision).where(col(Decision.mention_id).in_(mention_ids)).values(explanation={"erased": True}))
     session.exec(delete(LinkSuggestion).where(col(LinkSuggestion.mention_id).in_(mention_ids)))
+
+
+def _forget_in_cursors(session: Session, mention_ids: list[int]) -> None:
+    """Her post ids leave the sources' stored cursors (a Reddit walk's ``after=<fullname>``, ids seen)."""
+    post_ids: dict[str, set[str]] = defaultdict(set)
+    for source, external_id in session.exec(
+        select(Mention.source, Mention.external_id).where(
+            col(Mention.id).in_(mention_ids), col(Mention.erased_at).is_(None)
+        )
+    ):
+        post_ids[source].add(external_id)
+    sources.forget_posts(session, post_ids)
 
 
 def _hash_post_ids(session: Session, mention_ids: list[int]) -> None:

@@ -13,7 +13,7 @@ a resume), ``paused`` (by a person).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
+import connectors
 from socialcrm.config import Config, SourceConfig
 from socialcrm.db_rows import insert_missing
 from socialcrm.models import SourceState, SourceStatus, as_stored, table_of, utcnow
@@ -289,3 +290,12 @@ def _health(source: SourceConfig, state: SourceState, now: datetime, retrying: i
         last_poll_at=state.last_poll_at,
         retrying=retrying,
     )
+
+
+def forget_posts(session: Session, post_ids: Mapping[str, Collection[str]]) -> None:
+    """Take these post ids (source -> ids: an erased person's) out of the sources' stored cursors."""
+    for state in session.exec(select(SourceState).where(col(SourceState.name).in_(sorted(post_ids)))):
+        cursor = connectors.forget_posts(state.cursor, post_ids[state.name])
+        if cursor != state.cursor:
+            state.cursor = cursor
+            session.add(state)

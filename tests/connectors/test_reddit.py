@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from connectors import forget_posts
 from connectors.base import (
     AuthError,
     MalformedResponseError,
@@ -437,3 +438,32 @@ async def test_429_with_retry_after_as_an_http_date(replay: ReplayServer, connec
     with pytest.raises(RateLimited) as info:
         await connectors(replay, subreddits=["askreddit"]).fetch(None)
     assert info.value.retry_after is not None and 110 <= info.value.retry_after <= 120
+
+
+async def test_a_cursor_that_forgets_an_erased_post_skips_nothing(replay: ReplayServer, connectors: Any) -> None:
+    """``privacy erase`` takes her post ids out of the cursor, the page anchor ``after=<fullname>`` included."""
+    children = listing("TestSubredditListings.test_new")["data"]["children"]
+    cutoff = sorted(c["data"]["created_utc"] for c in children)[9]
+    feed = RedditListing(children, visible=lambda c: c["data"]["created_utc"] <= cutoff)
+    serve(replay, [i for i in cassette("TestSubredditListings.test_new") if i.path == TOKEN_PATH])
+    replay.add_handler("GET", "/r/askreddit/new", feed.handle)
+    opts = {"subreddits": ["askreddit"], "page_size": 25, "overlap_seconds": 0}
+    first = await connectors(replay, **opts).fetch(None)
+    feed.visible = lambda c: True
+    page = await connectors(replay, **opts).fetch(first.cursor)  # the walk's first page: 25 newest posts
+    erased = children[24]["data"]["name"]  # her post: the next page's anchor, and seen
+    assert page.has_more and erased in page.cursor
+    cursor = forget_posts(page.cursor, {erased, "t3_unknown"})
+    assert erased not in cursor and forget_posts(cursor, {erased}) == cursor
+    delivered = [p.external_id for p in page.posts]
+    while True:
+        batch = await connectors(replay, **opts).fetch(cursor)
+        delivered += [p.external_id for p in batch.posts]
+        cursor = batch.cursor
+        if not batch.has_more:
+            break
+    expected = {c["data"]["name"] for c in children} - {p.external_id for p in first.posts}
+    assert set(delivered) == expected  # nothing skipped; only her post comes again (the core drops it)
+    assert sorted(delivered) == sorted([*expected, erased])
+    afters = [r.query.get("after") for r in replay.requests if r.path == "/r/askreddit/new"]
+    assert afters[2] is None  # the walk starts again at the newest page

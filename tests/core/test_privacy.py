@@ -17,7 +17,17 @@ from connectors.base import Batch
 from socialcrm.config import Config, SourceConfig, parse_config
 from socialcrm.db import Database, alembic_config
 from socialcrm.errors import NotFoundError
-from socialcrm.models import AuditEntry, Customer, Identity, Mention, Order, OutboxItem, ReplyDraft, Ticket
+from socialcrm.models import (
+    AuditEntry,
+    Customer,
+    Identity,
+    Mention,
+    Order,
+    OutboxItem,
+    ReplyDraft,
+    SourceState,
+    Ticket,
+)
 from socialcrm.services import drafts
 from socialcrm.services.erased_posts import erased_id, installation_key
 from socialcrm.services.imports import import_customers, import_orders
@@ -243,3 +253,21 @@ def _values(parameters: Any) -> list[Any]:
     if isinstance(parameters, dict):
         return list(parameters.values())
     return list(parameters or ())
+
+
+async def test_erasure_takes_her_post_ids_out_of_the_sources_cursor(config: Config, db: Database) -> None:
+    """A Reddit-style cursor names posts (the next page's ``after=<fullname>``, ids seen near the mark)."""
+    await seeded(config, db)
+    stream = {"hw": 1.0, "seen": {"blog-1": 1.0, "blog-3": 1.0}, "walk": {"anchor": "blog-1", "floor": 0.5, "top": 1.0}}
+    cursor = json.dumps({"v": 1, "kind": "reddit", "streams": {"posts": stream, "comments": {"hw": 1.0, "seen": {}}}})
+    with db.write() as session:
+        state = session.get(SourceState, "blog")
+        state.cursor = cursor
+        session.add(state)
+    with db.write() as session:
+        erase_person(session, "K-1", actor="dpo")
+    with db.read() as session:
+        stored = json.loads(session.get(SourceState, "blog").cursor)
+    # Her post is gone; Tom's stays; without the anchor the next poll walks from the newest page to the mark.
+    assert stored["streams"]["posts"] == {"hw": 1.0, "seen": {"blog-3": 1.0}}
+    assert stored["streams"]["comments"] == {"hw": 1.0, "seen": {}}
