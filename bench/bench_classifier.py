@@ -53,6 +53,7 @@ def main() -> None:
 
     torch.set_num_threads(args.threads)
     from classifiers.loader import build_classifier
+    from connectors import usable_cpus
 
     tweets, documents = texts()
     before, _ = rss_mb()
@@ -74,6 +75,7 @@ def main() -> None:
         "licence": getattr(classifier, "licence", None),
         "threads": args.threads,
         "cpu_count": os.cpu_count(),
+        "usable_cpus": usable_cpus(),  # affinity and cgroup limits
         "load_seconds": round(load_seconds, 2),
     }
     for name, batch, languages in (

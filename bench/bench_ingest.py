@@ -101,6 +101,7 @@ from bench.rounds import (  # noqa: E402
     spread,
     target_line,
 )
+from connectors import usable_cpus  # noqa: E402
 from socialcrm.db import Database  # noqa: E402
 from tests.feeds import Entry, make_feed, plain_entries, serving  # noqa: E402
 
@@ -430,7 +431,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.WARNING)
     parts = {p.strip() for p in args.parts.split(",")}
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    print(f"bench_ingest: {os.cpu_count()} CPUs, load average {load():.2f}, {rounds} round(s)", flush=True)
+    cpus = f"{usable_cpus()} usable CPUs (of {os.cpu_count()})"
+    print(f"bench_ingest: {cpus}, load average {load():.2f}, {rounds} round(s)", flush=True)
     servers = postgres_server(args.postgres) if "postgres" in backends else contextlib.nullcontext(None)
     with servers as server:
         if server is not None:

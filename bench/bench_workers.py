@@ -68,6 +68,7 @@ from bench.rounds import (  # noqa: E402
     rounds_from,
     spread,
 )
+from connectors import usable_cpus  # noqa: E402
 from socialcrm.db import Database  # noqa: E402
 from socialcrm.services.queue import POLL_TASK  # noqa: E402
 from tests.jobs.farm import FeedFarm, Workers, scalar, wait_for, write_config  # noqa: E402
@@ -335,7 +336,7 @@ def median_run(runs: list[RunFigures]) -> RunFigures:
 def report(args: argparse.Namespace, rounds: list[list[RunFigures]], loads: tuple[float, float]) -> None:
     """Print every round's figures, then each worker count's medians, the target judged on the median of the
     per-round speed-ups, and what bounded one worker."""
-    cores = os.cpu_count() or 1
+    cores = usable_cpus()  # affinity and cgroup limits: what "cores busy" can reach
     print(
         f"{args.sources} feeds x {args.entries} new entries per poll round, "
         f"each answering after {args.delay * 1000:.0f} ms; "
