@@ -244,8 +244,12 @@ class Pipeline:
         # too): those sharing an author with this one wait here, before linking, facts and rules read or
         # create anything of theirs. Storing the mentions and their threads above concerns this source
         # alone, so batches sharing authors still overlap in that part.
+        # What needs no lock is worked out before them: each mention's words, and how many ids to draw.
+        plan = None if one_by_one else ingest.BatchPlan.of(mentions, self.ruleset)
         lock_across_processes(session, (_person(source, m) for m in mentions if m.author))
-        processed = ingest.process_mentions(session, mentions, self.config, self.ruleset, now, one_by_one=one_by_one)
+        processed = ingest.process_mentions(
+            session, mentions, self.config, self.ruleset, now, one_by_one=one_by_one, plan=plan
+        )
         result.new = len(mentions)
         result.tickets, result.drafts, result.errors = processed.tickets, processed.drafts, len(processed.failed)
         result.mention_ids = [m.id for m in mentions if m.id is not None]

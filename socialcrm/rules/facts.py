@@ -105,8 +105,12 @@ def facts_for(
     products: frozenset[str],
     volume: Mapping[str, int],
     labels: Mapping[str, float] | None = None,
+    words: tuple[str, ...] = (),
 ) -> Facts:
-    """The facts of ``mention`` from what was read about it (no I/O): the batch pipeline reads in bulk."""
+    """The facts of ``mention`` from what was read about it (no I/O): the batch pipeline reads in bulk.
+
+    ``words``: the words of its text, when the caller split them already (else they are split here).
+    """
     return Facts(
         mention_id=mention.id,
         source=mention.source,
@@ -130,6 +134,7 @@ def facts_for(
         ordered_products=products,
         volume=dict(volume),
         labels=dict(labels or {}),
+        words=words,
     )
 
 

@@ -14,12 +14,25 @@ from typing import Any
 
 from socialcrm.rules.actionspec import ActionSpec
 from socialcrm.rules.condition_result import Condition, ConditionResult
-from socialcrm.rules.conditions import LabelCondition, OpenTicketCondition, OrderedProductCondition
+from socialcrm.rules.conditions import (
+    AuthorMetricCondition,
+    ConsentCondition,
+    CustomerCondition,
+    LabelCondition,
+    OneOf,
+    OpenTicketCondition,
+    OrderedProductCondition,
+    QueryCondition,
+    RegexCondition,
+    ScoreRange,
+)
 from socialcrm.rules.facts import Facts
 from socialcrm.rules.templates import CompiledTemplate
 from socialcrm.rules.volume import VolumeCondition
 
 DEFAULT_ORDER = 100
+# ``OneOf`` conditions that read the mention itself (``segment`` reads its customer).
+_MENTION_FIELDS = frozenset({"sentiment", "language", "source", "source_type"})
 
 
 @dataclass(frozen=True)
@@ -132,6 +145,37 @@ class RuleSet:
         """The rule called ``name``, if any."""
         return next((r for r in self.rules if r.name == name), None)
 
+    def may_act(self, facts: Facts, kinds: tuple[str, ...]) -> list[tuple[str, str]]:
+        """The (rule, action kind) pairs among ``kinds`` the rules could perform for the mention ``facts`` describe.
+
+        Only the conditions about the mention itself are checked (its text, sentiment, language,
+        source, author metrics); those about its customer, tickets, orders, labels and volume are
+        taken to hold, and stops and suppressions to let everything through: whatever ``evaluate`` on
+        the mention's full facts fires is among these (for drawing ids ahead: ``services.ingest``).
+        """
+        return [
+            (rule.name, spec.kind)
+            for rule in self.rules
+            if rule.enabled and any(spec.kind in kinds for spec in rule.actions)
+            if all(condition.check(facts).matched for condition in rule.conditions if _about_mention(condition))
+            for spec in rule.actions
+            if spec.kind in kinds
+        ]
+
+    def customer_allows(self, facts: Facts, actions: list[tuple[str, str]]) -> list[tuple[str, str]]:
+        """Those of ``may_act``'s ``actions`` whose rules' conditions about the customer hold for ``facts``.
+
+        Checked are whether the author is a linked customer, a prospect or nobody, the segment and the
+        marketing consent, which nothing a batch does changes; tags, open tickets, orders, labels and
+        volume are still taken to hold.
+        """
+        allowed = {
+            rule.name
+            for rule in self.rules
+            if all(condition.check(facts).matched for condition in rule.conditions if _about_customer(condition))
+        }
+        return [(rule, kind) for rule, kind in actions if rule in allowed]
+
     def evaluate(self, facts: Facts) -> Evaluation:
         """Decide, from ``facts`` alone, which rules fire and which actions follow."""
         results: list[RuleResult] = []
@@ -177,3 +221,17 @@ class RuleSet:
             if rule.stop:
                 stopped_by = rule.name
         return Evaluation(tuple(results))
+
+
+def _about_mention(condition: Condition) -> bool:
+    """True for a condition that looks at the mention alone, never at its customer or the database."""
+    if isinstance(condition, OneOf):
+        return condition.name in _MENTION_FIELDS
+    return isinstance(condition, ScoreRange | QueryCondition | RegexCondition | AuthorMetricCondition)
+
+
+def _about_customer(condition: Condition) -> bool:
+    """True for a condition on the customer that no action of a batch changes (tags do change: not these)."""
+    if isinstance(condition, OneOf):
+        return condition.name == "segment"
+    return isinstance(condition, CustomerCondition | ConsentCondition)

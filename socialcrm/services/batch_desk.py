@@ -63,6 +63,10 @@ class BatchDesk:
         self.link_rows: list[dict[str, Any]] = []
         self.decision_rows: list[dict[str, Any]] = []
 
+    def draw_ids(self, *, tickets: int, drafts: int) -> None:
+        """Draw the ids of up to this many new tickets and drafts ahead, in one statement (``LaterRows.draw``)."""
+        self._later.draw({Ticket: tickets, ReplyDraft: drafts})
+
     # ---- reading in bulk -----------------------------------------------------------------------
 
     def prepare(

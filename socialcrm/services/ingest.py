@@ -28,7 +28,7 @@ from socialcrm.db import must_restart_transaction
 from socialcrm.db_rows import insert_missing
 from socialcrm.linking import CustomerCache, link_mention, link_mentions
 from socialcrm.models import Decision, Mention, as_stored, table_of
-from socialcrm.rules.facts import build_facts, facts_for, ordered_products, predicted_labels
+from socialcrm.rules.facts import build_facts, facts_for, ordered_products, predicted_labels, thread_key
 from socialcrm.rules.ruleset import RuleSet
 from socialcrm.services import audit, mention_changes, retries
 from socialcrm.services.actions import ActionContext, action_key, apply_evaluation
@@ -75,6 +75,34 @@ def insert_mentions(session: Session, rows: Sequence[dict[str, Any]]) -> list[Me
     return mentions
 
 
+@dataclass
+class BatchPlan:
+    """What is worked out about a batch of new mentions before its person locks are taken (CPU only, no I/O).
+
+    Each mention's words, and the ticket and draft actions the rules could perform for it, judged by
+    the conditions about the mention alone (``RuleSet.may_act``): under the locks, once the batch's
+    customers, threads and keys are read, they give how many ids to draw in one statement
+    (``_ids_to_draw``) instead of one round trip per new ticket or draft while holding the locks.
+    """
+
+    words: list[tuple[str, ...]]
+    numbered: list[list[tuple[str, str]]]
+
+    @classmethod
+    def of(cls, mentions: Sequence[Mention], ruleset: RuleSet) -> BatchPlan:
+        """The plan of ``mentions``, in their order."""
+        words, numbered = [], []
+        for mention in mentions:
+            own = facts_for(mention, None, (), frozenset(), {})
+            words.append(own.words)
+            numbered.append(ruleset.may_act(own, _NUMBERED_ACTIONS))
+        return cls(words, numbered)
+
+
+# The actions that number new rows: a ticket (``open_ticket``), a reply draft (``draft_reply``).
+_NUMBERED_ACTIONS = ("open_ticket", "draft_reply")
+
+
 class BatchFailed(Exception):
     """Processing a batch as a whole failed: roll the transaction back and store the batch again, one by one."""
 
@@ -87,8 +115,11 @@ def process_mentions(
     now: datetime,
     *,
     one_by_one: bool = False,
+    plan: BatchPlan | None = None,
 ) -> Processed:
     """Link new mentions, evaluate the rules and act, as one batch (``one_by_one``: each in its own savepoint).
+
+    ``plan``: the batch's ``BatchPlan``, made before the caller took the person locks (else made here).
 
     Raises ``BatchFailed`` when the batch fails (a bug or a conflict in one of its mentions): what it
     wrote is not undone here, so the caller rolls its transaction back and stores the batch again with
@@ -100,7 +131,8 @@ def process_mentions(
     if one_by_one:
         return process_each(session, mentions, config, ruleset, now)
     try:
-        processed.count(_process_batch(session, mentions, config, ruleset, now))
+        plan = plan or BatchPlan.of(mentions, ruleset)
+        processed.count(_process_batch(session, mentions, config, ruleset, now, plan))
     except Exception as err:
         if must_restart_transaction(err):
             raise  # a deadlock lost the whole transaction: the pipeline stores the batch again
@@ -164,7 +196,7 @@ def _forget_rolled_back(session: Session) -> None:
 
 
 def _process_batch(
-    session: Session, mentions: Sequence[Mention], config: Config, ruleset: RuleSet, now: datetime
+    session: Session, mentions: Sequence[Mention], config: Config, ruleset: RuleSet, now: datetime, plan: BatchPlan
 ) -> list[Decision]:
     """The batch path: a few reads for all mentions, decisions in memory, writes in bulk."""
     customers = CustomerCache(session)
@@ -174,6 +206,10 @@ def _process_batch(
         link_mentions(session, mentions, config.linking, now, customers)
         desk = BatchDesk(session, customers)
         desk.prepare(mentions, _planned_keys(mentions, ruleset), with_orders=needs_orders, with_open_tickets=needs_open)
+        # Drawn under the person locks, as each row's own insert drew its id: a customer's tickets are
+        # still numbered in the order they are opened, whichever process opens them.
+        tickets, drafts = _ids_to_draw(desk, mentions, ruleset, plan)
+        desk.draw_ids(tickets=tickets, drafts=drafts)
         volume = {cond.key: cond.count_many(session, mentions, now) for cond in ruleset.volume_conditions}
         decisions: list[Decision] = []
         for index, mention in enumerate(mentions):
@@ -185,12 +221,39 @@ def _process_batch(
                 products = ordered_products(desk.product_lists(known))
             counts = {key: found[index] for key, found in volume.items()}
             labels = predicted_labels(session, mention.id) if needs_labels and mention.id is not None else {}
-            facts = facts_for(mention, customer, open_ids, products, counts, labels)
+            facts = facts_for(mention, customer, open_ids, products, counts, labels, plan.words[index])
             decisions += apply_evaluation(session, mention, ruleset.evaluate(facts), context, desk)
         desk.write()
         audit.write_rows(session, audit_rows)
     session.flush()
     return decisions
+
+
+def _ids_to_draw(desk: BatchDesk, mentions: Sequence[Mention], ruleset: RuleSet, plan: BatchPlan) -> tuple[int, int]:
+    """How many tickets and drafts the batch could open at most, from what ``desk.prepare`` read (no I/O).
+
+    A mention opens a ticket only when its thread has no open ticket of its customer, and then later
+    mentions of that thread and customer join it: at most one new ticket per thread and customer. A
+    draft is keyed by rule, thread and customer (``action_key``): at most one per key not taken yet.
+    Rules are judged by their conditions on the mention and on who its customer is (``RuleSet.may_act``,
+    ``customer_allows``): a close count keeps ticket numbers without gaps (a rule asking for a customer
+    tag or an open ticket the customer lacks still counts). Should it fall short, the rest are drawn
+    one by one (``NewIds.take``).
+    """
+    threads: set[tuple[str, int | None]] = set()
+    keys: set[str] = set()
+    for mention, numbered, words in zip(mentions, plan.numbered, plan.words, strict=True):
+        if not numbered:
+            continue
+        facts = facts_for(mention, desk.customers.get(mention.customer_id), (), frozenset(), {}, {}, words)
+        for rule, kind in ruleset.customer_allows(facts, numbered):
+            if kind == "open_ticket":
+                thread = thread_key(mention)
+                if desk.find_open_ticket(thread, mention.customer_id) is None:
+                    threads.add((thread, mention.customer_id))
+            elif desk.action_key(key := action_key(rule, kind, mention)) is None:
+                keys.add(key)
+    return len(threads), len(keys)
 
 
 def _planned_keys(mentions: Sequence[Mention], ruleset: RuleSet) -> list[str]:

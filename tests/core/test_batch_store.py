@@ -364,6 +364,44 @@ async def test_a_batch_costs_a_few_statements_not_a_few_per_mention(config: Conf
     assert not [s for s in statements if "SAVEPOINT" in s.upper()]
 
 
+LATER_POSTS = [
+    raw(12, "Furchtbar schlecht, ärgerlich", author="neu3", thread="t12"),  # only the rule for linked customers
+    raw(13, "Die Lieferung fehlt immer noch, ärgerlich", author="anna_s", thread="t1"),  # joins t1's ticket
+    raw(14, "Und wie geht das jetzt?", author="neu2", thread="t5"),  # t5's draft key is taken
+    raw(15, "Lieferung verspätet, ärgerlich", author="neu4", thread="t15"),  # a new ticket
+    raw(16, "How do I clean it?", author="neu5"),  # a new draft
+]
+LAST_POSTS = [raw(17, "Lieferung kaputt, ärgerlich", author="neu6", thread="t17"), raw(18, "How?", author="neu7")]
+
+
+async def test_ticket_and_draft_numbers_are_drawn_at_once_without_gaps(config: Config, db: Database) -> None:
+    """A batch draws the ids of its new tickets and drafts in one statement (PostgreSQL: one round trip,
+    not one per row), as many as it can open: rules that cannot fire for a post (its text, who its
+    author is), a thread that already has an open ticket and a draft key already taken draw none, so
+    the numbers people see stay without gaps from one batch to the next."""
+    with db.write() as session:
+        seed(session)
+    statements: list[str] = []
+    event.listen(db.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    pipeline = make_pipeline(config, db)
+    source = SourceConfig(name="shop", type="feed")
+    results, drawn = [], []
+    for number, posts in enumerate((POSTS, LATER_POSTS, LAST_POSTS)):
+        statements.clear()
+        results.append(await pipeline.process(source, Batch(posts, f"c{number}")))
+        drawn.append([s for s in statements if "nextval" in s])
+    assert [(r.tickets, r.drafts, r.errors) for r in results] == [(3, 3, 0), (1, 1, 0), (1, 1, 0)]
+    if db.engine.dialect.name == "postgresql":
+        assert [len(statements) for statements in drawn] == [1, 1, 1], drawn
+    else:
+        assert drawn == [[], [], []]  # SQLite numbers them itself
+    with db.read() as session:
+        ticket_ids = sorted(t.id for t in session.exec(select(Ticket)))
+        draft_ids = sorted(d.id for d in session.exec(select(ReplyDraft)))
+    assert ticket_ids == list(range(1, 7))  # the seeded one, then 3 + 1 + 1
+    assert draft_ids == list(range(1, 6))
+
+
 async def test_rule_drafts_approved_at_once_leave_once_with_their_own_numbers(db: Database) -> None:
     """With ``rule_drafts = false`` a batch's drafts are approved as made: each queues its one reply."""
     config = parse_config("[web.four_eyes]\nrule_drafts = false\n" + RULES)

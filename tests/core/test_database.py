@@ -9,14 +9,14 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, event, text
 from sqlalchemy.pool import NullPool
 from sqlmodel import SQLModel, select
 
 from socialcrm.db import CONCURRENT_WRITERS, PING_AFTER_IDLE_SECONDS, Database, redact_url
-from socialcrm.db_rows import insert_missing, insert_rows, update_rows
+from socialcrm.db_rows import NewIds, insert_missing, insert_rows, update_rows
 from socialcrm.jobs.schema import include_name
-from socialcrm.models import Mention, SourceState, table_of
+from socialcrm.models import Mention, ReplyDraft, SourceState, Ticket, table_of
 
 
 def test_migrations_match_the_models(db: Database) -> None:
@@ -286,3 +286,28 @@ def test_a_pooled_connection_the_server_dropped_while_idle_is_replaced_on_checko
     with db.read() as session:
         second = session.connection().exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
     assert second != first
+
+
+def test_ids_drawn_ahead_are_handed_out_in_order_and_more_are_drawn_when_they_run_out(db: Database) -> None:
+    """``NewIds.draw`` asks PostgreSQL for several ids in one statement; ``take`` hands them out lowest
+    first, then draws one by one; every id is new (another writer draws from the same sequence)."""
+    tickets, drafts = table_of(Ticket), table_of(ReplyDraft)
+    statements: list[str] = []
+
+    def record(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    with db.write() as session:
+        ids = NewIds(session)
+        session.connection()  # the transaction's own BEGIN is not counted
+        event.listen(db.engine, "before_cursor_execute", record)
+        ids.draw({tickets: 2, drafts: 3})
+        ahead = len(statements)
+        taken = [ids.take(tickets) for _ in range(3)] + [ids.take(drafts) for _ in range(3)]
+        event.remove(db.engine, "before_cursor_execute", record)
+    if db.engine.dialect.name == "postgresql":
+        assert ahead == 1  # both tables' ids in one round trip
+        assert taken[:2] == [1, 2] and taken[2] == 3 and taken[3:] == [1, 2, 3]
+        assert len(statements) == 2  # the third ticket's id was drawn on its own
+    else:
+        assert ahead == 0 and taken == [1, 2, 3, 1, 2, 3]  # SQLite: the highest id + 1, no drawing

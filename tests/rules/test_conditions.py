@@ -124,3 +124,33 @@ def test_explanation_names_each_condition_with_expected_and_found_values() -> No
 
 def test_rule_without_conditions_matches_every_mention() -> None:
     assert _rules("").evaluate(_facts(text="anything")).results[0].fired
+
+
+_CUSTOMER_FACTS = ("customer_id", "customer_ref", "customer_name", "customer_is_prospect", "consent_marketing")
+_CUSTOMER_FACTS += ("segment", "customer_tags", "open_ticket_ids", "ordered_products", "volume", "labels")
+
+
+@pytest.mark.parametrize(("when", "changes", "fires"), CASES, ids=[c[0][:48] for c in CASES])
+def test_what_may_act_before_the_customer_is_known_includes_whatever_fires(
+    when: str, changes: dict[str, Any], fires: bool
+) -> None:
+    """The batch draws ids for the actions ``may_act`` and ``customer_allows`` let through: never fewer
+    than evaluation fires, judged first on the mention alone, then with who its customer is."""
+    rules, facts = _rules(when), _facts(**changes)
+    own = Facts(**{k: v for k, v in {**BASE, **changes}.items() if k not in _CUSTOMER_FACTS})
+    possible = rules.may_act(own, ("tag",))
+    allowed = rules.customer_allows(facts, possible)
+    if fires:
+        assert possible == allowed == [("r", "tag")]
+    assert rules.may_act(own, ("open_ticket",)) == []  # only the kinds asked for
+
+
+def test_may_act_leaves_out_rules_the_mention_itself_rules_out() -> None:
+    rules = _rules('sentiment = ["negative"]\nquery = "lieferung"\ncustomer = "linked"')
+    own = _facts(customer_id=None, customer_ref=None)
+    assert rules.may_act(own, ("tag",)) == [("r", "tag")]
+    assert rules.may_act(_facts(sentiment="positive"), ("tag",)) == []
+    assert rules.may_act(_facts(text="Alles gut"), ("tag",)) == []
+    # Who the customer is (here a prospect) is judged once the batch has linked its mentions.
+    assert rules.customer_allows(_facts(customer_is_prospect=True), [("r", "tag")]) == []
+    assert rules.customer_allows(_facts(), [("r", "tag")]) == [("r", "tag")]
