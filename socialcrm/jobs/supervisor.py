@@ -17,12 +17,14 @@ out before sending it again. Only a database unreachable at every attempt for tw
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from typing import TYPE_CHECKING
 
 import psycopg
 from procrastinate.worker import Worker
+from sqlalchemy.exc import SQLAlchemyError
 
 from socialcrm import __version__
 from socialcrm.durations import parse_duration
@@ -79,7 +81,10 @@ class Supervisor:
             self.heartbeat.stop()  # its jobs have ended (the end of the worker's run stops it too)
         if self.worker_id is not None:
             worker_id = self.worker_id
-            await self.work.runtime.db.run_write(lambda s: queue.forget_worker(s, worker_id))
+            try:
+                await self.work.runtime.db.run_write(lambda s: queue.forget_worker(s, worker_id))
+            except (SQLAlchemyError, DatabaseError) as err:  # giving up: the database is away
+                logger.warning("This worker's name stays on the admin page until its heartbeat is stale: %s", err)
 
     async def _start_worker(self) -> None:
         """Run a new worker (it registers under a new id), record which process it is, beat its heartbeat."""
@@ -113,7 +118,7 @@ class Supervisor:
             self.worker_id,
             interval=stalled / 3,
             hung_after=max(stalled * HUNG_AFTER_STALLED, HUNG_AT_LEAST),
-            on_lost=self._taken_for_dead,
+            on_lost=functools.partial(self._taken_for_dead, worker),
         )
         self.heartbeat.start()
         logger.info(
@@ -151,10 +156,11 @@ class Supervisor:
         except Exception:  # noqa: BLE001, S110 - it failed while starting: the caller reports that
             pass
 
-    def _taken_for_dead(self) -> None:
-        """Another worker removed this one from the queue: take no more jobs under this id."""
-        self._lost = True
-        self._stop_worker()
+    def _taken_for_dead(self, worker: Worker) -> None:
+        """Another worker removed ``worker`` from the queue: take no more jobs under its id (a later one is left be)."""
+        if worker is self.worker and self._run is not None and not self._run.done():
+            self._lost = True
+            self._stop_worker()
 
     def _stop_worker(self) -> None:
         if self.worker is not None:

@@ -47,6 +47,7 @@ logger = logging.getLogger(__name__)
 TICK = timedelta(seconds=5)  # how often `schedule` runs (tasks.EVERY_5_SECONDS)
 FINISHED_JOBS_KEPT_HOURS = 7 * 24
 DEFER_BATCH = 500  # jobs the scheduler adds in one statement
+POOL_TIMEOUT = 30.0  # seconds a query of the queue waits for a connection (psycopg_pool's default)
 
 
 def conninfo(url: str) -> str:
@@ -110,6 +111,7 @@ class QueueWork:
             open=False,
             name="socialcrm-queue",
             check=AsyncConnectionPool.check_connection,
+            timeout=POOL_TIMEOUT,
         )
         await self._pool.open(wait=True, timeout=30)
         self.app = App(connector=PsycopgConnector())
