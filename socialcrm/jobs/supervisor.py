@@ -79,6 +79,8 @@ class Supervisor:
                 logger.exception("The queue worker ended with an error")
         if self.heartbeat is not None:
             self.heartbeat.stop()  # its jobs have ended (the end of the worker's run stops it too)
+        if self.worker is not None:
+            self.worker.logger.removeFilter(self._note_side_task_failure)
         if self.worker_id is not None:
             worker_id = self.worker_id
             try:
@@ -168,7 +170,10 @@ class Supervisor:
 
     def _note_side_task_failure(self, record: logging.LogRecord) -> bool:
         """A filter on the Procrastinate worker's logger: keep why it stops itself (the record is logged as ever)."""
-        if getattr(record, "action", None) == "side_task_failed":
+        worker = self.worker
+        about = getattr(record, "worker", None)  # Procrastinate's extra: the worker's name and id
+        ours = worker is not None and isinstance(about, dict) and about.get("worker_id") == worker.worker_id
+        if ours and getattr(record, "action", None) == "side_task_failed":
             error = record.exc_info[1] if record.exc_info else None
             why = describe(error) if error is not None else str(getattr(record, "exception", "?")).strip()
             self._side_task_failure = f"its {getattr(record, 'task_name', '?')} task failed ({why})"
