@@ -28,7 +28,7 @@ from tests.jobs.farm import FeedFarm, Workers, wait_for, write_config
 FEEDS = 12
 ENTRIES = 3
 CUT_SECONDS = 2.0
-HELD_SECONDS = 5.0  # how long the receiver holds a webhook while the database is cut: longer than the cut
+HELD_SECONDS = 8.0  # the receiver holds the webhook in flight at the cut this long: well past the cut, under load too
 
 
 def cut(database_url: str, closed: bool) -> None:
@@ -48,7 +48,12 @@ async def test_a_worker_takes_jobs_again_after_its_database_went_away(tmp_path: 
     farm = FeedFarm(FEEDS, ENTRIES, hook_delay=HELD_SECONDS)
     await farm.start()
     # One job at a time: the webhook held by the receiver is the only job running when the cut comes.
-    write_config(tmp_path, pg_url, farm.sources(), concurrency=1, stalled_after="3s", extra=farm.webhook_rules())
+    config = write_config(
+        tmp_path, pg_url, farm.sources(), concurrency=1, stalled_after="3s", extra=farm.webhook_rules()
+    )
+    # The stopping worker waits this long for the held webhook to end (and stores its outcome) before aborting it.
+    config.write_text(config.read_text().replace('shutdown_grace = "10s"', 'shutdown_grace = "30s"'))
+    assert 'shutdown_grace = "30s"' in config.read_text()
     workers = Workers(tmp_path)
     db = Database(pg_url)
     loop = asyncio.get_running_loop()
