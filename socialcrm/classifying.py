@@ -97,15 +97,14 @@ class Classification:
     @property
     def lanes(self) -> int:
         """Threads that classify side by side: the loaded classifier's lanes, else 1."""
-        classifier = self._classifier
-        return max(1, int(classifier.lanes)) if isinstance(classifier, LaneClassifier) else 1
+        return lanes_of(self._classifier)
 
     def _started(self) -> ThreadPoolExecutor:
         """The classifier's threads, each prepared as a lane before any of them classifies (blocking)."""
         classifier = self.classifier()
         with self._lanes_lock:
             if self._executor is None:
-                self._executor = _start_lanes(classifier, self.lanes)
+                self._executor = start_lanes(classifier, self.lanes)
             return self._executor
 
     def analyse_now(self, texts: Sequence[str], hints: Sequence[str | None]) -> list[Analysis | None]:
@@ -139,7 +138,12 @@ class Classification:
             self._executor = None
 
 
-def _start_lanes(classifier: Classifier, lanes: int) -> ThreadPoolExecutor:
+def lanes_of(classifier: Classifier | None) -> int:
+    """How many threads ``classifier`` classifies on side by side: its lanes (``LaneClassifier``), else 1."""
+    return max(1, int(classifier.lanes)) if isinstance(classifier, LaneClassifier) else 1
+
+
+def start_lanes(classifier: Classifier, lanes: int) -> ThreadPoolExecutor:
     """``lanes`` threads, every one prepared (``prepare_lane``) before the first batch reaches any.
 
     Preparing changes torch's per-thread settings, which must not happen while another lane computes.

@@ -13,13 +13,16 @@ import json
 import logging
 import os
 import sys
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 
 from classifiers.adapter_sets import DEFAULT_LICENCE, LICENCES
 from classifiers.base import Classifier, ClassifierError
 from classifiers.loader import build_classifier, known_kinds
+from socialcrm.classifying import lanes_of, start_lanes
 
 logger = logging.getLogger(__name__)
 
@@ -185,54 +188,103 @@ def parse_line(number: int, line: bytes | None) -> tuple[Any, str | None, str | 
     return identifier, text, None
 
 
+Pending = list[tuple[bool, Any, str | None, str | None]]  # (has an id, id, text, error) per input line
+
+
 def classify_stream(
     classifier: Classifier | Callable[[], Classifier], source: IO[bytes], sink: IO[str], batch_size: int
 ) -> tuple[int, int]:
     """Classify JSON Lines from ``source`` into ``sink`` batch by batch; returns (lines, errors).
 
     ``classifier`` may be a function that builds it: it is then called only once a line has text to
-    classify, so input with nothing to classify never loads a model.
+    classify, so input with nothing to classify never loads a model. A classifier with lanes (the
+    default one: a lane per torch thread, each on one core) classifies that many batches side by
+    side, as the daemon does: the batches are the same, and so is every line's result. Each batch is
+    written as soon as it and every batch before it are done, in input order.
     """
-    pending: list[tuple[bool, Any, str | None, str | None]] = []
+    lanes = _Lanes(classifier)
     counts = [0, 0]
-
-    def flush() -> None:
-        texts = [text for _, _, text, _ in pending if text is not None]
-        analyses: list[Any] = []
-        failure = None
-        if texts:
-            model = classifier if isinstance(classifier, Classifier) else classifier()
-            try:
-                analyses = model.analyse(texts)
-            except (ClassifierError, RuntimeError, ValueError) as err:
-                failure = f"classifier failed on this batch: {err}"
-                logger.error("Classifier failed on a batch of %d texts: %s", len(texts), err)
-        results = iter(analyses)
-        for has_id, identifier, text, error in pending:
-            record: dict[str, Any] = {"id": identifier} if has_id or error or failure else {}
-            if error or failure or text is None:
-                record["error"] = error or failure
-                counts[1] += 1
-            else:
-                analysis = next(results)
-                record.update(
-                    label=analysis.sentiment.label,
-                    score=round(analysis.sentiment.score, 4),
-                    language=analysis.language,
-                )
-            sink.write(json.dumps(record, ensure_ascii=False) + "\n")
-            counts[0] += 1
-        sink.flush()
-        pending.clear()
-
-    for number, line in _lines(source):
-        identifier, text, error = parse_line(number, line)
-        has_id = _has_id(line)
-        pending.append((has_id, identifier, text, error))
-        if len(pending) >= batch_size:
-            flush()
-    flush()
+    in_flight: deque[Future[None]] = deque()
+    pending: Pending = []
+    try:
+        for number, line in _lines(source):
+            identifier, text, error = parse_line(number, line)
+            pending.append((_has_id(line), identifier, text, error))
+            if len(pending) >= batch_size:
+                lanes.run(pending, in_flight, sink, counts)
+                pending = []
+            while len(in_flight) > lanes.ahead:  # a few batches ahead, not the whole input
+                in_flight.popleft().result()
+        lanes.run(pending, in_flight, sink, counts)
+        while in_flight:
+            in_flight.popleft().result()
+    finally:
+        lanes.close()
     return counts[0], counts[1]
+
+
+class _Lanes:
+    """The classifier, built for the first text, and its lanes: threads that each classify whole batches."""
+
+    def __init__(self, classifier: Classifier | Callable[[], Classifier]) -> None:
+        self._classifier = classifier
+        self._model: Classifier | None = None
+        self._executor: ThreadPoolExecutor | None = None
+        self.ahead = 1  # batches classified ahead of the oldest one not yet written
+
+    def run(self, pending: Pending, in_flight: deque[Future[None]], sink: IO[str], counts: list[int]) -> None:
+        """Classify one batch on a lane and write it after the batches before it (a build failure raises here)."""
+        texts = [text for _, _, text, _ in pending if text is not None]
+        if not texts and not in_flight:
+            _write(pending, [], None, sink, counts)
+            return
+        if self._model is None or self._executor is None:
+            classifier = self._classifier
+            self._model = classifier if isinstance(classifier, Classifier) else classifier()
+            lanes = lanes_of(self._model)
+            self._executor = start_lanes(self._model, lanes)
+            self.ahead = 2 * lanes
+        model, previous = self._model, in_flight[-1] if in_flight else None
+
+        def classify_then_write() -> None:
+            analyses: list[Any] = []
+            failure = None
+            if texts:
+                try:
+                    analyses = model.analyse(texts)
+                except (ClassifierError, RuntimeError, ValueError) as err:
+                    failure = f"classifier failed on this batch: {err}"
+                    logger.error("Classifier failed on a batch of %d texts: %s", len(texts), err)
+            if previous is not None:
+                previous.result()  # the batches before it are written first (or their failure is raised)
+            _write(pending, analyses, failure, sink, counts)
+
+        in_flight.append(self._executor.submit(classify_then_write))
+
+    def close(self) -> None:
+        """End the lanes (after the batches in progress)."""
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _write(pending: Pending, analyses: list[Any], failure: str | None, sink: IO[str], counts: list[int]) -> None:
+    """Write one batch's lines in order: each line's result, or its error (or the whole batch's)."""
+    results = iter(analyses)
+    for has_id, identifier, text, error in pending:
+        record: dict[str, Any] = {"id": identifier} if has_id or error or failure else {}
+        if error or failure or text is None:
+            record["error"] = error or failure
+            counts[1] += 1
+        else:
+            analysis = next(results)
+            record.update(
+                label=analysis.sentiment.label,
+                score=round(analysis.sentiment.score, 4),
+                language=analysis.language,
+            )
+        sink.write(json.dumps(record, ensure_ascii=False) + "\n")
+        counts[0] += 1
+    sink.flush()
 
 
 def _has_id(line: bytes | None) -> bool:

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
+from classifiers.base import Analysis, Sentiment
 from socialcrm.cli import main
+from socialcrm.cli.classifier_cmds import classify_stream
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -133,6 +139,26 @@ def test_classify_with_the_default_model(tmp_path: Path, capsys: pytest.CaptureF
 
 
 @pytest.mark.model
+def test_the_default_model_in_lanes_gives_what_one_thread_gives() -> None:
+    """Lanes change how the cores are shared, not a number: the same batches score the same on one thread."""
+    from classifiers.datasets import load
+    from classifiers.loader import build_classifier
+
+    classifier = build_classifier("default", {"fallback": False})
+    if getattr(classifier, "lanes", 1) < 2:
+        pytest.skip("one torch thread here: no lanes")
+    texts = [e.text for e in load("tweeteval-val", REPO / "data/sentiment")][:96]
+    sink = io.StringIO()
+    lines = "".join(json.dumps({"text": text}) + "\n" for text in texts)
+    assert classify_stream(classifier, io.BytesIO(lines.encode()), sink, 16) == (96, 0)
+    alone = [a for start in range(0, 96, 16) for a in classifier.analyse(texts[start : start + 16])]
+    expected = [
+        {"label": a.sentiment.label, "score": round(a.sentiment.score, 4), "language": a.language} for a in alone
+    ]
+    assert [json.loads(line) for line in sink.getvalue().splitlines()] == expected
+
+
+@pytest.mark.model
 def test_train_heads_quickly_then_eval_marks_what_the_model_was_trained_on(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -196,3 +222,49 @@ def test_train_includes_the_corrections_people_made(
     assert "Training the commercial recipe" in out  # the config's [classifier] licence
     record = json.loads(out[out.index("{") : out.rindex("}") + 1])
     assert record["examples"]["corrections"] == 3  # each correction counts three times
+
+
+class LanesClassifier:
+    """A classifier of our own seam with three lanes: it notes which prepared thread classified which batch."""
+
+    kind = "lanes-test"
+    model_id = "lanes-test"
+    lanes = 3
+
+    def __init__(self) -> None:
+        self.prepared: set[str] = set()
+        self.batches: list[tuple[str, list[str]]] = []
+        self.lock = threading.Lock()
+        self.side_by_side = threading.Barrier(3, timeout=10)  # the first three batches meet: they run at once
+
+    def prepare_lane(self) -> None:
+        with self.lock:
+            self.prepared.add(threading.current_thread().name)
+
+    def analyse(self, texts: Sequence[str], languages: Sequence[str | None] | None = None) -> list[Analysis]:
+        thread = threading.current_thread().name
+        assert thread in self.prepared  # every lane is prepared before it classifies
+        if texts[0] in ("x", "xxx", "xxxxx"):  # the first three batches
+            self.side_by_side.wait()
+        time.sleep(0.01 * (len(self.batches) % 3))  # later batches may finish first
+        with self.lock:
+            self.batches.append((thread, list(texts)))
+        if "kaputt" in texts:
+            raise RuntimeError("this batch breaks")
+        return [Analysis(Sentiment("positive", len(t) / 100, "lanes-test"), "de") for t in texts]
+
+
+def test_classify_runs_a_classifier_with_lanes_side_by_side_and_keeps_the_order() -> None:
+    """The default classifier has lanes (a torch thread each, as in the daemon): batches go side by side."""
+    classifier = LanesClassifier()
+    lines = [json.dumps({"id": n, "text": "kaputt" if n == 7 else "x" * n}) for n in range(1, 21)]
+    sink = io.StringIO()
+    assert classify_stream(classifier, io.BytesIO("\n".join(lines).encode()), sink, 2) == (20, 2)
+    out = [json.loads(line) for line in sink.getvalue().splitlines()]
+    assert [r["id"] for r in out] == list(range(1, 21))
+    assert [r["score"] for r in out if "score" in r] == [n / 100 for n in range(1, 21) if n not in (7, 8)]
+    assert [r["id"] for r in out if "error" in r] == [7, 8]  # only the failing batch
+    assert sorted(texts for _, texts in classifier.batches) == sorted(
+        [["x" * n if n != 7 else "kaputt" for n in (a, a + 1)] for a in range(1, 21, 2)]
+    )
+    assert len({thread for thread, _ in classifier.batches[:3]}) == len(classifier.prepared) == 3
