@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+import select
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -23,7 +24,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy import event, inspect, text
 from sqlalchemy.engine import Engine, make_url
-from sqlalchemy.exc import InvalidatePoolError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, InvalidatePoolError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import TimeoutError as SQLAlchemyTimeoutError
 from sqlmodel import Session, create_engine
 
 import socialcrm.models  # noqa: F401  (registers every table)
@@ -315,6 +317,34 @@ def must_restart_transaction(err: BaseException) -> bool:
     return code in ("40P01", "40001")
 
 
+# SQLite's messages for a database file it cannot use now (another process holds its lock past busy_timeout,
+# the disk is full or failing, the file cannot be opened); its other OperationalErrors are bugs or a schema
+# out of step ("no such table"), not an outage.
+_SQLITE_UNAVAILABLE = ("database is locked", "disk i/o error", "database or disk is full", "unable to open database")
+
+
+def is_unavailable(err: BaseException) -> bool:
+    """True when ``err`` says the database cannot be used just now (later it may), not that a statement is wrong.
+
+    On PostgreSQL: no connection to be had (server down or restarting, closed to connections, too
+    many clients), one that broke, and the server's operational errors (shutting down, out of disk,
+    a cancelled statement). On SQLite: a file locked past ``busy_timeout``, a full or failing disk.
+    A pool with no connection free within its timeout counts too.
+    """
+    if isinstance(err, SQLAlchemyTimeoutError):
+        return True
+    if not isinstance(err, DBAPIError):
+        return False
+    if err.connection_invalidated:
+        return True
+    if not isinstance(err, OperationalError):
+        return False
+    if type(err.orig).__module__.startswith("sqlite3"):
+        message = str(err.orig).lower()
+        return any(part in message for part in _SQLITE_UNAVAILABLE)
+    return True
+
+
 def _ping_after_idle(engine: Engine, idle_seconds: float) -> None:
     """Ping a pooled connection on checkout when it lay unused for ``idle_seconds``; replace it if the ping fails.
 
@@ -322,9 +352,11 @@ def _ping_after_idle(engine: Engine, idle_seconds: float) -> None:
     in the first poll (about three checkouts per page): a server restarted or a connection dropped
     while the pool held it is found here, and SQLAlchemy connects anew (an ``InvalidatePoolError`` from
     a checkout listener makes the pool drop the connections it holds and retry with a fresh one). A
-    connection handed back less than ``idle_seconds`` ago goes out unchecked: if the server went away
-    within that second, the first statement on it fails as one in flight would, and SQLAlchemy then
-    drops every pooled connection.
+    connection handed back less than ``idle_seconds`` ago is pinged only when its socket has something
+    to read (``_server_spoke``): a server that restarted within that second closed it, and the first
+    request after the restart would otherwise fail on it. A connection the server dropped without a
+    word (a network cut) is found by the ping after ``idle_seconds``; a statement that fails on it
+    makes SQLAlchemy drop every pooled connection.
     """
 
     @event.listens_for(engine, "checkin")
@@ -335,7 +367,7 @@ def _ping_after_idle(engine: Engine, idle_seconds: float) -> None:
     @event.listens_for(engine, "checkout")
     def _checked_out(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
         since = record.info.get(_CHECKED_IN)  # none for a connection made just now (info goes with it)
-        if since is None or time.monotonic() - since < idle_seconds:
+        if since is None or (time.monotonic() - since < idle_seconds and not _server_spoke(dbapi_connection)):
             return
         try:
             engine.dialect.do_ping(dbapi_connection)
@@ -345,6 +377,21 @@ def _ping_after_idle(engine: Engine, idle_seconds: float) -> None:
 
 
 _CHECKED_IN = "socialcrm.checked_in_at"
+
+
+def _server_spoke(dbapi_connection: Any) -> bool:
+    """True when an idle connection's socket has something to read: the server closed it, or is about to.
+
+    A connection at rest between transactions is sent nothing, unless the server ends it: a restart,
+    a shutdown or ``pg_terminate_backend`` sends its last message and closes the socket. One poll
+    with no wait (no round trip, a few microseconds) finds such a connection before it is handed out.
+    """
+    try:
+        poller = select.poll()
+        poller.register(dbapi_connection.fileno(), select.POLLIN | select.POLLPRI)
+        return bool(poller.poll(0))
+    except Exception:  # noqa: BLE001 - no socket to look at (closed already): let the ping decide
+        return True
 
 
 def _configure_sqlite(engine: Engine) -> None:

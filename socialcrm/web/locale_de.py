@@ -32,6 +32,9 @@ CATALOGUE: dict[str, str] = {
     "Back to the start page": "Zur Startseite",
     "Wrong username or password.": "Benutzername oder Passwort falsch.",
     "Too many attempts. Please wait a few minutes.": "Zu viele Versuche. Bitte warten Sie einige Minuten.",
+    "The database is unavailable just now. Please try again in a moment.": (
+        "Die Datenbank ist gerade nicht erreichbar. Bitte versuchen Sie es gleich noch einmal."
+    ),
     "The request is not valid.": "Die Anfrage ist ungültig.",
     "You may not do this.": "Das dürfen Sie nicht.",
     "Not found.": "Nicht gefunden.",

@@ -7,8 +7,9 @@ from urllib.parse import quote
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
 
-from socialcrm.db import Database
+from socialcrm.db import Database, is_unavailable
 from socialcrm.errors import ConflictError, InvalidInputError, NotFoundError
 from socialcrm.services import auth
 from socialcrm.services.auth import AuthenticatedUser
@@ -26,7 +27,8 @@ from socialcrm.web.security import (
 
 logger = logging.getLogger(__name__)
 DB_KEY = web.AppKey("db", Database)
-PUBLIC_PATHS = frozenset({"/healthz", "/login", "/metrics"})  # /metrics checks its own token
+HEALTH_PATH = "/healthz"
+PUBLIC_PATHS = frozenset({HEALTH_PATH, "/login", "/metrics"})  # /metrics checks its own token
 _MESSAGES = {
     400: "The request is not valid.",
     403: "You may not do this.",
@@ -34,7 +36,9 @@ _MESSAGES = {
     405: "Method not allowed.",
     409: "Someone else changed this first.",
     429: "Too many attempts. Please wait a few minutes.",
+    503: "The database is unavailable just now. Please try again in a moment.",
 }
+RETRY_AFTER_SECONDS = 5  # what a 503 asks a client to wait before trying again (Retry-After)
 
 
 def is_api(request: web.Request) -> bool:
@@ -70,7 +74,11 @@ def _error_response(
 
 @web.middleware
 async def error_pages(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """HTML error pages for people, JSON errors for the API; service errors mapped to 404, 409 and 400."""
+    """HTML error pages for people, JSON errors for the API; service errors mapped to 404, 409 and 400.
+
+    A database that cannot be used just now (``db.is_unavailable``) is a 503 with ``Retry-After``, logged
+    as one warning line instead of a 500 with a traceback; any other database error stays a 500.
+    """
     try:
         return await handler(request)
     except web.HTTPRedirection:
@@ -87,6 +95,19 @@ async def error_pages(request: web.Request, handler: Handler) -> web.StreamRespo
         return _error_response(request, 409, str(err))
     except InvalidInputError as err:  # the message names the field and says why
         return _error_response(request, 400, str(err))
+    except SQLAlchemyError as err:
+        if not is_unavailable(err):
+            raise  # a bug: aiohttp logs it with its traceback and answers 500
+        # An outage (a PostgreSQL restart, a SQLite file locked too long): a line for the operator, a 503 for people.
+        logger.warning("database unavailable: %s %s: %s", request.method, request.path, _cause(err))
+        return _error_response(request, 503, None, {"Retry-After": str(RETRY_AFTER_SECONDS)})
+
+
+def _cause(err: SQLAlchemyError) -> str:
+    """The driver's error class and first line (no SQL, no parameters: they may hold what a person typed)."""
+    orig = err.orig if isinstance(err, DBAPIError) else err
+    lines = str(orig).strip().splitlines()
+    return f"{type(orig).__name__}: {lines[0] if lines else ''}"
 
 
 @web.middleware
@@ -109,7 +130,7 @@ async def authenticate(request: web.Request, handler: Handler) -> web.StreamResp
         request[AUTH_KEY] = "bearer"
     else:
         cookie = request.cookies.get(SESSION_COOKIE)
-        if cookie:
+        if cookie and request.path != HEALTH_PATH:  # the health check answers alike for everyone, database down too
             user = await db.run_read(lambda s: auth.user_for_session(s, cookie))
         request[AUTH_KEY] = "session" if user else None
     request[USER_KEY] = user

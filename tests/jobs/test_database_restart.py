@@ -15,33 +15,18 @@ import re
 from collections import Counter
 from pathlib import Path
 
-import psycopg
 from sqlalchemy import func
-from sqlalchemy.engine import make_url
 from sqlmodel import select
 
 from socialcrm.db import Database
-from socialcrm.jobs.worker import conninfo
 from socialcrm.models import Mention, OutboxItem
+from tests.database_outage import cut
 from tests.jobs.farm import FeedFarm, Workers, wait_for, write_config
 
 FEEDS = 12
 ENTRIES = 3
 CUT_SECONDS = 2.0
 HELD_SECONDS = 8.0  # the receiver holds the webhook in flight at the cut this long: well past the cut, under load too
-
-
-def cut(database_url: str, closed: bool) -> None:
-    """Close the database to new connections and end every connection to it, or open it again."""
-    url = make_url(database_url)
-    name = url.database
-    with psycopg.connect(conninfo(url.set(database="postgres").render_as_string(False)), autocommit=True) as admin:
-        admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS {"false" if closed else "true"}')
-        if closed:
-            admin.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
-                (name,),
-            )
 
 
 async def test_a_worker_takes_jobs_again_after_its_database_went_away(tmp_path: Path, pg_url: str) -> None:

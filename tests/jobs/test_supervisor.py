@@ -14,7 +14,7 @@ from socialcrm.jobs import restarts, worker
 from socialcrm.jobs.worker import QueueWork
 from socialcrm.runtime import Runtime
 from tests.core.fakes import FakeClassifier
-from tests.jobs.test_database_restart import cut
+from tests.database_outage import cut
 
 CONFIG = '[workers]\nstalled_after = "3s"\n[daemon]\nshutdown_grace = "1s"\n'
 
