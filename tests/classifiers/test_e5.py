@@ -155,3 +155,19 @@ def test_the_scripted_pass_gives_the_eager_numbers_bit_for_bit(dtype: str) -> No
             mask[1, tokens // 2 :] = 0
             for layers in ((2,), (3, 1), (1, 2, 3)):
                 assert torch.equal(fast.pooled(vectors, mask, layers), fast.run(vectors, mask, layers)[1])
+
+
+def test_scripting_the_pass_shows_users_no_deprecation_warning() -> None:
+    """torch 2.13 deprecates torch.jit.script; the one scripting call keeps that warning from users and logs."""
+    import importlib
+    import warnings
+
+    import torch
+
+    from classifiers import e5_script
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        scripted = importlib.reload(e5_script).pooled_pass
+    assert isinstance(scripted, torch.jit.ScriptFunction)
+    assert [str(w.message) for w in caught] == []
