@@ -19,6 +19,7 @@ from socialcrm.rules.query import QuerySyntaxError, parse_query
 
 _Model = TypeVar("_Model", bound=BaseModel)
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+MAX_GROUP = 64
 
 
 class SourceSection(ABC):
@@ -71,6 +72,8 @@ class SourceSection(ABC):
         group = raw.get("group")
         if group is not None and not isinstance(group, str):
             self.problems.append(f"{where}.group: must be a string")
+        elif isinstance(group, str) and len(group) > MAX_GROUP:  # what a mention's group column holds
+            self.problems.append(f"{where}.group: at most {MAX_GROUP} characters (it has {len(group)})")
         enabled = raw.get("enabled", True)
         if not isinstance(enabled, bool):
             self.problems.append(f"{where}.enabled: must be true or false")

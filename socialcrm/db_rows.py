@@ -7,6 +7,7 @@ the instances callers read back without ``__init__`` or a query (``models.as_sto
 
 from __future__ import annotations
 
+import re
 from collections import deque
 from collections.abc import Mapping, Sequence
 from functools import lru_cache
@@ -18,11 +19,13 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import make_transient, make_transient_to_detached
+from sqlalchemy.types import TypeEngine
 from sqlmodel import Session, SQLModel
 
 from socialcrm.models import as_stored, table_of
 
 Model = TypeVar("Model", bound=SQLModel)
+_BOUNDED_STRING = re.compile(r"VARCHAR\(\d+\)")
 
 
 class Inserter(Protocol):
@@ -111,7 +114,7 @@ class _UnnestPlan:
         # process). The server casts each array to its column's type either way, so what is stored is
         # the same, NULLs, JSON and time zones included (tests/core/test_database.py, awkward values).
         self.unnest = "unnest({})".format(
-            ", ".join(f"CAST(%(p{i})b AS {c.type.compile(dialect=dialect)}[])" for i, c in enumerate(columns))
+            ", ".join(f"CAST(%(p{i})b AS {_array_element(c.type, dialect)}[])" for i, c in enumerate(columns))
         )
         self.target = dialect.identifier_preparer.format_table(table)
         self.quoted = [quote(name) for name in names]
@@ -124,6 +127,18 @@ class _UnnestPlan:
             values = [row[name] for row in rows]
             arrays[f"p{index}"] = values if process is None else [process(v) for v in values]
         return arrays
+
+
+def _array_element(column_type: TypeEngine[Any], dialect: Dialect) -> str:
+    """The element type of a column's unnest array: its own, but a string's without its length.
+
+    ``CAST(... AS VARCHAR(16)[])`` cut longer values silently (an explicit cast truncates), where a
+    one-row insert refuses them. Cast to unbounded text, the column's own assignment checks the length:
+    an over-long value fails the statement as it would one by one, and is never stored cut on
+    PostgreSQL while SQLite keeps it whole. Callers clamp what they may cut (``pipeline._row``).
+    """
+    compiled = column_type.compile(dialect=dialect)
+    return "VARCHAR" if _BOUNDED_STRING.fullmatch(compiled) else compiled
 
 
 @lru_cache(maxsize=256)

@@ -30,6 +30,7 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
 from classifiers.base import Analysis, Classifier
+from classifiers.language import normalise_language
 from classifiers.portable import classified_text
 from connectors import Batch, RawPost
 from socialcrm.classifying import Classification
@@ -266,7 +267,7 @@ class Pipeline:
             "source_type": source.type,
             "external_id": post.external_id[:512],
             "url": (post.url or "")[:2048],
-            "kind": post.kind,
+            "kind": post.kind[:16],
             "thread_id": thread_id,
             "parent_id": post.parent_id[:512] if post.parent_id else None,
             "author": post.author_handle[:256] if post.author_handle else None,
@@ -275,7 +276,7 @@ class Pipeline:
             "title": post.title[:1000] if post.title else None,
             "text": text[:limit],
             "truncated": len(text) > limit,
-            "language": analysis.language if analysis else post.language_hint,
+            "language": analysis.language if analysis else _hinted_language(post.language_hint),
             "sentiment": analysis.sentiment.label if analysis else None,
             "sentiment_score": round(analysis.sentiment.score, 4) if analysis else None,
             "classifier": analysis.sentiment.model[:128] if analysis else None,
@@ -290,6 +291,15 @@ class Pipeline:
             "fetched_at": now,
             "erased_at": None,
         }
+
+
+def _hinted_language(hint: str | None) -> str | None:
+    """A post's own language hint in the classifier's words ("de-AT" -> "de", "zh-Hant-TW" -> "other").
+
+    Stored when classification failed. A hint as the feed gave it could be longer than the column
+    holds (PostgreSQL refuses it, SQLite keeps it whole) and would not match the languages people filter by.
+    """
+    return normalise_language(hint) if hint and hint.strip() else None
 
 
 def _person(source: SourceConfig, mention: Mention) -> str:

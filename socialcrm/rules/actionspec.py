@@ -45,9 +45,16 @@ class ActionSpec:
         return {"action": self.kind, **{k: v for k, v in self.options.items()}}
 
 
+# What the columns the options end up in hold: ticket.team, ticket/draft assignee, replydraft.template.
+MAX_LENGTHS = {"team": 64, "assignee": 64, "template": 128}
+
+
 def _text(field_name: str, value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise ActionSpecError(field_name, "must be a non-empty string")
+    limit = MAX_LENGTHS.get(field_name)
+    if limit is not None and len(value.strip()) > limit:
+        raise ActionSpecError(field_name, f"at most {limit} characters (it has {len(value.strip())})")
     return value.strip()
 
 

@@ -12,6 +12,7 @@ from socialcrm.rules.conditions import compile_when
 from socialcrm.rules.ruleset import DEFAULT_ORDER, Rule, RuleSet
 from socialcrm.rules.templates import compile_templates
 
+MAX_RULE_NAME = 128  # what the rule columns of decisions, tickets, drafts and action keys hold
 RULE_KEYS = ("name", "order", "stop", "enabled", "description", "when", "then")
 
 
@@ -89,6 +90,8 @@ def _rule_name(raw: Mapping[str, Any], index: int, where: str, names: dict[str, 
     if not isinstance(name, str) or not name.strip():
         problems.append(f"{where}.name: required, a non-empty string")
         return f"#{index}"
+    if len(name) > MAX_RULE_NAME:
+        problems.append(f"{where}.name: at most {MAX_RULE_NAME} characters (it has {len(name)})")
     if name in names:
         problems.append(f"{where}.name: duplicate rule name {name!r} (also rules[{names[name]}])")
     else:

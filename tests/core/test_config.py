@@ -130,6 +130,25 @@ intervall = "5m"
     assert "interval" in problems[0] and "url" in problems[0]
 
 
+def test_source_name_and_group_longer_than_stored_are_errors() -> None:
+    """Mentions and source states hold 64 characters of a source's name and group: a longer one is refused."""
+    problems = problems_of(
+        f"""
+[[sources]]
+name = "{"n" * 65}"
+type = "feed"
+url = "https://example.com/a.xml"
+[[sources]]
+name = "b"
+type = "feed"
+url = "https://example.com/b.xml"
+group = "{"g" * 65}"
+"""
+    )
+    assert any(p.startswith("sources[0].name:") and "max 64" in p for p in problems), problems
+    assert "sources[1].group: at most 64 characters (it has 65)" in problems
+
+
 def test_secret_in_file_is_an_error_naming_the_env_alternative() -> None:
     problems = problems_of(
         """

@@ -10,6 +10,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine, event, text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.pool import NullPool
 from sqlmodel import SQLModel, select
 
@@ -268,6 +269,30 @@ def test_batched_rows_keep_awkward_values_exactly(db: Database) -> None:
         expected.update({k: v for k, v in change.items() if k != "id"})
         assert {c.key: found[c.key] for c in columns} == expected
     assert len(updates) == 8
+
+
+def test_a_batched_value_longer_than_its_column_is_refused_not_cut(db: Database) -> None:
+    """PostgreSQL: the unnest arrays are cast to unbounded text, so the column refuses an over-long value.
+
+    Cast to ``VARCHAR(16)[]`` the value was cut silently in a batch, refused in a one-row insert, and
+    stored whole on SQLite (which checks no lengths): the caller clamps what may be cut.
+    """
+    if db.is_sqlite:
+        pytest.skip("SQLite stores any length")
+    table, key = table_of(Mention), ["source", "external_id"]
+    rows = [_mention_row(n, source="long", kind="k" * 17 if n == 1 else "post") for n in range(3)]
+    for write in (
+        lambda session: insert_missing(session, table, rows, key, ["id"]),
+        lambda session: insert_rows(session, table, rows),
+    ):
+        with pytest.raises(DBAPIError, match="too long"), db.write() as session:
+            write(session)
+    with db.write() as session:
+        ids = [found[0] for found in insert_missing(session, table, rows[::2], key, ["id"])]
+    with pytest.raises(DBAPIError, match="too long"), db.write() as session:
+        update_rows(session, table, [{"id": found, "language": "zh-Hant-TW"} for found in ids])
+    with db.read() as session:
+        assert sorted(session.execute(select(table.c.kind, table.c.language)).all()) == [("post", "de")] * 2
 
 
 def test_a_pooled_connection_the_server_dropped_while_idle_is_replaced_on_checkout(db: Database) -> None:

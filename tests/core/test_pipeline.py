@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -114,6 +115,27 @@ async def test_classifier_failure_falls_back_to_single_texts(
         by_id = {m.external_id: m for m in session.exec(select(Mention))}
     assert by_id["blog-1"].sentiment == "positive"
     assert by_id["blog-2"].sentiment is None  # stored, not lost, without a made-up label
+
+
+async def test_a_failed_classification_stores_the_feeds_language_hint_in_the_classifiers_words(
+    config: Config, db: Database, source: SourceConfig
+) -> None:
+    """The hint goes in as "de", "en" or "other" on both backends: PostgreSQL cut "zh-Hant-TW" to 8 characters."""
+
+    class Broken(FakeClassifier):
+        def analyse(self, texts, languages=None):  # type: ignore[no-untyped-def]
+            raise RuntimeError("model blew up")
+
+    hints = {1: "zh-Hant-TW", 2: "de-AT", 3: "EN_gb", 4: None, 5: " "}
+    posts = [replace(post("blog", n, f"Text {n}"), language_hint=hint) for n, hint in hints.items()]
+    posts.append(replace(post("blog", 6, "Text 6"), kind="a-kind-longer-than-sixteen"))  # a connector of one's own
+    result = await make_pipeline(config, db, Broken()).process(source, Batch(posts=posts, cursor="c"))
+    assert result.new == 6
+    with db.read() as session:
+        stored = {m.external_id: m for m in session.exec(select(Mention))}
+    assert {n: stored[f"blog-{n}"].language for n in hints} == {1: "other", 2: "de", 3: "en", 4: None, 5: None}
+    assert all(m.sentiment is None for m in stored.values())
+    assert stored["blog-6"].kind == "a-kind-longer-th"
 
 
 async def test_oversized_post_is_stored_truncated(config: Config, db: Database, source: SourceConfig) -> None:

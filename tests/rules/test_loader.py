@@ -100,6 +100,14 @@ BROKEN = [
         '[[rules]]\nname = "a"\n[[rules.then]]\naction = "tag"\ntags = ["y"]',
         "rules[1].name: duplicate rule name 'a' (also rules[0])",
     ),
+    (  # the rule columns of decisions, tickets, drafts and action keys hold 128 characters
+        f'[[rules]]\nname = "{"r" * 129}"\n[[rules.then]]\naction = "tag"\ntags = ["x"]',
+        "rules[0].name: at most 128 characters (it has 129)",
+    ),
+    (
+        f'[[rules]]\nname = "a"\n[[rules.then]]\naction = "open_ticket"\nteam = "{"t" * 65}"',
+        "rules[0].then[0].team: at most 64 characters (it has 65)",
+    ),
 ]
 
 
