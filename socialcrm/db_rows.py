@@ -104,17 +104,21 @@ class _UnnestPlan:
     looking up their bind processors for every batch took longer than the batch's values did.
     """
 
-    def __init__(self, table: Table, names: tuple[str, ...], dialect: Dialect) -> None:
+    def __init__(self, table: Table, names: tuple[str, ...], dialect: Dialect, prefix: str = "p") -> None:
         quote = dialect.identifier_preparer.quote
         columns = [table.c[name] for name in names]
         self.names = names
+        self.parameters = [f"{prefix}{i}" for i in range(len(names))]
         # Binary format (``%b``): each value is dumped by its type's C dumper and prefixed with its length.
         # In the text format psycopg quoted and backslash-escaped every value with a regular expression
         # in Python (every '"' of every JSON value: 0.18 of the 0.96 CPU ms a mention cost the bench's
         # process). The server casts each array to its column's type either way, so what is stored is
         # the same, NULLs, JSON and time zones included (tests/core/test_database.py, awkward values).
         self.unnest = "unnest({})".format(
-            ", ".join(f"CAST(%(p{i})b AS {_array_element(c.type, dialect)}[])" for i, c in enumerate(columns))
+            ", ".join(
+                f"CAST(%({p})b AS {_array_element(c.type, dialect)}[])"
+                for p, c in zip(self.parameters, columns, strict=True)
+            )
         )
         self.target = dialect.identifier_preparer.format_table(table)
         self.quoted = [quote(name) for name in names]
@@ -123,9 +127,9 @@ class _UnnestPlan:
     def arrays(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
         """One array per column, its values bind-processed as SQLAlchemy's own insert would send them."""
         arrays: dict[str, list[Any]] = {}
-        for index, (name, process) in enumerate(zip(self.names, self.processors, strict=True)):
+        for parameter, name, process in zip(self.parameters, self.names, self.processors, strict=True):
             values = [row[name] for row in rows]
-            arrays[f"p{index}"] = values if process is None else [process(v) for v in values]
+            arrays[parameter] = values if process is None else [process(v) for v in values]
         return arrays
 
 
@@ -142,9 +146,9 @@ def _array_element(column_type: TypeEngine[Any], dialect: Dialect) -> str:
 
 
 @lru_cache(maxsize=256)
-def _unnest_plan(table: Table, names: tuple[str, ...], dialect: Dialect) -> _UnnestPlan:
-    """The plan for rows naming ``names`` of ``table``, built once."""
-    return _UnnestPlan(table, names, dialect)
+def _unnest_plan(table: Table, names: tuple[str, ...], dialect: Dialect, prefix: str = "p") -> _UnnestPlan:
+    """The plan for rows naming ``names`` of ``table`` (its parameters named ``prefix`` + number), built once."""
+    return _UnnestPlan(table, names, dialect, prefix)
 
 
 @lru_cache(maxsize=256)
@@ -162,10 +166,18 @@ def _insert_missing_text(
 
 
 @lru_cache(maxsize=256)
-def _unnest_insert_text(table: Table, names: tuple[str, ...], dialect: Dialect) -> str:
+def _unnest_insert_text(table: Table, names: tuple[str, ...], dialect: Dialect, prefix: str = "p") -> str:
     """PostgreSQL's ``INSERT INTO table (names) SELECT * FROM unnest(...)`` for rows naming ``names``."""
-    plan = _unnest_plan(table, names, dialect)
+    plan = _unnest_plan(table, names, dialect, prefix)
     return f"INSERT INTO {plan.target} ({', '.join(plan.quoted)}) SELECT * FROM {plan.unnest}"
+
+
+@lru_cache(maxsize=256)
+def _inserts_text(tables: tuple[tuple[Table, tuple[str, ...]], ...], dialect: Dialect) -> str:
+    """One PostgreSQL statement inserting into each table in turn: all but the last as a data-modifying WITH."""
+    inserts = [_unnest_insert_text(table, names, dialect, f"t{i}p") for i, (table, names) in enumerate(tables)]
+    *first, last = inserts
+    return f"WITH {', '.join(f'w{i} AS ({text})' for i, text in enumerate(first))} {last}"
 
 
 @lru_cache(maxsize=256)
@@ -195,6 +207,32 @@ def insert_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]
         session.connection().exec_driver_sql(_unnest_insert_text(table, key, dialect), arrays)
         return
     session.connection().execute(table.insert(), list(rows))
+
+
+def insert_tables(session: Session, batches: Sequence[tuple[Table, Sequence[Mapping[str, Any]]]]) -> None:
+    """Insert the rows of several tables (``insert_rows`` for each, in the order given); one statement on PostgreSQL.
+
+    On PostgreSQL the tables' unnest inserts go as one statement (each but the last a data-modifying
+    ``WITH``), one round trip instead of one per table. Its parts run together, but foreign keys are
+    checked when the whole statement ends, so a row may refer to one inserted by an earlier part, and a
+    taken unique key or a missing row still fails the statement. Elsewhere, or when the rows of a table
+    name different columns, one ``insert_rows`` per table.
+    """
+    batches = [(table, rows) for table, rows in batches if rows]
+    dialect = session.get_bind().dialect
+    shapes = tuple((table, tuple(rows[0])) for table, rows in batches)
+    if (
+        dialect.name != "postgresql"
+        or len(batches) < 2
+        or not all(list(r) == list(names) for (_, rows), (_, names) in zip(batches, shapes, strict=True) for r in rows)
+    ):
+        for table, rows in batches:
+            insert_rows(session, table, rows)
+        return
+    arrays: dict[str, list[Any]] = {}
+    for index, ((table, names), (_, rows)) in enumerate(zip(shapes, batches, strict=True)):
+        arrays.update(_unnest_plan(table, names, dialect, f"t{index}p").arrays(rows))
+    session.connection().exec_driver_sql(_inserts_text(shapes, dialect), arrays)
 
 
 def update_rows(session: Session, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -353,16 +391,19 @@ class LaterRows:
         found: Model | None = self._waiting[model].get(row_id) if row_id is not None else None
         return found
 
-    def write(self) -> None:
-        """Insert every waiting row (as its instance now holds it); the instances join the session."""
+    def write(self, then: Sequence[tuple[Table, Sequence[Mapping[str, Any]]]] = ()) -> None:
+        """Insert every waiting row (as its instance holds it), then the rows of ``then``; instances join the session.
+
+        ``then`` holds rows of other tables that may refer to the waiting ones: all of them go in one
+        ``insert_tables``, one statement on PostgreSQL.
+        """
+        batches: list[tuple[Table, Sequence[Mapping[str, Any]]]] = []
         for model, waiting in self._waiting.items():
-            if not waiting:
-                continue
             table = table_of(model)
             names = list(table.c.keys())
-            insert_rows(
-                self.session, table, [{name: item.__dict__[name] for name in names} for item in waiting.values()]
-            )
+            batches.append((table, [{name: item.__dict__[name] for name in names} for item in waiting.values()]))
+        insert_tables(self.session, [*batches, *then])
+        for waiting in self._waiting.values():
             for instance in waiting.values():
                 make_transient(instance)
                 make_transient_to_detached(instance)  # what it holds is what was written: no UPDATE follows

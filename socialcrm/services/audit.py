@@ -8,8 +8,7 @@ from typing import Any, Final, Literal, get_args
 
 from sqlmodel import Session, col, select
 
-from socialcrm.db_rows import insert_rows
-from socialcrm.models import AuditEntry, table_of, utcnow
+from socialcrm.models import AuditEntry, utcnow
 from socialcrm.services.bulk import Bulk
 
 DAEMON = "daemon"
@@ -139,8 +138,8 @@ def record_many(
 def collected(session: Session) -> Iterator[list[dict[str, Any]]]:
     """Keep the entries recorded meanwhile as rows (the pipeline writes a batch's entries in one insert).
 
-    The caller writes them with ``write_rows``, in the same transaction; on an error they are dropped
-    with the work they describe.
+    The caller writes them in the same transaction (``BatchDesk.write``, with the batch's other rows); on
+    an error they are dropped with the work they describe.
     """
     rows: list[dict[str, Any]] = []
     previous = session.info.get(_COLLECTED)
@@ -152,12 +151,6 @@ def collected(session: Session) -> Iterator[list[dict[str, Any]]]:
             session.info.pop(_COLLECTED, None)
         else:
             session.info[_COLLECTED] = previous
-
-
-def write_rows(session: Session, rows: list[dict[str, Any]]) -> None:
-    """Insert collected entries in one statement, then forget them."""
-    insert_rows(session, table_of(AuditEntry), rows)
-    rows.clear()
 
 
 def recent(

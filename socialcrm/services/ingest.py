@@ -223,8 +223,7 @@ def _process_batch(
             labels = predicted_labels(session, mention.id) if needs_labels and mention.id is not None else {}
             facts = facts_for(mention, customer, open_ids, products, counts, labels, plan.words[index])
             decisions += apply_evaluation(session, mention, ruleset.evaluate(facts), context, desk)
-        desk.write()
-        audit.write_rows(session, audit_rows)
+        desk.write(audit_rows)
     session.flush()
     return decisions
 
