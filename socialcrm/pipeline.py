@@ -218,7 +218,7 @@ class Pipeline:
         ]
         # Another writer (a CLI poll, a second daemon) may have stored some of these since the read
         # above: the insert skips those, and they are counted as duplicates.
-        mentions = ingest.insert_mentions(session, rows)
+        mentions = ingest.insert_mentions(session, rows, self.config.linking, now)
         # The source's own row, before the person locks below, which batches of other sources sharing an
         # author queue for: what is done after them is done one batch after the other.
         sources.record_batch(

@@ -35,7 +35,7 @@ from socialcrm.linking.prospects import (
     find_identities,
     prospect_ref,
 )
-from socialcrm.models import Customer, Identity, LinkMethod, LinkSuggestion, Mention, table_of
+from socialcrm.models import Customer, Identity, LinkMethod, LinkSuggestion, Mention, table_of, unsaved
 from socialcrm.rules.facts import mention_text
 from socialcrm.rules.text import words
 
@@ -79,6 +79,31 @@ def link_mentions(
     return _Linker(session, config, now, customers or CustomerCache(session)).run(mentions)
 
 
+def expect_links(session: Session, rows: Sequence[dict[str, Any]], config: LinkingConfig, now: datetime) -> None:
+    """Set in new mention rows, before they are stored, the link that linking them will most likely decide.
+
+    Read before the person locks, with the batch's identities, customers and clues as they stand; what
+    ``link_mentions`` decides under the locks stays the answer, and it writes only the mentions whose
+    link it decides otherwise (an identity or prospect made meanwhile, a merge). A known author's
+    mentions are usually stored linked, without the UPDATE that made every link of a batch under the
+    locks (on PostgreSQL a change of an indexed column: new entries in each of the mention's indexes).
+    An author who needs a prospect gets no link here. Nothing read is kept in the session: the
+    decision under the locks reads every customer and identity afresh.
+    """
+    if not rows:
+        return
+    held = set(session.identity_map.keys())
+    try:
+        mentions = [unsaved(Mention, {**row, "id": None}) for row in rows]
+        expected = _Linker(session, config, now, CustomerCache(session)).expect(mentions)
+    finally:
+        for key in set(session.identity_map.keys()) - held:
+            session.expunge(session.identity_map[key])
+    for row, result in zip(rows, expected, strict=True):
+        if result is not None:
+            row.update(customer_id=result.customer_id, link_method=result.method, link_confidence=result.confidence)
+
+
 @dataclass
 class _Suggestion:
     mention: Mention
@@ -100,15 +125,7 @@ class _Linker:
         self._suggestions: list[_Suggestion] = []
 
     def run(self, mentions: Sequence[Mention]) -> list[LinkResult]:
-        keys = [author_key(m) for m in mentions]
-        identities = find_identities(self.session, [k for k in keys if k is not None])
-        self.customers.load(i.customer_id for i in identities.values())
-        known = [self._known_customer(identities.get(k) if k else None) for k in keys]
-        texts = [mention_text(m) if customer is None else "" for m, customer in zip(mentions, known, strict=True)]
-        evidence = [TextEvidence.of(t, self.config) if t else TextEvidence() for t in texts]
-        clues = find_clues_batch(self.session, evidence) if any(evidence) else [[] for _ in mentions]
-        self.customers.load(c.customer_id for found in clues for c in found)
-        owned = [self._owned(found) for found in clues]
+        keys, identities, known, texts, owned = self._read(mentions)
         created = self._prospects(mentions, keys, known, identities)
         fuzzy = self._fuzzy(mentions, keys, owned, texts, created)
         results = []
@@ -120,6 +137,39 @@ class _Linker:
         _store_links(self.session, mentions, results)
         self._write_suggestions(self._suggestions)
         return results
+
+    def expect(self, mentions: Sequence[Mention]) -> list[LinkResult | None]:
+        """What ``run`` would decide for each mention now, without writing; None for an author who needs a prospect."""
+        keys, identities, known, _texts, owned = self._read(mentions)
+        expected: list[LinkResult | None] = []
+        for index, mention in enumerate(mentions):
+            key = keys[index]
+            identity = identities.get(key) if key is not None else None
+            if key is not None and (identity is None or self.customers.resolve(identity.customer_id) is None):
+                expected.append(None)  # its prospect is made under the person locks: its id is not known yet
+                continue
+            expected.append(self._decide(mention, identity, known[index], owned[index], False, []))
+        return expected
+
+    def _read(
+        self, mentions: Sequence[Mention]
+    ) -> tuple[
+        list[tuple[str, str] | None],
+        dict[tuple[str, str], Identity],
+        list[Customer | None],
+        list[str],
+        list[dict[int, list[Clue]]],
+    ]:
+        """The batch's lookups: author keys, identities, known customers, texts read for clues, clues by customer."""
+        keys = [author_key(m) for m in mentions]
+        identities = find_identities(self.session, [k for k in keys if k is not None])
+        self.customers.load(i.customer_id for i in identities.values())
+        known = [self._known_customer(identities.get(k) if k else None) for k in keys]
+        texts = [mention_text(m) if customer is None else "" for m, customer in zip(mentions, known, strict=True)]
+        evidence = [TextEvidence.of(t, self.config) if t else TextEvidence() for t in texts]
+        clues = find_clues_batch(self.session, evidence) if any(evidence) else [[] for _ in mentions]
+        self.customers.load(c.customer_id for found in clues for c in found)
+        return keys, identities, known, texts, [self._owned(found) for found in clues]
 
     def _known_customer(self, identity: Identity | None) -> Customer | None:
         """The real (not prospect) customer an existing identity belongs to, if any."""
@@ -341,4 +391,12 @@ def _set(mention: Mention, result: LinkResult) -> LinkResult:
 
 
 # Older callers import these from here; they live in linking/customers.py and linking/prospects.py.
-__all__ = ["LinkResult", "ensure_prospect", "link_mention", "link_mentions", "prospect_ref", "resolve_customer"]
+__all__ = [
+    "LinkResult",
+    "ensure_prospect",
+    "expect_links",
+    "link_mention",
+    "link_mentions",
+    "prospect_ref",
+    "resolve_customer",
+]

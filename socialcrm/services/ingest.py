@@ -23,11 +23,11 @@ from typing import Any
 
 from sqlmodel import Session
 
-from socialcrm.config import Config
+from socialcrm.config import Config, LinkingConfig
 from socialcrm.db import must_restart_transaction
 from socialcrm.db_rows import insert_missing
-from socialcrm.linking import CustomerCache, link_mention, link_mentions
-from socialcrm.models import Decision, Mention, as_stored, table_of
+from socialcrm.linking import CustomerCache, expect_links, link_mention, link_mentions
+from socialcrm.models import Decision, Mention, as_stored, table_of, utcnow
 from socialcrm.rules.facts import build_facts, facts_for, ordered_products, predicted_labels, thread_key
 from socialcrm.rules.ruleset import RuleSet
 from socialcrm.services import audit, mention_changes, retries
@@ -54,14 +54,21 @@ class Processed:
         self.drafts += outcomes.count("drafted") + outcomes.count("drafted and approved")
 
 
-def insert_mentions(session: Session, rows: Sequence[dict[str, Any]]) -> list[Mention]:
+def insert_mentions(
+    session: Session, rows: Sequence[dict[str, Any]], linking: LinkingConfig | None = None, now: datetime | None = None
+) -> list[Mention]:
     """Store new mentions in one insert; return them (with ids) in the order given, less any stored meanwhile.
 
     Every row names every column but ``id``. A (source, external_id) another process stored since the
-    caller looked is left out of the result: it is that process's mention.
+    caller looked is left out of the result: it is that process's mention. With ``linking``, on
+    PostgreSQL, the rows go in with the links ``process_mentions`` will most likely decide
+    (``linking.expect_links``): it then writes only the links it decides otherwise, while the batch
+    holds its person locks. SQLite writes one transaction at a time and holds no such locks.
     """
     if not rows:
         return []
+    if linking is not None and session.get_bind().dialect.name == "postgresql":
+        expect_links(session, rows, linking, now or utcnow())
     inserted = insert_missing(
         session, table_of(Mention), rows, ["source", "external_id"], returning=["id", "source", "external_id"]
     )

@@ -27,6 +27,7 @@ from socialcrm.models import (
     AuditEntry,
     Customer,
     Decision,
+    Identity,
     LinkSuggestion,
     Mention,
     OutboxItem,
@@ -408,6 +409,70 @@ async def test_ticket_and_draft_numbers_are_drawn_at_once_without_gaps(config: C
         draft_ids = sorted(d.id for d in session.exec(select(ReplyDraft)))
     assert ticket_ids == list(range(1, 7))  # the seeded one, then 3 + 1 + 1
     assert draft_ids == list(range(1, 6))
+
+
+async def test_a_known_authors_mentions_are_stored_linked_without_a_link_update(config: Config, db: Database) -> None:
+    """PostgreSQL stores a batch with the links linking will decide: under the person locks it writes none.
+
+    Known authors (a customer's identity, earlier prospects), an address in the text and a post without
+    an author are linked as before; only a new author's prospect still needs the UPDATE.
+    """
+    with db.write() as session:
+        seed(session)
+    pipeline, source = make_pipeline(config, db), SourceConfig(name="shop", type="feed")
+    await pipeline.process(source, Batch([raw(n, "Super Kaffee", author=f"fan{n % 3}") for n in range(100, 106)], "1"))
+    statements: list[str] = []
+    event.listen(db.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    known = [
+        raw(200, "Lieferung fehlt, ärgerlich", author="anna_s", thread="t200"),
+        raw(201, "Wie entkalke ich?", author="fan0"),
+        raw(202, "Bitte an ben@example.com antworten", author="fan1"),
+        raw(203, "The delivery never arrived, terrible", author=None),
+        raw(204, "Super", author="fan2"),
+    ]
+    await pipeline.process(source, Batch(known, "2"))
+    link_updates = [s for s in statements if s.lstrip().startswith("UPDATE") and "link_method" in s]
+    assert len(link_updates) == (1 if db.is_sqlite else 0), link_updates
+    await pipeline.process(source, Batch([raw(300, "Super", author="fan0"), raw(301, "Super", author="newbie")], "3"))
+    assert len([s for s in statements if s.lstrip().startswith("UPDATE") and "link_method" in s]) == (
+        2 if db.is_sqlite else 1
+    )
+    links = snapshot(db)["mentions"]
+    assert links["shop-200"][:3] == ("K-1001", "identity", 1.0)
+    assert links["shop-201"][:3] == links["shop-300"][:3] == (links["shop-102"][0], "prospect", 1.0)  # fan0
+    assert links["shop-204"][:3] == (links["shop-101"][0], "prospect", 1.0) != links["shop-201"][:3]  # fan2
+    assert links["shop-202"][:2] == ("K-1002", "email")
+    assert links["shop-203"][:3] == (None, None, None)
+    assert links["shop-301"][1:3] == ("prospect", 1.0) and links["shop-301"][0] not in {links["shop-201"][0], None}
+
+
+async def test_a_link_expected_before_the_locks_gives_way_to_what_linking_decides(
+    config: Config, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """PostgreSQL: an identity that moves to another customer after the expectation was read is followed.
+
+    Nothing the expectation read stays in the session: linking under the locks reads the identity afresh.
+    """
+    if db.is_sqlite:
+        pytest.skip("SQLite stores mentions unlinked first (one writer, no person locks)")
+    with db.write() as session:
+        seed(session)
+    expect = ingest.expect_links
+
+    def expect_then_move(session: Session, *args: Any) -> None:
+        expect(session, *args)
+        assert not [o for o in session.identity_map.values() if isinstance(o, Customer | Identity)]
+        # As another process's commit between this read and the person locks would.
+        session.connection().exec_driver_sql(
+            "UPDATE identity SET customer_id = (SELECT id FROM customer WHERE customer_ref = 'K-1002')"
+            " WHERE handle = 'anna_s'"
+        )
+
+    monkeypatch.setattr(ingest, "expect_links", expect_then_move)
+    posts = [raw(n, "Lieferung fehlt, ärgerlich", author="anna_s", thread=f"t{n}") for n in (1, 2)]
+    await make_pipeline(config, db).process(SourceConfig(name="shop", type="feed"), Batch(posts, "c"))
+    links = snapshot(db)["mentions"]
+    assert links["shop-1"][:3] == links["shop-2"][:3] == ("K-1002", "identity", 1.0)
 
 
 async def test_rule_drafts_approved_at_once_leave_once_with_their_own_numbers(db: Database) -> None:
