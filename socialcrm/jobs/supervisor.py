@@ -43,6 +43,10 @@ HUNG_AFTER_STALLED = 10  # a worker whose event loop has not run for this many t
 HUNG_AT_LEAST = 60.0  # seconds
 REACH_TIMEOUT = 5  # seconds a look whether the database answers may take
 REGISTER_WITHIN = 30.0  # seconds a starting worker has to register
+PROCRASTINATE_UTILS = "procrastinate.utils"  # logs a stopping worker's failed side tasks again
+# The actions of those records, one per side task of Procrastinate's worker (Worker._start_side_tasks).
+SIDE_TASKS = ("update_heartbeats", "deferrer", "poll_jobs_to_abort", "listener")
+SIDE_TASK_ERRORS = frozenset(f"{task}_error" for task in SIDE_TASKS)
 
 
 class Supervisor:
@@ -58,6 +62,7 @@ class Supervisor:
         self._run_since = 0.0
         self._stopping = asyncio.Event()
         self._side_task_failure: str | None = None
+        self._side_task_error: BaseException | None = None  # the exception of that failure
         self._lost = False
 
     async def start(self) -> None:
@@ -81,6 +86,7 @@ class Supervisor:
             self.heartbeat.stop()  # its jobs have ended (the end of the worker's run stops it too)
         if self.worker is not None:
             self.worker.logger.removeFilter(self._note_side_task_failure)
+        logging.getLogger(PROCRASTINATE_UTILS).removeFilter(self._quieten_repeat)
         if self.worker_id is not None:
             worker_id = self.worker_id
             try:
@@ -107,7 +113,10 @@ class Supervisor:
         )
         if self._note_side_task_failure not in worker.logger.filters:  # logging keeps one logger per name
             worker.logger.addFilter(self._note_side_task_failure)
-        self.worker, self._side_task_failure, self._lost = worker, None, False
+        utils_logger = logging.getLogger(PROCRASTINATE_UTILS)
+        if self._quieten_repeat not in utils_logger.filters:
+            utils_logger.addFilter(self._quieten_repeat)
+        self.worker, self._side_task_failure, self._side_task_error, self._lost = worker, None, None, False
         self._run = asyncio.create_task(worker.run(), name="procrastinate worker")  # type: ignore[no-untyped-call]
         self._run_since = time.monotonic()
         try:
@@ -169,14 +178,40 @@ class Supervisor:
             self.worker.stop()  # type: ignore[no-untyped-call]
 
     def _note_side_task_failure(self, record: logging.LogRecord) -> bool:
-        """A filter on the Procrastinate worker's logger: keep why it stops itself (the record is logged as ever)."""
+        """A filter on the Procrastinate worker's logger: keep why it stops itself.
+
+        Procrastinate logs that failure as an ERROR with a traceback. When the database went away
+        (a restart), this process answers it with a new worker, so the record becomes one warning
+        line (the traceback goes to DEBUG); any other failure is logged as it was.
+        """
         worker = self.worker
         about = getattr(record, "worker", None)  # Procrastinate's extra: the worker's name and id
         ours = worker is not None and isinstance(about, dict) and about.get("worker_id") == worker.worker_id
         if ours and getattr(record, "action", None) == "side_task_failed":
             error = record.exc_info[1] if record.exc_info else None
             why = describe(error) if error is not None else str(getattr(record, "exception", "?")).strip()
-            self._side_task_failure = f"its {getattr(record, 'task_name', '?')} task failed ({why})"
+            task = getattr(record, "task_name", "?")
+            self._side_task_failure = f"its {task} task failed ({why})"
+            self._side_task_error = error
+            if error is not None and lost_database(error):
+                logger.debug("The queue worker's %s task failed", task, exc_info=error)
+                _as_warning(record, f"The queue worker's {task} task lost the database ({why}): the worker stops")
+        return True
+
+    def _quieten_repeat(self, record: logging.LogRecord) -> bool:
+        """A filter on ``procrastinate.utils``, which logs a stopping worker's failed side tasks again as ERRORs.
+
+        A side task's lost database: that of the failure noted above is dropped (said already), another
+        one (two tasks can lose it at once) becomes one warning line. Any other error is logged as it was.
+        """
+        error = record.exc_info[1] if record.exc_info else None
+        action = getattr(record, "action", None)
+        if error is None or action not in SIDE_TASK_ERRORS or not lost_database(error):
+            return True
+        if error is self._side_task_error:
+            return False
+        task = action.removesuffix("_error")
+        _as_warning(record, f"The queue worker's {task} task lost the database too ({describe(error)})")
         return True
 
     async def _supervise(self) -> None:
@@ -272,6 +307,25 @@ class Supervisor:
         except (psycopg.Error, OSError):
             return False
         return True
+
+
+def lost_database(error: BaseException) -> bool:
+    """True when ``error``, or what caused it, is PostgreSQL refusing or ending a connection (a restart, an outage)."""
+    seen: BaseException | None = error
+    for _ in range(5):
+        if seen is None:
+            return False
+        if isinstance(seen, psycopg.OperationalError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
+
+
+def _as_warning(record: logging.LogRecord, message: str) -> None:
+    """Make ``record`` a one-line warning saying ``message``, without its traceback."""
+    record.levelno, record.levelname = logging.WARNING, logging.getLevelName(logging.WARNING)
+    record.msg, record.args = message, None
+    record.exc_info, record.exc_text = None, None
 
 
 def describe(error: BaseException) -> str:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import AsyncIterator
 
+import psycopg
 import pytest
 
 from socialcrm.config import parse_config
@@ -68,3 +70,61 @@ async def test_a_stop_while_the_database_is_away_ends_the_worker_at_once(
     await asyncio.wait_for(started.stop(0), 10)
     assert started.finished is not None and started.finished.done()
     assert "giving up" not in caplog.text and "runs again" not in caplog.text
+
+
+async def test_a_database_restart_logs_warnings_not_procrastinates_tracebacks(
+    started: QueueWork, pg_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO)
+    await asyncio.to_thread(cut, pg_url, True)
+    try:
+        await stopped_on_its_own(caplog)
+    finally:
+        await asyncio.to_thread(cut, pg_url, False)
+    for _ in range(300):
+        if "runs again" in caplog.text:
+            break
+        await asyncio.sleep(0.1)
+    side_task = [r for r in caplog.records if getattr(r, "action", None) == "side_task_failed"]
+    assert side_task, caplog.text[-3000:]  # Procrastinate's worker did stop for a failed side task
+    # Said once, as a warning without a traceback; the supervisor's own warning follows.
+    assert [(r.levelno, r.exc_info) for r in side_task] == [(logging.WARNING, None)]
+    assert re.fullmatch(r"The queue worker's \w+ task lost the database \(.+\): the worker stops", side_task[0].message)
+    # Procrastinate's errors but for jobs that failed (the database went away under them): none.
+    errors = [r for r in caplog.records if r.name.startswith("procrastinate") and r.levelno >= logging.ERROR]
+    assert [r.message for r in errors if getattr(r, "action", None) != "job_error"] == []
+    assert "runs again" in caplog.text
+
+
+def test_a_side_task_failing_for_another_reason_keeps_its_error(started: QueueWork) -> None:
+    supervisor = started.supervisor
+    assert supervisor is not None and supervisor.worker is not None
+    worker = {"worker_id": supervisor.worker.worker_id}
+
+    def record(error: BaseException) -> logging.LogRecord:
+        made = logging.LogRecord("procrastinate.worker.w", logging.ERROR, __file__, 1, "Side task failed", None, None)
+        made.__dict__.update(worker=worker, action="side_task_failed", task_name="listener")
+        try:
+            raise error
+        except BaseException as raised:  # noqa: BLE001 - a real traceback on the record
+            made.exc_info = (type(raised), raised, raised.__traceback__)
+        return made
+
+    bug = record(ValueError("a bug in a side task"))
+    assert supervisor._note_side_task_failure(bug) and bug.levelno == logging.ERROR and bug.exc_info
+    assert supervisor._quieten_repeat(record(ValueError("its repeat")))  # kept: not a lost database
+    outage = record(psycopg.OperationalError("terminating connection due to administrator command"))
+    assert supervisor._note_side_task_failure(outage) and outage.levelno == logging.WARNING and not outage.exc_info
+
+    def repeat(error: BaseException, task: str = "listener") -> logging.LogRecord:
+        made = logging.LogRecord("procrastinate.utils", logging.ERROR, __file__, 1, f"{task} error", None, None)
+        made.__dict__.update(action=f"{task}_error")
+        made.exc_info = (type(error), error, error.__traceback__)
+        return made
+
+    assert outage.exc_info is None and supervisor._side_task_error is not None
+    assert not supervisor._quieten_repeat(repeat(supervisor._side_task_error))  # said already: dropped
+    other = repeat(psycopg.OperationalError("server closed the connection"), "update_heartbeats")
+    assert supervisor._quieten_repeat(other) and other.levelno == logging.WARNING and not other.exc_info
+    kept = repeat(ValueError("a bug"), "deferrer")
+    assert supervisor._quieten_repeat(kept) and kept.levelno == logging.ERROR and kept.exc_info
