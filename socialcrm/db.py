@@ -345,6 +345,16 @@ def is_unavailable(err: BaseException) -> bool:
     return True
 
 
+def cause_of(err: BaseException) -> str:
+    """A database error on one line for a log: the driver's error class and first line, no SQL, no parameters.
+
+    SQLAlchemy's own message adds the statement and its parameters, which may hold what a person typed or a post.
+    """
+    orig = err.orig if isinstance(err, DBAPIError) else err
+    lines = str(orig).strip().splitlines()
+    return f"{type(orig).__name__}: {lines[0].strip() if lines else ''}"
+
+
 def _ping_after_idle(engine: Engine, idle_seconds: float) -> None:
     """Ping a pooled connection on checkout when it lay unused for ``idle_seconds``; replace it if the ping fails.
 

@@ -21,6 +21,7 @@ from sqlmodel import Session
 from classifiers.base import ClassifierError
 from connectors import AuthError, Backoff, Connector, ConnectorError, TransientFetchError
 from socialcrm.config import SourceConfig
+from socialcrm.db import is_unavailable
 from socialcrm.logs import log_source
 from socialcrm.models import utcnow
 from socialcrm.monitoring import instruments
@@ -102,6 +103,8 @@ class Poller:
         except ClassifierError:
             raise  # the model could not load: not this source's fault, and every source needs it
         except Exception as err:  # noqa: BLE001 - a bug in one connector must not stop the daemon
+            if is_unavailable(err):
+                raise  # the database's outage, not the source's failure: the job logs it, the next turn stores the page
             logger.exception("%s: unexpected error while polling", self.source.name)
             await self._failed(result, f"{type(err).__name__}: {err}")
         else:

@@ -17,6 +17,7 @@ from typing import Any
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
+from socialcrm.db import cause_of, is_unavailable
 from socialcrm.models import utcnow
 
 logger = logging.getLogger(__name__)
@@ -30,7 +31,11 @@ class JobTracker:
         self.closing = False
 
     def wrap(self, name: str, factory: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[None]]:
-        """A job that runs ``factory()`` as a tracked task, logging (never raising) its errors."""
+        """A job that runs ``factory()`` as a tracked task, logging (never raising) its errors.
+
+        A database that cannot be used just now (SQLite's file locked past busy_timeout, a full disk, a
+        PostgreSQL restart) is one error line; the job runs again at its next turn, as after any error.
+        """
 
         async def job() -> None:
             if self.closing:
@@ -41,8 +46,12 @@ class JobTracker:
                 await task
             except asyncio.CancelledError:
                 logger.warning("Job %s was cancelled at shutdown", name)
-            except Exception:  # noqa: BLE001 - a job's bug is logged, the scheduler keeps going
-                logger.exception("Job %s failed", name)
+            except Exception as err:  # noqa: BLE001 - a job's bug is logged, the scheduler keeps going
+                if is_unavailable(err):  # an outage, not a bug: one line, no traceback
+                    why = cause_of(err)
+                    logger.error("Job %s: the database is unavailable (%s); it runs again at its next turn", name, why)
+                else:
+                    logger.exception("Job %s failed", name)
             finally:
                 self._tasks.discard(task)
 

@@ -7,9 +7,9 @@ from urllib.parse import quote
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
-from socialcrm.db import Database, is_unavailable
+from socialcrm.db import Database, cause_of, is_unavailable
 from socialcrm.errors import ConflictError, InvalidInputError, NotFoundError
 from socialcrm.services import auth
 from socialcrm.services.auth import AuthenticatedUser
@@ -99,15 +99,8 @@ async def error_pages(request: web.Request, handler: Handler) -> web.StreamRespo
         if not is_unavailable(err):
             raise  # a bug: aiohttp logs it with its traceback and answers 500
         # An outage (a PostgreSQL restart, a SQLite file locked too long): a line for the operator, a 503 for people.
-        logger.warning("database unavailable: %s %s: %s", request.method, request.path, _cause(err))
+        logger.warning("database unavailable: %s %s: %s", request.method, request.path, cause_of(err))
         return _error_response(request, 503, None, {"Retry-After": str(RETRY_AFTER_SECONDS)})
-
-
-def _cause(err: SQLAlchemyError) -> str:
-    """The driver's error class and first line (no SQL, no parameters: they may hold what a person typed)."""
-    orig = err.orig if isinstance(err, DBAPIError) else err
-    lines = str(orig).strip().splitlines()
-    return f"{type(orig).__name__}: {lines[0] if lines else ''}"
 
 
 @web.middleware

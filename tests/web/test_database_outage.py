@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import subprocess
-import sys
 from typing import Any
 
 import pytest
 from aiohttp import web
-from sqlalchemy import event, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
 import socialcrm.db
@@ -23,7 +20,7 @@ from socialcrm.config import Config
 from socialcrm.db import Database, is_unavailable
 from socialcrm.web.app import create_app
 from socialcrm.web.middleware import DB_KEY
-from tests.database_outage import cut
+from tests.database_outage import Outage, cut, short_busy_timeout
 from tests.web.conftest import _FORM_CSRF, login
 from tests.web.seed import PASSWORD
 
@@ -92,18 +89,11 @@ async def test_a_write_while_another_process_holds_the_sqlite_file_is_a_503(  # 
     if not db.is_sqlite:
         pytest.skip("SQLite's file lock; PostgreSQL's outage: the test above")
 
-    @event.listens_for(db.engine, "connect")
-    def _wait_briefly(dbapi_connection: Any, _record: Any) -> None:  # busy_timeout is 30 s otherwise
-        dbapi_connection.execute("PRAGMA busy_timeout=200")
-
-    db.dispose()  # the pooled connections are made again, with the short timeout
+    short_busy_timeout(db)
     client = await aiohttp_client(create_app(web_config, db))
-    path = make_url(database_url).database
-    holder = subprocess.Popen(
-        [sys.executable, "-c", _HOLD_LOCK, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-    )
+    outage = Outage(db, database_url)
+    outage.begin()
     try:
-        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
         caplog.clear()
         token = await login_form_token(client)  # reading goes on (WAL): the login page shows
         attempt = await client.post(
@@ -113,7 +103,7 @@ async def test_a_write_while_another_process_holds_the_sqlite_file_is_a_503(  # 
         assert _problems(caplog.records) == []
         assert any("database is locked" in r.getMessage() for r in caplog.records)
     finally:
-        holder.communicate("")  # ends the holder and its lock
+        outage.end()
     await login(client, "service")  # the lock gone, the same write works
     assert (await client.get("/tickets")).status == 200
 
@@ -125,15 +115,6 @@ async def login_form_token(client: Any) -> str:
     match = _FORM_CSRF.search(await page.text())
     assert match
     return match.group(1)
-
-
-_HOLD_LOCK = """
-import sqlite3, sys
-connection = sqlite3.connect(sys.argv[1], isolation_level=None)
-connection.execute("BEGIN IMMEDIATE")
-print("locked", flush=True)
-sys.stdin.read()
-"""
 
 
 async def test_a_database_error_that_is_a_bug_stays_a_500(aiohttp_client, db: Database, web_config: Config, world):  # type: ignore[no-untyped-def]
