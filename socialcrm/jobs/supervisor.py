@@ -23,6 +23,9 @@ import time
 from typing import TYPE_CHECKING
 
 import psycopg
+from procrastinate.job_context import JobContext, JobResult
+from procrastinate.jobs import Job, Status
+from procrastinate.retry import RetryDecision
 from procrastinate.worker import Worker
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -47,6 +50,37 @@ PROCRASTINATE_UTILS = "procrastinate.utils"  # logs a stopping worker's failed s
 # The actions of those records, one per side task of Procrastinate's worker (Worker._start_side_tasks).
 SIDE_TASKS = ("update_heartbeats", "deferrer", "poll_jobs_to_abort", "listener")
 SIDE_TASK_ERRORS = frozenset(f"{task}_error" for task in SIDE_TASKS)
+
+
+class QueueWorker(Worker):
+    """Procrastinate's worker, but a job whose outcome cannot be stored because the database went away says so.
+
+    Procrastinate stores a job's outcome in a task of its own; when that fails, the exception
+    leaves the task unretrieved, and asyncio logs it at some later garbage collection as "Task
+    exception was never retrieved" with a traceback. The job is then one of those the stopping
+    worker could not mark as finished (the module docstring): a warning line says which.
+    """
+
+    async def _persist_job_status(
+        self,
+        job: Job,
+        status: Status,
+        retry_decision: RetryDecision | None,
+        context: JobContext,
+        job_result: JobResult | None,
+    ) -> None:
+        try:
+            await super()._persist_job_status(job, status, retry_decision, context, job_result)
+        except Exception as err:
+            if not lost_database(err):
+                raise
+            logger.warning(
+                "Job %s ended (%s) but the database went away before its outcome was stored (%s): "
+                "it goes back to the queue once this worker's heartbeat is stalled",
+                job.call_string,
+                status.value,
+                describe(err),
+            )
 
 
 class Supervisor:
@@ -99,7 +133,7 @@ class Supervisor:
         work = self.work
         config = work.config
         stalled = config.workers.stalled_seconds
-        worker = Worker(
+        worker = QueueWorker(
             work.app_open(),
             name=work.name,
             concurrency=config.workers.concurrency,

@@ -5,14 +5,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 from collections.abc import AsyncIterator
 
 import psycopg
 import pytest
+from procrastinate.job_context import JobContext
+from procrastinate.jobs import Job, Status
 
 from socialcrm.config import parse_config
 from socialcrm.db import Database
 from socialcrm.jobs import restarts, worker
+from socialcrm.jobs.supervisor import QueueWorker
 from socialcrm.jobs.worker import QueueWork
 from socialcrm.runtime import Runtime
 from tests.core.fakes import FakeClassifier
@@ -128,3 +132,26 @@ def test_a_side_task_failing_for_another_reason_keeps_its_error(started: QueueWo
     assert supervisor._quieten_repeat(other) and other.levelno == logging.WARNING and not other.exc_info
     kept = repeat(ValueError("a bug"), "deferrer")
     assert supervisor._quieten_repeat(kept) and kept.levelno == logging.ERROR and kept.exc_info
+
+
+async def test_a_job_whose_outcome_cannot_be_stored_says_so_in_a_warning(
+    started: QueueWork, pg_url: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    supervisor = started.supervisor
+    assert supervisor is not None and isinstance(supervisor.worker, QueueWorker)
+    worker = supervisor.worker
+    job = Job(id=10**9, queue="poll", lock=None, queueing_lock=None, task_name="socialcrm:poll", task_kwargs={})
+    context = JobContext(app=worker.app, job=job, start_timestamp=time.time(), abort_reason=lambda: None)
+    caplog.set_level(logging.WARNING, logger="socialcrm.jobs.supervisor")
+    await asyncio.to_thread(cut, pg_url, True)
+    # The job ran; storing its outcome finds no database. Procrastinate's task for that raised, and
+    # asyncio logged "Task exception was never retrieved" with a traceback once it was collected.
+    await worker._persist_job_status(job, Status.SUCCEEDED, None, context, None)
+    assert re.search(r"Job socialcrm:poll\[\d+\]\(\) ended \(succeeded\) but the database went away", caplog.text)
+
+    async def bug(**_: object) -> None:
+        raise ValueError("not the database")
+
+    monkeypatch.setattr(worker.app.job_manager, "finish_job", bug)
+    with pytest.raises(ValueError, match="not the database"):  # anything else is left to Procrastinate
+        await worker._persist_job_status(job, Status.SUCCEEDED, None, context, None)
