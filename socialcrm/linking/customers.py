@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
+from socialcrm.db_lists import among
 from socialcrm.models import Customer
 
 LOAD_CHUNK = 500
@@ -36,7 +37,7 @@ class CustomerCache:
             batch = sorted(wanted)
             for start in range(0, len(batch), LOAD_CHUNK):
                 chunk = batch[start : start + LOAD_CHUNK]
-                for customer in self.session.exec(select(Customer).where(col(Customer.id).in_(chunk))):
+                for customer in self.session.exec(select(Customer).where(among(self.session, Customer.id, chunk))):
                     assert customer.id is not None
                     self._by_id[customer.id] = customer
             for missing in wanted - self._by_id.keys():

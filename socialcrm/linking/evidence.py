@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from sqlmodel import Session, col, select
 
 from socialcrm.config import LinkingConfig
+from socialcrm.db_lists import among
 from socialcrm.linking.normalize import normalize_email, normalize_phone, phone_suffix
 from socialcrm.models import ContactPoint, Customer, Order, TextLinkMethod
 from socialcrm.models.crm import number_key
@@ -101,7 +102,7 @@ def _lookup(session: Session, evidence: Sequence[TextEvidence]) -> _Found:
     for chunk in _chunks(emails):
         rows = session.exec(
             select(ContactPoint.value, ContactPoint.customer_id).where(
-                ContactPoint.kind == "email", col(ContactPoint.value).in_(chunk)
+                ContactPoint.kind == "email", among(session, ContactPoint.value, chunk)
             )
         )
         for value, customer_id in rows:
@@ -111,7 +112,7 @@ def _lookup(session: Session, evidence: Sequence[TextEvidence]) -> _Found:
         rows = session.exec(
             # match_key is the phone's last digits (models/keys.py), the suffix compared here: indexed.
             select(ContactPoint.value, ContactPoint.customer_id).where(
-                ContactPoint.kind == "phone", col(ContactPoint.match_key).in_(chunk)
+                ContactPoint.kind == "phone", among(session, ContactPoint.match_key, chunk)
             )
         )
         for value, customer_id in rows:
@@ -119,13 +120,17 @@ def _lookup(session: Session, evidence: Sequence[TextEvidence]) -> _Found:
     orders = sorted({_squash(n) for item in evidence for n in item.orders})
     for chunk in _chunks(orders):
         key = number_key(col(Order.order_number))
-        for number, customer_id in session.exec(select(Order.order_number, Order.customer_id).where(key.in_(chunk))):
+        for number, customer_id in session.exec(
+            select(Order.order_number, Order.customer_id).where(among(session, key, chunk))
+        ):
             found.orders.setdefault(_squash(number), []).append((number, customer_id))
     refs = sorted({_squash(n) for item in evidence for n in item.customer_refs})
     for chunk in _chunks(refs):
         key = number_key(col(Customer.customer_ref))
         for ref, ref_owner in session.exec(
-            select(Customer.customer_ref, col(Customer.id)).where(key.in_(chunk), col(Customer.is_prospect).is_(False))
+            select(Customer.customer_ref, col(Customer.id)).where(
+                among(session, key, chunk), col(Customer.is_prospect).is_(False)
+            )
         ):
             if ref_owner is not None:
                 found.refs.setdefault(_squash(ref), []).append((ref, ref_owner))

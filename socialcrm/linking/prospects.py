@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
+from socialcrm.db_lists import among
 from socialcrm.db_rows import insert_missing
 from socialcrm.linking.customers import CustomerCache
 from socialcrm.linking.normalize import normalize_handle
@@ -45,7 +46,7 @@ def find_identities(session: Session, keys: Sequence[tuple[str, str]]) -> dict[t
     for platform, handles in by_platform.items():
         for start in range(0, len(handles), LOOKUP_CHUNK):
             chunk = handles[start : start + LOOKUP_CHUNK]
-            statement = select(Identity).where(Identity.platform == platform, col(Identity.handle).in_(chunk))
+            statement = select(Identity).where(Identity.platform == platform, among(session, Identity.handle, chunk))
             for identity in session.exec(statement):
                 found[(identity.platform, identity.handle)] = identity
     return found
@@ -141,7 +142,7 @@ def _by_ref(session: Session, refs: list[str]) -> dict[str, Customer]:
     found: dict[str, Customer] = {}
     for start in range(0, len(refs), LOOKUP_CHUNK):
         chunk = refs[start : start + LOOKUP_CHUNK]
-        for customer in session.exec(select(Customer).where(col(Customer.customer_ref).in_(chunk))):
+        for customer in session.exec(select(Customer).where(among(session, Customer.customer_ref, chunk))):
             found[customer.customer_ref] = customer
     return found
 

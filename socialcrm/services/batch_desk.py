@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from socialcrm.db_lists import among
 from socialcrm.db_rows import LaterRows
 from socialcrm.linking import CustomerCache
 from socialcrm.models import (
@@ -95,9 +96,11 @@ class BatchDesk:
             self._keys.update(dict.fromkeys(chunk))
             # Usually none is taken yet (new mentions): ask for the keys alone, load the few found as objects.
             column = table_of(ActionKey).c.key
-            taken = list(self.session.connection().execute(select(column).where(column.in_(chunk))).scalars())
+            taken = list(
+                self.session.connection().execute(select(column).where(among(self.session, column, chunk))).scalars()
+            )
             if taken:
-                for found in self.session.exec(select(ActionKey).where(col(ActionKey.key).in_(taken))):
+                for found in self.session.exec(select(ActionKey).where(among(self.session, ActionKey.key, taken))):
                     self._keys[found.key] = found
 
     def _load_threads(self, threads: list[str]) -> None:
@@ -106,7 +109,9 @@ class BatchDesk:
             chunk = wanted[start : start + LOOKUP_CHUNK]
             for thread in chunk:
                 self._threads[thread] = []
-            statement = select(Ticket).where(col(Ticket.thread_key).in_(chunk), col(Ticket.merged_into_id).is_(None))
+            statement = select(Ticket).where(
+                among(self.session, Ticket.thread_key, chunk), col(Ticket.merged_into_id).is_(None)
+            )
             for ticket in self.session.exec(statement.order_by(col(Ticket.id))):
                 self._threads[ticket.thread_key or ""].append(ticket)
             for ticket in self._later.waiting(Ticket):  # numbered after every stored one
@@ -120,7 +125,7 @@ class BatchDesk:
             for customer_id in chunk:
                 self._open_by_customer[customer_id] = set()
             statement = select(Ticket.id, Ticket.customer_id).where(
-                col(Ticket.customer_id).in_(chunk), col(Ticket.status).in_(OPEN_TICKET_STATUSES)
+                among(self.session, Ticket.customer_id, chunk), col(Ticket.status).in_(OPEN_TICKET_STATUSES)
             )
             for ticket_id, owner in self.session.exec(statement):
                 assert ticket_id is not None and owner is not None
@@ -136,7 +141,7 @@ class BatchDesk:
             chunk = wanted[start : start + LOOKUP_CHUNK]
             for customer_id in chunk:
                 self._orders[customer_id] = []
-            for order in self.session.exec(select(Order).where(col(Order.customer_id).in_(chunk))):
+            for order in self.session.exec(select(Order).where(among(self.session, Order.customer_id, chunk))):
                 self._orders[order.customer_id].append(order)
 
     # ---- what facts read ------------------------------------------------------------------------

@@ -15,10 +15,11 @@ from contextlib import contextmanager
 from queue import Full, Queue
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Table, any_, bindparam, text
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import ColumnElement, Table, text
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session, col
+
+from socialcrm.db_lists import any_of
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -89,10 +90,9 @@ class Bulk:
 
     def among(self, column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
         """``column IN values`` for a batch lookup; on PostgreSQL one array parameter (``= ANY``), 3x faster."""
-        element: Any = col(column)
         if self.postgres:
-            return element == any_(bindparam(None, list(values), type_=ARRAY(element.type)))  # type: ignore[no-any-return]
-        return element.in_(values)  # type: ignore[no-any-return]
+            return any_of(column, values)
+        return col(column).in_(values)
 
     def _cursor(self) -> Any:
         return self.connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]

@@ -411,6 +411,36 @@ async def test_ticket_and_draft_numbers_are_drawn_at_once_without_gaps(config: C
     assert draft_ids == list(range(1, 6))
 
 
+async def test_batch_lookups_send_one_statement_text_whatever_their_number_of_values(
+    config: Config, db: Database
+) -> None:
+    """PostgreSQL: identities, customers, action keys and tickets are looked up by one array parameter.
+
+    An IN list is a statement text per length of list (one parameter per value): the server parsed and
+    planned each afresh, and psycopg could not prepare them. SQLite keeps its IN lists.
+    """
+    with db.write() as session:
+        seed(session)
+    statements: list[str] = []
+    event.listen(db.engine, "before_cursor_execute", lambda *a: statements.append(a[2]))
+    pipeline, source = make_pipeline(config, db), SourceConfig(name="shop", type="feed")
+    lookups = []
+    for first, authors in ((100, 7), (200, 3), (300, 7)):  # prospects made, then 3 and 7 of them again
+        posts = [
+            raw(first + n, "Lieferung fehlt, ärgerlich", author=f"a{n % authors}", thread=f"t{first + n}")
+            for n in range(9)
+        ]
+        statements.clear()
+        await pipeline.process(source, Batch(posts, "c"))
+        tables = ("identity", "customer", "actionkey", "ticket")
+        lookups.append({s for s in statements if s.startswith("SELECT") and any(f"FROM {t} " in s for t in tables)})
+    assert len(lookups[1]) >= 4
+    if db.is_sqlite:
+        assert lookups[1] != lookups[2]  # IN lists: a text per length
+    else:
+        assert lookups[1] == lookups[2], lookups[1] ^ lookups[2]
+
+
 async def test_a_known_authors_mentions_are_stored_linked_without_a_link_update(config: Config, db: Database) -> None:
     """PostgreSQL stores a batch with the links linking will decide: under the person locks it writes none.
 
