@@ -1,4 +1,4 @@
-"""Batch -> dedup -> keep_only -> classify -> enrich -> store (link, rules, actions), in one transaction per batch.
+"""Batch -> dedup -> keep_only -> classify -> enrich -> store (link, rules, actions), each page atomically.
 
 Enrichers (``Pipeline(enrichers=[...])``, such as custom labels) annotate each batch's new posts after
 classification and store what they found with the mentions, before linking and rules see them.
@@ -11,7 +11,9 @@ stores the whole page (with its cursor) or nothing: re-polling then fetches the 
 the (source, external_id) key drops what is already stored (an erased mention by the keyed hash it
 keeps: services/erased_posts.py). Classification runs on one thread of its own
 (``socialcrm.classifying``), so the next batch is classified while the previous one is stored.
-Storing is batched (``services.ingest``): a few set-based queries for the whole batch, not per post.
+Storing is batched (``services.ingest``): a few set-based queries for the whole batch, not per post;
+pages that arrive while others are being stored are stored together, in one transaction
+(``socialcrm.store_groups``), so they pay for the person locks, the reads and the commit once.
 """
 
 from __future__ import annotations
@@ -20,13 +22,12 @@ import asyncio
 import functools
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any, Protocol
 
 from sqlalchemy import null, union_all
-from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 
 from classifiers.base import Analysis, Classifier
@@ -35,7 +36,7 @@ from classifiers.portable import classified_text
 from connectors import Batch, RawPost
 from socialcrm.classifying import Classification
 from socialcrm.config import Config, SourceConfig
-from socialcrm.db import Database, GroupedWrites, lock_across_processes, must_restart_transaction
+from socialcrm.db import Database, GroupedWrites, lock_across_processes
 from socialcrm.linking.normalize import normalize_handle
 from socialcrm.models import Mention, utcnow
 from socialcrm.rules.query import Query, parse_query
@@ -43,11 +44,14 @@ from socialcrm.rules.ruleset import RuleSet
 from socialcrm.rules.text import words
 from socialcrm.services import ingest, sources
 from socialcrm.services.erased_posts import erased_ids, has_erased_mentions, installation_key
+from socialcrm.store_groups import StoreGroups
 from socialcrm.threads import LOOKBACK, assign_threads, earlier_threads
 
 logger = logging.getLogger(__name__)
 MAX_RAW_BYTES = 64 * 1024
-RESTART_TRIES = 3
+# Groups of pages one process stores at once on PostgreSQL: one holding the person locks, one storing
+# its mentions meanwhile (more only split the waiting pages into smaller groups). SQLite has one writer.
+GROUP_WRITERS = 2
 
 
 @dataclass
@@ -82,6 +86,17 @@ class NewPost:
     post: RawPost
     analysis: Analysis | None
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Page:
+    """One fetched page of one source, classified, waiting to be stored."""
+
+    source: SourceConfig
+    batch: Batch
+    new_posts: Sequence[NewPost]
+    filtered: int  # posts its source's keep_only dropped
+    now: datetime
 
 
 class Enricher(Protocol):
@@ -125,6 +140,14 @@ class Pipeline:
         # a crash takes back the page with its cursor, and the next poll fetches it again.
         self.synchronous_commit = config.database.ingest_synchronous_commit
         self.state_writes = GroupedWrites(db, prefetch=sources.load_states, synchronous_commit=self.synchronous_commit)
+        # Pages with new posts that arrive while others are stored are stored together (group commit).
+        self.pages: StoreGroups[Page, BatchResult] = StoreGroups(
+            db,
+            self._store_pages,
+            lambda page: page.source.name,
+            writers=1 if db.is_sqlite else GROUP_WRITERS,
+            synchronous_commit=self.synchronous_commit,
+        )
         self._key: bytes | None = None  # the database's erasure key, read once
         self._erased_sources = set[str]()  # sources seen with erased mentions: their hashes are always asked
 
@@ -152,40 +175,16 @@ class Pipeline:
         now = utcnow()
         filtered = len(posts) - len(kept)
 
-        def store(session: Session, *, one_by_one: bool = False) -> BatchResult:
-            return self._store(session, source, batch, new_posts, filtered, now, one_by_one=one_by_one)
-
-        if new_posts:
-            result = await self._write_batch(source, store)
+        page = Page(source, batch, new_posts, filtered, now)
+        if new_posts:  # stored with other sources' pages that arrive meanwhile (StoreGroups)
+            result = await self.pages.store(page)
         else:  # only the cursor and the counts change: written together with other sources' such pages
-            result = await self.state_writes.write(store, key=source.name)
+            result = await self.state_writes.write(lambda s: self._store_pages(s, [page])[0], key=source.name)
         result.fetched = len(batch.posts)
         result.filtered = filtered
         result.duplicates = result.fetched - result.new - filtered
         result.errors += batch.skipped
         return result
-
-    async def _write_batch(self, source: SourceConfig, store: Callable[..., BatchResult]) -> BatchResult:
-        one_by_one, restarts = False, 0
-        while True:
-            try:
-                # Safe beside any other writer (person locks, insert-or-get, a deadlock stores it again):
-                # on PostgreSQL, batches of several sources are stored at once (Database.write).
-                return await self.db.run_write(
-                    functools.partial(store, one_by_one=one_by_one),
-                    concurrent=True,
-                    synchronous_commit=self.synchronous_commit,
-                )
-            except ingest.BatchFailed:
-                # Rolled back as a whole: stored again, each mention in its own savepoint (never raises this).
-                one_by_one = True
-            except OperationalError as err:
-                # A deadlock with another worker's transaction (on rows the person locks do not cover):
-                # PostgreSQL rolled this one back; the batch is stored again from the start.
-                restarts += 1
-                if not must_restart_transaction(err) or restarts == RESTART_TRIES:
-                    raise
-                logger.warning("%s: storing a page collided with another worker; trying again", source.name)
 
     async def _classify(self, posts: Sequence[RawPost]) -> list[Analysis | None]:
         if not posts:
@@ -196,36 +195,56 @@ class Pipeline:
         # A feed parser process may have classified a post already (the word-list classifier): same text, same verdict.
         return await self.classification.analyse_posts(texts, hints, [p.prepared for p in posts])
 
-    def _store(
-        self,
-        session: Session,
-        source: SourceConfig,
-        batch: Batch,
-        new_posts: Sequence[NewPost],
-        filtered: int,
-        now: datetime,
-        *,
-        one_by_one: bool = False,
-    ) -> BatchResult:
-        result = BatchResult()
-        posts = [item.post for item in new_posts]
+    def _store_pages(self, session: Session, pages: list[Page], one_by_one: bool = False) -> list[BatchResult]:
+        """Store the pages' new posts and their sources' states, then link, decide and act on them all at once."""
+        stored = [self._insert(session, page) for page in pages]
+        mentions = [mention for found in stored for mention in found]
+        # What needs no lock is worked out before them: each mention's words, and how many ids to draw.
+        plan = None if one_by_one or not mentions else ingest.BatchPlan.of(mentions, self.ruleset)
+        # Other pages are stored meanwhile (other workers; on PostgreSQL, other groups of this process
+        # too): those sharing an author with these wait here, before linking, facts and rules read or
+        # create anything of theirs. Storing the mentions and their threads above concerns their own
+        # sources alone, so pages sharing authors still overlap in that part.
+        lock_across_processes(
+            session,
+            (_person(page.source, m) for page, found in zip(pages, stored, strict=True) for m in found if m.author),
+        )
+        processed = ingest.process_mentions(  # at the first page's time (they were fetched together)
+            session, mentions, self.config, self.ruleset, pages[0].now, one_by_one=one_by_one, plan=plan
+        )
+        failed = set(processed.failed)
+        results = []
+        for found in stored:
+            ids = [m.id for m in found if m.id is not None]
+            result = BatchResult(mention_ids=ids)
+            result.new = len(found)
+            result.tickets = sum(processed.tickets_of[i] for i in ids)
+            result.drafts = sum(processed.drafts_of[i] for i in ids)
+            result.errors = sum(i in failed for i in ids)
+            results.append(result)
+        return results
+
+    def _insert(self, session: Session, page: Page) -> list[Mention]:
+        """Store one page's new posts (less any another writer stored meanwhile) and its source's state."""
+        source, batch, now = page.source, page.batch, page.now
+        posts = [item.post for item in page.new_posts]
         since = min((p.published_at for p in posts), default=now) - LOOKBACK
         earlier = earlier_threads(session, source.name, source.type, posts, since)
         threads = assign_threads(source.type, posts, earlier)
         rows = [
             self._row(source, item.post, item.analysis, thread_id, now)
-            for item, thread_id in zip(new_posts, threads, strict=True)
+            for item, thread_id in zip(page.new_posts, threads, strict=True)
         ]
         # Another writer (a CLI poll, a second daemon) may have stored some of these since the read
         # above: the insert skips those, and they are counted as duplicates.
         mentions = ingest.insert_mentions(session, rows, self.config.linking, now)
-        # The source's own row, before the person locks below, which batches of other sources sharing an
-        # author queue for: what is done after them is done one batch after the other.
+        # The source's own row, before the person locks, which pages of other sources sharing an author
+        # queue for: what is done after them is done one group after the other.
         sources.record_batch(
             session,
             source,
             cursor=batch.cursor,
-            fetched=len(batch.posts) - filtered,
+            fetched=len(batch.posts) - page.filtered,
             new=len(mentions),
             skipped=batch.skipped,
             problems=batch.problems,
@@ -236,25 +255,12 @@ class Pipeline:
             by_id = {m.external_id: m for m in mentions}
             stored = [
                 (item, by_id[row["external_id"]])
-                for item, row in zip(new_posts, rows, strict=True)
+                for item, row in zip(page.new_posts, rows, strict=True)
                 if row["external_id"] in by_id
             ]
             for enricher in self.enrichers:
                 enricher.store(session, stored)
-        # Other batches are stored meanwhile (other workers; on PostgreSQL, other sources of this process
-        # too): those sharing an author with this one wait here, before linking, facts and rules read or
-        # create anything of theirs. Storing the mentions and their threads above concerns this source
-        # alone, so batches sharing authors still overlap in that part.
-        # What needs no lock is worked out before them: each mention's words, and how many ids to draw.
-        plan = None if one_by_one else ingest.BatchPlan.of(mentions, self.ruleset)
-        lock_across_processes(session, (_person(source, m) for m in mentions if m.author))
-        processed = ingest.process_mentions(
-            session, mentions, self.config, self.ruleset, now, one_by_one=one_by_one, plan=plan
-        )
-        result.new = len(mentions)
-        result.tickets, result.drafts, result.errors = processed.tickets, processed.drafts, len(processed.failed)
-        result.mention_ids = [m.id for m in mentions if m.id is not None]
-        return result
+        return mentions
 
     def _row(
         self, source: SourceConfig, post: RawPost, analysis: Analysis | None, thread_id: str, now: datetime

@@ -16,6 +16,7 @@ that fails on its own stays stored without links or actions and waits for a retr
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -46,12 +47,20 @@ class Processed:
     drafts: int = 0
     done: list[int] = field(default_factory=list)
     failed: list[int] = field(default_factory=list)
+    tickets_of: Counter[int] = field(default_factory=Counter)  # by mention id
+    drafts_of: Counter[int] = field(default_factory=Counter)
 
     def count(self, decisions: Sequence[Decision]) -> None:
-        """Add the tickets opened and drafts written by these decisions."""
-        outcomes = [a.get("outcome") for d in decisions for a in d.actions]
-        self.tickets += outcomes.count("opened")
-        self.drafts += outcomes.count("drafted") + outcomes.count("drafted and approved")
+        """Add the tickets opened and drafts written by these decisions (in all, and for each mention)."""
+        for decision in decisions:
+            for action in decision.actions:
+                outcome = action.get("outcome")
+                if outcome == "opened":
+                    self.tickets += 1
+                    self.tickets_of[decision.mention_id] += 1
+                elif outcome in ("drafted", "drafted and approved"):
+                    self.drafts += 1
+                    self.drafts_of[decision.mention_id] += 1
 
 
 def insert_mentions(
@@ -146,7 +155,7 @@ def process_mentions(
         logger.warning(
             "Linking or rules failed for a batch of %d mention(s) of %s; processing them one by one",
             len(mentions),
-            mentions[0].source,
+            ", ".join(sorted({m.source for m in mentions})),
             exc_info=True,
         )
         raise BatchFailed(f"{type(err).__name__}: {err}") from err

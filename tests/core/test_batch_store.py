@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,11 +33,12 @@ from socialcrm.models import (
     Mention,
     OutboxItem,
     ReplyDraft,
+    SourceState,
     Ticket,
     TicketMention,
     utcnow,
 )
-from socialcrm.pipeline import Pipeline
+from socialcrm.pipeline import NewPost, Page, Pipeline
 from socialcrm.rules.loader import compile_rules
 from socialcrm.services import ingest, retries, sources, tickets
 from tests.core.fakes import FakeClassifier
@@ -503,6 +505,39 @@ async def test_a_link_expected_before_the_locks_gives_way_to_what_linking_decide
     await make_pipeline(config, db).process(SourceConfig(name="shop", type="feed"), Batch(posts, "c"))
     links = snapshot(db)["mentions"]
     assert links["shop-1"][:3] == links["shop-2"][:3] == ("K-1002", "identity", 1.0)
+
+
+async def test_pages_of_two_sources_stored_together_do_what_each_stored_alone_does(
+    config: Config, db: Database, other_db: Database
+) -> None:
+    """Pages queued behind others are stored in one transaction (group commit, ``StoreGroups``): one set
+    of person locks, reads and bulk writes for both, with the same mentions, links, tickets, drafts,
+    numbers and per-page counts as storing one page after the other."""
+    shop, forum = SourceConfig(name="shop", type="feed"), SourceConfig(name="forum", type="feed")
+    pages = [(shop, Batch(POSTS[:6], "c1")), (forum, Batch([replace(p, source="forum") for p in POSTS[6:]], "c2"))]
+    for database in (db, other_db):
+        with database.write() as session:
+            seed(session)
+    alone = make_pipeline(config, other_db)
+    expected = [await alone.process(source, batch) for source, batch in pages]
+
+    together = make_pipeline(config, db)
+    queued = []
+    for source, batch in pages:
+        analyses = await together._classify(batch.posts)
+        new_posts = [NewPost(post, analysis) for post, analysis in zip(batch.posts, analyses, strict=True)]
+        queued.append(Page(source, batch, new_posts, 0, utcnow()))
+    found = await db.run_write(lambda session: together._store_pages(session, queued))
+
+    assert [(r.new, r.tickets, r.drafts, r.errors) for r in found] == [
+        (r.new, r.tickets, r.drafts, r.errors) for r in expected
+    ]
+    assert [(r.new, r.tickets, r.drafts) for r in found] == [(6, 2, 2), (5, 2, 1)]
+    assert snapshot(db) == snapshot(other_db)
+    assert numbers(db) == numbers(other_db)
+    with db.read() as session:
+        cursors = {s.name: s.cursor for s in session.exec(select(SourceState))}
+    assert cursors == {"shop": "c1", "forum": "c2"}
 
 
 async def test_rule_drafts_approved_at_once_leave_once_with_their_own_numbers(db: Database) -> None:
