@@ -148,13 +148,18 @@ async def test_second_poll_repeats_nothing(replay: ReplayServer, connectors: Any
     assert "after" not in replay.requests[-1].query
 
 
-async def test_restart_in_the_middle_of_pagination(replay: ReplayServer, connectors: Any) -> None:
+def paged_listing(replay: ReplayServer) -> tuple[list[dict[str, Any]], RedditListing, dict[str, Any]]:
+    """The recorded /new listing in pages of 25, its 10 oldest posts visible first, and the options to read it."""
     children = listing("TestSubredditListings.test_new")["data"]["children"]
     cutoff = sorted(c["data"]["created_utc"] for c in children)[9]
     feed = RedditListing(children, visible=lambda c: c["data"]["created_utc"] <= cutoff)
     serve(replay, [i for i in cassette("TestSubredditListings.test_new") if i.path == TOKEN_PATH])
     replay.add_handler("GET", "/r/askreddit/new", feed.handle)
-    opts = {"subreddits": ["askreddit"], "page_size": 25, "overlap_seconds": 0}
+    return children, feed, {"subreddits": ["askreddit"], "page_size": 25, "overlap_seconds": 0}
+
+
+async def test_restart_in_the_middle_of_pagination(replay: ReplayServer, connectors: Any) -> None:
+    children, feed, opts = paged_listing(replay)
 
     first = await connectors(replay, **opts).fetch(None)
     assert len(first.posts) == 10
@@ -442,12 +447,7 @@ async def test_429_with_retry_after_as_an_http_date(replay: ReplayServer, connec
 
 async def test_a_cursor_that_forgets_an_erased_post_skips_nothing(replay: ReplayServer, connectors: Any) -> None:
     """``privacy erase`` takes her post ids out of the cursor, the page anchor ``after=<fullname>`` included."""
-    children = listing("TestSubredditListings.test_new")["data"]["children"]
-    cutoff = sorted(c["data"]["created_utc"] for c in children)[9]
-    feed = RedditListing(children, visible=lambda c: c["data"]["created_utc"] <= cutoff)
-    serve(replay, [i for i in cassette("TestSubredditListings.test_new") if i.path == TOKEN_PATH])
-    replay.add_handler("GET", "/r/askreddit/new", feed.handle)
-    opts = {"subreddits": ["askreddit"], "page_size": 25, "overlap_seconds": 0}
+    children, feed, opts = paged_listing(replay)
     first = await connectors(replay, **opts).fetch(None)
     feed.visible = lambda c: True
     page = await connectors(replay, **opts).fetch(first.cursor)  # the walk's first page: 25 newest posts

@@ -13,7 +13,7 @@ from alembic import command
 from sqlalchemy import event, text
 from sqlmodel import func, select
 
-from connectors.base import Batch
+from connectors.base import Batch, RawPost
 from socialcrm.config import Config, SourceConfig, parse_config
 from socialcrm.db import Database, alembic_config
 from socialcrm.errors import NotFoundError
@@ -49,19 +49,21 @@ def config() -> Config:
     return parse_config(RULES)
 
 
+def seeded_posts() -> list[RawPost]:
+    """Jana's two posts (her e-mail address in the first) and Tom's one, as the blog serves them."""
+    return [
+        post("blog", 1, "Meine Lieferung ist überfällig, ärgerlich! jana@example.de", thread="t1", author="jana"),
+        post("blog", 2, "Wie entkalke ich die Maschine?", thread="t2", author="jana"),
+        post("blog", 3, "Wie lange dauert die Lieferung?", thread="t3", author="tom"),
+    ]
+
+
 async def seeded(config: Config, db: Database) -> None:
     with db.write() as session:
         import_customers(session, CUSTOMERS.encode(), actor="test")
         import_orders(session, ORDERS.encode(), actor="test")
     pipeline = make_pipeline(config, db)
-    batch = Batch(
-        posts=[
-            post("blog", 1, "Meine Lieferung ist überfällig, ärgerlich! jana@example.de", thread="t1", author="jana"),
-            post("blog", 2, "Wie entkalke ich die Maschine?", thread="t2", author="jana"),
-            post("blog", 3, "Wie lange dauert die Lieferung?", thread="t3", author="tom"),
-        ],
-        cursor="c",
-    )
+    batch = Batch(posts=seeded_posts(), cursor="c")
     await pipeline.process(SourceConfig(name="blog", type="feed"), batch)
     with db.write() as session:
         draft = session.exec(select(ReplyDraft).join(Mention).where(Mention.author == "jana")).one()
@@ -130,8 +132,7 @@ async def test_an_erased_post_keeps_only_a_keyed_hash_of_its_id_and_is_not_store
     # The same posts fetched again, beside a new one: only the new one is stored.
     again = Batch(
         posts=[
-            post("blog", 1, "Meine Lieferung ist überfällig, ärgerlich! jana@example.de", thread="t1", author="jana"),
-            post("blog", 2, "Wie entkalke ich die Maschine?", thread="t2", author="jana"),
+            *seeded_posts()[:2],
             # A post id that only looks like a hash (a feed may name its entries anything) is still hashed.
             dataclasses.replace(post("blog", 4, "Neu hier, hallo!", thread="t4", author="ben"), external_id="erased:4"),
         ],
@@ -200,14 +201,7 @@ async def test_a_source_without_erased_mentions_is_asked_no_hashes_until_one_is_
     with db.read() as session:
         key = installation_key(session)
     hashes = {erased_id(key, "blog", f"blog-{n}") for n in (1, 2, 3)}
-    again = Batch(
-        posts=[
-            post("blog", 1, "Meine Lieferung ist überfällig, ärgerlich! jana@example.de", thread="t1", author="jana"),
-            post("blog", 2, "Wie entkalke ich die Maschine?", thread="t2", author="jana"),
-            post("blog", 3, "Wie lange dauert die Lieferung?", thread="t3", author="tom"),
-        ],
-        cursor="d",
-    )
+    again = Batch(posts=seeded_posts(), cursor="d")
     with sent_statements(db) as sent:
         assert (await pipeline.process(SourceConfig(name="blog", type="feed"), again)).new == 0
     assert not hashes & {str(value) for _, parameters in sent for value in _values(parameters)}
