@@ -200,7 +200,7 @@ class Pipeline:
         stored = [self._insert(session, page) for page in pages]
         mentions = [mention for found in stored for mention in found]
         # What needs no lock is worked out before them: each mention's words, and how many ids to draw.
-        plan = None if one_by_one or not mentions else ingest.BatchPlan.of(mentions, self.ruleset)
+        plan = None if one_by_one or not mentions else ingest.BatchPlan.made_for(mentions, self.ruleset)
         # Other pages are stored meanwhile (other workers; on PostgreSQL, other groups of this process
         # too): those sharing an author with these wait here, before linking, facts and rules read or
         # create anything of theirs. Storing the mentions and their threads above concerns their own

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from socialcrm.config import Config, LinkingConfig
@@ -77,7 +78,17 @@ def insert_mentions(
     if not rows:
         return []
     if linking is not None and session.get_bind().dialect.name == "postgresql":
-        expect_links(session, rows, linking, now or utcnow())
+        try:
+            expect_links(session, rows, linking, now or utcnow())
+        except SQLAlchemyError:
+            raise
+        except Exception:  # noqa: BLE001 - a bug on one post must not stop its page: linking decides under the locks
+            logger.warning(
+                "Working out the links of %d new mention(s) before storing them failed; they are stored unlinked"
+                " and linked with the batch",
+                len(rows),
+                exc_info=True,
+            )
     inserted = insert_missing(
         session, table_of(Mention), rows, ["source", "external_id"], returning=["id", "source", "external_id"]
     )
@@ -113,6 +124,19 @@ class BatchPlan:
             words.append(own.words)
             numbered.append(ruleset.may_act(own, _NUMBERED_ACTIONS))
         return cls(words, numbered)
+
+    @classmethod
+    def made_for(cls, mentions: Sequence[Mention], ruleset: RuleSet) -> BatchPlan | None:
+        """The plan of ``mentions``, or None when making it fails on one of them (a bug in facts or a condition).
+
+        The batch then makes its plan again under the locks, inside ``process_mentions``, where such a
+        failure stores the batch one mention at a time and only the failing mention waits for a retry.
+        """
+        try:
+            return cls.of(mentions, ruleset)
+        except Exception:  # noqa: BLE001 - reported, and handled where the batch is processed
+            logger.warning("Planning a batch of %d mention(s) failed", len(mentions), exc_info=True)
+            return None
 
 
 # The actions that number new rows: a ticket (``open_ticket``), a reply draft (``draft_reply``).

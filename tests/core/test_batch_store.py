@@ -540,6 +540,38 @@ async def test_pages_of_two_sources_stored_together_do_what_each_stored_alone_do
     assert cursors == {"shop": "c1", "forum": "c2"}
 
 
+@pytest.mark.parametrize("failing", ["expected links", "plan"])
+async def test_a_bug_in_the_work_before_the_locks_stops_neither_the_page_nor_its_source(
+    config: Config, db: Database, other_db: Database, monkeypatch: pytest.MonkeyPatch, failing: str
+) -> None:
+    """What a batch works out before the person locks (on PostgreSQL the links it expects; the plan of
+    ids to draw) failing on a post stores the page as storing it without that work does: every mention,
+    link, ticket and draft, and the source's new cursor. Before, the error failed the page, and the
+    source fetched it again and failed on it at every poll."""
+    if failing == "expected links" and db.is_sqlite:
+        pytest.skip("SQLite does not expect links before the insert")
+    for database in (db, other_db):
+        with database.write() as session:
+            seed(session)
+    source = SourceConfig(name="shop", type="feed")
+    expected = await make_pipeline(config, other_db).process(source, Batch(POSTS, "c"))
+
+    def fails(*args: Any) -> Any:
+        raise ValueError("a bug on one post")
+
+    if failing == "plan":
+        monkeypatch.setattr(ingest.BatchPlan, "of", classmethod(fails))
+    else:
+        monkeypatch.setattr(ingest, "expect_links", fails)
+    found = await make_pipeline(config, db).process(source, Batch(POSTS, "c"))
+
+    assert (found.new, found.tickets, found.drafts) == (expected.new, expected.tickets, expected.drafts) == (11, 3, 3)
+    assert snapshot(db) == snapshot(other_db)
+    with db.read() as session:
+        assert session.exec(select(SourceState.cursor)).one() == "c"
+        assert retries.waiting(session) == []
+
+
 async def test_rule_drafts_approved_at_once_leave_once_with_their_own_numbers(db: Database) -> None:
     """With ``rule_drafts = false`` a batch's drafts are approved as made: each queues its one reply."""
     config = parse_config("[web.four_eyes]\nrule_drafts = false\n" + RULES)
