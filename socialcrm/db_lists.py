@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, String, any_, bindparam
+from sqlalchemy import ColumnElement, Enum, String, any_, bindparam
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.types import NullType
 from sqlmodel import Session, col
@@ -26,9 +26,15 @@ def among(session: Session, column: Any, values: Sequence[Any]) -> ColumnElement
 
 
 def any_of(column: Any, values: Sequence[Any]) -> ColumnElement[bool]:
-    """PostgreSQL's ``column = ANY(:values)``, the array typed as the column (text for an untyped expression)."""
+    """PostgreSQL's ``column = ANY(:values)``, the array typed as the column (text for an untyped expression).
+
+    A string column's array is cast without the column's length: ``CAST(... AS VARCHAR(256)[])`` cuts a
+    longer value, which would then match a stored value equal to its first 256 characters.
+    """
     element = _element(column)
-    item = String() if isinstance(element.type, NullType) else element.type
+    kind = element.type
+    bounded = isinstance(kind, String) and not isinstance(kind, Enum) and kind.length is not None
+    item = String() if isinstance(kind, NullType) or bounded else kind
     return element == any_(bindparam(None, list(values), type_=ARRAY(item)))  # type: ignore[no-any-return]
 
 
