@@ -32,6 +32,7 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 from socialcrm.config import Config
+from socialcrm.db import cause_of, is_unavailable
 from socialcrm.durations import parse_duration
 from socialcrm.errors import DatabaseError
 from socialcrm.jobs.schedule import plan_polls
@@ -138,7 +139,16 @@ class QueueWork:
         poller = self.runtime.poller(source)
         if poller is None:
             return f"cannot start: {self.runtime.broken.get(name, 'not built')}"
-        result = await poller.run_once()
+        try:
+            result = await poller.run_once()
+        except Exception as err:
+            if not is_unavailable(err):
+                raise
+            # One line, not Procrastinate's traceback of a failed job (its SQL parameters may hold posts).
+            logger.warning(
+                "Poll of %s: the database is unavailable (%s); it is polled again when due", name, cause_of(err)
+            )
+            return "database unavailable: polled again when due"
         if result.skipped_reason:
             return f"skipped: {result.skipped_reason}"
         if result.error:

@@ -155,3 +155,25 @@ async def test_a_job_whose_outcome_cannot_be_stored_says_so_in_a_warning(
     monkeypatch.setattr(worker.app.job_manager, "finish_job", bug)
     with pytest.raises(ValueError, match="not the database"):  # anything else is left to Procrastinate
         await worker._persist_job_status(job, Status.SUCCEEDED, None, context, None)
+
+
+async def test_a_poll_while_the_database_is_away_is_one_warning_line(
+    pg_url: str, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The job says why in one line, without the traceback whose SQL parameters may hold posts; the
+    source is polled again when due (the scheduler still finds it due)."""
+    monkeypatch.setattr(worker, "POOL_TIMEOUT", 2.0)
+    source = '[[sources]]\nname = "blog"\ntype = "feed"\nurl = "http://127.0.0.1:9/feed.xml"\n'
+    runtime = await Runtime.open(parse_config(CONFIG + source), db=Database(pg_url), classifier=FakeClassifier())
+    work = QueueWork(runtime, "worker")
+    caplog.set_level(logging.DEBUG)
+    try:
+        await asyncio.to_thread(cut, pg_url, True)
+        outcome = await work.poll("blog")
+    finally:
+        await asyncio.to_thread(cut, pg_url, False)
+        await runtime.close()
+    assert outcome == "database unavailable: polled again when due"
+    assert "Poll of blog: the database is unavailable (OperationalError: " in caplog.text
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING and r.exc_info]
+    assert "[SQL:" not in caplog.text
